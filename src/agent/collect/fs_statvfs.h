@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* Disk usage of configured mounts via statvfs, computed as df does, read by one worker thread
+ * per mount so that a hung mount (NFS, FUSE) never stalls the sampler or a request. */
+#ifndef MON_AGENT_COLLECT_FS_STATVFS_H
+#define MON_AGENT_COLLECT_FS_STATVFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct statvfs;
+
+struct disk_usage {
+    uint64_t used_bytes;  /* (blocks - bfree) * frsize */
+    uint64_t total_bytes; /* blocks * frsize */
+    uint64_t avail_bytes; /* bavail * frsize (what non-root users can still write) */
+    double used_pct;      /* used / (used + avail) * 100, as df rounds up to whole %: we keep
+                             the exact value, so it matches df to 0.1 point */
+};
+
+/* Pure arithmetic from statvfs fields. frsize 0 or bfree > blocks: MON_ERANGE. A filesystem with
+ * blocks == 0 (pseudo fs) gives all zeros and used_pct 0. */
+int disk_usage_from_statvfs(uint64_t blocks, uint64_t bfree, uint64_t bavail, uint64_t frsize,
+                            struct disk_usage *ret);
+
+/* statvfs-compatible function pointer, so tests can inject one that blocks or fails. */
+typedef int (*disk_statvfs_fn)(const char *path, struct statvfs *buf);
+
+struct disk_entry {
+    char mount[256];
+    bool have_value; /* a reading exists (possibly old) */
+    bool stale;      /* the last reading is older than the timeout (mount hangs) */
+    char error[128]; /* non-empty when the last attempt failed (e.g. "not mounted") */
+    struct disk_usage usage;
+    int64_t read_at_mono_ms;
+};
+
+struct disk_monitor;
+
+/* Starts one worker per mount that refreshes every interval_ms; readings older than
+ * timeout_ms are reported stale. fn NULL means statvfs(3). Mounts are copied.
+ * A mount that is not a mount point (only a directory on another fs) reports
+ * "not a mount point" in error. */
+struct disk_monitor *disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
+                                      int64_t timeout_ms, disk_statvfs_fn fn);
+
+/* Copies the current state of every mount into out (up to max entries), in configured order,
+ * without blocking on any statvfs. Returns the number written. Thread-safe. */
+size_t disk_monitor_read(struct disk_monitor *m, struct disk_entry *out, size_t max);
+
+/* Stops the workers. A worker stuck in a hung statvfs is detached and exits (freeing its own
+ * state) when the call returns, so this never blocks. Accepts NULL. */
+void disk_monitor_free(struct disk_monitor *m);
+
+#endif

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* /proc/meminfo: total and available memory. */
+#ifndef MON_AGENT_COLLECT_PROC_MEMINFO_H
+#define MON_AGENT_COLLECT_PROC_MEMINFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct meminfo {
+    uint64_t total_bytes;
+    uint64_t available_bytes; /* MemAvailable (kernel ≥ 3.14) */
+};
+
+/* Parses MemTotal and MemAvailable (kB values) from /proc/meminfo text. Kernels without
+ * MemAvailable fall back to MemFree+Buffers+Cached. Missing MemTotal or a malformed value
+ * is MON_EPARSE; available > total is MON_ERANGE. */
+int parse_proc_meminfo(const char *buf, size_t len, struct meminfo *ret);
+
+#endif

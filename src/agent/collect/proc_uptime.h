@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* /proc/uptime: seconds since the machine booted. */
+#ifndef MON_AGENT_COLLECT_PROC_UPTIME_H
+#define MON_AGENT_COLLECT_PROC_UPTIME_H
+
+#include <stddef.h>
+
+/* Parses the first field of /proc/uptime. Malformed or negative: MON_EPARSE. */
+int parse_proc_uptime(const char *buf, size_t len, double *ret_seconds);
+
+#endif

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* Reading files under the configured procfs root (a fixture tree in tests): kept open and
+ * re-read with pread, which makes the kernel regenerate the content without a new open(). */
+#ifndef MON_AGENT_COLLECT_PROCFS_H
+#define MON_AGENT_COLLECT_PROCFS_H
+
+#include <stddef.h>
+
+struct procfs_file {
+    int fd;          /* -1 until opened */
+    char path[4096]; /* root + relative path */
+};
+
+/* Prepares reading root/rel ("/proc" + "stat"). Does not open yet. */
+int procfs_file_init(struct procfs_file *f, const char *root, const char *rel);
+
+/* Reads the whole file (up to size-1 bytes, NUL-terminated) into buf, opening it on first
+ * use. Returns MON_OK and *ret_len, MON_ENOENT/MON_EIO on failure, MON_ETOOBIG when the file
+ * does not fit. */
+int procfs_file_read(struct procfs_file *f, char *buf, size_t size, size_t *ret_len);
+
+/* Closes the file. Accepts an unopened file. */
+void procfs_file_done(struct procfs_file *f);
+
+#endif

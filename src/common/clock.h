@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Clocks and time text: monotonic ms for intervals, UTC for records, ISO-8601 "Z" at the edges. */
+#ifndef MON_COMMON_CLOCK_H
+#define MON_COMMON_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds from a monotonic clock (only differences are meaningful). */
+int64_t mon_mono_ms(void);
+
+/* Milliseconds since the Unix epoch, UTC (wall clock; may jump). */
+int64_t mon_utc_ms(void);
+
+#define MON_ISO8601_LEN 32
+
+/* Writes "YYYY-MM-DDTHH:MM:SSZ" for utc_s seconds since the epoch. buf must hold
+ * MON_ISO8601_LEN bytes. Returns MON_OK or MON_ERANGE for a year outside 0..9999. */
+int mon_format_iso8601(int64_t utc_s, char *buf, size_t size);
+
+/* Parses ISO-8601 "YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)" or a date "YYYY-MM-DD" (midnight UTC)
+ * into seconds since the epoch. A time without zone is rejected (ambiguous). */
+int mon_parse_iso8601(const char *text, int64_t *ret_utc_s);
+
+/* Parses a duration "500ms", "5s", "2m", "1h", "30d" (one integer and unit) into ms.
+ * A bare number is rejected: the unit must be explicit. */
+int mon_parse_duration_ms(const char *text, int64_t *ret_ms);
+
+/* Sleeps ms milliseconds (restarting after signals is not done: returns early on EINTR). */
+void mon_sleep_ms(int64_t ms);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* cJSON helpers: rounded and nullable numbers out, strictly validated fields in. */
+#ifndef MON_COMMON_JSON_H
+#define MON_COMMON_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+
+/* Adds name: v rounded to `decimals` places (so 23.400000001 prints as 23.4). Returns the
+ * item or NULL on allocation failure. */
+struct cJSON *mon_json_add_rounded(struct cJSON *obj, const char *name, double v, int decimals);
+
+/* Adds name: v when present, else name: null. */
+struct cJSON *mon_json_add_opt(struct cJSON *obj, const char *name, bool present, double v,
+                               int decimals);
+
+/* Adds name: "YYYY-MM-DDTHH:MM:SSZ" for utc_s, or null when utc_s < 0. */
+struct cJSON *mon_json_add_time(struct cJSON *obj, const char *name, int64_t utc_s);
+
+/* Reads a number field in [min, max]. Absent or null: MON_ENOENT. Wrong type, NaN or out of
+ * range: MON_EINVAL with a reason ("cpu_pct: not a number") in why. */
+int mon_json_get_number(const struct cJSON *obj, const char *name, double min, double max,
+                        double *ret, char *why, size_t why_len);
+
+/* Reads a string field of at most max_len bytes. Same returns as mon_json_get_number; the
+ * returned pointer is borrowed from obj. */
+int mon_json_get_string(const struct cJSON *obj, const char *name, size_t max_len, const char **ret,
+                        char *why, size_t why_len);
+
+/* Rounds v to `decimals` decimal places (half away from zero). */
+double mon_round(double v, int decimals);
+
+#endif

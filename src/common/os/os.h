@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* The portability layer: the only header with OS #ifdefs. Socket headers, process start-up,
+ * paths and directories for code in common/ and aggregator/ (the agent is Linux-only). */
+#ifndef MON_COMMON_OS_OS_H
+#define MON_COMMON_OS_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+typedef int socklen_t_compat;
+#else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
+
+/* Process-wide start-up (Winsock on Windows). Returns MON_OK or a MON_E* code. */
+int mon_os_init(void);
+
+/* Creates a directory and its parents (mode 0755 where modes exist). Existing is fine. */
+int mon_os_mkdir_p(const char *path);
+
+/* Writes the directory holding the running executable into buf. */
+int mon_os_exe_dir(char *buf, size_t size);
+
+/* True when path names an existing regular file or directory. */
+bool mon_os_path_exists(const char *path);
+
+/* Resident set size of this process in bytes, or -1 when unknown. */
+long long mon_os_rss_bytes(void);
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* String helpers with explicit bounds; number parsing never depends on the locale's grouping. */
+#include "common/str.h"
+
+#include "common/err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mon_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
+{
+    char *end;
+    long long v;
+
+    if (!s || !(isdigit((unsigned char)s[0]) ||
+                ((s[0] == '-' || s[0] == '+') && isdigit((unsigned char)s[1]))))
+        return MON_EPARSE;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (*end != '\0')
+        return MON_EPARSE;
+    if (errno == ERANGE || v < min || v > max)
+        return MON_ERANGE;
+    *ret = (int64_t)v;
+    return MON_OK;
+}
+
+int mon_parse_double(const char *s, double *ret)
+{
+    char *end;
+    double v;
+
+    if (!s || !*s || isspace((unsigned char)s[0]))
+        return MON_EPARSE;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0')
+        return MON_EPARSE;
+    if (errno == ERANGE || !isfinite(v))
+        return MON_ERANGE;
+    *ret = v;
+    return MON_OK;
+}
+
+bool mon_secret_equal(const char *given, const char *expected)
+{
+    size_t n, glen;
+    volatile unsigned char diff = 0;
+
+    if (!given || !expected)
+        return false;
+    n = strlen(expected);
+    glen = strnlen(given, n + 1);
+    diff |= (unsigned char)(glen != n);
+    /* Always walk all of `expected`; read `given` only within its own length. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char g = i < glen ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)expected[i]);
+    }
+    return diff == 0 && n > 0;
+}
+
+bool mon_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = strlen(src);
+    if (size == 0)
+        return n == 0;
+    if (n >= size) {
+        memcpy(dst, src, size - 1);
+        dst[size - 1] = '\0';
+        return false;
+    }
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+bool mon_str_starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+char *mon_strndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Small string helpers: strict number parsing, constant-time compare, bounded copies. */
+#ifndef MON_COMMON_STR_H
+#define MON_COMMON_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses a whole string as a decimal integer in [min, max]. No sign for unsigned-looking
+ * input is required; leading/trailing spaces and trailing garbage are rejected.
+ * Returns MON_OK, MON_EPARSE or MON_ERANGE. */
+int mon_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+
+/* Parses a whole string as a finite double. Returns MON_OK, MON_EPARSE or MON_ERANGE. */
+int mon_parse_double(const char *s, double *ret);
+
+/* Compares two secrets in time that depends only on the length of `expected`, so that the
+ * position of the first difference does not leak. NULL never matches. */
+bool mon_secret_equal(const char *given, const char *expected);
+
+/* Copies at most size-1 bytes of src into dst and NUL-terminates. Returns false when src
+ * was truncated (callers decide whether that is an error). */
+bool mon_strlcpy(char *dst, const char *src, size_t size);
+
+/* Returns true when s starts with prefix. */
+bool mon_str_starts_with(const char *s, const char *prefix);
+
+/* Duplicates n bytes as a NUL-terminated string, or NULL on allocation failure. */
+char *mon_strndup(const char *s, size_t n);
+
+#endif
