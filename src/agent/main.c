@@ -1,6 +1,183 @@
 /* SPDX-License-Identifier: MIT */
-/* monitor-agent entry point (placeholder until the agent lands). */
-int main(void)
+/* monitor-agent: command line, start-up, signal loop (SIGTERM/SIGINT stop, SIGHUP reload). */
+#include "agent/api.h"
+#include "agent/config.h"
+#include "agent/sampler.h"
+#include "agent/snapshot.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#define DEFAULT_CONFIG "/etc/monitor-agent/config.yaml"
+
+static void usage(FILE *out)
 {
-    return 0;
+    fprintf(out,
+            "Usage: monitor-agent [--config PATH] [--check-config | --print-snapshot]\n"
+            "       monitor-agent --version\n\n"
+            "  --config PATH     configuration file (default $MONITOR_AGENT_CONFIG, else %s)\n"
+            "  --check-config    validate the configuration and exit (0 when valid)\n"
+            "  --print-snapshot  print one snapshot as JSON (CPU measured over 1 s) and exit\n"
+            "  --version         print the version and exit\n",
+            DEFAULT_CONFIG);
+}
+
+static int print_snapshot(const struct agent_config *cfg)
+{
+    char why[256];
+    struct agent_sampler *s = agent_sampler_new(cfg, why, sizeof(why));
+    size_t len = 0;
+    char *json;
+
+    if (!s) {
+        fprintf(stderr, "monitor-agent: %s\n", why);
+        return 1;
+    }
+    agent_sampler_wait_ready(s, 3000);
+    /* Let the first full window of readings (and slow mounts) come in, up to one second. */
+    mon_sleep_ms(1000);
+    json = agent_sampler_snapshot_json(s, &len);
+    if (json) {
+        cJSON *obj = cJSON_Parse(json);
+        char *pretty = obj ? cJSON_Print(obj) : NULL;
+        printf("%s\n", pretty ? pretty : json);
+        free(pretty);
+        cJSON_Delete(obj);
+    }
+    free(json);
+    agent_sampler_free(s, 2000);
+    return json ? 0 : 1;
+}
+
+static struct agent_config *load_or_report(const char *path)
+{
+    struct agent_config *cfg = NULL;
+    struct mon_cfg_error err;
+    if (agent_config_load(path, &cfg, &err) < 0) {
+        mon_error("%s", err.msg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* Applies a reloaded configuration: token, allowlist, allow_from and disks take effect; a
+ * changed listen address, procfs_root, gpu or cpu_window needs a restart and is reported. */
+static void reload(const char *path, struct agent_api *api, struct agent_sampler *sampler)
+{
+    struct agent_config *fresh = load_or_report(path);
+    const struct agent_config *cur = agent_api_config(api);
+
+    if (!fresh) {
+        mon_warn("reload failed, keeping the running configuration");
+        return;
+    }
+    if (strcmp(fresh->listen, cur->listen) != 0 ||
+        strcmp(fresh->procfs_root, cur->procfs_root) != 0 || fresh->gpu != cur->gpu ||
+        fresh->cpu_window_ms != cur->cpu_window_ms)
+        mon_warn("listen, procfs_root, gpu and cpu_window changes take effect after a restart");
+    agent_sampler_set_disks(sampler, fresh->disks, fresh->n_disks);
+    agent_api_set_config(api, fresh);
+    mon_info("configuration reloaded from %s", path);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = getenv("MONITOR_AGENT_CONFIG");
+    bool check_only = false, print_only = false;
+    struct agent_config *cfg;
+    struct agent_sampler *sampler = NULL;
+    struct agent_api *api = NULL;
+    sigset_t sigs;
+    char why[256];
+    int sig, rc = 1;
+
+    if (!path || !*path)
+        path = DEFAULT_CONFIG;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            path = argv[i] + 9;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = true;
+        } else if (strcmp(argv[i], "--print-snapshot") == 0) {
+            print_only = true;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("monitor-agent %s\n", MON_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "monitor-agent: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    mon_log_init("monitor-agent", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
+    cfg = load_or_report(path);
+    if (!cfg)
+        return 1;
+    if (check_only) {
+        printf("%s: configuration is valid\n", path);
+        agent_config_free(cfg);
+        return 0;
+    }
+    if (print_only) {
+        rc = print_snapshot(cfg);
+        agent_config_free(cfg);
+        return rc;
+    }
+
+    /* Block the signals in every thread; the main thread takes them with sigwait. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sampler = agent_sampler_new(cfg, why, sizeof(why));
+    if (!sampler) {
+        mon_error("cannot start sampling: %s", why);
+        agent_config_free(cfg);
+        return 1;
+    }
+    if (!agent_sampler_wait_ready(sampler, 2000))
+        mon_warn("no CPU reading after 2 s; serving anyway");
+    api = agent_api_start(cfg, sampler, why, sizeof(why)); /* owns cfg from here */
+    if (!api) {
+        mon_error("%s", why);
+        goto out;
+    }
+    mon_info("listening on %s (node %s, version %s)", agent_api_config(api)->listen,
+             agent_api_config(api)->node_id, MON_VERSION);
+    sd_notify(0, "READY=1");
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            sd_notify(0, "RELOADING=1");
+            reload(path, api, sampler);
+            sd_notify(0, "READY=1");
+            continue;
+        }
+        mon_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    sd_notify(0, "STOPPING=1");
+    rc = 0;
+out:
+    agent_api_stop(api);
+    if (!agent_sampler_free(sampler, 700))
+        mon_warn("a collector did not stop in time; exiting anyway");
+    return rc;
 }

@@ -111,6 +111,7 @@ static int parse_children(struct cfg_parser *p, struct mon_cfg_node *node, int d
     for (;;) {
         char *key = NULL, *path;
         struct mon_cfg_node *child = NULL;
+        int key_line = 0, key_col = 0;
 
         r = next_event(p, &ev);
         if (r < 0)
@@ -121,6 +122,8 @@ static int parse_children(struct cfg_parser *p, struct mon_cfg_node *node, int d
         }
         if (node->kind == MON_CFG_MAP) {
             int line = (int)ev.start_mark.line + 1, col = (int)ev.start_mark.column + 1;
+            key_line = line;
+            key_col = col;
             if (ev.type != YAML_SCALAR_EVENT) {
                 yaml_event_delete(&ev);
                 return parse_fail(p, line, col, "mapping keys must be plain strings");
@@ -146,6 +149,12 @@ static int parse_children(struct cfg_parser *p, struct mon_cfg_node *node, int d
         }
         r = path ? parse_node(p, &ev, path, depth + 1, &child) : MON_ENOMEM;
         free(path);
+        /* A block collection starts on the line after its key; messages about the setting
+         * (unknown key, wrong type) should point at the key itself. */
+        if (r == MON_OK && key && child->kind != MON_CFG_SCALAR) {
+            child->line = key_line;
+            child->column = key_col;
+        }
         if (r == MON_OK)
             r = add_child(node, child, key);
         if (r < 0) {
@@ -290,7 +299,7 @@ out:
     return r;
 }
 
-int mon_cfg_load_file(const char *path, struct mon_cfg_doc **ret_doc, struct mon_cfg_error *err)
+int mon_cfg_read_file(const char *path, char **ret_text, size_t *ret_len, struct mon_cfg_error *err)
 {
     struct mon_buf b;
     char chunk[8192];
@@ -318,10 +327,25 @@ int mon_cfg_load_file(const char *path, struct mon_cfg_doc **ret_doc, struct mon
         r = MON_EIO;
         goto out;
     }
-    r = mon_cfg_load_string(path, b.data ? b.data : "", b.len, ret_doc, err);
+    *ret_len = b.len;
+    *ret_text = mon_buf_take(&b);
+    if (!*ret_text)
+        r = MON_ENOMEM;
 out:
     fclose(f);
     mon_buf_done(&b);
+    return r;
+}
+
+int mon_cfg_load_file(const char *path, struct mon_cfg_doc **ret_doc, struct mon_cfg_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int r = mon_cfg_read_file(path, &text, &len, err);
+    if (r < 0)
+        return r;
+    r = mon_cfg_load_string(path, text, len, ret_doc, err);
+    free(text);
     return r;
 }
 
@@ -538,7 +562,7 @@ int mon_cfg_enum(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, 
 
 int mon_cfg_read_secret_file(const char *path, char **ret, char *why, size_t why_len)
 {
-    char line[4097];
+    char line[4098]; /* one byte more than allowed, to notice a longer line */
     FILE *f = fopen(path, "rb");
     size_t n, start = 0;
     char *s;
@@ -552,6 +576,10 @@ int mon_cfg_read_secret_file(const char *path, char **ret, char *why, size_t why
     line[n] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
     n = strlen(line);
+    if (n > sizeof(line) - 2) { /* never shorten a secret silently */
+        snprintf(why, why_len, "%s: the secret is longer than %zu bytes", path, sizeof(line) - 2);
+        return MON_ETOOBIG;
+    }
     while (start < n && (line[start] == ' ' || line[start] == '\t'))
         start++;
     while (n > start && (line[n - 1] == ' ' || line[n - 1] == '\t'))

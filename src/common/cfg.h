@@ -13,7 +13,7 @@ enum mon_cfg_kind { MON_CFG_SCALAR, MON_CFG_MAP, MON_CFG_SEQ };
 
 struct mon_cfg_node {
     enum mon_cfg_kind kind;
-    int line;     /* 1-based */
+    int line;     /* 1-based; a mapping or list under a key has the key's position */
     int column;   /* 1-based */
     char *path;   /* dotted key path for messages, e.g. "poll.interval", "servers[2]" */
     char *scalar; /* SCALAR: the text ("" for an empty value) */
@@ -38,6 +38,10 @@ struct mon_cfg_error {
 /* Reads and parses a YAML file of at most 1 MiB whose top level is a mapping.
  * On failure returns a MON_E* code and fills err (file, line, reason). */
 int mon_cfg_load_file(const char *path, struct mon_cfg_doc **ret_doc, struct mon_cfg_error *err);
+
+/* Reads a whole file of at most 1 MiB into a malloc'd NUL-terminated string. */
+int mon_cfg_read_file(const char *path, char **ret_text, size_t *ret_len,
+                      struct mon_cfg_error *err);
 
 /* Same from memory; name is used in messages. */
 int mon_cfg_load_string(const char *name, const char *text, size_t len,
@@ -85,7 +89,7 @@ int mon_cfg_enum(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, 
 void mon_cfg_strv_free(char **v, size_t n);
 
 /* Reads a secret from a file: the first line, surrounding whitespace removed, at most 4 KiB.
- * Fails when the file is unreadable or the secret is empty. */
+ * Fails when the file is unreadable, the secret is empty or the line is longer (MON_ETOOBIG). */
 int mon_cfg_read_secret_file(const char *path, char **ret, char *why, size_t why_len);
 
 #endif

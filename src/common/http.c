@@ -24,7 +24,7 @@ struct mon_http_server {
 /* Per-request state kept by libmicrohttpd between access-handler calls. */
 struct http_pending {
     struct mon_buf body;
-    bool too_big;
+    bool has_body;
 };
 
 static void response_reset(struct mon_http_response *resp)
@@ -241,11 +241,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 
     if (!pending) {
         const struct sockaddr *client;
+        bool has_body = request_has_body(conn);
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         client = ci ? ci->client_addr : NULL;
         if (srv->opt.allow && !srv->opt.allow(srv->opt.ctx, client))
             return reply_now(conn, 403, "forbidden: client address not in allow_from");
-        if (request_has_body(conn)) {
+        if (has_body) {
             const char *cl =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             int64_t len = 0;
@@ -254,13 +255,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             if (cl && (mon_parse_int64(cl, 0, INT64_MAX, &len) < 0 ||
                        (uint64_t)len > srv->opt.max_body_bytes))
                 return reply_now(conn, 413, "request body too large");
-            pending = calloc(1, sizeof(*pending));
-            if (!pending)
-                return MHD_NO;
-            mon_buf_init(&pending->body, srv->opt.max_body_bytes);
-            *con_cls = pending;
-            return MHD_YES;
         }
+        /* Answer on a later call, also without a body: libmicrohttpd closes the connection
+         * (no keep-alive) after a response queued on this first call. */
+        pending = calloc(1, sizeof(*pending));
+        if (!pending)
+            return MHD_NO;
+        mon_buf_init(&pending->body, srv->opt.max_body_bytes);
+        pending->has_body = has_body;
+        *con_cls = pending;
+        return MHD_YES;
     } else if (*upload_data_size > 0) {
         if (mon_buf_append(&pending->body, upload_data, *upload_data_size) < 0)
             return MHD_NO; /* chunked body past the cap: drop the connection */
@@ -274,7 +278,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     req.conn = conn;
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     req.client = ci ? ci->client_addr : NULL;
-    if (pending) {
+    if (pending->has_body) {
         req.body = pending->body.data ? pending->body.data : "";
         req.body_len = pending->body.len;
     }

@@ -13,7 +13,10 @@
 double mon_round(double v, int decimals)
 {
     double scale = pow(10.0, decimals);
-    return round(v * scale) / scale;
+    double r = round(v * scale) / scale;
+    if (!isfinite(r)) /* v * scale overflowed: v is too large to have digits to round */
+        return v;
+    return r == 0.0 ? 0.0 : r; /* -0.001 rounds to 0, never to "-0" in JSON */
 }
 
 cJSON *mon_json_add_rounded(cJSON *obj, const char *name, double v, int decimals)

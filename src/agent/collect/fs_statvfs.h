@@ -29,23 +29,26 @@ typedef int (*disk_statvfs_fn)(const char *path, struct statvfs *buf);
 struct disk_entry {
     char mount[256];
     bool have_value; /* a reading exists (possibly old) */
-    bool stale;      /* the last reading is older than the timeout (mount hangs) */
-    char error[128]; /* non-empty when the last attempt failed (e.g. "not mounted") */
+    bool stale;      /* no reading within the timeout, or an attempt hangs past it */
+    char error[128]; /* non-empty when the last attempt failed: "not found", "not a mount
+                        point", "statvfs timed out" (hung, no value yet) or strerror text */
     struct disk_usage usage;
     int64_t read_at_mono_ms;
 };
 
 struct disk_monitor;
 
-/* Starts one worker per mount that refreshes every interval_ms; readings older than
- * timeout_ms are reported stale. fn NULL means statvfs(3). Mounts are copied.
- * A mount that is not a mount point (only a directory on another fs) reports
- * "not a mount point" in error. */
+/* Starts one worker per mount that reads at once, then every interval_ms; readings older than
+ * timeout_ms, or an attempt running longer than that, are reported stale. fn NULL means
+ * statvfs(3). Mounts are copied. A mount that is not a mount point (only a directory on
+ * another fs) reports "not a mount point" in error. n_mounts 0 gives an empty monitor.
+ * Returns NULL for interval_ms or timeout_ms <= 0, an empty mount or one of 256 bytes or
+ * more, or when memory or threads run out. */
 struct disk_monitor *disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
                                       int64_t timeout_ms, disk_statvfs_fn fn);
 
 /* Copies the current state of every mount into out (up to max entries), in configured order,
- * without blocking on any statvfs. Returns the number written. Thread-safe. */
+ * without blocking on any statvfs. Returns the number written (0 for NULL m). Thread-safe. */
 size_t disk_monitor_read(struct disk_monitor *m, struct disk_entry *out, size_t max);
 
 /* Stops the workers. A worker stuck in a hung statvfs is detached and exits (freeing its own

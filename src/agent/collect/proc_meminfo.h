@@ -13,7 +13,7 @@ struct meminfo {
 
 /* Parses MemTotal and MemAvailable (kB values) from /proc/meminfo text. Kernels without
  * MemAvailable fall back to MemFree+Buffers+Cached. Missing MemTotal or a malformed value
- * is MON_EPARSE; available > total is MON_ERANGE. */
+ * is MON_EPARSE; available > total, or a value whose byte count overflows, is MON_ERANGE. */
 int parse_proc_meminfo(const char *buf, size_t len, struct meminfo *ret);
 
 #endif

@@ -27,12 +27,21 @@ struct systemd_units *systemd_units_new(int64_t timeout_ms);
  * StateChangeTimestamp). A unit systemd does not know gives active_state "inactive",
  * sub_state "dead" and error "unit not found" only when LoadUnit fails. No bus: the entry
  * carries an error ("system bus unavailable: ...") and the function returns MON_EIO.
+ * Unlike most ret_* out-params, *ret is written on every return except MON_EINVAL for NULL
+ * arguments: name is copied, error says what went wrong, states are "" when unknown.
+ * Returns MON_OK; MON_ENOENT for an unknown unit (NoSuchUnit, or LoadState "not-found" as
+ * real systemd answers); MON_EINVAL for a name outside [A-Za-z0-9:_.@\-\\] (at most 255
+ * chars, with a '.'; error "invalid unit name"); MON_EIO when the bus is down, systemd is not
+ * on it ("systemd is not on the system bus: ...") or the deadline passed.
  * Not thread-safe: serialise calls (the agent holds a lock). */
 int systemd_units_get(struct systemd_units *u, const char *name, struct unit_state *ret);
 
 /* Lists loaded *.service units (ListUnits) that are active or whose unit file is enabled,
  * with description and unit_file_state. Returns a malloc'd array in *ret (free()) and the
- * count, or MON_EIO with a reason in why. At most max units. */
+ * count, or MON_EIO with a reason in why. At most max units. The array is sorted by name
+ * (the cap keeps the first max), *ret is NULL when the count is 0, since_utc_s is -1 in
+ * listed entries (not read, to save a round trip per unit). MON_ENOMEM is also possible;
+ * why is "" on success and may be NULL. Not thread-safe, like systemd_units_get(). */
 int systemd_units_list_services(struct systemd_units *u, size_t max, struct unit_state **ret,
                                 size_t *ret_n, char *why, size_t why_len);
 

@@ -29,6 +29,22 @@ int mon_os_exe_dir(char *buf, size_t size);
 /* True when path names an existing regular file or directory. */
 bool mon_os_path_exists(const char *path);
 
+/* Canonical absolute path with symlinks resolved; MON_ENOENT when it does not exist. */
+int mon_os_realpath(const char *path, char *buf, size_t size);
+
+/* Opens a regular file read-only; returns its descriptor and size. Directories and other
+ * non-regular files are MON_ENOENT (nothing is listed). */
+int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size);
+
+enum mon_os_signal { MON_OS_SIGNAL_STOP = 1, MON_OS_SIGNAL_RELOAD = 2 };
+
+/* Routes stop (SIGTERM/SIGINT, console Ctrl-C) and reload (SIGHUP) requests to
+ * mon_os_signals_wait. Call before starting any thread so that all threads inherit the mask. */
+void mon_os_signals_block(void);
+
+/* Blocks until a stop or reload request arrives and returns which. */
+enum mon_os_signal mon_os_signals_wait(void);
+
 /* Resident set size of this process in bytes, or -1 when unknown. */
 long long mon_os_rss_bytes(void);
 

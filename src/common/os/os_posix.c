@@ -6,7 +6,11 @@
 #include "common/str.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,4 +71,53 @@ long long mon_os_rss_bytes(void)
         rss = -1;
     fclose(f);
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
+}
+
+int mon_os_realpath(const char *path, char *buf, size_t size)
+{
+    char tmp[PATH_MAX];
+    if (!realpath(path, tmp))
+        return mon_err_from_errno(errno);
+    return mon_strlcpy(buf, tmp, size) ? MON_OK : MON_ETOOBIG;
+}
+
+int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return MON_ENOENT;
+    }
+    *ret_fd = fd;
+    *ret_size = (unsigned long long)st.st_size;
+    return MON_OK;
+}
+
+static void stop_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+void mon_os_signals_block(void)
+{
+    sigset_t set;
+    stop_signal_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+enum mon_os_signal mon_os_signals_wait(void)
+{
+    sigset_t set;
+    int sig = 0;
+    stop_signal_set(&set);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig == SIGHUP ? MON_OS_SIGNAL_RELOAD : MON_OS_SIGNAL_STOP;
 }

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/* Disk usage of configured mounts, read by one worker thread per mount so that a hung
+ * filesystem only ever makes its own entry stale; this file does not discover mounts. */
+#include "agent/collect/fs_statvfs.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/str.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+/* One mount's worker and its last result. Shared by the worker thread and the monitor, each
+ * holding a reference: a worker stuck in statvfs outlives disk_monitor_free() and frees the
+ * state itself when (if ever) the call returns. */
+struct disk_worker {
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* CLOCK_MONOTONIC; signalled to stop */
+    unsigned refs;
+    bool stop;
+    pthread_t thread;
+
+    /* settings, constant after start */
+    disk_statvfs_fn fn;
+    int64_t interval_ms;
+
+    /* the result, under lock */
+    bool in_call; /* a stat/statvfs attempt is running */
+    int64_t call_started_ms;
+    struct disk_entry entry; /* mount, have_value, error, usage, read_at_mono_ms */
+};
+
+struct disk_monitor {
+    size_t n;
+    int64_t timeout_ms;
+    struct disk_worker **workers;
+};
+
+int disk_usage_from_statvfs(uint64_t blocks, uint64_t bfree, uint64_t bavail, uint64_t frsize,
+                            struct disk_usage *ret)
+{
+    struct disk_usage u = {0};
+    uint64_t used_blocks;
+
+    if (frsize == 0 || bfree > blocks)
+        return MON_ERANGE;
+    used_blocks = blocks - bfree;
+    /* Filesystems report block counts that no real disk has (FUSE, broken NFS servers):
+     * every product, and the sum df divides by, must fit in 64 bits. */
+    if (__builtin_mul_overflow(blocks, frsize, &u.total_bytes) ||
+        __builtin_mul_overflow(used_blocks, frsize, &u.used_bytes) ||
+        __builtin_mul_overflow(bavail, frsize, &u.avail_bytes) ||
+        u.used_bytes > UINT64_MAX - u.avail_bytes)
+        return MON_ERANGE;
+    /* df's Use%: the share of the space non-root users can see (root's reserve excluded). */
+    if (u.used_bytes + u.avail_bytes > 0)
+        u.used_pct = (double)u.used_bytes * 100.0 / (double)(u.used_bytes + u.avail_bytes);
+    *ret = u;
+    return MON_OK;
+}
+
+static void worker_unref(struct disk_worker *w)
+{
+    bool last;
+
+    pthread_mutex_lock(&w->lock);
+    last = --w->refs == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (!last)
+        return;
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+static void set_errno_text(char *dst, size_t size, int e)
+{
+    if (e == ENOENT) {
+        mon_strlcpy(dst, "not found", size);
+        return;
+    }
+    /* XSI strerror_r (int result; no _GNU_SOURCE here): thread-safe, unlike strerror. */
+    if (strerror_r(e, dst, size) != 0)
+        snprintf(dst, size, "error %d", e);
+}
+
+/* Configured mounts must be real mount points: if /data is not mounted, statvfs("/data")
+ * silently answers for the root filesystem, and the dashboard would show the wrong disk as
+ * healthy. A mount point's device differs from its parent's ("path/.." follows the real
+ * tree, symlinks included); "/" is its own parent. Writes an error text and returns false. */
+static bool check_mount_point(const char *mount, char *err, size_t err_size)
+{
+    char parent[sizeof(((struct disk_entry *)0)->mount) + 4];
+    struct stat st, pst;
+
+    if (stat(mount, &st) != 0) {
+        set_errno_text(err, err_size, errno);
+        return false;
+    }
+    if (strcmp(mount, "/") == 0)
+        return true;
+    snprintf(parent, sizeof(parent), "%s/..", mount); /* fits: mount < 256 bytes */
+    if (stat(parent, &pst) != 0) {
+        set_errno_text(err, err_size, errno);
+        return false;
+    }
+    if (st.st_dev == pst.st_dev && st.st_ino != pst.st_ino) {
+        mon_strlcpy(err, "not a mount point", err_size);
+        return false;
+    }
+    return true;
+}
+
+/* One attempt: mount check then statvfs. Runs without the lock, may block for ever. */
+static bool read_mount(const struct disk_worker *w, const char *mount, struct disk_usage *usage,
+                       char *err, size_t err_size)
+{
+    struct statvfs sv;
+    uint64_t frsize;
+    int r;
+
+    if (!check_mount_point(mount, err, err_size))
+        return false;
+    if ((w->fn ? w->fn(mount, &sv) : statvfs(mount, &sv)) != 0) {
+        set_errno_text(err, err_size, errno);
+        return false;
+    }
+    frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize; /* as df does */
+    r = disk_usage_from_statvfs(sv.f_blocks, sv.f_bfree, sv.f_bavail, frsize, usage);
+    if (r < 0) {
+        snprintf(err, err_size, "statvfs values: %s", mon_strerror(r));
+        return false;
+    }
+    return true;
+}
+
+static struct timespec mono_deadline(int64_t after_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(after_ms / 1000);
+    ts.tv_nsec += (long)(after_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *worker_main(void *arg)
+{
+    struct disk_worker *w = arg;
+    char mount[sizeof(w->entry.mount)];
+
+    memcpy(mount, w->entry.mount, sizeof(mount)); /* constant; read it without the lock */
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct disk_usage usage;
+        char err[sizeof(w->entry.error)] = "";
+        struct timespec until;
+        bool ok;
+
+        w->in_call = true;
+        w->call_started_ms = mon_mono_ms();
+        pthread_mutex_unlock(&w->lock);
+        ok = read_mount(w, mount, &usage, err, sizeof(err));
+        pthread_mutex_lock(&w->lock);
+        w->in_call = false;
+        if (ok) {
+            w->entry.usage = usage;
+            w->entry.have_value = true;
+            w->entry.read_at_mono_ms = mon_mono_ms();
+        }
+        memcpy(w->entry.error, err, sizeof(err));
+        until = mono_deadline(w->interval_ms);
+        while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&w->lock);
+    worker_unref(w);
+    return NULL;
+}
+
+static struct disk_worker *worker_start(const char *mount, int64_t interval_ms, disk_statvfs_fn fn)
+{
+    struct disk_worker *w = calloc(1, sizeof(*w));
+    pthread_condattr_t ca;
+    bool have_cond = false, have_lock = false;
+
+    if (!w)
+        return NULL;
+    if (!mount[0] || !mon_strlcpy(w->entry.mount, mount, sizeof(w->entry.mount)))
+        goto fail;
+    w->fn = fn;
+    w->interval_ms = interval_ms;
+    w->refs = 2; /* the thread's and the monitor's */
+    if (pthread_condattr_init(&ca) != 0)
+        goto fail;
+    have_cond = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                pthread_cond_init(&w->wake, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    have_lock = have_cond && pthread_mutex_init(&w->lock, NULL) == 0;
+    if (have_lock && pthread_create(&w->thread, NULL, worker_main, w) == 0)
+        return w;
+fail:
+    if (have_lock)
+        pthread_mutex_destroy(&w->lock);
+    if (have_cond)
+        pthread_cond_destroy(&w->wake);
+    free(w);
+    return NULL;
+}
+
+/* Stops a worker and drops the monitor's reference. A worker inside an attempt may be stuck
+ * there for ever (hung NFS), so it is detached rather than joined; one that is waiting sees
+ * stop at once and is joined. */
+static void worker_stop(struct disk_worker *w)
+{
+    bool busy;
+
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    busy = w->in_call;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    if (busy)
+        pthread_detach(w->thread);
+    else
+        pthread_join(w->thread, NULL);
+    worker_unref(w);
+}
+
+struct disk_monitor *disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
+                                      int64_t timeout_ms, disk_statvfs_fn fn)
+{
+    struct disk_monitor *m;
+
+    if (interval_ms <= 0 || timeout_ms <= 0 || (n_mounts > 0 && !mounts))
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->timeout_ms = timeout_ms;
+    m->workers = calloc(n_mounts ? n_mounts : 1, sizeof(*m->workers));
+    if (!m->workers)
+        goto fail;
+    for (; m->n < n_mounts; m->n++) {
+        m->workers[m->n] = worker_start(mounts[m->n], interval_ms, fn);
+        if (!m->workers[m->n])
+            goto fail;
+    }
+    return m;
+fail:
+    disk_monitor_free(m);
+    return NULL;
+}
+
+size_t disk_monitor_read(struct disk_monitor *m, struct disk_entry *out, size_t max)
+{
+    size_t n;
+
+    if (!m)
+        return 0;
+    n = m->n < max ? m->n : max;
+    for (size_t i = 0; i < n; i++) {
+        struct disk_worker *w = m->workers[i];
+        int64_t now;
+
+        pthread_mutex_lock(&w->lock);
+        now = mon_mono_ms();
+        out[i] = w->entry;
+        out[i].stale = w->entry.have_value && now - w->entry.read_at_mono_ms > m->timeout_ms;
+        if (w->in_call && now - w->call_started_ms > m->timeout_ms) {
+            /* The attempt hangs: whatever value we have is no longer current. */
+            out[i].stale = true;
+            if (!w->entry.have_value)
+                mon_strlcpy(out[i].error, "statvfs timed out", sizeof(out[i].error));
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+    return n;
+}
+
+void disk_monitor_free(struct disk_monitor *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        worker_stop(m->workers[i]);
+    free(m->workers);
+    free(m);
+}

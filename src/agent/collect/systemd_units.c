@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: MIT */
+/* Reads systemd unit states from the system bus with sd-bus; it never starts or stops units. */
+#include "agent/collect/systemd_units.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/str.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+
+#define SD_DEST         "org.freedesktop.systemd1"
+#define SD_PATH         "/org/freedesktop/systemd1"
+#define SD_MANAGER      "org.freedesktop.systemd1.Manager"
+#define SD_UNIT         "org.freedesktop.systemd1.Unit"
+#define SD_NO_SUCH_UNIT "org.freedesktop.systemd1.NoSuchUnit"
+
+#define UNIT_NAME_MAX 255
+/* ListUnits on a busy host returns a few thousand units; more than this is not a real systemd. */
+#define LIST_UNITS_CAP 100000
+
+struct systemd_units {
+    sd_bus *bus; /* NULL until first use and after a bus-level failure */
+    int64_t timeout_ms;
+};
+
+/* One public call: its deadline and where the reason for a failure goes. */
+struct op {
+    struct systemd_units *u;
+    int64_t deadline_ms; /* mon_mono_ms() clock */
+    char *why;
+    size_t why_len;
+};
+
+/* A *.service row of ListUnits; the strings point into the reply message. */
+struct list_row {
+    const char *name;
+    const char *description;
+    const char *active_state;
+    const char *sub_state;
+    const char *path;
+};
+
+static void set_why(struct op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_why(struct op *op, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (!op->why || op->why_len == 0)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(op->why, op->why_len, fmt, ap);
+    va_end(ap);
+    /* A truncated reason is still a useful reason; only a formatting error loses it. */
+    if (n < 0)
+        mon_strlcpy(op->why, "systemd error", op->why_len);
+}
+
+/* Writes the text for a negative errno without strerror()'s shared buffer. */
+static void errno_text(int r, char *buf, size_t size)
+{
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+
+    sd_bus_error_set_errno(&e, r);
+    mon_strlcpy(buf, e.message ? e.message : "unknown error", size);
+    sd_bus_error_free(&e);
+}
+
+static void drop_bus(struct systemd_units *u)
+{
+    /* No flush: the queue is empty after synchronous calls and a dead peer could block it. */
+    u->bus = sd_bus_close_unref(u->bus);
+}
+
+static bool is_bus_failure(sd_bus *bus, int r, const sd_bus_error *e)
+{
+    if (!bus || sd_bus_is_open(bus) <= 0)
+        return true;
+    if (r == -ETIMEDOUT || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN ||
+        r == -ECONNREFUSED)
+        return true;
+    return sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED) ||
+           sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
+           sd_bus_error_has_name(e, SD_BUS_ERROR_TIMEOUT);
+}
+
+/* Turns a failed call into MON_EIO with a reason; a bus-level failure also closes the
+ * connection, so that the next call opens a new one. */
+static int op_failed(struct op *op, int r, const sd_bus_error *e, const char *what)
+{
+    char text[128];
+
+    if (e && e->message)
+        mon_strlcpy(text, e->message, sizeof(text));
+    else
+        errno_text(r, text, sizeof(text));
+    if (is_bus_failure(op->u->bus, r, e)) {
+        drop_bus(op->u);
+        set_why(op, "system bus unavailable: %s", text);
+    } else if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+               sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+        set_why(op, "systemd is not on the system bus: %s", text);
+    } else {
+        set_why(op, "systemd %s failed: %s", what, text);
+    }
+    return MON_EIO;
+}
+
+/* Bounds the next method call by what is left of the deadline. */
+static int op_arm(struct op *op)
+{
+    int64_t left = op->deadline_ms - mon_mono_ms();
+
+    if (left <= 0) {
+        set_why(op, "systemd did not answer within %lld ms", (long long)op->u->timeout_ms);
+        return MON_EIO;
+    }
+    if (sd_bus_set_method_call_timeout(op->u->bus, (uint64_t)left * 1000u) < 0) {
+        set_why(op, "system bus unavailable: cannot set the call timeout");
+        return MON_EIO;
+    }
+    return MON_OK;
+}
+
+/* Opens the system bus unless a usable connection exists, and waits (bounded by the
+ * deadline) until the connection has authenticated and said Hello. */
+static int op_connect(struct op *op)
+{
+    struct systemd_units *u = op->u;
+    char text[128];
+    int r;
+
+    if (u->bus && sd_bus_is_open(u->bus) > 0) {
+        /* Drain what arrived since the last call (NameAcquired, stray late replies); this
+         * also notices a connection whose peer went away while we were idle (D-Bus restart),
+         * so that the call below runs on a new one instead of failing once. */
+        while ((r = sd_bus_process(u->bus, NULL)) > 0)
+            ;
+        if (r >= 0 && sd_bus_is_open(u->bus) > 0)
+            return MON_OK;
+    }
+    drop_bus(u);
+
+    /* sd_bus_open_system() honours DBUS_SYSTEM_BUS_ADDRESS. */
+    r = sd_bus_open_system(&u->bus);
+    if (r < 0) {
+        u->bus = NULL;
+        goto fail;
+    }
+    for (;;) {
+        int64_t left;
+
+        r = sd_bus_is_ready(u->bus);
+        if (r > 0)
+            return MON_OK;
+        if (r < 0)
+            goto fail;
+        r = sd_bus_process(u->bus, NULL);
+        if (r < 0)
+            goto fail;
+        if (r > 0)
+            continue;
+        left = op->deadline_ms - mon_mono_ms();
+        if (left <= 0) {
+            r = -ETIMEDOUT;
+            goto fail;
+        }
+        r = sd_bus_wait(u->bus, (uint64_t)left * 1000u);
+        if (r < 0)
+            goto fail;
+    }
+
+fail:
+    drop_bus(u);
+    errno_text(r, text, sizeof(text));
+    set_why(op, "system bus unavailable: %s", text);
+    return MON_EIO;
+}
+
+static bool unit_name_valid(const char *name)
+{
+    size_t n = strnlen(name, UNIT_NAME_MAX + 1);
+
+    if (n == 0 || n > UNIT_NAME_MAX || !strchr(name, '.'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == ':' || c == '_' || c == '.' || c == '@' || c == '-' || c == '\\';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* Resolves a unit name to its object path (LoadUnit, or GetUnit on managers without it).
+ * Returns MON_OK, MON_ENOENT (NoSuchUnit) or MON_EIO. *ret_path is malloc'd. */
+static int resolve_unit(struct op *op, const char *name, char **ret_path)
+{
+    static const char *const methods[] = {"LoadUnit", "GetUnit"};
+    const size_t n_methods = sizeof(methods) / sizeof(methods[0]);
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    const char *path;
+    char *copy;
+    int r = MON_EIO;
+
+    for (size_t i = 0; i < n_methods; i++) {
+        sd_bus_error_free(&e);
+        r = op_arm(op);
+        if (r < 0)
+            goto out;
+        r = sd_bus_call_method(op->u->bus, SD_DEST, SD_PATH, SD_MANAGER, methods[i], &e, &reply,
+                               "s", name);
+        if (r >= 0)
+            break;
+        if (sd_bus_error_has_name(&e, SD_NO_SUCH_UNIT)) {
+            r = MON_ENOENT;
+            goto out;
+        }
+        if (!sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD) || i + 1 == n_methods) {
+            r = op_failed(op, r, &e, methods[i]);
+            goto out;
+        }
+    }
+    r = sd_bus_message_read(reply, "o", &path);
+    if (r < 0) {
+        r = op_failed(op, r, NULL, "unit lookup");
+        goto out;
+    }
+    copy = strdup(path);
+    if (!copy) {
+        r = MON_ENOMEM;
+        set_why(op, "out of memory");
+        goto out;
+    }
+    *ret_path = copy;
+    r = MON_OK;
+out:
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&e);
+    return r;
+}
+
+/* Reads a string property of the Unit interface into buf (truncated to size).
+ * Returns MON_OK, MON_EIO (reason set, connection dropped) on bus failures, or MON_EPARSE
+ * without a reason when systemd answered with an error or another type: the caller decides
+ * whether that matters. */
+static int get_unit_string(struct op *op, const char *path, const char *member, char *buf,
+                           size_t size)
+{
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    char *value = NULL;
+    int r;
+
+    r = op_arm(op);
+    if (r < 0)
+        goto out;
+    r = sd_bus_get_property_string(op->u->bus, SD_DEST, path, SD_UNIT, member, &e, &value);
+    if (r < 0) {
+        r = is_bus_failure(op->u->bus, r, &e) ? op_failed(op, r, &e, member) : MON_EPARSE;
+        goto out;
+    }
+    mon_strlcpy(buf, value, size);
+    r = MON_OK;
+out:
+    free(value);
+    sd_bus_error_free(&e);
+    return r;
+}
+
+/* Like get_unit_string() for a property the caller needs: any failure is MON_EIO. */
+static int need_unit_string(struct op *op, const char *path, const char *member, char *buf,
+                            size_t size)
+{
+    int r = get_unit_string(op, path, member, buf, size);
+
+    if (r == MON_EPARSE) {
+        set_why(op, "systemd unit %s has no readable %s", path, member);
+        r = MON_EIO;
+    }
+    return r;
+}
+
+/* Reads StateChangeTimestamp (µs since the epoch) as seconds, -1 when unset or unreadable
+ * for reasons other than the bus. */
+static int get_since(struct op *op, const char *path, int64_t *ret_since)
+{
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    uint64_t usec = 0;
+    int r;
+
+    r = op_arm(op);
+    if (r < 0)
+        goto out;
+    r = sd_bus_get_property_trivial(op->u->bus, SD_DEST, path, SD_UNIT, "StateChangeTimestamp", &e,
+                                    't', &usec);
+    if (r < 0) {
+        if (is_bus_failure(op->u->bus, r, &e)) {
+            r = op_failed(op, r, &e, "StateChangeTimestamp");
+            goto out;
+        }
+        usec = 0;
+    }
+    *ret_since = usec == 0 ? -1 : (int64_t)(usec / 1000000u);
+    r = MON_OK;
+out:
+    sd_bus_error_free(&e);
+    return r;
+}
+
+static int get_once(struct op *op, const char *name, struct unit_state *st)
+{
+    char load_state[32] = "";
+    char *path = NULL;
+    int r;
+
+    r = resolve_unit(op, name, &path);
+    if (r < 0)
+        goto out;
+    r = need_unit_string(op, path, "ActiveState", st->active_state, sizeof(st->active_state));
+    if (r < 0)
+        goto out;
+    r = need_unit_string(op, path, "SubState", st->sub_state, sizeof(st->sub_state));
+    if (r < 0)
+        goto out;
+    r = get_since(op, path, &st->since_utc_s);
+    if (r < 0)
+        goto out;
+    /* Real systemd's LoadUnit succeeds for unknown names with LoadState "not-found". */
+    r = get_unit_string(op, path, "LoadState", load_state, sizeof(load_state));
+    if (r == MON_EIO)
+        goto out;
+    r = strcmp(load_state, "not-found") == 0 ? MON_ENOENT : MON_OK;
+out:
+    free(path);
+    return r;
+}
+
+struct systemd_units *systemd_units_new(int64_t timeout_ms)
+{
+    struct systemd_units *u = calloc(1, sizeof(*u));
+
+    if (!u)
+        return NULL;
+    u->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+    return u;
+}
+
+int systemd_units_get(struct systemd_units *u, const char *name, struct unit_state *ret)
+{
+    struct unit_state st = {.since_utc_s = -1};
+    struct op op = {.u = u, .why = st.error, .why_len = sizeof(st.error)};
+    int r;
+
+    if (!u || !name || !ret)
+        return MON_EINVAL;
+    mon_strlcpy(st.name, name, sizeof(st.name));
+    if (!unit_name_valid(name)) {
+        mon_strlcpy(st.error, "invalid unit name", sizeof(st.error));
+        r = MON_EINVAL;
+        goto out;
+    }
+    op.deadline_ms = mon_mono_ms() + u->timeout_ms;
+    r = op_connect(&op);
+    if (r >= 0)
+        r = get_once(&op, name, &st);
+    if (r == MON_ENOENT) {
+        mon_strlcpy(st.active_state, "inactive", sizeof(st.active_state));
+        mon_strlcpy(st.sub_state, "dead", sizeof(st.sub_state));
+        st.since_utc_s = -1;
+        mon_strlcpy(st.error, "unit not found", sizeof(st.error));
+    } else if (r < 0) {
+        st.active_state[0] = '\0';
+        st.sub_state[0] = '\0';
+        st.since_utc_s = -1;
+    }
+out:
+    *ret = st;
+    return r;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct list_row *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+/* Reads the *.service rows of a ListUnits reply into a malloc'd array (pointers into reply). */
+static int read_rows(struct op *op, sd_bus_message *reply, struct list_row **ret_rows,
+                     size_t *ret_n)
+{
+    struct list_row *rows = NULL;
+    size_t n = 0, cap = 0, seen = 0;
+    int r;
+
+    r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+    if (r < 0)
+        goto bad;
+    for (;;) {
+        struct list_row row;
+        const char *load, *following, *job_type, *job_path;
+        uint32_t job_id;
+
+        r = sd_bus_message_read(reply, "(ssssssouso)", &row.name, &row.description, &load,
+                                &row.active_state, &row.sub_state, &following, &row.path, &job_id,
+                                &job_type, &job_path);
+        if (r < 0)
+            goto bad;
+        if (r == 0)
+            break;
+        if (++seen > LIST_UNITS_CAP) {
+            set_why(op, "systemd listed more than %d units", LIST_UNITS_CAP);
+            r = MON_EIO;
+            goto out;
+        }
+        if (!has_suffix(row.name, ".service"))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct list_row *grown = realloc(rows, ncap * sizeof(*rows));
+            if (!grown) {
+                set_why(op, "out of memory");
+                r = MON_ENOMEM;
+                goto out;
+            }
+            rows = grown;
+            cap = ncap;
+        }
+        rows[n++] = row;
+    }
+    r = sd_bus_message_exit_container(reply);
+    if (r < 0)
+        goto bad;
+    *ret_rows = rows;
+    *ret_n = n;
+    return MON_OK;
+bad:
+    set_why(op, "systemd ListUnits: malformed reply");
+    r = MON_EIO;
+out:
+    free(rows);
+    return r;
+}
+
+/* Reads a unit's UnitFileState: the property on the unit object, or GetUnitFileState on the
+ * manager when the property is missing. "" when systemd cannot say; MON_EIO on bus failure. */
+static int get_file_state(struct op *op, const struct list_row *row, char *buf, size_t size)
+{
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    const char *state;
+    int r;
+
+    r = get_unit_string(op, row->path, "UnitFileState", buf, size);
+    if (r != MON_EPARSE)
+        return r;
+    buf[0] = '\0';
+    r = op_arm(op);
+    if (r < 0)
+        goto out;
+    r = sd_bus_call_method(op->u->bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnitFileState", &e, &reply,
+                           "s", row->name);
+    if (r < 0) {
+        r = is_bus_failure(op->u->bus, r, &e) ? op_failed(op, r, &e, "GetUnitFileState") : MON_OK;
+        goto out;
+    }
+    if (sd_bus_message_read(reply, "s", &state) > 0)
+        mon_strlcpy(buf, state, size);
+    r = MON_OK;
+out:
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&e);
+    return r;
+}
+
+/* Lists, filters and sorts; *ret_out holds at most max entries (NULL when none). */
+static int list_once(struct op *op, size_t max, struct unit_state **ret_out, size_t *ret_n)
+{
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    struct list_row *rows = NULL;
+    struct unit_state *units = NULL;
+    size_t nrows = 0, n = 0;
+    int r;
+
+    r = op_arm(op);
+    if (r < 0)
+        goto out;
+    r = sd_bus_call_method(op->u->bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnits", &e, &reply, "");
+    if (r < 0) {
+        r = op_failed(op, r, &e, "ListUnits");
+        goto out;
+    }
+    r = read_rows(op, reply, &rows, &nrows);
+    if (r < 0)
+        goto out;
+    if (max > nrows)
+        max = nrows;
+    if (max > 0) {
+        units = calloc(max, sizeof(*units));
+        if (!units) {
+            set_why(op, "out of memory");
+            r = MON_ENOMEM;
+            goto out;
+        }
+    }
+    /* Sorting first lets the cap stop the per-unit lookups early. */
+    if (nrows > 1)
+        qsort(rows, nrows, sizeof(*rows), row_cmp);
+    for (size_t i = 0; i < nrows && n < max; i++) {
+        struct unit_state *st = &units[n];
+        char file_state[sizeof(st->unit_file_state)];
+
+        r = get_file_state(op, &rows[i], file_state, sizeof(file_state));
+        if (r < 0)
+            goto out;
+        if (strcmp(rows[i].active_state, "active") != 0 && strcmp(file_state, "enabled") != 0)
+            continue;
+        mon_strlcpy(st->name, rows[i].name, sizeof(st->name));
+        mon_strlcpy(st->active_state, rows[i].active_state, sizeof(st->active_state));
+        mon_strlcpy(st->sub_state, rows[i].sub_state, sizeof(st->sub_state));
+        mon_strlcpy(st->description, rows[i].description, sizeof(st->description));
+        mon_strlcpy(st->unit_file_state, file_state, sizeof(st->unit_file_state));
+        st->since_utc_s = -1;
+        n++;
+    }
+    if (n == 0) {
+        free(units);
+        units = NULL;
+    }
+    *ret_out = units;
+    *ret_n = n;
+    units = NULL;
+    r = MON_OK;
+out:
+    free(units);
+    free(rows);
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&e);
+    return r;
+}
+
+int systemd_units_list_services(struct systemd_units *u, size_t max, struct unit_state **ret,
+                                size_t *ret_n, char *why, size_t why_len)
+{
+    struct op op = {.u = u, .why = why, .why_len = why_len};
+    int r;
+
+    if (why && why_len > 0)
+        why[0] = '\0';
+    if (!u || !ret || !ret_n)
+        return MON_EINVAL;
+    op.deadline_ms = mon_mono_ms() + u->timeout_ms;
+    r = op_connect(&op);
+    if (r >= 0)
+        r = list_once(&op, max, ret, ret_n);
+    return r;
+}
+
+void systemd_units_free(struct systemd_units *u)
+{
+    if (!u)
+        return;
+    drop_bus(u);
+    free(u);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* monitor-agent configuration: strict YAML → struct agent_config, with file:line:key errors. */
+#ifndef MON_AGENT_CONFIG_H
+#define MON_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "common/net.h"
+
+#define AGENT_MAX_DISKS 64
+#define AGENT_MAX_ALLOW 256
+#define AGENT_MAX_CIDRS 64
+
+enum agent_gpu_mode { AGENT_GPU_AUTO = 0, AGENT_GPU_OFF, AGENT_GPU_NVIDIA };
+
+struct agent_config {
+    char *node_id;
+    char *listen;
+    char *token; /* from token: or read from token_file: */
+    char *token_file;
+    char **disks;
+    size_t n_disks;
+    char **services_allowlist; /* unit names or fnmatch globs */
+    size_t n_allow;
+    enum agent_gpu_mode gpu;
+    struct mon_cidr *allow_from;
+    size_t n_allow_from;
+    char *nvml_library;
+    char *nvidia_smi;
+    char *procfs_root;
+    int64_t cpu_window_ms;
+};
+
+/* Loads and validates path. On failure returns a MON_E* code with "file:line:col: key 'x':
+ * reason" in err; *ret is only written on success (free with agent_config_free). */
+int agent_config_load(const char *path, struct agent_config **ret, struct mon_cfg_error *err);
+
+/* Same from a YAML string (tests); name appears in messages. */
+int agent_config_parse(const char *name, const char *text, size_t len, struct agent_config **ret,
+                       struct mon_cfg_error *err);
+
+/* Frees a configuration. Accepts NULL. */
+void agent_config_free(struct agent_config *cfg);
+
+/* True when unit matches one of the allowlist's names or glob patterns. */
+bool agent_config_unit_allowed(const struct agent_config *cfg, const char *unit);
+
+/* True when client may connect: allow_from empty, or the address is in one of its blocks. */
+bool agent_config_client_allowed(const struct agent_config *cfg, const struct sockaddr *client);
+
+#endif

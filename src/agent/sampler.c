@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/* The sampling thread: once a second it reads /proc and the GPUs, keeps a window of readings
+ * to average CPU and GPU utilisation over cpu_window, and re-renders the cached snapshot body. */
+#include "agent/sampler.h"
+
+#include "agent/collect/gpu_nvml.h"
+#include "agent/collect/gpu_smi.h"
+#include "agent/collect/proc_loadavg.h"
+#include "agent/collect/proc_stat.h"
+#include "agent/collect/proc_uptime.h"
+#include "agent/collect/procfs.h"
+#include "agent/snapshot.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/str.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SAMPLE_PERIOD_MS 1000
+#define FIRST_TICK_MS    250          /* second reading soon after start: a CPU value quickly */
+#define GPU_RETRY_MS     30000        /* re-try loading the driver after a failure */
+#define SMI_TIMEOUT_MS   5000         /* nvidia-smi can take seconds on multi-GPU hosts */
+#define PROC_BUF_SIZE    (256 * 1024) /* /proc/stat grows with the core count */
+
+struct cpu_sample {
+    int64_t mono_ms;
+    struct cpu_times t;
+};
+
+struct gpu_tick {
+    int64_t mono_ms;
+    size_t n;
+    double util[GPU_MAX];
+    bool valid[GPU_MAX];
+};
+
+struct agent_sampler {
+    /* settings (copied) */
+    char *node_id;
+    char *nvml_library;
+    char *nvidia_smi;
+    enum agent_gpu_mode gpu_mode;
+    int64_t window_ms;
+
+    /* collectors, touched only by the sampling thread (and new/free) */
+    struct procfs_file f_stat, f_meminfo, f_loadavg, f_uptime;
+    char *buf;
+    struct cpu_sample *cpu_ring;
+    struct gpu_tick *gpu_ring;
+    size_t ring_cap, cpu_head, cpu_len, gpu_head, gpu_len;
+    struct gpu_nvml *nvml;
+    bool use_smi;
+    int64_t gpu_next_try_ms, smi_next_ms;
+    struct gpu_reading smi_last[GPU_MAX];
+    size_t smi_last_n;
+    char smi_last_error[200];
+
+    /* shared state, under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop, ready, finished;
+    struct disk_monitor *disks;
+    struct agent_values values;
+    char *snapshot;
+    size_t snapshot_len;
+    pthread_t thread;
+};
+
+static void read_cpu(struct agent_sampler *s, struct agent_values *v, int64_t now)
+{
+    struct cpu_times t;
+    unsigned ncpu = 0;
+    size_t len;
+    int r;
+
+    r = procfs_file_read(&s->f_stat, s->buf, PROC_BUF_SIZE, &len);
+    if (r == MON_OK)
+        r = parse_proc_stat(s->buf, len, &t, &ncpu);
+    if (r < 0) {
+        snprintf(v->cpu_error, sizeof(v->cpu_error), "%.80s: %s", s->f_stat.path, mon_strerror(r));
+        v->has_cpu = false;
+        return;
+    }
+    v->cpu_error[0] = '\0';
+    v->cpu_count = ncpu;
+    /* Append to the ring, dropping entries older than the window (keep one at or beyond it). */
+    s->cpu_ring[(s->cpu_head + s->cpu_len) % s->ring_cap] = (struct cpu_sample){now, t};
+    if (s->cpu_len < s->ring_cap)
+        s->cpu_len++;
+    else
+        s->cpu_head = (s->cpu_head + 1) % s->ring_cap;
+    while (s->cpu_len > 2 &&
+           now - s->cpu_ring[(s->cpu_head + 1) % s->ring_cap].mono_ms >= s->window_ms) {
+        s->cpu_head = (s->cpu_head + 1) % s->ring_cap;
+        s->cpu_len--;
+    }
+    if (s->cpu_len >= 2) {
+        double pct;
+        r = cpu_times_busy_pct(&s->cpu_ring[s->cpu_head].t, &t, &pct);
+        if (r == MON_OK) {
+            v->cpu_pct = pct;
+            v->has_cpu = true;
+        } else if (r == MON_ERANGE) {
+            /* A counter went backwards (wrap, hot-unplug): restart the window from now. */
+            s->cpu_head = (s->cpu_head + s->cpu_len - 1) % s->ring_cap;
+            s->cpu_len = 1;
+        }
+    }
+}
+
+static void read_small_files(struct agent_sampler *s, struct agent_values *v)
+{
+    size_t len;
+    v->has_mem = procfs_file_read(&s->f_meminfo, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
+                 parse_proc_meminfo(s->buf, len, &v->mem) == MON_OK;
+    v->has_load = procfs_file_read(&s->f_loadavg, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
+                  parse_proc_loadavg(s->buf, len, v->load) == MON_OK;
+    v->has_uptime = procfs_file_read(&s->f_uptime, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
+                    parse_proc_uptime(s->buf, len, &v->uptime_s) == MON_OK;
+}
+
+/* Loads NVML or, failing that, checks nvidia-smi; sets the GPU check when nothing works. */
+static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_t now)
+{
+    char why[256], smi_why[200];
+    size_t n = 0;
+
+    s->gpu_next_try_ms = now + GPU_RETRY_MS;
+    s->nvml = gpu_nvml_open(s->nvml_library, why, sizeof(why));
+    if (s->nvml)
+        return;
+    if (gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, smi_why,
+                     sizeof(smi_why)) == MON_OK) {
+        s->use_smi = true;
+        s->smi_last_n = n;
+        s->smi_next_ms = now + s->window_ms;
+        return;
+    }
+    v->n_gpus = 0;
+    v->gpu_source = NULL;
+    if (s->gpu_mode == AGENT_GPU_AUTO) {
+        v->gpu_check = AGENT_CHECK_OK;
+        snprintf(v->gpu_detail, sizeof(v->gpu_detail), "no NVIDIA driver found (%.100s; %.100s)",
+                 why, smi_why);
+    } else {
+        v->gpu_check = AGENT_CHECK_ERROR;
+        snprintf(v->gpu_detail, sizeof(v->gpu_detail),
+                 "NVIDIA driver not available (%.100s; %.100s)", why, smi_why);
+    }
+}
+
+/* Averages each GPU's utilisation over the window of ticks kept in the ring. */
+static void gpu_average(struct agent_sampler *s, struct agent_values *v, int64_t now)
+{
+    struct gpu_tick *tick = &s->gpu_ring[(s->gpu_head + s->gpu_len) % s->ring_cap];
+    tick->mono_ms = now;
+    tick->n = v->n_gpus;
+    for (size_t i = 0; i < v->n_gpus; i++) {
+        tick->valid[i] = v->gpus[i].has_util && !v->gpus[i].error[0];
+        tick->util[i] = v->gpus[i].util_pct;
+    }
+    if (s->gpu_len < s->ring_cap)
+        s->gpu_len++;
+    else
+        s->gpu_head = (s->gpu_head + 1) % s->ring_cap;
+    while (s->gpu_len > 1 && now - s->gpu_ring[s->gpu_head].mono_ms >= s->window_ms) {
+        s->gpu_head = (s->gpu_head + 1) % s->ring_cap;
+        s->gpu_len--;
+    }
+    for (size_t i = 0; i < v->n_gpus; i++) {
+        double sum = 0;
+        int count = 0;
+        for (size_t k = 0; k < s->gpu_len; k++) {
+            const struct gpu_tick *t = &s->gpu_ring[(s->gpu_head + k) % s->ring_cap];
+            if (t->n == v->n_gpus && t->valid[i]) {
+                sum += t->util[i];
+                count++;
+            }
+        }
+        if (count > 0 && v->gpus[i].has_util)
+            v->gpus[i].util_pct = sum / count;
+    }
+}
+
+static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t now)
+{
+    char why[200];
+    size_t n = 0;
+    int r;
+
+    if (s->gpu_mode == AGENT_GPU_OFF) {
+        v->gpu_check = AGENT_CHECK_OFF;
+        v->n_gpus = 0;
+        mon_strlcpy(v->gpu_detail, "GPU monitoring disabled (gpu: off)", sizeof(v->gpu_detail));
+        return;
+    }
+    if (!s->nvml && !s->use_smi) {
+        if (now < s->gpu_next_try_ms)
+            return;
+        gpu_try_open(s, v, now);
+        if (!s->nvml && !s->use_smi)
+            return;
+    }
+    if (s->nvml) {
+        r = gpu_nvml_read(s->nvml, v->gpus, GPU_MAX, &n, why, sizeof(why));
+        v->gpu_source = "NVML";
+        if (r < 0) {
+            /* The driver failed as a whole: report it, drop NVML and re-load it later. */
+            gpu_nvml_close(s->nvml);
+            s->nvml = NULL;
+            s->gpu_next_try_ms = now + SAMPLE_PERIOD_MS * 5;
+            v->n_gpus = 0;
+            v->gpu_check = AGENT_CHECK_DEGRADED;
+            snprintf(v->gpu_detail, sizeof(v->gpu_detail), "NVML read failed: %s", why);
+            return;
+        }
+    } else {
+        /* nvidia-smi costs a process per run: once per window, not every second. */
+        v->gpu_source = "nvidia-smi";
+        if (now >= s->smi_next_ms) {
+            s->smi_next_ms = now + s->window_ms;
+            s->smi_last_error[0] = '\0';
+            r = gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, why,
+                             sizeof(why));
+            if (r < 0) {
+                mon_strlcpy(s->smi_last_error, why, sizeof(s->smi_last_error));
+                s->smi_last_n = 0;
+            } else {
+                s->smi_last_n = n;
+            }
+        }
+        if (s->smi_last_error[0]) {
+            v->n_gpus = 0;
+            v->gpu_check = AGENT_CHECK_DEGRADED;
+            snprintf(v->gpu_detail, sizeof(v->gpu_detail), "nvidia-smi failed: %s",
+                     s->smi_last_error);
+            return;
+        }
+        n = s->smi_last_n;
+        memcpy(v->gpus, s->smi_last, n * sizeof(v->gpus[0]));
+    }
+    v->n_gpus = n;
+    gpu_average(s, v, now);
+    v->gpu_check = AGENT_CHECK_OK;
+    snprintf(v->gpu_detail, sizeof(v->gpu_detail),
+             "NVIDIA driver available, %zu GPU%s detected (%s)", n, n == 1 ? "" : "s",
+             v->gpu_source);
+    for (size_t i = 0; i < n; i++) {
+        if (v->gpus[i].error[0]) {
+            v->gpu_check = AGENT_CHECK_DEGRADED;
+            snprintf(v->gpu_detail, sizeof(v->gpu_detail), "GPU %u: %s", v->gpus[i].index,
+                     v->gpus[i].error);
+            break;
+        }
+    }
+}
+
+/* One sampling step: collectors run without the lock; results are published under it. */
+static void sample_once(struct agent_sampler *s, struct agent_values *v)
+{
+    int64_t now = mon_mono_ms();
+    char *json;
+    cJSON *obj;
+
+    read_cpu(s, v, now);
+    read_small_files(s, v);
+    read_gpus(s, v, now);
+    v->ts_utc_s = mon_utc_ms() / 1000;
+
+    pthread_mutex_lock(&s->lock);
+    v->n_disks = disk_monitor_read(s->disks, v->disks, AGENT_MAX_DISKS);
+    pthread_mutex_unlock(&s->lock);
+
+    obj = agent_snapshot_json(s->node_id, v);
+    json = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+
+    pthread_mutex_lock(&s->lock);
+    s->values = *v;
+    if (json) {
+        free(s->snapshot);
+        s->snapshot = json;
+        s->snapshot_len = strlen(json);
+    }
+    if (v->has_cpu && !s->ready) {
+        s->ready = true;
+        pthread_cond_broadcast(&s->wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static struct timespec deadline_after(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *sampler_main(void *arg)
+{
+    struct agent_sampler *s = arg;
+    struct agent_values *v = malloc(sizeof(*v));
+    int64_t wait_ms = FIRST_TICK_MS;
+
+    if (v) {
+        pthread_mutex_lock(&s->lock);
+        *v = s->values;
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop && v) {
+        struct timespec until = deadline_after(wait_ms);
+        int64_t started;
+        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+            ;
+        if (s->stop)
+            break;
+        pthread_mutex_unlock(&s->lock);
+        started = mon_mono_ms();
+        sample_once(s, v);
+        /* Keep a steady one-second cadence whatever the collectors cost. */
+        wait_ms = SAMPLE_PERIOD_MS - (mon_mono_ms() - started);
+        if (wait_ms < 50)
+            wait_ms = 50;
+        pthread_mutex_lock(&s->lock);
+    }
+    s->finished = true;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    free(v);
+    return NULL;
+}
+
+static void sampler_release(struct agent_sampler *s)
+{
+    procfs_file_done(&s->f_stat);
+    procfs_file_done(&s->f_meminfo);
+    procfs_file_done(&s->f_loadavg);
+    procfs_file_done(&s->f_uptime);
+    disk_monitor_free(s->disks);
+    gpu_nvml_close(s->nvml);
+    free(s->buf);
+    free(s->cpu_ring);
+    free(s->gpu_ring);
+    free(s->snapshot);
+    free(s->node_id);
+    free(s->nvml_library);
+    free(s->nvidia_smi);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+}
+
+struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *why, size_t why_len)
+{
+    struct agent_sampler *s = calloc(1, sizeof(*s));
+    struct agent_values *v = NULL;
+    pthread_condattr_t ca;
+
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    s->window_ms = cfg->cpu_window_ms;
+    s->gpu_mode = cfg->gpu;
+    s->ring_cap = (size_t)(cfg->cpu_window_ms / SAMPLE_PERIOD_MS) + 3;
+    s->node_id = strdup(cfg->node_id);
+    s->nvml_library = strdup(cfg->nvml_library);
+    s->nvidia_smi = strdup(cfg->nvidia_smi);
+    s->buf = malloc(PROC_BUF_SIZE);
+    s->cpu_ring = calloc(s->ring_cap, sizeof(*s->cpu_ring));
+    s->gpu_ring = calloc(s->ring_cap, sizeof(*s->gpu_ring));
+    v = calloc(1, sizeof(*v));
+    if (!s->node_id || !s->nvml_library || !s->nvidia_smi || !s->buf || !s->cpu_ring ||
+        !s->gpu_ring || !v || procfs_file_init(&s->f_stat, cfg->procfs_root, "stat") < 0 ||
+        procfs_file_init(&s->f_meminfo, cfg->procfs_root, "meminfo") < 0 ||
+        procfs_file_init(&s->f_loadavg, cfg->procfs_root, "loadavg") < 0 ||
+        procfs_file_init(&s->f_uptime, cfg->procfs_root, "uptime") < 0) {
+        snprintf(why, why_len, "out of memory or procfs_root too long");
+        goto fail;
+    }
+    s->disks = disk_monitor_new(cfg->disks, cfg->n_disks, cfg->cpu_window_ms,
+                                2 * cfg->cpu_window_ms, NULL);
+    if (!s->disks) {
+        snprintf(why, why_len, "cannot start disk readers");
+        goto fail;
+    }
+    /* First reading now, so the next one (FIRST_TICK_MS later) yields a CPU percentage. */
+    read_cpu(s, v, mon_mono_ms());
+    if (v->cpu_error[0]) {
+        snprintf(why, why_len, "%s", v->cpu_error);
+        goto fail;
+    }
+    read_small_files(s, v);
+    read_gpus(s, v, mon_mono_ms());
+    v->ts_utc_s = mon_utc_ms() / 1000;
+    s->values = *v;
+    free(v);
+    v = NULL;
+    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        snprintf(why, why_len, "cannot start the sampling thread");
+        goto fail;
+    }
+    return s;
+fail:
+    free(v);
+    sampler_release(s);
+    return NULL;
+}
+
+bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms)
+{
+    struct timespec until = deadline_after(timeout_ms);
+    bool ready;
+    pthread_mutex_lock(&s->lock);
+    while (!s->ready && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+        ;
+    ready = s->ready;
+    pthread_mutex_unlock(&s->lock);
+    return ready;
+}
+
+void agent_sampler_set_disks(struct agent_sampler *s, char *const *disks, size_t n)
+{
+    struct disk_monitor *fresh = disk_monitor_new(disks, n, s->window_ms, 2 * s->window_ms, NULL);
+    struct disk_monitor *old;
+    if (!fresh)
+        return;
+    pthread_mutex_lock(&s->lock);
+    old = s->disks;
+    s->disks = fresh;
+    pthread_mutex_unlock(&s->lock);
+    disk_monitor_free(old);
+}
+
+void agent_sampler_values(struct agent_sampler *s, struct agent_values *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->values;
+    pthread_mutex_unlock(&s->lock);
+}
+
+char *agent_sampler_snapshot_json(struct agent_sampler *s, size_t *ret_len)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->snapshot) {
+        copy = mon_strndup(s->snapshot, s->snapshot_len);
+        *ret_len = s->snapshot_len;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return copy;
+}
+
+bool agent_sampler_free(struct agent_sampler *s, int64_t wait_ms)
+{
+    struct timespec until;
+    bool finished;
+
+    if (!s)
+        return true;
+    until = deadline_after(wait_ms);
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_broadcast(&s->wake);
+    while (!s->finished && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+        ;
+    finished = s->finished;
+    pthread_mutex_unlock(&s->lock);
+    if (!finished) {
+        pthread_detach(s->thread);
+        return false;
+    }
+    pthread_join(s->thread, NULL);
+    sampler_release(s);
+    return true;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* JSON of /v1/snapshot (plan §6.1.1 plus our fields) from sampled values; pure, unit-tested. */
+#ifndef MON_AGENT_SNAPSHOT_H
+#define MON_AGENT_SNAPSHOT_H
+
+#include <stddef.h>
+
+#include "agent/sampler.h"
+
+struct cJSON;
+
+/* Builds the snapshot object (without "services"). Returns NULL on allocation failure. */
+struct cJSON *agent_snapshot_json(const char *node_id, const struct agent_values *v);
+
+/* Overall health from the values: "ok", "degraded" or "error". */
+const char *agent_snapshot_health(const struct agent_values *v);
+
+/* Disk check from the values (degraded when an entry is stale or in error). */
+enum agent_check agent_snapshot_disk_check(const struct agent_values *v, char *detail,
+                                           size_t detail_len);
+
+#endif

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* libcurl plumbing for talking to agents: URL building, easy-handle options, error texts and
+ * the blocking GET used for the service catalog (the poller runs its own multi loop). */
+#include "aggregator/agentclient.h"
+
+#include "common/err.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool host_ok(const char *host, bool *ret_v6)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    if (!host[0] || strlen(host) > 253)
+        return false;
+    for (const char *p = host; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (v6 ? !(isxdigit(c) || c == ':' || c == '.')
+               : !(isalnum(c) || c == '.' || c == '-' || c == '_'))
+            return false;
+    }
+    *ret_v6 = v6;
+    return true;
+}
+
+/* Percent-encodes everything but RFC 3986 unreserved characters. */
+static int put_escaped(struct mon_buf *b, const char *s)
+{
+    int r = MON_OK;
+    for (; *s && r == MON_OK; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+            r = mon_buf_append(b, s, 1);
+        else
+            r = mon_buf_printf(b, "%%%02X", c);
+    }
+    return r;
+}
+
+int agg_agent_url(const char *host, int port, const char *path, char *const *services,
+                  size_t n_services, char **ret)
+{
+    struct mon_buf b;
+    bool v6 = false;
+    char *url;
+    int r;
+
+    if (!host || !host_ok(host, &v6) || port < 1 || port > 65535 || !path || path[0] != '/')
+        return MON_EINVAL;
+    mon_buf_init(&b, 64 * 1024);
+    r = mon_buf_printf(&b, v6 ? "http://[%s]:%d%s" : "http://%s:%d%s", host, port, path);
+    for (size_t i = 0; r == MON_OK && i < n_services; i++) {
+        r = mon_buf_puts(&b, i == 0 ? (strchr(path, '?') ? "&services=" : "?services=") : ",");
+        if (r == MON_OK)
+            r = put_escaped(&b, services[i]);
+    }
+    if (r != MON_OK) {
+        mon_buf_done(&b);
+        return r == MON_ETOOBIG ? MON_EINVAL : r;
+    }
+    url = mon_buf_take(&b);
+    if (!url)
+        return MON_ENOMEM;
+    *ret = url;
+    return MON_OK;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+{
+    struct agg_agent_body *body = userdata;
+    size_t len = size * n;
+    if (len == 0)
+        return 0;
+    if (mon_buf_append(&body->buf, p, len) != MON_OK) {
+        body->too_large = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    return len;
+}
+
+int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64_t timeout_ms,
+                           int64_t max_bytes, struct agg_agent_body *body, void **ret_headers)
+{
+    struct curl_slist *headers = NULL, *grown;
+    char *auth = NULL;
+    size_t len;
+
+    if (token && token[0]) {
+        for (const char *p = token; *p; p++)
+            if (iscntrl((unsigned char)*p))
+                return MON_EINVAL;
+        len = strlen(token) + sizeof("Authorization: Bearer ");
+        auth = malloc(len);
+        if (!auth)
+            return MON_ENOMEM;
+        snprintf(auth, len, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(NULL, auth);
+        free(auth);
+        if (!headers)
+            return MON_ENOMEM;
+    }
+    grown = curl_slist_append(headers, "Accept: application/json");
+    if (!grown) {
+        curl_slist_free_all(headers);
+        return MON_ENOMEM;
+    }
+    headers = grown;
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* agents are on the LAN: ignore *_proxy */
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
+    *ret_headers = headers;
+    return MON_OK;
+}
+
+void agg_agent_headers_free(void *headers)
+{
+    curl_slist_free_all(headers);
+}
+
+int agg_agent_result(int curl_code, long http_status, bool too_large, char *why, size_t why_len)
+{
+    CURLcode c = (CURLcode)curl_code;
+    if (too_large || c == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(why, why_len, "reply too large");
+        return MON_ETOOBIG;
+    }
+    switch (c) {
+    case CURLE_OK:
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(why, why_len, "timeout");
+        return MON_ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(why, why_len, "connection refused");
+        return MON_EIO;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(why, why_len, "host not found");
+        return MON_ENOENT;
+    default:
+        snprintf(why, why_len, "%s", curl_easy_strerror(c));
+        return MON_EIO;
+    }
+    if (http_status == 200)
+        return MON_OK;
+    if (http_status == 401) {
+        snprintf(why, why_len, "token rejected (HTTP 401)");
+        return MON_EPERM;
+    }
+    if (http_status == 403) {
+        snprintf(why, why_len, "forbidden (HTTP 403)");
+        return MON_EPERM;
+    }
+    snprintf(why, why_len, "HTTP %ld", http_status);
+    return MON_EIO;
+}
+
+int agg_agent_get(const char *host, int port, const char *token, const char *path,
+                  int64_t timeout_ms, int64_t max_bytes, long *ret_status, char **ret_body,
+                  char *why, size_t why_len)
+{
+    struct agg_agent_body body = {0};
+    void *headers = NULL;
+    char *url = NULL, *text;
+    long status = 0;
+    CURLcode cc;
+    CURL *easy = NULL;
+    int r;
+
+    mon_buf_init(&body.buf, max_bytes > 0 ? (size_t)max_bytes : 1);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(why, why_len, "libcurl could not start");
+        return MON_ESYS;
+    }
+    r = agg_agent_url(host, port, path, NULL, 0, &url);
+    if (r < 0) {
+        snprintf(why, why_len, "invalid agent address");
+        goto out;
+    }
+    easy = curl_easy_init();
+    if (!easy) {
+        r = MON_ENOMEM;
+        snprintf(why, why_len, "out of memory");
+        goto out;
+    }
+    r = agg_agent_easy_prepare(easy, url, token, timeout_ms, max_bytes, &body, &headers);
+    if (r < 0) {
+        snprintf(why, why_len, "%s", r == MON_EINVAL ? "invalid token" : "out of memory");
+        goto out;
+    }
+    cc = curl_easy_perform(easy);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    r = agg_agent_result((int)cc, status, body.too_large, why, why_len);
+    if (cc != CURLE_OK || body.too_large)
+        goto out;
+    text = mon_buf_take(&body.buf);
+    if (!text) {
+        r = MON_ENOMEM;
+        snprintf(why, why_len, "out of memory");
+        goto out;
+    }
+    if (r == MON_OK && why_len)
+        why[0] = '\0';
+    *ret_status = status;
+    *ret_body = text;
+    r = MON_OK;
+out:
+    if (easy)
+        curl_easy_cleanup(easy);
+    agg_agent_headers_free(headers);
+    free(url);
+    mon_buf_done(&body.buf);
+    curl_global_cleanup();
+    return r;
+}

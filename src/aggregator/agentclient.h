@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP client side of the agent protocol on libcurl: agent URLs, the easy-handle setup and
+ * error texts shared with the poller, and a blocking one-shot GET (the service catalog). */
+#ifndef MON_AGGREGATOR_AGENTCLIENT_H
+#define MON_AGGREGATOR_AGENTCLIENT_H
+
+#include "common/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A reply body being received, capped at buf.max bytes. */
+struct agg_agent_body {
+    struct mon_buf buf;
+    bool too_large; /* the agent sent more than the cap: the transfer was aborted */
+};
+
+/* Builds "http://host:port/path[?services=a.service,b.service]" (names percent-encoded, IPv6
+ * literals in brackets) into a new string (free()). services may be NULL when n_services is 0.
+ * MON_EINVAL for a host or port that cannot be part of a URL, MON_ENOMEM. */
+int agg_agent_url(const char *host, int port, const char *path, char *const *services,
+                  size_t n_services, char **ret);
+
+/* Sets up a libcurl easy handle (CURL *, passed as void * to keep curl.h out of this header)
+ * for a GET of url with "Authorization: Bearer <token>" (when token is non-empty), the given
+ * total/connect timeout, no signals, TCP keep-alive, no proxy, and the reply appended to body
+ * (which must be initialised with its cap). *ret_headers receives the header list (a
+ * struct curl_slist *) to free with agg_agent_headers_free after the transfer.
+ * MON_EINVAL for a token with control characters, MON_ENOMEM. */
+int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64_t timeout_ms,
+                           int64_t max_bytes, struct agg_agent_body *body, void **ret_headers);
+
+/* Frees a header list from agg_agent_easy_prepare. Accepts NULL. */
+void agg_agent_headers_free(void *headers);
+
+/* Maps a finished transfer to an error text (the poller's last_error): MON_OK for HTTP 200;
+ * "timeout" (MON_ETIMEDOUT), "connection refused", "host not found" (MON_ENOENT), "token
+ * rejected (HTTP 401)" and "forbidden (HTTP 403)" (MON_EPERM), "HTTP <code>", "reply too
+ * large" (MON_ETOOBIG) or libcurl's own text (MON_EIO). curl_code is a CURLcode. */
+int agg_agent_result(int curl_code, long http_status, bool too_large, char *why, size_t why_len);
+
+/* Blocking GET of http://host:port<path> (path may carry a query) with the token. On a
+ * completed exchange returns MON_OK with *ret_status and *ret_body (malloc'd, NUL-terminated);
+ * for a status other than 200 why also receives the agg_agent_result text.
+ * Transport failures return the agg_agent_result code and text. Thread-safe. */
+int agg_agent_get(const char *host, int port, const char *token, const char *path,
+                  int64_t timeout_ms, int64_t max_bytes, long *ret_status, char **ret_body,
+                  char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/* REST endpoints: servers CRUD with field validation and the admin token, live views from the
+ * engine, history from the store, the agent service catalog, events, health; other paths go
+ * to the static dashboard. */
+#include "aggregator/api.h"
+
+#include "aggregator/agentclient.h"
+#include "aggregator/engine.h"
+#include "aggregator/static.h"
+#include "aggregator/store.h"
+#include "aggregator/validate.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/json.h"
+#include "common/str.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BODY_BYTES    (64 * 1024)
+#define MAX_RANGE_S       (400LL * 86400)
+#define CATALOG_MAX_BYTES (4 * 1024 * 1024)
+
+struct agg_api {
+    const struct agg_config *cfg;
+    struct agg_engine *engine;
+    struct agg_store *store;
+    struct mon_http_server *http;
+};
+
+static const char *const metrics[] = {"cpu_pct",      "mem_used_pct",    "disk_used_pct",
+                                      "gpu_util_pct", "gpu_mem_used_mb", NULL};
+static const char *const aggs[] = {"avg", "max", "min", NULL};
+static const char *const event_types[] = {
+    "server_down",    "server_up", "service_failed", "service_recovered", "server_added",
+    "server_removed", NULL};
+
+static bool one_of(const char *v, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(v, *list) == 0)
+            return true;
+    return false;
+}
+
+static bool parse_server_id(struct mon_http_request *req, struct mon_http_response *resp,
+                            int64_t *ret)
+{
+    if (mon_parse_int64(req->params[0], 1, INT64_MAX, ret) < 0) {
+        mon_http_error(resp, 404, "no server with id '%s'", req->params[0]);
+        return false;
+    }
+    return true;
+}
+
+static bool require_admin(struct agg_api *api, struct mon_http_request *req,
+                          struct mon_http_response *resp)
+{
+    const char *given = mon_http_header(req, "X-Admin-Token");
+    if (!api->cfg->admin_token) {
+        mon_http_error(resp, 403,
+                       "server management is disabled: set admin_token in the aggregator's "
+                       "config.yaml");
+        return false;
+    }
+    if (!given || !*given) {
+        mon_http_error(resp, 401, "admin token required (X-Admin-Token header)");
+        return false;
+    }
+    if (!mon_secret_equal(given, api->cfg->admin_token)) {
+        mon_http_error(resp, 401, "admin token rejected");
+        return false;
+    }
+    return true;
+}
+
+/* 400 {"error": "<field>: <msg>", "fields": {"<field>": "<msg>"}} */
+static void field_error(struct mon_http_response *resp, int status, const char *field,
+                        const char *msg)
+{
+    cJSON *root = cJSON_CreateObject(), *fields;
+    char text[512];
+    snprintf(text, sizeof(text), "%s: %s", field, msg);
+    cJSON_AddStringToObject(root, "error", text);
+    fields = cJSON_AddObjectToObject(root, "fields");
+    cJSON_AddStringToObject(fields, field, msg);
+    mon_http_json(resp, status, root);
+}
+
+static int replace_string(char **dst, const char *src)
+{
+    char *copy = strdup(src);
+    if (!copy)
+        return MON_ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return MON_OK;
+}
+
+/* Applies the JSON body onto s (a fresh default for POST, a copy of the stored row for PUT).
+ * Returns false after writing the error response. */
+static bool apply_body(const struct mon_http_request *req, struct agg_server *s, bool create,
+                       struct mon_http_response *resp)
+{
+    static const char *const known[] = {"name",     "host",    "agent_port", "token",
+                                        "services", "enabled", "id",         NULL};
+    cJSON *root = NULL, *it;
+    bool ok = false;
+
+    if (!req->body || !req->body_len) {
+        mon_http_error(resp, 400, "a JSON object body is required");
+        return false;
+    }
+    root = cJSON_ParseWithLength(req->body, req->body_len);
+    if (!cJSON_IsObject(root)) {
+        mon_http_error(resp, 400, "body is not a JSON object");
+        goto out;
+    }
+    cJSON_ArrayForEach(it, root)
+    {
+        if (!it->string || !one_of(it->string, known)) {
+            field_error(resp, 400, it->string ? it->string : "?", "unknown field");
+            goto out;
+        }
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "name"))) {
+        if (!cJSON_IsString(it) || replace_string(&s->name, it->valuestring) < 0) {
+            field_error(resp, 400, "name", "must be a string");
+            goto out;
+        }
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "host"))) {
+        if (!cJSON_IsString(it) || replace_string(&s->host, it->valuestring) < 0) {
+            field_error(resp, 400, "host", "must be a string");
+            goto out;
+        }
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "agent_port"))) {
+        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble ||
+            it->valuedouble < 1 || it->valuedouble > 65535) {
+            field_error(resp, 400, "agent_port", "must be an integer from 1 to 65535");
+            goto out;
+        }
+        s->port = (int)it->valuedouble;
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "token"))) {
+        /* Write-only: an empty string in an edit means "keep the stored token". */
+        if (!cJSON_IsString(it)) {
+            field_error(resp, 400, "token", "must be a string");
+            goto out;
+        }
+        if ((create || it->valuestring[0]) && replace_string(&s->token, it->valuestring) < 0)
+            goto out;
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "enabled"))) {
+        if (!cJSON_IsBool(it)) {
+            field_error(resp, 400, "enabled", "must be true or false");
+            goto out;
+        }
+        s->enabled = cJSON_IsTrue(it);
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "services"))) {
+        int n = cJSON_GetArraySize(it);
+        char **list;
+        cJSON *u;
+        size_t i = 0;
+        if (!cJSON_IsArray(it) || n > AGG_MAX_SERVICES) {
+            field_error(resp, 400, "services", "must be a list of at most 64 unit names");
+            goto out;
+        }
+        list = calloc((size_t)n + 1, sizeof(*list));
+        if (!list)
+            goto out;
+        cJSON_ArrayForEach(u, it)
+        {
+            if (!cJSON_IsString(u) || !(list[i] = strdup(u->valuestring))) {
+                for (size_t k = 0; k < i; k++)
+                    free(list[k]);
+                free(list);
+                field_error(resp, 400, "services", "must contain only unit names (strings)");
+                goto out;
+            }
+            i++;
+        }
+        for (size_t k = 0; k < s->n_services; k++)
+            free(s->services[k]);
+        free(s->services);
+        s->services = list;
+        s->n_services = i;
+    }
+    if (create && !s->token) {
+        field_error(resp, 400, "token", "required: the token from the agent's config.yaml");
+        goto out;
+    }
+    ok = true;
+out:
+    cJSON_Delete(root);
+    if (!ok && resp->status == 0)
+        mon_http_error(resp, 500, "out of memory");
+    return ok;
+}
+
+static bool validate_or_reply(const struct agg_server *s, struct mon_http_response *resp)
+{
+    const char *field;
+    char msg[AGG_FIELD_MSG_LEN];
+    if (agg_validate_server(s, &field, msg, sizeof(msg)))
+        return true;
+    field_error(resp, 400, field, msg);
+    return false;
+}
+
+static void reply_server(struct agg_api *api, int64_t id, int status,
+                         struct mon_http_response *resp)
+{
+    cJSON *o = agg_engine_server_json(api->engine, id);
+    if (!o) {
+        mon_http_error(resp, 404, "no server with id %lld", (long long)id);
+        return;
+    }
+    mon_http_json(resp, status, o);
+}
+
+static void store_error(struct mon_http_response *resp, int r, const char *what)
+{
+    if (r == MON_EEXIST)
+        field_error(resp, 409, "name", "another server already has this name");
+    else if (r == MON_ENOENT)
+        mon_http_error(resp, 404, "%s: not found", what);
+    else if (r == MON_EBUSY)
+        mon_http_error(resp, 503, "%s: the database is busy, try again", what);
+    else
+        mon_http_error(resp, 500, "%s: database error (%s)", what, mon_strerror(r));
+}
+
+static void handle_list(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    (void)req;
+    mon_http_json(resp, 200, agg_engine_servers_json(api->engine));
+}
+
+static void handle_get(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    int64_t id;
+    if (parse_server_id(req, resp, &id))
+        reply_server(ctx, id, 200, resp);
+}
+
+static void handle_create(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    struct agg_server s = {.port = 9109, .enabled = true, .last_seen_at = -1, .last_online = -1};
+    char location[64];
+    int64_t id;
+    int r;
+
+    if (!require_admin(api, req, resp))
+        return;
+    if (!apply_body(req, &s, true, resp) || !validate_or_reply(&s, resp))
+        goto out;
+    r = agg_store_server_insert(api->store, &s, &id);
+    if (r < 0) {
+        store_error(resp, r, "add server");
+        goto out;
+    }
+    s.id = id;
+    agg_engine_server_upsert(api->engine, &s);
+    snprintf(location, sizeof(location), "/api/servers/%lld", (long long)id);
+    reply_server(api, id, 201, resp);
+    mon_http_set_header(resp, "Location", location);
+out:
+    agg_server_done(&s);
+}
+
+static void handle_update(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    struct agg_server s = {0};
+    int64_t id;
+    int r;
+
+    if (!parse_server_id(req, resp, &id) || !require_admin(api, req, resp))
+        return;
+    r = agg_store_server_get(api->store, id, &s);
+    if (r < 0) {
+        store_error(resp, r, "server");
+        return;
+    }
+    if (!apply_body(req, &s, false, resp) || !validate_or_reply(&s, resp))
+        goto out;
+    r = agg_store_server_update(api->store, &s);
+    if (r < 0) {
+        store_error(resp, r, "update server");
+        goto out;
+    }
+    agg_engine_server_upsert(api->engine, &s);
+    reply_server(api, id, 200, resp);
+out:
+    agg_server_done(&s);
+}
+
+static void handle_delete(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    cJSON *o;
+    int64_t id;
+    int r;
+
+    if (!parse_server_id(req, resp, &id) || !require_admin(api, req, resp))
+        return;
+    r = agg_store_server_delete(api->store, id);
+    if (r < 0) {
+        store_error(resp, r, "delete server");
+        return;
+    }
+    agg_engine_server_remove(api->engine, id);
+    o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "deleted", (double)id);
+    mon_http_json(resp, 200, o);
+}
+
+static bool time_param(struct mon_http_request *req, const char *name, int64_t dflt, int64_t *ret,
+                       struct mon_http_response *resp)
+{
+    const char *v = mon_http_query(req, name);
+    if (!v || !*v) {
+        *ret = dflt;
+        return true;
+    }
+    if (mon_parse_iso8601(v, ret) < 0) {
+        mon_http_error(resp, 400, "%s: '%s' is not an ISO-8601 time such as 2026-01-17T10:00:00Z",
+                       name, v);
+        return false;
+    }
+    return true;
+}
+
+/* The value of the in-memory bucket for a metric/agg pair, as the store would return it. */
+static bool bucket_value(const struct agg_hourly_row *row, const char *metric, const char *agg,
+                         double *ret)
+{
+    int a = strcmp(agg, "avg") == 0 ? 0 : strcmp(agg, "max") == 0 ? 1 : 2;
+    if (strcmp(metric, "cpu_pct") == 0 && row->has_cpu)
+        *ret = a == 0 ? row->cpu_pct_avg : a == 1 ? row->cpu_pct_max : row->cpu_pct_min;
+    else if (strcmp(metric, "mem_used_pct") == 0 && row->has_mem)
+        *ret = a == 0   ? row->mem_used_pct_avg
+               : a == 1 ? row->mem_used_pct_max
+                        : row->mem_used_pct_min;
+    else if (strcmp(metric, "disk_used_pct") == 0 && row->has_disk)
+        *ret = a == 0   ? row->disk_used_pct
+               : a == 1 ? row->disk_used_pct_max
+                        : row->disk_used_pct_min;
+    else if (strcmp(metric, "gpu_util_pct") == 0 && row->has_gpu)
+        *ret = a == 0   ? row->gpu_util_pct_avg
+               : a == 1 ? row->gpu_util_pct_max
+                        : row->gpu_util_pct_min;
+    else if (strcmp(metric, "gpu_mem_used_mb") == 0 && row->has_gpu)
+        *ret = a == 0   ? row->gpu_mem_used_mb
+               : a == 1 ? row->gpu_mem_used_mb_max
+                        : row->gpu_mem_used_mb_min;
+    else
+        return false;
+    return true;
+}
+
+static void add_point(cJSON *data, int64_t ts, bool has, double v, bool partial)
+{
+    cJSON *p = cJSON_CreateObject();
+    mon_json_add_time(p, "ts", ts);
+    mon_json_add_opt(p, "value", has, v, 2);
+    if (partial)
+        cJSON_AddBoolToObject(p, "partial", 1);
+    cJSON_AddItemToArray(data, p);
+}
+
+static void handle_timeseries(void *ctx, struct mon_http_request *req,
+                              struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    const char *metric = mon_http_query(req, "metric"), *agg = mon_http_query(req, "agg");
+    int64_t id, now = mon_utc_ms() / 1000, from, to, bucket_s;
+    struct agg_point *pts = NULL;
+    struct agg_hourly_row cur;
+    bool have_cur, cur_done = false;
+    size_t n = 0;
+    cJSON *root, *data, *probe;
+    int r;
+
+    if (!parse_server_id(req, resp, &id))
+        return;
+    if (!metric || !one_of(metric, metrics)) {
+        mon_http_error(resp, 400,
+                       "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, "
+                       "gpu_util_pct, gpu_mem_used_mb");
+        return;
+    }
+    if (!agg || !*agg)
+        agg = "avg";
+    if (!one_of(agg, aggs)) {
+        mon_http_error(resp, 400, "agg: must be avg, max or min");
+        return;
+    }
+    if (!time_param(req, "to", now, &to, resp) || !time_param(req, "from", to - 86400, &from, resp))
+        return;
+    if (from > to) {
+        mon_http_error(resp, 400, "from: must not be after to");
+        return;
+    }
+    if (to - from > MAX_RANGE_S) {
+        mon_http_error(resp, 400, "from: the range is limited to 400 days");
+        return;
+    }
+    probe = agg_engine_server_json(api->engine, id);
+    if (!probe) {
+        mon_http_error(resp, 404, "no server with id %lld", (long long)id);
+        return;
+    }
+    cJSON_Delete(probe);
+    bucket_s = agg_engine_bucket_s(api->engine);
+    /* Include the bucket that contains `from`. */
+    r = agg_store_timeseries(api->store, id, metric, agg, from - from % bucket_s, to, &pts, &n);
+    if (r < 0) {
+        store_error(resp, r, "timeseries");
+        return;
+    }
+    have_cur = agg_engine_current_bucket(api->engine, id, &cur) == MON_OK && cur.ts <= to &&
+               cur.ts + bucket_s > from;
+    root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "server_id", (double)id);
+    cJSON_AddStringToObject(root, "metric", metric);
+    cJSON_AddStringToObject(root, "agg", agg);
+    mon_json_add_time(root, "from", from);
+    mon_json_add_time(root, "to", to);
+    cJSON_AddNumberToObject(root, "bucket_s", (double)bucket_s);
+    data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; i < n; i++) {
+        if (have_cur && pts[i].ts == cur.ts) {
+            /* the unfinished bucket: memory is newer than the last checkpoint */
+            double v;
+            bool has = bucket_value(&cur, metric, agg, &v);
+            add_point(data, cur.ts, has, v, true);
+            cur_done = true;
+            continue;
+        }
+        add_point(data, pts[i].ts, pts[i].has_value, pts[i].value, false);
+    }
+    if (have_cur && !cur_done) {
+        double v;
+        bool has = bucket_value(&cur, metric, agg, &v);
+        add_point(data, cur.ts, has, v, true);
+    }
+    free(pts);
+    mon_http_json(resp, 200, root);
+}
+
+static void handle_recent(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    const char *metric = mon_http_query(req, "metric");
+    cJSON *out = NULL;
+    int64_t id;
+    int r;
+
+    if (!parse_server_id(req, resp, &id))
+        return;
+    if (!metric || !one_of(metric, metrics)) {
+        mon_http_error(resp, 400,
+                       "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, "
+                       "gpu_util_pct, gpu_mem_used_mb");
+        return;
+    }
+    r = agg_engine_recent_json(api->engine, id, metric, &out);
+    if (r == MON_ENOENT)
+        mon_http_error(resp, 404, "no server with id %lld", (long long)id);
+    else if (r < 0)
+        mon_http_error(resp, 400, "metric: not available");
+    else
+        mon_http_json(resp, 200, out);
+}
+
+static void handle_services(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    const char *at = mon_http_query(req, "at");
+    cJSON *out = NULL;
+    int64_t id;
+
+    if (!parse_server_id(req, resp, &id))
+        return;
+    if (at && strcmp(at, "latest") != 0) {
+        mon_http_error(resp, 400, "at: only 'latest' is supported");
+        return;
+    }
+    if (agg_engine_services_json(api->engine, id, &out) < 0)
+        mon_http_error(resp, 404, "no server with id %lld", (long long)id);
+    else
+        mon_http_json(resp, 200, out);
+}
+
+static void handle_catalog(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    struct agg_server s = {0};
+    char why[256] = "";
+    char *body = NULL;
+    long status = 0;
+    cJSON *root = NULL, *list;
+    int64_t id;
+    int r;
+
+    if (!parse_server_id(req, resp, &id))
+        return;
+    r = agg_store_server_get(api->store, id, &s);
+    if (r < 0) {
+        store_error(resp, r, "server");
+        return;
+    }
+    r = agg_agent_get(s.host, s.port, s.token, "/v1/services", api->cfg->timeout_ms,
+                      CATALOG_MAX_BYTES, &status, &body, why, sizeof(why));
+    if (r == MON_ETIMEDOUT) {
+        mon_http_error(resp, 504, "agent did not answer: %s", why);
+        goto out;
+    }
+    if (r < 0) {
+        mon_http_error(resp, 502, "agent unreachable: %s", why);
+        goto out;
+    }
+    if (status != 200) {
+        root = body ? cJSON_Parse(body) : NULL;
+        list = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
+        mon_http_error(resp, 502, "agent answered HTTP %ld%s%s%s", status,
+                       status == 401 ? " (token rejected)" : "", cJSON_IsString(list) ? ": " : "",
+                       cJSON_IsString(list) ? list->valuestring : "");
+        goto out;
+    }
+    root = body ? cJSON_Parse(body) : NULL;
+    list = root ? cJSON_GetObjectItemCaseSensitive(root, "services") : NULL;
+    if (!cJSON_IsArray(list)) {
+        mon_http_error(resp, 502, "bad reply from the agent: no services list");
+        goto out;
+    }
+    cJSON_AddNumberToObject(root, "server_id", (double)id);
+    mon_http_json(resp, 200, root);
+    root = NULL;
+out:
+    cJSON_Delete(root);
+    free(body);
+    agg_server_done(&s);
+}
+
+static void handle_events(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    const char *v;
+    int64_t limit = 200, server_id = 0, before = 0;
+    const char *type = mon_http_query(req, "type");
+    struct agg_event *evs = NULL;
+    size_t n = 0;
+    cJSON *root, *arr;
+    int r;
+
+    if ((v = mon_http_query(req, "limit")) && *v && mon_parse_int64(v, 1, 1000, &limit) < 0) {
+        mon_http_error(resp, 400, "limit: must be an integer from 1 to 1000");
+        return;
+    }
+    if ((v = mon_http_query(req, "server_id")) && *v &&
+        mon_parse_int64(v, 1, INT64_MAX, &server_id) < 0) {
+        mon_http_error(resp, 400, "server_id: must be a positive integer");
+        return;
+    }
+    if ((v = mon_http_query(req, "before")) && *v &&
+        mon_parse_int64(v, 1, INT64_MAX, &before) < 0) {
+        mon_http_error(resp, 400, "before: must be an event id (positive integer)");
+        return;
+    }
+    if (type && !*type)
+        type = NULL;
+    if (type && !one_of(type, event_types)) {
+        mon_http_error(resp, 400, "type: unknown event type");
+        return;
+    }
+    r = agg_store_events_query(api->store, server_id, type, before, (int)limit, &evs, &n);
+    if (r < 0) {
+        store_error(resp, r, "events");
+        return;
+    }
+    root = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(root, "events");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", (double)evs[i].id);
+        if (evs[i].server_id > 0)
+            cJSON_AddNumberToObject(o, "server_id", (double)evs[i].server_id);
+        else
+            cJSON_AddNullToObject(o, "server_id");
+        cJSON_AddStringToObject(o, "server_name", evs[i].server_name);
+        mon_json_add_time(o, "ts", evs[i].ts);
+        cJSON_AddStringToObject(o, "type", evs[i].type);
+        cJSON_AddStringToObject(o, "message", evs[i].message);
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (n == (size_t)limit && n > 0)
+        cJSON_AddNumberToObject(root, "next_before", (double)evs[n - 1].id);
+    else
+        cJSON_AddNullToObject(root, "next_before");
+    free(evs);
+    mon_http_json(resp, 200, root);
+}
+
+static void handle_health(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    (void)req;
+    mon_http_json(resp, 200, agg_engine_health_json(api->engine));
+}
+
+static const struct mon_http_route api_routes[] = {
+    {"GET", "/api/servers", handle_list},
+    {"POST", "/api/servers", handle_create},
+    {"GET", "/api/servers/{id}", handle_get},
+    {"PUT", "/api/servers/{id}", handle_update},
+    {"DELETE", "/api/servers/{id}", handle_delete},
+    {"GET", "/api/servers/{id}/timeseries", handle_timeseries},
+    {"GET", "/api/servers/{id}/recent", handle_recent},
+    {"GET", "/api/servers/{id}/services", handle_services},
+    {"GET", "/api/servers/{id}/services/catalog", handle_catalog},
+    {"GET", "/api/events", handle_events},
+    {"GET", "/api/health", handle_health},
+};
+
+static void dispatch(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    if (strcmp(req->path, "/api") == 0 || mon_str_starts_with(req->path, "/api/")) {
+        mon_http_dispatch(api_routes, sizeof(api_routes) / sizeof(api_routes[0]), api, req, resp);
+        mon_http_set_header(resp, "Cache-Control", "no-store");
+        return;
+    }
+    agg_static_serve(api->cfg->web_root, req, resp);
+}
+
+struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
+                              struct agg_store *store, char *why, size_t why_len)
+{
+    struct agg_api *api = calloc(1, sizeof(*api));
+    struct mon_http_options opt = {
+        .listen = cfg->listen,
+        .max_connections = 1024,
+        .per_ip_connections = 0,
+        .timeout_s = 15,
+        .max_header_bytes = 16384,
+        .max_body_bytes = MAX_BODY_BYTES,
+        .threads = 4,
+        .handler = dispatch,
+    };
+    if (!api)
+        return NULL;
+    api->cfg = cfg;
+    api->engine = engine;
+    api->store = store;
+    opt.ctx = api;
+    if (mon_http_start(&opt, &api->http, why, why_len) < 0) {
+        free(api);
+        return NULL;
+    }
+    return api;
+}
+
+unsigned agg_api_port(const struct agg_api *api)
+{
+    return mon_http_port(api->http);
+}
+
+void agg_api_stop(struct agg_api *api)
+{
+    if (!api)
+        return;
+    mon_http_stop(api->http);
+    free(api);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* The aggregator's REST API (plan §5) and static dashboard on the common HTTP wrapper. */
+#ifndef MON_AGGREGATOR_API_H
+#define MON_AGGREGATOR_API_H
+
+#include <stddef.h>
+
+#include "aggregator/config.h"
+
+struct agg_api;
+struct agg_engine;
+struct agg_store;
+
+/* Starts listening on cfg->listen. cfg, engine and store are borrowed and must outlive the
+ * api; store is the API's own connection (CRUD and history reads). */
+struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
+                              struct agg_store *store, char *why, size_t why_len);
+
+/* The bound port (after listening on port 0 in tests). */
+unsigned agg_api_port(const struct agg_api *api);
+
+/* Stops and frees. Accepts NULL. */
+void agg_api_stop(struct agg_api *api);
+
+#endif

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* Maps the aggregator's YAML onto struct agg_config; wrong values are errors, never guesses. */
+#include "aggregator/config.h"
+
+#include "aggregator/validate.h"
+#include "common/err.h"
+#include "common/net.h"
+#include "common/os/os.h"
+#include "common/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const top_keys[] = {"listen",           "database", "admin_token",
+                                       "admin_token_file", "web_root", "poll",
+                                       "history",          "servers",  NULL};
+static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
+static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
+static const char *const server_keys[] = {"name",       "host",     "agent_port", "token",
+                                          "token_file", "services", "enabled",    NULL};
+
+void agg_config_free(struct agg_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->listen);
+    free(cfg->database);
+    free(cfg->admin_token);
+    free(cfg->web_root);
+    agg_server_list_free(cfg->servers, cfg->n_servers);
+    free(cfg);
+}
+
+static bool is_absolute(const char *p)
+{
+    return p[0] == '/' || p[0] == '\\' || (p[0] && p[1] == ':');
+}
+
+/* Joins base and rel unless rel is absolute; returns malloc'd text. */
+static char *resolve_path(const char *base, const char *rel)
+{
+    size_t n;
+    char *out;
+    if (is_absolute(rel) || !base || !*base)
+        return strdup(rel);
+    n = strlen(base) + strlen(rel) + 2;
+    out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", base, rel);
+    return out;
+}
+
+/* The dashboard assets installed beside the binary: <exe>/web, <exe>/../web or
+ * <exe>/../share/monitor-aggregator/web. */
+static char *default_web_root(void)
+{
+    static const char *const candidates[] = {"web", "../web", "../share/monitor-aggregator/web"};
+    char exe[4096], path[4200];
+    if (mon_os_exe_dir(exe, sizeof(exe)) < 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s/index.html", exe, candidates[i]);
+        if (mon_os_path_exists(path)) {
+            snprintf(path, sizeof(path), "%s/%s", exe, candidates[i]);
+            return strdup(path);
+        }
+    }
+    return NULL;
+}
+
+static int load_server(const struct mon_cfg_doc *doc, const struct mon_cfg_node *n,
+                       const char *base_dir, struct agg_server *s, struct mon_cfg_error *err)
+{
+    int64_t port = 9109;
+    char *token_file = NULL, why[300], msg[AGG_FIELD_MSG_LEN];
+    const char *field;
+    int r;
+
+    s->enabled = true;
+    s->last_seen_at = -1;
+    s->last_online = -1;
+    if ((r = mon_cfg_check_keys(doc, n, server_keys, err)) < 0 ||
+        (r = mon_cfg_string(doc, n, "name", true, &s->name, err)) < 0 ||
+        (r = mon_cfg_string(doc, n, "host", true, &s->host, err)) < 0 ||
+        (r = mon_cfg_int(doc, n, "agent_port", 1, 65535, &port, err)) < 0 ||
+        (r = mon_cfg_string(doc, n, "token", false, &s->token, err)) < 0 ||
+        (r = mon_cfg_string(doc, n, "token_file", false, &token_file, err)) < 0 ||
+        (r = mon_cfg_string_list(doc, n, "services", AGG_MAX_SERVICES, &s->services, &s->n_services,
+                                 err)) < 0 ||
+        (r = mon_cfg_bool(doc, n, "enabled", &s->enabled, err)) < 0)
+        goto out;
+    s->port = (int)port;
+    if (s->token && token_file) {
+        r = mon_cfg_fail(doc, n, "token_file", err, "set either token or token_file, not both");
+        goto out;
+    }
+    if (token_file) {
+        char *path = resolve_path(base_dir, token_file);
+        r = path ? mon_cfg_read_secret_file(path, &s->token, why, sizeof(why)) : MON_ENOMEM;
+        free(path);
+        if (r < 0) {
+            r = mon_cfg_fail(doc, n, "token_file", err, "%s", why);
+            goto out;
+        }
+    }
+    if (!s->token) {
+        r = mon_cfg_fail(doc, n, "token", err, "required: the agent's token (or token_file)");
+        goto out;
+    }
+    if (!agg_validate_server(s, &field, msg, sizeof(msg))) {
+        r = mon_cfg_fail(doc, n, field, err, "%s", msg);
+        goto out;
+    }
+out:
+    free(token_file);
+    return r;
+}
+
+static int load_servers(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                        const char *base_dir, struct agg_config *cfg, struct mon_cfg_error *err)
+{
+    const struct mon_cfg_node *list = mon_cfg_get(root, "servers");
+    int r;
+
+    if (!list || (list->kind == MON_CFG_SCALAR && list->is_null))
+        return MON_OK;
+    if (list->kind != MON_CFG_SEQ)
+        return mon_cfg_fail(doc, root, "servers", err, "expected a list of servers");
+    if (list->n > AGG_MAX_CONFIG_SERVERS)
+        return mon_cfg_fail(doc, root, "servers", err, "more than %d servers",
+                            AGG_MAX_CONFIG_SERVERS);
+    cfg->servers = calloc(list->n ? list->n : 1, sizeof(*cfg->servers));
+    if (!cfg->servers)
+        return MON_ENOMEM;
+    for (size_t i = 0; i < list->n; i++) {
+        r = load_server(doc, list->items[i], base_dir, &cfg->servers[i], err);
+        cfg->n_servers = i + 1;
+        if (r < 0)
+            return r;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->servers[j].name, cfg->servers[i].name) == 0)
+                return mon_cfg_fail(doc, list->items[i], "name", err,
+                                    "server name '%s' is used twice", cfg->servers[i].name);
+    }
+    return MON_OK;
+}
+
+static int load_sections(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                         struct agg_config *cfg, struct mon_cfg_error *err)
+{
+    const struct mon_cfg_node *poll = mon_cfg_get(root, "poll"),
+                              *hist = mon_cfg_get(root, "history");
+    int r;
+
+    if (poll) {
+        if ((r = mon_cfg_check_keys(doc, poll, poll_keys, err)) < 0 ||
+            (r = mon_cfg_duration(doc, poll, "interval", 1000, 3600000, &cfg->interval_ms, err)) <
+                0 ||
+            (r = mon_cfg_duration(doc, poll, "timeout", 100, 600000, &cfg->timeout_ms, err)) < 0 ||
+            (r = mon_cfg_int(doc, poll, "max_response_bytes", 1024, 64 * 1024 * 1024,
+                             &cfg->max_response_bytes, err)) < 0)
+            return r;
+        if (cfg->timeout_ms > cfg->interval_ms)
+            return mon_cfg_fail(doc, poll, "timeout", err, "must not be longer than poll.interval");
+    }
+    if (hist) {
+        if ((r = mon_cfg_check_keys(doc, hist, history_keys, err)) < 0 ||
+            (r = mon_cfg_int(doc, hist, "retention_days", 1, 3650, &cfg->retention_days, err)) <
+                0 ||
+            (r = mon_cfg_duration(doc, hist, "bucket", 1000, 86400000, &cfg->bucket_ms, err)) < 0 ||
+            (r = mon_cfg_duration(doc, hist, "checkpoint", 1000, 3600000, &cfg->checkpoint_ms,
+                                  err)) < 0)
+            return r;
+        if (cfg->bucket_ms % 1000 != 0 || 86400000 % cfg->bucket_ms != 0)
+            return mon_cfg_fail(doc, hist, "bucket", err,
+                                "must be whole seconds that divide a day (e.g. 10s, 1m, 1h)");
+    }
+    return MON_OK;
+}
+
+int agg_config_parse(const char *name, const char *text, size_t len, const char *base_dir,
+                     struct agg_config **ret, struct mon_cfg_error *err)
+{
+    struct mon_cfg_doc *doc = NULL;
+    struct agg_config *cfg = calloc(1, sizeof(*cfg));
+    char *database = NULL, *token_file = NULL, *web_root = NULL, why[300];
+    const struct mon_cfg_node *root;
+    int r;
+
+    if (!cfg)
+        return MON_ENOMEM;
+    cfg->interval_ms = 5000;
+    cfg->timeout_ms = 2000;
+    cfg->max_response_bytes = 1048576;
+    cfg->retention_days = 30;
+    cfg->bucket_ms = 3600000;
+    cfg->checkpoint_ms = 60000;
+    if ((r = mon_cfg_load_string(name, text, len, &doc, err)) < 0)
+        goto out;
+    root = doc->root;
+    if ((r = mon_cfg_check_keys(doc, root, top_keys, err)) < 0)
+        goto out;
+    cfg->path = strdup(name);
+    cfg->listen = strdup("0.0.0.0:8080");
+    database = strdup("data/monitor.db");
+    if (!cfg->path || !cfg->listen || !database) {
+        r = MON_ENOMEM;
+        goto out;
+    }
+    if ((r = mon_cfg_string(doc, root, "listen", false, &cfg->listen, err)) < 0 ||
+        (r = mon_cfg_string(doc, root, "database", false, &database, err)) < 0 ||
+        (r = mon_cfg_string(doc, root, "admin_token", false, &cfg->admin_token, err)) < 0 ||
+        (r = mon_cfg_string(doc, root, "admin_token_file", false, &token_file, err)) < 0 ||
+        (r = mon_cfg_string(doc, root, "web_root", false, &web_root, err)) < 0 ||
+        (r = load_sections(doc, root, cfg, err)) < 0 ||
+        (r = load_servers(doc, root, base_dir, cfg, err)) < 0)
+        goto out;
+    {
+        struct mon_listen_addr addr;
+        if (mon_parse_listen_addr(cfg->listen, &addr) < 0) {
+            r = mon_cfg_fail(doc, root, "listen", err,
+                             "'%s' is not ADDRESS:PORT (e.g. 0.0.0.0:8080)", cfg->listen);
+            goto out;
+        }
+    }
+    if (cfg->admin_token && token_file) {
+        r = mon_cfg_fail(doc, root, "admin_token_file", err,
+                         "set either admin_token or admin_token_file, not both");
+        goto out;
+    }
+    if (token_file) {
+        char *path = resolve_path(base_dir, token_file);
+        r = path ? mon_cfg_read_secret_file(path, &cfg->admin_token, why, sizeof(why)) : MON_ENOMEM;
+        free(path);
+        if (r < 0) {
+            r = mon_cfg_fail(doc, root, "admin_token_file", err, "%s", why);
+            goto out;
+        }
+    }
+    if (cfg->admin_token && strlen(cfg->admin_token) < 8) {
+        r = mon_cfg_fail(doc, root, token_file ? "admin_token_file" : "admin_token", err,
+                         "the admin token is shorter than 8 characters");
+        goto out;
+    }
+    if (!database[0]) {
+        r = mon_cfg_fail(doc, root, "database", err, "must be a file path");
+        goto out;
+    }
+    cfg->database = resolve_path(base_dir, database);
+    if (web_root && web_root[0]) {
+        cfg->web_root = resolve_path(base_dir, web_root);
+        if (cfg->web_root && !mon_os_path_exists(cfg->web_root)) {
+            r = mon_cfg_fail(doc, root, "web_root", err, "folder '%s' does not exist",
+                             cfg->web_root);
+            goto out;
+        }
+    } else {
+        cfg->web_root = default_web_root();
+    }
+    if (!cfg->database) {
+        r = MON_ENOMEM;
+        goto out;
+    }
+    *ret = cfg;
+    cfg = NULL;
+    r = MON_OK;
+out:
+    free(database);
+    free(token_file);
+    free(web_root);
+    mon_cfg_doc_free(doc);
+    agg_config_free(cfg);
+    return r;
+}
+
+int agg_config_load(const char *path, struct agg_config **ret, struct mon_cfg_error *err)
+{
+    char *text = NULL, *dir, *slash;
+    size_t len = 0;
+    int r = mon_cfg_read_file(path, &text, &len, err);
+    if (r < 0)
+        return r;
+    dir = strdup(path);
+    if (!dir) {
+        free(text);
+        return MON_ENOMEM;
+    }
+    /* Both separators: the same code runs on Windows. */
+    slash = strrchr(dir, '/');
+    {
+        char *bs = strrchr(dir, '\\');
+        if (bs && (!slash || bs > slash))
+            slash = bs;
+    }
+    if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    r = agg_config_parse(path, text, len, dir, ret, err);
+    free(dir);
+    free(text);
+    return r;
+}

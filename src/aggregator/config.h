@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* monitor-aggregator configuration: strict YAML → struct agg_config (file:line:key errors). */
+#ifndef MON_AGGREGATOR_CONFIG_H
+#define MON_AGGREGATOR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aggregator/store.h"
+#include "common/cfg.h"
+
+#define AGG_MAX_CONFIG_SERVERS 10000
+
+struct agg_config {
+    char *path; /* the file it came from */
+    char *listen;
+    char *database;    /* resolved: relative paths are taken from the config file's folder */
+    char *admin_token; /* NULL: mutations are refused with 403 */
+    char *web_root;    /* resolved; NULL when no dashboard assets were found */
+    int64_t interval_ms, timeout_ms, max_response_bytes;
+    int64_t retention_days, bucket_ms, checkpoint_ms;
+    struct agg_server *servers; /* seeds, imported once by name */
+    size_t n_servers;
+};
+
+/* Loads and validates path. On failure returns a MON_E* code with the message in err. */
+int agg_config_load(const char *path, struct agg_config **ret, struct mon_cfg_error *err);
+
+/* Same from a string; base_dir resolves relative paths. */
+int agg_config_parse(const char *name, const char *text, size_t len, const char *base_dir,
+                     struct agg_config **ret, struct mon_cfg_error *err);
+
+/* Frees. Accepts NULL. */
+void agg_config_free(struct agg_config *cfg);
+
+#endif

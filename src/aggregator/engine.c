@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/* Wires the engine together: poll results feed the rollup and the live state; the poller's
+ * tick drives offline detection, checkpoints and the daily retention job. */
+#include "aggregator/engine.h"
+
+#include "aggregator/poller.h"
+#include "aggregator/rollup.h"
+#include "aggregator/sample.h"
+#include "aggregator/state.h"
+#include "aggregator/writer.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/json.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WRITER_BUSY_MS      500  /* a single write waits at most this long for a lock */
+#define READER_BUSY_MS      100  /* bucket seeding retries at the next sample instead */
+#define FIRST_RETENTION_MS  5000 /* soon after start: a restart catches up at once */
+#define RETENTION_PERIOD_MS (24 * 3600 * 1000LL)
+#define VACUUM_EVERY_N_RUNS 7
+#define STOP_DRAIN_MS       1500
+#define CHECKPOINT_FLUSH_MS 5000
+
+struct agg_engine {
+    struct agg_engine_options opt;
+    struct agg_store *wstore, *rstore;
+    struct agg_writer *writer;
+    struct agg_state *state;
+    struct agg_rollup *rollup;
+    struct agg_poller *poller;
+    /* Touched only on the poller thread (in on_tick). */
+    int64_t next_checkpoint, next_retention;
+    unsigned retention_runs;
+};
+
+static void on_result(void *ctx, int64_t server_id, struct agg_sample *sample, const char *error,
+                      int64_t now_utc_ms, int64_t now_mono_ms)
+{
+    struct agg_engine *e = ctx;
+    if (!sample) {
+        agg_state_poll_fail(e->state, server_id, error, now_utc_ms, now_mono_ms);
+        return;
+    }
+    agg_rollup_add(e->rollup, server_id, sample, now_utc_ms);
+    agg_state_poll_ok(e->state, server_id, sample, now_utc_ms, now_mono_ms);
+}
+
+static void on_tick(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms)
+{
+    struct agg_engine *e = ctx;
+    agg_state_tick(e->state, now_utc_ms, now_mono_ms);
+    if (now_mono_ms >= e->next_checkpoint) {
+        agg_rollup_checkpoint(e->rollup);
+        e->next_checkpoint = now_mono_ms + e->opt.checkpoint_ms;
+    }
+    if (now_mono_ms >= e->next_retention) {
+        agg_writer_retention(e->writer, now_utc_ms / 1000 - (int64_t)e->opt.retention_days * 86400);
+        if (++e->retention_runs % VACUUM_EVERY_N_RUNS == 0)
+            agg_writer_vacuum(e->writer);
+        e->next_retention = now_mono_ms + RETENTION_PERIOD_MS;
+    }
+}
+
+static void apply_defaults(struct agg_engine_options *o)
+{
+    if (o->interval_ms <= 0)
+        o->interval_ms = 5000;
+    if (o->timeout_ms <= 0)
+        o->timeout_ms = 2000;
+    if (o->max_response_bytes <= 0)
+        o->max_response_bytes = 1024 * 1024;
+    if (o->bucket_ms < 1000)
+        o->bucket_ms = 3600 * 1000;
+    if (o->checkpoint_ms <= 0)
+        o->checkpoint_ms = 60000;
+    if (o->retention_days <= 0)
+        o->retention_days = 30;
+}
+
+/* Loads the configured servers with their persisted states into state and rollup. */
+static int load_servers(struct agg_engine *e, char *why, size_t why_len)
+{
+    struct agg_server *list = NULL;
+    size_t n = 0;
+    int64_t now = mon_mono_ms();
+    int r = agg_store_server_list(e->rstore, &list, &n);
+    if (r < 0) {
+        snprintf(why, why_len, "cannot read servers: %s", mon_strerror(r));
+        return r;
+    }
+    for (size_t i = 0; i < n && r >= 0; i++) {
+        struct agg_unit_state *units = NULL;
+        size_t n_units = 0;
+        r = agg_state_server_upsert(e->state, &list[i], now);
+        if (r >= 0)
+            r = agg_rollup_server_add(e->rollup, list[i].id);
+        if (r >= 0 && agg_store_unit_states_load(e->rstore, list[i].id, &units, &n_units) >= 0) {
+            agg_state_seed_units(e->state, list[i].id, units, n_units);
+            free(units);
+        }
+    }
+    if (r < 0)
+        snprintf(why, why_len, "cannot load servers: %s", mon_strerror(r));
+    for (size_t i = 0; i < n && r >= 0; i++)
+        r = agg_poller_upsert(e->poller, &list[i]);
+    agg_server_list_free(list, n);
+    return r < 0 ? r : MON_OK;
+}
+
+int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret, char *why,
+                     size_t why_len)
+{
+    struct agg_engine *e = calloc(1, sizeof(*e));
+    struct agg_writer_options wo = {0};
+    struct agg_state_options so = {0};
+    struct agg_poller_options po = {0};
+    char reason[256] = "";
+    int r;
+
+    if (!e) {
+        snprintf(why, why_len, "out of memory");
+        return MON_ENOMEM;
+    }
+    e->opt = *o;
+    apply_defaults(&e->opt);
+    if ((r = agg_store_open(o->db_path, WRITER_BUSY_MS, &e->wstore, reason, sizeof(reason))) < 0 ||
+        (r = agg_store_open(o->db_path, READER_BUSY_MS, &e->rstore, reason, sizeof(reason))) < 0) {
+        snprintf(why, why_len, "database %s: %s", o->db_path, reason);
+        goto fail;
+    }
+    wo.store = e->wstore;
+    if ((r = agg_writer_start(&wo, &e->writer)) < 0) {
+        snprintf(why, why_len, "cannot start the database writer: %s", mon_strerror(r));
+        goto fail;
+    }
+    so.interval_ms = e->opt.interval_ms;
+    so.timeout_ms = e->opt.timeout_ms;
+    so.bucket_s = e->opt.bucket_ms / 1000;
+    so.writer = e->writer;
+    e->state = agg_state_new(&so);
+    e->rollup = agg_rollup_new(e->opt.bucket_ms / 1000, e->rstore, e->writer);
+    if (!e->state || !e->rollup) {
+        r = MON_ENOMEM;
+        snprintf(why, why_len, "out of memory");
+        goto fail;
+    }
+    e->next_checkpoint = mon_mono_ms() + e->opt.checkpoint_ms;
+    e->next_retention = mon_mono_ms() + FIRST_RETENTION_MS;
+    po.interval_ms = e->opt.interval_ms;
+    po.timeout_ms = e->opt.timeout_ms;
+    po.max_response_bytes = e->opt.max_response_bytes;
+    po.on_result = on_result;
+    po.on_tick = on_tick;
+    po.ctx = e;
+    if ((r = agg_poller_start(&po, &e->poller, reason, sizeof(reason))) < 0) {
+        snprintf(why, why_len, "cannot start the poller: %s", reason);
+        goto fail;
+    }
+    if ((r = load_servers(e, why, why_len)) < 0)
+        goto fail;
+    *ret = e;
+    return MON_OK;
+fail:
+    agg_poller_stop(e->poller);
+    agg_writer_stop(e->writer, 0);
+    agg_rollup_free(e->rollup);
+    agg_state_free(e->state);
+    agg_store_close(e->rstore);
+    agg_store_close(e->wstore);
+    free(e);
+    return r;
+}
+
+void agg_engine_stop(struct agg_engine *e)
+{
+    if (!e)
+        return;
+    agg_poller_stop(e->poller);
+    agg_rollup_checkpoint(e->rollup);
+    agg_state_persist_seen(e->state);
+    agg_writer_stop(e->writer, STOP_DRAIN_MS);
+    agg_rollup_free(e->rollup);
+    agg_state_free(e->state);
+    agg_store_close(e->rstore);
+    agg_store_close(e->wstore);
+    free(e);
+}
+
+void agg_engine_server_upsert(struct agg_engine *e, const struct agg_server *s)
+{
+    agg_state_server_upsert(e->state, s, mon_mono_ms());
+    agg_rollup_server_add(e->rollup, s->id);
+    agg_poller_upsert(e->poller, s);
+}
+
+void agg_engine_server_remove(struct agg_engine *e, int64_t id)
+{
+    agg_poller_remove(e->poller, id);
+    agg_state_server_remove(e->state, id);
+    agg_rollup_server_remove(e->rollup, id);
+}
+
+cJSON *agg_engine_servers_json(struct agg_engine *e)
+{
+    return agg_state_servers_json(e->state, mon_mono_ms());
+}
+
+cJSON *agg_engine_server_json(struct agg_engine *e, int64_t id)
+{
+    return agg_state_server_json(e->state, id, mon_mono_ms());
+}
+
+int agg_engine_recent_json(struct agg_engine *e, int64_t id, const char *metric, cJSON **ret)
+{
+    return agg_state_recent_json(e->state, id, metric, mon_utc_ms(), ret);
+}
+
+int agg_engine_services_json(struct agg_engine *e, int64_t id, cJSON **ret)
+{
+    return agg_state_services_json(e->state, id, ret);
+}
+
+cJSON *agg_engine_health_json(struct agg_engine *e)
+{
+    struct agg_writer_status ws;
+    struct agg_poller_stats ps;
+    struct agg_state_counts sc;
+    cJSON *root = cJSON_CreateObject(), *db, *poll, *servers;
+
+    if (!root)
+        return NULL;
+    agg_writer_get_status(e->writer, &ws);
+    agg_poller_get_stats(e->poller, &ps);
+    agg_state_get_counts(e->state, mon_mono_ms(), &sc);
+    cJSON_AddStringToObject(root, "status", ws.db_ok ? "ok" : "degraded");
+    db = cJSON_AddObjectToObject(root, "db");
+    poll = cJSON_AddObjectToObject(root, "poll");
+    servers = cJSON_AddObjectToObject(root, "servers");
+    if (!db || !poll || !servers) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddBoolToObject(db, "ok", ws.db_ok);
+    if (ws.last_error[0])
+        cJSON_AddStringToObject(db, "last_error", ws.last_error);
+    else
+        cJSON_AddNullToObject(db, "last_error");
+    mon_json_add_time(db, "last_error_at", ws.last_error_at);
+    cJSON_AddNumberToObject(db, "pending_writes", (double)ws.pending);
+    cJSON_AddNumberToObject(db, "dropped_writes", (double)ws.dropped);
+    mon_json_add_time(db, "last_write_at", ws.last_success_at);
+    mon_json_add_rounded(poll, "interval_s", (double)e->opt.interval_ms / 1000.0, 3);
+    cJSON_AddNumberToObject(poll, "lag_ms", (double)ps.lag_ms);
+    cJSON_AddNumberToObject(poll, "polls_started", (double)ps.polls_started);
+    cJSON_AddNumberToObject(poll, "polls_completed", (double)ps.polls_completed);
+    cJSON_AddNumberToObject(poll, "polls_failed", (double)ps.polls_failed);
+    mon_json_add_rounded(poll, "polls_in_window_pct", agg_poller_in_window_pct(&ps), 1);
+    cJSON_AddNumberToObject(poll, "late_polls", (double)ps.late_polls);
+    cJSON_AddNumberToObject(servers, "online", (double)sc.online);
+    cJSON_AddNumberToObject(servers, "total", (double)sc.total);
+    cJSON_AddNumberToObject(servers, "enabled", (double)sc.enabled);
+    return root;
+}
+
+int agg_engine_current_bucket(struct agg_engine *e, int64_t server_id, struct agg_hourly_row *ret)
+{
+    return agg_rollup_current(e->rollup, server_id, mon_utc_ms(), ret);
+}
+
+int64_t agg_engine_bucket_s(const struct agg_engine *e)
+{
+    return agg_rollup_bucket_s(e->rollup);
+}
+
+int agg_engine_checkpoint_now(struct agg_engine *e)
+{
+    agg_rollup_checkpoint(e->rollup);
+    agg_state_persist_seen(e->state);
+    return agg_writer_flush(e->writer, CHECKPOINT_FLUSH_MS);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* The aggregator's engine: poller, live state, hourly rollups, database writer and the daily
+ * retention job tied together behind one object for main.c and the API. */
+#ifndef MON_AGGREGATOR_ENGINE_H
+#define MON_AGGREGATOR_ENGINE_H
+
+#include "aggregator/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agg_engine;
+struct cJSON;
+
+struct agg_engine_options {
+    int64_t interval_ms;        /* poll.interval (0: 5 s) */
+    int64_t timeout_ms;         /* poll.timeout (0: 2 s) */
+    int64_t max_response_bytes; /* poll.max_response_bytes (0: 1 MiB) */
+    int64_t bucket_ms;          /* history.bucket (0: 1 h; whole seconds) */
+    int64_t checkpoint_ms;      /* history.checkpoint (0: 60 s) */
+    int retention_days;         /* retention.days (0: 30) */
+    const char *db_path;
+};
+
+/* Opens two store connections on db_path (writer and reader; the schema is created or
+ * migrated), loads the servers with their persisted states and starts the writer and the
+ * poller. The first retention run is ~1 min after start, then every 24 h (VACUUM every 7th
+ * run). Returns MON_OK or a MON_E* code with a reason in why. */
+int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret, char *why,
+                     size_t why_len);
+
+/* Stops polling, writes the final checkpoint of every bucket and the last_seen_at times,
+ * drains the writer (at most ~1.5 s) and frees. Accepts NULL. */
+void agg_engine_stop(struct agg_engine *e);
+
+/* Applies a server added, edited or disabled through the API (after the API's own store write
+ * succeeded): takes effect at its next poll. s is copied. */
+void agg_engine_server_upsert(struct agg_engine *e, const struct agg_server *s);
+
+/* Forgets a deleted server: its request in flight is aborted, its live data freed. */
+void agg_engine_server_remove(struct agg_engine *e, int64_t id);
+
+/* JSON views (caller owns the tree); see state.h for the fields. NULL: unknown id / no memory. */
+struct cJSON *agg_engine_servers_json(struct agg_engine *e);
+struct cJSON *agg_engine_server_json(struct agg_engine *e, int64_t id);
+/* Last hour from memory. MON_EINVAL (metric), MON_ENOENT (server), MON_ENOMEM. */
+int agg_engine_recent_json(struct agg_engine *e, int64_t id, const char *metric,
+                           struct cJSON **ret);
+/* Latest unit states. MON_ENOENT, MON_ENOMEM. */
+int agg_engine_services_json(struct agg_engine *e, int64_t id, struct cJSON **ret);
+
+/* {"status": "ok"|"degraded", "db": {ok, last_error, pending_writes, dropped_writes,
+ * last_write_at}, "poll": {interval_s, lag_ms, polls_started, polls_completed,
+ * polls_in_window_pct, late_polls}, "servers": {online, total, enabled}}. */
+struct cJSON *agg_engine_health_json(struct agg_engine *e);
+
+/* The in-memory (partial) row of the bucket containing now. MON_ENOENT when none. */
+int agg_engine_current_bucket(struct agg_engine *e, int64_t server_id, struct agg_hourly_row *ret);
+
+/* History bucket length in seconds. */
+int64_t agg_engine_bucket_s(const struct agg_engine *e);
+
+/* Tests: checkpoints every bucket now and waits (≤ 5 s) until the writer queue is empty.
+ * MON_OK or MON_ETIMEDOUT. */
+int agg_engine_checkpoint_now(struct agg_engine *e);
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Per-server accumulators of the current history bucket (plan §4.1.2): avg/min/max of the
+ * 5-s samples, per GPU and per mount, checkpointed to the writer and resumed after restart. */
+#ifndef MON_AGGREGATOR_ROLLUP_H
+#define MON_AGGREGATOR_ROLLUP_H
+
+#include "aggregator/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct agg_rollup;
+struct agg_sample;
+struct agg_writer;
+
+struct agg_rollup_stats {
+    uint64_t seed_failures; /* stored-row reads that failed (retried at the next sample) */
+    uint64_t lost_buckets;  /* finished buckets dropped because they could never be seeded */
+};
+
+/* Creates an empty rollup. bucket_s > 0. reader (may be NULL: nothing to resume) is used to
+ * read stored rows of a bucket touched for the first time; writer receives the rows. Both are
+ * borrowed. Returns NULL on allocation failure. All functions are thread-safe. */
+struct agg_rollup *agg_rollup_new(int64_t bucket_s, struct agg_store *reader,
+                                  struct agg_writer *writer);
+
+/* Frees every accumulator without writing. Accepts NULL. */
+void agg_rollup_free(struct agg_rollup *r);
+
+/* Bucket start for a UTC time in ms: floor(utc_s / bucket_s) * bucket_s. */
+int64_t agg_rollup_bucket_of(const struct agg_rollup *r, int64_t utc_ms);
+int64_t agg_rollup_bucket_s(const struct agg_rollup *r);
+
+/* Registers a server (idempotent). Samples for unregistered servers are ignored, so a sample
+ * that races with a deletion creates nothing. MON_OK or MON_ENOMEM. */
+int agg_rollup_server_add(struct agg_rollup *r, int64_t server_id);
+
+/* Frees the server's accumulators (nothing is written: its history is being deleted). */
+void agg_rollup_server_remove(struct agg_rollup *r, int64_t server_id);
+
+/* Adds one sample received at recv_utc_ms (the aggregator's clock). A sample for another
+ * bucket first finalises the current one (written at once). MON_OK, MON_ENOENT (server not
+ * registered) or MON_ENOMEM. */
+int agg_rollup_add(struct agg_rollup *r, int64_t server_id, const struct agg_sample *s,
+                   int64_t recv_utc_ms);
+
+/* Sends the full current rows of every server with new samples since the last checkpoint
+ * (and whose bucket has been seeded) to the writer. Returns the number of servers written. */
+int agg_rollup_checkpoint(struct agg_rollup *r);
+
+/* The in-memory row of the server's bucket containing now_utc_ms (the partial point of the
+ * history chart). MON_ENOENT when there is none. */
+int agg_rollup_current(struct agg_rollup *r, int64_t server_id, int64_t now_utc_ms,
+                       struct agg_hourly_row *ret);
+
+void agg_rollup_get_stats(struct agg_rollup *r, struct agg_rollup_stats *ret);
+
+#endif

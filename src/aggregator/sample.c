@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/* Strict parser of an agent /v1/snapshot reply into struct agg_sample: every field checked for
+ * type and range, every string and array capped; nothing is truncated silently. */
+#include "aggregator/sample.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/str.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCT_MAX   100.0001 /* agents round; a hair above 100 is accepted and clamped */
+#define BYTES_MAX 1e18
+#define MB_MAX    1e12
+
+/* Parsing context: the prefix ("gpus[2].") for error messages and the reason buffer. */
+struct parse_ctx {
+    char prefix[32];
+    char *why;
+    size_t why_len;
+};
+
+static int fail(struct parse_ctx *c, const char *field, const char *reason)
+{
+    snprintf(c->why, c->why_len, "%s%s: %s", c->prefix, field, reason);
+    return MON_EPARSE;
+}
+
+/* Reads an optional number; *ret_has tells whether it was present (not absent, not null). */
+static int get_num(struct parse_ctx *c, const cJSON *o, const char *name, double min, double max,
+                   bool *ret_has, double *ret)
+{
+    char reason[128];
+    double v = 0;
+    int r = mon_json_get_number(o, name, min, max, &v, reason, sizeof(reason));
+    if (r == MON_ENOENT) {
+        *ret_has = false;
+        return MON_OK;
+    }
+    if (r < 0) {
+        snprintf(c->why, c->why_len, "%s%s", c->prefix, reason);
+        return MON_EPARSE;
+    }
+    *ret_has = true;
+    *ret = v;
+    return MON_OK;
+}
+
+static int get_pct(struct parse_ctx *c, const cJSON *o, const char *name, bool *ret_has,
+                   double *ret)
+{
+    int r = get_num(c, o, name, 0, PCT_MAX, ret_has, ret);
+    if (r == MON_OK && *ret_has && *ret > 100.0)
+        *ret = 100.0;
+    return r;
+}
+
+/* Reads an optional integer in [min, max]. */
+static int get_int(struct parse_ctx *c, const cJSON *o, const char *name, int min, int max,
+                   bool *ret_has, int *ret)
+{
+    double v = 0;
+    int r = get_num(c, o, name, min, max, ret_has, &v);
+    if (r < 0 || !*ret_has)
+        return r;
+    if (floor(v) != v)
+        return fail(c, name, "not an integer");
+    *ret = (int)v;
+    return MON_OK;
+}
+
+/* Copies an optional string into dst (size bytes with the NUL); too long is an error. */
+static int get_str(struct parse_ctx *c, const cJSON *o, const char *name, char *dst, size_t size)
+{
+    char reason[128];
+    const char *s = NULL;
+    int r = mon_json_get_string(o, name, size - 1, &s, reason, sizeof(reason));
+    dst[0] = '\0';
+    if (r == MON_ENOENT)
+        return MON_OK;
+    if (r < 0) {
+        snprintf(c->why, c->why_len, "%s%s", c->prefix, reason);
+        return MON_EPARSE;
+    }
+    mon_strlcpy(dst, s, size);
+    return MON_OK;
+}
+
+static int get_bool(struct parse_ctx *c, const cJSON *o, const char *name, bool *ret)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    *ret = false;
+    if (!it || cJSON_IsNull(it))
+        return MON_OK;
+    if (!cJSON_IsBool(it))
+        return fail(c, name, "not a boolean");
+    *ret = cJSON_IsTrue(it);
+    return MON_OK;
+}
+
+/* Returns the array item name (NULL when absent or null) after checking its type and size. */
+static int get_array(struct parse_ctx *c, const cJSON *o, const char *name, bool required, int max,
+                     const cJSON **ret, size_t *ret_n)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    char reason[48];
+    int n;
+    *ret = NULL;
+    *ret_n = 0;
+    if (!it || cJSON_IsNull(it))
+        return required ? fail(c, name, "missing") : MON_OK;
+    if (!cJSON_IsArray(it))
+        return fail(c, name, "not an array");
+    n = cJSON_GetArraySize(it);
+    if (n > max) {
+        snprintf(reason, sizeof(reason), "more than %d entries", max);
+        return fail(c, name, reason);
+    }
+    *ret = it;
+    *ret_n = (size_t)n;
+    return MON_OK;
+}
+
+static int item_ctx(struct parse_ctx *c, const char *array, size_t i, const cJSON *item)
+{
+    snprintf(c->prefix, sizeof(c->prefix), "%s[%zu].", array, i);
+    if (!cJSON_IsObject(item)) {
+        snprintf(c->why, c->why_len, "%s[%zu]: not an object", array, i);
+        return MON_EPARSE;
+    }
+    return MON_OK;
+}
+
+static int parse_disk(struct parse_ctx *c, const cJSON *o, struct agg_disk *d)
+{
+    bool has_used, has_total, has_pct;
+    int r;
+    if ((r = get_str(c, o, "mount", d->mount, sizeof(d->mount))) < 0)
+        return r;
+    if (!d->mount[0])
+        return fail(c, "mount", "missing");
+    if ((r = get_num(c, o, "used_bytes", 0, BYTES_MAX, &has_used, &d->used_bytes)) < 0 ||
+        (r = get_num(c, o, "total_bytes", 0, BYTES_MAX, &has_total, &d->total_bytes)) < 0 ||
+        (r = get_pct(c, o, "used_pct", &has_pct, &d->used_pct)) < 0 ||
+        (r = get_bool(c, o, "stale", &d->stale)) < 0 ||
+        (r = get_str(c, o, "error", d->error, sizeof(d->error))) < 0)
+        return r;
+    d->has_value = has_used && has_total && has_pct;
+    if (!d->has_value)
+        d->used_bytes = d->total_bytes = d->used_pct = 0;
+    return MON_OK;
+}
+
+static int parse_gpu(struct parse_ctx *c, const cJSON *o, size_t pos, struct agg_gpu *g)
+{
+    bool has_index, has_total;
+    int r;
+    g->index = (int)pos;
+    if ((r = get_int(c, o, "index", 0, 1023, &has_index, &g->index)) < 0 ||
+        (r = get_str(c, o, "name", g->name, sizeof(g->name))) < 0 ||
+        (r = get_str(c, o, "uuid", g->uuid, sizeof(g->uuid))) < 0 ||
+        (r = get_pct(c, o, "util_pct", &g->has_util, &g->util_pct)) < 0 ||
+        (r = get_num(c, o, "mem_used_mb", 0, MB_MAX, &g->has_mem, &g->mem_used_mb)) < 0 ||
+        (r = get_num(c, o, "mem_total_mb", 0, MB_MAX, &has_total, &g->mem_total_mb)) < 0 ||
+        (r = get_num(c, o, "temp_c", -50, 200, &g->has_temp, &g->temp_c)) < 0 ||
+        (r = get_num(c, o, "power_w", 0, 10000, &g->has_power, &g->power_w)) < 0 ||
+        (r = get_str(c, o, "error", g->error, sizeof(g->error))) < 0)
+        return r;
+    g->has_mem = g->has_mem && has_total;
+    return MON_OK;
+}
+
+static int parse_unit(struct parse_ctx *c, const cJSON *o, struct agg_unit *u)
+{
+    const cJSON *since;
+    int r;
+    u->since = -1;
+    if ((r = get_str(c, o, "name", u->name, sizeof(u->name))) < 0 ||
+        (r = get_str(c, o, "active_state", u->active_state, sizeof(u->active_state))) < 0 ||
+        (r = get_str(c, o, "sub_state", u->sub_state, sizeof(u->sub_state))) < 0 ||
+        (r = get_str(c, o, "error", u->error, sizeof(u->error))) < 0)
+        return r;
+    if (!u->name[0])
+        return fail(c, "name", "missing");
+    since = cJSON_GetObjectItemCaseSensitive(o, "since");
+    if (since && !cJSON_IsNull(since)) {
+        if (!cJSON_IsString(since) || mon_parse_iso8601(since->valuestring, &u->since) < 0)
+            return fail(c, "since", "not an ISO-8601 time");
+    }
+    return MON_OK;
+}
+
+static int parse_mem(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+{
+    const cJSON *mem = cJSON_GetObjectItemCaseSensitive(root, "mem");
+    bool has_used, has_total;
+    int r;
+    if (!mem || cJSON_IsNull(mem))
+        return MON_OK;
+    if (!cJSON_IsObject(mem))
+        return fail(c, "mem", "not an object");
+    mon_strlcpy(c->prefix, "mem.", sizeof(c->prefix));
+    if ((r = get_num(c, mem, "used_bytes", 0, BYTES_MAX, &has_used, &s->mem_used_bytes)) < 0 ||
+        (r = get_num(c, mem, "total_bytes", 0, BYTES_MAX, &has_total, &s->mem_total_bytes)) < 0 ||
+        (r = get_pct(c, mem, "used_pct", &s->has_mem, &s->mem_used_pct)) < 0)
+        return r;
+    c->prefix[0] = '\0';
+    return MON_OK;
+}
+
+static int parse_load(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+{
+    const cJSON *load = cJSON_GetObjectItemCaseSensitive(root, "load"), *it;
+    int i = 0;
+    if (!load || cJSON_IsNull(load))
+        return MON_OK;
+    if (!cJSON_IsArray(load) || cJSON_GetArraySize(load) != 3)
+        return fail(c, "load", "not an array of 3 numbers");
+    cJSON_ArrayForEach(it, load)
+    {
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0 ||
+            it->valuedouble > 1e6)
+            return fail(c, "load", "not an array of 3 numbers");
+        s->load[i++] = it->valuedouble;
+    }
+    s->has_load = true;
+    return MON_OK;
+}
+
+static int parse_top(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+{
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
+    bool has_count;
+    char health[16];
+    int r;
+
+    if (!ts || cJSON_IsNull(ts))
+        return fail(c, "ts", "missing");
+    if (!cJSON_IsString(ts) || mon_parse_iso8601(ts->valuestring, &s->ts) < 0)
+        return fail(c, "ts", "not an ISO-8601 time");
+    if (!cJSON_GetObjectItemCaseSensitive(root, "cpu_pct"))
+        return fail(c, "cpu_pct", "missing");
+    if ((r = get_pct(c, root, "cpu_pct", &s->has_cpu, &s->cpu_pct)) < 0 ||
+        (r = get_str(c, root, "node_id", s->node_id, sizeof(s->node_id))) < 0 ||
+        (r = get_str(c, root, "agent_version", s->agent_version, sizeof(s->agent_version))) < 0 ||
+        (r = get_num(c, root, "uptime_s", 0, 1e11, &s->has_uptime, &s->uptime_s)) < 0 ||
+        (r = get_int(c, root, "cpu_count", 0, 1 << 20, &has_count, &s->cpu_count)) < 0 ||
+        (r = get_str(c, root, "health", health, sizeof(health))) < 0 ||
+        (r = parse_load(c, root, s)) < 0 || (r = parse_mem(c, root, s)) < 0)
+        return r;
+    if (strcmp(health, "degraded") == 0 || strcmp(health, "error") == 0)
+        s->degraded = true;
+    return MON_OK;
+}
+
+/* Plan §3.4: over GPUs without error, utilisation is the max and memory the sum. */
+static void summarise(struct agg_sample *s)
+{
+    for (size_t i = 0; i < s->n_gpus; i++) {
+        const struct agg_gpu *g = &s->gpus[i];
+        if (g->error[0]) {
+            s->degraded = true;
+            continue;
+        }
+        if (g->has_util) {
+            if (!s->has_gpu || g->util_pct > s->gpu_util_max)
+                s->gpu_util_max = g->util_pct;
+            s->has_gpu = true;
+        }
+        if (g->has_mem) {
+            s->gpu_mem_used_mb += g->mem_used_mb;
+            s->gpu_mem_total_mb += g->mem_total_mb;
+        }
+    }
+    for (size_t i = 0; i < s->n_disks; i++)
+        if (s->disks[i].error[0] || s->disks[i].stale)
+            s->degraded = true;
+    for (size_t i = 0; i < s->n_units; i++) {
+        if (s->units[i].error[0])
+            s->degraded = true;
+        if (strcmp(s->units[i].active_state, "failed") == 0)
+            s->services_failed_count++;
+    }
+}
+
+/* Parses the three entry arrays; entries are allocated to exactly the number received. */
+static int parse_arrays(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+{
+    const cJSON *disks, *gpus, *units, *it;
+    size_t i;
+    int r;
+
+    if ((r = get_array(c, root, "disks", true, AGG_MAX_DISKS, &disks, &s->n_disks)) < 0 ||
+        (r = get_array(c, root, "gpus", true, AGG_MAX_GPUS, &gpus, &s->n_gpus)) < 0 ||
+        (r = get_array(c, root, "services", false, AGG_MAX_UNITS, &units, &s->n_units)) < 0)
+        return r;
+    s->units_present = units != NULL;
+    if ((s->n_disks && !(s->disks = calloc(s->n_disks, sizeof(*s->disks)))) ||
+        (s->n_gpus && !(s->gpus = calloc(s->n_gpus, sizeof(*s->gpus)))) ||
+        (s->n_units && !(s->units = calloc(s->n_units, sizeof(*s->units)))))
+        return MON_ENOMEM;
+    i = 0;
+    cJSON_ArrayForEach(it, disks)
+    {
+        if ((r = item_ctx(c, "disks", i, it)) < 0 || (r = parse_disk(c, it, &s->disks[i])) < 0)
+            return r;
+        i++;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, gpus)
+    {
+        if ((r = item_ctx(c, "gpus", i, it)) < 0 || (r = parse_gpu(c, it, i, &s->gpus[i])) < 0)
+            return r;
+        i++;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, units)
+    {
+        if ((r = item_ctx(c, "services", i, it)) < 0 || (r = parse_unit(c, it, &s->units[i])) < 0)
+            return r;
+        i++;
+    }
+    return MON_OK;
+}
+
+int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char *why,
+                     size_t why_len)
+{
+    struct parse_ctx c = {.why = why, .why_len = why_len};
+    struct agg_sample *s = NULL;
+    cJSON *root = NULL;
+    int r;
+
+    if (why_len)
+        why[0] = '\0';
+    if (!body || len == 0) {
+        snprintf(why, why_len, "empty reply");
+        return MON_EPARSE;
+    }
+    root = cJSON_ParseWithLength(body, len);
+    if (!root) {
+        snprintf(why, why_len, "not JSON");
+        r = MON_EPARSE;
+        goto out;
+    }
+    if (!cJSON_IsObject(root)) {
+        snprintf(why, why_len, "not a JSON object");
+        r = MON_EPARSE;
+        goto out;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        r = MON_ENOMEM;
+        goto out;
+    }
+    if ((r = parse_top(&c, root, s)) < 0 || (r = parse_arrays(&c, root, s)) < 0)
+        goto out;
+    summarise(s);
+    *ret = s;
+    s = NULL;
+    r = MON_OK;
+out:
+    if (r == MON_ENOMEM)
+        snprintf(why, why_len, "out of memory");
+    agg_sample_free(s);
+    cJSON_Delete(root);
+    return r;
+}
+
+void agg_sample_free(struct agg_sample *s)
+{
+    if (!s)
+        return;
+    free(s->disks);
+    free(s->gpus);
+    free(s->units);
+    free(s);
+}

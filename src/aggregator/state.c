@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/* The live-state registry: per server the last sample, online tracking, the one-hour ring and
+ * unit states; state changes become events and persisted states through the writer. The JSON
+ * views of this registry live in state_json.c. */
+#include "aggregator/state.h"
+
+#include "aggregator/sample.h"
+#include "aggregator/state_priv.h"
+#include "aggregator/writer.h"
+#include "common/err.h"
+#include "common/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEEN_PERSIST_S 60 /* last_seen_at is written at most once a minute per server */
+
+static void rec_free(struct agg_state_rec *r)
+{
+    if (!r)
+        return;
+    agg_server_done(&r->cfg);
+    agg_sample_free(r->sample);
+    free(r->ring);
+    free(r->units);
+    free(r);
+}
+
+struct agg_state *agg_state_new(const struct agg_state_options *opt)
+{
+    struct agg_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    pthread_mutex_init(&st->lock, NULL);
+    st->opt = *opt;
+    if (st->opt.interval_ms <= 0)
+        st->opt.interval_ms = 5000;
+    if (st->opt.timeout_ms < 0)
+        st->opt.timeout_ms = 0;
+    if (st->opt.bucket_s <= 0)
+        st->opt.bucket_s = 3600;
+    st->threshold_ms = 2 * st->opt.interval_ms + st->opt.timeout_ms;
+    st->ring_cap = (size_t)((3600000 + st->opt.interval_ms - 1) / st->opt.interval_ms);
+    if (st->ring_cap > 7200)
+        st->ring_cap = 7200;
+    return st;
+}
+
+void agg_state_free(struct agg_state *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        rec_free(st->recs[i]);
+    free(st->recs);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id, size_t *ret_pos)
+{
+    /* recs is kept ordered by id. */
+    size_t lo = 0, hi = st->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->recs[mid]->cfg.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (ret_pos)
+        *ret_pos = lo;
+    return lo < st->n && st->recs[lo]->cfg.id == id ? st->recs[lo] : NULL;
+}
+
+bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec *r,
+                          int64_t now_mono_ms)
+{
+    return r->cfg.enabled && r->last_seen_mono >= 0 &&
+           now_mono_ms - r->last_seen_mono <= st->threshold_ms;
+}
+
+static bool same_endpoint(const struct agg_server *a, const struct agg_server *b)
+{
+    return strcmp(a->host, b->host) == 0 && a->port == b->port &&
+           strcmp(a->token ? a->token : "", b->token ? b->token : "") == 0;
+}
+
+/* Drops unit states of units that are no longer configured. */
+static void prune_units(struct agg_state_rec *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_units; i++) {
+        bool keep = false;
+        for (size_t j = 0; j < r->cfg.n_services && !keep; j++)
+            keep = strcmp(r->units[i].name, r->cfg.services[j]) == 0;
+        if (keep)
+            r->units[k++] = r->units[i];
+    }
+    r->n_units = k;
+}
+
+static int insert_rec(struct agg_state *st, const struct agg_server *s, int64_t now_mono_ms,
+                      size_t pos)
+{
+    struct agg_state_rec *r = calloc(1, sizeof(*r)), **grown;
+    if (!r || agg_server_copy(s, &r->cfg) < 0) {
+        free(r);
+        return MON_ENOMEM;
+    }
+    r->ring = calloc(st->ring_cap, sizeof(*r->ring));
+    if (!r->ring)
+        goto fail;
+    if (st->n == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 8;
+        grown = realloc(st->recs, cap * sizeof(*grown));
+        if (!grown)
+            goto fail;
+        st->recs = grown;
+        st->cap = cap;
+    }
+    r->online = s->last_online;
+    r->last_seen_utc_s = s->last_seen_at;
+    r->seen_persisted_s = s->last_seen_at;
+    r->last_seen_mono = -1;
+    r->grace_mono = now_mono_ms;
+    r->status_bucket = -1;
+    memmove(&st->recs[pos + 1], &st->recs[pos], (st->n - pos) * sizeof(*st->recs));
+    st->recs[pos] = r;
+    st->n++;
+    return MON_OK;
+fail:
+    rec_free(r);
+    return MON_ENOMEM;
+}
+
+int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, int64_t now_mono_ms)
+{
+    struct agg_state_rec *r;
+    struct agg_server copy;
+    size_t pos;
+    int rc = MON_OK;
+
+    pthread_mutex_lock(&st->lock);
+    r = agg_state_find(st, s->id, &pos);
+    if (!r) {
+        rc = insert_rec(st, s, now_mono_ms, pos);
+        goto out;
+    }
+    if (agg_server_copy(s, &copy) < 0) {
+        rc = MON_ENOMEM;
+        goto out;
+    }
+    if (!same_endpoint(&r->cfg, &copy)) {
+        agg_sample_free(r->sample);
+        r->sample = NULL;
+        r->last_error[0] = '\0';
+    }
+    if (!same_endpoint(&r->cfg, &copy) || r->cfg.enabled != copy.enabled)
+        r->grace_mono = now_mono_ms; /* a fresh start for the offline threshold */
+    /* The persisted fields are tracked here, not taken from the caller's copy. */
+    copy.last_online = r->cfg.last_online;
+    copy.last_seen_at = r->cfg.last_seen_at;
+    agg_server_done(&r->cfg);
+    r->cfg = copy;
+    prune_units(r);
+out:
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static struct agg_state_unit *unit_find(struct agg_state_rec *r, const char *name, bool create)
+{
+    struct agg_state_unit *u;
+    for (size_t i = 0; i < r->n_units; i++)
+        if (strcmp(r->units[i].name, name) == 0)
+            return &r->units[i];
+    if (!create || r->n_units >= AGG_MAX_UNITS)
+        return NULL;
+    u = realloc(r->units, (r->n_units + 1) * sizeof(*u));
+    if (!u)
+        return NULL;
+    r->units = u;
+    u = &r->units[r->n_units++];
+    memset(u, 0, sizeof(*u));
+    mon_strlcpy(u->name, name, sizeof(u->name));
+    return u;
+}
+
+int agg_state_seed_units(struct agg_state *st, int64_t id, const struct agg_unit_state *units,
+                         size_t n)
+{
+    struct agg_state_rec *r;
+    int rc = MON_OK;
+    pthread_mutex_lock(&st->lock);
+    r = agg_state_find(st, id, NULL);
+    if (!r) {
+        rc = MON_ENOENT;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct agg_state_unit *u = unit_find(r, units[i].name, true);
+        if (!u)
+            continue;
+        mon_strlcpy(u->cmp_state, units[i].active_state, sizeof(u->cmp_state));
+        mon_strlcpy(u->active_state, units[i].active_state, sizeof(u->active_state));
+        mon_strlcpy(u->sub_state, units[i].sub_state, sizeof(u->sub_state));
+        u->since = units[i].since;
+        u->has_current = true;
+    }
+out:
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+void agg_state_server_remove(struct agg_state *st, int64_t id)
+{
+    struct agg_state_rec *r;
+    size_t pos;
+    pthread_mutex_lock(&st->lock);
+    r = agg_state_find(st, id, &pos);
+    if (r) {
+        memmove(&st->recs[pos], &st->recs[pos + 1], (st->n - pos - 1) * sizeof(*st->recs));
+        st->n--;
+        rec_free(r);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+static void emit(struct agg_state *st, const struct agg_state_rec *r, int64_t now_utc_ms,
+                 const char *type, const char *message)
+{
+    if (st->opt.writer)
+        agg_writer_event(st->opt.writer, r->cfg.id, r->cfg.name, now_utc_ms / 1000, type, message);
+}
+
+static void persist_seen(struct agg_state *st, struct agg_state_rec *r, int64_t last_seen,
+                         int online)
+{
+    if (last_seen >= 0)
+        r->seen_persisted_s = last_seen;
+    if (online >= 0)
+        r->cfg.last_online = online;
+    if (st->opt.writer)
+        agg_writer_server_seen(st->opt.writer, r->cfg.id, last_seen, online);
+}
+
+/* Sample values of the ring entry (plan §3.4 summary for GPUs, first disk with a value). */
+static void ring_push(struct agg_state *st, struct agg_state_rec *r, const struct agg_sample *s,
+                      int64_t now_utc_ms)
+{
+    struct agg_state_point *p = &r->ring[(r->ring_head + r->ring_len) % st->ring_cap];
+    if (r->ring_len == st->ring_cap)
+        r->ring_head = (r->ring_head + 1) % st->ring_cap;
+    else
+        r->ring_len++;
+    memset(p, 0, sizeof(*p));
+    p->utc_ms = now_utc_ms;
+    if (s->has_cpu) {
+        p->present |= AGG_POINT_CPU;
+        p->cpu_pct = (float)s->cpu_pct;
+    }
+    if (s->has_mem) {
+        p->present |= AGG_POINT_MEM;
+        p->mem_used_pct = (float)s->mem_used_pct;
+    }
+    for (size_t i = 0; i < s->n_disks; i++) {
+        if (s->disks[i].has_value) {
+            p->present |= AGG_POINT_DISK;
+            p->disk_used_pct = (float)s->disks[i].used_pct;
+            break;
+        }
+    }
+    if (s->has_gpu) {
+        p->present |= AGG_POINT_GPU_UTIL | AGG_POINT_GPU_MEM;
+        p->gpu_util_pct = (float)s->gpu_util_max;
+        p->gpu_mem_used_mb = (float)s->gpu_mem_used_mb;
+    }
+}
+
+/* States a unit passes through on its way somewhere: they do not change the comparison state,
+ * so active -> deactivating -> failed is still seen as active -> failed. */
+static bool transitional(const char *state)
+{
+    return strcmp(state, "activating") == 0 || strcmp(state, "deactivating") == 0 ||
+           strcmp(state, "reloading") == 0 || strcmp(state, "refreshing") == 0 ||
+           strcmp(state, "maintenance") == 0;
+}
+
+static void persist_unit(struct agg_state *st, const struct agg_state_rec *r,
+                         const struct agg_state_unit *u)
+{
+    struct agg_unit_state us;
+    if (!st->opt.writer)
+        return;
+    memset(&us, 0, sizeof(us));
+    mon_strlcpy(us.name, u->name, sizeof(us.name));
+    mon_strlcpy(us.active_state, u->cmp_state, sizeof(us.active_state));
+    mon_strlcpy(us.sub_state, u->sub_state, sizeof(us.sub_state));
+    us.since = u->since;
+    agg_writer_unit_state(st->opt.writer, r->cfg.id, &us);
+}
+
+/* Plan §7.2.2 service events plus the service_status history rows: a row when a unit's state
+ * changes and one per unit at each bucket boundary. */
+static void track_units(struct agg_state *st, struct agg_state_rec *r, const struct agg_sample *s,
+                        int64_t now_utc_ms)
+{
+    int64_t now_s = now_utc_ms / 1000;
+    int64_t bucket = now_s / st->opt.bucket_s * st->opt.bucket_s;
+    bool boundary = bucket != r->status_bucket;
+    char msg[400];
+
+    if (r->cfg.n_services == 0 || !s->units_present)
+        return;
+    for (size_t i = 0; i < s->n_units; i++) {
+        const struct agg_unit *in = &s->units[i];
+        struct agg_state_unit *u;
+        bool changed;
+        if (!in->active_state[0])
+            continue; /* the agent could not read it: no state to compare */
+        u = unit_find(r, in->name, true);
+        if (!u)
+            continue;
+        changed = !u->has_current || strcmp(u->active_state, in->active_state) != 0 ||
+                  strcmp(u->sub_state, in->sub_state) != 0;
+        if ((changed || boundary) && st->opt.writer)
+            agg_writer_service_status(st->opt.writer, r->cfg.id, now_s, in->name, in->active_state,
+                                      in->sub_state);
+        mon_strlcpy(u->active_state, in->active_state, sizeof(u->active_state));
+        mon_strlcpy(u->sub_state, in->sub_state, sizeof(u->sub_state));
+        u->since = in->since;
+        u->has_current = true;
+        if (transitional(in->active_state) || strcmp(u->cmp_state, in->active_state) == 0)
+            continue;
+        if (u->cmp_state[0] && strcmp(in->active_state, "failed") == 0) {
+            snprintf(msg, sizeof(msg), "Service %s on %s failed", in->name, r->cfg.name);
+            emit(st, r, now_utc_ms, "service_failed", msg);
+        } else if (strcmp(u->cmp_state, "failed") == 0 && strcmp(in->active_state, "active") == 0) {
+            snprintf(msg, sizeof(msg), "Service %s on %s recovered", in->name, r->cfg.name);
+            emit(st, r, now_utc_ms, "service_recovered", msg);
+        }
+        mon_strlcpy(u->cmp_state, in->active_state, sizeof(u->cmp_state));
+        persist_unit(st, r, u);
+    }
+    r->status_bucket = bucket;
+}
+
+int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, int64_t now_utc_ms,
+                      int64_t now_mono_ms)
+{
+    struct agg_state_rec *r;
+    int64_t now_s = now_utc_ms / 1000;
+    char msg[200];
+    int rc = MON_OK;
+
+    pthread_mutex_lock(&st->lock);
+    r = agg_state_find(st, id, NULL);
+    if (!r) {
+        rc = MON_ENOENT;
+        goto out;
+    }
+    r->polls_ok++;
+    r->last_seen_mono = now_mono_ms;
+    r->last_seen_utc_s = now_s;
+    r->sample_utc_ms = now_utc_ms;
+    r->last_error[0] = '\0';
+    r->failures = 0;
+    if (r->online == 0) {
+        snprintf(msg, sizeof(msg), "Server %s came back online", r->cfg.name);
+        emit(st, r, now_utc_ms, "server_up", msg);
+    }
+    if (r->online != 1)
+        persist_seen(st, r, now_s, 1); /* first contact ever emits no event */
+    else if (now_s - r->seen_persisted_s >= SEEN_PERSIST_S || r->seen_persisted_s < 0)
+        persist_seen(st, r, now_s, -1);
+    r->online = 1;
+    ring_push(st, r, s, now_utc_ms);
+    track_units(st, r, s, now_utc_ms);
+    agg_sample_free(r->sample);
+    r->sample = s;
+    s = NULL;
+out:
+    pthread_mutex_unlock(&st->lock);
+    agg_sample_free(s);
+    return rc;
+}
+
+int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int64_t now_utc_ms,
+                        int64_t now_mono_ms)
+{
+    struct agg_state_rec *r;
+    int rc = MON_OK;
+    pthread_mutex_lock(&st->lock);
+    r = agg_state_find(st, id, NULL);
+    if (!r) {
+        rc = MON_ENOENT;
+    } else {
+        mon_strlcpy(r->last_error, error && error[0] ? error : "poll failed",
+                    sizeof(r->last_error));
+        r->failures++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    agg_state_tick(st, now_utc_ms, now_mono_ms);
+    return rc;
+}
+
+void agg_state_tick(struct agg_state *st, int64_t now_utc_ms, int64_t now_mono_ms)
+{
+    char msg[300];
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < st->n; i++) {
+        struct agg_state_rec *r = st->recs[i];
+        int64_t ref = r->last_seen_mono > r->grace_mono ? r->last_seen_mono : r->grace_mono;
+        if (!r->cfg.enabled || r->online != 1 || now_mono_ms - ref <= st->threshold_ms)
+            continue;
+        if (r->last_error[0])
+            snprintf(msg, sizeof(msg), "Server %s went offline: %s", r->cfg.name, r->last_error);
+        else
+            snprintf(msg, sizeof(msg), "Server %s went offline: no reply for %lld s", r->cfg.name,
+                     (long long)((now_mono_ms - ref) / 1000));
+        r->online = 0;
+        emit(st, r, now_utc_ms, "server_down", msg);
+        persist_seen(st, r, -1, 0);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+void agg_state_persist_seen(struct agg_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < st->n; i++) {
+        struct agg_state_rec *r = st->recs[i];
+        if (r->last_seen_utc_s > r->seen_persisted_s)
+            persist_seen(st, r, r->last_seen_utc_s, -1);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+void agg_state_get_counts(struct agg_state *st, int64_t now_mono_ms, struct agg_state_counts *ret)
+{
+    struct agg_state_counts c = {0};
+    pthread_mutex_lock(&st->lock);
+    c.total = st->n;
+    for (size_t i = 0; i < st->n; i++) {
+        if (st->recs[i]->cfg.enabled)
+            c.enabled++;
+        if (agg_state_rec_online(st, st->recs[i], now_mono_ms))
+            c.online++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    *ret = c;
+}

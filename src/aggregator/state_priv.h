@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of the live-state registry shared by state.c (updates) and state_json.c (views);
+ * nothing else includes this header. */
+#ifndef MON_AGGREGATOR_STATE_PRIV_H
+#define MON_AGGREGATOR_STATE_PRIV_H
+
+#include "aggregator/state.h"
+#include "aggregator/store.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum {
+    AGG_POINT_CPU = 1,
+    AGG_POINT_MEM = 2,
+    AGG_POINT_DISK = 4,
+    AGG_POINT_GPU_UTIL = 8,
+    AGG_POINT_GPU_MEM = 16,
+};
+
+/* One ring entry of the live chart (32 bytes: 720 of them per server at a 5-s interval). */
+struct agg_state_point {
+    int64_t utc_ms;
+    float cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, gpu_mem_used_mb;
+    uint8_t present; /* AGG_POINT_* bits */
+};
+
+struct agg_state_unit {
+    char name[256];
+    char cmp_state[32]; /* last non-transitional active_state: what events compare against */
+    char active_state[32], sub_state[32]; /* last seen, for service_status rows */
+    int64_t since;
+    bool has_current;
+};
+
+struct agg_state_rec {
+    struct agg_server cfg;
+    struct agg_sample *sample; /* last valid sample, NULL before the first */
+    int64_t sample_utc_ms;     /* when it was received */
+    int64_t last_seen_utc_s;   /* -1 never */
+    int64_t last_seen_mono;    /* -1 not in this process */
+    int64_t grace_mono;        /* start of the current offline-threshold window */
+    int64_t seen_persisted_s;  /* last last_seen_at sent to the writer */
+    int online;                /* event tracking: -1 unknown, 0 offline, 1 online */
+    char last_error[160];
+    int64_t failures; /* consecutive failed polls */
+    uint64_t polls_ok;
+    int64_t status_bucket; /* bucket of the last service_status rows, -1 none */
+    struct agg_state_point *ring;
+    size_t ring_head, ring_len;
+    struct agg_state_unit *units;
+    size_t n_units;
+};
+
+struct agg_state {
+    pthread_mutex_t lock;
+    struct agg_state_options opt;
+    int64_t threshold_ms; /* 2 * interval + timeout */
+    size_t ring_cap;
+    struct agg_state_rec **recs; /* ordered by id */
+    size_t n, cap;
+};
+
+/* Lock held. The record of id, or NULL; *ret_pos is where it is or would be inserted. */
+struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id, size_t *ret_pos);
+
+/* Lock held. Plan §3.1: enabled and seen within 2 * interval + timeout. */
+bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec *r,
+                          int64_t now_mono_ms);
+
+#endif

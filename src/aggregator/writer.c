@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT */
+/* The database writer thread: jobs are executed strictly in order; a locked or full database
+ * makes the head job wait and retry (100 ms doubling to 5 s) instead of losing it. */
+#include "aggregator/writer.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/str.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MAX_JOBS 100000
+
+struct agg_writer {
+    struct agg_writer_options opt;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* jobs queued or stop requested */
+    pthread_cond_t idle; /* a job finished (flush waits on it) */
+    bool monotonic_cond; /* the conditions wait on CLOCK_MONOTONIC */
+    struct agg_write_job *head, *tail;
+    size_t n_queued;
+    bool busy; /* the thread holds a job outside the queue */
+    bool stopping;
+    int64_t stop_deadline; /* monotonic ms */
+    struct agg_writer_status st;
+};
+
+static void job_free(struct agg_write_job *j)
+{
+    if (!j)
+        return;
+    if (j->kind == AGG_JOB_HOURLY) {
+        free(j->u.hourly.rows);
+        free(j->u.hourly.gpus);
+        free(j->u.hourly.disks);
+    }
+    free(j);
+}
+
+static int default_exec(void *ctx, const struct agg_write_job *j)
+{
+    struct agg_store *st = ctx;
+    int64_t deleted = 0;
+    int r;
+    switch (j->kind) {
+    case AGG_JOB_EVENT:
+        return agg_store_event_add(st, &j->u.event);
+    case AGG_JOB_SERVICE_STATUS:
+        return agg_store_service_status_add(st, j->server_id, j->u.status.ts, j->u.status.unit,
+                                            j->u.status.active_state, j->u.status.sub_state);
+    case AGG_JOB_UNIT_STATE:
+        return agg_store_unit_state_save(st, j->server_id, &j->u.unit);
+    case AGG_JOB_SERVER_SEEN:
+        return agg_store_server_seen(st, j->server_id, j->u.seen.last_seen_at, j->u.seen.online);
+    case AGG_JOB_HOURLY:
+        return agg_store_hourly_upsert(st, j->u.hourly.rows, j->u.hourly.n, j->u.hourly.gpus,
+                                       j->u.hourly.n_gpus, j->u.hourly.disks, j->u.hourly.n_disks);
+    case AGG_JOB_RETENTION:
+        r = agg_store_retention(st, j->u.retention.cutoff, &deleted);
+        return r < 0 ? r : (int)(deleted > 0x7fffffff ? 0x7fffffff : deleted);
+    case AGG_JOB_VACUUM:
+        return agg_store_vacuum(st);
+    }
+    return MON_EINVAL;
+}
+
+/* Waits on cond for at most ms (lock held). */
+static void timed_wait(struct agg_writer *w, pthread_cond_t *cond, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(w->monotonic_cond ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
+    if (ms < 0)
+        ms = 0;
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cond, &w->lock, &ts);
+}
+
+static bool transient(int r)
+{
+    return r == MON_EBUSY || r == MON_EIO;
+}
+
+/* Lock held. True when stopping and the drain time is over. */
+static bool drain_over(const struct agg_writer *w)
+{
+    return w->stopping && mon_mono_ms() >= w->stop_deadline;
+}
+
+/* Lock held. Sleeps until `until` (monotonic ms); new jobs do not cut it short, a stop
+ * request shortens it to the drain deadline. */
+static void wait_backoff(struct agg_writer *w, int64_t until)
+{
+    for (;;) {
+        int64_t now = mon_mono_ms();
+        int64_t end = w->stopping && w->stop_deadline < until ? w->stop_deadline : until;
+        if (now >= end)
+            return;
+        timed_wait(w, &w->wake, end - now);
+    }
+}
+
+/* Executes one job, retrying transient failures; lock NOT held on entry or exit. Returns the
+ * final result (a transient code when the drain time ran out). */
+static int run_job(struct agg_writer *w, const struct agg_write_job *j)
+{
+    int64_t backoff = w->opt.backoff_min_ms;
+    int r;
+    for (;;) {
+        r = w->opt.exec(w->opt.exec_ctx, j);
+        if (!transient(r))
+            return r;
+        pthread_mutex_lock(&w->lock);
+        w->st.db_ok = false;
+        snprintf(w->st.last_error, sizeof(w->st.last_error), "%s (retrying in %lld ms)",
+                 r == MON_EBUSY ? "database is locked" : "database write failed",
+                 (long long)backoff);
+        w->st.last_error_at = mon_utc_ms() / 1000;
+        if (drain_over(w)) {
+            pthread_mutex_unlock(&w->lock);
+            return r;
+        }
+        wait_backoff(w, mon_mono_ms() + backoff);
+        pthread_mutex_unlock(&w->lock);
+        backoff = backoff * 2 > w->opt.backoff_max_ms ? w->opt.backoff_max_ms : backoff * 2;
+    }
+}
+
+static void record_result(struct agg_writer *w, const struct agg_write_job *j, int r)
+{
+    if (r >= 0) {
+        w->st.written++;
+        w->st.db_ok = true;
+        w->st.last_success_at = mon_utc_ms() / 1000;
+        if (j->kind == AGG_JOB_RETENTION)
+            w->st.last_retention_deleted = r;
+    } else if (transient(r)) {
+        w->st.dropped++; /* gave up at stop */
+    } else {
+        w->st.rejected++;
+        w->st.db_ok = true; /* the database answered */
+        if (r != MON_ENOENT) {
+            snprintf(w->st.last_error, sizeof(w->st.last_error), "write rejected: %s",
+                     mon_strerror(r));
+            w->st.last_error_at = mon_utc_ms() / 1000;
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct agg_writer *w = arg;
+    struct agg_write_job *j;
+    int r;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (!w->head || drain_over(w))
+            break;
+        j = w->head;
+        w->head = j->next;
+        if (!w->head)
+            w->tail = NULL;
+        w->n_queued--;
+        w->busy = true;
+        pthread_mutex_unlock(&w->lock);
+
+        r = run_job(w, j);
+
+        pthread_mutex_lock(&w->lock);
+        record_result(w, j, r);
+        w->busy = false;
+        job_free(j);
+        pthread_cond_broadcast(&w->idle);
+    }
+    /* Whatever is left could not be written in time. */
+    while ((j = w->head)) {
+        w->head = j->next;
+        w->st.dropped++;
+        job_free(j);
+    }
+    w->tail = NULL;
+    w->n_queued = 0;
+    pthread_cond_broadcast(&w->idle);
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int agg_writer_start(const struct agg_writer_options *opt, struct agg_writer **ret)
+{
+    struct agg_writer *w = calloc(1, sizeof(*w));
+    pthread_condattr_t attr;
+    if (!w)
+        return MON_ENOMEM;
+    w->opt = *opt;
+    if (!w->opt.max_jobs)
+        w->opt.max_jobs = DEFAULT_MAX_JOBS;
+    if (w->opt.backoff_min_ms <= 0)
+        w->opt.backoff_min_ms = 100;
+    if (w->opt.backoff_max_ms <= 0)
+        w->opt.backoff_max_ms = 5000;
+    if (!w->opt.exec) {
+        w->opt.exec = default_exec;
+        w->opt.exec_ctx = opt->store;
+    }
+    w->st.db_ok = true;
+    w->st.last_error_at = w->st.last_success_at = -1;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&attr);
+    w->monotonic_cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
+    pthread_cond_init(&w->wake, &attr);
+    pthread_cond_init(&w->idle, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->wake);
+        pthread_cond_destroy(&w->idle);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return MON_ESYS;
+    }
+    *ret = w;
+    return MON_OK;
+}
+
+void agg_writer_stop(struct agg_writer *w, int64_t drain_ms)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    w->stop_deadline = mon_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->idle);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+int agg_writer_flush(struct agg_writer *w, int64_t timeout_ms)
+{
+    int64_t deadline = mon_mono_ms() + timeout_ms, left;
+    int r = MON_OK;
+    pthread_mutex_lock(&w->lock);
+    while (w->head || w->busy) {
+        left = deadline - mon_mono_ms();
+        if (left <= 0) {
+            r = MON_ETIMEDOUT;
+            break;
+        }
+        timed_wait(w, &w->idle, left);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}
+
+void agg_writer_get_status(struct agg_writer *w, struct agg_writer_status *ret)
+{
+    pthread_mutex_lock(&w->lock);
+    *ret = w->st;
+    ret->pending = w->n_queued + (w->busy ? 1 : 0);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Lock held: drops the oldest job that is not an event (or the oldest of all when every
+ * queued job is an event) to keep the queue bounded. */
+static void drop_one(struct agg_writer *w)
+{
+    struct agg_write_job *prev = NULL, *j = w->head;
+    while (j && j->kind == AGG_JOB_EVENT) {
+        prev = j;
+        j = j->next;
+    }
+    if (!j) {
+        prev = NULL;
+        j = w->head;
+    }
+    if (!j)
+        return;
+    if (prev)
+        prev->next = j->next;
+    else
+        w->head = j->next;
+    if (w->tail == j)
+        w->tail = prev;
+    w->n_queued--;
+    w->st.dropped++;
+    job_free(j);
+}
+
+/* Queues j (taking ownership). */
+static int push(struct agg_writer *w, struct agg_write_job *j)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        job_free(j);
+        return MON_EINVAL;
+    }
+    while (w->n_queued >= w->opt.max_jobs && w->head)
+        drop_one(w);
+    j->next = NULL;
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    w->n_queued++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    return MON_OK;
+}
+
+static struct agg_write_job *job_new(enum agg_job_kind kind, int64_t server_id)
+{
+    struct agg_write_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->kind = kind;
+        j->server_id = server_id;
+    }
+    return j;
+}
+
+int agg_writer_event(struct agg_writer *w, int64_t server_id, const char *server_name, int64_t ts,
+                     const char *type, const char *message)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_EVENT, server_id);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.event.server_id = server_id;
+    j->u.event.ts = ts;
+    mon_strlcpy(j->u.event.server_name, server_name ? server_name : "",
+                sizeof(j->u.event.server_name));
+    mon_strlcpy(j->u.event.type, type, sizeof(j->u.event.type));
+    mon_strlcpy(j->u.event.message, message, sizeof(j->u.event.message));
+    return push(w, j);
+}
+
+int agg_writer_service_status(struct agg_writer *w, int64_t server_id, int64_t ts, const char *unit,
+                              const char *active_state, const char *sub_state)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_SERVICE_STATUS, server_id);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.status.ts = ts;
+    mon_strlcpy(j->u.status.unit, unit, sizeof(j->u.status.unit));
+    mon_strlcpy(j->u.status.active_state, active_state, sizeof(j->u.status.active_state));
+    mon_strlcpy(j->u.status.sub_state, sub_state, sizeof(j->u.status.sub_state));
+    return push(w, j);
+}
+
+int agg_writer_unit_state(struct agg_writer *w, int64_t server_id, const struct agg_unit_state *u)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_UNIT_STATE, server_id);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.unit = *u;
+    return push(w, j);
+}
+
+int agg_writer_server_seen(struct agg_writer *w, int64_t server_id, int64_t last_seen_at,
+                           int online)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_SERVER_SEEN, server_id);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.seen.last_seen_at = last_seen_at;
+    j->u.seen.online = online;
+    return push(w, j);
+}
+
+int agg_writer_hourly(struct agg_writer *w, struct agg_hourly_row *rows, size_t n,
+                      struct agg_gpu_hourly_row *gpus, size_t n_gpus,
+                      struct agg_disk_hourly_row *disks, size_t n_disks)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_HOURLY, -1);
+    if (!j) {
+        free(rows);
+        free(gpus);
+        free(disks);
+        return MON_ENOMEM;
+    }
+    j->u.hourly.rows = rows;
+    j->u.hourly.n = n;
+    j->u.hourly.gpus = gpus;
+    j->u.hourly.n_gpus = n_gpus;
+    j->u.hourly.disks = disks;
+    j->u.hourly.n_disks = n_disks;
+    return push(w, j);
+}
+
+int agg_writer_retention(struct agg_writer *w, int64_t cutoff)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_RETENTION, -1);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.retention.cutoff = cutoff;
+    return push(w, j);
+}
+
+int agg_writer_vacuum(struct agg_writer *w)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_VACUUM, -1);
+    if (!j)
+        return MON_ENOMEM;
+    return push(w, j);
+}

@@ -1,0 +1,379 @@
+# SPDX-License-Identifier: MIT
+"""Shared helpers for the integration suites: free ports, a live fixture procfs, real agent
+processes, the D-Bus systemd mock and small HTTP helpers. Loopback only; every wait bounded."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BIN_DIR = os.environ.get("LANMON_BIN_DIR", "")
+FAKES_DIR = os.environ.get("LANMON_FAKES_DIR", "")
+FIXTURES = os.environ.get("LANMON_FIXTURES", "")
+TESTS_DIR = os.environ.get("LANMON_TESTS_DIR", "")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, step=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - keep polling until the deadline
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method, url, token=None, headers=None, body=None, timeout=5.0):
+    hdrs = dict(headers or {})
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Response(r.status, dict(r.headers), r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, dict(e.headers), e.read())
+
+
+class LiveProc:
+    """A copy of a fixture procfs whose /proc/stat counters advance in a background thread:
+    every tick adds 100 jiffies of which busy_pct are busy, so the agent's cpu_pct is exact.
+    The file is rewritten in place with fixed-width numbers (the agent keeps it open)."""
+
+    def __init__(self, fixture="basic", busy_pct=25, ncpu=4):
+        self.dir = tempfile.mkdtemp(prefix="lanmon-proc-")
+        src = os.path.join(FIXTURES, "proc", fixture)
+        for name in os.listdir(src):
+            shutil.copy(os.path.join(src, name), os.path.join(self.dir, name))
+        self.busy_pct = busy_pct
+        self.ncpu = ncpu
+        self.user = 1000000
+        self.idle = 9000000
+        self._stop = threading.Event()
+        self._write()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _text(self):
+        line = "cpu  %012d 000000000000 000000000000 %012d 000000000000 0 0 0 0 0\n" % (
+            self.user, self.idle)
+        per = "".join("cpu%d %012d 0 0 %012d 0 0 0 0 0 0\n" % (i, self.user // self.ncpu,
+                                                            self.idle // self.ncpu)
+                      for i in range(self.ncpu))
+        return line + per + "intr 0\nctxt 0\nbtime 1768600000\nprocesses 1\n"
+
+    def _write(self):
+        path = os.path.join(self.dir, "stat")
+        data = self._text().encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
+
+    def set_busy(self, pct):
+        """Changes the utilisation the counters advance with (0..100, multiple of 5)."""
+        self.busy_pct = pct
+
+    def _run(self):
+        while not self._stop.wait(0.2):
+            busy = self.busy_pct * 20 // 100  # 20 jiffies per 0.2 s tick
+            self.user += busy
+            self.idle += 20 - busy
+            self._write()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Agent:
+    """A real monitor-agent process on 127.0.0.1 with a generated config."""
+
+    def __init__(self, procfs, token="test-token-0123456789", extra=None, env=None,
+                 node_id="srv-test", gpus=2, port=None):
+        self.dir = tempfile.mkdtemp(prefix="lanmon-agent-")
+        self.port = port or free_port()
+        self.token = token
+        self.config_path = os.path.join(self.dir, "config.yaml")
+        self.settings = {
+            "node_id": node_id,
+            "listen": f"127.0.0.1:{self.port}",
+            "token": token,
+            "disks": ["/"],
+            "services_allowlist": [],
+            "gpu": "auto",
+            "nvml_library": os.path.join(FAKES_DIR, "libnvidia-ml.so.1"),
+            "nvidia_smi": "/nonexistent/nvidia-smi",
+            "procfs_root": procfs,
+            "cpu_window": "1s",
+        }
+        self.settings.update(extra or {})
+        self.env = dict(os.environ)
+        self.env["FAKE_NVML_GPUS"] = str(gpus)
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        self.env.update(env or {})
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "agent.log")
+        self.write_config()
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def write_config(self, **changes):
+        self.settings.update(changes)
+        with open(self.config_path, "w") as f:
+            for k, v in self.settings.items():
+                if v is None:
+                    continue
+                f.write(f"{k}: {json.dumps(v)}\n")
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([os.path.join(BIN_DIR, "monitor-agent"), "--config",
+                                      self.config_path], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            wait_until(lambda: self.proc.poll() is None and
+                       http("GET", self.base + "/v1/health", timeout=1).status in (200, 503),
+                       timeout=10, what="agent health endpoint")
+        return self
+
+    def get(self, path, token="__default__", **kw):
+        tok = self.token if token == "__default__" else token
+        return http("GET", self.base + path, token=tok, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Stops the agent and returns (exit code, seconds it took)."""
+        if not self.proc or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None, 0.0)
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(5)
+        return rc, time.monotonic() - t0
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        self.stop()
+        if getattr(self, "log", None):
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class DBusMock:
+    """A private dbus-daemon with python-dbusmock's systemd template (tests/dbus/)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lanmon-dbus-")
+        self.script = os.path.join(TESTS_DIR, "dbus", "start-mock.sh")
+        subprocess.run([self.script, self.dir], check=True, timeout=30)
+        with open(os.path.join(self.dir, "bus-address")) as f:
+            self.address = f.read().strip()
+
+    def set_unit(self, unit, active, sub):
+        subprocess.run([os.path.join(TESTS_DIR, "dbus", "set-unit-state.sh"), self.dir, unit,
+                        active, sub], check=True, timeout=15)
+
+    def close(self):
+        subprocess.run([self.script, "--stop", self.dir], timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def yaml_value(v):
+    """JSON is valid YAML flow syntax: good enough for generated configs."""
+    return json.dumps(v)
+
+
+class Aggregator:
+    """A real monitor-aggregator process on 127.0.0.1 with a temp database."""
+
+    def __init__(self, servers=(), interval="1s", timeout="500ms", bucket="1h",
+                 checkpoint="2s", admin_token="admin-token-0123456789", extra=None, env=None,
+                 db_dir=None, max_response_bytes=1048576):
+        self.dir = db_dir or tempfile.mkdtemp(prefix="lanmon-agg-")
+        self.port = free_port()
+        self.admin_token = admin_token
+        self.db = os.path.join(self.dir, "data", "monitor.db")
+        self.config_path = os.path.join(self.dir, "config.yaml")
+        self.lines = [
+            f"listen: {yaml_value(f'127.0.0.1:{self.port}')}",
+            f"database: {yaml_value(self.db)}",
+            f"poll: {{ interval: {interval}, timeout: {timeout}, "
+            f"max_response_bytes: {max_response_bytes} }}",
+            f"history: {{ retention_days: 30, bucket: {bucket}, checkpoint: {checkpoint} }}",
+        ]
+        web = os.environ.get("LANMON_WEB_ROOT")
+        if web and os.path.isdir(web):
+            self.lines.append(f"web_root: {yaml_value(web)}")
+        if admin_token:
+            self.lines.append(f"admin_token: {yaml_value(admin_token)}")
+        self.lines += list(extra or [])
+        if servers:
+            self.lines.append("servers:")
+            for s in servers:
+                self.lines.append("  - " + json.dumps(s))
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(self.lines) + "\n")
+        self.env = dict(os.environ)
+        self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        self.env.update(env or {})
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "aggregator.log")
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN_DIR, "monitor-aggregator"), "--config",
+                                      self.config_path], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        wait_until(lambda: self.proc.poll() is None and
+                   http("GET", self.base + "/api/health", timeout=1).status == 200,
+                   timeout=15, what="aggregator health endpoint")
+        return self
+
+    def api(self, method, path, body=None, admin=True, timeout=10.0, headers=None):
+        hdrs = dict(headers or {})
+        if admin and self.admin_token:
+            hdrs["X-Admin-Token"] = self.admin_token
+        return http(method, self.base + path, headers=hdrs, body=body, timeout=timeout)
+
+    def servers(self):
+        return {s["name"]: s for s in self.api("GET", "/api/servers").json()}
+
+    def events(self, **q):
+        qs = "&".join(f"{k}={v}" for k, v in q.items())
+        return self.api("GET", "/api/events" + (f"?{qs}" if qs else "")).json()["events"]
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if not self.proc or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None, 0.0)
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(5)
+        if getattr(self, "log", None):
+            self.log.close()
+        return rc, time.monotonic() - t0
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class FakeAgent:
+    """A misbehaving 'agent' on loopback: mode is 'hang' (accepts, never answers), 'malformed'
+    (200 with broken JSON), 'huge' (200 with a 10 MB body) or 'status:<code>'."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._conns = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _reply(self, conn):
+        try:
+            conn.settimeout(2)
+            data = b""
+            while b"\r\n\r\n" not in data and len(data) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            if self.mode == "malformed":
+                body = b'{"node_id": "x", "ts": "2026-01-01T00:00:00Z", "cpu_pct": '
+                status = b"200 OK"
+            elif self.mode == "huge":
+                body = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+                status = b"200 OK"
+            else:
+                code = int(self.mode.split(":")[1])
+                body = b'{"error": "nope"}'
+                status = f"{code} Nope".encode()
+            conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() +
+                         b"\r\nConnection: close\r\n\r\n" + body)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            if self.mode == "hang":
+                self._conns.append(conn)  # keep it open, never answer
+                continue
+            threading.Thread(target=self._reply, args=(conn,), daemon=True).start()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(2)
+        for c in self._conns:
+            c.close()
+        self.sock.close()

@@ -1,0 +1,973 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the HTTP server wrapper: a real server on 127.0.0.1 with a route table, driven
+ * by a small socket client with bounded waits (no curl). */
+#include "common/http.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/net.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define WAIT_MS 2000 /* every single wait on a socket is bounded by this */
+
+/* ---- the server side: context, routes, handlers ---- */
+
+struct test_ctx {
+    atomic_int handler_calls;
+    atomic_int allow_calls;
+    atomic_bool deny;
+    atomic_bool allow_saw_loopback; /* the client address passed to allow was 127.0.0.1 */
+};
+
+static void json_reply(struct mon_http_response *resp, int status, cJSON *obj)
+{
+    assert_non_null(obj);
+    mon_http_json(resp, status, obj);
+}
+
+static void h_ping(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    (void)ctx;
+    (void)req;
+    cJSON_AddBoolToObject(o, "ok", 1);
+    json_reply(resp, 200, o);
+}
+
+static void add_str_or_null(cJSON *o, const char *name, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, name, v);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+static void h_timeseries(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    (void)ctx;
+    cJSON_AddNumberToObject(o, "n_params", (double)req->n_params);
+    cJSON_AddStringToObject(o, "id", req->params[0]);
+    add_str_or_null(o, "range", mon_http_query(req, "range"));
+    add_str_or_null(o, "x", mon_http_query(req, "x"));
+    add_str_or_null(o, "missing", mon_http_query(req, "missing"));
+    add_str_or_null(o, "header", mon_http_header(req, "X-Test"));
+    add_str_or_null(o, "path", req->path);
+    add_str_or_null(o, "method", req->method);
+    json_reply(resp, 200, o);
+}
+
+static void h_two(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    (void)ctx;
+    cJSON_AddNumberToObject(o, "n_params", (double)req->n_params);
+    cJSON_AddStringToObject(o, "a", req->params[0]);
+    cJSON_AddStringToObject(o, "b", req->params[1]);
+    json_reply(resp, 200, o);
+}
+
+static void h_echo(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    (void)ctx;
+    cJSON_AddNumberToObject(o, "len", (double)req->body_len);
+    add_str_or_null(o, "body", req->body);
+    json_reply(resp, 200, o);
+}
+
+static void h_auth(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    cJSON *o = cJSON_CreateObject();
+    (void)ctx;
+    add_str_or_null(o, "token", mon_http_bearer(req));
+    json_reply(resp, 200, o);
+}
+
+static void h_nothing(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    (void)resp; /* leaves the response untouched: the wrapper must answer 500 */
+}
+
+static void h_text(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    char *body = strdup("created\n");
+    (void)ctx;
+    (void)req;
+    mon_http_body(resp, 201, "text/plain", body, strlen(body));
+    mon_http_set_header(resp, "Cache-Control", "no-store");
+    mon_http_set_header(resp, "X-One", "1");
+    for (int i = 0; i < MON_HTTP_MAX_HEADERS + 3; i++) /* extras past the cap are dropped */
+        mon_http_set_header(resp, "X-Many", "m");
+}
+
+static void h_file(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    char path[] = "/tmp/mon_test_http_XXXXXX";
+    static const char content[] = "file body 0123456789";
+    int fd = mkstemp(path);
+    (void)ctx;
+    (void)req;
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, content, sizeof(content) - 1), (ssize_t)(sizeof(content) - 1));
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    resp->status = 200;
+    resp->content_type = "text/plain";
+    resp->fd = fd;
+    resp->fd_size = sizeof(content) - 1;
+}
+
+static const struct mon_http_route routes[] = {
+    {"GET", "/api/ping", h_ping},       {"GET", "/api/servers/{id}/timeseries", h_timeseries},
+    {"GET", "/api/a/{x}/b/{y}", h_two}, {"POST", "/api/echo", h_echo},
+    {"PUT", "/api/echo", h_echo},       {"GET", "/api/auth", h_auth},
+    {"GET", "/api/nothing", h_nothing}, {"POST", "/api/text", h_text},
+    {"GET", "/api/file", h_file},
+};
+
+static void handler(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct test_ctx *t = ctx;
+    atomic_fetch_add(&t->handler_calls, 1);
+    mon_http_dispatch(routes, sizeof(routes) / sizeof(routes[0]), ctx, req, resp);
+}
+
+static bool allow(void *ctx, const struct sockaddr *client)
+{
+    struct test_ctx *t = ctx;
+    struct mon_cidr loop;
+    atomic_fetch_add(&t->allow_calls, 1);
+    if (mon_parse_cidr("127.0.0.0/8", &loop) == MON_OK && mon_cidr_contains(&loop, client))
+        atomic_store(&t->allow_saw_loopback, true);
+    return !atomic_load(&t->deny);
+}
+
+static struct mon_http_options default_options(struct test_ctx *t)
+{
+    struct mon_http_options o = {
+        .listen = "127.0.0.1:0",
+        .max_connections = 16,
+        .per_ip_connections = 0,
+        .timeout_s = 30,
+        .max_header_bytes = 8192,
+        .max_body_bytes = 1024,
+        .threads = 1,
+        .handler = handler,
+        .allow = allow,
+        .ctx = t,
+    };
+    return o;
+}
+
+static struct mon_http_server *start(const struct mon_http_options *o)
+{
+    struct mon_http_server *srv = NULL;
+    char why[256] = "";
+    int r = mon_http_start(o, &srv, why, sizeof(why));
+    if (r != MON_OK)
+        fail_msg("mon_http_start(%s): %d %s", o->listen, r, why);
+    assert_non_null(srv);
+    assert_true(mon_http_port(srv) != 0);
+    return srv;
+}
+
+/* ---- the client side: plain sockets with bounded waits ---- */
+
+struct reply {
+    int status;       /* 0 when no status line arrived */
+    char head[16384]; /* status line and headers, NUL-terminated */
+    char *body;       /* malloc'd, NUL-terminated */
+    size_t body_len;
+    cJSON *json; /* the body parsed, when it is JSON */
+};
+
+static void reply_free(struct reply *r)
+{
+    free(r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool wait_within(int fd, short events, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+    do {
+        r = poll(&p, 1, ms);
+    } while (r < 0 && errno == EINTR);
+    return r > 0;
+}
+
+static bool wait_for(int fd, short events)
+{
+    return wait_within(fd, events, WAIT_MS);
+}
+
+static int connect_port(uint16_t port)
+{
+    struct sockaddr_in sin;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return fd;
+}
+
+/* Sends everything; returns false when the peer closed the connection first. */
+static bool send_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n;
+        if (!wait_for(fd, POLLOUT))
+            return false;
+        n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        data += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Finds a header value in a response head (case-insensitive name); copies it into out. */
+static bool find_header(const char *head, const char *name, char *out, size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *line = strstr(head, "\r\n");
+    while (line && line[2] != '\0' && line[2] != '\r') {
+        const char *start = line + 2, *end = strstr(start, "\r\n");
+        if (!end)
+            break;
+        if (strncasecmp(start, name, nlen) == 0 && start[nlen] == ':') {
+            const char *v = start + nlen + 1;
+            size_t vlen;
+            while (*v == ' ')
+                v++;
+            vlen = (size_t)(end - v);
+            if (vlen >= size)
+                vlen = size - 1;
+            memcpy(out, v, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        line = end;
+    }
+    return false;
+}
+
+/* Reads one response. Returns 0 when complete, -1 when the connection closed first and -2
+ * when nothing arrived for wait_ms. */
+static int read_reply_within(int fd, struct reply *r, int wait_ms)
+{
+    struct mon_buf raw;
+    size_t head_len = 0, want = SIZE_MAX;
+    int ret = -1;
+
+    memset(r, 0, sizeof(*r));
+    mon_buf_init(&raw, 4 * 1024 * 1024);
+    for (;;) {
+        char chunk[4096];
+        ssize_t n;
+        if (head_len && raw.len >= head_len + want) {
+            ret = 0;
+            break;
+        }
+        if (!wait_within(fd, POLLIN, wait_ms)) {
+            ret = -2;
+            break;
+        }
+        n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (head_len && want == SIZE_MAX) /* no Content-Length: the body ends at close */
+                ret = 0;
+            break;
+        }
+        assert_int_equal(mon_buf_append(&raw, chunk, (size_t)n), MON_OK);
+        if (!head_len) {
+            char *end = strstr(raw.data, "\r\n\r\n");
+            char cl[32];
+            if (!end)
+                continue;
+            head_len = (size_t)(end - raw.data) + 4;
+            assert_true(head_len < sizeof(r->head));
+            memcpy(r->head, raw.data, head_len);
+            r->head[head_len] = '\0';
+            if (sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+                r->status = -1;
+            if (find_header(r->head, "Content-Length", cl, sizeof(cl)))
+                want = (size_t)strtoull(cl, NULL, 10);
+        }
+    }
+    if (head_len) {
+        size_t blen = raw.len - head_len;
+        if (want != SIZE_MAX && blen > want)
+            blen = want;
+        r->body = malloc(blen + 1);
+        assert_non_null(r->body);
+        memcpy(r->body, raw.data + head_len, blen);
+        r->body[blen] = '\0';
+        r->body_len = blen;
+        r->json = cJSON_Parse(r->body);
+    }
+    mon_buf_done(&raw);
+    return ret;
+}
+
+static int read_reply(int fd, struct reply *r)
+{
+    return read_reply_within(fd, r, WAIT_MS);
+}
+
+/* Sends a raw request on fd and reads the reply; fails the test unless a reply arrives. */
+static void exchange(int fd, const char *request, struct reply *r)
+{
+    int rc;
+    assert_true(send_all(fd, request, strlen(request)));
+    rc = read_reply(fd, r);
+    if (rc != 0)
+        fail_msg("no complete reply (%d) to:\n%s", rc, request);
+}
+
+/* One request on a new connection. */
+static void request(uint16_t port, const char *req, struct reply *r)
+{
+    int fd = connect_port(port);
+    exchange(fd, req, r);
+    close(fd);
+}
+
+static const char *json_str(const struct reply *r, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(r->json, name);
+    if (!r->json)
+        fail_msg("body is not JSON: '%s'", r->body ? r->body : "(none)");
+    if (!cJSON_IsString(it))
+        return NULL;
+    return it->valuestring;
+}
+
+static double json_num(const struct reply *r, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(r->json, name);
+    if (!cJSON_IsNumber(it))
+        fail_msg("field '%s' is not a number in '%s'", name, r->body ? r->body : "(none)");
+    return it->valuedouble;
+}
+
+static void assert_header(const struct reply *r, const char *name, const char *want)
+{
+    char v[512];
+    if (!find_header(r->head, name, v, sizeof(v)))
+        fail_msg("no %s header in:\n%s", name, r->head);
+    if (strcmp(v, want) != 0)
+        fail_msg("%s is '%s', want '%s'", name, v, want);
+}
+
+static void assert_error_body(const struct reply *r)
+{
+    const char *e = json_str(r, "error");
+    if (!e || !*e)
+        fail_msg("expected {\"error\": ...}, got '%s'", r->body ? r->body : "(none)");
+    assert_header(r, "Content-Type", "application/json");
+}
+
+/* ---- tests ---- */
+
+static void test_get_json(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    request(mon_http_port(srv), "GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            &r);
+    assert_int_equal(r.status, 200);
+    assert_header(&r, "Content-Type", "application/json");
+    assert_string_equal(r.body, "{\"ok\":true}");
+    assert_int_equal(atomic_load(&t.handler_calls), 1);
+    assert_true(atomic_load(&t.allow_calls) >= 1);
+    assert_true(atomic_load(&t.allow_saw_loopback));
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_not_found(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    request(mon_http_port(srv), "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 404);
+    assert_error_body(&r);
+    reply_free(&r);
+    /* A {param} segment never matches an empty segment. */
+    request(mon_http_port(srv), "GET /api/servers//timeseries HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    /* Nor does a prefix or a longer path. */
+    request(mon_http_port(srv), "GET /api/pin HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    request(mon_http_port(srv), "GET /api/ping/more HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_method_not_allowed(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    request(mon_http_port(srv), "DELETE /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 405);
+    assert_header(&r, "Allow", "GET");
+    assert_error_body(&r);
+    reply_free(&r);
+    request(mon_http_port(srv), "GET /api/echo HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 405);
+    assert_header(&r, "Allow", "POST, PUT");
+    reply_free(&r);
+    request(mon_http_port(srv), "POST /api/servers/a/timeseries HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 405);
+    assert_header(&r, "Allow", "GET");
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_params_query_headers(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    request(mon_http_port(srv),
+            "GET /api/servers/srv-01/timeseries?range=24h&x=a%20b HTTP/1.1\r\n"
+            "Host: x\r\nx-test: hello there\r\n\r\n",
+            &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)json_num(&r, "n_params"), 1);
+    assert_string_equal(json_str(&r, "id"), "srv-01");
+    assert_string_equal(json_str(&r, "range"), "24h");
+    assert_string_equal(json_str(&r, "x"), "a b");
+    assert_null(json_str(&r, "missing"));
+    assert_string_equal(json_str(&r, "header"), "hello there");
+    assert_string_equal(json_str(&r, "path"), "/api/servers/srv-01/timeseries");
+    assert_string_equal(json_str(&r, "method"), "GET");
+    reply_free(&r);
+
+    request(mon_http_port(srv), "GET /api/a/first/b/second HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)json_num(&r, "n_params"), 2);
+    assert_string_equal(json_str(&r, "a"), "first");
+    assert_string_equal(json_str(&r, "b"), "second");
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_keep_alive(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    int fd;
+    (void)state;
+    fd = connect_port(mon_http_port(srv));
+    for (int i = 0; i < 3; i++) {
+        exchange(fd, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+        assert_int_equal(r.status, 200);
+        reply_free(&r);
+    }
+    close(fd);
+    assert_int_equal(atomic_load(&t.handler_calls), 3);
+    mon_http_stop(srv);
+}
+
+static void test_allow_forbidden(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    atomic_store(&t.deny, true);
+    request(mon_http_port(srv), "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 403);
+    assert_error_body(&r);
+    reply_free(&r);
+    /* Also for requests with a body, which are refused before it is read. */
+    request(mon_http_port(srv),
+            "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", &r);
+    assert_int_equal(r.status, 403);
+    reply_free(&r);
+    assert_int_equal(atomic_load(&t.handler_calls), 0);
+    assert_true(atomic_load(&t.allow_calls) >= 2);
+    assert_true(atomic_load(&t.allow_saw_loopback));
+    mon_http_stop(srv);
+}
+
+static void test_body_accepted(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    char req[2048];
+    char big[1025];
+    (void)state;
+    request(mon_http_port(srv),
+            "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)json_num(&r, "len"), 11);
+    assert_string_equal(json_str(&r, "body"), "hello world");
+    reply_free(&r);
+
+    /* Exactly max_body_bytes. */
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(req, sizeof(req),
+             "PUT /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n%s", big);
+    request(mon_http_port(srv), req, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)json_num(&r, "len"), 1024);
+    assert_string_equal(json_str(&r, "body"), big);
+    reply_free(&r);
+
+    /* A chunked body within the cap. */
+    request(mon_http_port(srv),
+            "POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_str(&r, "body"), "hello world");
+    reply_free(&r);
+
+    /* No body at all: body is NULL. */
+    request(mon_http_port(srv), "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal((int)json_num(&r, "len"), 0);
+    assert_null(json_str(&r, "body"));
+    reply_free(&r);
+    assert_int_equal(atomic_load(&t.handler_calls), 4);
+    mon_http_stop(srv);
+}
+
+static void test_body_too_large(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    char chunk[2200];
+    int fd, rc;
+    (void)state;
+    /* The declared length is over the cap: refused before the body is sent. */
+    request(mon_http_port(srv),
+            "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n", &r);
+    assert_int_equal(r.status, 413);
+    assert_error_body(&r);
+    reply_free(&r);
+    request(mon_http_port(srv),
+            "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            &r);
+    assert_true(r.status == 413 || r.status == 400);
+    reply_free(&r);
+
+    /* A chunked body that grows past the cap: the connection is dropped, no handler runs. */
+    fd = connect_port(mon_http_port(srv));
+    snprintf(chunk, sizeof(chunk),
+             "POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n",
+             2000);
+    assert_true(send_all(fd, chunk, strlen(chunk)));
+    memset(chunk, 'c', 2000);
+    (void)send_all(fd, chunk, 2000); /* the server may close while we write */
+    (void)send_all(fd, "\r\n0\r\n\r\n", 7);
+    rc = read_reply(fd, &r);
+    assert_true(rc == -1 || (rc == 0 && r.status >= 400));
+    assert_true(r.status != 200);
+    reply_free(&r);
+    close(fd);
+    assert_int_equal(atomic_load(&t.handler_calls), 0);
+    mon_http_stop(srv);
+}
+
+static void test_body_refused_when_cap_zero(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv;
+    struct reply r;
+    (void)state;
+    o.max_body_bytes = 0;
+    srv = start(&o);
+    request(mon_http_port(srv), "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx",
+            &r);
+    assert_int_equal(r.status, 413);
+    reply_free(&r);
+    /* Bodiless requests still work. */
+    request(mon_http_port(srv), "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_int_equal(atomic_load(&t.handler_calls), 1);
+    mon_http_stop(srv);
+}
+
+/* True when the server answers a ping on a new connection. */
+static bool ping_ok(uint16_t port)
+{
+    struct reply r;
+    int fd = connect_port(port);
+    bool ok = send_all(fd, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36) &&
+              read_reply(fd, &r) == 0 && r.status == 200;
+    reply_free(&r);
+    close(fd);
+    return ok;
+}
+
+static void test_max_connections(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv;
+    struct reply r;
+    int held[2], extra;
+    (void)state;
+    o.max_connections = 2;
+    srv = start(&o);
+    /* Two keep-alive connections, each proven accepted by a full exchange. */
+    for (int i = 0; i < 2; i++) {
+        held[i] = connect_port(mon_http_port(srv));
+        exchange(held[i], "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+        assert_int_equal(r.status, 200);
+        reply_free(&r);
+    }
+    /* A third waits unserved (libmicrohttpd stops accepting at the limit) ... */
+    extra = connect_port(mon_http_port(srv));
+    assert_true(send_all(extra, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36));
+    assert_int_equal(read_reply_within(extra, &r, 300), -2);
+    reply_free(&r);
+    assert_int_equal(atomic_load(&t.handler_calls), 2);
+    /* ... until one of the two is released; then it is answered. */
+    close(held[0]);
+    assert_int_equal(read_reply(extra, &r), 0);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_int_equal(atomic_load(&t.handler_calls), 3);
+    close(extra);
+    close(held[1]);
+    mon_http_stop(srv);
+}
+
+static void test_per_ip_connections(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv;
+    struct reply r;
+    int held, extra, rc;
+    (void)state;
+    o.per_ip_connections = 1;
+    srv = start(&o);
+    held = connect_port(mon_http_port(srv));
+    exchange(held, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    /* A second connection from the same address is accepted and closed unanswered. */
+    extra = connect_port(mon_http_port(srv));
+    (void)send_all(extra, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36);
+    rc = read_reply(extra, &r);
+    assert_int_equal(rc, -1);
+    assert_int_equal(r.status, 0);
+    reply_free(&r);
+    close(extra);
+    assert_int_equal(atomic_load(&t.handler_calls), 1);
+    /* The first one still works. */
+    exchange(held, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    close(held);
+    mon_http_stop(srv);
+}
+
+static void test_oversized_headers(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct mon_buf req;
+    struct reply r;
+    int fd, rc;
+    (void)state;
+    mon_buf_init(&req, 64 * 1024);
+    assert_int_equal(mon_buf_puts(&req, "GET /api/ping HTTP/1.1\r\nHost: x\r\nX-Big: "), MON_OK);
+    for (int i = 0; i < 20 * 1024; i++)
+        assert_int_equal(mon_buf_puts(&req, "a"), MON_OK);
+    assert_int_equal(mon_buf_puts(&req, "\r\n\r\n"), MON_OK);
+    fd = connect_port(mon_http_port(srv));
+    (void)send_all(fd, req.data, req.len); /* the server may close early */
+    rc = read_reply(fd, &r);
+    /* Either a 431 answer or a closed connection; never a 200, never a hang. */
+    if (rc == 0)
+        assert_int_equal(r.status, 431);
+    else
+        assert_int_equal(rc, -1);
+    reply_free(&r);
+    close(fd);
+    mon_buf_done(&req);
+    assert_int_equal(atomic_load(&t.handler_calls), 0);
+    /* The server is still alive and serving. */
+    assert_true(ping_ok(mon_http_port(srv)));
+    mon_http_stop(srv);
+}
+
+static void test_bearer(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    static const struct {
+        const char *header;
+        const char *want;
+    } cases[] = {
+        {"Authorization: Bearer s3cret\r\n", "s3cret"},
+        {"authorization: bearer s3cret\r\n", "s3cret"},
+        {"Authorization: BEARER   spaced\r\n", "spaced"},
+        {"Authorization: Basic dXNlcjpwYXNz\r\n", NULL},
+        {"Authorization: Bearer\r\n", NULL},
+        {"Authorization: Bearers x\r\n", NULL},
+        {"", NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char req[512];
+        const char *got;
+        snprintf(req, sizeof(req), "GET /api/auth HTTP/1.1\r\nHost: x\r\n%s\r\n", cases[i].header);
+        request(mon_http_port(srv), req, &r);
+        assert_int_equal(r.status, 200);
+        got = json_str(&r, "token");
+        if (cases[i].want ? !got || strcmp(got, cases[i].want) != 0 : got != NULL)
+            fail_msg("'%s': token '%s', want '%s'", cases[i].header, got ? got : "(null)",
+                     cases[i].want ? cases[i].want : "(null)");
+        reply_free(&r);
+    }
+    mon_http_stop(srv);
+}
+
+static void test_untouched_response_is_500(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    request(mon_http_port(srv), "GET /api/nothing HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 500);
+    assert_error_body(&r);
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_body_status_and_headers(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    int many = 0;
+    (void)state;
+    request(mon_http_port(srv), "POST /api/text HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 201);
+    assert_header(&r, "Content-Type", "text/plain");
+    assert_header(&r, "Cache-Control", "no-store");
+    assert_header(&r, "X-One", "1");
+    assert_string_equal(r.body, "created\n");
+    for (const char *p = r.head; (p = strstr(p, "X-Many: m")); p++)
+        many++;
+    assert_int_equal(many, MON_HTTP_MAX_HEADERS - 2);
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_file_response(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    (void)state;
+    request(mon_http_port(srv), "GET /api/file HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_header(&r, "Content-Type", "text/plain");
+    assert_string_equal(r.body, "file body 0123456789");
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+static void test_thread_pool(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv;
+    int fds[8];
+    (void)state;
+    o.threads = 4;
+    srv = start(&o);
+    /* Several connections open at once, answered in any order. */
+    for (int i = 0; i < 8; i++) {
+        fds[i] = connect_port(mon_http_port(srv));
+        assert_true(send_all(fds[i], "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36));
+    }
+    for (int i = 0; i < 8; i++) {
+        struct reply r;
+        assert_int_equal(read_reply(fds[i], &r), 0);
+        assert_int_equal(r.status, 200);
+        reply_free(&r);
+        close(fds[i]);
+    }
+    assert_int_equal(atomic_load(&t.handler_calls), 8);
+    mon_http_stop(srv);
+}
+
+static void test_stop_with_idle_connection(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = start(&o);
+    struct reply r;
+    int fd, rc;
+    int64_t t0, took;
+    char byte;
+    (void)state;
+    fd = connect_port(mon_http_port(srv));
+    exchange(fd, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    /* The connection is now idle in keep-alive, with a 30 s idle timeout. */
+    t0 = mon_mono_ms();
+    mon_http_stop(srv);
+    took = mon_mono_ms() - t0;
+    if (took > 1500)
+        fail_msg("mon_http_stop took %lld ms", (long long)took);
+    /* The server side of the connection is gone. */
+    assert_true(wait_for(fd, POLLIN));
+    rc = (int)recv(fd, &byte, 1, 0);
+    assert_true(rc <= 0);
+    close(fd);
+    mon_http_stop(NULL);
+}
+
+static void test_start_errors(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv, *second = NULL;
+    char why[256] = "";
+    char addr[64];
+    int r;
+    (void)state;
+    o.listen = "localhost:9109";
+    r = mon_http_start(&o, &second, why, sizeof(why));
+    assert_true(r < 0);
+    assert_null(second);
+    assert_non_null(strstr(why, "localhost:9109"));
+
+    o.listen = "127.0.0.1:0";
+    srv = start(&o);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)mon_http_port(srv));
+    o.listen = addr;
+    why[0] = '\0';
+    r = mon_http_start(&o, &second, why, sizeof(why));
+    assert_int_equal(r, MON_EIO);
+    assert_null(second);
+    assert_non_null(strstr(why, addr));
+    mon_http_stop(srv);
+}
+
+static void test_dual_stack(void **state)
+{
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv = NULL;
+    struct reply r;
+    char why[256];
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    (void)state;
+    o.listen = "*:0";
+    if (probe < 0) {
+        /* No IPv6 on this host: starting must fail cleanly rather than crash. */
+        assert_true(mon_http_start(&o, &srv, why, sizeof(why)) < 0);
+        assert_null(srv);
+        return;
+    }
+    close(probe);
+    srv = start(&o);
+    /* An IPv4 client reaches the "*" listener and the allow-list sees it as 127.0.0.1 (an
+     * IPv4-mapped IPv6 address), so IPv4 CIDR blocks keep working on dual-stack sockets. */
+    request(mon_http_port(srv), "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(atomic_load(&t.allow_saw_loopback));
+    reply_free(&r);
+    mon_http_stop(srv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_json),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_params_query_headers),
+        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_allow_forbidden),
+        cmocka_unit_test(test_body_accepted),
+        cmocka_unit_test(test_body_too_large),
+        cmocka_unit_test(test_body_refused_when_cap_zero),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_per_ip_connections),
+        cmocka_unit_test(test_oversized_headers),
+        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_untouched_response_is_500),
+        cmocka_unit_test(test_body_status_and_headers),
+        cmocka_unit_test(test_file_response),
+        cmocka_unit_test(test_thread_pool),
+        cmocka_unit_test(test_stop_with_idle_connection),
+        cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_dual_stack),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
