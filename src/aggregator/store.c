@@ -19,8 +19,7 @@
 /* Ordered schema migrations: migrations[i] takes user_version i to i + 1 inside one transaction
  * and ends by setting the new user_version. Never edit a released entry; append a new one. */
 static const char *const migrations[] = {
-    /* 1: the initial schema. auto_vacuum must be set before the first table exists. */
-    "PRAGMA auto_vacuum = INCREMENTAL;"
+    /* 1: the initial schema (auto_vacuum is set by agg_store_open, outside any transaction). */
     "CREATE TABLE servers ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT NOT NULL UNIQUE,"
@@ -151,6 +150,10 @@ enum stmt_id {
     S_COUNT_STATUS,
     S_COUNT_UNITS,
     S_COUNT_EVENTS,
+    S_COUNT_SEED,
+    S_SEED_SEEN,
+    S_SEED_RECORD,
+    S_SERVER_NAME_TAKEN,
     S__COUNT
 };
 
@@ -260,12 +263,16 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_COUNT_STATUS] = "SELECT COUNT(*) FROM service_status",
     [S_COUNT_UNITS] = "SELECT COUNT(*) FROM unit_states",
     [S_COUNT_EVENTS] = "SELECT COUNT(*) FROM events",
+    [S_COUNT_SEED] = "SELECT COUNT(*) FROM seed_imports",
+    [S_SEED_SEEN] = "SELECT 1 FROM seed_imports WHERE name = ?1",
+    [S_SEED_RECORD] = "INSERT OR IGNORE INTO seed_imports(name, imported_at) VALUES (?1, ?2)",
+    [S_SERVER_NAME_TAKEN] = "SELECT 1 FROM servers WHERE name = ?1",
 };
 
-/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_EVENTS. */
+/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_SEED. */
 static const char *const stats_tables[] = {
     "servers",     "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly", "service_status",
-    "unit_states", "events",
+    "unit_states", "events",         "seed_imports",
 };
 
 /* The timeseries (metric, agg) -> column map: the only way a caller's words reach SQL is by
@@ -319,6 +326,15 @@ static void set_error(struct agg_store *st, const char *fmt, ...)
     if (vsnprintf(st->err, sizeof(st->err), fmt, ap) < 0)
         st->err[0] = '\0';
     va_end(ap);
+}
+
+/* Records the reason for a refused argument (taking the lock) and returns MON_EINVAL. */
+static int arg_error(struct agg_store *st, const char *what)
+{
+    pthread_mutex_lock(&st->lock);
+    set_error(st, "invalid argument: %s", what);
+    pthread_mutex_unlock(&st->lock);
+    return MON_EINVAL;
 }
 
 static int map_sqlite(int rc)
@@ -844,10 +860,12 @@ int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, busy_ms);
-    /* foreign_keys and journal_mode cannot change inside a transaction: set them first. */
+    /* These cannot change inside a transaction, so they come before the migrations. auto_vacuum
+     * takes effect only while the file is still empty, which switching to WAL ends, so it comes
+     * first; on an older file it applies at the next full VACUUM. */
     rc = sqlite3_exec(st->db,
-                      "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;"
-                      "PRAGMA synchronous = NORMAL;",
+                      "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
+                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         r = sql_fail(st, rc);
@@ -973,7 +991,7 @@ int agg_store_server_get_by_name(struct agg_store *st, const char *name, struct 
     int r;
 
     if (!name)
-        return MON_EINVAL;
+        return arg_error(st, "server name is NULL");
     pthread_mutex_lock(&st->lock);
     r = stmt(st, S_SERVER_GET_BY_NAME, &s);
     if (r < 0)
@@ -1070,25 +1088,28 @@ out:
     return r;
 }
 
-/* Runs one parameterised statement that binds a name (and optionally a time) and returns
- * whether it produced a row. */
-static int seed_query(struct agg_store *st, const char *sql, const char *name, int64_t ts,
-                      bool *ret_row)
+/* Runs a cached statement that binds a name (?1) and, when ts >= 0, a time (?2); *ret_row (may
+ * be NULL) tells whether it produced a row. */
+static int name_step(struct agg_store *st, enum stmt_id id, const char *name, int64_t ts,
+                     bool *ret_row)
 {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    if (rc != SQLITE_OK)
-        return sql_fail(st, rc);
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-    if (sqlite3_bind_parameter_count(s) > 1)
+    int r = stmt(st, id, &s), rc;
+    if (r < 0)
+        return r;
+    bind_text(s, 1, name);
+    if (ts >= 0)
         sqlite3_bind_int64(s, 2, ts);
     rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sql_fail(st, rc);
-    if (ret_row)
-        *ret_row = rc == SQLITE_ROW;
-    return MON_OK;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        if (ret_row)
+            *ret_row = rc == SQLITE_ROW;
+        r = MON_OK;
+    } else {
+        r = sql_fail(st, rc);
+    }
+    release(s);
+    return r;
 }
 
 int agg_store_seed_import(struct agg_store *st, const struct agg_server *seed, bool *ret_imported,
@@ -1099,25 +1120,31 @@ int agg_store_seed_import(struct agg_store *st, const struct agg_server *seed, b
     int r;
 
     pthread_mutex_lock(&st->lock);
+    if (!seed || !seed->name) {
+        set_error(st, "seed server without a name");
+        r = MON_EINVAL;
+        goto out;
+    }
     r = tx_begin(st);
     if (r < 0)
         goto out;
-    r = seed_query(st, "SELECT 1 FROM seed_imports WHERE name = ?", seed->name, 0, &seen);
+    r = name_step(st, S_SEED_SEEN, seed->name, -1, &seen);
     if (r == MON_OK && !seen)
-        r = seed_query(st, "SELECT 1 FROM servers WHERE name = ?", seed->name, 0, &exists);
+        r = name_step(st, S_SERVER_NAME_TAKEN, seed->name, -1, &exists);
     if (r == MON_OK && !seen && !exists)
         r = server_insert_locked(st, seed, now, &id);
     if (r == MON_OK && !seen)
-        r = seed_query(st, "INSERT INTO seed_imports (name, imported_at) VALUES (?, ?)", seed->name,
-                       now, NULL);
+        r = name_step(st, S_SEED_RECORD, seed->name, now, NULL);
     if (r == MON_OK)
         r = tx_commit(st);
     if (r < 0) {
         tx_rollback(st);
         goto out;
     }
-    *ret_imported = !seen && !exists;
-    *ret_id = id;
+    if (ret_imported)
+        *ret_imported = !seen && !exists;
+    if (ret_id)
+        *ret_id = id;
 out:
     pthread_mutex_unlock(&st->lock);
     return r;
@@ -1277,7 +1304,7 @@ int agg_store_unit_state_save(struct agg_store *st, int64_t server_id,
     int r, changes = 0;
 
     if (!u || !u->name[0])
-        return MON_EINVAL;
+        return arg_error(st, "unit state without a unit name");
     pthread_mutex_lock(&st->lock);
     r = stmt(st, S_UNIT_SAVE, &s);
     if (r < 0)
@@ -1307,7 +1334,7 @@ int agg_store_event_add(struct agg_store *st, const struct agg_event *ev)
 {
     int r;
     if (!ev || !ev->type[0])
-        return MON_EINVAL;
+        return arg_error(st, "event without a type");
     pthread_mutex_lock(&st->lock);
     r = event_insert(st, ev->server_id, ev->server_name, sizeof(ev->server_name), ev->ts, ev->type,
                      ev->message, sizeof(ev->message));
@@ -1324,7 +1351,7 @@ int agg_store_events_query(struct agg_store *st, int64_t server_id, const char *
     int r, rc;
 
     if (limit < 1 || limit > 1000)
-        return MON_EINVAL;
+        return arg_error(st, "events limit outside 1..1000");
     pthread_mutex_lock(&st->lock);
     r = stmt(st, server_id > 0 ? S_EVENTS_SERVER : S_EVENTS_ALL, &s);
     if (r < 0)
@@ -1373,7 +1400,7 @@ int agg_store_service_status_add(struct agg_store *st, int64_t server_id, int64_
     int r, changes = 0;
 
     if (!unit || !*unit)
-        return MON_EINVAL;
+        return arg_error(st, "service status without a unit name");
     pthread_mutex_lock(&st->lock);
     r = stmt(st, S_STATUS_ADD, &s);
     if (r < 0)
@@ -1463,7 +1490,7 @@ int agg_store_hourly_upsert(struct agg_store *st, const struct agg_hourly_row *r
     int r;
 
     if ((n && !rows) || (n_gpus && !gpus) || (n_disks && !disks))
-        return MON_EINVAL;
+        return arg_error(st, "hourly rows missing");
     pthread_mutex_lock(&st->lock);
     r = tx_begin(st);
     if (r < 0)
@@ -1817,7 +1844,7 @@ int agg_store_stats(struct agg_store *st, char **ret_json)
         r = MON_ENOMEM;
         goto out;
     }
-    for (int i = S_COUNT_SERVERS; i <= S_COUNT_EVENTS; i++) {
+    for (int i = S_COUNT_SERVERS; i <= S_COUNT_SEED; i++) {
         int64_t count = 0;
         r = query_int(st, (enum stmt_id)i, &count);
         if (r < 0)
