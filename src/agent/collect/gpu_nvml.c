@@ -112,13 +112,12 @@ static const char *resolve_all(struct gpu_nvml *g)
     if (!g->get_handle)
         return "nvmlDeviceGetHandleByIndex";
     p = dlsym(g->lib, "nvmlDeviceGetMemoryInfo_v2");
-    if (p) {
+    if (p)
         LOAD_FN(g->get_memory_v2, p);
-    } else {
-        LOAD_FN(g->get_memory_v1, dlsym(g->lib, "nvmlDeviceGetMemoryInfo"));
-        if (!g->get_memory_v1)
-            return "nvmlDeviceGetMemoryInfo";
-    }
+    /* v1 too: some drivers export _v2 but refuse it for a device (then v1 still answers) */
+    LOAD_FN(g->get_memory_v1, dlsym(g->lib, "nvmlDeviceGetMemoryInfo"));
+    if (!g->get_memory_v2 && !g->get_memory_v1)
+        return "nvmlDeviceGetMemoryInfo";
     LOAD_FN(g->get_utilization, dlsym(g->lib, "nvmlDeviceGetUtilizationRates"));
     if (!g->get_utilization)
         return "nvmlDeviceGetUtilizationRates";
@@ -175,12 +174,14 @@ static nvml_return_t read_memory(const struct gpu_nvml *g, nvml_device_t dev, st
     unsigned long long used, total;
     nvml_return_t rc;
 
+    rc = NVML_ERROR_NOT_SUPPORTED;
     if (g->get_memory_v2) {
         struct nvml_memory_v2 m = {.version = NVML_MEMORY_V2_VERSION};
         rc = g->get_memory_v2(dev, &m);
         used = m.used;
         total = m.total;
-    } else {
+    }
+    if (rc != NVML_SUCCESS && g->get_memory_v1) {
         struct nvml_memory_v1 m = {0};
         rc = g->get_memory_v1(dev, &m);
         used = m.used;
@@ -262,7 +263,8 @@ static void read_device(struct gpu_nvml *g, unsigned i, struct gpu_reading *r)
     if (rc == NVML_SUCCESS) {
         r->has_util = true;
         r->util_pct = util.gpu > 100 ? 100 : util.gpu;
-    } else {
+    } else if (rc != NVML_ERROR_NOT_SUPPORTED) {
+        /* "Not Supported" (MIG-enabled GPUs) means no utilisation figure, not a fault */
         mon_strlcpy(r->error, nvml_error(g, rc), sizeof(r->error));
     }
     rc = read_memory(g, dev, r);
