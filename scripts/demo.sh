@@ -50,10 +50,16 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-for _ in $(seq 1 50); do
-  curl -fsS "http://127.0.0.1:$WEB_PORT/api/health" >/dev/null 2>&1 && break
+up=no
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$WEB_PORT/api/health" >/dev/null 2>&1; then up=yes; break; fi
+  kill -0 "$AGG_PID" 2>/dev/null || break
   sleep 0.1
 done
+if [ "$up" != yes ]; then
+  echo "demo: the aggregator did not start (see its message above)" >&2
+  exit 1
+fi
 echo
 echo "  Dashboard:   http://127.0.0.1:$WEB_PORT/"
 echo "  Admin token: $(cat "$DEMO/admin.token")   (asked for when you add, edit or delete servers)"
