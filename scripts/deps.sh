@@ -9,7 +9,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libsystemd-dev libcmocka-dev
       python3-dbusmock dbus prometheus clang-format curl procps
       wrk nginx-light prometheus-node-exporter
-      chromium nodejs npm)
+      chromium fonts-wqy-microhei nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -286,6 +286,9 @@ static void summarise(struct agg_sample *s)
         if (strcmp(s->units[i].active_state, "failed") == 0)
             s->services_failed_count++;
     }
+    /* A watched service that failed is a problem on a reachable server: degraded. */
+    if (s->services_failed_count > 0)
+        s->degraded = true;
 }
 
 /* Parses the three entry arrays; entries are allocated to exactly the number received. */
