@@ -56,6 +56,17 @@ static bool parse_server_id(struct mon_http_request *req, struct mon_http_respon
     return true;
 }
 
+/* Checks the metric parameter shared by /timeseries and /recent; false after a 400. */
+static bool metric_param(const char *metric, struct mon_http_response *resp)
+{
+    if (metric && one_of(metric, metrics))
+        return true;
+    mon_http_error(resp, 400,
+                   "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, "
+                   "gpu_mem_used_mb");
+    return false;
+}
+
 static bool require_admin(struct agg_api *api, struct mon_http_request *req,
                           struct mon_http_response *resp)
 {
@@ -390,14 +401,8 @@ static void handle_timeseries(void *ctx, struct mon_http_request *req,
     cJSON *root, *data, *probe;
     int r;
 
-    if (!parse_server_id(req, resp, &id))
+    if (!parse_server_id(req, resp, &id) || !metric_param(metric, resp))
         return;
-    if (!metric || !one_of(metric, metrics)) {
-        mon_http_error(resp, 400,
-                       "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, "
-                       "gpu_util_pct, gpu_mem_used_mb");
-        return;
-    }
     if (!agg || !*agg)
         agg = "avg";
     if (!one_of(agg, aggs)) {
@@ -465,14 +470,8 @@ static void handle_recent(void *ctx, struct mon_http_request *req, struct mon_ht
     int64_t id;
     int r;
 
-    if (!parse_server_id(req, resp, &id))
+    if (!parse_server_id(req, resp, &id) || !metric_param(metric, resp))
         return;
-    if (!metric || !one_of(metric, metrics)) {
-        mon_http_error(resp, 400,
-                       "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, "
-                       "gpu_util_pct, gpu_mem_used_mb");
-        return;
-    }
     r = agg_engine_recent_json(api->engine, id, metric, &out);
     if (r == MON_ENOENT)
         mon_http_error(resp, 404, "no server with id %lld", (long long)id);
