@@ -6,7 +6,7 @@ TEST_BUILD ?= build/asan
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all build deps test test-only format format-check run bench clean
+.PHONY: all build deps test test-only format format-check run bench clean package
 
 all: build
 
@@ -35,6 +35,9 @@ run: build
 
 bench: build
 	bench/run-all.sh
+
+package: build
+	cmake --build $(BUILD) --target package
 
 clean:
 	rm -rf $(BUILD)

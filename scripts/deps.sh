@@ -9,7 +9,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libsystemd-dev libcmocka-dev
       python3-dbusmock dbus prometheus clang-format curl procps
       wrk nginx-light prometheus-node-exporter
-      chromium fonts-wqy-microhei nodejs npm)
+      chromium fonts-wqy-microhei nodejs npm
+      dpkg-dev lintian systemd passwd adduser gzip)
 
 missing=()
 for p in "${PKGS[@]}"; do
