@@ -26,10 +26,10 @@
  * 2 s old while sampling costs stay under 0.1 ms of CPU per second. */
 #define SAMPLE_MIN_PERIOD_MS 1000
 #define SAMPLE_MAX_PERIOD_MS 2000
-#define FIRST_TICK_MS    250          /* second reading soon after start: a CPU value quickly */
-#define GPU_RETRY_MS     30000        /* re-try loading the driver after a failure */
-#define SMI_TIMEOUT_MS   5000         /* nvidia-smi can take seconds on multi-GPU hosts */
-#define PROC_BUF_SIZE    (256 * 1024) /* /proc/stat grows with the core count */
+#define FIRST_TICK_MS        250          /* second reading soon after start: a CPU value quickly */
+#define GPU_RETRY_MS         30000        /* re-try loading the driver after a failure */
+#define SMI_TIMEOUT_MS       5000         /* nvidia-smi can take seconds on multi-GPU hosts */
+#define PROC_BUF_SIZE        (256 * 1024) /* /proc/stat grows with the core count */
 
 struct cpu_sample {
     int64_t mono_ms;
