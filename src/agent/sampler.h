@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The agent's timed sampling loop: reads /proc, disks and GPUs once a second on its own thread,
- * averages CPU and GPU utilisation over cpu_window, and keeps the latest values and the
- * ready-to-send JSON body of /v1/snapshot, so every client gets the same numbers and a request
- * only copies memory. */
+/* The agent's timed sampling loop: reads /proc, disks and GPUs every 1-2 s (2.5 readings per
+ * cpu_window) on its own thread, averages CPU and GPU utilisation over cpu_window, and keeps the
+ * latest values and the ready-to-send JSON body of /v1/snapshot, so every client gets the same
+ * numbers and a request only copies memory. */
 #ifndef MON_AGENT_SAMPLER_H
 #define MON_AGENT_SAMPLER_H
 
