@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const top_keys[] = {"listen",           "database", "admin_token",
-                                       "admin_token_file", "web_root", "poll",
-                                       "history",          "servers",  NULL};
+static const char *const top_keys[] = {"listen",   "database", "admin_token", "admin_token_file",
+                                       "web_root", "poll",     "history",     "backup",
+                                       "servers",  NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
 static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
+static const char *const backup_keys[] = {"dir", "keep_days", NULL};
 static const char *const server_keys[] = {"name",       "host",     "agent_port", "token",
                                           "token_file", "services", "enabled",    NULL};
 
@@ -29,6 +30,7 @@ void agg_config_free(struct agg_config *cfg)
     free(cfg->database);
     free(cfg->admin_token);
     free(cfg->web_root);
+    free(cfg->backup_dir);
     agg_server_list_free(cfg->servers, cfg->n_servers);
     free(cfg);
 }
@@ -180,6 +182,35 @@ static int load_sections(const struct mon_cfg_doc *doc, const struct mon_cfg_nod
     return MON_OK;
 }
 
+/* The optional backup section: dir (default "backups", relative to the config file's folder)
+ * and keep_days (default 7). */
+static int load_backup(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                       const char *base_dir, struct agg_config *cfg, struct mon_cfg_error *err)
+{
+    const struct mon_cfg_node *b = mon_cfg_get(root, "backup");
+    char *dir = NULL;
+    int r;
+
+    if (!b)
+        return MON_OK;
+    dir = strdup("backups");
+    if (!dir)
+        return MON_ENOMEM;
+    if ((r = mon_cfg_check_keys(doc, b, backup_keys, err)) < 0 ||
+        (r = mon_cfg_string(doc, b, "dir", false, &dir, err)) < 0 ||
+        (r = mon_cfg_int(doc, b, "keep_days", 1, 3650, &cfg->backup_keep_days, err)) < 0)
+        goto out;
+    if (!dir[0]) {
+        r = mon_cfg_fail(doc, b, "dir", err, "must be a folder path");
+        goto out;
+    }
+    cfg->backup_dir = resolve_path(base_dir, dir);
+    r = cfg->backup_dir ? MON_OK : MON_ENOMEM;
+out:
+    free(dir);
+    return r;
+}
+
 int agg_config_parse(const char *name, const char *text, size_t len, const char *base_dir,
                      struct agg_config **ret, struct mon_cfg_error *err)
 {
@@ -197,6 +228,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
     cfg->retention_days = 30;
     cfg->bucket_ms = 3600000;
     cfg->checkpoint_ms = 60000;
+    cfg->backup_keep_days = 7;
     if ((r = mon_cfg_load_string(name, text, len, &doc, err)) < 0)
         goto out;
     root = doc->root;
@@ -215,6 +247,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
         (r = mon_cfg_string(doc, root, "admin_token_file", false, &token_file, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "web_root", false, &web_root, err)) < 0 ||
         (r = load_sections(doc, root, cfg, err)) < 0 ||
+        (r = load_backup(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_servers(doc, root, base_dir, cfg, err)) < 0)
         goto out;
     {

@@ -19,6 +19,8 @@ struct agg_config {
     char *web_root;    /* resolved; NULL when no dashboard assets were found */
     int64_t interval_ms, timeout_ms, max_response_bytes;
     int64_t retention_days, bucket_ms, checkpoint_ms;
+    char *backup_dir; /* resolved; NULL when the config has no backup section (no daily backup) */
+    int64_t backup_keep_days;
     struct agg_server *servers; /* seeds, imported once by name */
     size_t n_servers;
 };

@@ -2,6 +2,7 @@
 /* monitor-aggregator: command line, start-up (config, database, seed import), the engine and
  * the API, and an orderly stop on SIGTERM/SIGINT (Ctrl-C). */
 #include "aggregator/api.h"
+#include "aggregator/backup.h"
 #include "aggregator/config.h"
 #include "aggregator/engine.h"
 #include "aggregator/store.h"
@@ -9,6 +10,7 @@
 #include "common/log.h"
 #include "common/os/os.h"
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +18,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: monitor-aggregator [--config PATH] [--check-config | --init-db]\n"
+    fprintf(out, "Usage: monitor-aggregator [--config PATH] [--check-config | --init-db |\n"
+                 "                          --backup FILE | --restore FILE | --check-db]\n"
                  "       monitor-aggregator --version\n\n"
                  "  --config PATH   configuration (default $MONITOR_AGGREGATOR_CONFIG, else\n"
                  "                  config.yaml beside the executable)\n"
                  "  --check-config  validate the configuration and exit (0 when valid)\n"
                  "  --init-db       create or upgrade the database schema and exit\n"
+                 "  --backup FILE   copy the database into the new FILE (also while the\n"
+                 "                  aggregator runs) and exit\n"
+                 "  --restore FILE  replace the database with FILE after checking it (the\n"
+                 "                  aggregator must be stopped) and exit\n"
+                 "  --check-db      check the database, print its size and row counts, exit 0\n"
+                 "                  when it is healthy\n"
                  "  --version       print the version and exit\n");
 }
 
@@ -35,6 +44,140 @@ static char *default_config_path(void)
         return strdup("config.yaml");
     snprintf(path, sizeof(path), "%s/config.yaml", dir);
     return strdup(path);
+}
+
+/* Takes "<database>.lock" (creating the database's folder): held by a running aggregator, so a
+ * second one and --restore refuse to touch the same database. */
+static int lock_database(const char *db, int *ret_handle)
+{
+    char lock[4200], dir[4200];
+    char *slash;
+    int r;
+
+    if (snprintf(lock, sizeof(lock), "%s.lock", db) >= (int)sizeof(lock) ||
+        snprintf(dir, sizeof(dir), "%s", db) >= (int)sizeof(dir))
+        return MON_ETOOBIG;
+    slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if ((r = mon_os_mkdir_p(dir)) < 0) {
+            mon_error("cannot create the folder %s: %s", dir, mon_strerror(r));
+            return r;
+        }
+    }
+    r = mon_os_lock_file(lock, ret_handle);
+    if (r == MON_EBUSY)
+        mon_error("another monitor-aggregator is running on the database %s (%s is locked); "
+                  "stop it first",
+                  db, lock);
+    else if (r < 0)
+        mon_error("cannot lock %s: %s", lock, mon_strerror(r));
+    return r;
+}
+
+static int do_restore(const struct agg_config *cfg, const char *file)
+{
+    char why[512];
+    int lock = -1, r;
+
+    r = lock_database(cfg->database, &lock);
+    if (r < 0)
+        return 1;
+    r = agg_backup_restore(file, cfg->database, why, sizeof(why));
+    mon_os_unlock_file(lock);
+    if (r < 0) {
+        mon_error("restore refused: %s", why);
+        return 1;
+    }
+    printf("%s: restored from %s\n", cfg->database, file);
+    return 0;
+}
+
+static int do_backup(const struct agg_config *cfg, const char *file)
+{
+    struct agg_store *st = NULL;
+    char why[512];
+    int rc = 1;
+
+    if (!mon_os_path_exists(cfg->database)) {
+        mon_error("the database %s does not exist", cfg->database);
+        return 1;
+    }
+    if (mon_os_path_exists(file)) {
+        mon_error("%s already exists; choose a new file name", file);
+        return 1;
+    }
+    if (agg_store_open(cfg->database, 5000, &st, why, sizeof(why)) < 0) {
+        mon_error("cannot open the database %s: %s", cfg->database, why);
+        return 1;
+    }
+    if (agg_store_backup_to(st, file, why, sizeof(why)) < 0) {
+        mon_error("backup failed: %s", why);
+        goto out;
+    }
+    printf("%s: backed up to %s\n", cfg->database, file);
+    rc = 0;
+out:
+    agg_store_close(st);
+    return rc;
+}
+
+/* Prints the health of the database; 0 when the integrity check passes. */
+static int do_check_db(const struct agg_config *cfg)
+{
+    struct agg_store *st = NULL;
+    char why[512], *json = NULL;
+    cJSON *root = NULL;
+    const cJSON *rows, *item;
+    int rc = 1;
+
+    if (!mon_os_path_exists(cfg->database)) {
+        printf("%s: does not exist\n", cfg->database);
+        return 1;
+    }
+    if (agg_store_open(cfg->database, 5000, &st, why, sizeof(why)) < 0) {
+        printf("%s: cannot open: %s\n", cfg->database, why);
+        return 1;
+    }
+    printf("database: %s\n", cfg->database);
+    if (agg_store_check(st, why, sizeof(why)) < 0 ||
+        agg_store_restore_check(cfg->database, why, sizeof(why)) < 0) {
+        printf("integrity: FAILED (%s)\n", why);
+        goto out;
+    }
+    printf("integrity: ok\n");
+    if (agg_store_stats(st, &json) < 0 || !(root = cJSON_Parse(json))) {
+        printf("statistics: unavailable (%s)\n", agg_store_last_error(st));
+        goto out;
+    }
+    item = cJSON_GetObjectItemCaseSensitive(root, "size_bytes");
+    printf("size: %.0f bytes\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
+    item = cJSON_GetObjectItemCaseSensitive(root, "journal_mode");
+    printf("journal mode: %s\n", cJSON_IsString(item) ? item->valuestring : "?");
+    item = cJSON_GetObjectItemCaseSensitive(root, "user_version");
+    printf("schema version: %.0f\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
+    rows = cJSON_GetObjectItemCaseSensitive(root, "rows");
+    cJSON_ArrayForEach(item, rows)
+    {
+        printf("rows %s: %.0f\n", item->string, item->valuedouble);
+    }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    free(json);
+    agg_store_close(st);
+    return rc;
+}
+
+static void backup_report(void *ctx, int rc, bool written, int removed, const char *text)
+{
+    (void)ctx;
+    if (rc < 0)
+        mon_warn("daily backup failed: %s", text);
+    else if (written)
+        mon_info("daily backup written to %s", text);
+    if (removed > 0)
+        mon_info("removed %d old backup(s)", removed);
 }
 
 /* Adds the config file's servers that the database has never seen (matched by name); the
@@ -59,7 +202,10 @@ static int import_seeds(struct agg_store *st, const struct agg_config *cfg)
 int main(int argc, char **argv)
 {
     char *path = NULL, why[512];
-    bool check_only = false, init_only = false;
+    const char *backup_file = NULL, *restore_file = NULL;
+    bool check_only = false, init_only = false, check_db = false;
+    int lock = -1, modes;
+    struct agg_backup_sched *backups = NULL;
     struct agg_config *cfg = NULL;
     struct agg_store *store = NULL;
     struct agg_engine *engine = NULL;
@@ -78,6 +224,12 @@ int main(int argc, char **argv)
             check_only = true;
         } else if (strcmp(argv[i], "--init-db") == 0) {
             init_only = true;
+        } else if (strcmp(argv[i], "--backup") == 0 && i + 1 < argc) {
+            backup_file = argv[++i];
+        } else if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+            restore_file = argv[++i];
+        } else if (strcmp(argv[i], "--check-db") == 0) {
+            check_db = true;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("monitor-aggregator %s\n", MON_VERSION);
             free(path);
@@ -93,6 +245,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    modes = (check_only ? 1 : 0) + (init_only ? 1 : 0) + (backup_file ? 1 : 0) +
+            (restore_file ? 1 : 0) + (check_db ? 1 : 0);
+    if (modes > 1) {
+        fprintf(stderr, "monitor-aggregator: choose one of --check-config, --init-db, --backup, "
+                        "--restore and --check-db\n");
+        free(path);
+        return 2;
+    }
     mon_log_init("monitor-aggregator", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
     if (!path)
         path = default_config_path();
@@ -107,6 +267,14 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    if (restore_file || backup_file || check_db) {
+        rc = restore_file  ? do_restore(cfg, restore_file)
+             : backup_file ? do_backup(cfg, backup_file)
+                           : do_check_db(cfg);
+        goto out;
+    }
+    if (!init_only && lock_database(cfg->database, &lock) < 0)
+        goto out;
     if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
         mon_error("cannot open the database %s: %s", cfg->database, why);
         goto out;
@@ -142,6 +310,19 @@ int main(int argc, char **argv)
     }
     mon_info("listening on %s (database %s, dashboard %s)", cfg->listen, cfg->database,
              cfg->web_root ? cfg->web_root : "not installed");
+    if (cfg->backup_dir) {
+        struct agg_backup_options bo = {
+            .store = store,
+            .dir = cfg->backup_dir,
+            .keep_days = (int)cfg->backup_keep_days,
+            .report = backup_report,
+        };
+        if (agg_backup_sched_start(&bo, &backups) < 0)
+            mon_warn("cannot start the daily backup; none will be made");
+        else
+            mon_info("daily backups into %s (kept %d days)", cfg->backup_dir,
+                     (int)cfg->backup_keep_days);
+    }
     if (!cfg->admin_token)
         mon_warn("no admin_token set: adding, editing and deleting servers is disabled");
     while (mon_os_signals_wait() != MON_OS_SIGNAL_STOP)
@@ -150,11 +331,13 @@ int main(int argc, char **argv)
     mon_info("stopping");
     rc = 0;
 out_curl:
+    agg_backup_sched_stop(backups);
     agg_api_stop(api);
     agg_engine_stop(engine);
     curl_global_cleanup();
 out:
     agg_store_close(store);
+    mon_os_unlock_file(lock);
     agg_config_free(cfg);
     free(path);
     return rc;

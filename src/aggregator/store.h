@@ -194,4 +194,16 @@ int agg_store_vacuum(struct agg_store *st);
 /* PRAGMA quick_check == "ok" and the database answers. */
 int agg_store_check(struct agg_store *st, char *why, size_t why_len);
 
+/* ---- backup and restore ---- */
+/* Copies st's database into a new file dest_path with SQLite's online backup API, in chunks with
+ * short pauses so the running aggregator (and other connections, WAL) are not held up. The copy
+ * is written to "<dest_path>.partial" and renamed when complete. MON_EEXIST when dest_path
+ * exists (it is never overwritten). The reason of a failure is written in why. */
+int agg_store_backup_to(struct agg_store *st, const char *dest_path, char *why, size_t why_len);
+/* Checks that src_path is a usable monitor-aggregator database before a restore: opened
+ * read-only, PRAGMA integrity_check says "ok" and 1 <= user_version <= agg_store_schema_version().
+ * MON_ENOENT (missing), MON_EIO (corrupt or not a database), MON_EUNSUPPORTED (newer schema),
+ * MON_EINVAL (schema version 0). The reason is written in why. */
+int agg_store_restore_check(const char *src_path, char *why, size_t why_len);
+
 #endif

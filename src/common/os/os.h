@@ -36,6 +36,14 @@ int mon_os_realpath(const char *path, char *buf, size_t size);
  * non-regular files are MON_ENOENT (nothing is listed). */
 int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size);
 
+/* Takes an exclusive advisory lock on path (created when missing) without waiting, held until
+ * mon_os_unlock_file or the process ends: one process per resource. MON_EBUSY when another
+ * holder has it. *ret_handle is written only on success. */
+int mon_os_lock_file(const char *path, int *ret_handle);
+
+/* Releases a lock from mon_os_lock_file (the file stays). Accepts a negative handle. */
+void mon_os_unlock_file(int handle);
+
 enum mon_os_signal { MON_OS_SIGNAL_STOP = 1, MON_OS_SIGNAL_RELOAD = 2 };
 
 /* Routes stop (SIGTERM/SIGINT, console Ctrl-C) and reload (SIGHUP) requests to

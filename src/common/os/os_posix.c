@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,4 +121,32 @@ enum mon_os_signal mon_os_signals_wait(void)
     while (sigwait(&set, &sig) != 0)
         ;
     return sig == SIGHUP ? MON_OS_SIGNAL_RELOAD : MON_OS_SIGNAL_STOP;
+}
+
+int mon_os_lock_file(const char *path, int *ret_handle)
+{
+    char pid[32];
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), n;
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? MON_EBUSY : mon_err_from_errno(e);
+    }
+    /* The holder's pid, for people looking at the file; the lock itself is what counts. */
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && n > 0 && write(fd, pid, (size_t)n) < 0) {
+        /* informational only */
+    }
+    *ret_handle = fd;
+    return MON_OK;
+}
+
+void mon_os_unlock_file(int handle)
+{
+    if (handle < 0)
+        return;
+    flock(handle, LOCK_UN);
+    close(handle);
 }

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* Database backups: restore of a checked copy, daily backup files, pruning and the daily thread. */
+#include "aggregator/backup.h"
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/os/os.h"
+#include "common/str.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_FIRST_DELAY_MS 10000
+#define DEFAULT_PERIOD_MS      (24 * 3600 * 1000LL)
+#define PATH_LEN               4200
+
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    if (!why || !why_len)
+        return;
+    va_start(ap, fmt);
+    if (vsnprintf(why, why_len, fmt, ap) < 0)
+        why[0] = '\0';
+    va_end(ap);
+}
+
+/* Copies src into a new file dst and syncs it to disk. */
+static int copy_file(const char *src, const char *dst, char *why, size_t why_len)
+{
+    char chunk[65536];
+    FILE *in = fopen(src, "rb"), *out = NULL;
+    size_t n;
+    int r = MON_OK;
+
+    if (!in) {
+        r = mon_err_from_errno(errno);
+        why_set(why, why_len, "cannot open %s: %s", src, strerror(errno));
+        return r;
+    }
+    out = fopen(dst, "wb");
+    if (!out) {
+        r = mon_err_from_errno(errno);
+        why_set(why, why_len, "cannot create %s: %s", dst, strerror(errno));
+        goto out;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
+        if (fwrite(chunk, 1, n, out) != n) {
+            r = mon_err_from_errno(errno);
+            why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
+            goto out;
+        }
+    }
+    if (ferror(in)) {
+        r = MON_EIO;
+        why_set(why, why_len, "cannot read %s", src);
+        goto out;
+    }
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
+        r = mon_err_from_errno(errno);
+        why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
+        goto out;
+    }
+out:
+    if (out && fclose(out) != 0 && r == MON_OK) {
+        r = mon_err_from_errno(errno);
+        why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
+    }
+    fclose(in);
+    return r;
+}
+
+int agg_backup_restore(const char *src, const char *db_path, char *why, size_t why_len)
+{
+    char tmp[PATH_LEN], wal[PATH_LEN], shm[PATH_LEN];
+    int r;
+
+    why_set(why, why_len, "%s", "");
+    if (!src || !db_path || !*src || !*db_path) {
+        why_set(why, why_len, "invalid arguments");
+        return MON_EINVAL;
+    }
+    if (snprintf(tmp, sizeof(tmp), "%s.restore-tmp", db_path) >= (int)sizeof(tmp) ||
+        snprintf(wal, sizeof(wal), "%s-wal", db_path) >= (int)sizeof(wal) ||
+        snprintf(shm, sizeof(shm), "%s-shm", db_path) >= (int)sizeof(shm)) {
+        why_set(why, why_len, "path too long");
+        return MON_ETOOBIG;
+    }
+    r = agg_store_restore_check(src, why, why_len);
+    if (r < 0)
+        return r;
+    r = copy_file(src, tmp, why, why_len);
+    if (r < 0)
+        goto out;
+    /* The old database's log belongs to the old file; left beside the new one it would be
+     * replayed into it. */
+    if ((remove(wal) != 0 && errno != ENOENT) || (remove(shm) != 0 && errno != ENOENT)) {
+        r = mon_err_from_errno(errno);
+        why_set(why, why_len, "cannot remove the old %s-wal/-shm: %s", db_path, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, db_path) != 0) {
+        r = mon_err_from_errno(errno);
+        why_set(why, why_len, "cannot rename %s to %s: %s", tmp, db_path, strerror(errno));
+        goto out;
+    }
+    r = MON_OK;
+out:
+    if (r < 0)
+        remove(tmp);
+    return r;
+}
+
+int agg_backup_daily_name(int64_t utc_s, char *buf, size_t size)
+{
+    char iso[40];
+    int r = mon_format_iso8601(utc_s, iso, sizeof(iso));
+    if (r < 0)
+        return r;
+    /* iso: YYYY-MM-DDTHH:MM:SSZ */
+    if (strlen(iso) < 10)
+        return MON_EINVAL;
+    r = snprintf(buf, size, "monitor-%.4s%.2s%.2s.db", iso, iso + 5, iso + 8);
+    return r < 0 || (size_t)r >= size ? MON_ETOOBIG : MON_OK;
+}
+
+/* True for "monitor-" + 8 digits + ".db". */
+static bool is_backup_name(const char *name)
+{
+    if (strncmp(name, "monitor-", 8) != 0 || strlen(name) != 19 || strcmp(name + 16, ".db") != 0)
+        return false;
+    for (int i = 8; i < 16; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+    return true;
+}
+
+int agg_backup_prune(const char *dir, int keep_days, int64_t now_utc_s, int *ret_removed)
+{
+    DIR *d;
+    struct dirent *e;
+    int removed = 0, r = MON_OK;
+    int64_t cutoff = now_utc_s - (int64_t)keep_days * 86400;
+
+    if (!dir || keep_days < 1)
+        return MON_EINVAL;
+    d = opendir(dir);
+    if (!d) {
+        if (errno != ENOENT)
+            return mon_err_from_errno(errno);
+        *ret_removed = 0;
+        return MON_OK;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[PATH_LEN];
+        struct stat sb;
+        if (!is_backup_name(e->d_name))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+            continue;
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (int64_t)sb.st_mtime >= cutoff)
+            continue;
+        if (remove(path) == 0)
+            removed++;
+        else
+            r = mon_err_from_errno(errno);
+    }
+    closedir(d);
+    if (r < 0)
+        return r;
+    *ret_removed = removed;
+    return MON_OK;
+}
+
+int agg_backup_daily_run(struct agg_store *st, const char *dir, int keep_days, int64_t now_utc_s,
+                         bool *ret_written, char *path_out, size_t path_len, char *why,
+                         size_t why_len)
+{
+    char name[32];
+    bool written = false;
+    int r, removed = 0;
+
+    why_set(why, why_len, "%s", "");
+    if (!st || !dir || !path_out || keep_days < 1) {
+        why_set(why, why_len, "invalid arguments");
+        return MON_EINVAL;
+    }
+    r = mon_os_mkdir_p(dir);
+    if (r < 0) {
+        why_set(why, why_len, "cannot create %s: %s", dir, mon_strerror(r));
+        return r;
+    }
+    r = agg_backup_daily_name(now_utc_s, name, sizeof(name));
+    if (r < 0 || snprintf(path_out, path_len, "%s/%s", dir, name) >= (int)path_len) {
+        why_set(why, why_len, "path too long");
+        return MON_ETOOBIG;
+    }
+    if (!mon_os_path_exists(path_out)) {
+        r = agg_store_backup_to(st, path_out, why, why_len);
+        if (r < 0)
+            return r;
+        written = true;
+    }
+    r = agg_backup_prune(dir, keep_days, now_utc_s, &removed);
+    if (r < 0) {
+        why_set(why, why_len, "cannot prune old backups in %s: %s", dir, mon_strerror(r));
+        return r;
+    }
+    *ret_written = written;
+    return removed;
+}
+
+struct agg_backup_sched {
+    struct agg_backup_options opt;
+    char *dir;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool monotonic_cond;
+    bool stop; /* under lock */
+};
+
+/* Waits on b->wake for at most ms (lock held). */
+static void timed_wait(struct agg_backup_sched *b, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(b->monotonic_cond ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
+    if (ms < 0)
+        ms = 0;
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&b->wake, &b->lock, &ts);
+}
+
+static void *sched_main(void *arg)
+{
+    struct agg_backup_sched *b = arg;
+    int64_t next = mon_mono_ms() + b->opt.first_delay_ms;
+
+    pthread_mutex_lock(&b->lock);
+    while (!b->stop) {
+        int64_t now = mon_mono_ms();
+        char path[PATH_LEN], why[512];
+        bool written = false;
+        int r;
+        if (now < next) {
+            timed_wait(b, next - now);
+            continue;
+        }
+        pthread_mutex_unlock(&b->lock);
+        r = agg_backup_daily_run(b->opt.store, b->dir, b->opt.keep_days, mon_utc_ms() / 1000,
+                                 &written, path, sizeof(path), why, sizeof(why));
+        if (b->opt.report)
+            b->opt.report(b->opt.report_ctx, r, written, r > 0 ? r : 0, r < 0 ? why : path);
+        next = mon_mono_ms() + b->opt.period_ms;
+        pthread_mutex_lock(&b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+int agg_backup_sched_start(const struct agg_backup_options *opt, struct agg_backup_sched **ret)
+{
+    struct agg_backup_sched *b;
+    pthread_condattr_t attr;
+
+    if (!opt || !opt->store || !opt->dir || opt->keep_days < 1 || !ret)
+        return MON_EINVAL;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return MON_ENOMEM;
+    b->opt = *opt;
+    b->dir = strdup(opt->dir);
+    if (!b->dir) {
+        free(b);
+        return MON_ENOMEM;
+    }
+    b->opt.dir = b->dir;
+    if (b->opt.first_delay_ms <= 0)
+        b->opt.first_delay_ms = DEFAULT_FIRST_DELAY_MS;
+    if (b->opt.period_ms <= 0)
+        b->opt.period_ms = DEFAULT_PERIOD_MS;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_init(&attr);
+    b->monotonic_cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
+    pthread_cond_init(&b->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&b->thread, NULL, sched_main, b) != 0) {
+        pthread_cond_destroy(&b->wake);
+        pthread_mutex_destroy(&b->lock);
+        free(b->dir);
+        free(b);
+        return MON_ESYS;
+    }
+    *ret = b;
+    return MON_OK;
+}
+
+void agg_backup_sched_stop(struct agg_backup_sched *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->stop = true;
+    pthread_cond_signal(&b->wake);
+    pthread_mutex_unlock(&b->lock);
+    pthread_join(b->thread, NULL);
+    pthread_cond_destroy(&b->wake);
+    pthread_mutex_destroy(&b->lock);
+    free(b->dir);
+    free(b);
+}
