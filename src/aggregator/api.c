@@ -16,6 +16,7 @@
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,15 @@ struct agg_api {
     struct agg_engine *engine;
     struct agg_store *store;
     struct mon_http_server *http;
+    /* GET /api/servers body, shared by every client for LIST_CACHE_MS: the dashboard of each
+     * open browser asks every 5 s, and serialising hundreds of servers costs milliseconds. */
+    pthread_mutex_t list_lock;
+    char *list_body;
+    size_t list_len;
+    int64_t list_built_ms;
 };
+
+#define LIST_CACHE_MS 500
 
 static const char *const metrics[] = {"cpu_pct",      "mem_used_pct",    "disk_used_pct",
                                       "gpu_util_pct", "gpu_mem_used_mb", NULL};
@@ -247,11 +256,46 @@ static void store_error(struct mon_http_response *resp, int r, const char *what)
         mon_http_error(resp, 500, "%s: database error (%s)", what, mon_strerror(r));
 }
 
+/* Drops the cached server list so that a change made through the API shows at once. */
+static void list_invalidate(struct agg_api *api)
+{
+    pthread_mutex_lock(&api->list_lock);
+    free(api->list_body);
+    api->list_body = NULL;
+    pthread_mutex_unlock(&api->list_lock);
+}
+
 static void handle_list(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
+    int64_t now = mon_mono_ms();
+    char *copy = NULL;
+    size_t len = 0;
+
     (void)req;
-    mon_http_json(resp, 200, agg_engine_servers_json(api->engine));
+    /* One rebuild at a time: concurrent requests wait for it instead of repeating it. */
+    pthread_mutex_lock(&api->list_lock);
+    if (!api->list_body || now - api->list_built_ms >= LIST_CACHE_MS) {
+        cJSON *list = agg_engine_servers_json(api->engine);
+        char *text = list ? cJSON_PrintUnformatted(list) : NULL;
+        cJSON_Delete(list);
+        if (text) {
+            free(api->list_body);
+            api->list_body = text;
+            api->list_len = strlen(text);
+            api->list_built_ms = now;
+        }
+    }
+    if (api->list_body && (copy = malloc(api->list_len + 1))) {
+        memcpy(copy, api->list_body, api->list_len + 1);
+        len = api->list_len;
+    }
+    pthread_mutex_unlock(&api->list_lock);
+    if (!copy) {
+        mon_http_error(resp, 500, "out of memory");
+        return;
+    }
+    mon_http_body(resp, 200, "application/json", copy, len);
 }
 
 static void handle_get(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
@@ -280,6 +324,7 @@ static void handle_create(void *ctx, struct mon_http_request *req, struct mon_ht
     }
     s.id = id;
     agg_engine_server_upsert(api->engine, &s);
+    list_invalidate(api);
     snprintf(location, sizeof(location), "/api/servers/%lld", (long long)id);
     reply_server(api, id, 201, resp);
     mon_http_set_header(resp, "Location", location);
@@ -309,6 +354,7 @@ static void handle_update(void *ctx, struct mon_http_request *req, struct mon_ht
         goto out;
     }
     agg_engine_server_upsert(api->engine, &s);
+    list_invalidate(api);
     reply_server(api, id, 200, resp);
 out:
     agg_server_done(&s);
@@ -329,6 +375,7 @@ static void handle_delete(void *ctx, struct mon_http_request *req, struct mon_ht
         return;
     }
     agg_engine_server_remove(api->engine, id);
+    list_invalidate(api);
     o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "deleted", (double)id);
     mon_http_json(resp, 200, o);
@@ -661,8 +708,10 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
     api->cfg = cfg;
     api->engine = engine;
     api->store = store;
+    pthread_mutex_init(&api->list_lock, NULL);
     opt.ctx = api;
     if (mon_http_start(&opt, &api->http, why, why_len) < 0) {
+        pthread_mutex_destroy(&api->list_lock);
         free(api);
         return NULL;
     }
@@ -679,5 +728,7 @@ void agg_api_stop(struct agg_api *api)
     if (!api)
         return;
     mon_http_stop(api->http);
+    free(api->list_body);
+    pthread_mutex_destroy(&api->list_lock);
     free(api);
 }

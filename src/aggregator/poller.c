@@ -127,6 +127,9 @@ static bool apply_change(struct agg_poller *p, struct change *c)
     memmove(&p->targets[pos + 1], &p->targets[pos], (p->n_targets - pos) * sizeof(*p->targets));
     p->targets[pos] = t;
     p->n_targets++;
+    /* libcurl keeps at most 4 idle connections per handle currently added; ours are added only
+     * while polling, so without this every poll would open a new TCP connection. */
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)p->n_targets + 8);
     return true;
 }
 
