@@ -6,7 +6,7 @@ TEST_BUILD ?= build/asan
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all build deps test test-only format format-check run bench clean package
+.PHONY: all build deps test test-only format format-check run bench clean package windows
 
 all: build
 
@@ -35,6 +35,11 @@ run: build
 
 bench: build
 	bench/run-all.sh
+
+# Cross-built monitor-aggregator.exe (mingw-w64, static libraries cached outside the tree), its
+# unit tests under wine and a check against a native agent; not part of `make test`.
+windows:
+	scripts/windows-build
 
 package: build
 	cmake --build $(BUILD) --target package

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DEFAULT_FIRST_DELAY_MS 10000
 #define DEFAULT_PERIOD_MS      (24 * 3600 * 1000LL)
@@ -67,7 +66,7 @@ static int copy_file(const char *src, const char *dst, char *why, size_t why_len
         why_set(why, why_len, "cannot read %s", src);
         goto out;
     }
-    if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
+    if (fflush(out) != 0 || mon_os_fsync(fileno(out)) < 0) {
         r = mon_err_from_errno(errno);
         why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
         goto out;
@@ -110,7 +109,7 @@ int agg_backup_restore(const char *src, const char *db_path, char *why, size_t w
         why_set(why, why_len, "cannot remove the old %s-wal/-shm: %s", db_path, strerror(errno));
         goto out;
     }
-    if (rename(tmp, db_path) != 0) {
+    if (mon_os_rename_replace(tmp, db_path) < 0) {
         r = mon_err_from_errno(errno);
         why_set(why, why_len, "cannot rename %s to %s: %s", tmp, db_path, strerror(errno));
         goto out;

@@ -104,10 +104,24 @@ const char *mon_http_header(const struct mon_http_request *req, const char *name
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+/* True when s starts with "Bearer " in any letter case (ASCII, locale-independent). */
+static bool bearer_prefix(const char *s)
+{
+    static const char want[] = "bearer ";
+    for (size_t i = 0; want[i]; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != want[i])
+            return false;
+    }
+    return true;
+}
+
 const char *mon_http_bearer(const struct mon_http_request *req)
 {
     const char *auth = mon_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+    if (!auth || !bearer_prefix(auth))
         return NULL;
     auth += 7;
     while (*auth == ' ')

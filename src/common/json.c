@@ -12,8 +12,12 @@
 
 double mon_round(double v, int decimals)
 {
-    double scale = pow(10.0, decimals);
-    double r = round(v * scale) / scale;
+    /* Powers of ten by multiplication: exact up to 1e22, unlike some C libraries' pow()
+     * (mingw's pow(10, -2) is not the double nearest 0.01). */
+    double scale = 1.0, r;
+    for (int i = 0; i < (decimals < 0 ? -decimals : decimals) && isfinite(scale); i++)
+        scale *= 10.0;
+    r = decimals < 0 ? round(v / scale) * scale : round(v * scale) / scale;
     if (!isfinite(r)) /* v * scale overflowed: v is too large to have digits to round */
         return v;
     return r == 0.0 ? 0.0 : r; /* -0.001 rounds to 0, never to "-0" in JSON */

@@ -41,6 +41,14 @@ int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_s
  * holder has it. *ret_handle is written only on success. */
 int mon_os_lock_file(const char *path, int *ret_handle);
 
+/* Flushes a file descriptor's data to disk (fsync / _commit). MON_OK or a MON_E* code; errno
+ * is set on failure. */
+int mon_os_fsync(int fd);
+
+/* Renames from to to, replacing an existing to (atomically where the OS can). MON_OK or a
+ * MON_E* code; errno is set on failure. */
+int mon_os_rename_replace(const char *from, const char *to);
+
 /* Releases a lock from mon_os_lock_file (the file stays). Accepts a negative handle. */
 void mon_os_unlock_file(int handle);
 

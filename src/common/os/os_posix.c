@@ -97,6 +97,16 @@ int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_s
     return MON_OK;
 }
 
+int mon_os_fsync(int fd)
+{
+    return fsync(fd) == 0 ? MON_OK : mon_err_from_errno(errno);
+}
+
+int mon_os_rename_replace(const char *from, const char *to)
+{
+    return rename(from, to) == 0 ? MON_OK : mon_err_from_errno(errno);
+}
+
 static void stop_signal_set(sigset_t *set)
 {
     sigemptyset(set);

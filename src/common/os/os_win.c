@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* Windows implementation of the portability layer (mingw-w64, winpthreads). */
+#include "common/os/os.h"
+
+#include "common/err.h"
+#include "common/str.h"
+
+#include <windows.h>
+
+#include <direct.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <psapi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int mon_os_init(void)
+{
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+        return MON_ESYS;
+    return MON_OK;
+}
+
+static bool is_sep(char c)
+{
+    return c == '/' || c == '\\';
+}
+
+int mon_os_mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t len, start = 1;
+
+    if (!mon_strlcpy(tmp, path, sizeof(tmp)))
+        return MON_ETOOBIG;
+    len = strlen(tmp);
+    while (len > 1 && is_sep(tmp[len - 1]))
+        tmp[--len] = '\0';
+    if (len >= 2 && tmp[1] == ':')
+        start = 3; /* skip the drive, "C:\" */
+    for (char *p = tmp + (start < len ? start : len); *p; p++) {
+        char sep = *p;
+        if (!is_sep(sep))
+            continue;
+        *p = '\0';
+        if (_mkdir(tmp) < 0 && errno != EEXIST)
+            return mon_err_from_errno(errno);
+        *p = sep;
+    }
+    if (_mkdir(tmp) < 0 && errno != EEXIST)
+        return mon_err_from_errno(errno);
+    return MON_OK;
+}
+
+int mon_os_exe_dir(char *buf, size_t size)
+{
+    wchar_t wpath[MAX_PATH * 4];
+    char path[MAX_PATH * 4 * 3];
+    DWORD n = GetModuleFileNameW(NULL, wpath, (DWORD)(sizeof(wpath) / sizeof(wpath[0])));
+    char *slash;
+
+    if (n == 0 || n >= sizeof(wpath) / sizeof(wpath[0]))
+        return MON_ESYS;
+    if (WideCharToMultiByte(CP_UTF8, 0, wpath, -1, path, (int)sizeof(path), NULL, NULL) <= 0)
+        return MON_ETOOBIG;
+    slash = strrchr(path, '\\');
+    if (!slash)
+        slash = strrchr(path, '/');
+    if (!slash)
+        return MON_ENOENT;
+    *slash = '\0';
+    return mon_strlcpy(buf, path, size) ? MON_OK : MON_ETOOBIG;
+}
+
+bool mon_os_path_exists(const char *path)
+{
+    struct _stat64 st;
+    return _stat64(path, &st) == 0;
+}
+
+long long mon_os_rss_bytes(void)
+{
+    PROCESS_MEMORY_COUNTERS pmc;
+    if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof(pmc)))
+        return -1;
+    return (long long)pmc.WorkingSetSize;
+}
+
+int mon_os_realpath(const char *path, char *buf, size_t size)
+{
+    char tmp[MAX_PATH * 4];
+    if (!_fullpath(tmp, path, sizeof(tmp)))
+        return MON_ETOOBIG;
+    if (!mon_os_path_exists(tmp))
+        return MON_ENOENT;
+    return mon_strlcpy(buf, tmp, size) ? MON_OK : MON_ETOOBIG;
+}
+
+int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size)
+{
+    struct _stat64 st;
+    int fd = _open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    if (_fstat64(fd, &st) < 0 || !(st.st_mode & _S_IFREG)) {
+        _close(fd);
+        return MON_ENOENT;
+    }
+    *ret_fd = fd;
+    *ret_size = (unsigned long long)st.st_size;
+    return MON_OK;
+}
+
+int mon_os_fsync(int fd)
+{
+    return _commit(fd) == 0 ? MON_OK : mon_err_from_errno(errno);
+}
+
+static int errno_from_win32(DWORD e)
+{
+    switch (e) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+        return ENOENT;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION:
+        return EACCES;
+    case ERROR_ALREADY_EXISTS:
+    case ERROR_FILE_EXISTS:
+        return EEXIST;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+        return ENOMEM;
+    default:
+        return EIO;
+    }
+}
+
+int mon_os_rename_replace(const char *from, const char *to)
+{
+    if (MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+        return MON_OK;
+    errno = errno_from_win32(GetLastError());
+    return mon_err_from_errno(errno);
+}
+
+/* A console control handler and C signal handlers receive no context pointer, so the event
+ * they set is process-wide state by necessity: created once by mon_os_signals_block. */
+static HANDLE stop_event;
+
+static BOOL WINAPI console_handler(DWORD type)
+{
+    switch (type) {
+    case CTRL_C_EVENT:
+    case CTRL_BREAK_EVENT:
+    case CTRL_CLOSE_EVENT:
+    case CTRL_SHUTDOWN_EVENT:
+        SetEvent(stop_event);
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+static void stop_signal_handler(int sig)
+{
+    signal(sig, stop_signal_handler);
+    SetEvent(stop_event);
+}
+
+void mon_os_signals_block(void)
+{
+    if (!stop_event)
+        stop_event = CreateEventW(NULL, FALSE, FALSE, NULL);
+    SetConsoleCtrlHandler(console_handler, TRUE);
+    signal(SIGTERM, stop_signal_handler);
+    signal(SIGINT, stop_signal_handler);
+}
+
+enum mon_os_signal mon_os_signals_wait(void)
+{
+    /* Windows has no reload signal: only stop requests arrive. */
+    if (!stop_event)
+        mon_os_signals_block();
+    while (WaitForSingleObject(stop_event, INFINITE) != WAIT_OBJECT_0)
+        Sleep(100);
+    return MON_OS_SIGNAL_STOP;
+}
+
+/* The lock covers one byte far past the end of the file, so the pid written into the file stays
+ * readable by others. */
+#define LOCK_OFFSET_HIGH 0x7fffffffu
+
+int mon_os_lock_file(const char *path, int *ret_handle)
+{
+    char pid[32];
+    OVERLAPPED ov = {0};
+    HANDLE h;
+    int fd = _open(path, _O_RDWR | _O_CREAT | _O_BINARY | _O_NOINHERIT, _S_IREAD | _S_IWRITE), n;
+
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    h = (HANDLE)_get_osfhandle(fd);
+    ov.OffsetHigh = LOCK_OFFSET_HIGH;
+    if (h == INVALID_HANDLE_VALUE ||
+        !LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+        DWORD e = GetLastError();
+        _close(fd);
+        return e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING ? MON_EBUSY : MON_ESYS;
+    }
+    /* The holder's pid, for people looking at the file; the lock itself is what counts. */
+    n = snprintf(pid, sizeof(pid), "%lu\n", (unsigned long)GetCurrentProcessId());
+    if (_chsize(fd, 0) == 0 && n > 0 && _write(fd, pid, (unsigned)n) < 0) {
+        /* informational only */
+    }
+    *ret_handle = fd;
+    return MON_OK;
+}
+
+void mon_os_unlock_file(int handle)
+{
+    OVERLAPPED ov = {0};
+    HANDLE h;
+
+    if (handle < 0)
+        return;
+    h = (HANDLE)_get_osfhandle(handle);
+    ov.OffsetHigh = LOCK_OFFSET_HIGH;
+    if (h != INVALID_HANDLE_VALUE)
+        UnlockFileEx(h, 0, 1, 0, &ov);
+    _close(handle);
+}
