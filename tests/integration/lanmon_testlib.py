@@ -119,7 +119,31 @@ class LiveProc:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Agent:
+class Daemon:
+    """Process handling shared by Agent and Aggregator: stop with a signal, read the log."""
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        """Stops the process and returns (exit code, seconds it took)."""
+        if not self.proc or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None, 0.0)
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(5)
+        return rc, time.monotonic() - t0
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Agent(Daemon):
     """A real monitor-agent process on 127.0.0.1 with a generated config."""
 
     def __init__(self, procfs, token="test-token-0123456789", extra=None, env=None,
@@ -176,25 +200,6 @@ class Agent:
         tok = self.token if token == "__default__" else token
         return http("GET", self.base + path, token=tok, **kw)
 
-    def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        """Stops the agent and returns (exit code, seconds it took)."""
-        if not self.proc or self.proc.poll() is not None:
-            return (self.proc.returncode if self.proc else None, 0.0)
-        t0 = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait(5)
-        return rc, time.monotonic() - t0
-
-    def output(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
 
     def close(self):
         self.stop()
@@ -227,7 +232,7 @@ def yaml_value(v):
     return json.dumps(v)
 
 
-class Aggregator:
+class Aggregator(Daemon):
     """A real monitor-aggregator process on 127.0.0.1 with a temp database."""
 
     def __init__(self, servers=(), interval="1s", timeout="500ms", bucket="1h",
@@ -291,25 +296,10 @@ class Aggregator:
         return self.api("GET", "/api/events" + (f"?{qs}" if qs else "")).json()["events"]
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        if not self.proc or self.proc.poll() is not None:
-            return (self.proc.returncode if self.proc else None, 0.0)
-        t0 = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait(5)
+        result = super().stop(sig, timeout)
         if getattr(self, "log", None):
             self.log.close()
-        return rc, time.monotonic() - t0
-
-    def output(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        return result
 
     def close(self):
         self.stop()
