@@ -287,6 +287,14 @@ int main(int argc, char **argv)
         goto out;
     }
     mon_os_signals_block();
+    {
+        /* One kept-alive connection per agent, plus the database, clients and logs. */
+        long fds = mon_os_raise_fd_limit();
+        if (fds >= 0 && (size_t)fds < cfg->n_servers + 256)
+            mon_warn("the open-file limit is %ld: polling many agents needs more (raise "
+                     "LimitNOFILE / ulimit -n)",
+                     fds);
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     {
         struct agg_engine_options eo = {

@@ -2,6 +2,8 @@
 /* Windows implementation of the portability layer (mingw-w64, winpthreads). */
 #include "common/os/os.h"
 
+#include <limits.h>
+
 #include "common/err.h"
 #include "common/str.h"
 
@@ -235,4 +237,10 @@ void mon_os_unlock_file(int handle)
     if (h != INVALID_HANDLE_VALUE)
         UnlockFileEx(h, 0, 1, 0, &ov);
     _close(handle);
+}
+
+long mon_os_raise_fd_limit(void)
+{
+    /* Winsock sockets are not C runtime descriptors: no per-process limit to raise. */
+    return LONG_MAX;
 }
