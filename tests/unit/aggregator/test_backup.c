@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "tmp_tree.h"
+
 #define N_EVENTS 3000 /* ~2 MB of events: several backup chunks of 256 pages */
 
 struct fx {
@@ -32,28 +34,6 @@ struct fx {
     char db[160];
     struct agg_store *st;
 };
-
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    if (d) {
-        while ((e = readdir(d)) != NULL) {
-            char child[512];
-            struct stat sb;
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            if (snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= (int)sizeof(child))
-                continue;
-            if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-                rm_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
 
 static void add_events(struct agg_store *st, int n, const char *name)
 {

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "tmp_tree.h"
+
 #define INJECT_NAME "x'); DROP TABLE servers;--"
 
 struct fx {
@@ -27,29 +29,6 @@ struct fx {
     char path[160];
     struct agg_store *st;
 };
-
-/* Removes a folder tree made by a test (plain files and folders only). */
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    if (d) {
-        while ((e = readdir(d)) != NULL) {
-            char child[512];
-            struct stat sb;
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            if (snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= (int)sizeof(child))
-                continue;
-            if (lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-                rm_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
 
 static int setup(void **state)
 {
