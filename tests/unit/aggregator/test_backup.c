@@ -20,12 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "tmp_tree.h"
+#include "support/test_os.h"
 
 #define N_EVENTS 3000 /* ~2 MB of events: several backup chunks of 256 pages */
 
@@ -61,15 +60,14 @@ static int setup(void **state)
     int64_t id;
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/lanmon-backup-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (test_make_temp_dir("lanmon-backup", f->dir, sizeof(f->dir)) < 0) {
         free(f);
         return -1;
     }
     snprintf(f->db, sizeof(f->db), "%s/data/monitor.db", f->dir);
     if (agg_store_open(f->db, 2000, &f->st, why, sizeof(why)) < 0) {
         fprintf(stderr, "open: %s\n", why);
-        rm_tree(f->dir);
+        test_rm_tree(f->dir);
         free(f);
         return -1;
     }
@@ -83,7 +81,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     agg_store_close(f->st);
-    rm_tree(f->dir);
+    test_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -302,12 +300,11 @@ static void test_restore_replaces_database_and_drops_stale_wal(void **state)
 
 static void touch_at(const char *path, int64_t mtime)
 {
-    struct timeval tv[2] = {{.tv_sec = (time_t)mtime}, {.tv_sec = (time_t)mtime}};
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     fputs("x", fp);
     fclose(fp);
-    assert_int_equal(utimes(path, tv), 0);
+    assert_int_equal(test_set_mtime(path, mtime), 0);
 }
 
 static void test_daily_name_prune_and_run(void **state)

@@ -15,9 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "support/test_os.h"
 
 #define REPLY                                                                                      \
     "{\"node_id\":\"a\",\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":42,\"mem\":{\"used_bytes\":1," \
@@ -86,7 +87,7 @@ static size_t count_events(struct agg_store *st, int64_t id, const char *type)
 
 static void test_engine_end_to_end(void **state)
 {
-    char dir[] = "/tmp/agg-engine-XXXXXX", path[300], why[256];
+    char dir[512], path[600], why[256];
     struct mon_http_options ho = {.listen = "127.0.0.1:0", .handler = handler};
     struct mon_http_server *agent = NULL;
     struct agg_store *st = NULL;
@@ -104,7 +105,7 @@ static void test_engine_end_to_end(void **state)
     cJSON *o, *out = NULL;
     (void)state;
 
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(test_make_temp_dir("agg-engine", dir, sizeof(dir)), 0);
     snprintf(path, sizeof(path), "%s/monitor.db", dir);
     eo.db_path = path;
     assert_int_equal(mon_http_start(&ho, &agent, why, sizeof(why)), MON_OK);
@@ -181,12 +182,7 @@ static void test_engine_end_to_end(void **state)
     agg_engine_stop(e);
 
     agg_store_close(st);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/monitor.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/monitor.db-shm", dir);
-    unlink(path);
-    rmdir(dir);
+    test_rm_tree(dir);
 }
 
 int main(void)

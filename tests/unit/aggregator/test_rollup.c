@@ -15,9 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "support/test_os.h"
 
 #define B0 1768644000LL /* a bucket start (multiple of 10 s and of 1 h) */
 
@@ -170,7 +171,7 @@ static void test_samples_without_gpu(void **state)
 
 static void test_resume_stored_bucket(void **state)
 {
-    char dir[] = "/tmp/agg-rollup-XXXXXX", path[300], why[256];
+    char dir[512], path[600], why[256];
     struct agg_store *st = NULL;
     struct agg_writer *w = NULL;
     struct agg_writer_options wo = {0};
@@ -189,7 +190,7 @@ static void test_resume_stored_bucket(void **state)
     int64_t id = 0;
     (void)state;
 
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(test_make_temp_dir("agg-rollup", dir, sizeof(dir)), 0);
     snprintf(path, sizeof(path), "%s/monitor.db", dir);
     assert_int_equal(agg_store_open(path, 1000, &st, why, sizeof(why)), MON_OK);
     assert_int_equal(agg_store_server_insert(st, &srv, &id), MON_OK);
@@ -246,12 +247,7 @@ static void test_resume_stored_bucket(void **state)
     agg_rollup_free(r);
     agg_writer_stop(w, 1000);
     agg_store_close(st);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/monitor.db-wal", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/monitor.db-shm", dir);
-    unlink(path);
-    rmdir(dir);
+    test_rm_tree(dir);
 }
 
 int main(void)

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "tmp_tree.h"
+#include "support/test_os.h"
 
 #define INJECT_NAME "x'); DROP TABLE servers;--"
 
@@ -36,8 +36,7 @@ static int setup(void **state)
     char why[256];
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/lanmon-store-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (test_make_temp_dir("lanmon-store", f->dir, sizeof(f->dir)) < 0) {
         free(f);
         return -1;
     }
@@ -45,7 +44,7 @@ static int setup(void **state)
     snprintf(f->path, sizeof(f->path), "%s/data/sub/aggregator.db", f->dir);
     if (agg_store_open(f->path, 2000, &f->st, why, sizeof(why)) < 0) {
         fprintf(stderr, "open: %s\n", why);
-        rm_tree(f->dir);
+        test_rm_tree(f->dir);
         free(f);
         return -1;
     }
@@ -57,7 +56,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     agg_store_close(f->st);
-    rm_tree(f->dir);
+    test_rm_tree(f->dir);
     free(f);
     return 0;
 }

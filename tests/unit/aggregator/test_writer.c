@@ -53,7 +53,7 @@ static void test_retry_keeps_order(void **state)
 /* An executor that blocks until released, to let the queue fill up. */
 struct gate {
     pthread_mutex_t lock;
-    bool open;
+    bool open, entered; /* entered: the writer thread holds a job */
     int executed_events, executed_other;
 };
 
@@ -62,6 +62,7 @@ static int gate_exec(void *ctx, const struct agg_write_job *j)
     struct gate *g = ctx;
     for (;;) {
         pthread_mutex_lock(&g->lock);
+        g->entered = true;
         if (g->open) {
             if (j->kind == AGG_JOB_EVENT)
                 g->executed_events++;
@@ -82,15 +83,22 @@ static void test_overflow_drops_non_events_first(void **state)
     struct agg_writer *w = NULL;
     struct agg_writer_status st;
     int64_t deadline;
+    bool entered = false;
     (void)state;
     assert_int_equal(agg_writer_start(&o, &w), MON_OK);
-    /* One job is taken by the (blocked) thread, then the queue holds 10. */
+    /* One job is taken by the (blocked) thread, then the queue holds 10. Wait until the thread
+     * is inside the executor: a pending count of 1 is also what a job not yet taken shows. */
     agg_writer_server_seen(w, 1, 1, -1);
     deadline = mon_mono_ms() + 5000;
-    do {
-        agg_writer_get_status(w, &st);
+    while (!entered && mon_mono_ms() < deadline) {
         mon_sleep_ms(2);
-    } while (st.pending != 1 && mon_mono_ms() < deadline);
+        pthread_mutex_lock(&g.lock);
+        entered = g.entered;
+        pthread_mutex_unlock(&g.lock);
+    }
+    assert_true(entered);
+    agg_writer_get_status(w, &st);
+    assert_int_equal(st.pending, 1);
     for (int i = 0; i < 4; i++)
         agg_writer_server_seen(w, 1, 2 + i, -1);
     for (int i = 0; i < 6; i++)

@@ -6,11 +6,9 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/net.h"
+#include "support/test_os.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -121,14 +118,12 @@ static void h_text(void *ctx, struct mon_http_request *req, struct mon_http_resp
 
 static void h_file(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
-    char path[] = "/tmp/mon_test_http_XXXXXX";
     static const char content[] = "file body 0123456789";
-    int fd = mkstemp(path);
+    int fd = test_anonymous_file();
     (void)ctx;
     (void)req;
     assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(write(fd, content, sizeof(content) - 1), (ssize_t)(sizeof(content) - 1));
+    assert_int_equal(write(fd, content, sizeof(content) - 1), (int)(sizeof(content) - 1));
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
     resp->status = 200;
     resp->content_type = "text/plain";
@@ -209,12 +204,7 @@ static void reply_free(struct reply *r)
 
 static bool wait_within(int fd, short events, int ms)
 {
-    struct pollfd p = {.fd = fd, .events = events};
-    int r;
-    do {
-        r = poll(&p, 1, ms);
-    } while (r < 0 && errno == EINTR);
-    return r > 0;
+    return test_sock_wait(fd, events, ms);
 }
 
 static bool wait_for(int fd, short events)
@@ -225,7 +215,7 @@ static bool wait_for(int fd, short events)
 static int connect_port(uint16_t port)
 {
     struct sockaddr_in sin;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = test_socket(AF_INET);
     assert_true(fd >= 0);
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
@@ -239,12 +229,10 @@ static int connect_port(uint16_t port)
 static bool send_all(int fd, const char *data, size_t len)
 {
     while (len > 0) {
-        ssize_t n;
-        if (!wait_for(fd, POLLOUT))
+        long n;
+        if (!wait_for(fd, TEST_POLLOUT))
             return false;
-        n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
+        n = test_sock_send(fd, data, len);
         if (n <= 0)
             return false;
         data += n;
@@ -291,18 +279,16 @@ static int read_reply_within(int fd, struct reply *r, int wait_ms)
     mon_buf_init(&raw, 4 * 1024 * 1024);
     for (;;) {
         char chunk[4096];
-        ssize_t n;
+        long n;
         if (head_len && raw.len >= head_len + want) {
             ret = 0;
             break;
         }
-        if (!wait_within(fd, POLLIN, wait_ms)) {
+        if (!wait_within(fd, TEST_POLLIN, wait_ms)) {
             ret = -2;
             break;
         }
-        n = recv(fd, chunk, sizeof(chunk), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
+        n = test_sock_recv(fd, chunk, sizeof(chunk));
         if (n <= 0) {
             if (head_len && want == SIZE_MAX) /* no Content-Length: the body ends at close */
                 ret = 0;
@@ -359,7 +345,7 @@ static void request(uint16_t port, const char *req, struct reply *r)
 {
     int fd = connect_port(port);
     exchange(fd, req, r);
-    close(fd);
+    test_sock_close(fd);
 }
 
 static const char *json_str(const struct reply *r, const char *name)
@@ -511,7 +497,7 @@ static void test_keep_alive(void **state)
         assert_int_equal(r.status, 200);
         reply_free(&r);
     }
-    close(fd);
+    test_sock_close(fd);
     assert_int_equal(atomic_load(&t.handler_calls), 3);
     mon_http_stop(srv);
 }
@@ -620,7 +606,7 @@ static void test_body_too_large(void **state)
     assert_true(rc == -1 || (rc == 0 && r.status >= 400));
     assert_true(r.status != 200);
     reply_free(&r);
-    close(fd);
+    test_sock_close(fd);
     assert_int_equal(atomic_load(&t.handler_calls), 0);
     mon_http_stop(srv);
 }
@@ -654,7 +640,7 @@ static bool ping_ok(uint16_t port)
     bool ok = send_all(fd, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36) &&
               read_reply(fd, &r) == 0 && r.status == 200;
     reply_free(&r);
-    close(fd);
+    test_sock_close(fd);
     return ok;
 }
 
@@ -682,13 +668,13 @@ static void test_max_connections(void **state)
     reply_free(&r);
     assert_int_equal(atomic_load(&t.handler_calls), 2);
     /* ... until one of the two is released; then it is answered. */
-    close(held[0]);
+    test_sock_close(held[0]);
     assert_int_equal(read_reply(extra, &r), 0);
     assert_int_equal(r.status, 200);
     reply_free(&r);
     assert_int_equal(atomic_load(&t.handler_calls), 3);
-    close(extra);
-    close(held[1]);
+    test_sock_close(extra);
+    test_sock_close(held[1]);
     mon_http_stop(srv);
 }
 
@@ -713,13 +699,13 @@ static void test_per_ip_connections(void **state)
     assert_int_equal(rc, -1);
     assert_int_equal(r.status, 0);
     reply_free(&r);
-    close(extra);
+    test_sock_close(extra);
     assert_int_equal(atomic_load(&t.handler_calls), 1);
     /* The first one still works. */
     exchange(held, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     reply_free(&r);
-    close(held);
+    test_sock_close(held);
     mon_http_stop(srv);
 }
 
@@ -746,7 +732,7 @@ static void test_oversized_headers(void **state)
     else
         assert_int_equal(rc, -1);
     reply_free(&r);
-    close(fd);
+    test_sock_close(fd);
     mon_buf_done(&req);
     assert_int_equal(atomic_load(&t.handler_calls), 0);
     /* The server is still alive and serving. */
@@ -857,7 +843,7 @@ static void test_thread_pool(void **state)
         assert_int_equal(read_reply(fds[i], &r), 0);
         assert_int_equal(r.status, 200);
         reply_free(&r);
-        close(fds[i]);
+        test_sock_close(fds[i]);
     }
     assert_int_equal(atomic_load(&t.handler_calls), 8);
     mon_http_stop(srv);
@@ -884,10 +870,10 @@ static void test_stop_with_idle_connection(void **state)
     if (took > 1500)
         fail_msg("mon_http_stop took %lld ms", (long long)took);
     /* The server side of the connection is gone. */
-    assert_true(wait_for(fd, POLLIN));
-    rc = (int)recv(fd, &byte, 1, 0);
+    assert_true(wait_for(fd, TEST_POLLIN));
+    rc = (int)test_sock_recv(fd, &byte, 1);
     assert_true(rc <= 0);
-    close(fd);
+    test_sock_close(fd);
     mon_http_stop(NULL);
 }
 
@@ -925,7 +911,7 @@ static void test_dual_stack(void **state)
     struct mon_http_server *srv = NULL;
     struct reply r;
     char why[256];
-    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    int probe = test_socket(AF_INET6);
     (void)state;
     o.listen = "*:0";
     if (probe < 0) {
@@ -934,7 +920,7 @@ static void test_dual_stack(void **state)
         assert_null(srv);
         return;
     }
-    close(probe);
+    test_sock_close(probe);
     srv = start(&o);
     /* An IPv4 client reaches the "*" listener and the allow-list sees it as 127.0.0.1 (an
      * IPv4-mapped IPv6 address), so IPv4 CIDR blocks keep working on dual-stack sockets. */
@@ -969,5 +955,6 @@ int main(void)
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_dual_stack),
     };
+    test_sockets_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
