@@ -14,10 +14,11 @@
 
 static const char *const top_keys[] = {"listen",   "database", "admin_token", "admin_token_file",
                                        "web_root", "poll",     "history",     "backup",
-                                       "servers",  NULL};
+                                       "log",      "servers",  NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
 static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
 static const char *const backup_keys[] = {"dir", "keep_days", NULL};
+static const char *const log_keys[] = {"file", "max_size_mb", "keep", NULL};
 static const char *const server_keys[] = {"name",       "host",     "agent_port", "token",
                                           "token_file", "services", "enabled",    NULL};
 
@@ -31,6 +32,7 @@ void agg_config_free(struct agg_config *cfg)
     free(cfg->admin_token);
     free(cfg->web_root);
     free(cfg->backup_dir);
+    free(cfg->log_file);
     agg_server_list_free(cfg->servers, cfg->n_servers);
     free(cfg);
 }
@@ -211,6 +213,38 @@ out:
     return r;
 }
 
+/* The log section: file (default "logs/monitor-aggregator.log", relative to the config file's
+ * folder), max_size_mb (10) and keep (5). Without the section the daemon logs to stderr, but
+ * the resolved default is kept for the Windows service, which has no console. */
+static int load_log(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                    const char *base_dir, struct agg_config *cfg, struct mon_cfg_error *err)
+{
+    const struct mon_cfg_node *l = mon_cfg_get(root, "log");
+    char *file = strdup("logs/monitor-aggregator.log");
+    int64_t max_mb = 10;
+    int r = MON_OK;
+
+    if (!file)
+        return MON_ENOMEM;
+    cfg->log_keep = 5;
+    if (l && ((r = mon_cfg_check_keys(doc, l, log_keys, err)) < 0 ||
+              (r = mon_cfg_string(doc, l, "file", false, &file, err)) < 0 ||
+              (r = mon_cfg_int(doc, l, "max_size_mb", 1, 1024, &max_mb, err)) < 0 ||
+              (r = mon_cfg_int(doc, l, "keep", 1, 100, &cfg->log_keep, err)) < 0))
+        goto out;
+    if (!file[0]) {
+        r = mon_cfg_fail(doc, l, "file", err, "must be a file path");
+        goto out;
+    }
+    cfg->log_configured = l != NULL;
+    cfg->log_max_bytes = max_mb * 1024 * 1024;
+    cfg->log_file = resolve_path(base_dir, file);
+    r = cfg->log_file ? MON_OK : MON_ENOMEM;
+out:
+    free(file);
+    return r;
+}
+
 int agg_config_parse(const char *name, const char *text, size_t len, const char *base_dir,
                      struct agg_config **ret, struct mon_cfg_error *err)
 {
@@ -248,6 +282,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
         (r = mon_cfg_string(doc, root, "web_root", false, &web_root, err)) < 0 ||
         (r = load_sections(doc, root, cfg, err)) < 0 ||
         (r = load_backup(doc, root, base_dir, cfg, err)) < 0 ||
+        (r = load_log(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_servers(doc, root, base_dir, cfg, err)) < 0)
         goto out;
     {

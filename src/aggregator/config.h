@@ -3,6 +3,7 @@
 #ifndef MON_AGGREGATOR_CONFIG_H
 #define MON_AGGREGATOR_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,10 @@ struct agg_config {
     int64_t retention_days, bucket_ms, checkpoint_ms;
     char *backup_dir; /* resolved; NULL when the config has no backup section (no daily backup) */
     int64_t backup_keep_days;
+    char *log_file;      /* resolved; the configured or the default file (see log_configured) */
+    bool log_configured; /* a log section exists: log to log_file (else stderr, but the
+                          * Windows service always logs to log_file) */
+    int64_t log_max_bytes, log_keep;
     struct agg_server *servers; /* seeds, imported once by name */
     size_t n_servers;
 };

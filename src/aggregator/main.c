@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/os/os.h"
+#include "common/os/service.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -19,7 +20,8 @@
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: monitor-aggregator [--config PATH] [--check-config | --init-db |\n"
-                 "                          --backup FILE | --restore FILE | --check-db]\n"
+                 "                          --backup FILE | --restore FILE | --check-db |\n"
+                 "                          --install-service | --uninstall-service]\n"
                  "       monitor-aggregator --version\n\n"
                  "  --config PATH   configuration (default $MONITOR_AGGREGATOR_CONFIG, else\n"
                  "                  config.yaml beside the executable)\n"
@@ -31,6 +33,12 @@ static void usage(FILE *out)
                  "                  aggregator must be stopped) and exit\n"
                  "  --check-db      check the database, print its size and row counts, exit 0\n"
                  "                  when it is healthy\n"
+                 "  --install-service    (Windows, as Administrator) register the service\n"
+                 "                  'monitor-aggregator' that runs with this configuration\n"
+                 "                  and starts at boot; again after an upgrade to update it\n"
+                 "  --uninstall-service  (Windows) stop and remove that service\n"
+                 "  --service       run under the Service Control Manager (set by\n"
+                 "                  --install-service; logs go to the log file)\n"
                  "  --version       print the version and exit\n");
 }
 
@@ -199,81 +207,151 @@ static int import_seeds(struct agg_store *st, const struct agg_config *cfg)
     return MON_OK;
 }
 
-int main(int argc, char **argv)
+#define SERVICE_NAME "monitor-aggregator"
+
+enum run_mode {
+    MODE_RUN,
+    MODE_CHECK_CONFIG,
+    MODE_INIT_DB,
+    MODE_BACKUP,
+    MODE_RESTORE,
+    MODE_CHECK_DB,
+    MODE_INSTALL_SERVICE,
+    MODE_UNINSTALL_SERVICE,
+    MODE_SERVICE, /* started by the Windows Service Control Manager */
+};
+
+struct options {
+    char *config; /* the configuration file (resolved before use) */
+    enum run_mode mode;
+    const char *file; /* --backup / --restore */
+};
+
+/* Parses the command line into o. Returns -1 to go on, or the exit status to end with. */
+static int parse_args(int argc, char **argv, struct options *o)
 {
-    char *path = NULL, why[512];
-    const char *backup_file = NULL, *restore_file = NULL;
-    bool check_only = false, init_only = false, check_db = false;
-    int lock = -1, modes;
-    struct agg_backup_sched *backups = NULL;
-    struct agg_config *cfg = NULL;
-    struct agg_store *store = NULL;
-    struct agg_engine *engine = NULL;
-    struct agg_api *api = NULL;
-    struct mon_cfg_error err;
-    int rc = 1;
+    int modes = 0;
 
     for (int i = 1; i < argc; i++) {
+        enum run_mode m = MODE_RUN;
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            free(path);
-            path = strdup(argv[++i]);
+            free(o->config);
+            o->config = strdup(argv[++i]);
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            free(path);
-            path = strdup(argv[i] + 9);
+            free(o->config);
+            o->config = strdup(argv[i] + 9);
         } else if (strcmp(argv[i], "--check-config") == 0) {
-            check_only = true;
+            m = MODE_CHECK_CONFIG;
         } else if (strcmp(argv[i], "--init-db") == 0) {
-            init_only = true;
+            m = MODE_INIT_DB;
         } else if (strcmp(argv[i], "--backup") == 0 && i + 1 < argc) {
-            backup_file = argv[++i];
+            m = MODE_BACKUP;
+            o->file = argv[++i];
         } else if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
-            restore_file = argv[++i];
+            m = MODE_RESTORE;
+            o->file = argv[++i];
         } else if (strcmp(argv[i], "--check-db") == 0) {
-            check_db = true;
+            m = MODE_CHECK_DB;
+        } else if (strcmp(argv[i], "--install-service") == 0) {
+            m = MODE_INSTALL_SERVICE;
+        } else if (strcmp(argv[i], "--uninstall-service") == 0) {
+            m = MODE_UNINSTALL_SERVICE;
+        } else if (strcmp(argv[i], "--service") == 0) {
+            m = MODE_SERVICE;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("monitor-aggregator %s\n", MON_VERSION);
-            free(path);
             return 0;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            free(path);
             return 0;
         } else {
             fprintf(stderr, "monitor-aggregator: unknown argument '%s'\n", argv[i]);
             usage(stderr);
-            free(path);
             return 2;
         }
+        if (m != MODE_RUN) {
+            o->mode = m;
+            modes++;
+        }
     }
-    modes = (check_only ? 1 : 0) + (init_only ? 1 : 0) + (backup_file ? 1 : 0) +
-            (restore_file ? 1 : 0) + (check_db ? 1 : 0);
     if (modes > 1) {
         fprintf(stderr, "monitor-aggregator: choose one of --check-config, --init-db, --backup, "
-                        "--restore and --check-db\n");
-        free(path);
+                        "--restore, --check-db, --install-service, --uninstall-service and "
+                        "--service\n");
         return 2;
     }
-    mon_log_init("monitor-aggregator", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
-    if (!path)
-        path = default_config_path();
-    if (!path || mon_os_init() < 0)
-        goto out;
-    if (agg_config_load(path, &cfg, &err) < 0) {
+    if (!o->config)
+        o->config = default_config_path();
+    if (!o->config) {
+        fprintf(stderr, "monitor-aggregator: out of memory\n");
+        return 1;
+    }
+    return -1;
+}
+
+/* Registers the Windows service with the absolute path of a configuration that loads. */
+static int do_install_service(const struct options *o)
+{
+    struct mon_os_service_spec spec = {
+        .name = SERVICE_NAME,
+        .display_name = "lanmon monitor-aggregator",
+        .description = "Polls the lanmon agents of the LAN, keeps their history and serves the "
+                       "dashboard.",
+    };
+    char config[4096], args[4200], why[512];
+    struct agg_config *cfg = NULL;
+    struct mon_cfg_error err;
+    int updated = 0, r;
+
+    /* The service starts in C:\Windows\System32: the configuration must be named absolutely. */
+    if (mon_os_realpath(o->config, config, sizeof(config)) < 0) {
+        mon_error("the configuration %s does not exist", o->config);
+        return 1;
+    }
+    if (agg_config_load(config, &cfg, &err) < 0) {
         mon_error("%s", err.msg);
-        goto out;
+        return 1;
     }
-    if (check_only) {
-        printf("%s: configuration is valid (%zu servers to import)\n", path, cfg->n_servers);
-        rc = 0;
-        goto out;
+    agg_config_free(cfg);
+    snprintf(args, sizeof(args), "--service --config \"%s\"", config);
+    spec.arguments = args;
+    r = mon_os_service_install(&spec, &updated, why, sizeof(why));
+    if (r < 0) {
+        mon_error("cannot install the service: %s", why);
+        return 1;
     }
-    if (restore_file || backup_file || check_db) {
-        rc = restore_file  ? do_restore(cfg, restore_file)
-             : backup_file ? do_backup(cfg, backup_file)
-                           : do_check_db(cfg);
-        goto out;
+    printf("service '%s' %s (configuration %s); start it with: sc start %s\n", SERVICE_NAME,
+           updated ? "updated" : "installed", config, SERVICE_NAME);
+    return 0;
+}
+
+static int do_uninstall_service(void)
+{
+    char why[512];
+    int r = mon_os_service_uninstall(SERVICE_NAME, 30000, why, sizeof(why));
+    if (r == MON_ENOENT) {
+        printf("%s\n", why);
+        return 0;
     }
-    if (!init_only && lock_database(cfg->database, &lock) < 0)
+    if (r < 0) {
+        mon_error("cannot uninstall the service: %s", why);
+        return 1;
+    }
+    printf("service '%s' stopped and removed\n", SERVICE_NAME);
+    return 0;
+}
+
+/* The daemon: database lock, store, seeds, engine, API and backups until a stop request. */
+static int run_daemon(const struct agg_config *cfg)
+{
+    struct agg_backup_sched *backups = NULL;
+    struct agg_store *store = NULL;
+    struct agg_engine *engine = NULL;
+    struct agg_api *api = NULL;
+    char why[512];
+    int lock = -1, rc = 1;
+
+    if (lock_database(cfg->database, &lock) < 0)
         goto out;
     if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
         mon_error("cannot open the database %s: %s", cfg->database, why);
@@ -281,11 +359,6 @@ int main(int argc, char **argv)
     }
     if (import_seeds(store, cfg) < 0)
         goto out;
-    if (init_only) {
-        printf("%s: schema version %d ready\n", cfg->database, agg_store_schema_version());
-        rc = 0;
-        goto out;
-    }
     mon_os_signals_block();
     {
         /* One kept-alive connection per agent, plus the database, clients and logs. */
@@ -318,6 +391,7 @@ int main(int argc, char **argv)
     }
     mon_info("listening on %s (database %s, dashboard %s)", cfg->listen, cfg->database,
              cfg->web_root ? cfg->web_root : "not installed");
+    mon_os_service_ready();
     if (cfg->backup_dir) {
         struct agg_backup_options bo = {
             .store = store,
@@ -346,7 +420,115 @@ out_curl:
 out:
     agg_store_close(store);
     mon_os_unlock_file(lock);
+    return rc;
+}
+
+/* Sends the log to the configured file (always for the service, which has no console). */
+static int open_log_file(const struct agg_config *cfg, bool service)
+{
+    int r;
+    if (!cfg->log_configured && !service)
+        return MON_OK;
+    r = mon_log_to_file(cfg->log_file, cfg->log_max_bytes, (int)cfg->log_keep);
+    if (r < 0)
+        mon_error("cannot write the log file %s: %s", cfg->log_file, mon_strerror(r));
+    return r;
+}
+
+/* A service has no console: until its configuration names the log file, it logs to the
+ * default one beside the configuration, so that a broken configuration is reported too. */
+static void service_early_log(const char *config)
+{
+    char path[4200];
+    const char *slash = strrchr(config, '/'), *bs = strrchr(config, '\\');
+    int dir_len;
+    if (bs && (!slash || bs > slash))
+        slash = bs;
+    dir_len = slash ? (int)(slash - config) : 1;
+    snprintf(path, sizeof(path), "%.*s/logs/monitor-aggregator.log", dir_len, slash ? config : ".");
+    mon_log_to_file(path, 10 * 1024 * 1024, 5);
+}
+
+/* Everything after the command line: load the configuration and do what the mode says. */
+static int run(void *arg)
+{
+    const struct options *o = arg;
+    struct agg_config *cfg = NULL;
+    struct mon_cfg_error err;
+    char why[512];
+    int rc = 1;
+
+    if (mon_os_init() < 0)
+        return 1;
+    if (o->mode == MODE_UNINSTALL_SERVICE)
+        return do_uninstall_service();
+    if (o->mode == MODE_INSTALL_SERVICE)
+        return do_install_service(o);
+    if (o->mode == MODE_SERVICE)
+        service_early_log(o->config);
+    if (agg_config_load(o->config, &cfg, &err) < 0) {
+        mon_error("%s", err.msg);
+        goto out;
+    }
+    switch (o->mode) {
+    case MODE_CHECK_CONFIG:
+        printf("%s: configuration is valid (%zu servers to import)\n", o->config, cfg->n_servers);
+        rc = 0;
+        break;
+    case MODE_RESTORE:
+        rc = do_restore(cfg, o->file);
+        break;
+    case MODE_BACKUP:
+        rc = do_backup(cfg, o->file);
+        break;
+    case MODE_CHECK_DB:
+        rc = do_check_db(cfg);
+        break;
+    case MODE_INIT_DB: {
+        struct agg_store *store = NULL;
+        if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
+            mon_error("cannot open the database %s: %s", cfg->database, why);
+            break;
+        }
+        if (import_seeds(store, cfg) == MON_OK) {
+            printf("%s: schema version %d ready\n", cfg->database, agg_store_schema_version());
+            rc = 0;
+        }
+        agg_store_close(store);
+        break;
+    }
+    default:
+        if (open_log_file(cfg, o->mode == MODE_SERVICE) < 0 && o->mode == MODE_SERVICE)
+            break;
+        rc = run_daemon(cfg);
+        break;
+    }
+out:
     agg_config_free(cfg);
-    free(path);
+    mon_log_close();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    char why[512];
+    int rc = parse_args(argc, argv, &o);
+
+    if (rc >= 0) {
+        free(o.config);
+        return rc;
+    }
+    mon_log_init("monitor-aggregator", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
+    if (o.mode == MODE_SERVICE) {
+        rc = mon_os_service_run(SERVICE_NAME, run, &o, why, sizeof(why));
+        if (rc < 0) {
+            mon_error("%s", why);
+            rc = 1;
+        }
+    } else {
+        rc = run(&o);
+    }
+    free(o.config);
     return rc;
 }

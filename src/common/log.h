@@ -1,14 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* Leveled logging to stderr (journald picks it up); the daemons' loops log, libraries do not. */
+/* Leveled logging to stderr (journald picks it up) or to a size-rotated file (Windows service);
+ * the daemons' loops log, libraries do not. */
 #ifndef MON_COMMON_LOG_H
 #define MON_COMMON_LOG_H
+
+#include <stdint.h>
 
 enum mon_log_level { MON_LOG_DEBUG = 0, MON_LOG_INFO, MON_LOG_WARN, MON_LOG_ERROR };
 
 /* Sets the lowest level written (default INFO) and the program name prefix. Call once at start. */
 void mon_log_init(const char *program, enum mon_log_level min_level);
 
-/* Writes one line "program: level: message" to stderr. Thread-safe (one write per line). */
+/* From now on writes lines to path (appending; created with its folder when missing) instead
+ * of stderr, each prefixed with its UTC time. When a line would take the file past max_bytes,
+ * the file is rotated first: path.N-1 → path.N ... path → path.1, and path.<keep> is deleted,
+ * so at most keep old files stay beside it. Call at start-up before other threads log; a
+ * second call replaces the first. Returns MON_OK, or a MON_E* code (logging stays on stderr). */
+int mon_log_to_file(const char *path, int64_t max_bytes, int keep);
+
+/* Goes back to stderr and closes the log file (at exit). */
+void mon_log_close(void);
+
+/* Writes one line "program: level: message". Thread-safe (one write per line). */
 void mon_log(enum mon_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define mon_debug(...) mon_log(MON_LOG_DEBUG, __VA_ARGS__)

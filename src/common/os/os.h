@@ -61,6 +61,10 @@ void mon_os_signals_block(void);
 /* Blocks until a stop or reload request arrives and returns which. */
 enum mon_os_signal mon_os_signals_wait(void);
 
+/* Makes mon_os_signals_wait return MON_OS_SIGNAL_STOP, as SIGTERM or Ctrl-C would (the
+ * Windows service's stop request). Safe from any thread. */
+void mon_os_request_stop(void);
+
 /* Raises the soft limit of open files to the hard limit (a poller keeps one connection per
  * agent). Returns the new limit, or -1 when it cannot be read. */
 long mon_os_raise_fd_limit(void);

@@ -134,6 +134,12 @@ enum mon_os_signal mon_os_signals_wait(void)
     return sig == SIGHUP ? MON_OS_SIGNAL_RELOAD : MON_OS_SIGNAL_STOP;
 }
 
+void mon_os_request_stop(void)
+{
+    /* Every thread blocks SIGTERM, so the sigwait in mon_os_signals_wait receives it. */
+    kill(getpid(), SIGTERM);
+}
+
 int mon_os_lock_file(const char *path, int *ret_handle)
 {
     char pid[32];

@@ -176,10 +176,22 @@ static void stop_signal_handler(int sig)
     SetEvent(stop_event);
 }
 
-void mon_os_signals_block(void)
+/* The event is auto-reset: a request made before anyone waits is kept until the wait. */
+static void ensure_stop_event(void)
 {
     if (!stop_event)
         stop_event = CreateEventW(NULL, FALSE, FALSE, NULL);
+}
+
+void mon_os_request_stop(void)
+{
+    ensure_stop_event();
+    SetEvent(stop_event);
+}
+
+void mon_os_signals_block(void)
+{
+    ensure_stop_event();
     SetConsoleCtrlHandler(console_handler, TRUE);
     signal(SIGTERM, stop_signal_handler);
     signal(SIGINT, stop_signal_handler);

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the aggregator configuration's log section: defaults, paths resolved from the
+ * config file's folder, strict values with file:line:key errors (also run under wine). */
+#include "aggregator/config.h"
+#include "common/err.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static struct agg_config *parse_ok(const char *text)
+{
+    struct agg_config *cfg = NULL;
+    struct mon_cfg_error err;
+    int r = agg_config_parse("cfg.yaml", text, strlen(text), "/srv/lanmon", &cfg, &err);
+    if (r != MON_OK)
+        fail_msg("expected a valid config, got: %s", err.msg);
+    return cfg;
+}
+
+static void parse_bad(const char *text, const char *want)
+{
+    struct agg_config *cfg = NULL;
+    struct mon_cfg_error err;
+    int r = agg_config_parse("cfg.yaml", text, strlen(text), "/srv/lanmon", &cfg, &err);
+    assert_int_equal(r, MON_EINVAL);
+    assert_null(cfg);
+    if (!strstr(err.msg, want))
+        fail_msg("error '%s' does not contain '%s'", err.msg, want);
+}
+
+static void test_log_defaults_without_section(void **state)
+{
+    struct agg_config *cfg = parse_ok("listen: \"127.0.0.1:8080\"\n");
+    (void)state;
+    /* No section: stderr, but the service's file is known. */
+    assert_false(cfg->log_configured);
+    assert_string_equal(cfg->log_file, "/srv/lanmon/logs/monitor-aggregator.log");
+    assert_int_equal(cfg->log_max_bytes, 10 * 1024 * 1024);
+    assert_int_equal(cfg->log_keep, 5);
+    agg_config_free(cfg);
+}
+
+static void test_log_section(void **state)
+{
+    struct agg_config *cfg;
+    (void)state;
+    cfg = parse_ok("log: { file: \"var/agg.log\", max_size_mb: 2, keep: 9 }\n");
+    assert_true(cfg->log_configured);
+    assert_string_equal(cfg->log_file, "/srv/lanmon/var/agg.log");
+    assert_int_equal(cfg->log_max_bytes, 2 * 1024 * 1024);
+    assert_int_equal(cfg->log_keep, 9);
+    agg_config_free(cfg);
+    /* An absolute path (either kind) is kept; an empty section takes the defaults. */
+    cfg = parse_ok("log: { file: \"C:\\\\lanmon\\\\logs\\\\a.log\" }\n");
+    assert_string_equal(cfg->log_file, "C:\\lanmon\\logs\\a.log");
+    agg_config_free(cfg);
+    cfg = parse_ok("log: {}\n");
+    assert_true(cfg->log_configured);
+    assert_string_equal(cfg->log_file, "/srv/lanmon/logs/monitor-aggregator.log");
+    agg_config_free(cfg);
+}
+
+static void test_log_errors_name_line_and_key(void **state)
+{
+    (void)state;
+    parse_bad("listen: \"127.0.0.1:8080\"\nlog: { size: 3 }\n", "cfg.yaml:2:");
+    parse_bad("log: { size: 3 }\n", "log.size");
+    parse_bad("log: { max_size_mb: 0 }\n", "log.max_size_mb");
+    parse_bad("log: { max_size_mb: 5000 }\n", "log.max_size_mb");
+    parse_bad("log: { keep: 0 }\n", "log.keep");
+    parse_bad("log: { keep: lots }\n", "log.keep");
+    parse_bad("log: { file: \"\" }\n", "log.file");
+    parse_bad("log: \"file.log\"\n", "log");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_defaults_without_section),
+        cmocka_unit_test(test_log_section),
+        cmocka_unit_test(test_log_errors_name_line_and_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
