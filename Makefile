@@ -1,12 +1,14 @@
 # Thin wrapper over CMake + Ninja. `make` builds build/ (binaries in build/bin/);
 # `make test` installs what is missing, checks formatting, builds the ASan+UBSan tree
-# build/asan/ and runs every ctest test; `make run` starts the demo; `make bench` the benchmarks.
+# build/asan/, runs every ctest test, then the Windows build and its tests under wine;
+# `make run` starts the demo; `make bench` the benchmarks.
 BUILD      ?= build
 TEST_BUILD ?= build/asan
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all build deps test test-only format format-check run bench clean package windows
+.PHONY: all build deps test test-only test-windows format format-check run bench clean package \
+        windows package-windows
 
 all: build
 
@@ -17,7 +19,7 @@ build:
 deps:
 	scripts/deps.sh
 
-test: deps format-check test-only
+test: deps format-check test-only test-windows
 
 test-only:
 	@test -f $(TEST_BUILD)/build.ninja || cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMON_SANITIZE=ON -DBUILD_TESTING=ON $(CMAKE_FLAGS)
@@ -37,9 +39,17 @@ bench: build
 	bench/run-all.sh
 
 # Cross-built monitor-aggregator.exe (mingw-w64, static libraries cached outside the tree), its
-# unit tests under wine and a check against a native agent; not part of `make test`.
+# unit tests under wine, the zip, and tests/windows/test_windows.py (a native agent, the Windows
+# service under wine's SCM, the unzipped package). `make test` runs it with the ASan agent.
 windows:
 	scripts/windows-build
+
+test-windows:
+	NATIVE_BUILD=$(TEST_BUILD) scripts/windows-build
+
+# build/windows/lanmon-aggregator-<version>-win64.zip (no tests).
+package-windows:
+	SKIP_TESTS=1 SKIP_INTEGRATION=1 scripts/windows-build
 
 package: build
 	cmake --build $(BUILD) --target package
