@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Packaging tests of the agent: builds the .deb with CPack from this build dir, checks its
 contents, control fields, conffiles and lintian; verifies the systemd unit; runs the maintainer
-scripts on an extracted tree (DPKG_ROOT) and deploy/agent/install.sh into a throwaway root."""
+scripts on an extracted tree (DPKG_ROOT), installs, upgrades, removes and purges it with a real
+dpkg --root on a throwaway root, and runs deploy/agent/install.sh into a throwaway root."""
 import os
 import re
 import shutil
@@ -222,6 +223,70 @@ class DeployTest(unittest.TestCase):
         self.assertTrue(os.path.isfile(tok), "remove must keep the configuration")
         run([os.path.join(ctrl, "postrm"), "purge"], env=env)
         self.assertFalse(os.path.exists(os.path.join(root, "etc/monitor-agent")))
+
+    def dpkg(self, root, *args):
+        # A real dpkg on a throwaway root: --force-script-chrootless runs the maintainer scripts
+        # on the host with DPKG_ROOT set (no chroot, so the root needs no shell); the root has
+        # no libc or adduser packages, hence --force-depends.
+        return run(["dpkg", f"--root={root}", "--force-script-chrootless", "--force-depends",
+                    "--log=/dev/null", *args], timeout=120)
+
+    def test_dpkg_root_install_upgrade_remove_purge(self):
+        root = self.mkroot("dpkg-i")
+        seed_root(root)
+        admin = os.path.join(root, "var/lib/dpkg")
+        for d in ("info", "updates", "triggers"):
+            os.makedirs(os.path.join(admin, d))
+        for f in ("status", "available"):
+            open(os.path.join(admin, f), "w").close()
+
+        p = self.dpkg(root, "-i", self.deb)
+        status = run(["dpkg-query", f"--root={root}", "-W", "-f=${Status} ${Version}",
+                      "monitor-agent"]).stdout
+        self.assertEqual(status, "install ok installed " + run(
+            ["dpkg-deb", "-f", self.deb, "Version"]).stdout.strip())
+        for f in ("usr/bin/monitor-agent", "lib/systemd/system/monitor-agent.service",
+                  "etc/monitor-agent/config.yaml", "usr/share/doc/monitor-agent/copyright"):
+            self.assertTrue(os.path.isfile(os.path.join(root, f)), f)
+        conffiles = run(["dpkg-query", f"--root={root}", "-W", "-f=${Conffiles}",
+                         "monitor-agent"]).stdout
+        self.assertIn("/etc/monitor-agent/config.yaml", conffiles)
+        uid, gid = account_ids(root)
+        self.assertIsNotNone(uid)
+        token, st = self.check_token(root)
+        self.assertEqual((st.st_uid, st.st_gid), (0, gid))
+        self.assertIn(token.strip(), p.stdout)
+        self.check_config(root, os.path.join(root, "usr/bin/monitor-agent"))
+
+        # The admin edits the conffile; an upgrade (the same package again) keeps the edit, the
+        # token and the account.
+        cfg = os.path.join(root, "etc/monitor-agent/config.yaml")
+        with open(cfg) as f:
+            edited = f.read().replace('disks: ["/"]', 'disks: ["/", "/data"]')
+        with open(cfg, "w") as f:
+            f.write(edited)
+        p = self.dpkg(root, "--force-confold", "-i", self.deb)
+        with open(cfg) as f:
+            self.assertEqual(f.read(), edited)
+        self.assertEqual(self.check_token(root)[0], token)
+        self.assertNotIn(token.strip(), p.stdout)
+        self.assertEqual(account_ids(root), (uid, gid))
+
+        # Remove keeps the configuration and the token; purge removes them.
+        self.dpkg(root, "-r", "monitor-agent")
+        self.assertFalse(os.path.exists(os.path.join(root, "usr/bin/monitor-agent")))
+        self.assertFalse(os.path.exists(os.path.join(root,
+                                                     "lib/systemd/system/monitor-agent.service")))
+        self.assertTrue(os.path.isfile(cfg))
+        self.assertEqual(self.check_token(root)[0], token)
+        self.assertEqual(run(["dpkg-query", f"--root={root}", "-W", "-f=${Status}",
+                              "monitor-agent"]).stdout, "deinstall ok config-files")
+        self.dpkg(root, "-P", "monitor-agent")
+        self.assertFalse(os.path.exists(os.path.join(root, "etc/monitor-agent")))
+        q = run(["dpkg-query", f"--root={root}", "-W", "-f=${Status}", "monitor-agent"],
+                check=False)
+        self.assertTrue(q.returncode != 0 or q.stdout in ("", "unknown ok not-installed"),
+                        q.stdout)
 
     def test_install_sh(self):
         root = self.mkroot("instroot")
