@@ -87,6 +87,17 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Reads the log file of generation k (0: the current file, k: path.k); NULL when missing. */
+static char *read_generation(const struct fx *f, int k, size_t *ret_len)
+{
+    char name[700];
+    if (k > 0)
+        snprintf(name, sizeof(name), "%s.%d", f->path, k);
+    else
+        snprintf(name, sizeof(name), "%s", f->path);
+    return slurp(name, ret_len);
+}
+
 static void test_rotation_keeps_order_and_count(void **state)
 {
     struct fx *f = *state;
@@ -107,14 +118,9 @@ static void test_rotation_keeps_order_and_count(void **state)
     assert_null(fopen(name, "rb"));
     for (int k = 3; k >= 0; k--) {
         size_t n;
-        char *text;
-        if (k > 0)
-            snprintf(name, sizeof(name), "%s.%d", f->path, k);
-        else
-            snprintf(name, sizeof(name), "%s", f->path);
-        text = slurp(name, &len);
+        char *text = read_generation(f, k, &len);
         if (!text)
-            fail_msg("%s is missing", name);
+            fail_msg("generation %d of %s is missing", k, f->path);
         assert_true(len <= MAX_BYTES);
         assert_true(len > MAX_BYTES / 2); /* rotated when full, not earlier */
         parse_lines(text, nums, 4096, &n);
@@ -171,7 +177,6 @@ static void test_concurrent_writers_lose_no_line(void **state)
     static int nums[2048];
     static bool seen[1000];
     size_t total = 0;
-    char name[700];
 
     mon_log_init("test-log", MON_LOG_INFO);
     /* Enough old files to keep everything: 1000 lines of ~45 bytes in 2 KiB files. */
@@ -185,12 +190,7 @@ static void test_concurrent_writers_lose_no_line(void **state)
     mon_log_close();
     for (int k = 0; k <= 60; k++) {
         size_t len, n;
-        char *text;
-        if (k > 0)
-            snprintf(name, sizeof(name), "%s.%d", f->path, k);
-        else
-            snprintf(name, sizeof(name), "%s", f->path);
-        text = slurp(name, &len);
+        char *text = read_generation(f, k, &len);
         if (!text)
             continue;
         assert_true(len <= MAX_BYTES);
