@@ -123,6 +123,7 @@ int main(int argc, char **argv)
         }
     }
     mon_log_init("monitor-agent", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
+    mon_clock_init_from_env(); /* test-only wall-clock offset, see clock.h */
     cfg = load_or_report(path);
     if (!cfg)
         return 1;

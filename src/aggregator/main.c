@@ -6,6 +6,7 @@
 #include "aggregator/config.h"
 #include "aggregator/engine.h"
 #include "aggregator/store.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/os/os.h"
@@ -520,6 +521,7 @@ int main(int argc, char **argv)
         return rc;
     }
     mon_log_init("monitor-aggregator", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
+    mon_clock_init_from_env(); /* test-only wall-clock offset, see clock.h */
     if (o.mode == MODE_SERVICE) {
         rc = mon_os_service_run(SERVICE_NAME, run, &o, why, sizeof(why));
         if (rc < 0) {

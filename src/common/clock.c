@@ -18,11 +18,47 @@ int64_t mon_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Configuration set once by mon_clock_init_from_env() before threads start; NULL (the
+ * default) means no offset. */
+static char *offset_file;
+
+void mon_clock_set_offset_file(const char *path)
+{
+    free(offset_file);
+    offset_file = path && *path ? strdup(path) : NULL;
+}
+
+void mon_clock_init_from_env(void)
+{
+    mon_clock_set_offset_file(getenv(MON_CLOCK_OFFSET_ENV));
+}
+
+/* Test-only: the offset in ms from offset_file, re-read on every call so a test can change it
+ * while the daemon runs. */
+static int64_t offset_ms(const char *path)
+{
+    char line[32];
+    long long v;
+    char *end;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    errno = 0;
+    v = strtoll(line, &end, 10);
+    if (end == line || errno || v < -100LL * 365 * 86400 || v > 100LL * 365 * 86400)
+        return 0;
+    return (int64_t)v * 1000;
+}
+
 int64_t mon_utc_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+           (offset_file ? offset_ms(offset_file) : 0);
 }
 
 /* Days since 1970-01-01 of a civil date (proleptic Gregorian), after H. Hinnant's algorithm;

@@ -12,6 +12,20 @@ int64_t mon_mono_ms(void);
 /* Milliseconds since the Unix epoch, UTC (wall clock; may jump). */
 int64_t mon_utc_ms(void);
 
+/* Name of the environment variable behind the test-only wall-clock offset. */
+#define MON_CLOCK_OFFSET_ENV "LANMON_TEST_CLOCK_OFFSET_FILE"
+
+/* Test seam, for the fault-injection suite only: when $LANMON_TEST_CLOCK_OFFSET_FILE names a
+ * file, every mon_utc_ms() call adds the whole seconds written in it (e.g. "3600" or "-3600";
+ * a missing, empty or malformed file counts as 0), so a test can jump the wall clock of a
+ * running daemon. The monotonic clock is never shifted. Call once at start-up, before any
+ * thread starts; without the variable mon_utc_ms() costs one pointer test more. */
+void mon_clock_init_from_env(void);
+
+/* The same with the file named directly (NULL: no offset); mon_clock_init_from_env() calls it.
+ * Same start-up-only rule. */
+void mon_clock_set_offset_file(const char *path);
+
 #define MON_ISO8601_LEN 32
 
 /* Writes "YYYY-MM-DDTHH:MM:SSZ" for utc_s seconds since the epoch. buf must hold

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -242,6 +244,53 @@ static void test_utc_ms(void **state)
     assert_true(now < 4102444800000LL);
 }
 
+static void write_offset(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Milliseconds the wall clock reads ahead of the real one (the real one read around it). */
+static int64_t shift_ms(void)
+{
+    int64_t before, shifted, after;
+    mon_clock_set_offset_file(NULL);
+    before = mon_utc_ms();
+    mon_clock_set_offset_file("test_clock_offset.txt");
+    shifted = mon_utc_ms();
+    mon_clock_set_offset_file(NULL);
+    after = mon_utc_ms();
+    assert_true(after - before < 1000);
+    return shifted - before;
+}
+
+static void test_utc_offset_file(void **state)
+{
+    const char *path = "test_clock_offset.txt";
+    int64_t d;
+    (void)state;
+    remove(path);
+    assert_true(shift_ms() < 1000); /* missing file: no offset */
+    write_offset(path, "3600\n");
+    d = shift_ms();
+    assert_true(d >= 3600000 && d < 3601000);
+    write_offset(path, "-3600");
+    d = shift_ms();
+    assert_true(d <= -3599000 && d > -3601000);
+    write_offset(path, "soon");
+    assert_true(shift_ms() < 1000);
+    write_offset(path, "99999999999999999999");
+    assert_true(shift_ms() < 1000);
+    remove(path);
+    /* Without the variable nothing is configured and mon_utc_ms() reads the real clock. */
+    if (!getenv(MON_CLOCK_OFFSET_ENV)) {
+        mon_clock_init_from_env();
+        assert_true(mon_utc_ms() < 4102444800000LL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_duration_rejects),
         cmocka_unit_test(test_mono_ms),
         cmocka_unit_test(test_utc_ms),
+        cmocka_unit_test(test_utc_offset_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
