@@ -320,7 +320,14 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
 {
     struct mon_http_server *srv;
     struct mon_listen_addr addr;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    /* poll() where libmicrohttpd has it, never its epoll mode: in that (edge-triggered) mode
+     * libmicrohttpd 0.9.75 misses the end of a connection whose client sent part of a request
+     * and hung up, so the socket stays open in CLOSE-WAIT and holds a connection slot until
+     * the idle timeout; a burst of such clients locks everyone out for minutes and makes
+     * MHD_stop_daemon() wait. poll() and select() are level-triggered. */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD |
+        (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES ? MHD_USE_POLL : MHD_USE_AUTO);
     const union MHD_DaemonInfo *info;
     int r;
 

@@ -678,6 +678,40 @@ static void test_max_connections(void **state)
     mon_http_stop(srv);
 }
 
+/* A client that sent part of a request and hung up while waiting for a slot frees that slot
+ * as soon as it gets it, not after the idle timeout (30 s here): in libmicrohttpd's epoll
+ * mode the hang-up, queued before the accept, was never seen (fault case 6). */
+static void test_abandoned_request_frees_slot(void **state)
+{
+    const char *part = "GET /api/ping HTTP/1.1\r\nHost: x\r\n";
+    struct test_ctx t = {0};
+    struct mon_http_options o = default_options(&t);
+    struct mon_http_server *srv;
+    struct reply r;
+    int held, gone, extra;
+    (void)state;
+    o.max_connections = 1;
+    srv = start(&o);
+    held = connect_port(mon_http_port(srv));
+    exchange(held, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    /* Waits in the backlog with half a request and its hang-up queued. */
+    gone = connect_port(mon_http_port(srv));
+    assert_true(send_all(gone, part, strlen(part)));
+    close(gone);
+    mon_sleep_ms(100);
+    close(held); /* the slot goes to the abandoned connection ... */
+    mon_sleep_ms(200);
+    extra = connect_port(mon_http_port(srv)); /* ... which must give it up at once */
+    assert_true(send_all(extra, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36));
+    assert_int_equal(read_reply(extra, &r), 0); /* within WAIT_MS */
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    close(extra);
+    mon_http_stop(srv);
+}
+
 static void test_per_ip_connections(void **state)
 {
     struct test_ctx t = {0};
@@ -944,6 +978,7 @@ int main(void)
         cmocka_unit_test(test_body_too_large),
         cmocka_unit_test(test_body_refused_when_cap_zero),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_abandoned_request_frees_slot),
         cmocka_unit_test(test_per_ip_connections),
         cmocka_unit_test(test_oversized_headers),
         cmocka_unit_test(test_bearer),
