@@ -400,7 +400,9 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
     struct agent_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
         .listen = cfg->listen,
-        .max_connections = 64,
+        /* Room for 64+ slow or idle clients (slow-loris, fault case 5) beside the aggregator's
+         * poll: each costs one socket and at most 8 KiB of header memory. */
+        .max_connections = 256,
         .per_ip_connections = 0,
         .timeout_s = 10,
         .max_header_bytes = 8192,
