@@ -28,6 +28,7 @@
 #define SAMPLE_MAX_PERIOD_MS 2000
 #define FIRST_TICK_MS        250          /* second reading soon after start: a CPU value quickly */
 #define GPU_RETRY_MS         30000        /* re-try loading the driver after a failure */
+#define GPU_LOST_RETRY_TICKS 5            /* a driver that did work is re-tried every 5 readings */
 #define SMI_TIMEOUT_MS       5000         /* nvidia-smi can take seconds on multi-GPU hosts */
 #define PROC_BUF_SIZE        (256 * 1024) /* /proc/stat grows with the core count */
 
@@ -60,6 +61,7 @@ struct agent_sampler {
     size_t ring_cap, cpu_head, cpu_len, gpu_head, gpu_len;
     struct gpu_nvml *nvml;
     bool use_smi;
+    bool had_gpus; /* a GPU was read once: losing the driver afterwards is a problem */
     int64_t gpu_next_try_ms, smi_next_ms;
     struct gpu_reading smi_last[GPU_MAX];
     size_t smi_last_n;
@@ -135,7 +137,7 @@ static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_
     char why[256], smi_why[200];
     size_t n = 0;
 
-    s->gpu_next_try_ms = now + GPU_RETRY_MS;
+    s->gpu_next_try_ms = now + (s->had_gpus ? s->period_ms * GPU_LOST_RETRY_TICKS : GPU_RETRY_MS);
     s->nvml = gpu_nvml_open(s->nvml_library, why, sizeof(why));
     if (s->nvml)
         return;
@@ -148,7 +150,12 @@ static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_
     }
     v->n_gpus = 0;
     v->gpu_source = NULL;
-    if (s->gpu_mode == AGENT_GPU_AUTO) {
+    if (s->had_gpus) {
+        /* GPUs were seen on this machine: without a driver now they are missing, not absent. */
+        v->gpu_check = AGENT_CHECK_DEGRADED;
+        snprintf(v->gpu_detail, sizeof(v->gpu_detail), "NVIDIA driver lost (%.100s; %.100s)", why,
+                 smi_why);
+    } else if (s->gpu_mode == AGENT_GPU_AUTO) {
         v->gpu_check = AGENT_CHECK_OK;
         snprintf(v->gpu_detail, sizeof(v->gpu_detail), "no NVIDIA driver found (%.100s; %.100s)",
                  why, smi_why);
@@ -218,7 +225,7 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
             /* The driver failed as a whole: report it, drop NVML and re-load it later. */
             gpu_nvml_close(s->nvml);
             s->nvml = NULL;
-            s->gpu_next_try_ms = now + s->period_ms * 5;
+            s->gpu_next_try_ms = now + s->period_ms * GPU_LOST_RETRY_TICKS;
             v->n_gpus = 0;
             v->gpu_check = AGENT_CHECK_DEGRADED;
             snprintf(v->gpu_detail, sizeof(v->gpu_detail), "NVML read failed: %s", why);
@@ -250,6 +257,8 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
         memcpy(v->gpus, s->smi_last, n * sizeof(v->gpus[0]));
     }
     v->n_gpus = n;
+    if (n > 0)
+        s->had_gpus = true;
     gpu_average(s, v, now);
     v->gpu_check = AGENT_CHECK_OK;
     snprintf(v->gpu_detail, sizeof(v->gpu_detail),

@@ -49,10 +49,12 @@ static int lost_env = -1;
 static int power_unsupported = -1;
 static unsigned power_calls;
 
-/* Values from the state file (re-read on demand); -1 = not set. */
+/* Values from the state file (re-read on demand); -1 = not set. Lines "key=value": util,
+ * mem_used_mb, lost (index of a GPU that answers "GPU is lost"), fail_all (every device call
+ * fails) and init_fail (nvmlInit fails as if the driver were unloaded). */
 struct fake_state {
     long util, mem_used_mb, lost;
-    int fail_all;
+    int fail_all, init_fail;
 };
 
 FAKE_EXPORT nvml_return_t nvmlInit(void);
@@ -97,7 +99,7 @@ static void read_state(struct fake_state *st)
     FILE *f;
 
     st->util = st->mem_used_mb = st->lost = -1;
-    st->fail_all = 0;
+    st->fail_all = st->init_fail = 0;
     if (!path || !*path)
         return;
     f = fopen(path, "r");
@@ -118,6 +120,8 @@ static void read_state(struct fake_state *st)
             st->lost = v;
         else if (strcmp(line, "fail_all") == 0)
             st->fail_all = v != 0;
+        else if (strcmp(line, "init_fail") == 0)
+            st->init_fail = v != 0;
     }
     fclose(f);
 }
@@ -144,9 +148,11 @@ static nvml_return_t check_device(nvml_device_t dev, struct fake_state *st)
 
 nvml_return_t nvmlInit(void)
 {
+    struct fake_state st;
     long n;
 
-    if (env_long("FAKE_NVML_INIT_FAIL", 0) == 1)
+    read_state(&st);
+    if (env_long("FAKE_NVML_INIT_FAIL", 0) == 1 || st.init_fail)
         return NVML_ERROR_DRIVER_NOT_LOADED;
     n = env_long("FAKE_NVML_GPUS", 1);
     if (n < 0 || n > FAKE_MAX_GPUS)
