@@ -134,6 +134,10 @@ static bool apply_body(const struct mon_http_request *req, struct agg_server *s,
         mon_http_error(resp, 400, "a JSON object body is required");
         return false;
     }
+    if (!mon_utf8_valid(req->body, req->body_len)) { /* names are echoed in every answer */
+        mon_http_error(resp, 400, "body is not valid UTF-8");
+        return false;
+    }
     root = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(root)) {
         mon_http_error(resp, 400, "body is not a JSON object");

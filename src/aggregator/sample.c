@@ -345,6 +345,10 @@ int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char
         snprintf(why, why_len, "empty reply");
         return MON_EPARSE;
     }
+    if (!mon_utf8_valid(body, len)) { /* JSON text is UTF-8; the API passes strings on */
+        snprintf(why, why_len, "not UTF-8");
+        return MON_EPARSE;
+    }
     root = cJSON_ParseWithLength(body, len);
     if (!root) {
         snprintf(why, why_len, "not JSON");

@@ -91,3 +91,40 @@ char *mon_strndup(const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+bool mon_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p, cp, min;
+        size_t more;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            more = 1;
+            min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            more = 2;
+            min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            more = 3;
+            min = 0x10000;
+        } else {
+            return false; /* a continuation byte, 0xc0/0xc1 or 0xf5.. */
+        }
+        cp = c & (0x3fu >> more);
+        if ((size_t)(end - p) <= more)
+            return false;
+        for (size_t i = 1; i <= more; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += more + 1;
+    }
+    return true;
+}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Small string helpers: strict number parsing, constant-time compare, bounded copies. */
+/* Small string helpers: strict number parsing, constant-time compare, bounded copies, UTF-8
+ * checks. */
 #ifndef MON_COMMON_STR_H
 #define MON_COMMON_STR_H
 
@@ -28,5 +29,9 @@ bool mon_str_starts_with(const char *s, const char *prefix);
 
 /* Duplicates n bytes as a NUL-terminated string, or NULL on allocation failure. */
 char *mon_strndup(const char *s, size_t n);
+
+/* True when the len bytes at s are well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), as JSON text must be. Pure; NUL bytes are allowed. */
+bool mon_utf8_valid(const char *s, size_t len);
 
 #endif

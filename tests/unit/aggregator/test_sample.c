@@ -184,6 +184,25 @@ static void test_huge_array(void **state)
     mon_buf_done(&b);
 }
 
+static void test_utf8(void **state)
+{
+    static const char good[] = "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,\"node_id\":"
+                               "\"\xe6\x9c\x8d\xe5\x8a\xa1\xe5\x99\xa8\",\"disks\":[],\"gpus\":[]}";
+    static const char bad[] = "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,\"node_id\":"
+                              "\"f\xff\xfe\",\"disks\":[],\"gpus\":[]}";
+    struct agg_sample *s = NULL;
+    char why[256] = "";
+    (void)state;
+    assert_int_equal(agg_sample_parse(good, sizeof(good) - 1, &s, why, sizeof(why)), MON_OK);
+    assert_string_equal(s->node_id, "\xe6\x9c\x8d\xe5\x8a\xa1\xe5\x99\xa8");
+    agg_sample_free(s);
+    s = NULL;
+    /* Bytes that are not UTF-8 would make every API answer that echoes them invalid JSON. */
+    assert_int_equal(agg_sample_parse(bad, sizeof(bad) - 1, &s, why, sizeof(why)), MON_EPARSE);
+    assert_null(s);
+    assert_string_equal(why, "not UTF-8");
+}
+
 static void test_nulls_and_edges(void **state)
 {
     /* The agent reports null cpu_pct before its first delta, and 100.00001 after rounding. */
@@ -225,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_eight_gpus), cmocka_unit_test(test_lost_gpu),
         cmocka_unit_test(test_stale_disk), cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_huge_array), cmocka_unit_test(test_nulls_and_edges),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

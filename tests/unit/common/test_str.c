@@ -175,10 +175,42 @@ static void test_starts_with_and_strndup(void **state)
     free(s);
 }
 
+static void test_utf8_valid(void **state)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"", true},
+        {"plain ASCII", true},
+        {"caf\xc3\xa9 \xe6\x9c\x8d\xe5\x8a\xa1\xe5\x99\xa8 \xf0\x9f\x96\xa5", true},
+        {"\xf4\x8f\xbf\xbf", true},  /* U+10FFFF */
+        {"\xef\xbf\xbd", true},      /* U+FFFD */
+        {"f\xff\xfe", false},        /* bytes that never occur */
+        {"\x80", false},             /* a lone continuation byte */
+        {"\xc3", false},             /* cut short */
+        {"\xe6\x9c", false},         /* cut short */
+        {"\xc0\xaf", false},         /* overlong '/' */
+        {"\xe0\x80\xaf", false},     /* overlong '/' */
+        {"\xf0\x80\x80\xaf", false}, /* overlong '/' */
+        {"\xed\xa0\x80", false},     /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", false}, /* above U+10FFFF */
+        {"\xc3\x28", false},         /* bad continuation */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (mon_utf8_valid(cases[i].s, strlen(cases[i].s)) != cases[i].ok)
+            fail_msg("case %zu: expected %s", i, cases[i].ok ? "valid" : "invalid");
+    }
+    assert_true(mon_utf8_valid("a\0b", 3)); /* length-bounded, NUL is a character */
+    assert_false(mon_utf8_valid("\xc3\xa9", 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_int64_ok),
+        cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_parse_int64_syntax),
         cmocka_unit_test(test_parse_int64_range),
         cmocka_unit_test(test_parse_double),
