@@ -154,6 +154,22 @@ int agg_agent_result(int curl_code, long http_status, bool too_large, char *why,
     case CURLE_COULDNT_RESOLVE_HOST:
         snprintf(why, why_len, "host not found");
         return MON_ENOENT;
+    /* The peer answered, but not as an agent does: the texts of the documented "bad reply"
+     * family rather than libcurl's wording. */
+    case CURLE_PARTIAL_FILE:
+        snprintf(why, why_len, "bad reply: truncated");
+        return MON_EIO;
+    case CURLE_GOT_NOTHING:
+        snprintf(why, why_len, "bad reply: closed without an answer");
+        return MON_EIO;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL: /* an HTTP/0.9-looking answer */
+        snprintf(why, why_len, "bad reply: not HTTP");
+        return MON_EIO;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        snprintf(why, why_len, "connection reset");
+        return MON_EIO;
     default:
         snprintf(why, why_len, "%s", curl_easy_strerror(c));
         return MON_EIO;

@@ -360,6 +360,17 @@ static void test_urls_and_error_texts(void **state)
     assert_string_equal(why, "HTTP 500");
     agg_agent_result(CURLE_WRITE_ERROR, 200, true, why, sizeof(why));
     assert_string_equal(why, "reply too large");
+    /* Transport failures of a peer that is no agent get the documented texts. */
+    assert_int_equal(agg_agent_result(CURLE_PARTIAL_FILE, 200, false, why, sizeof(why)), MON_EIO);
+    assert_string_equal(why, "bad reply: truncated");
+    agg_agent_result(CURLE_GOT_NOTHING, 0, false, why, sizeof(why));
+    assert_string_equal(why, "bad reply: closed without an answer");
+    agg_agent_result(CURLE_UNSUPPORTED_PROTOCOL, 0, false, why, sizeof(why));
+    assert_string_equal(why, "bad reply: not HTTP");
+    agg_agent_result(CURLE_WEIRD_SERVER_REPLY, 0, false, why, sizeof(why));
+    assert_string_equal(why, "bad reply: not HTTP");
+    agg_agent_result(CURLE_RECV_ERROR, 0, false, why, sizeof(why));
+    assert_string_equal(why, "connection reset");
 }
 
 static void test_blocking_get(void **state)
