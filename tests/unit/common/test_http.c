@@ -699,16 +699,16 @@ static void test_abandoned_request_frees_slot(void **state)
     /* Waits in the backlog with half a request and its hang-up queued. */
     gone = connect_port(mon_http_port(srv));
     assert_true(send_all(gone, part, strlen(part)));
-    close(gone);
+    test_sock_close(gone);
     mon_sleep_ms(100);
-    close(held); /* the slot goes to the abandoned connection ... */
+    test_sock_close(held); /* the slot goes to the abandoned connection ... */
     mon_sleep_ms(200);
     extra = connect_port(mon_http_port(srv)); /* ... which must give it up at once */
     assert_true(send_all(extra, "GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n", 36));
     assert_int_equal(read_reply(extra, &r), 0); /* within WAIT_MS */
     assert_int_equal(r.status, 200);
     reply_free(&r);
-    close(extra);
+    test_sock_close(extra);
     mon_http_stop(srv);
 }
 
