@@ -5,6 +5,7 @@
 #include "aggregator/api.h"
 
 #include "aggregator/agentclient.h"
+#include "aggregator/api_params.h"
 #include "aggregator/engine.h"
 #include "aggregator/static.h"
 #include "aggregator/store.h"
@@ -22,7 +23,6 @@
 #include <string.h>
 
 #define MAX_BODY_BYTES    (64 * 1024)
-#define MAX_RANGE_S       (400LL * 86400)
 #define CATALOG_MAX_BYTES (4 * 1024 * 1024)
 
 struct agg_api {
@@ -40,25 +40,13 @@ struct agg_api {
 
 #define LIST_CACHE_MS 500
 
-static const char *const metrics[] = {"cpu_pct",      "mem_used_pct",    "disk_used_pct",
-                                      "gpu_util_pct", "gpu_mem_used_mb", NULL};
-static const char *const aggs[] = {"avg", "max", "min", NULL};
-static const char *const event_types[] = {
-    "server_down",    "server_up", "service_failed", "service_recovered", "server_added",
-    "server_removed", NULL};
-
-static bool one_of(const char *v, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(v, *list) == 0)
-            return true;
-    return false;
-}
+/* Room for a 400 message that quotes a query value (mon_http_error's own limit). */
+#define WHY_LEN 1024
 
 static bool parse_server_id(struct mon_http_request *req, struct mon_http_response *resp,
                             int64_t *ret)
 {
-    if (mon_parse_int64(req->params[0], 1, INT64_MAX, ret) < 0) {
+    if (agg_api_params_server_id(req->params[0], ret) < 0) {
         mon_http_error(resp, 404, "no server with id '%s'", req->params[0]);
         return false;
     }
@@ -68,7 +56,7 @@ static bool parse_server_id(struct mon_http_request *req, struct mon_http_respon
 /* Checks the metric parameter shared by /timeseries and /recent; false after a 400. */
 static bool metric_param(const char *metric, struct mon_http_response *resp)
 {
-    if (metric && one_of(metric, metrics))
+    if (agg_api_params_metric(metric))
         return true;
     mon_http_error(resp, 400,
                    "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, "
@@ -110,121 +98,24 @@ static void field_error(struct mon_http_response *resp, int status, const char *
     mon_http_json(resp, status, root);
 }
 
-static int replace_string(char **dst, const char *src)
-{
-    char *copy = strdup(src);
-    if (!copy)
-        return MON_ENOMEM;
-    free(*dst);
-    *dst = copy;
-    return MON_OK;
-}
-
 /* Applies the JSON body onto s (a fresh default for POST, a copy of the stored row for PUT).
  * Returns false after writing the error response. */
 static bool apply_body(const struct mon_http_request *req, struct agg_server *s, bool create,
                        struct mon_http_response *resp)
 {
-    static const char *const known[] = {"name",     "host",    "agent_port", "token",
-                                        "services", "enabled", "id",         NULL};
-    cJSON *root = NULL, *it;
-    bool ok = false;
-
-    if (!req->body || !req->body_len) {
-        mon_http_error(resp, 400, "a JSON object body is required");
-        return false;
-    }
-    if (!mon_utf8_valid(req->body, req->body_len)) { /* names are echoed in every answer */
-        mon_http_error(resp, 400, "body is not valid UTF-8");
-        return false;
-    }
-    root = cJSON_ParseWithLength(req->body, req->body_len);
-    if (!cJSON_IsObject(root)) {
-        mon_http_error(resp, 400, "body is not a JSON object");
-        goto out;
-    }
-    cJSON_ArrayForEach(it, root)
-    {
-        if (!it->string || !one_of(it->string, known)) {
-            field_error(resp, 400, it->string ? it->string : "?", "unknown field");
-            goto out;
-        }
-    }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "name"))) {
-        if (!cJSON_IsString(it) || replace_string(&s->name, it->valuestring) < 0) {
-            field_error(resp, 400, "name", "must be a string");
-            goto out;
-        }
-    }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "host"))) {
-        if (!cJSON_IsString(it) || replace_string(&s->host, it->valuestring) < 0) {
-            field_error(resp, 400, "host", "must be a string");
-            goto out;
-        }
-    }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "agent_port"))) {
-        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble ||
-            it->valuedouble < 1 || it->valuedouble > 65535) {
-            field_error(resp, 400, "agent_port", "must be an integer from 1 to 65535");
-            goto out;
-        }
-        s->port = (int)it->valuedouble;
-    }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "token"))) {
-        /* Write-only: an empty string in an edit means "keep the stored token". */
-        if (!cJSON_IsString(it)) {
-            field_error(resp, 400, "token", "must be a string");
-            goto out;
-        }
-        if ((create || it->valuestring[0]) && replace_string(&s->token, it->valuestring) < 0)
-            goto out;
-    }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "enabled"))) {
-        if (!cJSON_IsBool(it)) {
-            field_error(resp, 400, "enabled", "must be true or false");
-            goto out;
-        }
-        s->enabled = cJSON_IsTrue(it);
-    }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "services"))) {
-        int n = cJSON_GetArraySize(it);
-        char **list;
-        cJSON *u;
-        size_t i = 0;
-        if (!cJSON_IsArray(it) || n > AGG_MAX_SERVICES) {
-            field_error(resp, 400, "services", "must be a list of at most 64 unit names");
-            goto out;
-        }
-        list = calloc((size_t)n + 1, sizeof(*list));
-        if (!list)
-            goto out;
-        cJSON_ArrayForEach(u, it)
-        {
-            if (!cJSON_IsString(u) || !(list[i] = strdup(u->valuestring))) {
-                for (size_t k = 0; k < i; k++)
-                    free(list[k]);
-                free(list);
-                field_error(resp, 400, "services", "must contain only unit names (strings)");
-                goto out;
-            }
-            i++;
-        }
-        for (size_t k = 0; k < s->n_services; k++)
-            free(s->services[k]);
-        free(s->services);
-        s->services = list;
-        s->n_services = i;
-    }
-    if (create && !s->token) {
-        field_error(resp, 400, "token", "required: the token from the agent's config.yaml");
-        goto out;
-    }
-    ok = true;
-out:
-    cJSON_Delete(root);
-    if (!ok && resp->status == 0)
+    char msg[AGG_FIELD_MSG_LEN], *field = NULL;
+    int r =
+        agg_api_params_server_body(req->body, req->body_len, create, s, &field, msg, sizeof(msg));
+    if (r == MON_OK)
+        return true;
+    if (r == MON_EINVAL && field)
+        field_error(resp, 400, field, msg);
+    else if (r == MON_EINVAL)
+        mon_http_error(resp, 400, "%s", msg);
+    else
         mon_http_error(resp, 500, "out of memory");
-    return ok;
+    free(field);
+    return false;
 }
 
 static bool validate_or_reply(const struct agg_server *s, struct mon_http_response *resp)
@@ -385,22 +276,6 @@ static void handle_delete(void *ctx, struct mon_http_request *req, struct mon_ht
     mon_http_json(resp, 200, o);
 }
 
-static bool time_param(struct mon_http_request *req, const char *name, int64_t dflt, int64_t *ret,
-                       struct mon_http_response *resp)
-{
-    const char *v = mon_http_query(req, name);
-    if (!v || !*v) {
-        *ret = dflt;
-        return true;
-    }
-    if (mon_parse_iso8601(v, ret) < 0) {
-        mon_http_error(resp, 400, "%s: '%s' is not an ISO-8601 time such as 2026-01-17T10:00:00Z",
-                       name, v);
-        return false;
-    }
-    return true;
-}
-
 /* The value of the in-memory bucket for a metric/agg pair, as the store would return it. */
 static bool bucket_value(const struct agg_hourly_row *row, const char *metric, const char *agg,
                          double *ret)
@@ -443,33 +318,29 @@ static void handle_timeseries(void *ctx, struct mon_http_request *req,
                               struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
-    const char *metric = mon_http_query(req, "metric"), *agg = mon_http_query(req, "agg");
-    int64_t id, now = mon_utc_ms() / 1000, from, to, bucket_s;
+    struct agg_timeseries_params q;
+    const char *metric, *agg;
+    int64_t id, from, to, bucket_s;
     struct agg_point *pts = NULL;
     struct agg_hourly_row cur;
     bool have_cur, cur_done = false;
+    char why[WHY_LEN];
     size_t n = 0;
     cJSON *root, *data, *probe;
     int r;
 
-    if (!parse_server_id(req, resp, &id) || !metric_param(metric, resp))
+    if (!parse_server_id(req, resp, &id))
         return;
-    if (!agg || !*agg)
-        agg = "avg";
-    if (!one_of(agg, aggs)) {
-        mon_http_error(resp, 400, "agg: must be avg, max or min");
-        return;
-    }
-    if (!time_param(req, "to", now, &to, resp) || !time_param(req, "from", to - 86400, &from, resp))
-        return;
-    if (from > to) {
-        mon_http_error(resp, 400, "from: must not be after to");
+    if (agg_api_params_timeseries(mon_http_query(req, "metric"), mon_http_query(req, "agg"),
+                                  mon_http_query(req, "from"), mon_http_query(req, "to"),
+                                  mon_utc_ms() / 1000, &q, why, sizeof(why)) < 0) {
+        mon_http_error(resp, 400, "%s", why);
         return;
     }
-    if (to - from > MAX_RANGE_S) {
-        mon_http_error(resp, 400, "from: the range is limited to 400 days");
-        return;
-    }
+    metric = q.metric;
+    agg = q.agg;
+    from = q.from;
+    to = q.to;
     probe = agg_engine_server_json(api->engine, id);
     if (!probe) {
         mon_http_error(resp, 404, "no server with id %lld", (long long)id);
@@ -605,35 +476,20 @@ out:
 static void handle_events(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
-    const char *v;
-    int64_t limit = 200, server_id = 0, before = 0;
-    const char *type = mon_http_query(req, "type");
+    struct agg_events_params q;
     struct agg_event *evs = NULL;
+    char why[WHY_LEN];
     size_t n = 0;
     cJSON *root, *arr;
     int r;
 
-    if ((v = mon_http_query(req, "limit")) && *v && mon_parse_int64(v, 1, 1000, &limit) < 0) {
-        mon_http_error(resp, 400, "limit: must be an integer from 1 to 1000");
+    if (agg_api_params_events(mon_http_query(req, "limit"), mon_http_query(req, "server_id"),
+                              mon_http_query(req, "type"), mon_http_query(req, "before"), &q, why,
+                              sizeof(why)) < 0) {
+        mon_http_error(resp, 400, "%s", why);
         return;
     }
-    if ((v = mon_http_query(req, "server_id")) && *v &&
-        mon_parse_int64(v, 1, INT64_MAX, &server_id) < 0) {
-        mon_http_error(resp, 400, "server_id: must be a positive integer");
-        return;
-    }
-    if ((v = mon_http_query(req, "before")) && *v &&
-        mon_parse_int64(v, 1, INT64_MAX, &before) < 0) {
-        mon_http_error(resp, 400, "before: must be an event id (positive integer)");
-        return;
-    }
-    if (type && !*type)
-        type = NULL;
-    if (type && !one_of(type, event_types)) {
-        mon_http_error(resp, 400, "type: unknown event type");
-        return;
-    }
-    r = agg_store_events_query(api->store, server_id, type, before, (int)limit, &evs, &n);
+    r = agg_store_events_query(api->store, q.server_id, q.type, q.before, (int)q.limit, &evs, &n);
     if (r < 0) {
         store_error(resp, r, "events");
         return;
@@ -653,7 +509,7 @@ static void handle_events(void *ctx, struct mon_http_request *req, struct mon_ht
         cJSON_AddStringToObject(o, "message", evs[i].message);
         cJSON_AddItemToArray(arr, o);
     }
-    if (n == (size_t)limit && n > 0)
+    if (n == (size_t)q.limit && n > 0)
         cJSON_AddNumberToObject(root, "next_before", (double)evs[n - 1].id);
     else
         cJSON_AddNullToObject(root, "next_before");
