@@ -320,6 +320,8 @@ struct agg_store {
 /* ---- errors ---- */
 
 static void set_error(struct agg_store *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_error(struct agg_store *st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -1898,6 +1900,8 @@ out:
 #define BACKUP_MAX_RESTARTS  3   /* then the rest is copied in one step (one read transaction) */
 #define BACKUP_MAX_BUSY_WAIT 500 /* pauses on a locked source before giving up */
 
+static void why_set(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void why_set(char *why, size_t why_len, const char *fmt, ...)
 {
     va_list ap;

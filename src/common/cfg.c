@@ -361,6 +361,9 @@ const struct mon_cfg_node *mon_cfg_get(const struct mon_cfg_node *map, const cha
 
 static int cfg_vfail(const struct mon_cfg_doc *doc, const struct mon_cfg_node *node,
                      const char *path, struct mon_cfg_error *err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static int cfg_vfail(const struct mon_cfg_doc *doc, const struct mon_cfg_node *node,
+                     const char *path, struct mon_cfg_error *err, const char *fmt, va_list ap)
 {
     int n = snprintf(err->msg, sizeof(err->msg), "%s:%d:%d: key '%s': ", doc->name,
                      node ? node->line : 1, node ? node->column : 1, path);
