@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
 .PHONY: all build deps test test-only test-windows format format-check run bench clean package \
-        windows package-windows
+        windows package-windows fuzz
 
 all: build
 
@@ -37,6 +37,10 @@ run: build
 
 bench: build
 	bench/run-all.sh
+
+# libFuzzer harnesses (clang, build/fuzz): each target for FUZZ_SECONDS (default 60), then a table.
+fuzz:
+	scripts/fuzz.sh run
 
 # Cross-built monitor-aggregator.exe (mingw-w64, static libraries cached outside the tree), its
 # unit tests under wine, the zip, and tests/windows/test_windows.py (a native agent, the Windows
