@@ -8,6 +8,7 @@
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,8 +186,9 @@ static int apply_fields(const cJSON *root, bool create, struct agg_server *s, ch
         (!cJSON_IsString(it) || replace_string(&s->host, it->valuestring) < 0))
         return field_fail("host", "must be a string", err_field, msg, msg_len);
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "agent_port"))) {
-        if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble ||
-            it->valuedouble < 1 || it->valuedouble > 65535)
+        /* Range first: converting a double outside int's range (1e10, inf) is undefined. */
+        if (!cJSON_IsNumber(it) || !(it->valuedouble >= 1 && it->valuedouble <= 65535) ||
+            it->valuedouble != floor(it->valuedouble))
             return field_fail("agent_port", "must be an integer from 1 to 65535", err_field, msg,
                               msg_len);
         s->port = (int)it->valuedouble;

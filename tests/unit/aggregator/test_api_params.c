@@ -210,6 +210,10 @@ static void test_body_errors(void **state)
     expect_body_error("{\"agent_port\":0}", "agent_port", "must be an integer from 1 to 65535");
     expect_body_error("{\"agent_port\":65536}", "agent_port", "must be an integer from 1 to 65535");
     expect_body_error("{\"agent_port\":80.5}", "agent_port", "must be an integer from 1 to 65535");
+    /* outside int's range: rejected without converting (undefined behaviour) */
+    expect_body_error("{\"agent_port\":1e10}", "agent_port", "must be an integer from 1 to 65535");
+    expect_body_error("{\"agent_port\":-1e400}", "agent_port",
+                      "must be an integer from 1 to 65535");
     expect_body_error("{\"name\":\"new\",\"token\":5}", "token", "must be a string");
     expect_body_error("{\"enabled\":\"false\",\"agent_port\":80}", "enabled",
                       "must be true or false");
