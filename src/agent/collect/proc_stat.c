@@ -108,6 +108,7 @@ int cpu_times_busy_pct(const struct cpu_times *prev, const struct cpu_times *cur
     const uint64_t b[] = {cur->user,   cur->nice, cur->system,  cur->idle,
                           cur->iowait, cur->irq,  cur->softirq, cur->steal};
     uint64_t total = 0, idle;
+    double pct;
 
     for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
         /* Any counter going backwards (including iowait, which some kernels decrement) makes
@@ -119,6 +120,9 @@ int cpu_times_busy_pct(const struct cpu_times *prev, const struct cpu_times *cur
     if (total == 0)
         return MON_EAGAIN;
     idle = (cur->idle - prev->idle) + (cur->iowait - prev->iowait);
-    *ret_pct = (double)(total - idle) * 100.0 / (double)total;
+    pct = (double)(total - idle) * 100.0 / (double)total;
+    /* Past 2^53 jiffies the conversions round, and an all-busy window can come out a hair
+     * above 100 (100.00000000000001); the contract is 0..100. */
+    *ret_pct = pct > 100.0 ? 100.0 : pct;
     return MON_OK;
 }
