@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
 .PHONY: all build deps test test-only test-windows format format-check run bench clean package \
-        windows package-windows fuzz
+        windows package-windows fuzz fuzz-test
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 deps:
 	scripts/deps.sh
 
-test: deps format-check test-only test-windows
+test: deps format-check test-only fuzz-test test-windows
 
 test-only:
 	@test -f $(TEST_BUILD)/build.ninja || cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMON_SANITIZE=ON -DBUILD_TESTING=ON $(CMAKE_FLAGS)
@@ -39,8 +39,14 @@ bench: build
 	bench/run-all.sh
 
 # libFuzzer harnesses (clang, build/fuzz): each target for FUZZ_SECONDS (default 60), then a table.
+.PHONY: fuzz fuzz-test
 fuzz:
 	scripts/fuzz.sh run
+
+# Part of make test: every committed corpus input once, then FUZZ_TEST_SECONDS (30) of fuzzing
+# per target (ctest -L fuzz in build/fuzz).
+fuzz-test:
+	scripts/fuzz.sh test
 
 # Cross-built monitor-aggregator.exe (mingw-w64, static libraries cached outside the tree), its
 # unit tests under wine, the zip, and tests/windows/test_windows.py (a native agent, the Windows

@@ -36,6 +36,11 @@ if [ "$mode" = replay ]; then
   "$bin" "${args[@]}" "${files[@]}" </dev/null >"$log" 2>&1
   rc=$?
   execs=${#files[@]}
+  # Running files one by one, libFuzzer writes no artifact: keep a copy of the one that failed.
+  failed=$(sed -n 's/^Running: //p' "$log" | tail -n 1)
+  if [ $rc -ne 0 ] && [ -f "$failed" ]; then
+    cp "$failed" "$crashes/replay-$(basename "$failed")"
+  fi
 elif [ "$mode" = run ]; then
   "$bin" "${args[@]}" -max_total_time="$seconds" "$work" "$seeds" </dev/null >"$log" 2>&1
   rc=$?

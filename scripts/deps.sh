@@ -10,7 +10,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       python3-dbusmock dbus prometheus clang-format curl procps
       wrk nginx-light prometheus-node-exporter
       chromium fonts-wqy-microhei nodejs npm
-      dpkg-dev lintian systemd passwd adduser gzip)
+      dpkg-dev lintian systemd passwd adduser gzip
+      clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

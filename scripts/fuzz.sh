@@ -57,9 +57,9 @@ table() {
       [ "${x#crashes=}" = 0 ] || failed=1
     done
   done
-  if ls "$build"/crashes/*/* >/dev/null 2>&1; then
-    echo "fuzz: inputs saved under $build/crashes/:"
-    ls -t "$build"/crashes/*/* | head -n 20
+  if [ -n "$(find "$build/crashes" -type f -newer "$build/summary/.start" 2>/dev/null)" ]; then
+    echo "fuzz: failing inputs saved by this run:"
+    find "$build/crashes" -type f -newer "$build/summary/.start" | head -n 20
   fi
   return $failed
 }
@@ -68,7 +68,7 @@ case "$mode" in
 run)
   seconds=${FUZZ_SECONDS:-60}
   configure "$seconds"
-  rm -rf "$build/summary"
+  rm -rf "$build/summary" && mkdir -p "$build/summary" && touch "$build/summary/.start"
   echo "fuzz: $(targets | wc -w) targets, ${seconds}s each, ${FUZZ_JOBS:-2} at a time"
   rc=0
   printf '%s\n' $(targets) | xargs -P "${FUZZ_JOBS:-2}" -I{} \
@@ -79,7 +79,7 @@ run)
   ;;
 test)
   configure "${FUZZ_TEST_SECONDS:-30}"
-  rm -rf "$build/summary"
+  rm -rf "$build/summary" && mkdir -p "$build/summary" && touch "$build/summary/.start"
   rc=0
   (cd "$build" && ctest -L fuzz -j2 --output-on-failure) || rc=1
   table "replay run" || rc=1
