@@ -143,7 +143,8 @@ def requests():
                "metric=cpu_pct&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
                "metric=cpu_pct&from=yesterday", "limit=50", "limit=50&server_id=3",
                "limit=50&server_id=3&type=server_down&before=120", "limit=4", "limit=0",
-               "limit=x", "type=bogus", "at=latest"]
+               "limit=x", "type=bogus", "at=latest",
+               "services=nginx.service,sshd.service,backup.timer"]
     for i, q in enumerate(queries):
         put("api_query", f"query-{i:02d}", q)
     series = ["cpu_pct\navg\n2026-01-16T10:00:00Z\n2026-01-17T10:00:00Z",

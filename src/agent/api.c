@@ -19,10 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UNIT_TIMEOUT_MS     1000
-#define MAX_REQUESTED_UNITS 64
-#define MAX_CATALOG_UNITS   2048
-#define METRICS_MAX_BYTES   (8 * 1024 * 1024)
+#define UNIT_TIMEOUT_MS   1000
+#define MAX_CATALOG_UNITS 2048
+#define METRICS_MAX_BYTES (8 * 1024 * 1024)
 
 struct agent_api {
     struct mon_http_server *http;
@@ -79,44 +78,6 @@ static cJSON *units_json(const struct unit_state *u, size_t n)
     return arr;
 }
 
-/* Collects the unit names a request asks for: ?services=a,b (each checked against the
- * allowlist) or, without it, the exact names of the allowlist. Returns the count, or -1 for a
- * malformed list (too many or too long names). */
-static int requested_units(const struct agent_config *cfg, const char *param, char **names,
-                           bool *allowed, bool *ret_present)
-{
-    int n = 0;
-    *ret_present = param != NULL || cfg->n_allow > 0;
-    if (!param) {
-        for (size_t i = 0; i < cfg->n_allow && n < MAX_REQUESTED_UNITS; i++) {
-            if (strpbrk(cfg->services_allowlist[i], "*?["))
-                continue; /* patterns allow; only exact names are reported by default */
-            names[n] = strdup(cfg->services_allowlist[i]);
-            allowed[n] = true;
-            if (!names[n])
-                return -1;
-            n++;
-        }
-        return n;
-    }
-    for (const char *p = param; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len > 0) {
-            if (n >= MAX_REQUESTED_UNITS || len > 255)
-                return -1;
-            names[n] = mon_strndup(p, len);
-            if (!names[n])
-                return -1;
-            allowed[n] = agent_config_unit_allowed(cfg, names[n]);
-            n++;
-        }
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return n;
-}
-
 /* ---- handlers ---- */
 
 static bool authorized(const struct agent_api *api, struct mon_http_request *req,
@@ -132,8 +93,8 @@ static bool authorized(const struct agent_api *api, struct mon_http_request *req
 static void handle_snapshot(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agent_api *api = ctx;
-    char *names[MAX_REQUESTED_UNITS] = {0};
-    bool allowed[MAX_REQUESTED_UNITS];
+    char *names[AGENT_MAX_REQUESTED_UNITS] = {0};
+    bool allowed[AGENT_MAX_REQUESTED_UNITS];
     struct unit_state *units = NULL;
     struct mon_buf body;
     char *base, *services_text = NULL;
@@ -143,10 +104,11 @@ static void handle_snapshot(void *ctx, struct mon_http_request *req, struct mon_
 
     if (!authorized(api, req, resp))
         return;
-    n = requested_units(api->cfg, mon_http_query(req, "services"), names, allowed, &present);
+    n = agent_config_request_units(api->cfg, mon_http_query(req, "services"), names, allowed,
+                                   &present);
     if (n < 0) {
         mon_http_error(resp, 400, "services: at most %d unit names of at most 255 characters",
-                       MAX_REQUESTED_UNITS);
+                       AGENT_MAX_REQUESTED_UNITS);
         goto out;
     }
     base = agent_sampler_snapshot_json(api->sampler, &base_len);
@@ -186,7 +148,7 @@ static void handle_snapshot(void *ctx, struct mon_http_request *req, struct mon_
 out:
     free(services_text);
     free(units);
-    for (int i = 0; i < MAX_REQUESTED_UNITS; i++)
+    for (int i = 0; i < AGENT_MAX_REQUESTED_UNITS; i++)
         free(names[i]);
 }
 
@@ -335,8 +297,8 @@ static void handle_services(void *ctx, struct mon_http_request *req, struct mon_
 static void handle_metrics(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agent_api *api = ctx;
-    char *names[MAX_REQUESTED_UNITS] = {0};
-    bool allowed[MAX_REQUESTED_UNITS], present;
+    char *names[AGENT_MAX_REQUESTED_UNITS] = {0};
+    bool allowed[AGENT_MAX_REQUESTED_UNITS], present;
     struct unit_state *units = NULL;
     struct agent_values *v = NULL;
     struct mon_buf out;
@@ -346,7 +308,7 @@ static void handle_metrics(void *ctx, struct mon_http_request *req, struct mon_h
     if (!authorized(api, req, resp))
         return;
     mon_buf_init(&out, METRICS_MAX_BYTES);
-    n = requested_units(api->cfg, NULL, names, allowed, &present);
+    n = agent_config_request_units(api->cfg, NULL, names, allowed, &present);
     v = malloc(sizeof(*v));
     units = calloc(n > 0 ? (size_t)n : 1, sizeof(*units));
     if (n < 0 || !v || !units) {
@@ -365,7 +327,7 @@ out:
     mon_buf_done(&out);
     free(v);
     free(units);
-    for (int i = 0; i < MAX_REQUESTED_UNITS; i++)
+    for (int i = 0; i < AGENT_MAX_REQUESTED_UNITS; i++)
         free(names[i]);
 }
 

@@ -208,6 +208,59 @@ bool agent_config_unit_allowed(const struct agent_config *cfg, const char *unit)
     return false;
 }
 
+/* Fills names[] and allowed[]; on failure the names allocated so far are left to the caller. */
+static int request_units(const struct agent_config *cfg, const char *param, char **names,
+                         bool *allowed)
+{
+    int n = 0;
+    if (!param) {
+        for (size_t i = 0; i < cfg->n_allow && n < AGENT_MAX_REQUESTED_UNITS; i++) {
+            if (strpbrk(cfg->services_allowlist[i], "*?["))
+                continue; /* patterns allow; only exact names are reported by default */
+            names[n] = strdup(cfg->services_allowlist[i]);
+            allowed[n] = true;
+            if (!names[n])
+                return MON_ENOMEM;
+            n++;
+        }
+        return n;
+    }
+    for (const char *p = param; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0) {
+            if (n >= AGENT_MAX_REQUESTED_UNITS || len > 255)
+                return MON_ERANGE;
+            names[n] = mon_strndup(p, len);
+            if (!names[n])
+                return MON_ENOMEM;
+            allowed[n] = agent_config_unit_allowed(cfg, names[n]);
+            n++;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return n;
+}
+
+int agent_config_request_units(const struct agent_config *cfg, const char *param, char **names,
+                               bool *allowed, bool *ret_present)
+{
+    int n;
+    for (size_t i = 0; i < AGENT_MAX_REQUESTED_UNITS; i++)
+        names[i] = NULL;
+    n = request_units(cfg, param, names, allowed);
+    if (n < 0) {
+        for (size_t i = 0; i < AGENT_MAX_REQUESTED_UNITS; i++) {
+            free(names[i]);
+            names[i] = NULL;
+        }
+        return n;
+    }
+    *ret_present = param != NULL || cfg->n_allow > 0;
+    return n;
+}
+
 bool agent_config_client_allowed(const struct agent_config *cfg, const struct sockaddr *client)
 {
     if (cfg->n_allow_from == 0)

@@ -48,6 +48,17 @@ void agent_config_free(struct agent_config *cfg);
 /* True when unit matches one of the allowlist's names or glob patterns. */
 bool agent_config_unit_allowed(const struct agent_config *cfg, const char *unit);
 
+#define AGENT_MAX_REQUESTED_UNITS 64
+
+/* The units a request reports: the comma-separated names of param (the ?services= value; empty
+ * items are skipped), each checked against the allowlist, or, when param is NULL, the exact
+ * (non-glob) names of the allowlist. Fills names[] (AGENT_MAX_REQUESTED_UNITS entries, malloc'd
+ * copies the caller frees) and allowed[], and says in *ret_present whether the reply carries a
+ * services array. Returns the count; MON_ERANGE for more than AGENT_MAX_REQUESTED_UNITS names
+ * or a name longer than 255 bytes, MON_ENOMEM. On failure names[] hold nothing to free. */
+int agent_config_request_units(const struct agent_config *cfg, const char *param, char **names,
+                               bool *allowed, bool *ret_present);
+
 /* True when client may connect: allow_from empty, or the address is in one of its blocks. */
 bool agent_config_client_allowed(const struct agent_config *cfg, const struct sockaddr *client);
 

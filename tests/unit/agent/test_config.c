@@ -138,12 +138,68 @@ static void test_missing_file(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/agent.yaml"));
 }
 
+static void free_names(char **names)
+{
+    for (size_t i = 0; i < AGENT_MAX_REQUESTED_UNITS; i++)
+        free(names[i]);
+}
+
+/* ?services= lists and the allowlist's default names. */
+static void test_request_units(void **state)
+{
+    struct agent_config *cfg = NULL;
+    struct mon_cfg_error err;
+    char *names[AGENT_MAX_REQUESTED_UNITS], long_name[300], many[65 * 4 + 8];
+    bool allowed[AGENT_MAX_REQUESTED_UNITS], present = false;
+    (void)state;
+    assert_int_equal(parse("node_id: a\ntoken: abcdefgh\n"
+                           "services_allowlist: [nginx.service, \"*.timer\"]\n",
+                           &cfg, &err),
+                     MON_OK);
+    /* without the parameter: the exact names only */
+    assert_int_equal(agent_config_request_units(cfg, NULL, names, allowed, &present), 1);
+    assert_true(present);
+    assert_string_equal(names[0], "nginx.service");
+    assert_true(allowed[0]);
+    free_names(names);
+    /* empty items are skipped; names outside the allowlist are listed as not allowed */
+    assert_int_equal(
+        agent_config_request_units(cfg, ",ssh.service,,backup.timer,", names, allowed, &present),
+        2);
+    assert_string_equal(names[0], "ssh.service");
+    assert_false(allowed[0]);
+    assert_string_equal(names[1], "backup.timer");
+    assert_true(allowed[1]);
+    free_names(names);
+    assert_int_equal(agent_config_request_units(cfg, "", names, allowed, &present), 0);
+    assert_true(present);
+    free_names(names);
+    /* too long a name, too many names: an error with nothing left to free */
+    memset(long_name, 'a', 256);
+    long_name[256] = '\0';
+    assert_int_equal(agent_config_request_units(cfg, long_name, names, allowed, &present),
+                     MON_ERANGE);
+    for (int i = 0, off = 0; i < 65; i++)
+        off += snprintf(many + off, sizeof(many) - (size_t)off, "%sa.x", i ? "," : "");
+    assert_int_equal(agent_config_request_units(cfg, many, names, allowed, &present), MON_ERANGE);
+    for (size_t i = 0; i < AGENT_MAX_REQUESTED_UNITS; i++)
+        assert_null(names[i]);
+    agent_config_free(cfg);
+
+    /* an empty allowlist and no parameter: no services array at all */
+    assert_int_equal(parse("node_id: a\ntoken: abcdefgh\n", &cfg, &err), MON_OK);
+    present = true;
+    assert_int_equal(agent_config_request_units(cfg, NULL, names, allowed, &present), 0);
+    assert_false(present);
+    agent_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_full),
         cmocka_unit_test(test_token_file),       cmocka_unit_test(test_errors_name_line_and_key),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_missing_file),     cmocka_unit_test(test_request_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
