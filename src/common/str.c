@@ -47,20 +47,29 @@ int mon_parse_double(const char *s, double *ret)
 
 bool mon_secret_equal(const char *given, const char *expected)
 {
-    size_t n, glen;
+    /* A missing secret is compared like an empty one; picked by index, not by a branch, so
+     * that it runs the same instructions as any other wrong secret. */
+    const char *const pick[2] = {given, ""};
     volatile unsigned char diff = 0;
+    unsigned char bad;
+    size_t n, j = 0;
 
-    if (!given || !expected)
+    if (!expected)
         return false;
+    given = pick[given == NULL];
     n = strlen(expected);
-    glen = strnlen(given, n + 1);
-    diff |= (unsigned char)(glen != n);
-    /* Always walk all of `expected`; read `given` only within its own length. */
+    /* Exactly n rounds of the same instructions, whatever `given` holds or how long it is: j
+     * advances along `given` and stays on its NUL once it ends (never reading past it), so a
+     * shorter `given` differs at its NUL and a longer one leaves a non-NUL byte at given[n]. */
     for (size_t i = 0; i < n; i++) {
-        unsigned char g = i < glen ? (unsigned char)given[i] : 0;
+        unsigned char g = (unsigned char)given[j];
         diff |= (unsigned char)(g ^ (unsigned char)expected[i]);
+        j += (size_t)(g != 0);
     }
-    return diff == 0 && n > 0;
+    diff |= (unsigned char)given[j];
+    bad = diff;
+    bad |= (unsigned char)(n == 0);
+    return bad == 0;
 }
 
 bool mon_strlcpy(char *dst, const char *src, size_t size)

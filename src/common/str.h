@@ -16,8 +16,10 @@ int mon_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 /* Parses a whole string as a finite double. Returns MON_OK, MON_EPARSE or MON_ERANGE. */
 int mon_parse_double(const char *s, double *ret);
 
-/* Compares two secrets in time that depends only on the length of `expected`, so that the
- * position of the first difference does not leak. NULL never matches. */
+/* Compares two secrets in time that depends only on the length of `expected`: the same
+ * instructions run whatever `given` holds, how long it is or whether it is NULL (compared as
+ * ""), so neither the position of the first difference nor the length leaks. An empty or NULL
+ * `expected` never matches. tests/integration/test_constant_time.py counts the instructions. */
 bool mon_secret_equal(const char *given, const char *expected);
 
 /* Copies at most size-1 bytes of src into dst and NUL-terminates. Returns false when src

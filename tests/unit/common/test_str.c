@@ -134,6 +134,12 @@ static void test_secret_equal(void **state)
     assert_false(mon_secret_equal(NULL, "abc"));
     assert_false(mon_secret_equal("abc", NULL));
     assert_false(mon_secret_equal(NULL, NULL));
+    /* Much longer, bytes above 0x7f, and a difference that XORs to a NUL-like value. */
+    assert_false(mon_secret_equal("s3cret-token-and-a-lot-more-after-it", "s3cret-token"));
+    assert_true(mon_secret_equal("t\xc3\xa9-\xff\x80", "t\xc3\xa9-\xff\x80"));
+    assert_false(mon_secret_equal("t\xc3\xa9-\xff\x81", "t\xc3\xa9-\xff\x80"));
+    assert_false(mon_secret_equal("ab", "abc"));
+    assert_false(mon_secret_equal("abcd", "abc"));
 }
 
 static void test_strlcpy(void **state)
