@@ -68,17 +68,20 @@ static bool require_admin(struct agg_api *api, struct mon_http_request *req,
                           struct mon_http_response *resp)
 {
     const char *given = mon_http_header(req, "X-Admin-Token");
+    bool ok;
     if (!api->cfg->admin_token) {
         mon_http_error(resp, 403,
                        "server management is disabled: set admin_token in the aggregator's "
                        "config.yaml");
         return false;
     }
+    /* Compared before looking at what was given, so a missing header runs the same compare. */
+    ok = mon_secret_equal(given, api->cfg->admin_token);
     if (!given || !*given) {
         mon_http_error(resp, 401, "admin token required (X-Admin-Token header)");
         return false;
     }
-    if (!mon_secret_equal(given, api->cfg->admin_token)) {
+    if (!ok) {
         mon_http_error(resp, 401, "admin token rejected");
         return false;
     }
