@@ -561,7 +561,7 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
         .max_connections = 1024,
         .per_ip_connections = 0,
         .timeout_s = 15,
-        .max_header_bytes = 16384,
+        .max_header_bytes = 8192,
         .max_body_bytes = MAX_BODY_BYTES,
         .threads = 4,
         .handler = dispatch,

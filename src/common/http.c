@@ -256,6 +256,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (!pending) {
         const struct sockaddr *client;
         bool has_body = request_has_body(conn);
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        if (ci && ci->header_size > srv->opt.max_header_bytes) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "request headers too large (limit %zu bytes)",
+                     srv->opt.max_header_bytes);
+            return reply_now(conn, 431, msg);
+        }
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         client = ci ? ci->client_addr : NULL;
         if (srv->opt.allow && !srv->opt.allow(srv->opt.ctx, client))
@@ -315,6 +322,18 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     }
 }
 
+/* libmicrohttpd keeps the request headers and the reply's header in one pool per connection.
+ * When the request fills the pool so far that the reply header no longer fits, it closes the
+ * connection without any answer; with a pool of exactly max_header_bytes that happened to
+ * requests a little under the limit. So the pool has room for twice the limit plus a reply,
+ * the limit itself is checked on the header size (431 from access_handler), and requests too
+ * large for the pool get libmicrohttpd's own 431. Only a request of about the pool size (over
+ * twice the limit) can still meet that silent close. */
+static size_t pool_size(size_t max_header_bytes)
+{
+    return 2 * max_header_bytes + 8192;
+}
+
 int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **ret, char *why,
                    size_t why_len)
 {
@@ -340,6 +359,8 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
     if (!srv)
         return MON_ENOMEM;
     srv->opt = *opt;
+    if (!srv->opt.max_header_bytes)
+        srv->opt.max_header_bytes = 16384;
     if (addr.family == AF_INET6)
         flags |= MHD_USE_DUAL_STACK;
     srv->daemon = MHD_start_daemon(
@@ -348,8 +369,7 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
         (unsigned)(opt->max_connections ? opt->max_connections : 64),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->per_ip_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opt->timeout_s ? opt->timeout_s : 10),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(opt->max_header_bytes ? opt->max_header_bytes : 16384),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->opt.max_header_bytes),
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {

@@ -58,7 +58,7 @@ struct mon_http_options {
     unsigned max_connections;    /* total concurrent connections */
     unsigned per_ip_connections; /* 0 = no per-client cap */
     unsigned timeout_s;          /* idle timeout per connection */
-    size_t max_header_bytes;     /* request line + headers; larger gets 431 */
+    size_t max_header_bytes;     /* request line + headers (0 = 16 KiB); larger gets 431 */
     size_t max_body_bytes;       /* 0 = bodies refused with 413 */
     unsigned threads;            /* 1 = one polling thread, else a pool */
     mon_http_handler_fn handler;
