@@ -273,8 +273,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             int64_t len = 0;
             if (srv->opt.max_body_bytes == 0)
                 return reply_now(conn, 413, "request body not accepted");
-            if (cl && (mon_parse_int64(cl, 0, INT64_MAX, &len) < 0 ||
-                       (uint64_t)len > srv->opt.max_body_bytes))
+            /* A chunked body announces no size, and libmicrohttpd (0.9.75) cannot queue a 413
+             * once the body is arriving: a body past the cap could only be dropped mid-way or
+             * read to its end. So a body needs a Content-Length, checked here, before any of it
+             * is read. */
+            if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                            MHD_HTTP_HEADER_TRANSFER_ENCODING))
+                return reply_now(conn, 411,
+                                 "a request body needs a Content-Length (chunked bodies are not "
+                                 "accepted)");
+            if (!cl || mon_parse_int64(cl, 0, INT64_MAX, &len) < 0 ||
+                (uint64_t)len > srv->opt.max_body_bytes)
                 return reply_now(conn, 413, "request body too large");
         }
         /* Answer on a later call, also without a body: libmicrohttpd closes the connection
@@ -288,7 +297,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return MHD_YES;
     } else if (*upload_data_size > 0) {
         if (mon_buf_append(&pending->body, upload_data, *upload_data_size) < 0)
-            return MHD_NO; /* chunked body past the cap: drop the connection */
+            return MHD_NO; /* out of memory: the declared length was checked */
         *upload_data_size = 0;
         return MHD_YES;
     }
