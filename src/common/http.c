@@ -331,6 +331,41 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     }
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path and the query arguments in place, as libmicrohttpd's own decoder
+ * does, except that "%00" is kept as it is: a NUL would cut the string handlers see, so that
+ * "/index.html%00.png" was served as "/index.html" and "type=server_down%00x" passed as
+ * "server_down". Malformed escapes stay literal too. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *out = s;
+    const char *in = s;
+    (void)cls;
+    (void)conn;
+    while (*in) {
+        int hi = in[0] == '%' ? hex_digit(in[1]) : -1;
+        int lo = hi >= 0 ? hex_digit(in[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
 /* libmicrohttpd keeps the request headers and the reply's header in one pool per connection.
  * When the request fills the pool so far that the reply header no longer fits, it closes the
  * connection without any answer; with a pool of exactly max_header_bytes that happened to
@@ -380,7 +415,8 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opt->timeout_s ? opt->timeout_s : 10),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->opt.max_header_bytes),
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+        NULL, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(why, why_len, "cannot listen on %s (address in use or not available)",
                  opt->listen);

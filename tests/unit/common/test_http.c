@@ -474,6 +474,19 @@ static void test_params_query_headers(void **state)
     assert_string_equal(json_str(&r, "method"), "GET");
     reply_free(&r);
 
+    /* Escapes are decoded in the path and the arguments, except %00: a NUL would cut the
+     * string ("7%00.png" must not become "7"). Malformed escapes stay as they are. */
+    request(mon_http_port(srv),
+            "GET /api/servers/7%00.png%41/timeseries?range=24h%00x&x=%4a%4A%zz%4 HTTP/1.1\r\n"
+            "Host: x\r\n\r\n",
+            &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_str(&r, "id"), "7%00.pngA");
+    assert_string_equal(json_str(&r, "range"), "24h%00x");
+    assert_string_equal(json_str(&r, "x"), "JJ%zz%4");
+    assert_string_equal(json_str(&r, "path"), "/api/servers/7%00.pngA/timeseries");
+    reply_free(&r);
+
     request(mon_http_port(srv), "GET /api/a/first/b/second HTTP/1.1\r\nHost: x\r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_int_equal((int)json_num(&r, "n_params"), 2);
