@@ -302,8 +302,17 @@ static void persist_unit(struct agg_state *st, const struct agg_state_rec *r,
     agg_writer_unit_state(st->opt.writer, r->cfg.id, &us);
 }
 
+static bool unit_requested(const struct agg_state_rec *r, const char *name)
+{
+    for (size_t j = 0; j < r->cfg.n_services; j++)
+        if (strcmp(name, r->cfg.services[j]) == 0)
+            return true;
+    return false;
+}
+
 /* Plan §7.2.2 service events plus the service_status history rows: a row when a unit's state
- * changes and one per unit at each bucket boundary. */
+ * changes and one per unit at each bucket boundary. Only the units this server watches count:
+ * an agent reporting others (a real one never does) cannot add states, rows or events. */
 static void track_units(struct agg_state *st, struct agg_state_rec *r, const struct agg_sample *s,
                         int64_t now_utc_ms)
 {
@@ -318,8 +327,8 @@ static void track_units(struct agg_state *st, struct agg_state_rec *r, const str
         const struct agg_unit *in = &s->units[i];
         struct agg_state_unit *u;
         bool changed;
-        if (!in->active_state[0])
-            continue; /* the agent could not read it: no state to compare */
+        if (!in->active_state[0] || !unit_requested(r, in->name))
+            continue; /* the agent could not read it (no state to compare), or not asked for */
         u = unit_find(r, in->name, true);
         if (!u)
             continue;

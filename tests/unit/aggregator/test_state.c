@@ -222,6 +222,20 @@ static void test_service_events(void **state)
     agg_state_poll_ok(st, 1, sample(1, "active"), t + 5000, m + 5000);
     assert_int_equal(capture_count(&cap, AGG_JOB_EVENT, "service_recovered"), 1);
     agg_state_free(st);
+
+    /* A unit the server does not watch (only myapp.service here) is ignored: no state, no
+     * service_status row, no event, however often it changes. */
+    capture_clear(&cap);
+    st = new_state();
+    svc_list[0] = "myapp.service";
+    add_server(st, 1, 1, 1);
+    svc_list[0] = "nginx.service";
+    agg_state_poll_ok(st, 1, sample(1, "active"), t, m);
+    agg_state_poll_ok(st, 1, sample(1, "failed"), t + 5000, m + 5000);
+    assert_int_equal(capture_count(&cap, AGG_JOB_UNIT_STATE, NULL), 0);
+    assert_int_equal(capture_count(&cap, AGG_JOB_SERVICE_STATUS, NULL), 0);
+    assert_int_equal(capture_count(&cap, AGG_JOB_EVENT, NULL), 0);
+    agg_state_free(st);
 }
 
 static cJSON *find_server(cJSON *arr, int id)
