@@ -26,6 +26,7 @@ def free_port():
 
 
 def wait_until(pred, timeout=10.0, step=0.05, what="condition"):
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -59,7 +60,7 @@ def http(method, url, token=None, headers=None, body=None, timeout=5.0):
         hdrs.setdefault("Content-Type", "application/json")
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=scaled(timeout)) as r:
             return Response(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, dict(e.headers), e.read())
@@ -129,7 +130,7 @@ class Daemon:
         t0 = time.monotonic()
         self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(timeout)
+            rc = self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait(5)
@@ -187,9 +188,10 @@ class Agent(Daemon):
 
     def start(self, wait=True):
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([os.path.join(BIN_DIR, "monitor-agent"), "--config",
-                                      self.config_path], env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(daemon_argv([os.path.join(BIN_DIR, "monitor-agent"),
+                                                  "--config", self.config_path],
+                                                 getattr(self, "wrapper", None)),
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
             wait_until(lambda: self.proc.poll() is None and
                        http("GET", self.base + "/v1/health", timeout=1).status in (200, 503),
@@ -274,9 +276,10 @@ class Aggregator(Daemon):
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN_DIR, "monitor-aggregator"), "--config",
-                                      self.config_path], env=self.env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(daemon_argv([os.path.join(BIN_DIR, "monitor-aggregator"),
+                                                  "--config", self.config_path],
+                                                 getattr(self, "wrapper", None)),
+                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(lambda: self.proc.poll() is None and
                    http("GET", self.base + "/api/health", timeout=1).status == 200,
                    timeout=15, what="aggregator health endpoint")
@@ -367,3 +370,29 @@ class FakeAgent:
         for c in self._conns:
             c.close()
         self.sock.close()
+
+
+# ---- Valgrind: LANMON_VALGRIND=1 runs both daemons under memcheck --------------------------
+# (ctest -L valgrind in the non-sanitized tree build/valgrind). Any memcheck error or definite
+# leak makes the daemon exit 99, which the suites' teardown already treats as a failure.
+# LANMON_TIME_SCALE multiplies every bound of wait_until/http/stop: the daemons run 20-50x
+# slower there, and the bounds scale instead of the assertions changing.
+VALGRIND = os.environ.get("LANMON_VALGRIND") == "1"
+TIME_SCALE = float(os.environ.get("LANMON_TIME_SCALE") or 1)
+
+
+def scaled(seconds):
+    return seconds * TIME_SCALE
+
+
+def daemon_argv(argv, wrapper=None):
+    """The command that starts a daemon: argv behind `wrapper` (a command prefix, e.g. another
+    Valgrind tool, set as the daemon object's .wrapper), under memcheck, or argv itself."""
+    if wrapper:
+        return list(wrapper) + list(argv)
+    if not VALGRIND:
+        return list(argv)
+    return ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+            "--num-callers=30",
+            "--suppressions=" + os.path.join(TESTS_DIR, "valgrind", "lanmon.supp")] + list(argv)
