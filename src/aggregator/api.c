@@ -370,7 +370,7 @@ static void handle_timeseries(void *ctx, struct mon_http_request *req,
     for (size_t i = 0; i < n; i++) {
         if (have_cur && pts[i].ts == cur.ts) {
             /* the unfinished bucket: memory is newer than the last checkpoint */
-            double v;
+            double v = 0;
             bool has = bucket_value(&cur, metric, agg, &v);
             add_point(data, cur.ts, has, v, true);
             cur_done = true;
@@ -379,7 +379,7 @@ static void handle_timeseries(void *ctx, struct mon_http_request *req,
         add_point(data, pts[i].ts, pts[i].has_value, pts[i].value, false);
     }
     if (have_cur && !cur_done) {
-        double v;
+        double v = 0;
         bool has = bucket_value(&cur, metric, agg, &v);
         add_point(data, cur.ts, has, v, true);
     }
