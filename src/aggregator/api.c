@@ -431,6 +431,7 @@ static void handle_catalog(void *ctx, struct mon_http_request *req, struct mon_h
     struct agg_server s = {0};
     char why[256] = "";
     char *body = NULL;
+    const char *agent_error;
     long status = 0;
     cJSON *root = NULL, *list;
     int64_t id;
@@ -456,9 +457,10 @@ static void handle_catalog(void *ctx, struct mon_http_request *req, struct mon_h
     if (status != 200) {
         root = body ? cJSON_Parse(body) : NULL;
         list = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
+        agent_error = list && cJSON_IsString(list) ? list->valuestring : NULL;
         mon_http_error(resp, 502, "agent answered HTTP %ld%s%s%s", status,
-                       status == 401 ? " (token rejected)" : "", cJSON_IsString(list) ? ": " : "",
-                       cJSON_IsString(list) ? list->valuestring : "");
+                       status == 401 ? " (token rejected)" : "", agent_error ? ": " : "",
+                       agent_error ? agent_error : "");
         goto out;
     }
     root = body ? cJSON_Parse(body) : NULL;

@@ -676,19 +676,17 @@ static int services_from_json(struct agg_store *st, const char *text, size_t len
         r = MON_EIO;
         goto out;
     }
-    if (cJSON_GetArraySize(root) > 0) {
-        sv->services = calloc(AGG_MAX_SERVICES, sizeof(*sv->services));
-        if (!sv->services) {
-            r = MON_ENOMEM;
-            goto out;
-        }
-    }
     cJSON_ArrayForEach(item, root)
     {
         if (sv->n_services >= AGG_MAX_SERVICES)
             break;
         if (!cJSON_IsString(item) || !item->valuestring)
             continue;
+        /* Allocated at the first name, so an empty list stays NULL. */
+        if (!sv->services && !(sv->services = calloc(AGG_MAX_SERVICES, sizeof(*sv->services)))) {
+            r = MON_ENOMEM;
+            goto out;
+        }
         sv->services[sv->n_services] = mon_strndup(item->valuestring, strlen(item->valuestring));
         if (!sv->services[sv->n_services]) {
             r = MON_ENOMEM;
