@@ -350,11 +350,13 @@ int agg_config_load(const char *path, struct agg_config **ret, struct mon_cfg_er
     int r = mon_cfg_read_file(path, &text, &len, err);
     if (r < 0)
         return r;
-    dir = strdup(path);
+    /* Room for "." even when path is shorter. */
+    dir = malloc(strlen(path) + 2);
     if (!dir) {
         free(text);
         return MON_ENOMEM;
     }
+    memcpy(dir, path, strlen(path) + 1);
     /* Both separators: the same code runs on Windows. */
     slash = strrchr(dir, '/');
     {
@@ -365,7 +367,7 @@ int agg_config_load(const char *path, struct agg_config **ret, struct mon_cfg_er
     if (slash)
         *slash = '\0';
     else
-        strcpy(dir, ".");
+        memcpy(dir, ".", 2);
     r = agg_config_parse(path, text, len, dir, ret, err);
     free(dir);
     free(text);
