@@ -24,8 +24,6 @@
 #define SMI_MAX_OUTPUT  (64 * 1024)
 #define SMI_EXEC_FAILED 127
 
-extern char **environ;
-
 static const char *const smi_column_names[SMI_COLUMNS] = {
     "index",           "name",      "uuid", "utilization.gpu", "memory.used", "memory.total",
     "temperature.gpu", "power.draw"};
