@@ -295,7 +295,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         pending->has_body = has_body;
         *con_cls = pending;
         return MHD_YES;
-    } else if (*upload_data_size > 0) {
+    }
+    if (*upload_data_size > 0) {
         if (mon_buf_append(&pending->body, upload_data, *upload_data_size) < 0)
             return MHD_NO; /* out of memory: the declared length was checked */
         *upload_data_size = 0;
