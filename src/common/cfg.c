@@ -26,7 +26,8 @@ struct cfg_parser {
     size_t nodes;
 };
 
-static void node_free(struct mon_cfg_node *n)
+/* The tree is at most CFG_MAX_DEPTH deep, so the recursion here and in parse_node is bounded. */
+static void node_free(struct mon_cfg_node *n) /* NOLINT(misc-no-recursion) */
 {
     if (!n)
         return;
@@ -103,6 +104,7 @@ static int parse_node(struct cfg_parser *p, yaml_event_t *ev, const char *path, 
                       struct mon_cfg_node **ret);
 
 /* Parses the children of a mapping or sequence until its end event. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth is capped at CFG_MAX_DEPTH */
 static int parse_children(struct cfg_parser *p, struct mon_cfg_node *node, int depth)
 {
     yaml_event_t ev;
@@ -166,6 +168,7 @@ static int parse_children(struct cfg_parser *p, struct mon_cfg_node *node, int d
 }
 
 /* Builds a node from ev (consumed) and, for collections, the events that follow it. */
+/* NOLINTNEXTLINE(misc-no-recursion): depth is capped at CFG_MAX_DEPTH */
 static int parse_node(struct cfg_parser *p, yaml_event_t *ev, const char *path, int depth,
                       struct mon_cfg_node **ret)
 {

@@ -69,7 +69,8 @@ long long mon_os_rss_bytes(void)
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f)
         return -1;
-    if (fscanf(f, "%lld %lld", &pages, &rss) != 2)
+    /* The kernel writes plain decimal counters; a failed conversion leaves rss at -1. */
+    if (fscanf(f, "%lld %lld", &pages, &rss) != 2) /* NOLINT(cert-err34-c) */
         rss = -1;
     fclose(f);
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
