@@ -1,14 +1,16 @@
 # Thin wrapper over CMake + Ninja. `make` builds build/ (binaries in build/bin/);
-# `make test` installs what is missing, checks formatting, builds the ASan+UBSan tree
-# build/asan/, runs every ctest test, then the Windows build and its tests under wine;
-# `make run` starts the demo; `make bench` the benchmarks.
+# `make test` installs what is missing, checks formatting, runs the static analysis, builds the
+# ASan+UBSan tree build/asan/, runs every ctest test, then the Valgrind runs in build/valgrind/
+# and the Windows build and its tests under wine; `make run` starts the demo; `make bench` the
+# benchmarks.
 BUILD      ?= build
 TEST_BUILD ?= build/asan
+VALGRIND_BUILD ?= build/valgrind
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all build deps test test-only test-windows format format-check run bench clean package \
-        windows package-windows fuzz fuzz-test
+.PHONY: all build deps test test-only test-windows test-valgrind analyze format format-check run \
+        bench clean package windows package-windows fuzz fuzz-test
 
 all: build
 
@@ -19,12 +21,24 @@ build:
 deps:
 	scripts/deps.sh
 
-test: deps format-check test-only fuzz-test test-windows
+test: deps format-check analyze test-only fuzz-test test-valgrind test-windows
 
 test-only:
 	@test -f $(TEST_BUILD)/build.ninja || cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMON_SANITIZE=ON -DBUILD_TESTING=ON $(CMAKE_FLAGS)
 	cmake --build $(TEST_BUILD)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 300 -j2 $(CTEST_FLAGS)
+
+# The agent, aggregator and security suites with the daemons under Valgrind memcheck, and the
+# constant-time check of the token compares under callgrind (ctest -L valgrind), in a tree
+# built without sanitizers.
+test-valgrind:
+	@test -f $(VALGRIND_BUILD)/build.ninja || cmake -S . -B $(VALGRIND_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMON_VALGRIND=ON -DBUILD_TESTING=ON $(CMAKE_FLAGS)
+	cmake --build $(VALGRIND_BUILD)
+	cd $(VALGRIND_BUILD) && ctest --output-on-failure --timeout 900 -j2 -L valgrind
+
+# cppcheck and clang-tidy on src/ (.clang-tidy, scripts/analyze/).
+analyze:
+	scripts/analyze.sh
 
 format:
 	scripts/format.sh fix
@@ -39,7 +53,6 @@ bench: build
 	bench/run-all.sh
 
 # libFuzzer harnesses (clang, build/fuzz): each target for FUZZ_SECONDS (default 60), then a table.
-.PHONY: fuzz fuzz-test
 fuzz:
 	scripts/fuzz.sh run
 

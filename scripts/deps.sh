@@ -8,6 +8,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev sqlite3
       libsystemd-dev libcmocka-dev
       python3-dbusmock dbus prometheus clang-format curl procps
+      valgrind cppcheck clang-tidy
       wrk nginx-light prometheus-node-exporter
       chromium fonts-wqy-microhei nodejs npm
       dpkg-dev lintian systemd passwd adduser gzip
