@@ -2,8 +2,8 @@
 # Static analysis of our sources (src/ only, not tests or third-party code): cppcheck with
 # scripts/analyze/cppcheck-suppressions.txt and clang-tidy with .clang-tidy, both on the
 # compile_commands.json of a native build (configured here in build/analyze, nothing is
-# compiled). src/common/os/os_win.c only builds with mingw: clang-tidy cannot parse it with
-# the native headers, so it gets cppcheck only, with _WIN32 defined. One clang-tidy process
+# compiled). src/common/os/*_win.c only build with mingw: clang-tidy cannot parse them with
+# the native headers, so they get cppcheck only, with _WIN32 defined. One clang-tidy process
 # per file: clang-tidy 14 reports false va_list errors when one process analyses several.
 # Exit status 1 on any finding. `make analyze` runs this; `make test` depends on it.
 set -euo pipefail
@@ -12,9 +12,9 @@ BUILD=${ANALYZE_BUILD:-build/analyze}
 JOBS=${ANALYZE_JOBS:-2}
 conf=scripts/analyze
 
-if [ ! -f "$BUILD/compile_commands.json" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=OFF >/dev/null
-fi
+# Configured every time (a second or two): the sources are globbed, so a compile database
+# from an older checkout would silently leave new files out.
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=OFF >/dev/null
 mapfile -t files < <(python3 -c '
 import json, os, sys
 root = os.getcwd() + "/src/"
@@ -29,10 +29,11 @@ common=(--enable=warning,style,performance,portability --std=c11 --inline-suppr 
         --error-exitcode=1 --library=posix --library="$conf/cjson.cfg"
         --suppressions-list="$conf/cppcheck-suppressions.txt"
         --template='{file}:{line}: {severity}: {message} [{id}]')
-echo "analyze: cppcheck (${#files[@]} files + src/common/os/os_win.c)"
+win_files=(src/common/os/*_win.c)
+echo "analyze: cppcheck (${#files[@]} files + ${win_files[*]})"
 cppcheck "${common[@]}" -j "$JOBS" --project="$BUILD/compile_commands.json" || status=1
 cppcheck "${common[@]}" --library=windows -D_WIN32 -DMON_VERSION='"0"' -I src \
-  src/common/os/os_win.c || status=1
+  "${win_files[@]}" || status=1
 
 echo "analyze: clang-tidy (${#files[@]} files, -j$JOBS)"
 if ! printf '%s\n' "${files[@]}" |

@@ -302,7 +302,7 @@ static int do_install_service(const struct options *o)
     char config[4096], args[4200], why[512];
     struct agg_config *cfg = NULL;
     struct mon_cfg_error err;
-    int updated = 0, r;
+    int r;
 
     /* The service starts in C:\Windows\System32: the configuration must be named absolutely. */
     if (mon_os_realpath(o->config, config, sizeof(config)) < 0) {
@@ -316,13 +316,13 @@ static int do_install_service(const struct options *o)
     agg_config_free(cfg);
     snprintf(args, sizeof(args), "--service --config \"%s\"", config);
     spec.arguments = args;
-    r = mon_os_service_install(&spec, &updated, why, sizeof(why));
+    r = mon_os_service_install(&spec, why, sizeof(why));
     if (r < 0) {
         mon_error("cannot install the service: %s", why);
         return 1;
     }
     printf("service '%s' %s (configuration %s); start it with: sc start %s\n", SERVICE_NAME,
-           updated ? "updated" : "installed", config, SERVICE_NAME);
+           r == 1 ? "updated" : "installed", config, SERVICE_NAME);
     return 0;
 }
 

@@ -16,10 +16,10 @@ struct mon_os_service_spec {
 /* Registers this executable as an automatically started service that runs as LocalSystem and
  * is restarted by the SCM after a crash (5 s, 3 times a day). Installing a service that exists
  * updates its command line and description instead (so reinstalling after an upgrade or a
- * config move is safe); *ret_updated says which happened. Needs administrator rights.
- * MON_OK, or MON_EPERM / MON_EUNSUPPORTED / MON_ESYS with the reason in why. */
-int mon_os_service_install(const struct mon_os_service_spec *spec, int *ret_updated, char *why,
-                           size_t why_len);
+ * config move is safe). Needs administrator rights.
+ * Returns 0 when installed, 1 when an existing service was updated, or MON_EPERM /
+ * MON_EUNSUPPORTED / MON_ESYS with the reason in why. */
+int mon_os_service_install(const struct mon_os_service_spec *spec, char *why, size_t why_len);
 
 /* Stops the service when it runs (waiting up to timeout_ms) and deletes it. MON_ENOENT when no
  * such service is installed; MON_EPERM, MON_ETIMEDOUT, MON_EUNSUPPORTED or MON_ESYS otherwise,

@@ -14,11 +14,9 @@ static int unsupported(char *why, size_t why_len)
     return MON_EUNSUPPORTED;
 }
 
-int mon_os_service_install(const struct mon_os_service_spec *spec, int *ret_updated, char *why,
-                           size_t why_len)
+int mon_os_service_install(const struct mon_os_service_spec *spec, char *why, size_t why_len)
 {
     (void)spec;
-    (void)ret_updated;
     return unsupported(why, why_len);
 }
 

@@ -24,6 +24,7 @@ static struct {
     int result;
     SERVICE_STATUS_HANDLE handle;
     SERVICE_STATUS status;
+    DWORD checkpoint; /* counts the pending reports, as the SCM asks */
     CRITICAL_SECTION lock;
 } svc;
 
@@ -72,8 +73,7 @@ static SC_HANDLE open_manager(DWORD access, char *why, size_t why_len, int *ret_
     return scm;
 }
 
-int mon_os_service_install(const struct mon_os_service_spec *spec, int *ret_updated, char *why,
-                           size_t why_len)
+int mon_os_service_install(const struct mon_os_service_spec *spec, char *why, size_t why_len)
 {
     static wchar_t exe[WIDE_MAX], cmd[WIDE_MAX * 2], args[WIDE_MAX];
     wchar_t name[256], display[256], desc[1024];
@@ -130,8 +130,7 @@ int mon_os_service_install(const struct mon_os_service_spec *spec, int *ret_upda
     ChangeServiceConfig2W(s, SERVICE_CONFIG_DESCRIPTION, &description);
     ChangeServiceConfig2W(s, SERVICE_CONFIG_FAILURE_ACTIONS, &failure);
     ChangeServiceConfig2W(s, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &on_error_exit);
-    *ret_updated = updated;
-    r = MON_OK;
+    r = updated;
 out:
     if (s)
         CloseServiceHandle(s);
@@ -192,7 +191,6 @@ out:
 /* Reports state to the SCM; the wait hint says how long the next step may take. */
 static void report(DWORD state, DWORD wait_hint)
 {
-    static DWORD checkpoint;
     EnterCriticalSection(&svc.lock);
     svc.status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     svc.status.dwCurrentState = state;
@@ -201,7 +199,7 @@ static void report(DWORD state, DWORD wait_hint)
                                         : SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN;
     svc.status.dwWaitHint = wait_hint;
     svc.status.dwCheckPoint =
-        state == SERVICE_RUNNING || state == SERVICE_STOPPED ? 0 : ++checkpoint;
+        state == SERVICE_RUNNING || state == SERVICE_STOPPED ? 0 : ++svc.checkpoint;
     if (state == SERVICE_STOPPED && svc.result != 0) {
         svc.status.dwWin32ExitCode = ERROR_SERVICE_SPECIFIC_ERROR;
         svc.status.dwServiceSpecificExitCode = (DWORD)svc.result;
