@@ -21,7 +21,10 @@ build:
 deps:
 	scripts/deps.sh
 
-test: deps format-check analyze test-only fuzz-test test-valgrind test-windows
+# The test trees: scripts/test-all.sh runs test-only, fuzz-test and test-valgrind while the
+# Windows libraries are prepared in the background, then test-windows.
+test: deps format-check analyze
+	TEST_BUILD=$(TEST_BUILD) scripts/test-all.sh
 
 test-only:
 	@test -f $(TEST_BUILD)/build.ninja || cmake -S . -B $(TEST_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMON_SANITIZE=ON -DBUILD_TESTING=ON $(CMAKE_FLAGS)
