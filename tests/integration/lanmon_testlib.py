@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -396,3 +397,20 @@ def daemon_argv(argv, wrapper=None):
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
             "--num-callers=30",
             "--suppressions=" + os.path.join(TESTS_DIR, "valgrind", "lanmon.supp")] + list(argv)
+
+
+class CleanupTestCase(unittest.TestCase):
+    """A test case whose helpers register their cleanups in self.cleanups, run in reverse order
+    after each test (also when it fails)."""
+
+    def setUp(self):
+        self.cleanups = []
+
+    def tearDown(self):
+        for fn in reversed(self.cleanups):
+            fn()
+
+    def live_proc(self, busy=25):
+        p = LiveProc(busy_pct=busy)
+        self.cleanups.append(p.close)
+        return p

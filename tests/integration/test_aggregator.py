@@ -9,8 +9,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (Agent, Aggregator, DBusMock, FakeAgent, LiveProc, http,  # noqa: E402
-                            wait_until)
+from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, DBusMock, FakeAgent,  # noqa: E402
+                            http, wait_until)
 
 INTERVAL = 1.0
 TIMEOUT = 0.5
@@ -24,19 +24,7 @@ def server_entry(name, agent, **kw):
     return e
 
 
-class Fixture(unittest.TestCase):
-    def setUp(self):
-        self.cleanups = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanups):
-            fn()
-
-    def live_proc(self, busy=25):
-        p = LiveProc(busy_pct=busy)
-        self.cleanups.append(p.close)
-        return p
-
+class Fixture(CleanupTestCase):
     def agent(self, proc, **kw):
         a = Agent(proc.dir, **kw).start()
 

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import Aggregator, free_port, wait_until  # noqa: E402
+from lanmon_testlib import Aggregator, CleanupTestCase, free_port, wait_until  # noqa: E402
 
 EXE = os.path.join(os.environ.get("LANMON_BIN_DIR", ""), "monitor-aggregator")
 TABLES = ("servers", "events", "samples_hourly", "service_status", "unit_states", "seed_imports")
@@ -51,14 +51,7 @@ def integrity(path):
         con.close()
 
 
-class Fixture(unittest.TestCase):
-    def setUp(self):
-        self.cleanups = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanups):
-            fn()
-
+class Fixture(CleanupTestCase):
     def aggregator(self, **kw):
         g = Aggregator(**kw)
         self.cleanups.append(g.close)

@@ -25,7 +25,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import Agent, Aggregator, LiveProc, http, wait_until  # noqa: E402
+from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, LiveProc, http,  # noqa: E402
+                            wait_until)
 
 FUNCTION = "mon_secret_equal"
 
@@ -71,14 +72,7 @@ class Callgrind:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class ConstantTimeTest(unittest.TestCase):
-    def setUp(self):
-        self.cleanups = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanups):
-            fn()
-
+class ConstantTimeTest(CleanupTestCase):
     def under_callgrind(self, d):
         cg = Callgrind()
         d.wrapper = cg.wrapper

@@ -22,8 +22,8 @@ import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (BIN_DIR, Agent, Aggregator, FakeAgent, LiveProc, free_port,  # noqa
-                            http, scaled, wait_until)
+from lanmon_testlib import (BIN_DIR, Agent, Aggregator, CleanupTestCase, FakeAgent,  # noqa
+                            free_port, http, scaled, wait_until)
 
 TABLES = {"servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
           "service_status", "unit_states", "events", "seed_imports"}
@@ -144,19 +144,7 @@ class SnapshotAgent:
         self.server.server_close()
 
 
-class Fixture(unittest.TestCase):
-    def setUp(self):
-        self.cleanups = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanups):
-            fn()
-
-    def live_proc(self):
-        p = LiveProc()
-        self.cleanups.append(p.close)
-        return p
-
+class Fixture(CleanupTestCase):
     def agent(self, proc, start=True, **kw):
         a = Agent(proc.dir, **kw)
 
