@@ -29,10 +29,7 @@ def wait_event_count(g, sid, etype, n, timeout):
       "each kill -9 gives one server_down within 2×interval+timeout+1 s, each restart one "
       "server_up; no duplicates afterwards")
 def agent_killed(ctx):
-    proc = ctx.live_proc()
-    a = ctx.agent(proc)
-    g = ctx.aggregator([server_entry("srv", a)])
-    sid = wait_online(g, "srv")
+    proc, a, g, sid = ctx.watched_agent()
     detect, recover = [], []
     cycles = 3
     for i in range(cycles):
@@ -113,10 +110,7 @@ def agent_stopped(ctx):
       "last_error 'token rejected (HTTP 401)', one server_down, no repeats while it keeps "
       "refusing; PUT of the new token brings it back with one server_up")
 def token_rotated(ctx):
-    proc = ctx.live_proc()
-    a = ctx.agent(proc)
-    g = ctx.aggregator([server_entry("srv", a)])
-    sid = wait_online(g, "srv")
+    proc, a, g, sid = ctx.watched_agent()
     old, new = a.token, "rotated-token-9876543210"
     a.write_config(token=new)
     a.proc.send_signal(signal.SIGHUP)
@@ -159,10 +153,7 @@ def nvml_failing(ctx):
     tmp = tempfile.mkdtemp(prefix="lanmon-nvml-")
     ctx.defer(lambda: shutil.rmtree(tmp, ignore_errors=True))
     state = os.path.join(tmp, "state")
-    proc = ctx.live_proc()
-    a = ctx.agent(proc, env={"FAKE_NVML_STATE_FILE": state}, gpus=2)
-    g = ctx.aggregator([server_entry("srv", a)])
-    sid = wait_online(g, "srv")
+    proc, a, g, sid = ctx.watched_agent(env={"FAKE_NVML_STATE_FILE": state}, gpus=2)
 
     def healthy():
         h = agent_health(a)

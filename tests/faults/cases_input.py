@@ -194,10 +194,7 @@ def malformed_input(ctx):
       "64 slow clients (header or body a byte per second) on each daemon do not block a normal "
       "client (every request answered, < 2 s) nor the aggregator's polls")
 def slow_loris(ctx):
-    proc = ctx.live_proc()
-    a = ctx.agent(proc)
-    g = ctx.aggregator([server_entry("srv", a)])
-    sid = wait_online(g, "srv")
+    proc, a, g, sid = ctx.watched_agent()
     fds_a, fds_g = fd_count(a.proc.pid), fd_count(g.proc.pid)
     tok = g.admin_token.encode()
     slow = [SlowClients(a.port, 64, b"GET /v1/snapshot HTTP/1.1\r\nHost: x\r\nX-Slow: ",
@@ -262,10 +259,7 @@ def flood(port, n, pid, hold_s=3.0):
       "no crash; the daemon's fd count stays bounded and returns to its baseline; normal "
       "requests work afterwards")
 def connection_flood(ctx):
-    proc = ctx.live_proc()
-    a = ctx.agent(proc)
-    g = ctx.aggregator([server_entry("srv", a)])
-    sid = wait_online(g, "srv")
+    proc, a, g, sid = ctx.watched_agent()
     for label, d, path, limit in (("agent", a, "/v1/health", 256),
                                   ("aggregator", g, "/api/health", 1024)):
         pid = d.proc.pid

@@ -95,6 +95,14 @@ class Ctx:
         kw.setdefault("timeout", f"{int(TIMEOUT * 1000)}ms")
         return self._own(Aggregator(servers=servers, **kw), label, start)
 
+    def watched_agent(self, **agent_kw):
+        """The usual start of a case: a live procfs, an agent on it and an aggregator polling
+        it as "srv", once it is online. Returns (proc, agent, aggregator, server id)."""
+        proc = self.live_proc()
+        a = self.agent(proc, **agent_kw)
+        g = self.aggregator([server_entry("srv", a)])
+        return proc, a, g, wait_online(g, "srv")
+
     def kill9(self, d):
         """SIGKILL on purpose: the next start() of d is checked again."""
         d.expect_dead = True
