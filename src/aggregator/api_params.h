@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 /* The longest /timeseries range. */
 #define AGG_API_MAX_RANGE_S (400LL * 86400)

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 #include "common/cfg.h"
 
 #define AGG_MAX_CONFIG_SERVERS 10000

@@ -7,6 +7,7 @@
 #include "aggregator/rollup.h"
 #include "aggregator/sample.h"
 #include "aggregator/state.h"
+#include "aggregator/store.h"
 #include "aggregator/writer.h"
 #include "common/clock.h"
 #include "common/err.h"

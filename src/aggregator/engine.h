@@ -4,7 +4,7 @@
 #ifndef MON_AGGREGATOR_ENGINE_H
 #define MON_AGGREGATOR_ENGINE_H
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 #include <stddef.h>
 #include <stdint.h>

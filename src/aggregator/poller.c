@@ -5,7 +5,7 @@
 
 #include "aggregator/agentclient.h"
 #include "aggregator/sample.h"
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 #include "common/clock.h"
 #include "common/err.h"
 

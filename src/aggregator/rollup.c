@@ -4,6 +4,7 @@
 #include "aggregator/rollup.h"
 
 #include "aggregator/sample.h"
+#include "aggregator/store.h"
 #include "aggregator/writer.h"
 #include "common/err.h"
 #include "common/str.h"

@@ -4,13 +4,14 @@
 #ifndef MON_AGGREGATOR_ROLLUP_H
 #define MON_AGGREGATOR_ROLLUP_H
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct agg_rollup;
 struct agg_sample;
+struct agg_store;
 struct agg_writer;
 
 struct agg_rollup_stats {

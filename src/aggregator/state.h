@@ -5,7 +5,7 @@
 #ifndef MON_AGGREGATOR_STATE_H
 #define MON_AGGREGATOR_STATE_H
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 #include <stddef.h>
 #include <stdint.h>

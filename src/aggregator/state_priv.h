@@ -5,7 +5,7 @@
 #define MON_AGGREGATOR_STATE_PRIV_H
 
 #include "aggregator/state.h"
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 #include <pthread.h>
 #include <stdbool.h>

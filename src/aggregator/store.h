@@ -2,6 +2,7 @@
 /* The aggregator's SQLite storage (the only file that includes sqlite3.h): schema and migrations
  * (PRAGMA user_version), servers, persisted last-known states, events, hourly history tables,
  * timeseries queries and retention. Times are int64 UTC seconds. Prepared statements only.
+ * The row types are in model.h.
  *
  * Each agg_store is one connection guarded by its own mutex, so one object may be shared by
  * several threads; open a separate agg_store per subsystem (writer thread, API) so that a
@@ -9,37 +10,13 @@
 #ifndef MON_AGGREGATOR_STORE_H
 #define MON_AGGREGATOR_STORE_H
 
+#include "aggregator/model.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct agg_store;
-
-#define AGG_NAME_MAX     64
-#define AGG_HOST_MAX     253
-#define AGG_TOKEN_MAX    512
-#define AGG_MAX_SERVICES 64
-
-struct agg_server {
-    int64_t id;
-    char *name;
-    char *host;
-    int port;
-    char *token;
-    char **services; /* unit names */
-    size_t n_services;
-    bool enabled;
-    int64_t created_at;   /* UTC s */
-    int64_t last_seen_at; /* UTC s, -1 never */
-    int last_online;      /* persisted last known state: -1 unknown, 0 offline, 1 online */
-};
-
-/* Frees the fields of a server (not the struct). Accepts NULL. */
-void agg_server_done(struct agg_server *s);
-/* Deep copy; returns MON_OK or MON_ENOMEM. */
-int agg_server_copy(const struct agg_server *src, struct agg_server *ret);
-/* Frees an array from agg_store_server_list. */
-void agg_server_list_free(struct agg_server *list, size_t n);
 
 /* Opens (creating the file and its folder when missing) and migrates the schema to the current
  * version; WAL, foreign_keys=ON, busy_timeout busy_ms. On failure a reason is written in why. */
@@ -89,12 +66,6 @@ int agg_store_seed_import(struct agg_store *st, const struct agg_server *seed, b
 int agg_store_server_seen(struct agg_store *st, int64_t id, int64_t last_seen_at, int online);
 
 /* ---- last known unit states (so a restart emits no duplicate events) ---- */
-struct agg_unit_state {
-    char name[256];
-    char active_state[32];
-    char sub_state[32];
-    int64_t since; /* UTC s, -1 unknown */
-};
 /* All saved states of a server ordered by unit name; *ret malloc'd (NULL when none). */
 int agg_store_unit_states_load(struct agg_store *st, int64_t server_id, struct agg_unit_state **ret,
                                size_t *ret_n);
@@ -104,15 +75,6 @@ int agg_store_unit_state_save(struct agg_store *st, int64_t server_id,
                               const struct agg_unit_state *u);
 
 /* ---- events ---- */
-struct agg_event {
-    int64_t id;
-    int64_t server_id; /* -1 when the server has been deleted */
-    char server_name[AGG_NAME_MAX + 1];
-    int64_t ts;
-    char type[32]; /* server_down, server_up, service_failed, service_recovered,
-                      server_added, server_removed */
-    char message[512];
-};
 /* Appends an event (id assigned). A server_id <= 0 or of a server that no longer exists is
  * stored as NULL (read back as -1); server_name is kept either way. */
 int agg_store_event_add(struct agg_store *st, const struct agg_event *ev);
@@ -127,38 +89,6 @@ int agg_store_service_status_add(struct agg_store *st, int64_t server_id, int64_
                                  const char *unit, const char *active_state, const char *sub_state);
 
 /* ---- hourly history ---- */
-/* One bucket per server (plan §4.2 columns + extras). *_avg are averages over `samples`;
- * disk_* and gpu_mem_used_mb/total are the last value seen in the bucket (plan: "snapshot").
- * has_* false stores NULL. */
-struct agg_hourly_row {
-    int64_t server_id;
-    int64_t ts;      /* bucket start, UTC s */
-    int64_t samples; /* number of 5-s samples accumulated */
-    bool has_cpu, has_mem, has_disk, has_gpu;
-    double cpu_pct_avg, cpu_pct_max, cpu_pct_min;
-    double mem_used_pct_avg, mem_used_pct_max, mem_used_pct_min;
-    double disk_used_pct, disk_used_pct_max, disk_used_pct_min;
-    double disk_used_bytes, disk_total_bytes;
-    double gpu_util_pct_avg, gpu_util_pct_max, gpu_util_pct_min;
-    double gpu_mem_used_mb, gpu_mem_total_mb, gpu_mem_used_mb_max, gpu_mem_used_mb_min;
-};
-struct agg_gpu_hourly_row {
-    int64_t server_id, ts;
-    int gpu_index;
-    char uuid[96];
-    char name[96];
-    int64_t samples;
-    bool has_util, has_mem, has_temp, has_power;
-    double util_pct_avg, util_pct_max, mem_used_mb_avg, mem_used_mb_max, mem_total_mb;
-    double temp_c_max, power_w_avg;
-};
-struct agg_disk_hourly_row {
-    int64_t server_id, ts;
-    char mount[256];
-    int64_t samples;
-    double used_pct_avg, used_pct_max, used_pct; /* used_pct: last */
-    double used_bytes, total_bytes;              /* last */
-};
 /* Upserts (INSERT ... ON CONFLICT DO UPDATE on the unique key) all given rows in ONE
  * transaction: the checkpoint of a rollup. Rows whose server no longer exists are skipped. */
 int agg_store_hourly_upsert(struct agg_store *st, const struct agg_hourly_row *rows, size_t n,
@@ -175,11 +105,6 @@ int agg_store_disk_hourly_get(struct agg_store *st, int64_t server_id, int64_t t
 /* metric: cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, gpu_mem_used_mb;
  * agg: avg, max, min. Returns buckets with from <= ts <= to, oldest first. A NULL value (e.g.
  * no GPU) gives has_value false. MON_EINVAL for an unknown metric/agg. */
-struct agg_point {
-    int64_t ts;
-    bool has_value;
-    double value;
-};
 int agg_store_timeseries(struct agg_store *st, int64_t server_id, const char *metric,
                          const char *agg, int64_t from, int64_t to, struct agg_point **ret,
                          size_t *ret_n);

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 #define AGG_FIELD_MSG_LEN 160
 

@@ -3,6 +3,7 @@
  * makes the head job wait and retry (100 ms doubling to 5 s) instead of losing it. */
 #include "aggregator/writer.h"
 
+#include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"

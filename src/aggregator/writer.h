@@ -4,12 +4,13 @@
 #ifndef MON_AGGREGATOR_WRITER_H
 #define MON_AGGREGATOR_WRITER_H
 
-#include "aggregator/store.h"
+#include "aggregator/model.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct agg_store;
 struct agg_writer;
 
 enum agg_job_kind {

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* The aggregator's shared row types: configured servers, last known unit states, events and
+ * the hourly history rows that the config loader, the live state, the rollup, the writer and
+ * the store pass to one another. Plain data; the storage API that reads and writes them is
+ * store.h. */
+#ifndef MON_AGGREGATOR_MODEL_H
+#define MON_AGGREGATOR_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGG_NAME_MAX     64
+#define AGG_HOST_MAX     253
+#define AGG_TOKEN_MAX    512
+#define AGG_MAX_SERVICES 64
+
+struct agg_server {
+    int64_t id;
+    char *name;
+    char *host;
+    int port;
+    char *token;
+    char **services; /* unit names */
+    size_t n_services;
+    bool enabled;
+    int64_t created_at;   /* UTC s */
+    int64_t last_seen_at; /* UTC s, -1 never */
+    int last_online;      /* persisted last known state: -1 unknown, 0 offline, 1 online */
+};
+
+/* Frees the fields of a server (not the struct). Accepts NULL. */
+void agg_server_done(struct agg_server *s);
+/* Deep copy; returns MON_OK or MON_ENOMEM. */
+int agg_server_copy(const struct agg_server *src, struct agg_server *ret);
+/* Frees an array of servers (from agg_store_server_list). Accepts NULL. */
+void agg_server_list_free(struct agg_server *list, size_t n);
+
+/* The last known state of one unit of a server (so a restart emits no duplicate events). */
+struct agg_unit_state {
+    char name[256];
+    char active_state[32];
+    char sub_state[32];
+    int64_t since; /* UTC s, -1 unknown */
+};
+
+struct agg_event {
+    int64_t id;
+    int64_t server_id; /* -1 when the server has been deleted */
+    char server_name[AGG_NAME_MAX + 1];
+    int64_t ts;
+    char type[32]; /* server_down, server_up, service_failed, service_recovered,
+                      server_added, server_removed */
+    char message[512];
+};
+
+/* One history bucket per server (plan §4.2 columns + extras). *_avg are averages over
+ * `samples`; disk_* and gpu_mem_used_mb/total are the last value seen in the bucket (plan:
+ * "snapshot"). has_* false stores NULL. metric.h names the fields each history metric reads. */
+struct agg_hourly_row {
+    int64_t server_id;
+    int64_t ts;      /* bucket start, UTC s */
+    int64_t samples; /* number of 5-s samples accumulated */
+    bool has_cpu, has_mem, has_disk, has_gpu;
+    double cpu_pct_avg, cpu_pct_max, cpu_pct_min;
+    double mem_used_pct_avg, mem_used_pct_max, mem_used_pct_min;
+    double disk_used_pct, disk_used_pct_max, disk_used_pct_min;
+    double disk_used_bytes, disk_total_bytes;
+    double gpu_util_pct_avg, gpu_util_pct_max, gpu_util_pct_min;
+    double gpu_mem_used_mb, gpu_mem_total_mb, gpu_mem_used_mb_max, gpu_mem_used_mb_min;
+};
+struct agg_gpu_hourly_row {
+    int64_t server_id, ts;
+    int gpu_index;
+    char uuid[96];
+    char name[96];
+    int64_t samples;
+    bool has_util, has_mem, has_temp, has_power;
+    double util_pct_avg, util_pct_max, mem_used_mb_avg, mem_used_mb_max, mem_total_mb;
+    double temp_c_max, power_w_avg;
+};
+struct agg_disk_hourly_row {
+    int64_t server_id, ts;
+    char mount[256];
+    int64_t samples;
+    double used_pct_avg, used_pct_max, used_pct; /* used_pct: last */
+    double used_bytes, total_bytes;              /* last */
+};
+
+/* One point of a stored timeseries; a NULL value (e.g. no GPU) gives has_value false. */
+struct agg_point {
+    int64_t ts;
+    bool has_value;
+    double value;
+};
+
+#endif
