@@ -7,6 +7,7 @@
 #include "aggregator/agentclient.h"
 #include "aggregator/api_params.h"
 #include "aggregator/engine.h"
+#include "aggregator/metric.h"
 #include "aggregator/static.h"
 #include "aggregator/store.h"
 #include "aggregator/validate.h"
@@ -56,11 +57,11 @@ static bool parse_server_id(struct mon_http_request *req, struct mon_http_respon
 /* Checks the metric parameter shared by /timeseries and /recent; false after a 400. */
 static bool metric_param(const char *metric, struct mon_http_response *resp)
 {
+    char why[WHY_LEN];
     if (agg_api_params_metric(metric))
         return true;
-    mon_http_error(resp, 400,
-                   "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, "
-                   "gpu_mem_used_mb");
+    agg_api_params_metric_error(why, sizeof(why));
+    mon_http_error(resp, 400, "%s", why);
     return false;
 }
 
@@ -283,28 +284,9 @@ static void handle_delete(void *ctx, struct mon_http_request *req, struct mon_ht
 static bool bucket_value(const struct agg_hourly_row *row, const char *metric, const char *agg,
                          double *ret)
 {
-    int a = strcmp(agg, "avg") == 0 ? 0 : strcmp(agg, "max") == 0 ? 1 : 2;
-    if (strcmp(metric, "cpu_pct") == 0 && row->has_cpu)
-        *ret = a == 0 ? row->cpu_pct_avg : a == 1 ? row->cpu_pct_max : row->cpu_pct_min;
-    else if (strcmp(metric, "mem_used_pct") == 0 && row->has_mem)
-        *ret = a == 0   ? row->mem_used_pct_avg
-               : a == 1 ? row->mem_used_pct_max
-                        : row->mem_used_pct_min;
-    else if (strcmp(metric, "disk_used_pct") == 0 && row->has_disk)
-        *ret = a == 0   ? row->disk_used_pct
-               : a == 1 ? row->disk_used_pct_max
-                        : row->disk_used_pct_min;
-    else if (strcmp(metric, "gpu_util_pct") == 0 && row->has_gpu)
-        *ret = a == 0   ? row->gpu_util_pct_avg
-               : a == 1 ? row->gpu_util_pct_max
-                        : row->gpu_util_pct_min;
-    else if (strcmp(metric, "gpu_mem_used_mb") == 0 && row->has_gpu)
-        *ret = a == 0   ? row->gpu_mem_used_mb
-               : a == 1 ? row->gpu_mem_used_mb_max
-                        : row->gpu_mem_used_mb_min;
-    else
-        return false;
-    return true;
+    const struct agg_metric *m = agg_metric_find(metric);
+    enum agg_metric_agg a;
+    return m && agg_metric_agg_find(agg, &a) == MON_OK && agg_metric_from_row(m, a, row, ret);
 }
 
 static void add_point(cJSON *data, int64_t ts, bool has, double v, bool partial)

@@ -3,6 +3,7 @@
  * database, so every rule is reachable from unit tests and fuzzers. */
 #include "aggregator/api_params.h"
 
+#include "aggregator/metric.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"
@@ -13,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const metrics[] = {"cpu_pct",      "mem_used_pct",    "disk_used_pct",
-                                      "gpu_util_pct", "gpu_mem_used_mb", NULL};
-static const char *const aggs[] = {"avg", "max", "min", NULL};
 static const char *const event_types[] = {
     "server_down",    "server_up", "service_failed", "service_recovered", "server_added",
     "server_removed", NULL};
@@ -36,7 +34,15 @@ int agg_api_params_server_id(const char *text, int64_t *ret_id)
 
 const char *agg_api_params_metric(const char *text)
 {
-    return find(text, metrics);
+    const struct agg_metric *m = agg_metric_find(text);
+    return m ? m->name : NULL;
+}
+
+void agg_api_params_metric_error(char *why, size_t why_len)
+{
+    char names[160];
+    agg_metric_names(names, sizeof(names));
+    snprintf(why, why_len, "metric: must be one of %s", names);
 }
 
 static int time_param(const char *name, const char *v, int64_t dflt, int64_t *ret, char *why,
@@ -59,18 +65,17 @@ int agg_api_params_timeseries(const char *metric, const char *agg, const char *f
                               size_t why_len)
 {
     struct agg_timeseries_params p = {.metric = agg_api_params_metric(metric)};
+    enum agg_metric_agg a;
 
     if (!p.metric) {
-        snprintf(why, why_len,
-                 "metric: must be one of cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, "
-                 "gpu_mem_used_mb");
+        agg_api_params_metric_error(why, why_len);
         return MON_EINVAL;
     }
-    p.agg = find(agg && *agg ? agg : "avg", aggs);
-    if (!p.agg) {
+    if (agg_metric_agg_find(agg && *agg ? agg : "avg", &a) < 0) {
         snprintf(why, why_len, "agg: must be avg, max or min");
         return MON_EINVAL;
     }
+    p.agg = agg_metric_agg_name(a);
     if (time_param("to", to, now_s, &p.to, why, why_len) < 0 ||
         time_param("from", from, p.to - 86400, &p.from, why, why_len) < 0)
         return MON_EINVAL;

@@ -17,9 +17,12 @@
 /* Parses the {id} path segment: a decimal integer ≥ 1. MON_EPARSE / MON_ERANGE otherwise. */
 int agg_api_params_server_id(const char *text, int64_t *ret_id);
 
-/* Returns the static name of a history metric (cpu_pct, mem_used_pct, disk_used_pct,
- * gpu_util_pct, gpu_mem_used_mb) equal to text, or NULL (also for NULL text). */
+/* Returns the static name of a history metric (metric.h: cpu_pct, mem_used_pct,
+ * disk_used_pct, gpu_util_pct, gpu_mem_used_mb) equal to text, or NULL (also for NULL text). */
 const char *agg_api_params_metric(const char *text);
+
+/* Writes the 400 message for an unknown metric ("metric: must be one of cpu_pct, ..."). */
+void agg_api_params_metric_error(char *why, size_t why_len);
 
 struct agg_timeseries_params {
     const char *metric; /* static string from agg_api_params_metric */

@@ -257,25 +257,12 @@ static void ring_push(struct agg_state *st, struct agg_state_rec *r, const struc
         r->ring_len++;
     memset(p, 0, sizeof(*p));
     p->utc_ms = now_utc_ms;
-    if (s->has_cpu) {
-        p->present |= AGG_POINT_CPU;
-        p->cpu_pct = (float)s->cpu_pct;
-    }
-    if (s->has_mem) {
-        p->present |= AGG_POINT_MEM;
-        p->mem_used_pct = (float)s->mem_used_pct;
-    }
-    for (size_t i = 0; i < s->n_disks; i++) {
-        if (s->disks[i].has_value) {
-            p->present |= AGG_POINT_DISK;
-            p->disk_used_pct = (float)s->disks[i].used_pct;
-            break;
+    for (size_t m = 0; m < AGG_METRIC_COUNT; m++) {
+        double v;
+        if (agg_metrics[m].from_sample(s, &v)) {
+            p->present |= (uint8_t)(1u << m);
+            p->values[m] = (float)v;
         }
-    }
-    if (s->has_gpu) {
-        p->present |= AGG_POINT_GPU_UTIL | AGG_POINT_GPU_MEM;
-        p->gpu_util_pct = (float)s->gpu_util_max;
-        p->gpu_mem_used_mb = (float)s->gpu_mem_used_mb;
     }
 }
 

@@ -43,13 +43,14 @@ static cJSON *latest_json(const struct agg_sample *s)
     if (!o)
         return NULL;
     mon_json_add_time(o, "ts", s->ts);
-    mon_json_add_opt(o, "cpu_pct", s->has_cpu, s->cpu_pct, 1);
-    mon_json_add_opt(o, "mem_used_pct", s->has_mem, s->mem_used_pct, 1);
-    mon_json_add_opt(o, "disk_used_pct", d != NULL, d ? d->used_pct : 0, 1);
+    for (size_t m = 0; m < AGG_METRIC_COUNT; m++) {
+        double v = 0;
+        bool has = agg_metrics[m].from_sample(s, &v);
+        mon_json_add_opt(o, agg_metrics[m].name, has, v, agg_metrics[m].decimals);
+    }
+    /* The totals beside the metrics, from the same disk and GPUs. */
     mon_json_add_opt(o, "disk_used_bytes", d != NULL, d ? d->used_bytes : 0, 0);
     mon_json_add_opt(o, "disk_total_bytes", d != NULL, d ? d->total_bytes : 0, 0);
-    mon_json_add_opt(o, "gpu_util_pct", s->has_gpu, s->gpu_util_max, 1);
-    mon_json_add_opt(o, "gpu_mem_used_mb", s->has_gpu, s->gpu_mem_used_mb, 0);
     mon_json_add_opt(o, "gpu_mem_total_mb", s->has_gpu, s->gpu_mem_total_mb, 0);
     cJSON_AddNumberToObject(o, "gpu_count", (double)s->n_gpus);
     cJSON_AddNumberToObject(o, "services_failed_count", s->services_failed_count);
@@ -236,46 +237,15 @@ int agg_state_services_json(struct agg_state *st, int64_t id, cJSON **ret)
     return rc;
 }
 
-static int metric_bit(const char *metric)
-{
-    static const struct {
-        const char *name;
-        int bit;
-    } map[] = {{"cpu_pct", AGG_POINT_CPU},
-               {"mem_used_pct", AGG_POINT_MEM},
-               {"disk_used_pct", AGG_POINT_DISK},
-               {"gpu_util_pct", AGG_POINT_GPU_UTIL},
-               {"gpu_mem_used_mb", AGG_POINT_GPU_MEM}};
-    for (size_t i = 0; metric && i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].name, metric) == 0)
-            return map[i].bit;
-    return 0;
-}
-
-static double point_value(const struct agg_state_point *p, int bit)
-{
-    switch (bit) {
-    case AGG_POINT_CPU:
-        return p->cpu_pct;
-    case AGG_POINT_MEM:
-        return p->mem_used_pct;
-    case AGG_POINT_DISK:
-        return p->disk_used_pct;
-    case AGG_POINT_GPU_UTIL:
-        return p->gpu_util_pct;
-    default:
-        return p->gpu_mem_used_mb;
-    }
-}
-
 int agg_state_recent_json(struct agg_state *st, int64_t id, const char *metric, int64_t now_utc_ms,
                           cJSON **ret)
 {
-    int bit = metric_bit(metric), rc = MON_OK;
+    const struct agg_metric *m = agg_metric_find(metric);
     struct agg_state_rec *r;
     cJSON *root = NULL, *data;
+    int rc = MON_OK;
 
-    if (!bit)
+    if (!m)
         return MON_EINVAL;
     pthread_mutex_lock(&st->lock);
     r = agg_state_find(st, id, NULL);
@@ -289,7 +259,7 @@ int agg_state_recent_json(struct agg_state *st, int64_t id, const char *metric, 
         goto out;
     }
     cJSON_AddNumberToObject(root, "server_id", (double)id);
-    cJSON_AddStringToObject(root, "metric", metric);
+    cJSON_AddStringToObject(root, "metric", m->name);
     cJSON_AddNumberToObject(root, "interval_s", (double)st->opt.interval_ms / 1000.0);
     data = cJSON_AddArrayToObject(root, "data");
     for (size_t i = 0; data && i < r->ring_len; i++) {
@@ -304,7 +274,7 @@ int agg_state_recent_json(struct agg_state *st, int64_t id, const char *metric, 
             break;
         }
         mon_json_add_time(o, "ts", p->utc_ms / 1000);
-        mon_json_add_opt(o, "value", (p->present & bit) != 0, point_value(p, bit), 1);
+        mon_json_add_opt(o, "value", (p->present & (1u << m->id)) != 0, p->values[m->id], 1);
     }
     if (!data) {
         cJSON_Delete(root);

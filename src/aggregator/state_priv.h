@@ -5,26 +5,19 @@
 #define MON_AGGREGATOR_STATE_PRIV_H
 
 #include "aggregator/state.h"
-#include "aggregator/model.h"
+#include "aggregator/metric.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-enum {
-    AGG_POINT_CPU = 1,
-    AGG_POINT_MEM = 2,
-    AGG_POINT_DISK = 4,
-    AGG_POINT_GPU_UTIL = 8,
-    AGG_POINT_GPU_MEM = 16,
-};
-
 /* One ring entry of the live chart (32 bytes: 720 of them per server at a 5-s interval). */
 struct agg_state_point {
     int64_t utc_ms;
-    float cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, gpu_mem_used_mb;
-    uint8_t present; /* AGG_POINT_* bits */
+    float values[AGG_METRIC_COUNT]; /* indexed by enum agg_metric_id */
+    uint8_t present;                /* bit 1 << agg_metric_id: values[id] is set */
 };
+_Static_assert(AGG_METRIC_COUNT <= 8, "agg_state_point.present has one bit per metric");
 
 struct agg_state_unit {
     char name[256];
