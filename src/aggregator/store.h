@@ -1,12 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* The aggregator's SQLite storage (the only file that includes sqlite3.h): schema and migrations
- * (PRAGMA user_version), servers, persisted last-known states, events, hourly history tables,
- * timeseries queries and retention. Times are int64 UTC seconds. Prepared statements only.
- * The row types are in model.h.
+/* The aggregator's storage API, the same whatever the database: servers, persisted last known
+ * unit states, events, hourly history, timeseries, retention, checks and backups. Times are
+ * int64 UTC seconds. The row types are in model.h.
  *
  * Each agg_store is one connection guarded by its own mutex, so one object may be shared by
  * several threads; open a separate agg_store per subsystem (writer thread, API) so that a
- * slow write never blocks API reads (WAL lets readers proceed). */
+ * slow write never blocks API reads.
+ *
+ * Layout (docs/operations.md §12 has the file map): store.c is this API's backend-neutral
+ * side (it picks the backend, checks arguments, takes the connection's lock and keeps the
+ * reason of the last failure); store_backend.h is what a backend implements (struct
+ * agg_store_ops); store_sqlite*.c is the SQLite backend, the only code that includes sqlite3.h,
+ * with all of its SQL in store_sqlite_sql.c. agg_store_open uses the first backend whose
+ * accepts() takes the `database:` value (SQLite takes any file path, so it comes last).
+ *
+ * Schema versions: agg_store_schema_version() (AGG_STORE_SCHEMA_VERSION) is the version this
+ * build writes. Each backend keeps an ordered list of struct agg_store_migration whose entry i
+ * produces version i + 1, the same numbers in every backend, applied at open each in its own
+ * transaction; a database newer than the binary is refused (MON_EUNSUPPORTED). SQLite keeps
+ * the version in PRAGMA user_version. Never edit a released migration; append one.
+ *
+ * Errors: every function returns a MON_E* code and records the reason (the database's own
+ * message, e.g. "database or disk is full", or a short one of ours) on the connection, read
+ * with agg_store_last_error(); functions that have no connection (open, restore check) or
+ * whose callers want the text at once write it into why. */
 #ifndef MON_AGGREGATOR_STORE_H
 #define MON_AGGREGATOR_STORE_H
 
@@ -18,25 +35,27 @@
 
 struct agg_store;
 
-/* Opens (creating the file and its folder when missing) and migrates the schema to the current
- * version; WAL, foreign_keys=ON, busy_timeout busy_ms. On failure a reason is written in why. */
+/* Opens the database named by path (the `database:` value; SQLite: a file path, the file and
+ * its folder are created when missing, WAL, foreign_keys=ON) with busy_ms as the longest wait
+ * for a lock, and migrates the schema to the current version. On failure a reason is written
+ * in why. */
 int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *why,
                    size_t why_len);
 /* Closes. Accepts NULL. */
 void agg_store_close(struct agg_store *st);
-/* The schema version this build writes (PRAGMA user_version after open). */
+/* The schema version this build writes (SQLite: PRAGMA user_version after open). */
 int agg_store_schema_version(void);
-/* The reason for the most recent failed call on st (SQLite's message, e.g. "database or disk is
- * full", or a short one of ours); "" when none has failed yet. Thread-safe; the pointer stays
- * valid until the next call on the same store.
+/* The reason for the most recent failed call on st (the database's message, e.g. "database or
+ * disk is full", or a short one of ours); "" when none has failed yet. Thread-safe; the pointer
+ * stays valid until the next call on the same store.
  *
  * Error codes of every function below: MON_EBUSY when the database stays locked past busy_ms,
  * MON_ENOMEM, MON_EINVAL for a bad argument or a value a constraint refuses, MON_EIO for any
- * other SQLite failure (disk full, I/O error, corruption). */
+ * other database failure (disk full, I/O error, corruption, connection lost). */
 const char *agg_store_last_error(struct agg_store *st);
-/* A JSON object (malloc'd string, free()) with "rows" (a count per table), "size_bytes"
- * (page_count * page_size), "journal_mode" and "user_version": for --check-db and
- * /api/health. */
+/* A JSON object (malloc'd string, free()) with "rows" (a count per table), "size_bytes",
+ * "journal_mode" and "user_version" (SQLite: page_count * page_size and the PRAGMAs): for
+ * --check-db. */
 int agg_store_stats(struct agg_store *st, char **ret_json);
 
 /* ---- servers ---- */
@@ -102,24 +121,25 @@ int agg_store_gpu_hourly_get(struct agg_store *st, int64_t server_id, int64_t ts
 int agg_store_disk_hourly_get(struct agg_store *st, int64_t server_id, int64_t ts,
                               struct agg_disk_hourly_row **ret, size_t *ret_n);
 
-/* metric: cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct, gpu_mem_used_mb;
- * agg: avg, max, min. Returns buckets with from <= ts <= to, oldest first. A NULL value (e.g.
- * no GPU) gives has_value false. MON_EINVAL for an unknown metric/agg. */
+/* metric: a name of metric.h's table (cpu_pct, mem_used_pct, disk_used_pct, gpu_util_pct,
+ * gpu_mem_used_mb); agg: avg, max, min. Returns buckets with from <= ts <= to, oldest first. A
+ * NULL value (e.g. no GPU) gives has_value false. MON_EINVAL for an unknown metric/agg. */
 int agg_store_timeseries(struct agg_store *st, int64_t server_id, const char *metric,
                          const char *agg, int64_t from, int64_t to, struct agg_point **ret,
                          size_t *ret_n);
 
 /* ---- retention and care ---- */
 /* Deletes rows with ts < cutoff from samples_hourly, gpu_samples_hourly,
- * disk_samples_hourly, service_status and events; *ret_deleted = total rows removed. Then runs
- * PRAGMA incremental_vacuum. */
+ * disk_samples_hourly, service_status and events in one transaction; *ret_deleted = total rows
+ * removed. Then gives the freed space back (SQLite: PRAGMA incremental_vacuum). */
 int agg_store_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
-/* Full VACUUM (weekly). */
+/* Full compaction (weekly; SQLite: VACUUM). */
 int agg_store_vacuum(struct agg_store *st);
-/* PRAGMA quick_check == "ok" and the database answers. */
+/* The database answers and its own consistency check passes (SQLite: PRAGMA quick_check is
+ * "ok"); otherwise the reason is written in why. */
 int agg_store_check(struct agg_store *st, char *why, size_t why_len);
 
-/* ---- backup and restore ---- */
+/* ---- backup and restore (SQLite; other backends answer MON_EUNSUPPORTED with the route) ---- */
 /* Copies st's database into a new file dest_path with SQLite's online backup API, in chunks with
  * short pauses so the running aggregator (and other connections, WAL) are not held up. The copy
  * is written to "<dest_path>.partial" and renamed when complete. MON_EEXIST when dest_path

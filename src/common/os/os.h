@@ -23,6 +23,11 @@ int mon_os_init(void);
 /* Creates a directory and its parents (mode 0755 where modes exist). Existing is fine. */
 int mon_os_mkdir_p(const char *path);
 
+/* Creates the folder that will hold the file file_path, and its parents ("data/x.db" ->
+ * "data"; on Windows a backslash separates too and a drive root such as "C:\" is left
+ * alone). Nothing for a bare file name. Existing is fine. */
+int mon_os_mkdir_parent(const char *file_path);
+
 /* Writes the directory holding the running executable into buf. */
 int mon_os_exe_dir(char *buf, size_t size);
 

@@ -47,6 +47,22 @@ int mon_os_mkdir_p(const char *path)
     return MON_OK;
 }
 
+int mon_os_mkdir_parent(const char *file_path)
+{
+    const char *slash = strrchr(file_path, '/');
+    char dir[4096];
+    size_t len;
+
+    if (!slash || slash == file_path) /* a bare name, or a file in "/" */
+        return MON_OK;
+    len = (size_t)(slash - file_path);
+    if (len >= sizeof(dir))
+        return MON_ETOOBIG;
+    memcpy(dir, file_path, len);
+    dir[len] = '\0';
+    return mon_os_mkdir_p(dir);
+}
+
 int mon_os_exe_dir(char *buf, size_t size)
 {
     char path[4096];

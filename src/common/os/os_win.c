@@ -59,6 +59,27 @@ int mon_os_mkdir_p(const char *path)
     return MON_OK;
 }
 
+int mon_os_mkdir_parent(const char *file_path)
+{
+    const char *sep = NULL;
+    char dir[4096];
+    size_t len;
+
+    for (const char *p = file_path; *p; p++)
+        if (is_sep(*p))
+            sep = p;
+    if (!sep || sep == file_path) /* a bare name, or a file in the current drive's root */
+        return MON_OK;
+    len = (size_t)(sep - file_path);
+    if (file_path[len - 1] == ':') /* "C:\x.db": the drive root exists */
+        return MON_OK;
+    if (len >= sizeof(dir))
+        return MON_ETOOBIG;
+    memcpy(dir, file_path, len);
+    dir[len] = '\0';
+    return mon_os_mkdir_p(dir);
+}
+
 int mon_os_exe_dir(char *buf, size_t size)
 {
     wchar_t wpath[MAX_PATH * 4];

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* What a storage backend implements and may use; included only by store*.c. store.c owns the
+ * connection object (lock, last error) and calls the backend's ops with the lock held; the
+ * backend keeps its own connection state behind st->backend. */
+#ifndef MON_AGGREGATOR_STORE_BACKEND_H
+#define MON_AGGREGATOR_STORE_BACKEND_H
+
+#include "aggregator/metric.h"
+#include "aggregator/store.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version every backend's migration list reaches. */
+#define AGG_STORE_SCHEMA_VERSION 2
+
+#define AGG_STORE_ERR_LEN 512
+
+/* One step of a backend's migration list: entry i takes the schema from version i to
+ * version = i + 1, in one transaction, with the backend's own statements. Every backend has
+ * the same versions with the same meaning. */
+struct agg_store_migration {
+    int version;
+    const char *sql;
+};
+
+struct agg_store {
+    const struct agg_store_ops *ops;
+    void *backend;                   /* the backend's connection state */
+    pthread_mutex_t lock;            /* held around every op (backup_to takes it itself) */
+    char err[AGG_STORE_ERR_LEN];     /* reason for the latest failure, written under lock */
+    char err_out[AGG_STORE_ERR_LEN]; /* the copy agg_store_last_error hands out */
+};
+
+/* A backend. Every op except accepts, restore_check and backup_to is called with st->lock
+ * held, returns a MON_E* code with the meaning store.h gives the function of the same name,
+ * records the reason of a failure with agg_store_fail (or its own copy into st->err) and
+ * writes its outputs only on success. Arguments were checked by store.c. */
+struct agg_store_ops {
+    const char *name; /* "sqlite" */
+    /* True when this backend serves the `database:` value. */
+    bool (*accepts)(const char *database);
+    /* Connects, sets st->backend and migrates. On failure the reason (naming the database
+     * without any secret in it) is in st->err and close is called. */
+    int (*open)(struct agg_store *st, const char *database, int busy_ms);
+    /* Frees st->backend (may be NULL after a failed open). */
+    void (*close)(struct agg_store *st);
+    int (*stats)(struct agg_store *st, char **ret_json);
+
+    int (*server_list)(struct agg_store *st, struct agg_server **ret, size_t *ret_n);
+    int (*server_get)(struct agg_store *st, int64_t id, struct agg_server *ret);
+    int (*server_get_by_name)(struct agg_store *st, const char *name, struct agg_server *ret);
+    int (*server_insert)(struct agg_store *st, const struct agg_server *in, int64_t now,
+                         int64_t *ret_id);
+    int (*server_update)(struct agg_store *st, const struct agg_server *in);
+    int (*server_delete)(struct agg_store *st, int64_t id, int64_t now);
+    int (*seed_import)(struct agg_store *st, const struct agg_server *seed, int64_t now,
+                       bool *ret_imported, int64_t *ret_id);
+    int (*server_seen)(struct agg_store *st, int64_t id, int64_t last_seen_at, int online);
+
+    int (*unit_states_load)(struct agg_store *st, int64_t server_id, struct agg_unit_state **ret,
+                            size_t *ret_n);
+    int (*unit_state_save)(struct agg_store *st, int64_t server_id, const struct agg_unit_state *u);
+    int (*event_add)(struct agg_store *st, const struct agg_event *ev);
+    int (*events_query)(struct agg_store *st, int64_t server_id, const char *type,
+                        int64_t before_id, int limit, struct agg_event **ret, size_t *ret_n);
+    int (*service_status_add)(struct agg_store *st, int64_t server_id, int64_t ts, const char *unit,
+                              const char *active_state, const char *sub_state);
+
+    int (*hourly_upsert)(struct agg_store *st, const struct agg_hourly_row *rows, size_t n,
+                         const struct agg_gpu_hourly_row *gpus, size_t n_gpus,
+                         const struct agg_disk_hourly_row *disks, size_t n_disks);
+    int (*hourly_get)(struct agg_store *st, int64_t server_id, int64_t ts,
+                      struct agg_hourly_row *ret);
+    int (*gpu_hourly_get)(struct agg_store *st, int64_t server_id, int64_t ts,
+                          struct agg_gpu_hourly_row **ret, size_t *ret_n);
+    int (*disk_hourly_get)(struct agg_store *st, int64_t server_id, int64_t ts,
+                           struct agg_disk_hourly_row **ret, size_t *ret_n);
+    /* The metric and aggregate come from metric.h's table: the backend reads
+     * m->columns[agg], never text from the caller. */
+    int (*timeseries)(struct agg_store *st, int64_t server_id, const struct agg_metric *m,
+                      enum agg_metric_agg agg, int64_t from, int64_t to, struct agg_point **ret,
+                      size_t *ret_n);
+
+    int (*retention)(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
+    int (*vacuum)(struct agg_store *st);
+    int (*check)(struct agg_store *st);
+    /* Called WITHOUT st->lock: takes it for each chunk it copies. The reason goes into why. */
+    int (*backup_to)(struct agg_store *st, const char *dest_path, char *why, size_t why_len);
+    /* No connection: checks the database named src before a restore. */
+    int (*restore_check)(const char *src, char *why, size_t why_len);
+};
+
+/* The SQLite backend (store_sqlite*.c). */
+extern const struct agg_store_ops agg_store_sqlite_ops;
+
+/* Records a reason for st's latest failure (lock held) and returns code. */
+int agg_store_fail(struct agg_store *st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes a reason into why (when why is not NULL and why_len > 0), truncating. */
+void agg_store_why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- shared by backends (store_rows.c); st is only used to record the reason ---- */
+
+/* Checks what the schema and the event texts rely on (lengths, port range, service names).
+ * MON_EINVAL with the reason recorded. */
+int agg_store_server_check(struct agg_store *st, const struct agg_server *in);
+
+/* The services column: a JSON array of unit names (malloc'd string, free()). MON_ENOMEM. */
+int agg_store_services_encode(struct agg_store *st, const struct agg_server *in, char **ret);
+
+/* Parses a services column into sv->services (appended; strings beyond AGG_MAX_SERVICES and
+ * non-strings are ignored). MON_EIO when it is not a JSON array, MON_ENOMEM. */
+int agg_store_services_decode(struct agg_store *st, const char *text, size_t len,
+                              struct agg_server *sv);
+
+/* The message of the server_added and server_removed events. */
+void agg_store_event_text_added(char *buf, size_t size, const struct agg_server *in);
+void agg_store_event_text_removed(char *buf, size_t size, const char *name);
+
+/* Grows *arr (of elem-sized items) so that it holds at least need items; records "out of
+ * memory" on failure. MON_OK or MON_ENOMEM. */
+int agg_store_grow(struct agg_store *st, void **arr, size_t *cap, size_t need, size_t elem);
+
+#endif

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/* All the SQL of the SQLite backend in one place: the versioned schema migrations, the
+ * connection settings, every prepared statement and the timeseries query template. Values
+ * are always bound; the only text spliced into a statement is a column name from metric.h's
+ * fixed table. */
+#include "aggregator/store_sqlite.h"
+
+#include <stdio.h>
+
+/* Ordered schema migrations: entry i takes PRAGMA user_version i to i + 1 inside one
+ * transaction (the runner in store_sqlite.c sets the new user_version). The version numbers
+ * are shared with every other backend's list. Never edit a released entry; append a new one
+ * and raise AGG_STORE_SCHEMA_VERSION. */
+const struct agg_store_migration agg_sqlite_migrations[AGG_STORE_SCHEMA_VERSION] = {
+    /* 1: the initial schema (auto_vacuum is set by agg_store_open, outside any transaction). */
+    {1, "CREATE TABLE servers ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " name TEXT NOT NULL UNIQUE,"
+        " host TEXT NOT NULL,"
+        " agent_port INTEGER NOT NULL DEFAULT 9109,"
+        " enabled INTEGER NOT NULL DEFAULT 1,"
+        " services TEXT NOT NULL DEFAULT '[]',"
+        " token TEXT NOT NULL,"
+        " last_seen_at INTEGER,"
+        " created_at INTEGER NOT NULL,"
+        " last_online INTEGER);"
+        "CREATE TABLE samples_hourly ("
+        " id INTEGER PRIMARY KEY,"
+        " server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+        " ts INTEGER NOT NULL,"
+        " samples INTEGER NOT NULL,"
+        " cpu_pct_avg REAL, cpu_pct_max REAL, cpu_pct_min REAL,"
+        " mem_used_pct_avg REAL, mem_used_pct_max REAL, mem_used_pct_min REAL,"
+        " disk_used_pct REAL, disk_used_pct_max REAL, disk_used_pct_min REAL,"
+        " disk_used_bytes INTEGER, disk_total_bytes INTEGER,"
+        " gpu_util_pct_avg REAL, gpu_util_pct_max REAL, gpu_util_pct_min REAL,"
+        " gpu_mem_used_mb INTEGER, gpu_mem_total_mb INTEGER,"
+        " gpu_mem_used_mb_max INTEGER, gpu_mem_used_mb_min INTEGER,"
+        " UNIQUE(server_id, ts));"
+        "CREATE INDEX samples_hourly_ts ON samples_hourly(ts);"
+        "CREATE TABLE gpu_samples_hourly ("
+        " id INTEGER PRIMARY KEY,"
+        " server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+        " ts INTEGER NOT NULL,"
+        " gpu_index INTEGER NOT NULL,"
+        " uuid TEXT, name TEXT,"
+        " samples INTEGER NOT NULL,"
+        " util_pct_avg REAL, util_pct_max REAL,"
+        " mem_used_mb_avg REAL, mem_used_mb_max REAL, mem_total_mb REAL,"
+        " temp_c_max REAL, power_w_avg REAL,"
+        " UNIQUE(server_id, ts, gpu_index));"
+        "CREATE INDEX gpu_samples_hourly_ts ON gpu_samples_hourly(ts);"
+        "CREATE TABLE disk_samples_hourly ("
+        " id INTEGER PRIMARY KEY,"
+        " server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+        " ts INTEGER NOT NULL,"
+        " mount TEXT NOT NULL,"
+        " samples INTEGER NOT NULL,"
+        " used_pct_avg REAL, used_pct_max REAL, used_pct REAL,"
+        " used_bytes INTEGER, total_bytes INTEGER,"
+        " UNIQUE(server_id, ts, mount));"
+        "CREATE INDEX disk_samples_hourly_ts ON disk_samples_hourly(ts);"
+        "CREATE TABLE service_status ("
+        " id INTEGER PRIMARY KEY,"
+        " server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+        " ts INTEGER NOT NULL,"
+        " unit_name TEXT NOT NULL,"
+        " active_state TEXT, sub_state TEXT);"
+        "CREATE INDEX service_status_server_ts ON service_status(server_id, ts DESC);"
+        "CREATE INDEX service_status_ts ON service_status(ts);"
+        "CREATE TABLE unit_states ("
+        " server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+        " unit_name TEXT NOT NULL,"
+        " active_state TEXT, sub_state TEXT,"
+        " since INTEGER,"
+        " PRIMARY KEY(server_id, unit_name));"
+        "CREATE TABLE events ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " server_id INTEGER REFERENCES servers(id) ON DELETE SET NULL,"
+        " server_name TEXT NOT NULL,"
+        " ts INTEGER NOT NULL,"
+        " type TEXT NOT NULL,"
+        " message TEXT NOT NULL);"
+        "CREATE INDEX events_ts ON events(ts DESC);"
+        "CREATE INDEX events_server_id ON events(server_id, id DESC);"},
+    /* 2: names of config-file servers already imported, so that a server deleted in the UI
+     * is not re-created from config.yaml at the next start. */
+    {2, "CREATE TABLE seed_imports (name TEXT PRIMARY KEY, imported_at INTEGER NOT NULL);"
+        "INSERT OR IGNORE INTO seed_imports (name, imported_at) SELECT name, created_at FROM "
+        "servers;"},
+};
+
+/* These cannot change inside a transaction, so they come before the migrations. auto_vacuum
+ * takes effect only while the file is still empty, which switching to WAL ends, so it comes
+ * first; on an older file it applies at the next full VACUUM. */
+const char agg_sqlite_open_pragmas[] = "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
+                                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+/* The copy comes in WAL mode like its source: make it one self-contained file that readers
+ * open without creating -wal/-shm files beside it (agg_store_open turns WAL on again). */
+const char agg_sqlite_backup_finish_sql[] = "PRAGMA journal_mode = DELETE";
+
+/* The restore check's first question to a candidate file (then S_USER_VERSION's). */
+const char agg_sqlite_integrity_check_sql[] = "PRAGMA integrity_check(1)";
+
+#define SERVER_COLUMNS                                                                             \
+    "SELECT id, name, host, agent_port, enabled, services, token, last_seen_at, created_at, "      \
+    "last_online FROM servers "
+
+#define EVENT_COLUMNS "SELECT id, server_id, server_name, ts, type, message FROM events "
+
+const char *const agg_sqlite_stmt_sql[S__COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_USER_VERSION] = "PRAGMA user_version",
+    [S_SERVER_LIST] = SERVER_COLUMNS "ORDER BY id",
+    [S_SERVER_GET] = SERVER_COLUMNS "WHERE id = ?1",
+    [S_SERVER_GET_BY_NAME] = SERVER_COLUMNS "WHERE name = ?1",
+    [S_SERVER_INSERT] = "INSERT INTO servers(name, host, agent_port, enabled, services, token, "
+                        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_SERVER_UPDATE] = "UPDATE servers SET name = ?2, host = ?3, agent_port = ?4, enabled = ?5, "
+                        "services = ?6, token = ?7 WHERE id = ?1",
+    [S_SERVER_NAME] = "SELECT name FROM servers WHERE id = ?1",
+    [S_SERVER_DELETE] = "DELETE FROM servers WHERE id = ?1",
+    [S_SERVER_SEEN] = "UPDATE servers SET "
+                      "last_seen_at = CASE WHEN ?2 >= 0 THEN ?2 ELSE last_seen_at END, "
+                      "last_online = CASE WHEN ?3 >= 0 THEN ?3 ELSE last_online END "
+                      "WHERE id = ?1",
+    [S_UNIT_LOAD] = "SELECT unit_name, active_state, sub_state, since FROM unit_states "
+                    "WHERE server_id = ?1 ORDER BY unit_name",
+    [S_UNIT_SAVE] = "INSERT INTO unit_states(server_id, unit_name, active_state, sub_state, since) "
+                    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM servers WHERE id = ?1) "
+                    "ON CONFLICT(server_id, unit_name) DO UPDATE SET "
+                    "active_state = excluded.active_state, sub_state = excluded.sub_state, "
+                    "since = excluded.since",
+    /* A server that no longer exists (or none, ?1 NULL) leaves server_id NULL. */
+    [S_EVENT_ADD] = "INSERT INTO events(server_id, server_name, ts, type, message) "
+                    "VALUES ((SELECT id FROM servers WHERE id = ?1), ?2, ?3, ?4, ?5)",
+    [S_EVENTS_ALL] = EVENT_COLUMNS "WHERE id < ?1 AND (?2 IS NULL OR type = ?2) "
+                                   "ORDER BY id DESC LIMIT ?3",
+    [S_EVENTS_SERVER] = EVENT_COLUMNS "WHERE server_id = ?4 AND id < ?1 AND "
+                                      "(?2 IS NULL OR type = ?2) ORDER BY id DESC LIMIT ?3",
+    [S_STATUS_ADD] = "INSERT INTO service_status(server_id, ts, unit_name, active_state, "
+                     "sub_state) SELECT ?1, ?2, ?3, ?4, ?5 "
+                     "WHERE EXISTS (SELECT 1 FROM servers WHERE id = ?1)",
+    [S_HOURLY_UPSERT] =
+        "INSERT INTO samples_hourly(server_id, ts, samples, cpu_pct_avg, cpu_pct_max, "
+        "cpu_pct_min, mem_used_pct_avg, mem_used_pct_max, mem_used_pct_min, disk_used_pct, "
+        "disk_used_pct_max, disk_used_pct_min, disk_used_bytes, disk_total_bytes, "
+        "gpu_util_pct_avg, gpu_util_pct_max, gpu_util_pct_min, gpu_mem_used_mb, gpu_mem_total_mb, "
+        "gpu_mem_used_mb_max, gpu_mem_used_mb_min) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+        "?19, ?20, ?21 WHERE EXISTS (SELECT 1 FROM servers WHERE id = ?1) "
+        "ON CONFLICT(server_id, ts) DO UPDATE SET samples = excluded.samples, "
+        "cpu_pct_avg = excluded.cpu_pct_avg, cpu_pct_max = excluded.cpu_pct_max, "
+        "cpu_pct_min = excluded.cpu_pct_min, mem_used_pct_avg = excluded.mem_used_pct_avg, "
+        "mem_used_pct_max = excluded.mem_used_pct_max, "
+        "mem_used_pct_min = excluded.mem_used_pct_min, disk_used_pct = excluded.disk_used_pct, "
+        "disk_used_pct_max = excluded.disk_used_pct_max, "
+        "disk_used_pct_min = excluded.disk_used_pct_min, "
+        "disk_used_bytes = excluded.disk_used_bytes, disk_total_bytes = excluded.disk_total_bytes, "
+        "gpu_util_pct_avg = excluded.gpu_util_pct_avg, "
+        "gpu_util_pct_max = excluded.gpu_util_pct_max, "
+        "gpu_util_pct_min = excluded.gpu_util_pct_min, gpu_mem_used_mb = excluded.gpu_mem_used_mb, "
+        "gpu_mem_total_mb = excluded.gpu_mem_total_mb, "
+        "gpu_mem_used_mb_max = excluded.gpu_mem_used_mb_max, "
+        "gpu_mem_used_mb_min = excluded.gpu_mem_used_mb_min",
+    [S_GPU_UPSERT] =
+        "INSERT INTO gpu_samples_hourly(server_id, ts, gpu_index, uuid, name, samples, "
+        "util_pct_avg, util_pct_max, mem_used_mb_avg, mem_used_mb_max, mem_total_mb, temp_c_max, "
+        "power_w_avg) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 "
+        "WHERE EXISTS (SELECT 1 FROM servers WHERE id = ?1) "
+        "ON CONFLICT(server_id, ts, gpu_index) DO UPDATE SET uuid = excluded.uuid, "
+        "name = excluded.name, samples = excluded.samples, util_pct_avg = excluded.util_pct_avg, "
+        "util_pct_max = excluded.util_pct_max, mem_used_mb_avg = excluded.mem_used_mb_avg, "
+        "mem_used_mb_max = excluded.mem_used_mb_max, mem_total_mb = excluded.mem_total_mb, "
+        "temp_c_max = excluded.temp_c_max, power_w_avg = excluded.power_w_avg",
+    [S_DISK_UPSERT] =
+        "INSERT INTO disk_samples_hourly(server_id, ts, mount, samples, used_pct_avg, "
+        "used_pct_max, used_pct, used_bytes, total_bytes) "
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+        "WHERE EXISTS (SELECT 1 FROM servers WHERE id = ?1) "
+        "ON CONFLICT(server_id, ts, mount) DO UPDATE SET samples = excluded.samples, "
+        "used_pct_avg = excluded.used_pct_avg, used_pct_max = excluded.used_pct_max, "
+        "used_pct = excluded.used_pct, used_bytes = excluded.used_bytes, "
+        "total_bytes = excluded.total_bytes",
+    [S_HOURLY_GET] =
+        "SELECT samples, cpu_pct_avg, cpu_pct_max, cpu_pct_min, mem_used_pct_avg, "
+        "mem_used_pct_max, mem_used_pct_min, disk_used_pct, disk_used_pct_max, disk_used_pct_min, "
+        "disk_used_bytes, disk_total_bytes, gpu_util_pct_avg, gpu_util_pct_max, gpu_util_pct_min, "
+        "gpu_mem_used_mb, gpu_mem_total_mb, gpu_mem_used_mb_max, gpu_mem_used_mb_min "
+        "FROM samples_hourly WHERE server_id = ?1 AND ts = ?2",
+    [S_GPU_GET] = "SELECT gpu_index, uuid, name, samples, util_pct_avg, util_pct_max, "
+                  "mem_used_mb_avg, mem_used_mb_max, mem_total_mb, temp_c_max, power_w_avg "
+                  "FROM gpu_samples_hourly WHERE server_id = ?1 AND ts = ?2 ORDER BY gpu_index",
+    [S_DISK_GET] = "SELECT mount, samples, used_pct_avg, used_pct_max, used_pct, used_bytes, "
+                   "total_bytes FROM disk_samples_hourly WHERE server_id = ?1 AND ts = ?2 "
+                   "ORDER BY mount",
+    [S_RET_SAMPLES] = "DELETE FROM samples_hourly WHERE ts < ?1",
+    [S_RET_GPU] = "DELETE FROM gpu_samples_hourly WHERE ts < ?1",
+    [S_RET_DISK] = "DELETE FROM disk_samples_hourly WHERE ts < ?1",
+    [S_RET_STATUS] = "DELETE FROM service_status WHERE ts < ?1",
+    [S_RET_EVENTS] = "DELETE FROM events WHERE ts < ?1",
+    [S_INCREMENTAL_VACUUM] = "PRAGMA incremental_vacuum",
+    [S_VACUUM] = "VACUUM",
+    [S_QUICK_CHECK] = "PRAGMA quick_check",
+    [S_PAGE_COUNT] = "PRAGMA page_count",
+    [S_PAGE_SIZE] = "PRAGMA page_size",
+    [S_JOURNAL_MODE] = "PRAGMA journal_mode",
+    [S_COUNT_SERVERS] = "SELECT COUNT(*) FROM servers",
+    [S_COUNT_SAMPLES] = "SELECT COUNT(*) FROM samples_hourly",
+    [S_COUNT_GPU] = "SELECT COUNT(*) FROM gpu_samples_hourly",
+    [S_COUNT_DISK] = "SELECT COUNT(*) FROM disk_samples_hourly",
+    [S_COUNT_STATUS] = "SELECT COUNT(*) FROM service_status",
+    [S_COUNT_UNITS] = "SELECT COUNT(*) FROM unit_states",
+    [S_COUNT_EVENTS] = "SELECT COUNT(*) FROM events",
+    [S_COUNT_SEED] = "SELECT COUNT(*) FROM seed_imports",
+    [S_SEED_SEEN] = "SELECT 1 FROM seed_imports WHERE name = ?1",
+    [S_SEED_RECORD] = "INSERT OR IGNORE INTO seed_imports(name, imported_at) VALUES (?1, ?2)",
+    [S_SERVER_NAME_TAKEN] = "SELECT 1 FROM servers WHERE name = ?1",
+};
+
+/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_SEED. */
+const char *const agg_sqlite_stats_tables[S_COUNT_SEED - S_COUNT_SERVERS + 1] = {
+    "servers",     "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly", "service_status",
+    "unit_states", "events",         "seed_imports",
+};
+
+bool agg_sqlite_timeseries_sql(const char *column, char *buf, size_t size)
+{
+    int n = snprintf(buf, size,
+                     "SELECT ts, %s FROM samples_hourly WHERE server_id = ?1 AND ts >= ?2 AND "
+                     "ts <= ?3 ORDER BY ts",
+                     column);
+    return n >= 0 && (size_t)n < size;
+}
+
+bool agg_sqlite_set_version_sql(int version, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "PRAGMA user_version = %d", version);
+    return n >= 0 && (size_t)n < size;
+}
