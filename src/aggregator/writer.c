@@ -15,6 +15,7 @@
 #include <time.h>
 
 #define DEFAULT_MAX_JOBS 100000
+#define WHY_LEN          256 /* the database's reason for a failed job */
 
 struct agg_writer {
     struct agg_writer_options opt;
@@ -43,9 +44,8 @@ static void job_free(struct agg_write_job *j)
     free(j);
 }
 
-static int default_exec(void *ctx, const struct agg_write_job *j)
+static int store_exec(struct agg_store *st, const struct agg_write_job *j)
 {
-    struct agg_store *st = ctx;
     int64_t deleted = 0;
     int r;
     switch (j->kind) {
@@ -68,6 +68,15 @@ static int default_exec(void *ctx, const struct agg_write_job *j)
         return agg_store_vacuum(st);
     }
     return MON_EINVAL;
+}
+
+static int default_exec(void *ctx, const struct agg_write_job *j, char *why, size_t why_len)
+{
+    struct agg_store *st = ctx;
+    int r = store_exec(st, j);
+    if (r < 0)
+        mon_strlcpy(why, agg_store_last_error(st), why_len);
+    return r;
 }
 
 /* Waits on cond for at most ms (lock held). */
@@ -110,22 +119,37 @@ static void wait_backoff(struct agg_writer *w, int64_t until)
     }
 }
 
+/* Lock held. Records what failed, with the database's reason when it adds something
+ * ("database write failed: database or disk is full"), and a suffix such as a retry delay. */
+static void set_last_error(struct agg_writer *w, const char *what, const char *why,
+                           const char *suffix)
+{
+    bool add = why[0] && strcmp(why, what) != 0;
+    /* A truncated reason is still a useful reason. */
+    if (snprintf(w->st.last_error, sizeof(w->st.last_error), "%s%s%s%s", what, add ? ": " : "",
+                 add ? why : "", suffix) < 0)
+        w->st.last_error[0] = '\0';
+    w->st.last_error_at = mon_utc_ms() / 1000;
+}
+
 /* Executes one job, retrying transient failures; lock NOT held on entry or exit. Returns the
- * final result (a transient code when the drain time ran out). */
-static int run_job(struct agg_writer *w, const struct agg_write_job *j)
+ * final result (a transient code when the drain time ran out) and the reason of a failure in
+ * why. */
+static int run_job(struct agg_writer *w, const struct agg_write_job *j, char *why, size_t why_len)
 {
     int64_t backoff = w->opt.backoff_min_ms;
     int r;
     for (;;) {
-        r = w->opt.exec(w->opt.exec_ctx, j);
+        char retry[48];
+        why[0] = '\0';
+        r = w->opt.exec(w->opt.exec_ctx, j, why, why_len);
         if (!transient(r))
             return r;
         pthread_mutex_lock(&w->lock);
         w->st.db_ok = false;
-        snprintf(w->st.last_error, sizeof(w->st.last_error), "%s (retrying in %lld ms)",
-                 r == MON_EBUSY ? "database is locked" : "database write failed",
-                 (long long)backoff);
-        w->st.last_error_at = mon_utc_ms() / 1000;
+        snprintf(retry, sizeof(retry), " (retrying in %lld ms)", (long long)backoff);
+        set_last_error(w, r == MON_EBUSY ? "database is locked" : "database write failed", why,
+                       retry);
         if (drain_over(w)) {
             pthread_mutex_unlock(&w->lock);
             return r;
@@ -136,7 +160,8 @@ static int run_job(struct agg_writer *w, const struct agg_write_job *j)
     }
 }
 
-static void record_result(struct agg_writer *w, const struct agg_write_job *j, int r)
+static void record_result(struct agg_writer *w, const struct agg_write_job *j, int r,
+                          const char *why)
 {
     if (r >= 0) {
         w->st.written++;
@@ -149,11 +174,8 @@ static void record_result(struct agg_writer *w, const struct agg_write_job *j, i
     } else {
         w->st.rejected++;
         w->st.db_ok = true; /* the database answered */
-        if (r != MON_ENOENT) {
-            snprintf(w->st.last_error, sizeof(w->st.last_error), "write rejected: %s",
-                     mon_strerror(r));
-            w->st.last_error_at = mon_utc_ms() / 1000;
-        }
+        if (r != MON_ENOENT)
+            set_last_error(w, "write rejected", why[0] ? why : mon_strerror(r), "");
     }
 }
 
@@ -161,6 +183,7 @@ static void *writer_main(void *arg)
 {
     struct agg_writer *w = arg;
     struct agg_write_job *j;
+    char why[WHY_LEN];
     int r;
 
     pthread_mutex_lock(&w->lock);
@@ -177,10 +200,10 @@ static void *writer_main(void *arg)
         w->busy = true;
         pthread_mutex_unlock(&w->lock);
 
-        r = run_job(w, j);
+        r = run_job(w, j, why, sizeof(why));
 
         pthread_mutex_lock(&w->lock);
-        record_result(w, j, r);
+        record_result(w, j, r, why);
         w->busy = false;
         job_free(j);
         pthread_cond_broadcast(&w->idle);

@@ -55,11 +55,16 @@ struct agg_write_job {
     } u;
 };
 
-/* Executes one job; returns a MON_E* code. MON_EBUSY and MON_EIO are retried. */
-typedef int (*agg_writer_exec_fn)(void *ctx, const struct agg_write_job *job);
+/* Executes one job; returns a MON_E* code. MON_EBUSY and MON_EIO are retried. On failure it
+ * may write the database's reason into why ("database or disk is full"): the writer's status
+ * (and so /api/health) shows it beside what failed. */
+typedef int (*agg_writer_exec_fn)(void *ctx, const struct agg_write_job *job, char *why,
+                                  size_t why_len);
 
 struct agg_writer_options {
-    struct agg_store *store; /* used by the default exec; not owned (close after stop) */
+    struct agg_store *store; /* used by the default exec; not owned (close after stop). The
+                                writer is its only user, so its agg_store_last_error is the
+                                reason of the writer's own failures. */
     size_t max_jobs;         /* 0: 100000 */
     int64_t backoff_min_ms;  /* 0: 100 */
     int64_t backoff_max_ms;  /* 0: 5000 */
@@ -73,7 +78,7 @@ struct agg_writer_status {
     uint64_t dropped;        /* jobs dropped because the queue overflowed or at stop */
     uint64_t rejected;       /* jobs the store refused for good (e.g. a deleted server) */
     bool db_ok;              /* false while a write is being retried */
-    char last_error[160];    /* empty when none yet */
+    char last_error[320];    /* what failed and the database's reason; empty when none yet */
     int64_t last_error_at;   /* UTC s, -1 never */
     int64_t last_success_at; /* UTC s, -1 never */
     int64_t last_retention_deleted;

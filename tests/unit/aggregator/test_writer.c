@@ -57,9 +57,11 @@ struct gate {
     int executed_events, executed_other;
 };
 
-static int gate_exec(void *ctx, const struct agg_write_job *j)
+static int gate_exec(void *ctx, const struct agg_write_job *j, char *why, size_t why_len)
 {
     struct gate *g = ctx;
+    (void)why;
+    (void)why_len;
     for (;;) {
         pthread_mutex_lock(&g->lock);
         g->entered = true;
@@ -122,11 +124,58 @@ static void test_overflow_drops_non_events_first(void **state)
     agg_writer_stop(w, 1000);
 }
 
-static int always_busy(void *ctx, const struct agg_write_job *j)
+static int always_busy(void *ctx, const struct agg_write_job *j, char *why, size_t why_len)
 {
     (void)ctx;
     (void)j;
+    (void)why;
+    (void)why_len;
     return MON_EBUSY;
+}
+
+/* Fails the first two jobs with a reason: the disk is full (retried), then a value the
+ * database refuses for good. */
+struct reasons {
+    int calls;
+};
+
+static int reason_exec(void *ctx, const struct agg_write_job *j, char *why, size_t why_len)
+{
+    struct reasons *rs = ctx;
+    (void)j;
+    switch (rs->calls++) {
+    case 0:
+        snprintf(why, why_len, "database or disk is full");
+        return MON_EIO;
+    case 2:
+        snprintf(why, why_len, "NOT NULL constraint failed: events.type");
+        return MON_EINVAL;
+    default:
+        return MON_OK;
+    }
+}
+
+static void test_status_carries_the_reason(void **state)
+{
+    struct reasons rs = {0};
+    struct agg_writer_options o = {.exec = reason_exec, .exec_ctx = &rs, .backoff_min_ms = 1};
+    struct agg_writer *w = NULL;
+    struct agg_writer_status st;
+    (void)state;
+    assert_int_equal(agg_writer_start(&o, &w), MON_OK);
+    assert_int_equal(agg_writer_event(w, 1, "srv", 100, "server_up", "m0"), MON_OK);
+    assert_int_equal(agg_writer_flush(w, 5000), MON_OK);
+    agg_writer_get_status(w, &st);
+    assert_true(st.db_ok);
+    assert_int_equal(st.written, 1);
+    assert_non_null(strstr(st.last_error, "database write failed: database or disk is full"));
+    assert_non_null(strstr(st.last_error, "retrying in"));
+    assert_int_equal(agg_writer_event(w, 1, "srv", 101, "server_up", "m1"), MON_OK);
+    assert_int_equal(agg_writer_flush(w, 5000), MON_OK);
+    agg_writer_get_status(w, &st);
+    assert_int_equal(st.rejected, 1);
+    assert_string_equal(st.last_error, "write rejected: NOT NULL constraint failed: events.type");
+    agg_writer_stop(w, 1000);
 }
 
 static void test_stop_is_bounded(void **state)
@@ -155,6 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_keeps_order),
         cmocka_unit_test(test_overflow_drops_non_events_first),
+        cmocka_unit_test(test_status_carries_the_reason),
         cmocka_unit_test(test_stop_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

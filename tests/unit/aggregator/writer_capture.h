@@ -19,10 +19,12 @@ struct capture {
     struct agg_writer *writer;
 };
 
-static inline int capture_exec(void *ctx, const struct agg_write_job *j)
+static inline int capture_exec(void *ctx, const struct agg_write_job *j, char *why, size_t why_len)
 {
     struct capture *c = ctx;
     struct agg_write_job copy = *j;
+    (void)why;
+    (void)why_len;
     pthread_mutex_lock(&c->lock);
     if (c->fail_next > 0) {
         c->fail_next--;
