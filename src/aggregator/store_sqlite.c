@@ -134,6 +134,41 @@ void agg_sqlite_rollback(struct agg_store *st)
     memcpy(st->err, keep, sizeof(keep));
 }
 
+int agg_sqlite_collect(struct agg_store *st, sqlite3_stmt *s, size_t elem,
+                       agg_sqlite_read_fn read_row, void *ctx, void (*free_item)(void *item),
+                       void **ret, size_t *ret_n)
+{
+    char *list = NULL;
+    size_t n = 0, cap = 0;
+    int r, rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        void *item;
+        r = agg_store_grow(st, (void **)&list, &cap, n + 1, elem);
+        if (r < 0)
+            goto out;
+        item = list + n * elem;
+        memset(item, 0, elem);
+        r = read_row(st, s, item, ctx);
+        if (r < 0)
+            goto out;
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        r = agg_sqlite_fail(st, rc);
+        goto out;
+    }
+    *ret = list;
+    *ret_n = n;
+    list = NULL;
+    r = MON_OK;
+out:
+    for (size_t i = 0; list && free_item && i < n; i++)
+        free_item(list + i * elem);
+    free(list);
+    return r;
+}
+
 /* ---- binding and reading helpers ---- */
 
 int agg_sqlite_bind_text(sqlite3_stmt *s, int i, const char *text)

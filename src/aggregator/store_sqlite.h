@@ -128,6 +128,17 @@ int agg_sqlite_commit(struct agg_store *st);
  * of the original failure stays recorded. */
 void agg_sqlite_rollback(struct agg_store *st);
 
+/* Reads the current row of s into item (zeroed, elem bytes); may fail with the reason recorded
+ * (then it leaves nothing to free in item). */
+typedef int (*agg_sqlite_read_fn)(struct agg_store *st, sqlite3_stmt *s, void *item, void *ctx);
+/* Steps the bound statement s to its end, reading each row into a growing array of
+ * elem-sized items with read_row. On success *ret (malloc'd, NULL when no rows) and *ret_n;
+ * on failure the items read so far are freed (free_item, may be NULL, for what they own). The
+ * caller releases s. */
+int agg_sqlite_collect(struct agg_store *st, sqlite3_stmt *s, size_t elem,
+                       agg_sqlite_read_fn read_row, void *ctx, void (*free_item)(void *item),
+                       void **ret, size_t *ret_n);
+
 /* Binding and reading helpers. */
 int agg_sqlite_bind_text(sqlite3_stmt *s, int i, const char *text);
 /* Binds a fixed-size char array, stopping at its size even without a terminator. */

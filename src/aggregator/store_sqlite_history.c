@@ -164,140 +164,123 @@ out:
     return r;
 }
 
+/* The bucket a per-GPU or per-disk row read belongs to (its key is not selected again). */
+struct bucket_key {
+    int64_t server_id, ts;
+};
+
+static int gpu_from_row(struct agg_store *st, sqlite3_stmt *s, void *item, void *ctx)
+{
+    const struct bucket_key *k = ctx;
+    struct agg_gpu_hourly_row *g = item;
+    (void)st;
+    g->server_id = k->server_id;
+    g->ts = k->ts;
+    g->gpu_index = sqlite3_column_int(s, 0);
+    agg_sqlite_col_copy(s, 1, g->uuid, sizeof(g->uuid));
+    agg_sqlite_col_copy(s, 2, g->name, sizeof(g->name));
+    g->samples = sqlite3_column_int64(s, 3);
+    g->util_pct_avg = agg_sqlite_col_opt(s, 4, &g->has_util);
+    g->util_pct_max = agg_sqlite_col_opt(s, 5, &g->has_util);
+    g->mem_used_mb_avg = agg_sqlite_col_opt(s, 6, &g->has_mem);
+    g->mem_used_mb_max = agg_sqlite_col_opt(s, 7, &g->has_mem);
+    g->mem_total_mb = agg_sqlite_col_opt(s, 8, &g->has_mem);
+    g->temp_c_max = agg_sqlite_col_opt(s, 9, &g->has_temp);
+    g->power_w_avg = agg_sqlite_col_opt(s, 10, &g->has_power);
+    return MON_OK;
+}
+
+static int disk_from_row(struct agg_store *st, sqlite3_stmt *s, void *item, void *ctx)
+{
+    const struct bucket_key *k = ctx;
+    struct agg_disk_hourly_row *d = item;
+    (void)st;
+    d->server_id = k->server_id;
+    d->ts = k->ts;
+    agg_sqlite_col_copy(s, 0, d->mount, sizeof(d->mount));
+    d->samples = sqlite3_column_int64(s, 1);
+    d->used_pct_avg = sqlite3_column_double(s, 2);
+    d->used_pct_max = sqlite3_column_double(s, 3);
+    d->used_pct = sqlite3_column_double(s, 4);
+    d->used_bytes = sqlite3_column_double(s, 5);
+    d->total_bytes = sqlite3_column_double(s, 6);
+    return MON_OK;
+}
+
+/* Reads the rows of one bucket with the statement id (?1 server, ?2 bucket start). */
+static int bucket_rows(struct agg_store *st, enum agg_sqlite_stmt id, int64_t server_id, int64_t ts,
+                       size_t elem, agg_sqlite_read_fn read_row, void **ret, size_t *ret_n)
+{
+    struct bucket_key k = {server_id, ts};
+    sqlite3_stmt *s = NULL;
+    int r = agg_sqlite_stmt(st, id, &s);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(s, 1, server_id);
+    sqlite3_bind_int64(s, 2, ts);
+    r = agg_sqlite_collect(st, s, elem, read_row, &k, NULL, ret, ret_n);
+    agg_sqlite_release(s);
+    return r;
+}
+
 int agg_sqlite_gpu_hourly_get(struct agg_store *st, int64_t server_id, int64_t ts,
                               struct agg_gpu_hourly_row **ret, size_t *ret_n)
 {
-    struct agg_gpu_hourly_row *list = NULL;
-    size_t n = 0, cap = 0;
-    sqlite3_stmt *s = NULL;
-    int r, rc;
-
-    r = agg_sqlite_stmt(st, S_GPU_GET, &s);
-    if (r < 0)
-        goto out;
-    sqlite3_bind_int64(s, 1, server_id);
-    sqlite3_bind_int64(s, 2, ts);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct agg_gpu_hourly_row *g;
-        r = agg_store_grow(st, (void **)&list, &cap, n + 1, sizeof(*list));
-        if (r < 0)
-            goto out;
-        g = &list[n++];
-        memset(g, 0, sizeof(*g));
-        g->server_id = server_id;
-        g->ts = ts;
-        g->gpu_index = sqlite3_column_int(s, 0);
-        agg_sqlite_col_copy(s, 1, g->uuid, sizeof(g->uuid));
-        agg_sqlite_col_copy(s, 2, g->name, sizeof(g->name));
-        g->samples = sqlite3_column_int64(s, 3);
-        g->util_pct_avg = agg_sqlite_col_opt(s, 4, &g->has_util);
-        g->util_pct_max = agg_sqlite_col_opt(s, 5, &g->has_util);
-        g->mem_used_mb_avg = agg_sqlite_col_opt(s, 6, &g->has_mem);
-        g->mem_used_mb_max = agg_sqlite_col_opt(s, 7, &g->has_mem);
-        g->mem_total_mb = agg_sqlite_col_opt(s, 8, &g->has_mem);
-        g->temp_c_max = agg_sqlite_col_opt(s, 9, &g->has_temp);
-        g->power_w_avg = agg_sqlite_col_opt(s, 10, &g->has_power);
-    }
-    if (rc != SQLITE_DONE) {
-        r = agg_sqlite_fail(st, rc);
-        goto out;
-    }
-    *ret = list;
-    *ret_n = n;
-    list = NULL;
-    r = MON_OK;
-out:
-    agg_sqlite_release(s);
-    free(list);
+    void *list = NULL;
+    int r = bucket_rows(st, S_GPU_GET, server_id, ts, sizeof(struct agg_gpu_hourly_row),
+                        gpu_from_row, &list, ret_n);
+    if (r == MON_OK)
+        *ret = list;
     return r;
 }
 
 int agg_sqlite_disk_hourly_get(struct agg_store *st, int64_t server_id, int64_t ts,
                                struct agg_disk_hourly_row **ret, size_t *ret_n)
 {
-    struct agg_disk_hourly_row *list = NULL;
-    size_t n = 0, cap = 0;
-    sqlite3_stmt *s = NULL;
-    int r, rc;
-
-    r = agg_sqlite_stmt(st, S_DISK_GET, &s);
-    if (r < 0)
-        goto out;
-    sqlite3_bind_int64(s, 1, server_id);
-    sqlite3_bind_int64(s, 2, ts);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct agg_disk_hourly_row *d;
-        r = agg_store_grow(st, (void **)&list, &cap, n + 1, sizeof(*list));
-        if (r < 0)
-            goto out;
-        d = &list[n++];
-        memset(d, 0, sizeof(*d));
-        d->server_id = server_id;
-        d->ts = ts;
-        agg_sqlite_col_copy(s, 0, d->mount, sizeof(d->mount));
-        d->samples = sqlite3_column_int64(s, 1);
-        d->used_pct_avg = sqlite3_column_double(s, 2);
-        d->used_pct_max = sqlite3_column_double(s, 3);
-        d->used_pct = sqlite3_column_double(s, 4);
-        d->used_bytes = sqlite3_column_double(s, 5);
-        d->total_bytes = sqlite3_column_double(s, 6);
-    }
-    if (rc != SQLITE_DONE) {
-        r = agg_sqlite_fail(st, rc);
-        goto out;
-    }
-    *ret = list;
-    *ret_n = n;
-    list = NULL;
-    r = MON_OK;
-out:
-    agg_sqlite_release(s);
-    free(list);
+    void *list = NULL;
+    int r = bucket_rows(st, S_DISK_GET, server_id, ts, sizeof(struct agg_disk_hourly_row),
+                        disk_from_row, &list, ret_n);
+    if (r == MON_OK)
+        *ret = list;
     return r;
 }
 
 /* ---- timeseries ---- */
+
+static int point_from_row(struct agg_store *st, sqlite3_stmt *s, void *item, void *ctx)
+{
+    struct agg_point *p = item;
+    (void)st;
+    (void)ctx;
+    p->ts = sqlite3_column_int64(s, 0);
+    p->value = agg_sqlite_col_opt(s, 1, &p->has_value);
+    return MON_OK;
+}
 
 int agg_sqlite_timeseries(struct agg_store *st, int64_t server_id, const struct agg_metric *m,
                           enum agg_metric_agg agg, int64_t from, int64_t to, struct agg_point **ret,
                           size_t *ret_n)
 {
     sqlite3_stmt **slot = &agg_sqlite_of(st)->ts_stmts[m->id][agg];
-    struct agg_point *list = NULL;
-    size_t n = 0, cap = 0;
     sqlite3_stmt *s = NULL;
+    void *list = NULL;
     char sql[256] = "";
-    int r, rc;
+    int r;
 
     /* Prepared once per (metric, agg) and connection, like the fixed statements. */
     if (!*slot && !agg_sqlite_timeseries_sql(m->columns[agg], sql, sizeof(sql)))
         return agg_store_fail(st, MON_EINVAL, "timeseries query of %s too long", m->name);
     r = agg_sqlite_prepare(st, slot, sql, &s);
     if (r < 0)
-        goto out;
+        return r;
     sqlite3_bind_int64(s, 1, server_id);
     sqlite3_bind_int64(s, 2, from);
     sqlite3_bind_int64(s, 3, to);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        r = agg_store_grow(st, (void **)&list, &cap, n + 1, sizeof(*list));
-        if (r < 0)
-            goto out;
-        list[n].ts = sqlite3_column_int64(s, 0);
-        list[n].has_value = false;
-        list[n].value = agg_sqlite_col_opt(s, 1, &list[n].has_value);
-        n++;
-    }
-    if (rc != SQLITE_DONE) {
-        r = agg_sqlite_fail(st, rc);
-        goto out;
-    }
-    *ret = list;
-    *ret_n = n;
-    list = NULL;
-    r = MON_OK;
-out:
+    r = agg_sqlite_collect(st, s, sizeof(struct agg_point), point_from_row, NULL, NULL, &list,
+                           ret_n);
     agg_sqlite_release(s);
-    free(list);
+    if (r == MON_OK)
+        *ret = list;
     return r;
 }
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads a row of SERVER_COLUMNS. */
-static int server_from_row(struct agg_store *st, sqlite3_stmt *s, struct agg_server *ret)
+/* Reads a row of SERVER_COLUMNS into *ret (an agg_sqlite_read_fn). */
+static int server_from_row(struct agg_store *st, sqlite3_stmt *s, void *ret, void *ctx)
 {
     struct agg_server sv = {0};
     const unsigned char *services;
@@ -38,8 +38,14 @@ out:
         agg_server_done(&sv);
         return r;
     }
-    *ret = sv;
+    (void)ctx;
+    *(struct agg_server *)ret = sv;
     return MON_OK;
+}
+
+static void server_free(void *item)
+{
+    agg_server_done(item);
 }
 
 /* Inserts an event inside the caller's transaction (server_id <= 0: none). */
@@ -68,34 +74,16 @@ static int event_insert(struct agg_store *st, int64_t server_id, const char *ser
 
 int agg_sqlite_server_list(struct agg_store *st, struct agg_server **ret, size_t *ret_n)
 {
-    struct agg_server *list = NULL;
-    size_t n = 0, cap = 0;
     sqlite3_stmt *s = NULL;
-    int r, rc;
-
-    r = agg_sqlite_stmt(st, S_SERVER_LIST, &s);
+    void *list = NULL;
+    int r = agg_sqlite_stmt(st, S_SERVER_LIST, &s);
     if (r < 0)
-        goto out;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        r = agg_store_grow(st, (void **)&list, &cap, n + 1, sizeof(*list));
-        if (r < 0)
-            goto out;
-        r = server_from_row(st, s, &list[n]);
-        if (r < 0)
-            goto out;
-        n++;
-    }
-    if (rc != SQLITE_DONE) {
-        r = agg_sqlite_fail(st, rc);
-        goto out;
-    }
-    *ret = list;
-    *ret_n = n;
-    list = NULL;
-    r = MON_OK;
-out:
+        return r;
+    r = agg_sqlite_collect(st, s, sizeof(struct agg_server), server_from_row, NULL, server_free,
+                           &list, ret_n);
     agg_sqlite_release(s);
-    agg_server_list_free(list, n);
+    if (r == MON_OK)
+        *ret = list;
     return r;
 }
 
@@ -104,7 +92,7 @@ static int server_get_one(struct agg_store *st, sqlite3_stmt *s, struct agg_serv
 {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
-        return server_from_row(st, s, ret);
+        return server_from_row(st, s, ret, NULL);
     if (rc == SQLITE_DONE)
         return agg_store_fail(st, MON_ENOENT, "no such server");
     return agg_sqlite_fail(st, rc);
@@ -351,39 +339,32 @@ int agg_sqlite_server_seen(struct agg_store *st, int64_t id, int64_t last_seen_a
 
 /* ---- unit states ---- */
 
+static int unit_from_row(struct agg_store *st, sqlite3_stmt *s, void *item, void *ctx)
+{
+    struct agg_unit_state *u = item;
+    (void)st;
+    (void)ctx;
+    agg_sqlite_col_copy(s, 0, u->name, sizeof(u->name));
+    agg_sqlite_col_copy(s, 1, u->active_state, sizeof(u->active_state));
+    agg_sqlite_col_copy(s, 2, u->sub_state, sizeof(u->sub_state));
+    u->since = agg_sqlite_col_int64_or(s, 3, -1);
+    return MON_OK;
+}
+
 int agg_sqlite_unit_states_load(struct agg_store *st, int64_t server_id,
                                 struct agg_unit_state **ret, size_t *ret_n)
 {
-    struct agg_unit_state *list = NULL;
-    size_t n = 0, cap = 0;
     sqlite3_stmt *s = NULL;
-    int r, rc;
-
-    r = agg_sqlite_stmt(st, S_UNIT_LOAD, &s);
+    void *list = NULL;
+    int r = agg_sqlite_stmt(st, S_UNIT_LOAD, &s);
     if (r < 0)
-        goto out;
+        return r;
     sqlite3_bind_int64(s, 1, server_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        r = agg_store_grow(st, (void **)&list, &cap, n + 1, sizeof(*list));
-        if (r < 0)
-            goto out;
-        agg_sqlite_col_copy(s, 0, list[n].name, sizeof(list[n].name));
-        agg_sqlite_col_copy(s, 1, list[n].active_state, sizeof(list[n].active_state));
-        agg_sqlite_col_copy(s, 2, list[n].sub_state, sizeof(list[n].sub_state));
-        list[n].since = agg_sqlite_col_int64_or(s, 3, -1);
-        n++;
-    }
-    if (rc != SQLITE_DONE) {
-        r = agg_sqlite_fail(st, rc);
-        goto out;
-    }
-    *ret = list;
-    *ret_n = n;
-    list = NULL;
-    r = MON_OK;
-out:
+    r = agg_sqlite_collect(st, s, sizeof(struct agg_unit_state), unit_from_row, NULL, NULL, &list,
+                           ret_n);
     agg_sqlite_release(s);
-    free(list);
+    if (r == MON_OK)
+        *ret = list;
     return r;
 }
 
@@ -415,46 +396,38 @@ int agg_sqlite_event_add(struct agg_store *st, const struct agg_event *ev)
                         ev->type, ev->message, sizeof(ev->message));
 }
 
+static int event_from_row(struct agg_store *st, sqlite3_stmt *s, void *item, void *ctx)
+{
+    struct agg_event *e = item;
+    (void)st;
+    (void)ctx;
+    e->id = sqlite3_column_int64(s, 0);
+    e->server_id = agg_sqlite_col_int64_or(s, 1, -1);
+    agg_sqlite_col_copy(s, 2, e->server_name, sizeof(e->server_name));
+    e->ts = sqlite3_column_int64(s, 3);
+    agg_sqlite_col_copy(s, 4, e->type, sizeof(e->type));
+    agg_sqlite_col_copy(s, 5, e->message, sizeof(e->message));
+    return MON_OK;
+}
+
 int agg_sqlite_events_query(struct agg_store *st, int64_t server_id, const char *type,
                             int64_t before_id, int limit, struct agg_event **ret, size_t *ret_n)
 {
-    struct agg_event *list = NULL;
-    size_t n = 0, cap = 0;
     sqlite3_stmt *s = NULL;
-    int r, rc;
-
-    r = agg_sqlite_stmt(st, server_id > 0 ? S_EVENTS_SERVER : S_EVENTS_ALL, &s);
+    void *list = NULL;
+    int r = agg_sqlite_stmt(st, server_id > 0 ? S_EVENTS_SERVER : S_EVENTS_ALL, &s);
     if (r < 0)
-        goto out;
+        return r;
     sqlite3_bind_int64(s, 1, before_id > 0 ? before_id : INT64_MAX);
     agg_sqlite_bind_text(s, 2, type);
     sqlite3_bind_int(s, 3, limit);
     if (server_id > 0)
         sqlite3_bind_int64(s, 4, server_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct agg_event *e;
-        r = agg_store_grow(st, (void **)&list, &cap, n + 1, sizeof(*list));
-        if (r < 0)
-            goto out;
-        e = &list[n++];
-        e->id = sqlite3_column_int64(s, 0);
-        e->server_id = agg_sqlite_col_int64_or(s, 1, -1);
-        agg_sqlite_col_copy(s, 2, e->server_name, sizeof(e->server_name));
-        e->ts = sqlite3_column_int64(s, 3);
-        agg_sqlite_col_copy(s, 4, e->type, sizeof(e->type));
-        agg_sqlite_col_copy(s, 5, e->message, sizeof(e->message));
-    }
-    if (rc != SQLITE_DONE) {
-        r = agg_sqlite_fail(st, rc);
-        goto out;
-    }
-    *ret = list;
-    *ret_n = n;
-    list = NULL;
-    r = MON_OK;
-out:
+    r = agg_sqlite_collect(st, s, sizeof(struct agg_event), event_from_row, NULL, NULL, &list,
+                           ret_n);
     agg_sqlite_release(s);
-    free(list);
+    if (r == MON_OK)
+        *ret = list;
     return r;
 }
 
