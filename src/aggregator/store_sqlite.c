@@ -8,7 +8,6 @@
 #include "common/os/os.h"
 #include "common/str.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -8,7 +8,6 @@
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- hourly rows ---- */

@@ -6,7 +6,6 @@
 #include "common/err.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* Reads a row of SERVER_COLUMNS into *ret (an agg_sqlite_read_fn). */
 static int server_from_row(struct agg_store *st, sqlite3_stmt *s, void *ret, void *ctx)
