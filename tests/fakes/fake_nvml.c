@@ -1,61 +1,57 @@
 /* SPDX-License-Identifier: MIT */
 /* Fake libnvidia-ml.so.1 for tests: the NVML functions the agent uses, driven by FAKE_NVML_*
- * environment variables and a state file that is re-read on every call that reads values. */
+ * environment variables and a state file (FAKE_NVML_STATE_FILE) re-read when it changes.
+ *
+ * State file: one "key=value" per line; "key@N=value" sets it for GPU N only. Keys:
+ *   util, mem_used_mb          utilisation and memory used (default 10*(i+1) % 101, 1024*(i+1))
+ *   lost=N, fail_all=1, init_fail=1   GPU N lost; every call fails; nvmlInit fails
+ *   procs=PID:MB,...           compute processes (MB "-": memory not available)
+ *   gprocs=PID:MB,...          graphics processes
+ *   procs_fail=RC              the process-list calls answer RC
+ *   ecc_mode=0|1 (default 1), ecc_vol_corr, ecc_vol_unc, ecc_agg_corr, ecc_agg_unc
+ *   remap_corr, remap_unc, remap_pending, remap_failed
+ *   throttle=MASK (default 0), fan (41), sm_clock (1410), power_limit_mw (400000), pstate (0)
+ *   unsupported=NAME,...       calls answering "Not Supported": ecc, ecc_counts, remap, throttle,
+ *                              fan, clock, power_limit, pstate, compute, graphics, compute_v3,
+ *                              compute_v2, xid (event registration)
+ *   xid=GPU:CODE,...           critical Xid events, each delivered once, in order
+ *   xid_wait_error=RC          nvmlEventSetWait answers RC; xid_hang=1: it hangs for 30 s
+ * Variants (fake_nvml.cmake): -nov2 (no _v2 symbols), -nosym (no nvmlDeviceGetUtilizationRates),
+ * -procv2 (no _v3 process lists), -procv1 (only the v1 process lists, 16-byte layout). */
 #define _POSIX_C_SOURCE 200809L
+#include "fake_nvml.h"
+
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
-#define FAKE_EXPORT __attribute__((visibility("default")))
+/* The fake is a test double: plain file-static state is fine here. The state is shared by the
+ * caller's threads (sampler, Xid thread), hence the lock. */
+#define STAT_EVERY_MS 20   /* look at the state file's stat() at most this often */
+#define RELOAD_MS     2000 /* re-read at least this often, even if stat() shows no change */
 
-#define NVML_SUCCESS                         0
-#define NVML_ERROR_UNINITIALIZED             1
-#define NVML_ERROR_INVALID_ARGUMENT          2
-#define NVML_ERROR_NOT_SUPPORTED             3
-#define NVML_ERROR_INSUFFICIENT_SIZE         7
-#define NVML_ERROR_DRIVER_NOT_LOADED         9
-#define NVML_ERROR_GPU_IS_LOST               15
-#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
-#define NVML_ERROR_UNKNOWN                   999
+static const char *const field_names[F_COUNT] = {
+    "util",         "mem_used_mb", "procs_fail", "ecc_mode",       "ecc_vol_corr",  "ecc_vol_unc",
+    "ecc_agg_corr", "ecc_agg_unc", "remap_corr", "remap_unc",      "remap_pending", "remap_failed",
+    "throttle",     "fan",         "sm_clock",   "power_limit_mw", "pstate"};
+static const char *const call_names[C_COUNT] = {
+    "ecc",    "ecc_counts", "remap",    "throttle",   "fan",        "clock", "power_limit",
+    "pstate", "compute",    "graphics", "compute_v3", "compute_v2", "xid"};
 
-#define FAKE_MAX_GPUS 64
-#define MIB           1048576ULL
-
-typedef int nvml_return_t;
-
-struct nvml_device {
-    unsigned index;
-};
-typedef struct nvml_device *nvml_device_t;
-
-struct nvml_memory_v1 {
-    unsigned long long total, free, used;
-};
-
-struct nvml_memory_v2 {
-    unsigned int version;
-    unsigned long long total, reserved, free, used;
-};
-
-struct nvml_utilization {
-    unsigned int gpu, memory;
-};
-
-/* The fake is a test double: plain file-static state is fine here. */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fake_state state;
+static struct stat state_stat;
+static long long state_read_ms = -1, state_stat_ms;
 static struct nvml_device devices[FAKE_MAX_GPUS];
 static unsigned gpu_count = 1;
 static int initialized;
 static int lost_env = -1;
 static int power_unsupported = -1;
 static unsigned power_calls;
-
-/* Values from the state file (re-read on demand); -1 = not set. Lines "key=value": util,
- * mem_used_mb, lost (index of a GPU that answers "GPU is lost"), fail_all (every device call
- * fails) and init_fail (nvmlInit fails as if the driver were unloaded). */
-struct fake_state {
-    long util, mem_used_mb, lost;
-    int fail_all, init_fail;
-};
+static unsigned call_counts[C_COUNT];
 
 FAKE_EXPORT nvml_return_t nvmlInit(void);
 FAKE_EXPORT nvml_return_t nvmlShutdown(void);
@@ -69,6 +65,8 @@ FAKE_EXPORT nvml_return_t nvmlDeviceGetTemperature(nvml_device_t dev, int sensor
                                                    unsigned int *temp);
 FAKE_EXPORT nvml_return_t nvmlDeviceGetPowerUsage(nvml_device_t dev, unsigned int *mw);
 FAKE_EXPORT unsigned fake_nvml_power_calls(void);
+FAKE_EXPORT unsigned fake_nvml_calls(const char *name);
+FAKE_EXPORT void fake_nvml_state_changed(void);
 #ifndef FAKE_MISSING_SYMBOL
 FAKE_EXPORT nvml_return_t nvmlDeviceGetUtilizationRates(nvml_device_t dev,
                                                         struct nvml_utilization *u);
@@ -92,38 +90,173 @@ static long env_long(const char *name, long dflt)
     return *end ? dflt : v;
 }
 
-static void read_state(struct fake_state *st)
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void parse_procs(const char *text, unsigned *n, struct fake_proc *out)
+{
+    const char *p = text;
+    *n = 0;
+    while (*p && *p != '\n' && *n < FAKE_MAX_PROCS) {
+        char *end;
+        unsigned long pid = strtoul(p, &end, 10);
+        struct fake_proc *e = &out[*n];
+        if (end == p || *end != ':')
+            return;
+        p = end + 1;
+        e->pid = (unsigned)pid;
+        if (*p == '-') {
+            e->bytes = NOT_AVAILABLE;
+            p++;
+        } else {
+            e->bytes = strtoull(p, &end, 10) * MIB;
+            p = end;
+        }
+        (*n)++;
+        if (*p == ',')
+            p++;
+    }
+}
+
+static void parse_unsupported(const char *text, struct fake_gpu_state *g)
+{
+    for (int c = 0; c < C_COUNT; c++) {
+        size_t n = strlen(call_names[c]);
+        for (const char *p = text; (p = strstr(p, call_names[c])) != NULL; p += n)
+            if ((p == text || p[-1] == ',') && (p[n] == ',' || p[n] == '\n' || p[n] == '\0'))
+                g->unsupported[c] = 1;
+    }
+}
+
+static void parse_xid(const char *text, struct fake_state *st)
+{
+    const char *p = text;
+    while (*p && *p != '\n' && st->n_xid < FAKE_MAX_XID) {
+        char *end;
+        unsigned long gpu = strtoul(p, &end, 10), code;
+        if (end == p || *end != ':')
+            return;
+        code = strtoul(end + 1, &end, 10);
+        st->xid[st->n_xid].gpu = (unsigned)gpu;
+        st->xid[st->n_xid].code = (unsigned)code;
+        st->n_xid++;
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* Applies one "key[@gpu]=value" line to every GPU or to one. */
+static void apply_line(struct fake_state *st, char *line)
+{
+    char *eq = strchr(line, '='), *at, *value;
+    long gpu = -1;
+
+    if (!eq)
+        return;
+    *eq = '\0';
+    value = eq + 1;
+    at = strchr(line, '@');
+    if (at) {
+        *at = '\0';
+        gpu = strtol(at + 1, NULL, 10);
+        if (gpu < 0 || gpu >= FAKE_MAX_GPUS)
+            return;
+    }
+    if (strcmp(line, "lost") == 0)
+        st->lost = strtol(value, NULL, 10);
+    else if (strcmp(line, "fail_all") == 0)
+        st->fail_all = strtol(value, NULL, 10) != 0;
+    else if (strcmp(line, "init_fail") == 0)
+        st->init_fail = strtol(value, NULL, 10) != 0;
+    else if (strcmp(line, "xid_hang") == 0)
+        st->xid_hang = strtol(value, NULL, 10) != 0;
+    else if (strcmp(line, "xid_wait_error") == 0)
+        st->xid_wait_error = strtol(value, NULL, 10);
+    else if (strcmp(line, "xid") == 0)
+        parse_xid(value, st);
+    for (long i = gpu < 0 ? 0 : gpu; i < (gpu < 0 ? FAKE_MAX_GPUS : gpu + 1); i++) {
+        struct fake_gpu_state *g = &st->gpu[i];
+        if (strcmp(line, "procs") == 0)
+            parse_procs(value, &g->n_procs[0], g->procs[0]);
+        else if (strcmp(line, "gprocs") == 0)
+            parse_procs(value, &g->n_procs[1], g->procs[1]);
+        else if (strcmp(line, "unsupported") == 0)
+            parse_unsupported(value, g);
+        for (int f = 0; f < F_COUNT; f++)
+            if (strcmp(line, field_names[f]) == 0)
+                g->v[f] = strtoll(value, NULL, 0);
+    }
+}
+
+static void read_state_file(struct fake_state *st)
 {
     const char *path = getenv("FAKE_NVML_STATE_FILE");
-    char line[128];
+    char *line = NULL;
+    size_t cap = 0;
     FILE *f;
 
-    st->util = st->mem_used_mb = st->lost = -1;
-    st->fail_all = st->init_fail = 0;
+    memset(st, 0, sizeof(*st));
+    st->lost = -1;
+    for (int i = 0; i < FAKE_MAX_GPUS; i++)
+        for (int k = 0; k < F_COUNT; k++)
+            st->gpu[i].v[k] = -1;
     if (!path || !*path)
         return;
     f = fopen(path, "r");
     if (!f)
         return;
-    while (fgets(line, sizeof(line), f)) {
-        char *eq = strchr(line, '=');
-        long v;
-        if (!eq)
-            continue;
-        *eq = '\0';
-        v = strtol(eq + 1, NULL, 10);
-        if (strcmp(line, "util") == 0)
-            st->util = v;
-        else if (strcmp(line, "mem_used_mb") == 0)
-            st->mem_used_mb = v;
-        else if (strcmp(line, "lost") == 0)
-            st->lost = v;
-        else if (strcmp(line, "fail_all") == 0)
-            st->fail_all = v != 0;
-        else if (strcmp(line, "init_fail") == 0)
-            st->init_fail = v != 0;
-    }
+    while (getline(&line, &cap, f) > 0)
+        apply_line(st, line);
+    free(line);
     fclose(f);
+}
+
+/* Locks and returns the state, re-read when the file changed. stat() is asked at most every
+ * STAT_EVERY_MS (a sample makes ~20 calls per GPU: the fake should cost less than the agent it
+ * serves), and the file is re-read every RELOAD_MS anyway, as a rewrite within the file
+ * system's timestamp granularity keeps stat() identical; fake_nvml_state_changed() forces it. */
+struct fake_state *fake_state_get(void)
+{
+    const char *path = getenv("FAKE_NVML_STATE_FILE");
+    long long now = now_ms();
+    struct stat sb;
+
+    pthread_mutex_lock(&state_lock);
+    if (state_read_ms >= 0 && now - state_stat_ms < STAT_EVERY_MS)
+        return &state;
+    state_stat_ms = now;
+    memset(&sb, 0, sizeof(sb));
+    if (path && *path)
+        stat(path, &sb);
+    if (state_read_ms < 0 || now - state_read_ms >= RELOAD_MS || sb.st_ino != state_stat.st_ino ||
+        sb.st_size != state_stat.st_size || sb.st_mtim.tv_sec != state_stat.st_mtim.tv_sec ||
+        sb.st_mtim.tv_nsec != state_stat.st_mtim.tv_nsec) {
+        read_state_file(&state);
+        state_stat = sb;
+        state_read_ms = now;
+    }
+    return &state;
+}
+
+/* Test hook: the state file was just rewritten; the next call re-reads it. */
+void fake_nvml_state_changed(void)
+{
+    pthread_mutex_lock(&state_lock);
+    state_read_ms = -1;
+    pthread_mutex_unlock(&state_lock);
+}
+
+void fake_state_put(void)
+{
+    pthread_mutex_unlock(&state_lock);
+}
+
+long long fake_field(const struct fake_state *st, unsigned i, enum fake_field f, long long dflt)
+{
+    return st->gpu[i].v[f] >= 0 ? st->gpu[i].v[f] : dflt;
 }
 
 static int is_lost(const struct fake_state *st, unsigned i)
@@ -131,28 +264,63 @@ static int is_lost(const struct fake_state *st, unsigned i)
     return (lost_env >= 0 && (unsigned)lost_env == i) || (st->lost >= 0 && (unsigned)st->lost == i);
 }
 
-/* Checks a handle and the lost/fail_all state; returns NVML_SUCCESS or the error to report. */
-static nvml_return_t check_device(nvml_device_t dev, struct fake_state *st)
+/* Checks a handle and the lost/fail_all state; on success returns with the state locked in
+ * *ret (release with state_put), else returns the error to report (unlocked). */
+nvml_return_t fake_device_state(nvml_device_t dev, struct fake_state **ret)
 {
+    struct fake_state *st;
+
     if (!initialized)
         return NVML_ERROR_UNINITIALIZED;
     if (!dev || dev < devices || dev >= devices + gpu_count)
         return NVML_ERROR_INVALID_ARGUMENT;
-    read_state(st);
-    if (st->fail_all)
-        return NVML_ERROR_UNKNOWN;
-    if (is_lost(st, dev->index))
-        return NVML_ERROR_GPU_IS_LOST;
+    st = fake_state_get();
+    if (st->fail_all || is_lost(st, dev->index)) {
+        nvml_return_t rc = st->fail_all ? NVML_ERROR_UNKNOWN : NVML_ERROR_GPU_IS_LOST;
+        fake_state_put();
+        return rc;
+    }
+    *ret = st;
     return NVML_SUCCESS;
+}
+
+/* device_state plus the "unsupported" list for call (counted for fake_nvml_calls). */
+nvml_return_t fake_call_state(nvml_device_t dev, enum fake_call call, struct fake_state **ret)
+{
+    nvml_return_t rc = fake_device_state(dev, ret);
+    if (rc != NVML_SUCCESS)
+        return rc;
+    call_counts[call]++;
+    if ((*ret)->gpu[dev->index].unsupported[call]) {
+        fake_state_put();
+        return NVML_ERROR_NOT_SUPPORTED;
+    }
+    return NVML_SUCCESS;
+}
+
+void fake_count_call(enum fake_call call)
+{
+    call_counts[call]++;
+}
+
+nvml_device_t fake_device(unsigned i)
+{
+    return &devices[i];
+}
+
+unsigned fake_gpu_count(void)
+{
+    return gpu_count;
 }
 
 nvml_return_t nvmlInit(void)
 {
-    struct fake_state st;
+    struct fake_state *st = fake_state_get();
+    int init_fail = st->init_fail;
     long n;
 
-    read_state(&st);
-    if (env_long("FAKE_NVML_INIT_FAIL", 0) == 1 || st.init_fail)
+    fake_state_put();
+    if (env_long("FAKE_NVML_INIT_FAIL", 0) == 1 || init_fail)
         return NVML_ERROR_DRIVER_NOT_LOADED;
     n = env_long("FAKE_NVML_GPUS", 1);
     if (n < 0 || n > FAKE_MAX_GPUS)
@@ -163,6 +331,8 @@ nvml_return_t nvmlInit(void)
     lost_env = (int)env_long("FAKE_NVML_LOST", -1);
     power_unsupported = (int)env_long("FAKE_NVML_POWER_UNSUPPORTED", -1);
     power_calls = 0;
+    memset(call_counts, 0, sizeof(call_counts));
+    fake_health_reset();
     initialized = 1;
     return NVML_SUCCESS;
 }
@@ -190,6 +360,8 @@ const char *nvmlErrorString(nvml_return_t rc)
         return "Insufficient Size";
     case NVML_ERROR_DRIVER_NOT_LOADED:
         return "Driver Not Loaded";
+    case NVML_ERROR_TIMEOUT:
+        return "Timeout";
     case NVML_ERROR_GPU_IS_LOST:
         return "GPU is lost";
     case NVML_ERROR_ARGUMENT_VERSION_MISMATCH:
@@ -201,14 +373,17 @@ const char *nvmlErrorString(nvml_return_t rc)
 
 nvml_return_t nvmlDeviceGetCount(unsigned int *count)
 {
-    struct fake_state st;
+    struct fake_state *st;
+    int fail;
 
     if (!initialized)
         return NVML_ERROR_UNINITIALIZED;
     if (!count)
         return NVML_ERROR_INVALID_ARGUMENT;
-    read_state(&st);
-    if (st.fail_all)
+    st = fake_state_get();
+    fail = st->fail_all;
+    fake_state_put();
+    if (fail)
         return NVML_ERROR_UNKNOWN;
     *count = gpu_count;
     return NVML_SUCCESS;
@@ -216,56 +391,59 @@ nvml_return_t nvmlDeviceGetCount(unsigned int *count)
 
 nvml_return_t nvmlDeviceGetHandleByIndex(unsigned int i, nvml_device_t *dev)
 {
-    struct fake_state st;
+    struct fake_state *st;
+    nvml_return_t rc = NVML_SUCCESS;
 
     if (!initialized)
         return NVML_ERROR_UNINITIALIZED;
     if (i >= gpu_count || !dev)
         return NVML_ERROR_INVALID_ARGUMENT;
-    read_state(&st);
-    if (st.fail_all)
-        return NVML_ERROR_UNKNOWN;
-    if (is_lost(&st, i))
-        return NVML_ERROR_GPU_IS_LOST;
-    *dev = &devices[i];
-    return NVML_SUCCESS;
+    st = fake_state_get();
+    if (st->fail_all)
+        rc = NVML_ERROR_UNKNOWN;
+    else if (is_lost(st, i))
+        rc = NVML_ERROR_GPU_IS_LOST;
+    fake_state_put();
+    if (rc == NVML_SUCCESS)
+        *dev = &devices[i];
+    return rc;
 }
 
 static unsigned long long used_bytes(const struct fake_state *st, unsigned i)
 {
-    unsigned long long mb =
-        st->mem_used_mb >= 0 ? (unsigned long long)st->mem_used_mb : 1024ULL * (i + 1);
-    return mb * MIB;
+    return (unsigned long long)fake_field(st, i, F_MEM_USED_MB, 1024LL * (i + 1)) * MIB;
 }
 
 nvml_return_t nvmlDeviceGetMemoryInfo(nvml_device_t dev, struct nvml_memory_v1 *m)
 {
-    struct fake_state st;
-    nvml_return_t rc = check_device(dev, &st);
+    struct fake_state *st;
+    nvml_return_t rc = fake_device_state(dev, &st);
 
     if (rc != NVML_SUCCESS)
         return rc;
-    if (!m)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    m->total = 81920ULL * MIB;
-    m->used = used_bytes(&st, dev->index);
-    m->free = m->total - m->used;
-    return NVML_SUCCESS;
+    if (m) {
+        m->total = 81920ULL * MIB;
+        m->used = used_bytes(st, dev->index);
+        m->free = m->total - m->used;
+    }
+    fake_state_put();
+    return m ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT;
 }
 
 #ifndef FAKE_MISSING_SYMBOL
 nvml_return_t nvmlDeviceGetUtilizationRates(nvml_device_t dev, struct nvml_utilization *u)
 {
-    struct fake_state st;
-    nvml_return_t rc = check_device(dev, &st);
+    struct fake_state *st;
+    nvml_return_t rc = fake_device_state(dev, &st);
 
     if (rc != NVML_SUCCESS)
         return rc;
-    if (!u)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    u->gpu = st.util >= 0 ? (unsigned)st.util : (10 * (dev->index + 1)) % 101;
-    u->memory = u->gpu / 2;
-    return NVML_SUCCESS;
+    if (u) {
+        u->gpu = (unsigned)fake_field(st, dev->index, F_UTIL, (10 * (dev->index + 1)) % 101);
+        u->memory = u->gpu / 2;
+    }
+    fake_state_put();
+    return u ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT;
 }
 #endif
 
@@ -323,6 +501,16 @@ unsigned fake_nvml_power_calls(void)
     return power_calls;
 }
 
+/* Test hook: how many times the call named like an "unsupported=" entry was made since
+ * nvmlInit (refused calls included); 0 for an unknown name. */
+unsigned fake_nvml_calls(const char *name)
+{
+    for (int c = 0; c < C_COUNT; c++)
+        if (strcmp(name, call_names[c]) == 0)
+            return call_counts[c];
+    return 0;
+}
+
 #ifndef FAKE_NO_V2
 nvml_return_t nvmlInit_v2(void)
 {
@@ -341,20 +529,23 @@ nvml_return_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvml_device_t *dev)
 
 nvml_return_t nvmlDeviceGetMemoryInfo_v2(nvml_device_t dev, struct nvml_memory_v2 *m)
 {
-    struct fake_state st;
-    nvml_return_t rc = check_device(dev, &st);
+    struct fake_state *st;
+    nvml_return_t rc = fake_device_state(dev, &st);
 
     if (rc != NVML_SUCCESS)
         return rc;
-    if (!m)
-        return NVML_ERROR_INVALID_ARGUMENT;
     /* Like the real library, refuse a structure whose version word does not match. */
-    if (m->version != (unsigned int)(sizeof(struct nvml_memory_v2) | (2u << 24)))
-        return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
-    m->total = 81920ULL * MIB;
-    m->reserved = 512ULL * MIB;
-    m->used = used_bytes(&st, dev->index);
-    m->free = m->total - m->reserved - m->used;
-    return NVML_SUCCESS;
+    if (!m)
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    else if (m->version != (unsigned int)(sizeof(struct nvml_memory_v2) | (2u << 24)))
+        rc = NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    if (rc == NVML_SUCCESS) {
+        m->total = 81920ULL * MIB;
+        m->reserved = 512ULL * MIB;
+        m->used = used_bytes(st, dev->index);
+        m->free = m->total - m->reserved - m->used;
+    }
+    fake_state_put();
+    return rc;
 }
 #endif

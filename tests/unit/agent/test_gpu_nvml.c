@@ -16,29 +16,7 @@
 
 #include <cmocka.h>
 
-#define FAKE_LIB       MON_FAKES_DIR "/libnvidia-ml.so.1"
-#define FAKE_LIB_NOV2  MON_FAKES_DIR "/libnvidia-ml-nov2.so.1"
-#define FAKE_LIB_NOSYM MON_FAKES_DIR "/libnvidia-ml-nosym.so.1"
-
-static int reset_env(void **state)
-{
-    (void)state;
-    unsetenv("FAKE_NVML_GPUS");
-    unsetenv("FAKE_NVML_INIT_FAIL");
-    unsetenv("FAKE_NVML_LOST");
-    unsetenv("FAKE_NVML_STATE_FILE");
-    unsetenv("FAKE_NVML_POWER_UNSUPPORTED");
-    return 0;
-}
-
-static struct gpu_nvml *open_ok(const char *lib)
-{
-    char why[256] = "";
-    struct gpu_nvml *g = gpu_nvml_open(lib, why, sizeof(why));
-    if (!g)
-        fail_msg("gpu_nvml_open(%s): %s", lib, why);
-    return g;
-}
+#include "support/fake_nvml_test.h"
 
 /* The fake's defaults for GPU i (see tests/fakes/fake_nvml.c). */
 static void check_default_gpu(const struct gpu_reading *r, unsigned i)
@@ -67,7 +45,7 @@ static void read_gpus(size_t n_gpus, const char *lib)
 
     snprintf(count, sizeof(count), "%zu", n_gpus);
     setenv("FAKE_NVML_GPUS", count, 1);
-    g = open_ok(lib);
+    g = fake_nvml_open(lib);
     assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, n_gpus);
     for (size_t i = 0; i < n; i++)
@@ -114,7 +92,7 @@ static void test_truncated_to_max(void **state)
 
     (void)state;
     setenv("FAKE_NVML_GPUS", "5", 1);
-    g = open_ok(FAKE_LIB);
+    g = fake_nvml_open(FAKE_LIB);
     assert_int_equal(gpu_nvml_read(g, out, 2, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     check_default_gpu(&out[1], 1);
@@ -131,7 +109,7 @@ static void test_lost_gpu(void **state)
     (void)state;
     setenv("FAKE_NVML_GPUS", "3", 1);
     setenv("FAKE_NVML_LOST", "1", 1);
-    g = open_ok(FAKE_LIB);
+    g = fake_nvml_open(FAKE_LIB);
     assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 3);
     check_default_gpu(&out[0], 0);
@@ -173,14 +151,6 @@ static void test_missing_symbol(void **state)
     assert_non_null(strstr(why, "missing symbol nvmlDeviceGetUtilizationRates"));
 }
 
-static void write_state(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void test_state_file_changes(void **state)
 {
     char path[] = "/tmp/test_gpu_nvml_stateXXXXXX", why[256] = "";
@@ -194,14 +164,14 @@ static void test_state_file_changes(void **state)
     close(fd);
     setenv("FAKE_NVML_GPUS", "2", 1);
     setenv("FAKE_NVML_STATE_FILE", path, 1);
-    g = open_ok(FAKE_LIB);
+    g = fake_nvml_open(FAKE_LIB);
 
     /* empty state file: defaults */
     assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     check_default_gpu(&out[0], 0);
 
-    write_state(path, "util=87\nmem_used_mb=4242\n");
+    fake_nvml_write_state(path, "util=87\nmem_used_mb=4242\n");
     assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     for (size_t i = 0; i < n; i++) {
@@ -211,18 +181,18 @@ static void test_state_file_changes(void **state)
         assert_int_equal(out[i].mem_total_mb, 81920);
     }
 
-    write_state(path, "lost=0\n");
+    fake_nvml_write_state(path, "lost=0\n");
     assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     assert_string_equal(out[0].error, "GPU is lost");
     check_default_gpu(&out[1], 1);
 
     /* the GPU comes back */
-    write_state(path, "");
+    fake_nvml_write_state(path, "");
     assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     check_default_gpu(&out[0], 0);
 
-    write_state(path, "fail_all=1\n");
+    fake_nvml_write_state(path, "fail_all=1\n");
     n = 77;
     why[0] = '\0';
     assert_true(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)) < 0);
@@ -246,7 +216,7 @@ static void test_not_supported_not_retried(void **state)
     (void)state;
     setenv("FAKE_NVML_GPUS", "2", 1);
     setenv("FAKE_NVML_POWER_UNSUPPORTED", "0", 1);
-    g = open_ok(lib);
+    g = fake_nvml_open(lib);
     self = dlopen(lib, RTLD_NOW | RTLD_NOLOAD); /* the instance the collector loaded */
     assert_non_null(self);
     sym = dlsym(self, "fake_nvml_power_calls");
@@ -280,18 +250,18 @@ static void test_close_null(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_zero_gpus, reset_env),
-        cmocka_unit_test_setup(test_one_gpu, reset_env),
-        cmocka_unit_test_setup(test_eight_gpus, reset_env),
-        cmocka_unit_test_setup(test_max_gpus, reset_env),
-        cmocka_unit_test_setup(test_nov2_variant, reset_env),
-        cmocka_unit_test_setup(test_truncated_to_max, reset_env),
-        cmocka_unit_test_setup(test_lost_gpu, reset_env),
-        cmocka_unit_test_setup(test_init_fail, reset_env),
-        cmocka_unit_test_setup(test_missing_library, reset_env),
-        cmocka_unit_test_setup(test_missing_symbol, reset_env),
-        cmocka_unit_test_setup(test_state_file_changes, reset_env),
-        cmocka_unit_test_setup(test_not_supported_not_retried, reset_env),
+        cmocka_unit_test_setup(test_zero_gpus, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_one_gpu, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_eight_gpus, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_max_gpus, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_nov2_variant, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_truncated_to_max, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_lost_gpu, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_init_fail, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_missing_library, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_missing_symbol, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_state_file_changes, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_not_supported_not_retried, fake_nvml_reset_env),
         cmocka_unit_test(test_close_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
