@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const agent_keys[] = {
-    "node_id", "listen",     "token",        "token_file", "disks",       "services_allowlist",
-    "gpu",     "allow_from", "nvml_library", "nvidia_smi", "procfs_root", "cpu_window",
-    NULL};
+static const char *const agent_keys[] = {"node_id",    "listen",
+                                         "token",      "token_file",
+                                         "disks",      "services_allowlist",
+                                         "gpu",        "gpu_processes",
+                                         "allow_from", "nvml_library",
+                                         "nvidia_smi", "procfs_root",
+                                         "cpu_window", NULL};
 
 static const char *const gpu_modes[] = {"auto", "off", "nvidia", NULL};
 
@@ -157,10 +160,12 @@ int agent_config_parse(const char *name, const char *text, size_t len, struct ag
     }
     cfg->n_disks = 1;
     cfg->cpu_window_ms = 5000;
+    cfg->gpu_processes = true;
     if ((r = mon_cfg_string(doc, root, "node_id", true, &cfg->node_id, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "listen", false, &cfg->listen, err)) < 0 ||
         (r = load_token(doc, root, cfg, err)) < 0 || (r = load_lists(doc, root, cfg, err)) < 0 ||
         (r = mon_cfg_enum(doc, root, "gpu", gpu_modes, &gpu, err)) < 0 ||
+        (r = mon_cfg_bool(doc, root, "gpu_processes", &cfg->gpu_processes, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "nvml_library", false, &cfg->nvml_library, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "nvidia_smi", false, &cfg->nvidia_smi, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "procfs_root", false, &cfg->procfs_root, err)) < 0 ||

@@ -26,6 +26,7 @@ struct agent_config {
     char **services_allowlist; /* unit names or fnmatch globs */
     size_t n_allow;
     enum agent_gpu_mode gpu;
+    bool gpu_processes; /* list who is on each GPU (default true) */
     struct mon_cidr *allow_from;
     size_t n_allow_from;
     char *nvml_library;

@@ -69,7 +69,8 @@ static struct agent_config *load_or_report(const char *path)
 }
 
 /* Applies a reloaded configuration: token, allowlist, allow_from and disks take effect; a
- * changed listen address, procfs_root, gpu or cpu_window needs a restart and is reported. */
+ * changed listen address, procfs_root, gpu, gpu_processes or cpu_window needs a restart and is
+ * reported. */
 static void reload(const char *path, struct agent_api *api, struct agent_sampler *sampler)
 {
     struct agent_config *fresh = load_or_report(path);
@@ -81,8 +82,9 @@ static void reload(const char *path, struct agent_api *api, struct agent_sampler
     }
     if (strcmp(fresh->listen, cur->listen) != 0 ||
         strcmp(fresh->procfs_root, cur->procfs_root) != 0 || fresh->gpu != cur->gpu ||
-        fresh->cpu_window_ms != cur->cpu_window_ms)
-        mon_warn("listen, procfs_root, gpu and cpu_window changes take effect after a restart");
+        fresh->gpu_processes != cur->gpu_processes || fresh->cpu_window_ms != cur->cpu_window_ms)
+        mon_warn("listen, procfs_root, gpu, gpu_processes and cpu_window changes take effect "
+                 "after a restart");
     agent_sampler_set_disks(sampler, fresh->disks, fresh->n_disks);
     agent_api_set_config(api, fresh);
     mon_info("configuration reloaded from %s", path);

@@ -6,6 +6,8 @@
 #include "common/err.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Appends a label value with \\, \" and \n escaped as the exposition format requires. */
@@ -23,17 +25,32 @@ static void put_label(struct mon_buf *out, const char *value)
     }
 }
 
-static void family(struct mon_buf *out, const char *name, const char *help)
+static void family_of(struct mon_buf *out, const char *name, const char *help, const char *type)
 {
-    (void)mon_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    (void)mon_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void family(struct mon_buf *out, const char *name, const char *help)
+{
+    family_of(out, name, help, "gauge");
+}
+
+/* Writes v with the fewest digits that read back as the same double (0.41, not
+ * 0.40999999999999998), as Prometheus' own clients do. */
 static void value(struct mon_buf *out, double v)
 {
-    if (isfinite(v))
-        (void)mon_buf_printf(out, " %.17g\n", v);
-    else
+    char text[32];
+
+    if (!isfinite(v)) {
         (void)mon_buf_puts(out, " NaN\n");
+        return;
+    }
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof(text), "%.*g", digits, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    (void)mon_buf_printf(out, " %s\n", text);
 }
 
 static void plain(struct mon_buf *out, const char *name, const char *help, double v)
@@ -43,14 +60,21 @@ static void plain(struct mon_buf *out, const char *name, const char *help, doubl
     value(out, v);
 }
 
-static void gpu_line(struct mon_buf *out, const char *name, const struct gpu_reading *g, double v)
+/* One GPU sample line; extra is NULL or more labels, already formatted ("reason=\"x\""). */
+static void gpu_line_with(struct mon_buf *out, const char *name, const struct gpu_reading *g,
+                          const char *extra, double v)
 {
     (void)mon_buf_printf(out, "%s{gpu=\"%u\",uuid=\"", name, g->index);
     put_label(out, g->uuid);
     (void)mon_buf_puts(out, "\",name=\"");
     put_label(out, g->name);
-    (void)mon_buf_puts(out, "\"}");
+    (void)mon_buf_printf(out, "\"%s%s}", extra ? "," : "", extra ? extra : "");
     value(out, v);
+}
+
+static void gpu_line(struct mon_buf *out, const char *name, const struct gpu_reading *g, double v)
+{
+    gpu_line_with(out, name, g, NULL, v);
 }
 
 static void disk_line(struct mon_buf *out, const char *name, const char *mount, double v)
@@ -147,6 +171,164 @@ static void render_gpus(struct mon_buf *out, const struct agent_values *v)
     }
 }
 
+/* One family of per-GPU figures: has() says whether GPU g has it, get() its value. */
+struct gpu_figure {
+    const char *name, *help;
+    bool (*has)(const struct gpu_reading *g);
+    double (*get)(const struct gpu_reading *g);
+};
+
+static bool has_processes(const struct gpu_reading *g)
+{
+    return g->has_processes;
+}
+static double processes(const struct gpu_reading *g)
+{
+    return g->n_processes;
+}
+static bool has_fan(const struct gpu_reading *g)
+{
+    return g->has_fan;
+}
+static double fan(const struct gpu_reading *g)
+{
+    return g->fan_pct / 100.0;
+}
+static bool has_sm_clock(const struct gpu_reading *g)
+{
+    return g->has_sm_clock;
+}
+static double sm_clock(const struct gpu_reading *g)
+{
+    return g->sm_clock_mhz * 1e6;
+}
+static bool has_power_limit(const struct gpu_reading *g)
+{
+    return g->has_power_limit;
+}
+static double power_limit(const struct gpu_reading *g)
+{
+    return g->power_limit_w;
+}
+static bool has_pstate(const struct gpu_reading *g)
+{
+    return g->has_pstate;
+}
+static double pstate(const struct gpu_reading *g)
+{
+    return g->pstate;
+}
+static bool has_ecc_mode(const struct gpu_reading *g)
+{
+    return g->ecc.has_mode;
+}
+static double ecc_enabled(const struct gpu_reading *g)
+{
+    return g->ecc.enabled ? 1 : 0;
+}
+static bool has_remapped_rows(const struct gpu_reading *g)
+{
+    return g->has_remapped_rows;
+}
+static double remapping_pending(const struct gpu_reading *g)
+{
+    return g->remapped_rows.pending ? 1 : 0;
+}
+static double remapping_failed(const struct gpu_reading *g)
+{
+    return g->remapped_rows.failed ? 1 : 0;
+}
+static bool has_last_xid(const struct gpu_reading *g)
+{
+    return g->has_xid && g->n_xid > 0;
+}
+static double last_xid_code(const struct gpu_reading *g)
+{
+    return g->xid[g->n_xid - 1].code;
+}
+static double last_xid_time(const struct gpu_reading *g)
+{
+    return (double)g->xid[g->n_xid - 1].at_utc_s;
+}
+
+static void render_gpu_figures(struct mon_buf *out, const struct agent_values *v)
+{
+    static const struct gpu_figure figures[] = {
+        {"monitor_gpu_processes", "Processes holding a context on the GPU (all of them).",
+         has_processes, processes},
+        {"monitor_gpu_fan_ratio", "Fan speed as a ratio of its maximum (can exceed 1).", has_fan,
+         fan},
+        {"monitor_gpu_sm_clock_hertz", "Current SM clock.", has_sm_clock, sm_clock},
+        {"monitor_gpu_power_limit_watts", "Enforced power limit.", has_power_limit, power_limit},
+        {"monitor_gpu_pstate", "Performance state, 0 (fastest) to 15.", has_pstate, pstate},
+        {"monitor_gpu_ecc_enabled", "1 when ECC is enabled.", has_ecc_mode, ecc_enabled},
+        {"monitor_gpu_row_remapping_pending", "1 when a row remapping waits for a GPU reset.",
+         has_remapped_rows, remapping_pending},
+        {"monitor_gpu_row_remapping_failed", "1 when a row remapping failed.", has_remapped_rows,
+         remapping_failed},
+        {"monitor_gpu_last_xid_code", "Code of the newest critical Xid error.", has_last_xid,
+         last_xid_code},
+        {"monitor_gpu_last_xid_timestamp_seconds", "When the newest critical Xid error arrived.",
+         has_last_xid, last_xid_time},
+    };
+    for (size_t f = 0; f < sizeof(figures) / sizeof(figures[0]); f++) {
+        family(out, figures[f].name, figures[f].help);
+        for (size_t i = 0; i < v->n_gpus; i++)
+            if (!v->gpus[i].error[0] && figures[f].has(&v->gpus[i]))
+                gpu_line(out, figures[f].name, &v->gpus[i], figures[f].get(&v->gpus[i]));
+    }
+}
+
+/* The labelled health families: throttle reasons, ECC counters, remapped rows, Xid count. */
+static void render_gpu_health(struct mon_buf *out, const struct agent_values *v)
+{
+    char label[64];
+
+    family(out, "monitor_gpu_throttle_reason",
+           "1 while the clocks are held back for this reason (NVML throttle reasons).");
+    for (size_t i = 0; i < v->n_gpus; i++) {
+        const struct gpu_reading *g = &v->gpus[i];
+        for (int bit = 0; !g->error[0] && g->has_throttle && bit < 64; bit++) {
+            const char *name = agent_gpu_throttle_name(1ULL << bit);
+            if (!name)
+                continue;
+            snprintf(label, sizeof(label), "reason=\"%s\"", name);
+            gpu_line_with(out, "monitor_gpu_throttle_reason", g, label,
+                          (g->throttle_mask >> bit) & 1);
+        }
+    }
+    family(out, "monitor_gpu_ecc_errors",
+           "ECC errors by type (corrected, uncorrected) and counter (volatile: since the last "
+           "driver load; aggregate: lifetime).");
+    for (size_t i = 0; i < v->n_gpus; i++) {
+        const struct gpu_ecc *e = &v->gpus[i].ecc;
+        const uint64_t counts[4] = {e->volatile_corrected, e->volatile_uncorrected,
+                                    e->aggregate_corrected, e->aggregate_uncorrected};
+        for (int k = 0; !v->gpus[i].error[0] && e->has_counts && k < 4; k++) {
+            snprintf(label, sizeof(label), "type=\"%s\",counter=\"%s\"",
+                     k % 2 ? "uncorrected" : "corrected", k < 2 ? "volatile" : "aggregate");
+            gpu_line_with(out, "monitor_gpu_ecc_errors", &v->gpus[i], label, (double)counts[k]);
+        }
+    }
+    family(out, "monitor_gpu_remapped_rows",
+           "Memory rows remapped, by the kind of error that caused it.");
+    for (size_t i = 0; i < v->n_gpus; i++) {
+        const struct gpu_reading *g = &v->gpus[i];
+        if (g->error[0] || !g->has_remapped_rows)
+            continue;
+        gpu_line_with(out, "monitor_gpu_remapped_rows", g, "cause=\"correctable\"",
+                      g->remapped_rows.corrected);
+        gpu_line_with(out, "monitor_gpu_remapped_rows", g, "cause=\"uncorrectable\"",
+                      g->remapped_rows.uncorrected);
+    }
+    family_of(out, "monitor_gpu_xid_errors_total",
+              "Critical Xid errors received since the agent started.", "counter");
+    for (size_t i = 0; i < v->n_gpus; i++)
+        if (v->gpus[i].has_xid)
+            gpu_line(out, "monitor_gpu_xid_errors_total", &v->gpus[i],
+                     (double)v->gpus[i].xid_total);
+}
+
 int agent_metrics_render(const char *node_id, const struct agent_values *v,
                          const struct unit_state *units, size_t n_units, struct mon_buf *out)
 {
@@ -174,6 +356,8 @@ int agent_metrics_render(const char *node_id, const struct agent_values *v,
     }
     render_disks(out, v);
     render_gpus(out, v);
+    render_gpu_figures(out, v);
+    render_gpu_health(out, v);
     family(out, "monitor_systemd_unit_active",
            "1 when the unit's ActiveState is active, labelled with its current states.");
     for (size_t i = 0; i < n_units; i++) {

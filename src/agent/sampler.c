@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The sampling thread: once a second it reads /proc and the GPUs, keeps a window of readings
- * to average CPU and GPU utilisation over cpu_window, and re-renders the cached snapshot body. */
+/* The sampling thread: once a second it reads /proc and the GPUs (with who is on them), keeps a
+ * window of readings to average CPU and GPU utilisation over cpu_window, and re-renders the
+ * cached snapshot body. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "agent/sampler.h"
 
 #include "agent/collect/gpu_nvml.h"
@@ -9,6 +11,7 @@
 #include "agent/collect/proc_stat.h"
 #include "agent/collect/proc_uptime.h"
 #include "agent/collect/procfs.h"
+#include "agent/gpu_procs.h"
 #include "agent/snapshot.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -31,6 +34,7 @@
 #define GPU_LOST_RETRY_TICKS 5            /* a driver that did work is re-tried every 5 readings */
 #define SMI_TIMEOUT_MS       5000         /* nvidia-smi can take seconds on multi-GPU hosts */
 #define PROC_BUF_SIZE        (256 * 1024) /* /proc/stat grows with the core count */
+#define SMI_MAX_APPS         1024         /* compute processes nvidia-smi may list */
 
 struct cpu_sample {
     int64_t mono_ms;
@@ -50,6 +54,7 @@ struct agent_sampler {
     char *nvml_library;
     char *nvidia_smi;
     enum agent_gpu_mode gpu_mode;
+    bool gpu_processes;
     int64_t window_ms;
     int64_t period_ms; /* time between readings */
 
@@ -66,6 +71,11 @@ struct agent_sampler {
     struct gpu_reading smi_last[GPU_MAX];
     size_t smi_last_n;
     char smi_last_error[200];
+    struct agent_smi_app *smi_apps; /* the last compute-apps run; NULL when it failed */
+    size_t smi_n_apps;
+    struct agent_gpu_procs *procs; /* NULL with gpu_processes: false */
+    bool has_btime;
+    int64_t btime; /* boot time from /proc/stat, the base of process start times */
 
     /* shared state, under lock */
     pthread_mutex_t lock;
@@ -95,6 +105,8 @@ static void read_cpu(struct agent_sampler *s, struct agent_values *v, int64_t no
     }
     v->cpu_error[0] = '\0';
     v->cpu_count = ncpu;
+    if (s->procs)
+        s->has_btime = agent_parse_proc_stat_btime(s->buf, len, &s->btime) == MON_OK;
     /* Append to the ring, dropping entries older than the window (keep one at or beyond it). */
     s->cpu_ring[(s->cpu_head + s->cpu_len) % s->ring_cap] = (struct cpu_sample){now, t};
     if (s->cpu_len < s->ring_cap)
@@ -131,6 +143,28 @@ static void read_small_files(struct agent_sampler *s, struct agent_values *v)
                     parse_proc_uptime(s->buf, len, &v->uptime_s) == MON_OK;
 }
 
+/* Runs nvidia-smi's compute-apps query (a second process per window, only without NVML) and
+ * keeps its result for the samples until the next run. */
+static void smi_read_apps(struct agent_sampler *s)
+{
+    char why[200];
+    size_t n = 0;
+
+    free(s->smi_apps);
+    s->smi_apps = NULL;
+    s->smi_n_apps = 0;
+    if (!s->procs)
+        return;
+    s->smi_apps = malloc(SMI_MAX_APPS * sizeof(*s->smi_apps));
+    if (s->smi_apps && agent_gpu_smi_read_apps(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_apps,
+                                               SMI_MAX_APPS, &n, why, sizeof(why)) == MON_OK) {
+        s->smi_n_apps = n;
+        return;
+    }
+    free(s->smi_apps);
+    s->smi_apps = NULL;
+}
+
 /* Loads NVML or, failing that, checks nvidia-smi; sets the GPU check when nothing works. */
 static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_t now)
 {
@@ -146,6 +180,7 @@ static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_
         s->use_smi = true;
         s->smi_last_n = n;
         s->smi_next_ms = now + s->window_ms;
+        smi_read_apps(s);
         return;
     }
     v->n_gpus = 0;
@@ -222,8 +257,9 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
         r = gpu_nvml_read(s->nvml, v->gpus, GPU_MAX, &n, why, sizeof(why));
         v->gpu_source = "NVML";
         if (r < 0) {
-            /* The driver failed as a whole: report it, drop NVML and re-load it later. */
-            gpu_nvml_close(s->nvml);
+            /* The driver failed as a whole: report it, drop NVML and re-load it later (a Xid
+             * thread stuck inside the driver keeps that copy loaded: it is abandoned). */
+            (void)gpu_nvml_close(s->nvml);
             s->nvml = NULL;
             s->gpu_next_try_ms = now + s->period_ms * GPU_LOST_RETRY_TICKS;
             v->n_gpus = 0;
@@ -244,6 +280,7 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
                 s->smi_last_n = 0;
             } else {
                 s->smi_last_n = n;
+                smi_read_apps(s);
             }
         }
         if (s->smi_last_error[0]) {
@@ -259,6 +296,11 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
     v->n_gpus = n;
     if (n > 0)
         s->had_gpus = true;
+    if (s->procs && s->nvml)
+        agent_gpu_procs_sample_nvml(s->procs, s->nvml, v->gpus, n, s->has_btime, s->btime, now);
+    else if (s->procs)
+        agent_gpu_procs_sample_smi(s->procs, s->smi_apps, s->smi_n_apps, v->gpus, n, s->has_btime,
+                                   s->btime, now);
     gpu_average(s, v, now);
     v->gpu_check = AGENT_CHECK_OK;
     snprintf(v->gpu_detail, sizeof(v->gpu_detail),
@@ -290,7 +332,7 @@ static void sample_once(struct agent_sampler *s, struct agent_values *v)
     v->n_disks = disk_monitor_read(s->disks, v->disks, AGENT_MAX_DISKS);
     pthread_mutex_unlock(&s->lock);
 
-    obj = agent_snapshot_json(s->node_id, v);
+    obj = agent_snapshot_json(s->node_id, v, s->procs);
     json = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
 
@@ -363,7 +405,9 @@ static void sampler_release(struct agent_sampler *s)
     procfs_file_done(&s->f_loadavg);
     procfs_file_done(&s->f_uptime);
     disk_monitor_free(s->disks);
-    gpu_nvml_close(s->nvml);
+    (void)gpu_nvml_close(s->nvml); /* false: a hung driver thread; the process is exiting */
+    agent_gpu_procs_free(s->procs);
+    free(s->smi_apps);
     free(s->buf);
     free(s->cpu_ring);
     free(s->gpu_ring);
@@ -391,6 +435,7 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
     pthread_condattr_destroy(&ca);
     s->window_ms = cfg->cpu_window_ms;
     s->gpu_mode = cfg->gpu;
+    s->gpu_processes = cfg->gpu_processes;
     s->period_ms = cfg->cpu_window_ms * 2 / 5;
     if (s->period_ms < SAMPLE_MIN_PERIOD_MS)
         s->period_ms = SAMPLE_MIN_PERIOD_MS;
@@ -410,6 +455,11 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
         procfs_file_init(&s->f_loadavg, cfg->procfs_root, "loadavg") < 0 ||
         procfs_file_init(&s->f_uptime, cfg->procfs_root, "uptime") < 0) {
         snprintf(why, why_len, "out of memory or procfs_root too long");
+        goto fail;
+    }
+    if (cfg->gpu_processes && cfg->gpu != AGENT_GPU_OFF &&
+        agent_gpu_procs_new(cfg->procfs_root, &s->procs) < 0) {
+        snprintf(why, why_len, "out of memory");
         goto fail;
     }
     s->disks = disk_monitor_new(cfg->disks, cfg->n_disks, cfg->cpu_window_ms,
@@ -434,6 +484,7 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
         snprintf(why, why_len, "cannot start the sampling thread");
         goto fail;
     }
+    pthread_setname_np(s->thread, "sampler"); /* bench/agent measures this thread */
     return s;
 fail:
     free(v);

@@ -8,9 +8,12 @@
 #include "agent/sampler.h"
 
 struct cJSON;
+struct agent_gpu_procs;
 
-/* Builds the snapshot object (without "services"). Returns NULL on allocation failure. */
-struct cJSON *agent_snapshot_json(const char *node_id, const struct agent_values *v);
+/* Builds the snapshot object (without "services"). procs holds the GPUs' process lists; NULL
+ * (gpu_processes: false) leaves the "processes" keys out. Returns NULL on allocation failure. */
+struct cJSON *agent_snapshot_json(const char *node_id, const struct agent_values *v,
+                                  const struct agent_gpu_procs *procs);
 
 /* Overall health from the values: "ok", "degraded" or "error". */
 const char *agent_snapshot_health(const struct agent_values *v);

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* NVML through dlopen with our own declarations of the few functions used: versioned symbols
- * first, optional ones probed per device and skipped once they answer "not supported". */
+/* NVML through dlopen with our own declarations of the functions used: versioned symbols
+ * first, optional ones probed per device and skipped once they answer "not supported"; health
+ * figures, process lists and the Xid thread live in gpu_nvml_health.c, gpu_nvml_procs.c and
+ * gpu_xid.c. */
 #include "agent/collect/gpu_nvml.h"
 
+#include "agent/collect/gpu_nvml_api.h"
+#include "agent/collect/gpu_nvml_health.h"
+#include "agent/collect/gpu_nvml_procs.h"
+#include "agent/collect/gpu_xid.h"
 #include "common/err.h"
 #include "common/str.h"
 
@@ -11,61 +17,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Our own declarations of the NVML ABI (stable across drivers): return codes are ints, devices
- * are opaque pointers, and the structures below follow the documented layouts. */
-typedef int nvml_return_t;
-typedef struct nvml_device *nvml_device_t;
-
-#define NVML_SUCCESS             0
-#define NVML_ERROR_NOT_SUPPORTED 3
-#define NVML_TEMPERATURE_GPU     0
-#define NVML_TEXT_LEN            96
-
-struct nvml_memory_v1 {
-    unsigned long long total, free, used;
-};
-
-struct nvml_memory_v2 {
-    unsigned int version;
-    unsigned long long total, reserved, free, used;
-};
-
-#define NVML_MEMORY_V2_VERSION ((unsigned int)(sizeof(struct nvml_memory_v2) | (2u << 24)))
-
-struct nvml_utilization {
-    unsigned int gpu, memory;
-};
-
-typedef nvml_return_t (*nvml_void_fn)(void);
-typedef const char *(*nvml_error_string_fn)(nvml_return_t);
-typedef nvml_return_t (*nvml_count_fn)(unsigned int *);
-typedef nvml_return_t (*nvml_handle_fn)(unsigned int, nvml_device_t *);
-typedef nvml_return_t (*nvml_memory_v1_fn)(nvml_device_t, struct nvml_memory_v1 *);
-typedef nvml_return_t (*nvml_memory_v2_fn)(nvml_device_t, struct nvml_memory_v2 *);
-typedef nvml_return_t (*nvml_utilization_fn)(nvml_device_t, struct nvml_utilization *);
-typedef nvml_return_t (*nvml_text_fn)(nvml_device_t, char *, unsigned int);
-typedef nvml_return_t (*nvml_temperature_fn)(nvml_device_t, int, unsigned int *);
-typedef nvml_return_t (*nvml_power_fn)(nvml_device_t, unsigned int *);
+#define XID_STOP_WAIT_MS (AGENT_XID_WAIT_MS + 200)
 
 /* Optional per-device calls that can answer "not supported" once and for all. */
 enum nvml_optional { OPT_NAME = 0, OPT_UUID, OPT_TEMP, OPT_POWER, OPT_COUNT };
 
 struct gpu_nvml {
     void *lib;
-    nvml_void_fn init;
-    nvml_void_fn shutdown;
-    nvml_error_string_fn error_string;
-    nvml_count_fn get_count;
-    nvml_handle_fn get_handle;
-    nvml_memory_v2_fn get_memory_v2; /* one of the two memory functions is set */
-    nvml_memory_v1_fn get_memory_v1;
-    nvml_utilization_fn get_utilization;
-    nvml_text_fn get_name; /* optional from here on */
-    nvml_text_fn get_uuid;
-    nvml_temperature_fn get_temperature;
-    nvml_power_fn get_power;
-    /* Optional functions a device answered "not supported" to: not called again for it. */
+    struct nvml_api api;
+    /* Per device (by index): the handle of the last read, the optional and health calls it
+     * answered "not supported" to (not called again), and its process-list generations. */
+    size_t n_handles;
+    nvml_device_t handles[GPU_MAX];
     bool unsupported[GPU_MAX][OPT_COUNT];
+    bool health_unsupported[GPU_MAX][AGENT_NVML_HEALTH_CALLS];
+    struct agent_nvml_proc_state procs[GPU_MAX];
+    struct agent_nvml_proc_buf proc_buf;
+    struct agent_xid_watch *xid; /* NULL until the first read, or when Xid is not supported */
+    bool xid_tried;
 };
 
 /* dlsym returns an object pointer; POSIX guarantees it converts to a function pointer. The
@@ -87,50 +56,81 @@ static void *symbol_first(void *lib, const char *const *names, size_t n)
     return NULL;
 }
 
-static const char *nvml_error(const struct gpu_nvml *g, nvml_return_t rc)
+const char *agent_nvml_error(const struct nvml_api *api, nvml_return_t rc)
 {
-    const char *s = g->error_string ? g->error_string(rc) : NULL;
+    const char *s = api->error_string ? api->error_string(rc) : NULL;
     return s && s[0] ? s : "unknown NVML error";
 }
 
+/* Resolves the optional functions of the health figures, process lists and Xid events. */
+static void resolve_optional(void *lib, struct nvml_api *a)
+{
+    static const char *const throttle[] = {"nvmlDeviceGetCurrentClocksEventReasons",
+                                           "nvmlDeviceGetCurrentClocksThrottleReasons"};
+    static const char *const power_limit[] = {"nvmlDeviceGetEnforcedPowerLimit",
+                                              "nvmlDeviceGetPowerManagementLimit"};
+    static const char *const wait[] = {"nvmlEventSetWait_v2", "nvmlEventSetWait"};
+    static const char *const compute[NVML_PROCESSES_API_COUNT] = {
+        "nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",
+        "nvmlDeviceGetComputeRunningProcesses"};
+    static const char *const graphics[NVML_PROCESSES_API_COUNT] = {
+        "nvmlDeviceGetGraphicsRunningProcesses_v3", "nvmlDeviceGetGraphicsRunningProcesses_v2",
+        "nvmlDeviceGetGraphicsRunningProcesses"};
+
+    LOAD_FN(a->get_name, dlsym(lib, "nvmlDeviceGetName"));
+    LOAD_FN(a->get_uuid, dlsym(lib, "nvmlDeviceGetUUID"));
+    LOAD_FN(a->get_temperature, dlsym(lib, "nvmlDeviceGetTemperature"));
+    LOAD_FN(a->get_power, dlsym(lib, "nvmlDeviceGetPowerUsage"));
+    LOAD_FN(a->get_ecc_mode, dlsym(lib, "nvmlDeviceGetEccMode"));
+    LOAD_FN(a->get_ecc_total, dlsym(lib, "nvmlDeviceGetTotalEccErrors"));
+    LOAD_FN(a->get_remapped_rows, dlsym(lib, "nvmlDeviceGetRemappedRows"));
+    LOAD_FN(a->get_throttle_reasons, symbol_first(lib, throttle, 2));
+    LOAD_FN(a->get_fan_speed, dlsym(lib, "nvmlDeviceGetFanSpeed"));
+    LOAD_FN(a->get_clock, dlsym(lib, "nvmlDeviceGetClockInfo"));
+    LOAD_FN(a->get_power_limit, symbol_first(lib, power_limit, 2));
+    LOAD_FN(a->get_pstate, dlsym(lib, "nvmlDeviceGetPerformanceState"));
+    for (int i = 0; i < NVML_PROCESSES_API_COUNT; i++) {
+        LOAD_FN(a->compute_processes[i], dlsym(lib, compute[i]));
+        LOAD_FN(a->graphics_processes[i], dlsym(lib, graphics[i]));
+    }
+    LOAD_FN(a->event_set_create, dlsym(lib, "nvmlEventSetCreate"));
+    LOAD_FN(a->event_set_free, dlsym(lib, "nvmlEventSetFree"));
+    LOAD_FN(a->register_events, dlsym(lib, "nvmlDeviceRegisterEvents"));
+    LOAD_FN(a->event_wait, symbol_first(lib, wait, 2));
+}
+
 /* Resolves every function; returns the name of the first required one that is missing. */
-static const char *resolve_all(struct gpu_nvml *g)
+static const char *resolve_all(void *lib, struct nvml_api *a)
 {
     static const char *const init[] = {"nvmlInit_v2", "nvmlInit"};
     static const char *const count[] = {"nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"};
     static const char *const handle[] = {"nvmlDeviceGetHandleByIndex_v2",
                                          "nvmlDeviceGetHandleByIndex"};
-    void *p;
 
-    LOAD_FN(g->init, symbol_first(g->lib, init, 2));
-    if (!g->init)
+    LOAD_FN(a->init, symbol_first(lib, init, 2));
+    if (!a->init)
         return "nvmlInit";
-    LOAD_FN(g->get_count, symbol_first(g->lib, count, 2));
-    if (!g->get_count)
+    LOAD_FN(a->get_count, symbol_first(lib, count, 2));
+    if (!a->get_count)
         return "nvmlDeviceGetCount";
-    LOAD_FN(g->get_handle, symbol_first(g->lib, handle, 2));
-    if (!g->get_handle)
+    LOAD_FN(a->get_handle, symbol_first(lib, handle, 2));
+    if (!a->get_handle)
         return "nvmlDeviceGetHandleByIndex";
-    p = dlsym(g->lib, "nvmlDeviceGetMemoryInfo_v2");
-    if (p)
-        LOAD_FN(g->get_memory_v2, p);
+    LOAD_FN(a->get_memory_v2, dlsym(lib, "nvmlDeviceGetMemoryInfo_v2"));
     /* v1 too: some drivers export _v2 but refuse it for a device (then v1 still answers) */
-    LOAD_FN(g->get_memory_v1, dlsym(g->lib, "nvmlDeviceGetMemoryInfo"));
-    if (!g->get_memory_v2 && !g->get_memory_v1)
+    LOAD_FN(a->get_memory_v1, dlsym(lib, "nvmlDeviceGetMemoryInfo"));
+    if (!a->get_memory_v2 && !a->get_memory_v1)
         return "nvmlDeviceGetMemoryInfo";
-    LOAD_FN(g->get_utilization, dlsym(g->lib, "nvmlDeviceGetUtilizationRates"));
-    if (!g->get_utilization)
+    LOAD_FN(a->get_utilization, dlsym(lib, "nvmlDeviceGetUtilizationRates"));
+    if (!a->get_utilization)
         return "nvmlDeviceGetUtilizationRates";
-    LOAD_FN(g->shutdown, dlsym(g->lib, "nvmlShutdown"));
-    if (!g->shutdown)
+    LOAD_FN(a->shutdown, dlsym(lib, "nvmlShutdown"));
+    if (!a->shutdown)
         return "nvmlShutdown";
-    LOAD_FN(g->error_string, dlsym(g->lib, "nvmlErrorString"));
-    if (!g->error_string)
+    LOAD_FN(a->error_string, dlsym(lib, "nvmlErrorString"));
+    if (!a->error_string)
         return "nvmlErrorString";
-    LOAD_FN(g->get_name, dlsym(g->lib, "nvmlDeviceGetName"));
-    LOAD_FN(g->get_uuid, dlsym(g->lib, "nvmlDeviceGetUUID"));
-    LOAD_FN(g->get_temperature, dlsym(g->lib, "nvmlDeviceGetTemperature"));
-    LOAD_FN(g->get_power, dlsym(g->lib, "nvmlDeviceGetPowerUsage"));
+    resolve_optional(lib, a);
     return NULL;
 }
 
@@ -151,14 +151,14 @@ struct gpu_nvml *gpu_nvml_open(const char *library, char *why, size_t why_len)
         free(g);
         return NULL;
     }
-    missing = resolve_all(g);
+    missing = resolve_all(g->lib, &g->api);
     if (missing) {
         snprintf(why, why_len, "missing symbol %s in %s", missing, library);
         goto fail;
     }
-    rc = g->init();
+    rc = g->api.init();
     if (rc != NVML_SUCCESS) {
-        snprintf(why, why_len, "nvmlInit failed: %s", nvml_error(g, rc));
+        snprintf(why, why_len, "nvmlInit failed: %s", agent_nvml_error(&g->api, rc));
         goto fail;
     }
     return g;
@@ -169,21 +169,21 @@ fail:
 }
 
 /* Reads the memory figures in MiB with whichever structure version the library offers. */
-static nvml_return_t read_memory(const struct gpu_nvml *g, nvml_device_t dev, struct gpu_reading *r)
+static nvml_return_t read_memory(const struct nvml_api *a, nvml_device_t dev, struct gpu_reading *r)
 {
     unsigned long long used, total;
     nvml_return_t rc;
 
     rc = NVML_ERROR_NOT_SUPPORTED;
-    if (g->get_memory_v2) {
+    if (a->get_memory_v2) {
         struct nvml_memory_v2 m = {.version = NVML_MEMORY_V2_VERSION};
-        rc = g->get_memory_v2(dev, &m);
+        rc = a->get_memory_v2(dev, &m);
         used = m.used;
         total = m.total;
     }
-    if (rc != NVML_SUCCESS && g->get_memory_v1) {
+    if (rc != NVML_SUCCESS && a->get_memory_v1) {
         struct nvml_memory_v1 m = {0};
-        rc = g->get_memory_v1(dev, &m);
+        rc = a->get_memory_v1(dev, &m);
         used = m.used;
         total = m.total;
     }
@@ -218,11 +218,12 @@ static bool read_text(struct gpu_nvml *g, unsigned i, enum nvml_optional which, 
 
 static void read_optional(struct gpu_nvml *g, unsigned i, nvml_device_t dev, struct gpu_reading *r)
 {
+    const struct nvml_api *a = &g->api;
     unsigned int v = 0;
     nvml_return_t rc;
 
-    if (g->get_temperature && !g->unsupported[i][OPT_TEMP]) {
-        rc = g->get_temperature(dev, NVML_TEMPERATURE_GPU, &v);
+    if (a->get_temperature && !g->unsupported[i][OPT_TEMP]) {
+        rc = a->get_temperature(dev, NVML_TEMPERATURE_GPU, &v);
         if (rc == NVML_SUCCESS) {
             r->has_temp = true;
             r->temp_c = v;
@@ -230,8 +231,8 @@ static void read_optional(struct gpu_nvml *g, unsigned i, nvml_device_t dev, str
             g->unsupported[i][OPT_TEMP] = true;
         }
     }
-    if (g->get_power && !g->unsupported[i][OPT_POWER]) {
-        rc = g->get_power(dev, &v);
+    if (a->get_power && !g->unsupported[i][OPT_POWER]) {
+        rc = a->get_power(dev, &v);
         if (rc == NVML_SUCCESS) {
             r->has_power = true;
             r->power_w = v / 1000.0;
@@ -239,12 +240,14 @@ static void read_optional(struct gpu_nvml *g, unsigned i, nvml_device_t dev, str
             g->unsupported[i][OPT_POWER] = true;
         }
     }
+    agent_nvml_read_health(a, dev, g->health_unsupported[i], r);
 }
 
 /* Fills one reading; a failing required call sets r->error and the other fields are still
  * read where they can be. */
 static void read_device(struct gpu_nvml *g, unsigned i, struct gpu_reading *r)
 {
+    const struct nvml_api *a = &g->api;
     struct nvml_utilization util = {0};
     nvml_device_t dev = NULL;
     nvml_return_t rc;
@@ -252,24 +255,27 @@ static void read_device(struct gpu_nvml *g, unsigned i, struct gpu_reading *r)
     memset(r, 0, sizeof(*r));
     r->index = i;
     snprintf(r->name, sizeof(r->name), "GPU %u", i);
-    rc = g->get_handle(i, &dev);
+    agent_xid_watch_copy(g->xid, i, r); /* also for a lost GPU: its Xid says why */
+    g->handles[i] = NULL;
+    rc = a->get_handle(i, &dev);
     if (rc != NVML_SUCCESS) {
-        mon_strlcpy(r->error, nvml_error(g, rc), sizeof(r->error));
+        mon_strlcpy(r->error, agent_nvml_error(a, rc), sizeof(r->error));
         return;
     }
-    read_text(g, i, OPT_NAME, g->get_name, dev, r->name, sizeof(r->name));
-    read_text(g, i, OPT_UUID, g->get_uuid, dev, r->uuid, sizeof(r->uuid));
-    rc = g->get_utilization(dev, &util);
+    g->handles[i] = dev;
+    read_text(g, i, OPT_NAME, a->get_name, dev, r->name, sizeof(r->name));
+    read_text(g, i, OPT_UUID, a->get_uuid, dev, r->uuid, sizeof(r->uuid));
+    rc = a->get_utilization(dev, &util);
     if (rc == NVML_SUCCESS) {
         r->has_util = true;
         r->util_pct = util.gpu > 100 ? 100 : util.gpu;
     } else if (rc != NVML_ERROR_NOT_SUPPORTED) {
         /* "Not Supported" (MIG-enabled GPUs) means no utilisation figure, not a fault */
-        mon_strlcpy(r->error, nvml_error(g, rc), sizeof(r->error));
+        mon_strlcpy(r->error, agent_nvml_error(a, rc), sizeof(r->error));
     }
-    rc = read_memory(g, dev, r);
+    rc = read_memory(a, dev, r);
     if (rc != NVML_SUCCESS && !r->error[0])
-        mon_strlcpy(r->error, nvml_error(g, rc), sizeof(r->error));
+        mon_strlcpy(r->error, agent_nvml_error(a, rc), sizeof(r->error));
     read_optional(g, i, dev, r);
 }
 
@@ -277,10 +283,10 @@ int gpu_nvml_read(struct gpu_nvml *g, struct gpu_reading *out, size_t max, size_
                   size_t why_len)
 {
     unsigned int count = 0;
-    nvml_return_t rc = g->get_count(&count);
+    nvml_return_t rc = g->api.get_count(&count);
 
     if (rc != NVML_SUCCESS) {
-        snprintf(why, why_len, "nvmlDeviceGetCount failed: %s", nvml_error(g, rc));
+        snprintf(why, why_len, "nvmlDeviceGetCount failed: %s", agent_nvml_error(&g->api, rc));
         return MON_EIO;
     }
     if (max > GPU_MAX)
@@ -289,15 +295,39 @@ int gpu_nvml_read(struct gpu_nvml *g, struct gpu_reading *out, size_t max, size_
         count = (unsigned int)max;
     for (unsigned int i = 0; i < count; i++)
         read_device(g, i, &out[i]);
+    g->n_handles = count;
+    /* The Xid watch needs the handles: it starts after the first read, and its events show
+     * from the next one on. */
+    if (!g->xid_tried && count > 0) {
+        g->xid_tried = true;
+        if (agent_xid_watch_start(&g->api, g->handles, count, &g->xid) < 0)
+            g->xid = NULL;
+    }
     *ret_n = count;
     return MON_OK;
 }
 
-void gpu_nvml_close(struct gpu_nvml *g)
+int agent_gpu_nvml_processes(struct gpu_nvml *g, unsigned index, struct gpu_process *out,
+                             size_t max, size_t *ret_n, size_t *ret_total, char *why,
+                             size_t why_len)
+{
+    if (index >= g->n_handles || !g->handles[index]) {
+        snprintf(why, why_len, "GPU %u has no handle", index);
+        return MON_ENOENT;
+    }
+    return agent_nvml_read_processes(&g->api, g->handles[index], &g->procs[index], &g->proc_buf,
+                                     out, max, ret_n, ret_total, why, why_len);
+}
+
+bool gpu_nvml_close(struct gpu_nvml *g)
 {
     if (!g)
-        return;
-    g->shutdown();
+        return true;
+    if (!agent_xid_watch_stop(g->xid, XID_STOP_WAIT_MS))
+        return false; /* a thread is still inside the library: keep it loaded */
+    agent_nvml_proc_buf_done(&g->proc_buf);
+    g->api.shutdown();
     dlclose(g->lib);
     free(g);
+    return true;
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* NVIDIA GPUs through NVML loaded with dlopen: our own declarations of the few functions used,
- * versioned symbols first (_v2), no header or link-time dependency on the driver. */
+/* NVIDIA GPUs through NVML loaded with dlopen: our own declarations of the functions used,
+ * versioned symbols first, no header or link-time dependency on the driver. Readings carry the
+ * health figures and the critical Xid errors (watched by a thread of this collector); the
+ * processes of each GPU are listed on request. */
 #ifndef MON_AGENT_COLLECT_GPU_NVML_H
 #define MON_AGENT_COLLECT_GPU_NVML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "agent/collect/gpu.h"
@@ -18,11 +21,23 @@ struct gpu_nvml *gpu_nvml_open(const char *library, char *why, size_t why_len);
 
 /* Reads every GPU into out (up to max). Returns MON_OK with *ret_n, or a negative code with a
  * reason in why when the device count itself cannot be read. A GPU whose handle or
- * utilisation/memory calls fail is returned with its error text set ("GPU is lost"). */
+ * utilisation/memory calls fail is returned with its error text set ("GPU is lost"). The first
+ * successful read starts the Xid thread; its events appear in the readings from then on.
+ * Not thread-safe: one caller at a time (the sampler). */
 int gpu_nvml_read(struct gpu_nvml *g, struct gpu_reading *out, size_t max, size_t *ret_n, char *why,
                   size_t why_len);
 
-/* Calls nvmlShutdown and dlclose. Accepts NULL. */
-void gpu_nvml_close(struct gpu_nvml *g);
+/* Lists the processes on GPU index (as of the last gpu_nvml_read) into out (at most max, the
+ * biggest memory users first) and their number in *ret_total. Returns MON_OK,
+ * MON_EUNSUPPORTED when the GPU cannot list them (remembered), or MON_EIO/MON_ENOENT with the
+ * reason in why. */
+int agent_gpu_nvml_processes(struct gpu_nvml *g, unsigned index, struct gpu_process *out,
+                             size_t max, size_t *ret_n, size_t *ret_total, char *why,
+                             size_t why_len);
+
+/* Stops the Xid thread (waiting well under a second), then calls nvmlShutdown and dlclose.
+ * Returns false when the thread hung inside the driver: then the library stays loaded and the
+ * object is abandoned (the caller drops its pointer). Accepts NULL. */
+bool gpu_nvml_close(struct gpu_nvml *g);
 
 #endif

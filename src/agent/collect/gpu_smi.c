@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* nvidia-smi fallback: one bounded run per call (no shell, capped output, killed on timeout)
- * and a strict parser of its CSV. */
+ * and strict parsers of its CSV (GPUs and their compute processes). */
 #define _GNU_SOURCE /* pipe2 */
 #include "agent/collect/gpu_smi.h"
 
@@ -20,9 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SMI_COLUMNS     8
-#define SMI_MAX_OUTPUT  (64 * 1024)
-#define SMI_EXEC_FAILED 127
+#define SMI_COLUMNS         8
+#define SMI_MAX_OUTPUT      (64 * 1024)
+#define SMI_MAX_APPS_OUTPUT (512 * 1024) /* ~60 bytes a process */
+#define SMI_EXEC_FAILED     127
+#define SMI_APPS_COLUMNS    3
 
 static const char *const smi_column_names[SMI_COLUMNS] = {
     "index",           "name",      "uuid", "utilization.gpu", "memory.used", "memory.total",
@@ -169,6 +171,78 @@ out:
     return r;
 }
 
+/* Parses one "gpu_uuid, pid, used_memory" line into app. */
+static int parse_app_line(char *line, int line_no, struct agent_smi_app *app, char *why,
+                          size_t why_len)
+{
+    char *f[SMI_APPS_COLUMNS];
+    size_t n = split_line(line, f, SMI_APPS_COLUMNS);
+    bool has_pid;
+    uint64_t pid = 0;
+
+    if (n != SMI_APPS_COLUMNS) {
+        snprintf(why, why_len, "line %d: expected %d columns, got %zu", line_no, SMI_APPS_COLUMNS,
+                 n);
+        return MON_EPARSE;
+    }
+    memset(app, 0, sizeof(*app));
+    if (!f[0][0] || field_absent(f[0]) || !mon_strlcpy(app->uuid, f[0], sizeof(app->uuid))) {
+        snprintf(why, why_len, "line %d: bad gpu_uuid \"%.40s\"", line_no, f[0]);
+        return MON_EPARSE;
+    }
+    if (int_field(f[1], UINT32_MAX, &has_pid, &pid) < 0 || !has_pid || pid == 0) {
+        snprintf(why, why_len, "line %d: bad pid \"%.40s\"", line_no, f[1]);
+        return MON_EPARSE;
+    }
+    if (int_field(f[2], INT64_MAX, &app->process.has_mem, &app->process.used_mem_mb) < 0) {
+        snprintf(why, why_len, "line %d: bad used_memory \"%.40s\"", line_no, f[2]);
+        return MON_EPARSE;
+    }
+    app->process.pid = (uint32_t)pid;
+    app->process.type = GPU_PROCESS_COMPUTE;
+    return MON_OK;
+}
+
+int agent_parse_smi_apps_csv(const char *buf, size_t len, struct agent_smi_app *out, size_t max,
+                             size_t *ret_n, char *why, size_t why_len)
+{
+    char *copy = mon_strndup(buf, len), *line, *next;
+    size_t n = 0;
+    int line_no = 0, r = MON_OK;
+
+    if (!copy) {
+        snprintf(why, why_len, "out of memory");
+        return MON_ENOMEM;
+    }
+    if (strlen(copy) != len) {
+        snprintf(why, why_len, "NUL byte in nvidia-smi output");
+        r = MON_EPARSE;
+        goto out;
+    }
+    for (line = copy; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line_no++;
+        line += strspn(line, " \t");
+        if (line[strspn(line, "\r")] == '\0' || mon_str_starts_with(line, "No running"))
+            continue; /* blank, or older versions' "No running processes found" */
+        if (n >= max) {
+            snprintf(why, why_len, "more than %zu GPU processes", max);
+            r = MON_ERANGE;
+            goto out;
+        }
+        r = parse_app_line(line, line_no, &out[n], why, why_len);
+        if (r < 0)
+            goto out;
+        n++;
+    }
+    *ret_n = n;
+out:
+    free(copy);
+    return r;
+}
+
 /* Reads the child's output until EOF, the cap or the deadline. */
 static int collect_output(int fd, int64_t deadline, char *buf, size_t cap, size_t *ret_len)
 {
@@ -235,11 +309,11 @@ static int reap_child(pid_t pid, int64_t deadline, bool kill_now, int *ret_statu
     return r;
 }
 
-/* Starts command with stdin from /dev/null and stdout+stderr into out_fd. */
-static int spawn_smi(const char *command, int out_fd, pid_t *ret_pid)
+/* Starts `command query --format=csv,noheader,nounits` with stdin from /dev/null and
+ * stdout+stderr into out_fd. */
+static int spawn_smi(const char *command, const char *query, int out_fd, pid_t *ret_pid)
 {
-    char *argv[] = {(char *)command, "--query-gpu=" GPU_SMI_QUERY, "--format=csv,noheader,nounits",
-                    NULL};
+    char *argv[] = {(char *)command, (char *)query, "--format=csv,noheader,nounits", NULL};
     posix_spawn_file_actions_t fa;
     pid_t pid;
     int rc;
@@ -260,11 +334,13 @@ static int spawn_smi(const char *command, int out_fd, pid_t *ret_pid)
     return rc;
 }
 
-int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *out, size_t max,
-                 size_t *ret_n, char *why, size_t why_len)
+/* Runs nvidia-smi with one query and returns its whole output (malloc'd, NUL-terminated) when
+ * it exits 0 within the deadline and within cap bytes; otherwise a reason in why. */
+static int smi_run(const char *command, const char *query, int64_t timeout_ms, size_t cap,
+                   char **ret_out, size_t *ret_len, char *why, size_t why_len)
 {
     int64_t deadline = mon_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    char *buf = malloc(SMI_MAX_OUTPUT + 1);
+    char *buf = malloc(cap + 1);
     int pipefd[2] = {-1, -1}, status = 0, r, rr, spawn_rc;
     size_t len = 0;
     pid_t pid = -1;
@@ -279,7 +355,7 @@ int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *ou
         goto out;
     }
     /* posix_spawnp reports exec failures (glibc waits for the exec) as its return value. */
-    spawn_rc = spawn_smi(command, pipefd[1], &pid);
+    spawn_rc = spawn_smi(command, query, pipefd[1], &pid);
     close(pipefd[1]);
     pipefd[1] = -1;
     if (spawn_rc != 0) {
@@ -292,7 +368,7 @@ int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *ou
         }
         goto out;
     }
-    r = collect_output(pipefd[0], deadline, buf, SMI_MAX_OUTPUT, &len);
+    r = collect_output(pipefd[0], deadline, buf, cap, &len);
     rr = reap_child(pid, deadline, r < 0, &status);
     if (r == MON_OK && rr < 0)
         r = rr;
@@ -302,7 +378,7 @@ int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *ou
         goto out;
     }
     if (r == MON_ETOOBIG) {
-        snprintf(why, why_len, "nvidia-smi output larger than %d bytes", SMI_MAX_OUTPUT);
+        snprintf(why, why_len, "nvidia-smi output larger than %zu bytes", cap);
         goto out;
     }
     if (r < 0) {
@@ -325,10 +401,40 @@ int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *ou
         r = MON_EIO;
         goto out;
     }
-    r = parse_nvidia_smi_csv(buf, len, out, max, ret_n, why, why_len);
+    *ret_out = buf;
+    *ret_len = len;
+    buf = NULL;
 out:
     if (pipefd[0] >= 0)
         close(pipefd[0]);
+    free(buf);
+    return r;
+}
+
+int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *out, size_t max,
+                 size_t *ret_n, char *why, size_t why_len)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int r = smi_run(command, "--query-gpu=" GPU_SMI_QUERY, timeout_ms, SMI_MAX_OUTPUT, &buf, &len,
+                    why, why_len);
+    if (r < 0)
+        return r;
+    r = parse_nvidia_smi_csv(buf, len, out, max, ret_n, why, why_len);
+    free(buf);
+    return r;
+}
+
+int agent_gpu_smi_read_apps(const char *command, int64_t timeout_ms, struct agent_smi_app *out,
+                            size_t max, size_t *ret_n, char *why, size_t why_len)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int r = smi_run(command, "--query-compute-apps=" AGENT_SMI_APPS_QUERY, timeout_ms,
+                    SMI_MAX_APPS_OUTPUT, &buf, &len, why, why_len);
+    if (r < 0)
+        return r;
+    r = agent_parse_smi_apps_csv(buf, len, out, max, ret_n, why, why_len);
     free(buf);
     return r;
 }

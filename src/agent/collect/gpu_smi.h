@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* NVIDIA GPUs through the nvidia-smi command (fallback when NVML cannot be loaded). */
+/* NVIDIA GPUs and their compute processes through the nvidia-smi command (fallback when NVML
+ * cannot be loaded). */
 #ifndef MON_AGENT_COLLECT_GPU_SMI_H
 #define MON_AGENT_COLLECT_GPU_SMI_H
 
@@ -25,5 +26,26 @@ int parse_nvidia_smi_csv(const char *buf, size_t len, struct gpu_reading *out, s
  * in why. */
 int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *out, size_t max,
                  size_t *ret_n, char *why, size_t why_len);
+
+/* The --query-compute-apps field list we request, in column order. */
+#define AGENT_SMI_APPS_QUERY "gpu_uuid,pid,used_memory"
+
+/* One compute process as nvidia-smi lists it: the GPU by uuid, memory in MiB. */
+struct agent_smi_app {
+    char uuid[96];
+    struct gpu_process process;
+};
+
+/* Parses `nvidia-smi --query-compute-apps=AGENT_SMI_APPS_QUERY --format=csv,noheader,nounits`
+ * output. Blank lines and "No running processes found" are skipped; "[N/A]" memory (MIG,
+ * Windows WDDM) is absent. A malformed line is MON_EPARSE with its number in why; more than max
+ * processes is MON_ERANGE. */
+int agent_parse_smi_apps_csv(const char *buf, size_t len, struct agent_smi_app *out, size_t max,
+                             size_t *ret_n, char *why, size_t why_len);
+
+/* Runs the compute-apps query the same way as gpu_smi_read (no shell, bounded, capped output)
+ * and parses it. */
+int agent_gpu_smi_read_apps(const char *command, int64_t timeout_ms, struct agent_smi_app *out,
+                            size_t max, size_t *ret_n, char *why, size_t why_len);
 
 #endif

@@ -126,3 +126,28 @@ int cpu_times_busy_pct(const struct cpu_times *prev, const struct cpu_times *cur
     *ret_pct = pct > 100.0 ? 100.0 : pct;
     return MON_OK;
 }
+
+int agent_parse_proc_stat_btime(const char *buf, size_t len, int64_t *ret_btime)
+{
+    static const char key[] = "btime ";
+    const char *end = buf + len, *p = buf;
+    uint64_t v;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        if ((size_t)(line_end - p) > sizeof(key) - 1 && memcmp(p, key, sizeof(key) - 1) == 0) {
+            const char *num = p + sizeof(key) - 1, *num_end = line_end;
+            while (num < num_end && *num == ' ')
+                num++;
+            while (num_end > num && (num_end[-1] == ' ' || num_end[-1] == '\r'))
+                num_end--;
+            if (!parse_u64(num, num_end, &v) || v > INT64_MAX)
+                return MON_EPARSE;
+            *ret_btime = (int64_t)v;
+            return MON_OK;
+        }
+        p = line_end + 1;
+    }
+    return MON_ENOENT;
+}

@@ -16,6 +16,10 @@ struct cpu_times {
  * malformed "cpu " line is MON_EPARSE. */
 int parse_proc_stat(const char *buf, size_t len, struct cpu_times *ret_total, unsigned *ret_ncpu);
 
+/* Finds the "btime" line of /proc/stat text: the boot time in UTC seconds, the base of every
+ * process start time. MON_ENOENT when the line is missing, MON_EPARSE when malformed. */
+int agent_parse_proc_stat_btime(const char *buf, size_t len, int64_t *ret_btime);
+
 /* Busy percentage (0..100) from prev to cur, counting idle+iowait as idle. Returns MON_EAGAIN
  * when no time passed, and MON_ERANGE when any counter went backwards (wrap, CPU hot-unplug or
  * a counter reset): callers then restart their window from cur instead of reporting a

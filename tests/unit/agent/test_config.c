@@ -48,6 +48,7 @@ static void test_minimal_defaults(void **state)
     assert_string_equal(cfg->nvidia_smi, "nvidia-smi");
     assert_string_equal(cfg->procfs_root, "/proc");
     assert_int_equal(cfg->cpu_window_ms, 5000);
+    assert_true(cfg->gpu_processes);
     agent_config_free(cfg);
 }
 
@@ -61,6 +62,7 @@ static void test_full(void **state)
                        "disks: [\"/\", \"/data\"]\n"
                        "services_allowlist: [\"nginx.service\", \"docker*.service\"]\n"
                        "gpu: nvidia\n"
+                       "gpu_processes: false\n"
                        "allow_from: [\"10.0.0.0/24\", \"fd00::/8\"]\n"
                        "nvml_library: /opt/fake/libnvidia-ml.so.1\n"
                        "nvidia_smi: /usr/bin/nvidia-smi\n"
@@ -73,6 +75,7 @@ static void test_full(void **state)
     assert_int_equal(cfg->n_disks, 2);
     assert_string_equal(cfg->disks[1], "/data");
     assert_int_equal(cfg->gpu, AGENT_GPU_NVIDIA);
+    assert_false(cfg->gpu_processes);
     assert_int_equal(cfg->n_allow_from, 2);
     assert_int_equal(cfg->cpu_window_ms, 10000);
     assert_true(agent_config_unit_allowed(cfg, "nginx.service"));
@@ -108,6 +111,9 @@ static void test_errors_name_line_and_key(void **state)
     (void)state;
     expect_error("node_id: a\ntoken: abcdefgh\nlisten_port: 9\n", "test.yaml:3:", "listen_port");
     expect_error("node_id: a\ntoken: abcdefgh\ngpu: amd\n", "test.yaml:3:", "'gpu'");
+    expect_error("node_id: a\ntoken: abcdefgh\ngpu_processes: yes\n",
+                 "test.yaml:3:", "'gpu_processes'");
+    expect_error("node_id: a\ntoken: abcdefgh\ngpu_processes: \"true\"\n", ":3:", "true or false");
     expect_error("node_id: a\ntoken: abcdefgh\ndisks: /\n", "test.yaml:3:", "'disks'");
     expect_error("node_id: a\ntoken: abcdefgh\ndisks: [\"data\"]\n", ":3:", "absolute");
     expect_error("node_id: a\ntoken: abcdefgh\ncpu_window: 5\n", ":3:", "'cpu_window'");

@@ -256,9 +256,29 @@ static void test_wrap(void **state)
     assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
 }
 
+static void test_btime(void **state)
+{
+    int64_t btime = 5;
+    const char *text = "cpu  1 2 3 4\ncpu0 1 2 3 4\nintr 5\nbtime 1768600000\nprocesses 9\n";
+
+    (void)state;
+    assert_int_equal(agent_parse_proc_stat_btime(text, strlen(text), &btime), MON_OK);
+    assert_int_equal(btime, 1768600000);
+    text = "cpu  1 2 3 4\nbtime 42"; /* last line without newline */
+    assert_int_equal(agent_parse_proc_stat_btime(text, strlen(text), &btime), MON_OK);
+    assert_int_equal(btime, 42);
+    btime = 5;
+    text = "cpu  1 2 3 4\nxbtime 42\n";
+    assert_int_equal(agent_parse_proc_stat_btime(text, strlen(text), &btime), MON_ENOENT);
+    text = "btime soon\n";
+    assert_int_equal(agent_parse_proc_stat_btime(text, strlen(text), &btime), MON_EPARSE);
+    assert_int_equal(btime, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_btime),
         cmocka_unit_test(test_normal),
         cmocka_unit_test(test_fixture_basic),
         cmocka_unit_test(test_fixture_host),

@@ -122,6 +122,23 @@ static void test_eight_gpus(void **state)
     agg_sample_free(s);
 }
 
+/* A reply of an agent with the GPU fleet fields (processes, health, Xid; captured from a real
+ * agent and the fake NVML): the fields this parser does not know yet are ignored, the ones it
+ * knows read as before. */
+static void test_gpu_processes_and_health(void **state)
+{
+    struct agg_sample *s = parse_ok("gpu_processes.json");
+    (void)state;
+    assert_string_equal(s->node_id, "srv-gpu");
+    assert_int_equal(s->n_gpus, 3);
+    assert_float_equal(s->gpus[0].util_pct, 10, 1e-9);
+    assert_float_equal(s->gpus[2].mem_used_mb, 3072, 1e-9);
+    assert_string_equal(s->gpus[1].error, "GPU is lost");
+    assert_true(s->degraded);
+    assert_float_equal(s->gpu_util_max, 30, 1e-9);
+    agg_sample_free(s);
+}
+
 static void test_lost_gpu(void **state)
 {
     struct agg_sample *s = parse_ok("lost_gpu.json");
@@ -240,11 +257,11 @@ static void test_nulls_and_edges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_reply), cmocka_unit_test(test_no_gpus_no_services),
-        cmocka_unit_test(test_eight_gpus), cmocka_unit_test(test_lost_gpu),
-        cmocka_unit_test(test_stale_disk), cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_huge_array), cmocka_unit_test(test_nulls_and_edges),
-        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_good_reply),      cmocka_unit_test(test_no_gpus_no_services),
+        cmocka_unit_test(test_eight_gpus),      cmocka_unit_test(test_gpu_processes_and_health),
+        cmocka_unit_test(test_lost_gpu),        cmocka_unit_test(test_stale_disk),
+        cmocka_unit_test(test_rejections),      cmocka_unit_test(test_huge_array),
+        cmocka_unit_test(test_nulls_and_edges), cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/* Tests for the NVML health figures and the Xid thread against the fake library: values,
+ * absent figures, unsupported calls not repeated, Xid events kept per GPU, a failing or hanging
+ * event wait. */
+#include "agent/collect/gpu_nvml.h"
+#include "agent/collect/gpu_xid.h"
+#include "common/clock.h"
+#include "common/err.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "support/fake_nvml_test.h"
+
+static struct gpu_reading readings[GPU_MAX];
+
+static struct gpu_reading *read_all(struct gpu_nvml *g)
+{
+    char why[128];
+    size_t n = 0;
+    assert_int_equal(gpu_nvml_read(g, readings, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    return readings;
+}
+
+static void test_default_health(void **state)
+{
+    struct gpu_nvml *g;
+    struct gpu_reading *r;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "1", 1);
+    g = fake_nvml_open(FAKE_LIB);
+    r = read_all(g);
+    assert_true(r->ecc.has_mode && r->ecc.enabled && r->ecc.has_counts);
+    assert_int_equal(r->ecc.volatile_uncorrected, 0);
+    assert_true(r->has_remapped_rows);
+    assert_false(r->remapped_rows.pending || r->remapped_rows.failed);
+    assert_true(r->has_throttle);
+    assert_int_equal(r->throttle_mask, 0);
+    assert_true(r->has_fan && r->fan_pct == 41);
+    assert_true(r->has_sm_clock && r->sm_clock_mhz == 1410);
+    assert_true(r->has_power_limit && r->power_limit_w == 400.0);
+    assert_true(r->has_pstate && r->pstate == 0);
+    gpu_nvml_close(g);
+}
+
+static void test_values_from_state(void **state)
+{
+    const char *path = fake_nvml_state_file();
+    struct gpu_nvml *g;
+    struct gpu_reading *r;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "2", 1);
+    fake_nvml_write_state(path, "ecc_vol_corr@1=5\necc_vol_unc@1=3\necc_agg_corr@1=50\n"
+                                "ecc_agg_unc@1=7\nremap_corr@1=2\nremap_unc@1=1\n"
+                                "remap_pending@1=1\nremap_failed@1=1\nthrottle@1=0x44\n"
+                                "fan@1=100\nsm_clock@1=210\npower_limit_mw@1=250500\n"
+                                "pstate@1=8\necc_mode@0=0\n");
+    g = fake_nvml_open(FAKE_LIB);
+    r = read_all(g);
+    /* ECC off: the mode says so, and there are no counts (not zeros) */
+    assert_true(r[0].ecc.has_mode);
+    assert_false(r[0].ecc.enabled);
+    assert_false(r[0].ecc.has_counts);
+    assert_true(r[1].ecc.has_counts);
+    assert_int_equal(r[1].ecc.volatile_corrected, 5);
+    assert_int_equal(r[1].ecc.volatile_uncorrected, 3);
+    assert_int_equal(r[1].ecc.aggregate_corrected, 50);
+    assert_int_equal(r[1].ecc.aggregate_uncorrected, 7);
+    assert_int_equal(r[1].remapped_rows.corrected, 2);
+    assert_int_equal(r[1].remapped_rows.uncorrected, 1);
+    assert_true(r[1].remapped_rows.pending && r[1].remapped_rows.failed);
+    assert_int_equal(r[1].throttle_mask, GPU_THROTTLE_SW_POWER_CAP | GPU_THROTTLE_HW_THERMAL);
+    assert_int_equal(r[1].fan_pct, 100);
+    assert_int_equal(r[1].sm_clock_mhz, 210);
+    assert_true(r[1].power_limit_w == 250.5);
+    assert_int_equal(r[1].pstate, 8);
+
+    /* ECC turned on (after a reboot): its counts are read, it was never "unsupported" */
+    fake_nvml_write_state(path, "ecc_mode@0=1\necc_vol_unc@0=4\npstate@0=32\n");
+    r = read_all(g);
+    assert_true(r[0].ecc.enabled && r[0].ecc.has_counts);
+    assert_int_equal(r[0].ecc.volatile_uncorrected, 4);
+    assert_false(r[0].has_pstate); /* 32 is NVML's "unknown" */
+    gpu_nvml_close(g);
+    unlink(path);
+}
+
+static void test_unsupported_not_retried(void **state)
+{
+    static const char *const calls[] = {"ecc",   "remap",       "throttle", "fan",
+                                        "clock", "power_limit", "pstate"};
+    const char *path = fake_nvml_state_file();
+    struct gpu_nvml *g;
+    struct gpu_reading *r;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "2", 1);
+    fake_nvml_write_state(path, "unsupported@0=ecc,remap,throttle,fan,clock,power_limit,pstate\n"
+                                "unsupported@1=ecc_counts\n");
+    g = fake_nvml_open(FAKE_LIB);
+    for (int i = 0; i < 3; i++) {
+        r = read_all(g);
+        assert_false(r[0].ecc.has_mode || r[0].has_remapped_rows || r[0].has_throttle ||
+                     r[0].has_fan || r[0].has_sm_clock || r[0].has_power_limit || r[0].has_pstate);
+        assert_string_equal(r[0].error, ""); /* absence, not a fault */
+        assert_true(r[0].has_util && r[0].has_mem);
+        assert_true(r[1].ecc.has_mode && !r[1].ecc.has_counts);
+        assert_true(r[1].has_fan && r[1].has_pstate);
+    }
+    /* GPU 0 was asked once per call; GPU 1 three times (except ECC counts: once) */
+    for (size_t k = 0; k < sizeof(calls) / sizeof(calls[0]); k++)
+        assert_int_equal(fake_nvml_calls_of(FAKE_LIB, calls[k]), 1 + 3);
+    assert_int_equal(fake_nvml_calls_of(FAKE_LIB, "ecc_counts"), 1);
+    gpu_nvml_close(g);
+    unlink(path);
+}
+
+/* Reads until GPU index has n Xid events (the thread delivers them asynchronously). */
+static struct gpu_reading *wait_xid(struct gpu_nvml *g, unsigned index, unsigned n)
+{
+    int64_t deadline = mon_mono_ms() + 5000;
+    struct gpu_reading *r;
+    do {
+        r = read_all(g);
+        if (r[index].n_xid >= n)
+            return r;
+        mon_sleep_ms(20);
+    } while (mon_mono_ms() < deadline);
+    fail_msg("GPU %u: %u Xid events, expected %u", index, r[index].n_xid, n);
+    return NULL;
+}
+
+static void test_xid_events(void **state)
+{
+    const char *path = fake_nvml_state_file();
+    char text[512] = "unsupported@2=xid\nxid=1:79,2:48";
+    size_t len = strlen(text);
+    int64_t before = mon_utc_ms() / 1000;
+    struct gpu_nvml *g;
+    struct gpu_reading *r;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "3", 1);
+    fake_nvml_write_state(path, "unsupported@2=xid\n");
+    g = fake_nvml_open(FAKE_LIB);
+    read_all(g); /* the first read registers the GPUs and starts the thread */
+    fake_nvml_write_state(path, "unsupported@2=xid\nxid=1:79,2:48\n");
+    r = wait_xid(g, 1, 1);
+    assert_true(r[0].has_xid);
+    assert_int_equal(r[0].n_xid, 0);
+    assert_int_equal(r[1].xid[0].code, 79);
+    assert_true(r[1].xid[0].at_utc_s >= before && r[1].xid[0].at_utc_s <= mon_utc_ms() / 1000);
+    assert_int_equal(r[1].xid_total, 1);
+    /* GPU 2 refused the registration: no Xid figure at all */
+    assert_false(r[2].has_xid);
+
+    /* twelve more on GPU 1: the newest ten are kept, oldest first, all counted */
+    for (int i = 0; i < 12; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, ",1:%d", 100 + i);
+    snprintf(text + len, sizeof(text) - len, "\n");
+    fake_nvml_write_state(path, text);
+    r = wait_xid(g, 1, GPU_XID_KEEP);
+    for (int64_t deadline = mon_mono_ms() + 5000; r[1].xid_total < 13 && mon_mono_ms() < deadline;
+         mon_sleep_ms(20))
+        r = read_all(g);
+    assert_int_equal(r[1].xid_total, 13);
+    assert_int_equal(r[1].n_xid, GPU_XID_KEEP);
+    assert_int_equal(r[1].xid[0].code, 102);
+    assert_int_equal(r[1].xid[GPU_XID_KEEP - 1].code, 111);
+    /* the GPU falls off the bus: its Xid events stay in the reading, they say why */
+    fake_nvml_write_state(path, "lost=1\n");
+    r = read_all(g);
+    assert_string_equal(r[1].error, "GPU is lost");
+    assert_true(r[1].has_xid);
+    assert_int_equal(r[1].n_xid, GPU_XID_KEEP);
+    gpu_nvml_close(g);
+    unlink(path);
+}
+
+static void test_xid_survives_driver_errors(void **state)
+{
+    const char *path = fake_nvml_state_file();
+    struct gpu_nvml *g;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "1", 1);
+    fake_nvml_write_state(path, "xid_wait_error=15\n"); /* GPU is lost */
+    g = fake_nvml_open(FAKE_LIB);
+    read_all(g);
+    mon_sleep_ms(300);
+    fake_nvml_write_state(path, "xid=0:79\n"); /* the driver answers again */
+    assert_int_equal(wait_xid(g, 0, 1)[0].xid[0].code, 79);
+    gpu_nvml_close(g);
+    unlink(path);
+}
+
+static void test_close_is_prompt(void **state)
+{
+    struct gpu_nvml *g;
+    int64_t t0;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "2", 1);
+    g = fake_nvml_open(FAKE_LIB);
+    read_all(g);
+    t0 = mon_mono_ms();
+    assert_true(gpu_nvml_close(g));
+    assert_true(mon_mono_ms() - t0 < AGENT_XID_WAIT_MS + 200);
+}
+
+static void test_close_with_hung_wait(void **state)
+{
+    const char *path = fake_nvml_state_file();
+    struct gpu_nvml *g;
+    int64_t t0;
+
+    (void)state;
+    setenv("FAKE_NVML_GPUS", "1", 1);
+    fake_nvml_write_state(path, "xid_hang=1\n");
+    g = fake_nvml_open(FAKE_LIB);
+    read_all(g);
+    mon_sleep_ms(100); /* the thread is inside the 30-s wait now */
+    t0 = mon_mono_ms();
+    /* the wait is bounded: the thread is abandoned and the library stays loaded */
+    assert_false(gpu_nvml_close(g));
+    assert_true(mon_mono_ms() - t0 < 1000);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_default_health, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_values_from_state, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_unsupported_not_retried, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_xid_events, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_xid_survives_driver_errors, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_close_is_prompt, fake_nvml_reset_env),
+        /* last: it leaves a thread sleeping inside the fake library */
+        cmocka_unit_test_setup(test_close_with_hung_wait, fake_nvml_reset_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
