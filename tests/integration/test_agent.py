@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Integration tests of the real monitor-agent binary on 127.0.0.1 with a live fixture procfs,
 the fake NVML library, the fake nvidia-smi, a blocking statvfs shim and the D-Bus mock."""
+import json
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,8 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (FAKES_DIR, TESTS_DIR, Agent, DBusMock, LiveProc, http,  # noqa: E402
-                            wait_until)
+from lanmon_testlib import (FAKES_DIR, FIXTURES, TESTS_DIR, Agent, DBusMock,  # noqa: E402
+                            LiveProc, daemon_argv, http, scaled, wait_until)
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -24,7 +27,9 @@ def df_used_pct(mount):
     return used * 100.0 / (used + avail) if used + avail else 0.0
 
 
-class AgentTest(unittest.TestCase):
+class AgentCase(unittest.TestCase):
+    """Agents on a live fixture procfs, stopped and checked for a clean exit after each test."""
+
     def setUp(self):
         self.proc = LiveProc()
         self.agents = []
@@ -44,6 +49,8 @@ class AgentTest(unittest.TestCase):
         self.agents.append(a)
         return a
 
+
+class AgentTest(AgentCase):
     def test_auth_and_routing(self):
         a = self.agent().start()
         r = a.get("/v1/snapshot", token=None)
@@ -242,6 +249,280 @@ class AgentTest(unittest.TestCase):
         env = dict(a.env, MONITOR_AGENT_CONFIG=bad)
         p = subprocess.run([exe, "--check-config"], capture_output=True, timeout=10, env=env)
         self.assertEqual(p.returncode, 1)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+BTIME = 1768600000  # the boot time in LiveProc's /proc/stat
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+def start_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def iso(ts):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def by_pid(gpu):
+    return {p["pid"]: p for p in gpu["processes"]}
+
+
+class NamespacedAgent(Agent):
+    """An agent in a PID namespace of its own (as in a container without the host's PIDs):
+    `unshare --pid --mount-proc` with a shell as the namespace's init, since the init of a
+    namespace ignores SIGTERM. Stopped by signalling the agent itself."""
+
+    def __init__(self, procfs, **kw):
+        super().__init__(procfs, **kw)
+        self.wrapper = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "/bin/sh",
+                        "-c", '"$@" & wait $!', "sh"] + daemon_argv([])
+
+    def _agent_pid(self):
+        """The agent: the only child of the namespace's shell, itself unshare's child."""
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                init = int(f.read().split()[0])
+            with open(f"/proc/{init}/task/{init}/children") as f:
+                return int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        if not self.proc or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None, 0.0)
+        t0 = time.monotonic()
+        pid = self._agent_pid()
+        if pid:
+            os.kill(pid, sig)
+        try:
+            rc = self.proc.wait(scaled(timeout))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # --kill-child takes the whole namespace down
+            rc = self.proc.wait(5)
+        return rc, time.monotonic() - t0
+
+
+class AgentGpuTest(AgentCase):
+    """Who is on each GPU and GPU health: real processes under other users reported through
+    the fake NVML (tests run as root in CI), processes the agent cannot see, the 64-process cap,
+    health figures, Xid events and the Xid thread at shutdown."""
+
+    def setUp(self):
+        super().setUp()
+        self.children = []
+        self.tmp = tempfile.mkdtemp(prefix="lanmon-gpu-")
+        os.chmod(self.tmp, 0o755)  # other users run the renamed sleep from here
+        self.state = os.path.join(self.tmp, "nvml-state")
+        self.write_state("")
+
+    def tearDown(self):
+        for c in self.children:
+            c.kill()
+            c.wait(5)
+        super().tearDown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write_state(self, text):
+        with open(self.state + ".new", "w") as f:
+            f.write(text)
+        os.replace(self.state + ".new", self.state)  # a new inode: the fake sees the change
+
+    def gpu_agent(self, gpus=2, env=None, **kw):
+        return self.agent(gpus=gpus, env=dict({"FAKE_NVML_STATE_FILE": self.state}, **(env or {})),
+                          **kw)
+
+    def sleeper(self, uid=None, name=None):
+        """A real `sleep` process (as uid when given, under another name when given), visible
+        under the agent's procfs root."""
+        exe = "/bin/sleep"
+        if name:
+            exe = os.path.join(self.tmp, name)
+            os.symlink("/bin/sleep", exe)
+        p = subprocess.Popen([exe, "120"], user=uid, group=uid, extra_groups=[] if uid else None,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.children.append(p)
+        os.symlink(f"/proc/{p.pid}", os.path.join(self.proc.dir, str(p.pid)))
+        wait_until(lambda: start_ticks(p.pid) > 0 and os.readlink(f"/proc/{p.pid}/exe")
+                   .endswith("sleep"), timeout=5, what="the child to exec sleep")
+        return p
+
+    def snapshot_when(self, a, pred, what):
+        return wait_until(lambda: (lambda s: s if pred(s) else None)(a.get("/v1/snapshot").json()),
+                          timeout=10, what=what)
+
+    def test_users_of_real_processes(self):
+        nobody = self.sleeper(uid=65534)
+        daemon = self.sleeper(uid=1)
+        unnamed = self.sleeper(uid=54321)
+        xss = self.sleeper(uid=65534, name=XSS_NAME)
+        mine = self.sleeper()
+        # a fixture process in a docker container (its files are not a real process's)
+        shutil.copytree(os.path.join(FIXTURES, "proc", "pids", "4242"),
+                        os.path.join(self.proc.dir, "4242"))
+        self.write_state(f"procs@0={nobody.pid}:10240,{daemon.pid}:512,{xss.pid}:-\n"
+                         f"procs@1={unnamed.pid}:100,4242:7000\n"
+                         f"gprocs@1={mine.pid}:64,{unnamed.pid}:100\n")
+        a = self.gpu_agent().start()
+        s = self.snapshot_when(a, lambda s: len(s["gpus"][1].get("processes") or []) == 3,
+                               "the processes of both GPUs")
+        g0, g1 = by_pid(s["gpus"][0]), by_pid(s["gpus"][1])
+        self.assertEqual(list(g0), [nobody.pid, daemon.pid, xss.pid])  # biggest first
+        self.assertFalse(s["gpus"][0]["processes_truncated"])
+        for p, uid in ((nobody, 65534), (daemon, 1), (xss, 65534), (unnamed, 54321)):
+            e = (g0 if p.pid in g0 else g1)[p.pid]
+            self.assertEqual(e["uid"], uid)
+            try:
+                self.assertEqual(e["user"], pwd.getpwuid(uid).pw_name)
+            except KeyError:
+                self.assertEqual(e["user"], str(uid))  # no passwd entry: the number
+            self.assertEqual(e["started_at"], iso(BTIME + start_ticks(p.pid) // CLK_TCK))
+            self.assertNotIn("error", e)
+            self.assertEqual(e["type"], "compute" if p is not unnamed else "compute+graphics")
+        self.assertEqual(g0[nobody.pid]["command"], "sleep")
+        self.assertEqual(g0[nobody.pid]["used_mem_mb"], 10240)
+        self.assertIsNone(g0[xss.pid]["used_mem_mb"])
+        self.assertEqual(g0[xss.pid]["command"], XSS_NAME[:15])  # the kernel keeps 15 bytes
+        self.assertEqual(g1[unnamed.pid]["user"], "54321")
+        self.assertEqual(g1[mine.pid]["type"], "graphics")
+        self.assertEqual(g1[mine.pid]["user"], "root")
+        # real processes share the test's cgroup: the same container id (or none)
+        containers = {e["container"] for e in list(g0.values()) + [g1[unnamed.pid]]}
+        self.assertEqual(len(containers), 1)
+        self.assertRegex(containers.pop() or "0" * 12, r"^[0-9a-f]{12}$")
+        docker = g1[4242]
+        self.assertEqual((docker["container"], docker["command"], docker["uid"]),
+                         ("3f2a9c1b7d0e", "python3", 1))
+        self.assertEqual(docker["started_at"], iso(BTIME + 2930939 // CLK_TCK))
+        # every field of the issue is there, and nothing from the command line
+        self.assertEqual(set(g0[nobody.pid]), {"pid", "user", "uid", "command", "type",
+                                               "used_mem_mb", "container", "started_at"})
+        self.assertNotIn("120", json.dumps(s["gpus"][0]["processes"]))  # sleep's argument
+
+        # processes leave the GPUs (the driver drops a process's context when it exits); one
+        # that had already exited when the driver listed it keeps its entry, with the reason
+        gone = self.sleeper(uid=1)
+        gone.kill()
+        gone.wait(5)
+        self.write_state(f"procs@0={nobody.pid}:10240,{gone.pid}:512\n")
+        s = self.snapshot_when(a, lambda s: len(s["gpus"][0]["processes"]) == 2 and
+                               s["gpus"][1]["processes"] == [], "the new process lists")
+        e = by_pid(s["gpus"][0])[gone.pid]
+        self.assertEqual((e["user"], e["uid"], e["command"], e["started_at"]),
+                         (None, None, None, None))
+        self.assertIn("not visible", e["error"])
+        self.assertEqual(e["used_mem_mb"], 512)
+
+    def test_pid_in_another_namespace(self):
+        host = self.sleeper(uid=65534)
+        self.write_state(f"procs={host.pid}:100,1:200\n")
+        a = NamespacedAgent(self.proc.dir, gpus=1,
+                            env={"FAKE_NVML_STATE_FILE": self.state, "FAKE_NVML_GPUS": "1"},
+                            extra={"procfs_root": "/proc"})
+        self.agents.append(a)
+        a.start()
+        s = self.snapshot_when(a, lambda s: len(s["gpus"][0].get("processes") or []) == 2,
+                               "two processes")
+        procs = by_pid(s["gpus"][0])
+        # the host PID does not exist in the agent's namespace; PID 1 there is its shell
+        self.assertIsNone(procs[host.pid]["user"])
+        self.assertIn("another PID namespace", procs[host.pid]["error"])
+        self.assertEqual(procs[host.pid]["used_mem_mb"], 100)
+        self.assertEqual((procs[1]["command"], procs[1]["user"]), ("sh", "root"))
+        rc, took = a.stop()
+        self.assertEqual(rc, 0, a.output()[-2000:])
+
+    def test_at_most_64_processes(self):
+        pids = [3900000 + i for i in range(70)]  # listed by the driver, unknown to /proc
+        self.write_state("procs@1=" + ",".join(f"{p}:{p - 3899000}" for p in pids) + "\n")
+        a = self.gpu_agent().start()
+        s = self.snapshot_when(a, lambda s: s["gpus"][1].get("processes"), "GPU 1's processes")
+        g = s["gpus"][1]
+        self.assertEqual(len(g["processes"]), 64)
+        self.assertTrue(g["processes_truncated"])
+        self.assertEqual(g["processes"][0]["pid"], pids[-1])  # the biggest users are kept
+        self.assertEqual(g["processes"][0]["used_mem_mb"], 1069)
+        self.assertTrue(all(p["user"] is None and p["error"] for p in g["processes"]))
+        self.assertEqual(s["gpus"][0]["processes"], [])
+        self.assertIn('monitor_gpu_processes{gpu="1",uuid="GPU-00000000-0000-0000-0000-'
+                      '000000000001",name="NVIDIA Fake GPU"} 70', a.get("/metrics").body.decode())
+
+    def test_gpu_processes_off(self):
+        p = self.sleeper(uid=65534)
+        self.write_state(f"procs={p.pid}:100\n")
+        a = self.gpu_agent(extra={"gpu_processes": False}).start()
+        s = a.get("/v1/snapshot").json()
+        for g in s["gpus"]:
+            self.assertNotIn("processes", g)
+            self.assertNotIn("processes_truncated", g)
+            self.assertEqual(g["fan_pct"], 41)  # health stays
+        self.assertNotIn("monitor_gpu_processes{", a.get("/metrics").body.decode())
+
+    def test_health_and_xid(self):
+        self.write_state("ecc_vol_unc@0=3\necc_agg_unc@0=5\nremap_pending@1=1\nremap_unc@1=2\n"
+                         "throttle@0=0x4\nunsupported@1=fan,ecc\npstate@1=8\n")
+        a = self.gpu_agent().start()
+        g0, g1 = a.get("/v1/snapshot").json()["gpus"]
+        self.assertEqual(g0["ecc"], {"mode": "enabled", "volatile_corrected": 0,
+                                     "volatile_uncorrected": 3, "aggregate_corrected": 0,
+                                     "aggregate_uncorrected": 5})
+        self.assertEqual(g0["throttle"], ["sw_power_cap"])
+        self.assertEqual((g0["fan_pct"], g0["sm_clock_mhz"], g0["power_limit_w"], g0["pstate"]),
+                         (41, 1410, 400, 0))
+        self.assertEqual(g1["remapped_rows"], {"corrected": 0, "uncorrected": 2, "pending": True,
+                                               "failed": False})
+        self.assertIsNone(g1["fan_pct"])  # the driver cannot say: null, never 0
+        self.assertIsNone(g1["ecc"])
+        self.assertEqual(g1["pstate"], 8)
+        self.assertEqual(g0["xid"], [])
+        t0 = time.time()
+        with open(self.state, "a") as f:
+            f.write("xid=1:79,1:48\n")
+        s = self.snapshot_when(a, lambda s: len(s["gpus"][1]["xid"]) == 2, "two Xid events")
+        self.assertEqual([x["code"] for x in s["gpus"][1]["xid"]], [79, 48])
+        at = time.mktime(time.strptime(s["gpus"][1]["xid"][0]["at"], "%Y-%m-%dT%H:%M:%SZ")) - \
+            time.timezone
+        self.assertLess(abs(at - t0), 10)
+        self.assertEqual(s["gpus"][0]["xid"], [])
+        body = a.get("/metrics").body
+        self.assertIn(b'monitor_gpu_xid_errors_total{gpu="1",uuid="GPU-00000000-0000-0000-0000-'
+                      b'000000000001",name="NVIDIA Fake GPU"} 2', body)
+        self.assertIn(b'monitor_gpu_row_remapping_pending{gpu="1"', body)
+        p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
+
+    def test_xid_thread_and_shutdown(self):
+        # the event wait fails for a while (driver trouble): the thread waits again afterwards
+        self.write_state("xid_wait_error=999\n")
+        a = self.gpu_agent().start()
+        time.sleep(1.5)
+        self.write_state("xid=0:31\n")
+        self.snapshot_when(a, lambda s: s["gpus"][0]["xid"] and s["gpus"][0]["xid"][0]["code"] == 31,
+                           "the Xid event after the errors")
+        # a wait that hangs inside the driver does not hold up SIGTERM
+        self.write_state("xid_hang=1\n")
+        time.sleep(1.0)
+        rc, took = a.stop()
+        self.assertEqual(rc, 0, a.output()[-2000:])
+        self.assertLess(took, scaled(2.0))
+
+    def test_nvidia_smi_processes(self):
+        p = self.sleeper(uid=1)
+        count = os.path.join(self.tmp, "count")
+        a = self.gpu_agent(env={"FAKE_NVML_INIT_FAIL": "1", "FAKE_SMI_GPUS": "2",
+                                "FAKE_SMI_APPS": f"1:{p.pid}:300,1:3999999:-",
+                                "FAKE_SMI_COUNT_FILE": count},
+                           extra={"nvidia_smi": os.path.join(FAKES_DIR, "nvidia-smi")}).start()
+        s = self.snapshot_when(a, lambda s: len(s["gpus"]) == 2, "GPUs through nvidia-smi")
+        self.assertEqual(s["gpus"][0]["processes"], [])
+        procs = by_pid(s["gpus"][1])
+        self.assertEqual((procs[p.pid]["user"], procs[p.pid]["used_mem_mb"]),
+                         (pwd.getpwuid(1).pw_name, 300))
+        self.assertIsNone(procs[3999999]["used_mem_mb"])
+        self.assertIn("error", procs[3999999])
+        self.assertIsNone(s["gpus"][1]["fan_pct"])  # not in the CSV: absent
 
 
 class AgentUnitsTest(unittest.TestCase):
