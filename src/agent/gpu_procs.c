@@ -218,11 +218,11 @@ void agent_gpu_procs_sample_smi(struct agent_gpu_procs *p, const struct agent_sm
     struct gpu_process *list = NULL;
 
     agent_gpu_procs_begin(p, has_btime, btime, now_ms);
-    if (apps && n_apps)
-        list = malloc(n_apps * sizeof(*list));
-    for (size_t i = 0; apps && i < n; i++) {
+    if (apps)
+        list = malloc((n_apps ? n_apps : 1) * sizeof(*list));
+    for (size_t i = 0; list && i < n; i++) {
         size_t got = 0, total;
-        if (gpus[i].error[0] || !gpus[i].uuid[0] || (n_apps && !list))
+        if (gpus[i].error[0] || !gpus[i].uuid[0])
             continue;
         for (size_t k = 0; k < n_apps; k++)
             if (strcmp(apps[k].uuid, gpus[i].uuid) == 0)

@@ -294,7 +294,7 @@ static void render_gpu_health(struct mon_buf *out, const struct agent_values *v)
                 continue;
             snprintf(label, sizeof(label), "reason=\"%s\"", name);
             gpu_line_with(out, "monitor_gpu_throttle_reason", g, label,
-                          (g->throttle_mask >> bit) & 1);
+                          (double)((g->throttle_mask >> bit) & 1));
         }
     }
     family(out, "monitor_gpu_ecc_errors",

@@ -54,7 +54,6 @@ struct agent_sampler {
     char *nvml_library;
     char *nvidia_smi;
     enum agent_gpu_mode gpu_mode;
-    bool gpu_processes;
     int64_t window_ms;
     int64_t period_ms; /* time between readings */
 
@@ -435,7 +434,6 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
     pthread_condattr_destroy(&ca);
     s->window_ms = cfg->cpu_window_ms;
     s->gpu_mode = cfg->gpu;
-    s->gpu_processes = cfg->gpu_processes;
     s->period_ms = cfg->cpu_window_ms * 2 / 5;
     if (s->period_ms < SAMPLE_MIN_PERIOD_MS)
         s->period_ms = SAMPLE_MIN_PERIOD_MS;

@@ -113,7 +113,6 @@ int agent_nvml_read_processes(const struct nvml_api *api, nvml_device_t dev,
                               struct gpu_process *out, size_t max, size_t *ret_n, size_t *ret_total,
                               char *why, size_t why_len)
 {
-    const nvml_processes_fn *fns[2] = {api->compute_processes, api->graphics_processes};
     static const unsigned types[2] = {GPU_PROCESS_COMPUTE, GPU_PROCESS_GRAPHICS};
     bool listed = false;
     size_t n = 0, total;
@@ -122,7 +121,8 @@ int agent_nvml_read_processes(const struct nvml_api *api, nvml_device_t dev,
         nvml_return_t rc;
         if (st->level[k] >= NVML_PROCESSES_API_COUNT)
             continue;
-        rc = read_list(fns[k], dev, &st->level[k], types[k], buf, &n);
+        rc = read_list(k == LIST_COMPUTE ? api->compute_processes : api->graphics_processes, dev,
+                       &st->level[k], types[k], buf, &n);
         if (rc == NVML_SUCCESS) {
             listed = true;
         } else if (rc != NVML_ERROR_NOT_SUPPORTED) {

@@ -47,7 +47,8 @@ static struct timespec deadline_after(int64_t ms)
 }
 
 /* Records one event under the lock. */
-static void record(struct agent_xid_watch *w, nvml_device_t dev, unsigned long long code)
+static void record(struct agent_xid_watch *w, const struct nvml_device *dev,
+                   unsigned long long code)
 {
     for (size_t i = 0; i < w->n_gpus; i++) {
         struct xid_gpu *g = &w->gpus[i];

@@ -66,29 +66,27 @@ static bool lookup(struct agent_passwd_cache *c, uint32_t uid, char *name)
 
 bool agent_passwd_cache_name(struct agent_passwd_cache *c, uint32_t uid, int64_t now_ms, char *name)
 {
-    struct passwd_entry *slot = NULL;
+    struct passwd_entry *slot = NULL, *unused = NULL, *oldest = NULL;
 
     for (size_t i = 0; i < CACHE_ENTRIES && !slot; i++) {
         struct passwd_entry *e = &c->e[i];
-        if (!e->used || e->uid != uid)
-            continue;
-        if (now_ms < e->expires_ms) {
-            if (e->found)
-                memcpy(name, e->name, sizeof(e->name));
-            return e->found;
-        }
-        slot = e; /* expired: ask again in place */
-    }
-    /* else a free entry, else the one that expires first */
-    for (size_t i = 0; i < CACHE_ENTRIES && (!slot || slot->uid != uid); i++) {
-        struct passwd_entry *e = &c->e[i];
         if (!e->used) {
-            slot = e;
-            break;
+            if (!unused)
+                unused = e;
+        } else if (e->uid == uid) {
+            if (now_ms < e->expires_ms) {
+                if (e->found)
+                    memcpy(name, e->name, sizeof(e->name));
+                return e->found;
+            }
+            slot = e; /* expired: ask again in place */
+        } else if (!oldest || e->expires_ms < oldest->expires_ms) {
+            oldest = e;
         }
-        if (!slot || e->expires_ms < slot->expires_ms)
-            slot = e;
     }
+    /* else a free entry, else the one that expires first (the table is full then) */
+    if (!slot)
+        slot = unused ? unused : oldest;
     slot->used = true;
     slot->uid = uid;
     slot->found = lookup(c, uid, slot->name);
