@@ -257,7 +257,7 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
         v->gpu_source = "NVML";
         if (r < 0) {
             /* The driver failed as a whole: report it, drop NVML and re-load it later (a Xid
-             * thread stuck inside the driver keeps that copy loaded: it is abandoned). */
+             * thread inside the driver's wait unloads that copy when the wait ends). */
             (void)gpu_nvml_close(s->nvml);
             s->nvml = NULL;
             s->gpu_next_try_ms = now + s->period_ms * GPU_LOST_RETRY_TICKS;
@@ -404,7 +404,7 @@ static void sampler_release(struct agent_sampler *s)
     procfs_file_done(&s->f_loadavg);
     procfs_file_done(&s->f_uptime);
     disk_monitor_free(s->disks);
-    (void)gpu_nvml_close(s->nvml); /* false: a hung driver thread; the process is exiting */
+    (void)gpu_nvml_close(s->nvml); /* false: the Xid thread finishes the job, or exit does */
     agent_gpu_procs_free(s->procs);
     free(s->smi_apps);
     free(s->buf);

@@ -47,7 +47,7 @@ static struct stat state_stat;
 static long long state_read_ms = -1, state_stat_ms;
 static struct nvml_device devices[FAKE_MAX_GPUS];
 static unsigned gpu_count = 1;
-static int initialized;
+static _Atomic int initialized; /* nvmlInit count; an Xid thread may shut down late */
 static int lost_env = -1;
 static int power_unsupported = -1;
 static unsigned power_calls;
@@ -66,6 +66,7 @@ FAKE_EXPORT nvml_return_t nvmlDeviceGetTemperature(nvml_device_t dev, int sensor
 FAKE_EXPORT nvml_return_t nvmlDeviceGetPowerUsage(nvml_device_t dev, unsigned int *mw);
 FAKE_EXPORT unsigned fake_nvml_power_calls(void);
 FAKE_EXPORT unsigned fake_nvml_calls(const char *name);
+FAKE_EXPORT unsigned fake_nvml_sessions(void);
 FAKE_EXPORT void fake_nvml_state_changed(void);
 #ifndef FAKE_MISSING_SYMBOL
 FAKE_EXPORT nvml_return_t nvmlDeviceGetUtilizationRates(nvml_device_t dev,
@@ -332,17 +333,24 @@ nvml_return_t nvmlInit(void)
     power_unsupported = (int)env_long("FAKE_NVML_POWER_UNSUPPORTED", -1);
     power_calls = 0;
     memset(call_counts, 0, sizeof(call_counts));
-    fake_health_reset();
-    initialized = 1;
+    initialized++;
     return NVML_SUCCESS;
 }
 
+/* Counted like the real library's: a late shutdown (an Xid thread that outlived its owner)
+ * does not end a newer user's session. */
 nvml_return_t nvmlShutdown(void)
 {
     if (!initialized)
         return NVML_ERROR_UNINITIALIZED;
-    initialized = 0;
+    initialized--;
     return NVML_SUCCESS;
+}
+
+/* Test hook: how many nvmlInit are not yet matched by nvmlShutdown. */
+unsigned fake_nvml_sessions(void)
+{
+    return (unsigned)initialized;
 }
 
 const char *nvmlErrorString(nvml_return_t rc)

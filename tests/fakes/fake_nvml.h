@@ -63,6 +63,7 @@ struct nvml_event_data {
 
 struct nvml_event_set {
     unsigned long long registered[FAKE_MAX_GPUS];
+    unsigned delivered; /* Xid entries of the state file seen by this set */
 };
 typedef struct nvml_event_set *nvml_event_set_t;
 
@@ -150,7 +151,7 @@ void fake_count_call(enum fake_call call);
 nvml_device_t fake_device(unsigned i);
 unsigned fake_gpu_count(void);
 
-/* Called by nvmlInit: forgets event registrations and delivered Xid events. */
-void fake_health_reset(void);
+/* Test hook (exported): the state file changed; the next call re-reads it. */
+FAKE_EXPORT void fake_nvml_state_changed(void);
 
 #endif

@@ -2,19 +2,23 @@
 /* The fake NVML's health calls (ECC, row remapping, throttle reasons, fan, clocks, power
  * limit, P-state), process lists in both structure layouts and the Xid event set, all driven by
  * the state file (see fake_nvml.c). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* inotify_init1 flags */
 #include "fake_nvml.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
-/* The fake's one event set and what it has delivered (test double: file statics are fine). */
+/* Event sets are malloc'd, each with what it has delivered (an abandoned waiter may still use
+ * its set while a new one is made); the lock and the count of live sets are file statics
+ * (test double). */
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct nvml_event_set event_set;
-static int event_set_used;
-static unsigned xid_delivered;
+static unsigned live_sets;
 
 FAKE_EXPORT nvml_return_t nvmlDeviceGetEccMode(nvml_device_t dev, int *current, int *pending);
 FAKE_EXPORT nvml_return_t nvmlDeviceGetTotalEccErrors(nvml_device_t dev, int error_type,
@@ -50,6 +54,7 @@ FAKE_EXPORT nvml_return_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvml_device_t
                                                                    struct nvml_process_v2 *infos);
 #endif
 #endif
+FAKE_EXPORT unsigned fake_nvml_live_event_sets(void);
 FAKE_EXPORT nvml_return_t nvmlEventSetCreate(nvml_event_set_t *set);
 FAKE_EXPORT nvml_return_t nvmlEventSetFree(nvml_event_set_t set);
 FAKE_EXPORT nvml_return_t nvmlDeviceRegisterEvents(nvml_device_t dev, unsigned long long types,
@@ -63,13 +68,14 @@ FAKE_EXPORT nvml_return_t nvmlEventSetWait_v2(nvml_event_set_t set, struct nvml_
 
 #define XID_EVENT 0x8ULL
 
-void fake_health_reset(void)
+/* Test hook: event sets created and not yet freed. */
+unsigned fake_nvml_live_event_sets(void)
 {
+    unsigned n;
     pthread_mutex_lock(&events_lock);
-    memset(&event_set, 0, sizeof(event_set));
-    event_set_used = 0;
-    xid_delivered = 0;
+    n = live_sets;
     pthread_mutex_unlock(&events_lock);
+    return n;
 }
 
 nvml_return_t nvmlDeviceGetEccMode(nvml_device_t dev, int *current, int *pending)
@@ -261,23 +267,32 @@ nvml_return_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvml_device_t dev, unsign
 
 nvml_return_t nvmlEventSetCreate(nvml_event_set_t *set)
 {
+    struct fake_state *st;
+    nvml_event_set_t s;
+
     if (!set)
         return NVML_ERROR_INVALID_ARGUMENT;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return NVML_ERROR_UNKNOWN;
+    st = fake_state_get();
+    s->delivered = st->n_xid; /* like the driver: only events from now on */
+    fake_state_put();
     pthread_mutex_lock(&events_lock);
-    memset(&event_set, 0, sizeof(event_set));
-    event_set_used = 1;
+    live_sets++;
     pthread_mutex_unlock(&events_lock);
-    *set = &event_set;
+    *set = s;
     return NVML_SUCCESS;
 }
 
 nvml_return_t nvmlEventSetFree(nvml_event_set_t set)
 {
-    if (set != &event_set)
+    if (!set)
         return NVML_ERROR_INVALID_ARGUMENT;
     pthread_mutex_lock(&events_lock);
-    event_set_used = 0;
+    live_sets--;
     pthread_mutex_unlock(&events_lock);
+    free(set);
     return NVML_SUCCESS;
 }
 
@@ -290,36 +305,64 @@ nvml_return_t nvmlDeviceRegisterEvents(nvml_device_t dev, unsigned long long typ
     if (rc != NVML_SUCCESS)
         return rc;
     fake_state_put();
-    if (set != &event_set || types != XID_EVENT)
+    if (!set || types != XID_EVENT)
         return NVML_ERROR_INVALID_ARGUMENT;
     pthread_mutex_lock(&events_lock);
-    event_set.registered[dev->index] |= types;
+    set->registered[dev->index] |= types;
     pthread_mutex_unlock(&events_lock);
     return NVML_SUCCESS;
 }
 
-/* Delivers the next undelivered Xid of a registered GPU into data; 1 when there was one. */
-static int next_event(struct nvml_event_data *data)
+/* Delivers the set's next undelivered Xid of a registered GPU into data; 1 when there was one. */
+static int next_event(nvml_event_set_t set, struct nvml_event_data *data)
 {
     struct fake_state *st = fake_state_get();
     int found = 0;
 
     pthread_mutex_lock(&events_lock);
-    if (xid_delivered > st->n_xid)
-        xid_delivered = st->n_xid; /* the file was rewritten with fewer events */
-    while (!found && xid_delivered < st->n_xid) {
-        unsigned gpu = st->xid[xid_delivered].gpu;
-        if (gpu < fake_gpu_count() && (event_set.registered[gpu] & XID_EVENT)) {
+    if (set->delivered > st->n_xid)
+        set->delivered = st->n_xid; /* the file was rewritten with fewer events */
+    while (!found && set->delivered < st->n_xid) {
+        unsigned gpu = st->xid[set->delivered].gpu;
+        if (gpu < fake_gpu_count() && (set->registered[gpu] & XID_EVENT)) {
             data->device = fake_device(gpu);
             data->event_type = XID_EVENT;
-            data->event_data = st->xid[xid_delivered].code;
+            data->event_data = st->xid[set->delivered].code;
             found = 1;
         }
-        xid_delivered++;
+        set->delivered++;
     }
     pthread_mutex_unlock(&events_lock);
     fake_state_put();
     return found;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An inotify descriptor watching the folder of the state file for writes and renames, or -1. */
+static int watch_state_folder(void)
+{
+    const char *path = getenv("FAKE_NVML_STATE_FILE");
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    char dir[4096];
+    int fd;
+
+    if (!slash || (size_t)(slash - path) >= sizeof(dir))
+        return -1;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    fd = inotify_init1(IN_CLOEXEC);
+    if (fd >= 0 && inotify_add_watch(fd, dir[0] ? dir : "/",
+                                     IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 static void sleep_ms(unsigned ms)
@@ -334,12 +377,13 @@ static void sleep_ms(unsigned ms)
 static nvml_return_t wait_event(nvml_event_set_t set, struct nvml_event_data *data,
                                 unsigned int timeout_ms, int v2)
 {
+    long long deadline = now_ms() + timeout_ms;
     struct nvml_event_data got;
     struct fake_state *st;
     long wait_error;
     int hang;
 
-    if (set != &event_set || !data || !event_set_used)
+    if (!set || !data)
         return NVML_ERROR_INVALID_ARGUMENT;
     st = fake_state_get();
     hang = st->xid_hang;
@@ -352,11 +396,28 @@ static nvml_return_t wait_event(nvml_event_set_t set, struct nvml_event_data *da
     if (wait_error)
         return (nvml_return_t)wait_error;
     memset(&got, 0, sizeof(got));
-    if (!next_event(&got)) {
-        sleep_ms(timeout_ms);
-        if (!next_event(&got))
-            return NVML_ERROR_TIMEOUT;
+    /* Like the driver, answer as soon as an event comes and cost nothing meanwhile: sleep
+     * until the state file's folder changes (inotify, set up before looking, so that no
+     * change is missed), then look again. */
+    for (;;) {
+        int fd = watch_state_folder();
+        long long left = deadline - now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (next_event(set, &got) || left <= 0) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        if (fd >= 0)
+            poll(&p, 1, (int)left);
+        else
+            sleep_ms(left < 100 ? (unsigned)left : 100);
+        if (fd >= 0)
+            close(fd);
+        fake_nvml_state_changed();
     }
+    if (!got.event_type)
+        return NVML_ERROR_TIMEOUT;
     /* the v1 call fills only device, type and data */
     memcpy(data, &got, v2 ? sizeof(got) : offsetof(struct nvml_event_data, gpu_instance_id));
     return NVML_SUCCESS;

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XID_STOP_WAIT_MS (AGENT_XID_WAIT_MS + 200)
+#define XID_STOP_WAIT_MS 100 /* a thread inside the driver's wait is not waited for */
 
 /* Optional per-device calls that can answer "not supported" once and for all. */
 enum nvml_optional { OPT_NAME = 0, OPT_UUID, OPT_TEMP, OPT_POWER, OPT_COUNT };
@@ -319,15 +319,22 @@ int agent_gpu_nvml_processes(struct gpu_nvml *g, unsigned index, struct gpu_proc
                                      out, max, ret_n, ret_total, why, why_len);
 }
 
+/* Shuts NVML down and unloads it: at close, or from the Xid thread when its last wait ends. */
+static void unload(void *arg)
+{
+    struct gpu_nvml *g = arg;
+    g->api.shutdown();
+    dlclose(g->lib);
+    free(g);
+}
+
 bool gpu_nvml_close(struct gpu_nvml *g)
 {
     if (!g)
         return true;
-    if (!agent_xid_watch_stop(g->xid, XID_STOP_WAIT_MS))
-        return false; /* a thread is still inside the library: keep it loaded */
     agent_nvml_proc_buf_done(&g->proc_buf);
-    g->api.shutdown();
-    dlclose(g->lib);
-    free(g);
+    if (!agent_xid_watch_stop(g->xid, XID_STOP_WAIT_MS, unload, g))
+        return false; /* the Xid thread unloads the library once the driver lets it go */
+    unload(g);
     return true;
 }

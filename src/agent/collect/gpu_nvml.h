@@ -35,9 +35,9 @@ int agent_gpu_nvml_processes(struct gpu_nvml *g, unsigned index, struct gpu_proc
                              size_t max, size_t *ret_n, size_t *ret_total, char *why,
                              size_t why_len);
 
-/* Stops the Xid thread (waiting well under a second), then calls nvmlShutdown and dlclose.
- * Returns false when the thread hung inside the driver: then the library stays loaded and the
- * object is abandoned (the caller drops its pointer). Accepts NULL. */
+/* Calls nvmlShutdown and dlclose and frees g, at once (true) or, when the Xid thread is inside a
+ * wait of the driver, from that thread when the wait ends (false); either way within 100 ms
+ * and g must not be used again. Accepts NULL. */
 bool gpu_nvml_close(struct gpu_nvml *g);
 
 #endif

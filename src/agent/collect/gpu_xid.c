@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The Xid thread: waits on an NVML event set in short slices so that it can stop promptly,
- * keeps a small ring of events per GPU, and rides out driver errors with a pause. */
+/* The Xid thread: waits on an NVML event set, keeps a small ring of events per GPU, rides out
+ * driver errors with a pause, and, when its owner stops waiting for it, cleans up after itself. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "agent/collect/gpu_xid.h"
 
@@ -30,6 +30,9 @@ struct agent_xid_watch {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop, finished;
+    bool abandoned; /* the owner left: the thread frees the watch and calls release */
+    void (*release)(void *);
+    void *release_arg;
     pthread_t thread;
 };
 
@@ -68,9 +71,21 @@ static void record(struct agent_xid_watch *w, const struct nvml_device *dev,
     }
 }
 
+static void watch_free(struct agent_xid_watch *w)
+{
+    if (w->set)
+        w->api->event_set_free(w->set);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}
+
 static void *xid_main(void *arg)
 {
     struct agent_xid_watch *w = arg;
+    void (*release)(void *);
+    void *release_arg;
+    bool abandoned;
 
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
@@ -90,19 +105,20 @@ static void *xid_main(void *arg)
                 ;
         }
     }
+    /* finished and abandoned are decided under the same lock: either the owner joins us, or it
+     * has left and the clean-up is ours */
     w->finished = true;
+    abandoned = w->abandoned;
+    release = w->release;
+    release_arg = w->release_arg;
     pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
+    if (abandoned) {
+        watch_free(w);
+        if (release)
+            release(release_arg);
+    }
     return NULL;
-}
-
-static void watch_free(struct agent_xid_watch *w)
-{
-    if (w->set)
-        w->api->event_set_free(w->set);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
-    free(w);
 }
 
 int agent_xid_watch_start(const struct nvml_api *api, const nvml_device_t *devs, size_t n,
@@ -166,10 +182,11 @@ void agent_xid_watch_copy(struct agent_xid_watch *w, unsigned index, struct gpu_
     pthread_mutex_unlock(&w->lock);
 }
 
-bool agent_xid_watch_stop(struct agent_xid_watch *w, int64_t wait_ms)
+bool agent_xid_watch_stop(struct agent_xid_watch *w, int64_t wait_ms, void (*release)(void *),
+                          void *arg)
 {
     struct timespec until;
-    bool finished;
+    pthread_t thread;
 
     if (!w)
         return true;
@@ -179,12 +196,18 @@ bool agent_xid_watch_stop(struct agent_xid_watch *w, int64_t wait_ms)
     pthread_cond_broadcast(&w->wake);
     while (!w->finished && pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
         ;
-    finished = w->finished;
-    pthread_mutex_unlock(&w->lock);
-    if (!finished) {
-        pthread_detach(w->thread);
+    if (!w->finished) {
+        /* Still inside the driver's wait: hand everything over and leave without touching w
+         * again (the thread may free it as soon as the lock is released). */
+        w->abandoned = true;
+        w->release = release;
+        w->release_arg = arg;
+        thread = w->thread;
+        pthread_mutex_unlock(&w->lock);
+        pthread_detach(thread);
         return false;
     }
+    pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     watch_free(w);
     return true;

@@ -200,18 +200,49 @@ static void test_xid_survives_driver_errors(void **state)
     unlink(path);
 }
 
-static void test_close_is_prompt(void **state)
+/* Calls an unsigned (void) hook of the fake library held open by self. */
+static unsigned hook(void *self, const char *name)
 {
+    unsigned (*fn)(void);
+    void *sym = dlsym(self, name);
+    assert_non_null(sym);
+    memcpy(&fn, &sym, sizeof(fn));
+    return fn();
+}
+
+/* Waits (bounded) until the fake has no event set and no NVML session left. */
+static void wait_all_released(void *self)
+{
+    for (int64_t deadline = mon_mono_ms() + AGENT_XID_WAIT_MS + 3000;
+         (hook(self, "fake_nvml_live_event_sets") > 0 || hook(self, "fake_nvml_sessions") > 0) &&
+         mon_mono_ms() < deadline;)
+        mon_sleep_ms(20);
+    assert_int_equal(hook(self, "fake_nvml_live_event_sets"), 0);
+    assert_int_equal(hook(self, "fake_nvml_sessions"), 0);
+}
+
+static void test_close_is_prompt_and_clean(void **state)
+{
+    void *self = dlopen(FAKE_LIB, RTLD_NOW); /* our own reference: the fake's hooks stay */
     struct gpu_nvml *g;
     int64_t t0;
 
     (void)state;
+    assert_non_null(self);
+    wait_all_released(self); /* the threads of the tests before have finished */
     setenv("FAKE_NVML_GPUS", "2", 1);
     g = fake_nvml_open(FAKE_LIB);
     read_all(g);
+    assert_int_equal(hook(self, "fake_nvml_live_event_sets"), 1);
+    assert_int_equal(hook(self, "fake_nvml_sessions"), 1);
+    mon_sleep_ms(50); /* the thread is inside a wait of the driver now */
     t0 = mon_mono_ms();
-    assert_true(gpu_nvml_close(g));
-    assert_true(mon_mono_ms() - t0 < AGENT_XID_WAIT_MS + 200);
+    /* the Xid thread is not waited for: it finishes the close when its wait ends */
+    assert_false(gpu_nvml_close(g));
+    assert_true(mon_mono_ms() - t0 < 300);
+    /* ...and it does: the event set freed, nvmlShutdown called */
+    wait_all_released(self);
+    dlclose(self);
 }
 
 static void test_close_with_hung_wait(void **state)
@@ -227,9 +258,9 @@ static void test_close_with_hung_wait(void **state)
     read_all(g);
     mon_sleep_ms(100); /* the thread is inside the 30-s wait now */
     t0 = mon_mono_ms();
-    /* the wait is bounded: the thread is abandoned and the library stays loaded */
+    /* the wait is not waited for: the thread unloads the library when (if) it comes back */
     assert_false(gpu_nvml_close(g));
-    assert_true(mon_mono_ms() - t0 < 1000);
+    assert_true(mon_mono_ms() - t0 < 300);
     unlink(path);
 }
 
@@ -241,7 +272,7 @@ int main(void)
         cmocka_unit_test_setup(test_unsupported_not_retried, fake_nvml_reset_env),
         cmocka_unit_test_setup(test_xid_events, fake_nvml_reset_env),
         cmocka_unit_test_setup(test_xid_survives_driver_errors, fake_nvml_reset_env),
-        cmocka_unit_test_setup(test_close_is_prompt, fake_nvml_reset_env),
+        cmocka_unit_test_setup(test_close_is_prompt_and_clean, fake_nvml_reset_env),
         /* last: it leaves a thread sleeping inside the fake library */
         cmocka_unit_test_setup(test_close_with_hung_wait, fake_nvml_reset_env),
     };
