@@ -23,6 +23,9 @@
 #endif
 
 #define LOG_PATH_MAX 4096
+/* Owner read-write, group read (an admin group may read logs), others nothing. The umask can
+ * only take bits away from it. */
+#define LOG_FILE_MODE 0640
 
 /* Logging is the one process-wide facility (style.md): set at start-up, then only the file
  * state changes, under log_lock. */
@@ -46,7 +49,7 @@ void mon_log_init(const char *program, enum mon_log_level min_level)
 static int open_log(const char *path, int64_t *ret_size)
 {
     struct stat st;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_BINARY, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_BINARY, LOG_FILE_MODE);
     if (fd < 0)
         return mon_err_from_errno(errno);
     *ret_size = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
@@ -76,6 +79,19 @@ static void rotate_locked(void)
     log_file.fd = fd >= 0 ? fd : -1;
 }
 
+/* Takes group write and every "other" bit from path and its rotated copies, which older
+ * versions created 0644 (a log names servers and clients). Returns how many changed. */
+static int restrict_log_modes(const char *path, int keep)
+{
+    char old[LOG_PATH_MAX + 16];
+    int changed = mon_os_restrict_mode(path, LOG_FILE_MODE, NULL) > 0;
+    for (int i = 1; i <= keep; i++)
+        if (snprintf(old, sizeof(old), "%s.%d", path, i) < (int)sizeof(old) &&
+            mon_os_restrict_mode(old, LOG_FILE_MODE, NULL) > 0)
+            changed++;
+    return changed;
+}
+
 int mon_log_to_file(const char *path, int64_t max_bytes, int keep)
 {
     char dir[LOG_PATH_MAX];
@@ -98,6 +114,7 @@ int mon_log_to_file(const char *path, int64_t max_bytes, int keep)
     }
     if ((fd = open_log(path, &size)) < 0)
         return fd;
+    r = restrict_log_modes(path, keep);
     pthread_mutex_lock(&log_lock);
     if (log_file.fd >= 0)
         close(log_file.fd);
@@ -107,7 +124,7 @@ int mon_log_to_file(const char *path, int64_t max_bytes, int keep)
     log_file.max_bytes = max_bytes;
     log_file.keep = keep;
     pthread_mutex_unlock(&log_lock);
-    return MON_OK;
+    return r;
 }
 
 void mon_log_close(void)

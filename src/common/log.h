@@ -15,7 +15,9 @@ void mon_log_init(const char *program, enum mon_log_level min_level);
  * of stderr, each prefixed with its UTC time. When a line would take the file past max_bytes,
  * the file is rotated first: path.N-1 → path.N ... path → path.1, and path.<keep> is deleted,
  * so at most keep old files stay beside it. Call at start-up before other threads log; a
- * second call replaces the first. Returns MON_OK, or a MON_E* code (logging stays on stderr). */
+ * second call replaces the first. New files are created 0640 (owner read-write, group read);
+ * an existing file and its rotated copies with wider modes are narrowed to 0640. Returns how
+ * many files it narrowed (0 usually), or a MON_E* code (logging stays on stderr). */
 int mon_log_to_file(const char *path, int64_t max_bytes, int keep);
 
 /* Goes back to stderr and closes the log file (at exit). */

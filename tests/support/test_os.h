@@ -124,6 +124,76 @@ static inline int test_set_mtime(const char *path, int64_t utc_s)
 #endif
 }
 
+/* ---- file modes and links: Windows has no permission bits (the mode checks are skipped
+ * there) and no symlinks without privileges ---- */
+
+/* True where files have POSIX permission bits. */
+static inline bool test_has_file_modes(void)
+{
+#ifdef _WIN32
+    return false;
+#else
+    return true;
+#endif
+}
+
+/* The permission bits of path (0777 part), or 0 where there are none or on error. */
+static inline unsigned test_file_mode(const char *path)
+{
+#ifdef _WIN32
+    (void)path;
+    return 0;
+#else
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (unsigned)sb.st_mode & 0777u : 0;
+#endif
+}
+
+/* chmod; a no-op returning 0 on Windows. */
+static inline int test_chmod(const char *path, unsigned mode)
+{
+#ifdef _WIN32
+    (void)path;
+    (void)mode;
+    return 0;
+#else
+    return chmod(path, (mode_t)mode);
+#endif
+}
+
+/* Sets the process's umask and returns the old one (0 and nothing done on Windows). */
+static inline unsigned test_umask(unsigned mask)
+{
+#ifdef _WIN32
+    (void)mask;
+    return 0;
+#else
+    return (unsigned)umask((mode_t)mask);
+#endif
+}
+
+/* Makes `link_path` a second name (hard link) of the existing file `target`. 0 or -1. */
+static inline int test_hard_link(const char *target, const char *link_path)
+{
+#ifdef _WIN32
+    return CreateHardLinkA(link_path, target, NULL) ? 0 : -1;
+#else
+    return link(target, link_path);
+#endif
+}
+
+/* Makes `link_path` a symlink to target; -1 where the test cannot (Windows). */
+static inline int test_symlink(const char *target, const char *link_path)
+{
+#ifdef _WIN32
+    (void)target;
+    (void)link_path;
+    return -1;
+#else
+    return symlink(target, link_path);
+#endif
+}
+
 /* Opens a new temporary file for reading and writing that disappears when closed (it has no
  * name left on POSIX; Windows deletes it at close). Returns the descriptor or -1. */
 static inline int test_anonymous_file(void)

@@ -54,8 +54,50 @@ int mon_os_fsync(int fd);
  * MON_E* code; errno is set on failure. */
 int mon_os_rename_replace(const char *from, const char *to);
 
-/* Releases a lock from mon_os_lock_file (the file stays). Accepts a negative handle. */
+/* Takes an exclusive advisory lock on the existing file path itself (not on a lock file beside
+ * it) without waiting and without writing to it, so that every name of one file (hard links,
+ * symlinks, "./" spellings) shares one lock; Windows locks a byte far past its end, which
+ * leaves SQLite's own lock bytes alone. MON_ENOENT when missing, MON_EBUSY when another holder
+ * has it; release it with mon_os_unlock_file. A POSIX process loses all its fcntl locks on a
+ * file when it closes any descriptor of it, so on a SQLite database hold this handle until
+ * every connection to the file in this process is closed. */
+int mon_os_lock_existing(const char *path, int *ret_handle);
+
+/* Releases a lock from mon_os_lock_file or mon_os_lock_existing (the file stays). Accepts a
+ * negative handle. */
 void mon_os_unlock_file(int handle);
+
+/* What makes a file the same file under any name. */
+struct mon_os_file_id {
+    unsigned long long device; /* Windows: the volume's serial number */
+    unsigned long long inode;  /* Windows: the file index */
+    unsigned long long size;   /* bytes */
+    unsigned long links;       /* hard links; 0 once an open file was deleted */
+};
+
+/* The identity of the file path names (symlinks followed), without opening it on POSIX (so a
+ * SQLite database's locks are safe). MON_ENOENT when it does not exist. */
+int mon_os_file_id(const char *path, struct mon_os_file_id *ret);
+
+/* The identity of the file behind a handle from mon_os_lock_existing. */
+int mon_os_file_id_handle(int handle, struct mon_os_file_id *ret);
+
+/* True when a and b are the same file (device and inode). */
+bool mon_os_same_file(const struct mon_os_file_id *a, const struct mon_os_file_id *b);
+
+/* Creates the new file path, readable and writable by its owner only (mode 0600 whatever the
+ * umask; on Windows the folder's permissions apply), and returns it open for writing.
+ * MON_EEXIST when path exists. */
+int mon_os_create_private(const char *path, int *ret_fd);
+
+/* The system's text for an errno value ("No space left on device") in buf, thread-safe (a
+ * MON_E* code loses such detail). Returns buf. */
+const char *mon_os_errno_text(int errnum, char *buf, size_t size);
+
+/* Takes from an existing file every permission bit that mode lacks (POSIX chmod; Windows has no
+ * such bits: always 0). Returns 1 when the mode changed, with the bits it had in *ret_old_mode
+ * (may be NULL), 0 when it was already within mode, MON_ENOENT when the file does not exist. */
+int mon_os_restrict_mode(const char *path, unsigned mode, unsigned *ret_old_mode);
 
 enum mon_os_signal { MON_OS_SIGNAL_STOP = 1, MON_OS_SIGNAL_RELOAD = 2 };
 

@@ -160,7 +160,7 @@ void mon_os_request_stop(void)
 int mon_os_lock_file(const char *path, int *ret_handle)
 {
     char pid[32];
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), n;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600), n;
     if (fd < 0)
         return mon_err_from_errno(errno);
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -175,6 +175,93 @@ int mon_os_lock_file(const char *path, int *ret_handle)
     }
     *ret_handle = fd;
     return MON_OK;
+}
+
+int mon_os_lock_existing(const char *path, int *ret_handle)
+{
+    /* flock, not fcntl: SQLite's own locks on the file are fcntl locks, which flock locks
+     * neither see nor disturb on a local file system. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? MON_EBUSY : mon_err_from_errno(e);
+    }
+    *ret_handle = fd;
+    return MON_OK;
+}
+
+static void file_id_from_stat(const struct stat *st, struct mon_os_file_id *ret)
+{
+    ret->device = (unsigned long long)st->st_dev;
+    ret->inode = (unsigned long long)st->st_ino;
+    ret->size = st->st_size > 0 ? (unsigned long long)st->st_size : 0;
+    ret->links = (unsigned long)st->st_nlink;
+}
+
+int mon_os_file_id(const char *path, struct mon_os_file_id *ret)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return mon_err_from_errno(errno);
+    file_id_from_stat(&st, ret);
+    return MON_OK;
+}
+
+int mon_os_file_id_handle(int handle, struct mon_os_file_id *ret)
+{
+    struct stat st;
+    if (fstat(handle, &st) < 0)
+        return mon_err_from_errno(errno);
+    file_id_from_stat(&st, ret);
+    return MON_OK;
+}
+
+bool mon_os_same_file(const struct mon_os_file_id *a, const struct mon_os_file_id *b)
+{
+    return a->device == b->device && a->inode == b->inode;
+}
+
+int mon_os_create_private(const char *path, int *ret_fd)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    /* The umask can only take bits away; this also undoes an odd one that took the owner's. */
+    if (fchmod(fd, 0600) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        return mon_err_from_errno(e);
+    }
+    *ret_fd = fd;
+    return MON_OK;
+}
+
+int mon_os_restrict_mode(const char *path, unsigned mode, unsigned *ret_old_mode)
+{
+    struct stat st;
+    unsigned old;
+    if (stat(path, &st) < 0)
+        return mon_err_from_errno(errno);
+    old = (unsigned)st.st_mode & 07777;
+    if ((old & ~mode) == 0)
+        return 0;
+    if (chmod(path, (mode_t)(old & mode)) < 0)
+        return mon_err_from_errno(errno);
+    if (ret_old_mode)
+        *ret_old_mode = old;
+    return 1;
+}
+
+const char *mon_os_errno_text(int errnum, char *buf, size_t size)
+{
+    /* XSI strerror_r (int result: _POSIX_C_SOURCE without _GNU_SOURCE). */
+    if (size && strerror_r(errnum, buf, size) != 0)
+        snprintf(buf, size, "error %d", errnum);
+    return buf;
 }
 
 void mon_os_unlock_file(int handle)

@@ -258,6 +258,104 @@ int mon_os_lock_file(const char *path, int *ret_handle)
     return MON_OK;
 }
 
+int mon_os_lock_existing(const char *path, int *ret_handle)
+{
+    OVERLAPPED ov = {0};
+    HANDLE h;
+    int fd;
+
+    /* Read access is enough to lock; sharing everything (delete included) keeps SQLite's own
+     * opens of the file and a restore's replacement working. */
+    h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE) {
+        errno = errno_from_win32(GetLastError());
+        return mon_err_from_errno(errno);
+    }
+    ov.OffsetHigh = LOCK_OFFSET_HIGH;
+    if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+        DWORD e = GetLastError();
+        CloseHandle(h);
+        return e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING ? MON_EBUSY : MON_ESYS;
+    }
+    fd = _open_osfhandle((intptr_t)h, _O_RDONLY);
+    if (fd < 0) {
+        UnlockFileEx(h, 0, 1, 0, &ov);
+        CloseHandle(h);
+        return MON_ESYS;
+    }
+    *ret_handle = fd;
+    return MON_OK;
+}
+
+static void file_id_from_info(const BY_HANDLE_FILE_INFORMATION *fi, struct mon_os_file_id *ret)
+{
+    ret->device = fi->dwVolumeSerialNumber;
+    ret->inode = ((unsigned long long)fi->nFileIndexHigh << 32) | fi->nFileIndexLow;
+    ret->size = ((unsigned long long)fi->nFileSizeHigh << 32) | fi->nFileSizeLow;
+    ret->links = fi->nNumberOfLinks;
+}
+
+int mon_os_file_id(const char *path, struct mon_os_file_id *ret)
+{
+    BY_HANDLE_FILE_INFORMATION fi;
+    /* No access rights: only the metadata is read (Windows locks are per handle, so this open
+     * disturbs nobody's). */
+    HANDLE h = CreateFileA(path, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    BOOL ok;
+    if (h == INVALID_HANDLE_VALUE) {
+        errno = errno_from_win32(GetLastError());
+        return mon_err_from_errno(errno);
+    }
+    ok = GetFileInformationByHandle(h, &fi);
+    CloseHandle(h);
+    if (!ok)
+        return MON_ESYS;
+    file_id_from_info(&fi, ret);
+    return MON_OK;
+}
+
+int mon_os_file_id_handle(int handle, struct mon_os_file_id *ret)
+{
+    BY_HANDLE_FILE_INFORMATION fi;
+    HANDLE h = (HANDLE)_get_osfhandle(handle);
+    if (h == INVALID_HANDLE_VALUE || !GetFileInformationByHandle(h, &fi))
+        return MON_ESYS;
+    file_id_from_info(&fi, ret);
+    return MON_OK;
+}
+
+bool mon_os_same_file(const struct mon_os_file_id *a, const struct mon_os_file_id *b)
+{
+    return a->device == b->device && a->inode == b->inode;
+}
+
+int mon_os_create_private(const char *path, int *ret_fd)
+{
+    /* Windows has no mode bits: the file inherits the folder's access control list. */
+    int fd = _open(path, _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY | _O_NOINHERIT,
+                   _S_IREAD | _S_IWRITE);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    *ret_fd = fd;
+    return MON_OK;
+}
+
+int mon_os_restrict_mode(const char *path, unsigned mode, unsigned *ret_old_mode)
+{
+    (void)mode;
+    (void)ret_old_mode;
+    return mon_os_path_exists(path) ? 0 : MON_ENOENT;
+}
+
+const char *mon_os_errno_text(int errnum, char *buf, size_t size)
+{
+    if (size && strerror_s(buf, size, errnum) != 0)
+        snprintf(buf, size, "error %d", errnum);
+    return buf;
+}
+
 void mon_os_unlock_file(int handle)
 {
     OVERLAPPED ov = {0};
