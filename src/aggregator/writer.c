@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The database writer thread: jobs are executed strictly in order; a locked or full database
- * makes the head job wait and retry (100 ms doubling to 5 s) instead of losing it. */
+ * makes the head job wait and retry (100 ms doubling to 5 s) instead of losing it. Failures are
+ * logged with the database's reason, at most one line a minute per kind. */
 #include "aggregator/writer.h"
 
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/str.h"
 
 #include <pthread.h>
@@ -15,7 +17,20 @@
 #include <time.h>
 
 #define DEFAULT_MAX_JOBS 100000
-#define WHY_LEN          256 /* the database's reason for a failed job */
+#define WHY_LEN          256   /* the database's reason for a failed job */
+#define LOG_EVERY_MS     60000 /* a failure that lasts is logged again at most this often */
+
+/* What the log has been told, so that a failure that lasts (a full disk retried every 5 s, a
+ * flood of refused writes) gives one line a minute, not one per attempt. Under the lock. */
+struct writer_log {
+    int64_t failing_since; /* monotonic ms of the first failed attempt of a run; 0: none */
+    uint64_t attempts;     /* failed attempts in that run */
+    int64_t failing_logged;
+    uint64_t rejected_unlogged;
+    int64_t rejected_logged; /* monotonic ms; 0: never */
+    uint64_t dropped_logged; /* st.dropped at the last line about drops */
+    int64_t dropped_logged_at;
+};
 
 struct agg_writer {
     struct agg_writer_options opt;
@@ -30,6 +45,7 @@ struct agg_writer {
     bool stopping;
     int64_t stop_deadline; /* monotonic ms */
     struct agg_writer_status st;
+    struct writer_log log;
 };
 
 static void job_free(struct agg_write_job *j)
@@ -132,6 +148,73 @@ static void set_last_error(struct agg_writer *w, const char *what, const char *w
     w->st.last_error_at = mon_utc_ms() / 1000;
 }
 
+/* Lock held. Logs a failed attempt: the first of a run at once, then at most once a minute
+ * while the run lasts. */
+static void log_attempt_failed(struct agg_writer *w, const char *what, const char *why)
+{
+    int64_t now = mon_mono_ms();
+    bool add = why[0] && strcmp(why, what) != 0;
+    size_t pending = w->n_queued + 1;
+
+    w->log.attempts++;
+    if (!w->log.failing_since) {
+        w->log.failing_since = now;
+        w->log.failing_logged = now;
+        mon_warn("%s%s%s; retrying, %zu write(s) waiting", what, add ? ": " : "", add ? why : "",
+                 pending);
+    } else if (now - w->log.failing_logged >= LOG_EVERY_MS) {
+        w->log.failing_logged = now;
+        mon_warn("%s%s%s: still failing after %lld s (%llu attempts), %zu write(s) waiting", what,
+                 add ? ": " : "", add ? why : "", (long long)((now - w->log.failing_since) / 1000),
+                 (unsigned long long)w->log.attempts, pending);
+    }
+}
+
+/* Lock held. Ends a run of failed attempts with one line. */
+static void log_recovered(struct agg_writer *w)
+{
+    if (!w->log.failing_since)
+        return;
+    mon_info("database writes work again after %lld s (%llu failed attempts)",
+             (long long)((mon_mono_ms() - w->log.failing_since) / 1000),
+             (unsigned long long)w->log.attempts);
+    w->log.failing_since = 0;
+    w->log.attempts = 0;
+}
+
+/* Lock held. A write the database refused for good (not retried): at most one line a minute,
+ * counting the ones in between. */
+static void log_rejected(struct agg_writer *w, const char *why)
+{
+    int64_t now = mon_mono_ms();
+    if (w->log.rejected_logged && now - w->log.rejected_logged < LOG_EVERY_MS) {
+        w->log.rejected_unlogged++;
+        return;
+    }
+    if (w->log.rejected_unlogged)
+        mon_warn("database write rejected: %s (and %llu more since the last such line)", why,
+                 (unsigned long long)w->log.rejected_unlogged);
+    else
+        mon_warn("database write rejected: %s", why);
+    w->log.rejected_logged = now;
+    w->log.rejected_unlogged = 0;
+}
+
+/* Lock held. Writes dropped (a full queue, or not written in time at stop): at most one line a
+ * minute, unless final (at stop). */
+static void log_dropped(struct agg_writer *w, const char *why, bool final)
+{
+    int64_t now = mon_mono_ms();
+    if (w->st.dropped == w->log.dropped_logged ||
+        (!final && w->log.dropped_logged_at && now - w->log.dropped_logged_at < LOG_EVERY_MS))
+        return;
+    mon_warn("%llu database write(s) dropped %s (%llu in all)",
+             (unsigned long long)(w->st.dropped - w->log.dropped_logged), why,
+             (unsigned long long)w->st.dropped);
+    w->log.dropped_logged = w->st.dropped;
+    w->log.dropped_logged_at = now;
+}
+
 /* Executes one job, retrying transient failures; lock NOT held on entry or exit. Returns the
  * final result (a transient code when the drain time ran out) and the reason of a failure in
  * why. */
@@ -150,6 +233,7 @@ static int run_job(struct agg_writer *w, const struct agg_write_job *j, char *wh
         snprintf(retry, sizeof(retry), " (retrying in %lld ms)", (long long)backoff);
         set_last_error(w, r == MON_EBUSY ? "database is locked" : "database write failed", why,
                        retry);
+        log_attempt_failed(w, r == MON_EBUSY ? "database is locked" : "database write failed", why);
         if (drain_over(w)) {
             pthread_mutex_unlock(&w->lock);
             return r;
@@ -164,6 +248,7 @@ static void record_result(struct agg_writer *w, const struct agg_write_job *j, i
                           const char *why)
 {
     if (r >= 0) {
+        log_recovered(w);
         w->st.written++;
         w->st.db_ok = true;
         w->st.last_success_at = mon_utc_ms() / 1000;
@@ -174,8 +259,11 @@ static void record_result(struct agg_writer *w, const struct agg_write_job *j, i
     } else {
         w->st.rejected++;
         w->st.db_ok = true; /* the database answered */
-        if (r != MON_ENOENT)
+        log_recovered(w);
+        if (r != MON_ENOENT) {
             set_last_error(w, "write rejected", why[0] ? why : mon_strerror(r), "");
+            log_rejected(w, why[0] ? why : mon_strerror(r));
+        }
     }
 }
 
@@ -214,6 +302,7 @@ static void *writer_main(void *arg)
         w->st.dropped++;
         job_free(j);
     }
+    log_dropped(w, "at stop: the database did not take them in time", true);
     w->tail = NULL;
     w->n_queued = 0;
     pthread_cond_broadcast(&w->idle);
@@ -333,8 +422,12 @@ static int push(struct agg_writer *w, struct agg_write_job *j)
         job_free(j);
         return MON_EINVAL;
     }
-    while (w->n_queued >= w->opt.max_jobs && w->head)
-        drop_one(w);
+    if (w->n_queued >= w->opt.max_jobs && w->head) {
+        while (w->n_queued >= w->opt.max_jobs && w->head)
+            drop_one(w);
+        log_dropped(w, "because the write queue is full (the database is too slow or failing)",
+                    false);
+    }
     j->next = NULL;
     if (w->tail)
         w->tail->next = j;

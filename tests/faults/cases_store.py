@@ -165,8 +165,9 @@ def fill(path):
 
 
 @case(9, "database on a full filesystem (tmpfs)",
-      "while the disk is full the live API keeps fresh values and /api/health reports the "
-      "write failure; when space returns the pending writes land (event and buckets)")
+      "while the disk is full the live API keeps fresh values, /api/health reports the write "
+      "failure and the log says so with the reason, once (rate-limited); when space returns "
+      "the pending writes land (event and buckets) and the log says writes work again")
 def full_disk(ctx):
     holder = {}
 
@@ -204,6 +205,9 @@ def full_disk(ctx):
     h = wait_until(failing, timeout=20, what="/api/health reporting the failed writes")
     detect = time.monotonic() - full_at
     check("write failed" in h["last_error"], f"db error text: {h['last_error']}")
+    # Issue 11 item 16: the failure reaches the log with the database's reason.
+    full_line = "database write failed: database or disk is full; retrying"
+    wait_until(lambda: full_line in g.output(), timeout=5, what="the failed writes in the log")
     wait_until(lambda: not server_by_name(g, "down")["online"], timeout=OFFLINE_AFTER + 3,
                what="the killed agent offline")
     fresh, api_max = set(), 0.0
@@ -231,9 +235,17 @@ def full_disk(ctx):
     wait_until(lambda: total_samples(g.db, sid) > stuck, timeout=10, what="buckets growing")
     check(g.api("GET", "/api/health").json()["db"]["dropped_writes"] == 0, "writes dropped")
     check(integrity(g.db) == "ok", "integrity_check after the full disk")
+    out = g.output()
+    failed_lines = out.count("database write failed")
+    full_s = time.monotonic() - full_at
+    # One line when it starts, then at most one a minute while it lasts, not one per retry.
+    check(1 <= failed_lines <= 1 + int(full_s // 60), f"{failed_lines} log lines about failed "
+          f"writes in {full_s:.0f} s:\n{out[-3000:]}")
+    check("database writes work again after" in out, "no log line when writes resumed")
     ctx.fig("filled_kb", filled // 1024)
     ctx.fig("detect_s", detect)
     ctx.fig("pending", pending)
     ctx.fig("api_max_s", api_max)
     ctx.fig("drain_s", drain)
     ctx.fig("samples", f"{before}/{stuck}->{total_samples(g.db, sid)}")
+    ctx.fig("log_lines", failed_lines)
