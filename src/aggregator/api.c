@@ -6,6 +6,7 @@
 
 #include "aggregator/agentclient.h"
 #include "aggregator/api_params.h"
+#include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
 #include "aggregator/metric.h"
 #include "aggregator/static.h"
@@ -30,6 +31,7 @@ struct agg_api {
     const struct agg_config *cfg;
     struct agg_engine *engine;
     struct agg_store *store;
+    struct agg_dbwatch *dbwatch;
     struct mon_http_server *http;
     /* GET /api/servers body, shared by every client for LIST_CACHE_MS: the dashboard of each
      * open browser asks every 5 s, and serialising hundreds of servers costs milliseconds. */
@@ -507,8 +509,10 @@ static void handle_events(void *ctx, struct mon_http_request *req, struct mon_ht
 static void handle_health(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
+    cJSON *root = agg_engine_health_json(api->engine);
     (void)req;
-    mon_http_json(resp, 200, agg_engine_health_json(api->engine));
+    agg_dbwatch_health_json(api->dbwatch, root);
+    mon_http_json(resp, 200, root);
 }
 
 static const struct mon_http_route api_routes[] = {
@@ -537,7 +541,8 @@ static void dispatch(void *ctx, struct mon_http_request *req, struct mon_http_re
 }
 
 struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
-                              struct agg_store *store, char *why, size_t why_len)
+                              struct agg_store *store, struct agg_dbwatch *dbwatch, char *why,
+                              size_t why_len)
 {
     struct agg_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
@@ -555,6 +560,7 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
     api->cfg = cfg;
     api->engine = engine;
     api->store = store;
+    api->dbwatch = dbwatch;
     pthread_mutex_init(&api->list_lock, NULL);
     opt.ctx = api;
     if (mon_http_start(&opt, &api->http, why, why_len) < 0) {

@@ -8,13 +8,16 @@
 #include "aggregator/config.h"
 
 struct agg_api;
+struct agg_dbwatch;
 struct agg_engine;
 struct agg_store;
 
-/* Starts listening on cfg->listen. cfg, engine and store are borrowed and must outlive the
- * api; store is the API's own connection (CRUD and history reads). */
+/* Starts listening on cfg->listen. cfg, engine, store and dbwatch are borrowed and must
+ * outlive the api; store is the API's own connection (CRUD and history reads); dbwatch (may be
+ * NULL) adds the database file, integrity and backup fields to /api/health. */
 struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
-                              struct agg_store *store, char *why, size_t why_len);
+                              struct agg_store *store, struct agg_dbwatch *dbwatch, char *why,
+                              size_t why_len);
 
 /* The bound port (after listening on port 0 in tests). */
 unsigned agg_api_port(const struct agg_api *api);

@@ -10,108 +10,113 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_FIRST_DELAY_MS 10000
 #define DEFAULT_PERIOD_MS      (24 * 3600 * 1000LL)
+#define DEFAULT_RETRY_MIN_MS   15000           /* first retry of a failed backup */
+#define DEFAULT_RETRY_MAX_MS   (3600 * 1000LL) /* retries double up to hourly */
 #define PATH_LEN               4200
 
-static void why_set(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void why_set(char *why, size_t why_len, const char *fmt, ...)
+/* Records "<what> <path>: <the system's reason>" in why and returns errno's MON_E* code. */
+static int errno_why(char *why, size_t why_len, const char *what, const char *path)
 {
-    va_list ap;
-    if (!why || !why_len)
-        return;
-    va_start(ap, fmt);
-    if (vsnprintf(why, why_len, fmt, ap) < 0)
-        why[0] = '\0';
-    va_end(ap);
+    int e = errno;
+    char text[128];
+    mon_str_format(why, why_len, "%s %s: %s", what, path, mon_os_errno_text(e, text, sizeof(text)));
+    return mon_err_from_errno(e);
 }
 
-/* Copies src into a new file dst and syncs it to disk. */
+/* Copies src into a new file dst (mode 0600: a database holds the agents' tokens) and syncs it
+ * to disk. */
 static int copy_file(const char *src, const char *dst, char *why, size_t why_len)
 {
     char chunk[65536];
     FILE *in = fopen(src, "rb"), *out = NULL;
     size_t n;
-    int r = MON_OK;
+    int fd = -1, r = MON_OK;
 
-    if (!in) {
-        r = mon_err_from_errno(errno);
-        why_set(why, why_len, "cannot open %s: %s", src, strerror(errno));
-        return r;
+    if (!in)
+        return errno_why(why, why_len, "cannot open", src);
+    r = mon_os_create_private(dst, &fd);
+    if (r < 0) {
+        r = errno_why(why, why_len, "cannot create", dst);
+        goto out;
     }
-    out = fopen(dst, "wb");
-    if (!out) {
-        r = mon_err_from_errno(errno);
-        why_set(why, why_len, "cannot create %s: %s", dst, strerror(errno));
+    if (!(out = fdopen(fd, "wb"))) {
+        r = errno_why(why, why_len, "cannot create", dst);
+        close(fd);
         goto out;
     }
     while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
         if (fwrite(chunk, 1, n, out) != n) {
-            r = mon_err_from_errno(errno);
-            why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
+            r = errno_why(why, why_len, "cannot write", dst);
             goto out;
         }
     }
     if (ferror(in)) {
         r = MON_EIO;
-        why_set(why, why_len, "cannot read %s", src);
+        mon_str_format(why, why_len, "cannot read %s", src);
         goto out;
     }
     if (fflush(out) != 0 || mon_os_fsync(fileno(out)) < 0) {
-        r = mon_err_from_errno(errno);
-        why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
+        r = errno_why(why, why_len, "cannot write", dst);
         goto out;
     }
 out:
-    if (out && fclose(out) != 0 && r == MON_OK) {
-        r = mon_err_from_errno(errno);
-        why_set(why, why_len, "cannot write %s: %s", dst, strerror(errno));
-    }
+    if (out && fclose(out) != 0 && r == MON_OK)
+        r = errno_why(why, why_len, "cannot write", dst);
     fclose(in);
     return r;
 }
 
-int agg_backup_restore(const char *src, const char *db_path, char *why, size_t why_len)
+int agg_backup_restore(const char *src, const char *db_path, int *db_file_lock, char *why,
+                       size_t why_len)
 {
     char tmp[PATH_LEN], wal[PATH_LEN], shm[PATH_LEN];
     int r;
 
-    why_set(why, why_len, "%s", "");
+    mon_str_format(why, why_len, "%s", "");
     if (!src || !db_path || !*src || !*db_path) {
-        why_set(why, why_len, "invalid arguments");
+        mon_str_format(why, why_len, "invalid arguments");
         return MON_EINVAL;
     }
     if (snprintf(tmp, sizeof(tmp), "%s.restore-tmp", db_path) >= (int)sizeof(tmp) ||
         snprintf(wal, sizeof(wal), "%s-wal", db_path) >= (int)sizeof(wal) ||
         snprintf(shm, sizeof(shm), "%s-shm", db_path) >= (int)sizeof(shm)) {
-        why_set(why, why_len, "path too long");
+        mon_str_format(why, why_len, "path too long");
         return MON_ETOOBIG;
     }
     r = agg_store_restore_check(src, why, why_len);
     if (r < 0)
         return r;
+    remove(tmp); /* left by a restore that was killed */
     r = copy_file(src, tmp, why, why_len);
     if (r < 0)
         goto out;
     /* The old database's log belongs to the old file; left beside the new one it would be
      * replayed into it. */
-    if ((remove(wal) != 0 && errno != ENOENT) || (remove(shm) != 0 && errno != ENOENT)) {
-        r = mon_err_from_errno(errno);
-        why_set(why, why_len, "cannot remove the old %s-wal/-shm: %s", db_path, strerror(errno));
+    if (remove(wal) != 0 && errno != ENOENT) {
+        r = errno_why(why, why_len, "cannot remove", wal);
         goto out;
     }
-    if (mon_os_rename_replace(tmp, db_path) < 0) {
-        r = mon_err_from_errno(errno);
-        why_set(why, why_len, "cannot rename %s to %s: %s", tmp, db_path, strerror(errno));
+    if (remove(shm) != 0 && errno != ENOENT) {
+        r = errno_why(why, why_len, "cannot remove", shm);
+        goto out;
+    }
+    /* Windows cannot replace a file that is open, even by us. */
+    if (db_file_lock && *db_file_lock >= 0) {
+        mon_os_unlock_file(*db_file_lock);
+        *db_file_lock = -1;
+    }
+    r = mon_os_rename_replace(tmp, db_path);
+    if (r < 0) {
+        r = errno_why(why, why_len, "cannot rename it over", db_path);
         goto out;
     }
     r = MON_OK;
@@ -168,8 +173,13 @@ int agg_backup_prune(const char *dir, int keep_days, int64_t now_utc_s, int *ret
             continue;
         if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
             continue;
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (int64_t)sb.st_mtime >= cutoff)
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
             continue;
+        if ((int64_t)sb.st_mtime >= cutoff) {
+            /* Kept: one made 0644 by an older version is narrowed like new ones. */
+            (void)mon_os_restrict_mode(path, 0600, NULL);
+            continue;
+        }
         if (remove(path) == 0)
             removed++;
         else
@@ -190,19 +200,19 @@ int agg_backup_daily_run(struct agg_store *st, const char *dir, int keep_days, i
     bool written = false;
     int r, removed = 0;
 
-    why_set(why, why_len, "%s", "");
+    mon_str_format(why, why_len, "%s", "");
     if (!st || !dir || !path_out || keep_days < 1) {
-        why_set(why, why_len, "invalid arguments");
+        mon_str_format(why, why_len, "invalid arguments");
         return MON_EINVAL;
     }
     r = mon_os_mkdir_p(dir);
     if (r < 0) {
-        why_set(why, why_len, "cannot create %s: %s", dir, mon_strerror(r));
+        mon_str_format(why, why_len, "cannot create %s: %s", dir, mon_strerror(r));
         return r;
     }
     r = agg_backup_daily_name(now_utc_s, name, sizeof(name));
     if (r < 0 || snprintf(path_out, path_len, "%s/%s", dir, name) >= (int)path_len) {
-        why_set(why, why_len, "path too long");
+        mon_str_format(why, why_len, "path too long");
         return MON_ETOOBIG;
     }
     if (!mon_os_path_exists(path_out)) {
@@ -213,7 +223,7 @@ int agg_backup_daily_run(struct agg_store *st, const char *dir, int keep_days, i
     }
     r = agg_backup_prune(dir, keep_days, now_utc_s, &removed);
     if (r < 0) {
-        why_set(why, why_len, "cannot prune old backups in %s: %s", dir, mon_strerror(r));
+        mon_str_format(why, why_len, "cannot prune old backups in %s: %s", dir, mon_strerror(r));
         return r;
     }
     *ret_written = written;
@@ -246,16 +256,25 @@ static void timed_wait(struct agg_backup_sched *b, int64_t ms)
     pthread_cond_timedwait(&b->wake, &b->lock, &ts);
 }
 
+int64_t agg_backup_retry_delay_ms(int failures, int64_t min_ms, int64_t max_ms)
+{
+    int64_t d = min_ms;
+    for (int i = 1; i < failures && d < max_ms; i++)
+        d *= 2;
+    return d < max_ms ? d : max_ms;
+}
+
 static void *sched_main(void *arg)
 {
     struct agg_backup_sched *b = arg;
     int64_t next = mon_mono_ms() + b->opt.first_delay_ms;
+    int failures = 0;
 
     pthread_mutex_lock(&b->lock);
     while (!b->stop) {
         int64_t now = mon_mono_ms();
         char path[PATH_LEN], why[512];
-        bool written = false;
+        struct agg_backup_result res = {0};
         int r;
         if (now < next) {
             timed_wait(b, next - now);
@@ -263,10 +282,20 @@ static void *sched_main(void *arg)
         }
         pthread_mutex_unlock(&b->lock);
         r = agg_backup_daily_run(b->opt.store, b->dir, b->opt.keep_days, mon_utc_ms() / 1000,
-                                 &written, path, sizeof(path), why, sizeof(why));
+                                 &res.written, path, sizeof(path), why, sizeof(why));
+        /* A failed backup (full disk, a folder that went away) is tried again soon, then
+         * less often, rather than a day later; a success returns to the daily rhythm. */
+        failures = r < 0 ? failures + 1 : 0;
+        res.rc = r < 0 ? r : MON_OK;
+        res.removed = r > 0 ? r : 0;
+        res.text = r < 0 ? why : path;
+        res.failures = failures;
+        res.next_in_ms =
+            r < 0 ? agg_backup_retry_delay_ms(failures, b->opt.retry_min_ms, b->opt.retry_max_ms)
+                  : b->opt.period_ms;
         if (b->opt.report)
-            b->opt.report(b->opt.report_ctx, r, written, r > 0 ? r : 0, r < 0 ? why : path);
-        next = mon_mono_ms() + b->opt.period_ms;
+            b->opt.report(b->opt.report_ctx, &res);
+        next = mon_mono_ms() + res.next_in_ms;
         pthread_mutex_lock(&b->lock);
     }
     pthread_mutex_unlock(&b->lock);
@@ -294,6 +323,11 @@ int agg_backup_sched_start(const struct agg_backup_options *opt, struct agg_back
         b->opt.first_delay_ms = DEFAULT_FIRST_DELAY_MS;
     if (b->opt.period_ms <= 0)
         b->opt.period_ms = DEFAULT_PERIOD_MS;
+    if (b->opt.retry_min_ms <= 0)
+        b->opt.retry_min_ms = DEFAULT_RETRY_MIN_MS;
+    if (b->opt.retry_max_ms < b->opt.retry_min_ms)
+        b->opt.retry_max_ms =
+            DEFAULT_RETRY_MAX_MS > b->opt.retry_min_ms ? DEFAULT_RETRY_MAX_MS : b->opt.retry_min_ms;
     pthread_mutex_init(&b->lock, NULL);
     pthread_condattr_init(&attr);
     b->monotonic_cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;

@@ -4,6 +4,8 @@
 #include "aggregator/api.h"
 #include "aggregator/backup.h"
 #include "aggregator/config.h"
+#include "aggregator/dblock.h"
+#include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
 #include "aggregator/store.h"
 #include "common/clock.h"
@@ -55,45 +57,41 @@ static char *default_config_path(void)
     return strdup(path);
 }
 
-/* Takes "<database>.lock" (creating the database's folder): held by a running aggregator, so a
- * second one and --restore refuse to touch the same database. */
-static int lock_database(const char *db, int *ret_handle)
+/* Takes the database's locks, logging why not. */
+static int lock_database(const char *db, struct agg_dblock *l)
 {
-    char lock[4200], dir[4200];
-    char *slash;
-    int r;
-
-    if (snprintf(lock, sizeof(lock), "%s.lock", db) >= (int)sizeof(lock) ||
-        snprintf(dir, sizeof(dir), "%s", db) >= (int)sizeof(dir))
-        return MON_ETOOBIG;
-    slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if ((r = mon_os_mkdir_p(dir)) < 0) {
-            mon_error("cannot create the folder %s: %s", dir, mon_strerror(r));
-            return r;
-        }
-    }
-    r = mon_os_lock_file(lock, ret_handle);
-    if (r == MON_EBUSY)
-        mon_error("another monitor-aggregator is running on the database %s (%s is locked); "
-                  "stop it first",
-                  db, lock);
-    else if (r < 0)
-        mon_error("cannot lock %s: %s", lock, mon_strerror(r));
+    char why[1024];
+    int r = agg_dblock_take(db, l, why, sizeof(why));
+    if (r < 0)
+        mon_error("%s", why);
     return r;
+}
+
+/* The database holds the agents' tokens: files left 0644 by an older version (or copied in
+ * with a wide mode) are narrowed to 0600, and the log says so. */
+static void restrict_database_files(const char *db)
+{
+    char done[1024];
+    int r = agg_store_restrict_files(db, done, sizeof(done));
+    if (r < 0)
+        mon_warn("cannot make the database files readable by their owner only: %s", done);
+    else if (done[0])
+        mon_warn("made the database files readable and writable by their owner only (0600), as "
+                 "they hold the agents' tokens: %s",
+                 done);
 }
 
 static int do_restore(const struct agg_config *cfg, const char *file)
 {
+    struct agg_dblock locks = AGG_DBLOCK_INIT;
     char why[512];
-    int lock = -1, r;
+    int r;
 
-    r = lock_database(cfg->database, &lock);
+    r = lock_database(cfg->database, &locks);
     if (r < 0)
         return 1;
-    r = agg_backup_restore(file, cfg->database, why, sizeof(why));
-    mon_os_unlock_file(lock);
+    r = agg_backup_restore(file, cfg->database, &locks.file_lock, why, sizeof(why));
+    agg_dblock_release(&locks);
     if (r < 0) {
         mon_error("restore refused: %s", why);
         return 1;
@@ -176,17 +174,6 @@ out:
     free(json);
     agg_store_close(st);
     return rc;
-}
-
-static void backup_report(void *ctx, int rc, bool written, int removed, const char *text)
-{
-    (void)ctx;
-    if (rc < 0)
-        mon_warn("daily backup failed: %s", text);
-    else if (written)
-        mon_info("daily backup written to %s", text);
-    if (removed > 0)
-        mon_info("removed %d old backup(s)", removed);
 }
 
 /* Adds the config file's servers that the database has never seen (matched by name); the
@@ -348,14 +335,21 @@ static int run_daemon(const struct agg_config *cfg)
     struct agg_backup_sched *backups = NULL;
     struct agg_store *store = NULL;
     struct agg_engine *engine = NULL;
+    struct agg_dbwatch *dbwatch = NULL;
     struct agg_api *api = NULL;
-    char why[512];
-    int lock = -1, rc = 1;
+    struct agg_dblock locks = AGG_DBLOCK_INIT;
+    char why[1024];
+    int rc = 1;
 
-    if (lock_database(cfg->database, &lock) < 0)
+    if (lock_database(cfg->database, &locks) < 0)
         goto out;
+    restrict_database_files(cfg->database);
     if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
         mon_error("cannot open the database %s: %s", cfg->database, why);
+        goto out;
+    }
+    if (agg_dblock_take_file(cfg->database, &locks, why, sizeof(why)) < 0) {
+        mon_error("%s", why);
         goto out;
     }
     if (import_seeds(store, cfg) < 0)
@@ -385,7 +379,14 @@ static int run_daemon(const struct agg_config *cfg)
             goto out_curl;
         }
     }
-    api = agg_api_start(cfg, engine, store, why, sizeof(why));
+    {
+        struct agg_dbwatch_options wo = {.database = cfg->database,
+                                         .backups = cfg->backup_dir != NULL};
+        if (agg_dbwatch_start(&wo, &dbwatch) < 0)
+            mon_warn("cannot start the database watch: no integrity check, no watch of the "
+                     "database file");
+    }
+    api = agg_api_start(cfg, engine, store, dbwatch, why, sizeof(why));
     if (!api) {
         mon_error("%s", why);
         goto out_curl;
@@ -398,7 +399,8 @@ static int run_daemon(const struct agg_config *cfg)
             .store = store,
             .dir = cfg->backup_dir,
             .keep_days = (int)cfg->backup_keep_days,
-            .report = backup_report,
+            .report = agg_dbwatch_backup_report,
+            .report_ctx = dbwatch,
         };
         if (agg_backup_sched_start(&bo, &backups) < 0)
             mon_warn("cannot start the daily backup; none will be made");
@@ -417,10 +419,11 @@ out_curl:
     agg_backup_sched_stop(backups);
     agg_api_stop(api);
     agg_engine_stop(engine);
+    agg_dbwatch_stop(dbwatch);
     curl_global_cleanup();
 out:
     agg_store_close(store);
-    mon_os_unlock_file(lock);
+    agg_dblock_release(&locks);
     return rc;
 }
 
@@ -433,7 +436,11 @@ static int open_log_file(const struct agg_config *cfg, bool service)
     r = mon_log_to_file(cfg->log_file, cfg->log_max_bytes, (int)cfg->log_keep);
     if (r < 0)
         mon_error("cannot write the log file %s: %s", cfg->log_file, mon_strerror(r));
-    return r;
+    else if (r > 0)
+        mon_warn("made %d log file(s) (%s and its rotated copies) readable by owner and group "
+                 "only (0640)",
+                 r, cfg->log_file);
+    return r < 0 ? r : MON_OK;
 }
 
 /* A service has no console: until its configuration names the log file, it logs to the
@@ -487,6 +494,7 @@ static int run(void *arg)
         break;
     case MODE_INIT_DB: {
         struct agg_store *store = NULL;
+        restrict_database_files(cfg->database);
         if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
             mon_error("cannot open the database %s: %s", cfg->database, why);
             break;

@@ -120,6 +120,28 @@ void agg_store_close(struct agg_store *st)
     free(st);
 }
 
+bool agg_store_in_file(const char *database)
+{
+    const struct agg_store_ops *ops = database ? backend_for(database) : NULL;
+    return ops && ops->in_file;
+}
+
+int agg_store_restrict_files(const char *database, char *done, size_t done_len)
+{
+    const struct agg_store_ops *ops = database ? backend_for(database) : NULL;
+    agg_store_why(done, done_len, "%s", "");
+    if (!ops || !ops->restrict_files)
+        return MON_OK;
+    return ops->restrict_files(database, done, done_len);
+}
+
+void agg_store_interrupt(struct agg_store *st)
+{
+    /* Deliberately without st->lock: the call to interrupt holds it. */
+    if (st && st->ops->interrupt)
+        st->ops->interrupt(st);
+}
+
 const char *agg_store_last_error(struct agg_store *st)
 {
     if (!st)

@@ -35,14 +35,30 @@
 
 struct agg_store;
 
-/* Opens the database named by path (the `database:` value; SQLite: a file path, the file and
- * its folder are created when missing, WAL, foreign_keys=ON) with busy_ms as the longest wait
- * for a lock, and migrates the schema to the current version. On failure a reason is written
- * in why. */
+/* Opens the database named by path (the `database:` value) with busy_ms as the longest wait
+ * for a lock, migrates the schema to the current version and checks that the schema has every
+ * table, column, index and foreign key it should (MON_EIO naming the first one missing).
+ * SQLite: path is a file; the file (mode 0600: it holds the agents' tokens) and its folder are
+ * created when missing; an existing empty file (0 bytes, no -wal content) is refused with
+ * MON_EIO rather than silently made a new database; WAL, foreign_keys=ON. On failure a reason
+ * is written in why. */
 int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *why,
                    size_t why_len);
 /* Closes. Accepts NULL. */
 void agg_store_close(struct agg_store *st);
+/* True when the backend keeps the database in the one file that `database` names (SQLite):
+ * the file-level care applies to it (a lock on the file itself, the watch for a deleted or
+ * replaced file, mode 0600). */
+bool agg_store_in_file(const char *database);
+/* For a database kept in files: takes the group and other permission bits from the database
+ * file and its companions that exist (SQLite: -wal, -shm, -journal), since they hold the
+ * agents' tokens, and writes what it changed into done ("monitor.db (was 0644)"; "" when
+ * nothing). MON_OK or the first failure (with its reason in done). Other backends: MON_OK. */
+int agg_store_restrict_files(const char *database, char *done, size_t done_len);
+/* Makes the call running on st in another thread (e.g. agg_store_check on a large database)
+ * return early with an error. Safe to call at any time while st is open; st must not be
+ * closed meanwhile. A no-op for backends that cannot. */
+void agg_store_interrupt(struct agg_store *st);
 /* The schema version this build writes (SQLite: PRAGMA user_version after open). */
 int agg_store_schema_version(void);
 /* The reason for the most recent failed call on st (the database's message, e.g. "database or
@@ -146,9 +162,11 @@ int agg_store_check(struct agg_store *st, char *why, size_t why_len);
  * exists (it is never overwritten). The reason of a failure is written in why. */
 int agg_store_backup_to(struct agg_store *st, const char *dest_path, char *why, size_t why_len);
 /* Checks that src_path is a usable monitor-aggregator database before a restore: opened
- * read-only, PRAGMA integrity_check says "ok" and 1 <= user_version <= agg_store_schema_version().
- * MON_ENOENT (missing), MON_EIO (corrupt or not a database), MON_EUNSUPPORTED (newer schema),
- * MON_EINVAL (schema version 0). The reason is written in why. */
+ * read-only, PRAGMA integrity_check says "ok", 1 <= user_version <= agg_store_schema_version()
+ * and the schema has every table, column, index and foreign key of that version (the check
+ * agg_store_open makes). MON_ENOENT (missing), MON_EIO (corrupt, not a database, or a schema
+ * with a part missing), MON_EUNSUPPORTED (newer schema), MON_EINVAL (schema version 0). The
+ * reason is written in why. */
 int agg_store_restore_check(const char *src_path, char *why, size_t why_len);
 
 #endif

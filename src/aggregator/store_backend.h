@@ -34,12 +34,16 @@ struct agg_store {
     char err_out[AGG_STORE_ERR_LEN]; /* the copy agg_store_last_error hands out */
 };
 
-/* A backend. Every op except accepts, restore_check and backup_to is called with st->lock
- * held, returns a MON_E* code with the meaning store.h gives the function of the same name,
- * records the reason of a failure with agg_store_fail (or its own copy into st->err) and
- * writes its outputs only on success. Arguments were checked by store.c. */
+/* A backend. Every op except accepts, restore_check, backup_to, restrict_files and interrupt
+ * is called with st->lock held, returns a MON_E* code with the meaning store.h gives the
+ * function of the same name, records the reason of a failure with agg_store_fail (or its own
+ * copy into st->err) and writes its outputs only on success. Arguments were checked by
+ * store.c. */
 struct agg_store_ops {
     const char *name; /* "sqlite" */
+    /* True when the `database:` value is the path of the file that holds the database (SQLite):
+     * then the aggregator locks that file, watches it and keeps its mode at 0600. */
+    bool in_file;
     /* True when this backend serves the `database:` value. */
     bool (*accepts)(const char *database);
     /* Connects, sets st->backend and migrates. On failure the reason (naming the database
@@ -91,6 +95,12 @@ struct agg_store_ops {
     int (*backup_to)(struct agg_store *st, const char *dest_path, char *why, size_t why_len);
     /* No connection: checks the database named src before a restore. */
     int (*restore_check)(const char *src, char *why, size_t why_len);
+    /* Optional (in_file backends). No connection: narrows the modes of the database's files
+     * to 0600 and writes what it changed into done. */
+    int (*restrict_files)(const char *database, char *done, size_t done_len);
+    /* Optional. Called WITHOUT st->lock from another thread: makes the op running on st
+     * return early with an error. */
+    void (*interrupt)(struct agg_store *st);
 };
 
 /* The SQLite backend (store_sqlite*.c). */

@@ -289,6 +289,9 @@ static int sqlite_open(struct agg_store *st, const char *path, int busy_ms)
     r = mon_os_mkdir_parent(path);
     if (r < 0)
         return agg_store_fail(st, r, "cannot create the folder of %s: %s", path, mon_strerror(r));
+    r = agg_sqlite_prepare_file(st, path);
+    if (r < 0)
+        return open_failed(st, path, r);
     c = calloc(1, sizeof(*c));
     if (!c)
         return agg_store_fail(st, MON_ENOMEM, "out of memory");
@@ -314,6 +317,11 @@ static int sqlite_open(struct agg_store *st, const char *path, int busy_ms)
     r = migrate(st);
     if (r < 0)
         return open_failed(st, path, r);
+    /* A table or column missing under a current user_version (a hand-edited or half-restored
+     * file) would otherwise fail every request that touches it. */
+    r = agg_sqlite_schema_check(c->db, AGG_STORE_SCHEMA_VERSION, st->err, sizeof(st->err));
+    if (r < 0)
+        return open_failed(st, path, r);
     return MON_OK;
 }
 
@@ -332,6 +340,14 @@ static void sqlite_close(struct agg_store *st)
     st->backend = NULL;
 }
 
+static void sqlite_interrupt(struct agg_store *st)
+{
+    struct agg_sqlite *c = agg_sqlite_of(st);
+    /* sqlite3_interrupt is the one call SQLite allows from another thread during a step. */
+    if (c && c->db)
+        sqlite3_interrupt(c->db);
+}
+
 /* Any `database:` value is a file path to SQLite. */
 static bool sqlite_accepts(const char *database)
 {
@@ -341,6 +357,7 @@ static bool sqlite_accepts(const char *database)
 
 const struct agg_store_ops agg_store_sqlite_ops = {
     .name = "sqlite",
+    .in_file = true,
     .accepts = sqlite_accepts,
     .open = sqlite_open,
     .close = sqlite_close,
@@ -368,4 +385,6 @@ const struct agg_store_ops agg_store_sqlite_ops = {
     .check = agg_sqlite_check,
     .backup_to = agg_sqlite_backup_to,
     .restore_check = agg_sqlite_restore_check,
+    .restrict_files = agg_sqlite_restrict_files,
+    .interrupt = sqlite_interrupt,
 };

@@ -77,6 +77,8 @@ extern const char agg_sqlite_open_pragmas[];
 extern const char agg_sqlite_backup_finish_sql[];
 /* The restore check's integrity question to a candidate file. */
 extern const char agg_sqlite_integrity_check_sql[];
+/* Describes the database's own tables as (table, item) rows for the schema check. */
+extern const char agg_sqlite_schema_sql[];
 
 /* Table names for agg_store_stats, in the order of S_COUNT_SERVERS..S_COUNT_SEED. */
 extern const char *const agg_sqlite_stats_tables[S_COUNT_SEED - S_COUNT_SERVERS + 1];
@@ -179,6 +181,21 @@ int agg_sqlite_events_query(struct agg_store *st, int64_t server_id, const char 
 int agg_sqlite_service_status_add(struct agg_store *st, int64_t server_id, int64_t ts,
                                   const char *unit, const char *active_state,
                                   const char *sub_state);
+
+/* store_sqlite_files.c */
+/* Before SQLite opens path: creates a missing file with mode 0600, refuses (MON_EIO, reason
+ * recorded) an existing empty one whose -wal is empty too. */
+int agg_sqlite_prepare_file(struct agg_store *st, const char *path);
+/* The restrict_files op: the database, -wal, -shm and -journal narrowed to 0600. */
+int agg_sqlite_restrict_files(const char *database, char *done, size_t done_len);
+
+/* store_sqlite_schema.c */
+/* Compares the tables, columns, indexes and foreign keys of db with what the migrations make
+ * at schema version `version` (1..AGG_STORE_SCHEMA_VERSION); tables and indexes of its own
+ * are allowed beside them. MON_OK; MON_EIO with the first difference in why ("table events is
+ * missing", "table servers has no column token TEXT NOT NULL") or a failed query's reason;
+ * MON_ENOMEM. Used by open, the restore check and so --check-db. */
+int agg_sqlite_schema_check(sqlite3 *db, int64_t version, char *why, size_t why_len);
 
 /* store_sqlite_history.c */
 int agg_sqlite_hourly_upsert(struct agg_store *st, const struct agg_hourly_row *rows, size_t n,

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BACKUP_STEP_PAGES    256
 #define BACKUP_PAUSE_MS      2
@@ -83,7 +84,7 @@ int agg_sqlite_backup_to(struct agg_store *st, const char *dest_path, char *why,
 {
     char tmp[4200];
     sqlite3 *dst = NULL;
-    int r, rc;
+    int fd, r, rc;
 
     if (mon_os_path_exists(dest_path)) {
         agg_store_why(why, why_len, "%s already exists", dest_path);
@@ -94,6 +95,16 @@ int agg_sqlite_backup_to(struct agg_store *st, const char *dest_path, char *why,
         return MON_ETOOBIG;
     }
     remove_db_files(tmp);
+    /* Created here so that it is 0600 from the start: the copy holds the agents' tokens, and
+     * SQLite would create it 0644. */
+    r = mon_os_create_private(tmp, &fd);
+    if (r < 0) {
+        char text[128];
+        agg_store_why(why, why_len, "cannot create %s: %s", tmp,
+                      mon_os_errno_text(errno, text, sizeof(text)));
+        return r;
+    }
+    close(fd);
     rc = sqlite3_open_v2(tmp, &dst,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -124,8 +135,10 @@ int agg_sqlite_backup_to(struct agg_store *st, const char *dest_path, char *why,
         goto out;
     }
     if (rename(tmp, dest_path) != 0) {
+        char text[128];
         r = mon_err_from_errno(errno);
-        agg_store_why(why, why_len, "cannot rename %s to %s: %s", tmp, dest_path, strerror(errno));
+        agg_store_why(why, why_len, "cannot rename %s to %s: %s", tmp, dest_path,
+                      mon_os_errno_text(errno, text, sizeof(text)));
         goto out;
     }
     r = MON_OK;
@@ -141,6 +154,7 @@ int agg_sqlite_restore_check(const char *src_path, char *why, size_t why_len)
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     const unsigned char *text;
+    char reason[AGG_STORE_ERR_LEN];
     int64_t version;
     int r, rc;
 
@@ -185,7 +199,13 @@ int agg_sqlite_restore_check(const char *src_path, char *why, size_t why_len)
         r = MON_EINVAL;
         goto out;
     }
-    r = MON_OK;
+    sqlite3_finalize(s);
+    s = NULL;
+    /* The same schema check as at open: a file with a table or column missing passes the
+     * integrity check but would fail every request that needs it. */
+    r = agg_sqlite_schema_check(db, version, reason, sizeof(reason));
+    if (r < 0)
+        agg_store_why(why, why_len, "%s: %s", src_path, reason);
     goto out;
 fail:
     agg_store_why(why, why_len, "%s: %s", src_path,

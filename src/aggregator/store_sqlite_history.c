@@ -340,10 +340,14 @@ int agg_sqlite_check(struct agg_store *st)
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(s, 0);
-        if (t && strcmp((const char *)t, "ok") == 0)
+        if (t && strcmp((const char *)t, "ok") == 0) {
             r = MON_OK;
-        else
+        } else {
+            /* SQLite puts one finding per line: kept on one line for logs and --check-db. */
             r = agg_store_fail(st, MON_EIO, "quick_check: %s", t ? (const char *)t : "(no text)");
+            for (char *p = st->err; (p = strchr(p, '\n')) != NULL;)
+                *p = ' ';
+        }
     } else if (rc == SQLITE_DONE) {
         r = agg_store_fail(st, MON_EIO, "quick_check gave no answer");
     } else {

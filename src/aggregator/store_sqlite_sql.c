@@ -103,6 +103,24 @@ const char agg_sqlite_backup_finish_sql[] = "PRAGMA journal_mode = DELETE";
 /* The restore check's first question to a candidate file (then S_USER_VERSION's). */
 const char agg_sqlite_integrity_check_sql[] = "PRAGMA integrity_check(1)";
 
+/* One row (table, item) per table ("table"), column, index and foreign key of the database's
+ * own tables, as the schema check compares them: a column with its declared type, NOT NULL and
+ * PRIMARY KEY; an index by its columns and uniqueness (so the UNIQUE keys the upserts rely on
+ * count, whatever their names); a foreign key with its ON DELETE action. */
+const char agg_sqlite_schema_sql[] =
+    "WITH t(name) AS (SELECT name FROM sqlite_master WHERE type = 'table' AND "
+    "name NOT LIKE 'sqlite\\_%' ESCAPE '\\') "
+    "SELECT t.name, 'table' FROM t "
+    "UNION ALL SELECT t.name, 'column ' || c.name || ' ' || c.type || "
+    "CASE WHEN c.\"notnull\" THEN ' NOT NULL' ELSE '' END || "
+    "CASE WHEN c.pk > 0 THEN ' PRIMARY KEY' ELSE '' END FROM t, pragma_table_info(t.name) AS c "
+    "UNION ALL SELECT t.name, CASE WHEN i.\"unique\" THEN 'unique index on (' ELSE 'index on (' "
+    "END || (SELECT group_concat(k.name, ', ') FROM (SELECT name FROM pragma_index_info(i.name) "
+    "ORDER BY seqno) AS k) || ')' FROM t, pragma_index_list(t.name) AS i "
+    "UNION ALL SELECT t.name, 'foreign key ' || f.\"from\" || ' references ' || f.\"table\" || "
+    "'(' || f.\"to\" || ') on delete ' || lower(f.on_delete) "
+    "FROM t, pragma_foreign_key_list(t.name) AS f";
+
 #define SERVER_COLUMNS                                                                             \
     "SELECT id, name, host, agent_port, enabled, services, token, last_seen_at, created_at, "      \
     "last_online FROM servers "

@@ -7,6 +7,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,4 +138,15 @@ bool mon_utf8_valid(const char *s, size_t len)
         p += more + 1;
     }
     return true;
+}
+
+void mon_str_format(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    if (!buf || !size)
+        return;
+    va_start(ap, fmt);
+    if (vsnprintf(buf, size, fmt, ap) < 0)
+        buf[0] = '\0';
+    va_end(ap);
 }

@@ -32,6 +32,11 @@ bool mon_str_starts_with(const char *s, const char *prefix);
 /* Duplicates n bytes as a NUL-terminated string, or NULL on allocation failure. */
 char *mon_strndup(const char *s, size_t n);
 
+/* snprintf into a reason buffer: nothing when buf is NULL or size 0, a truncated text kept (a
+ * cut reason is still a reason), "" on a format error. */
+void mon_str_format(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* True when the len bytes at s are well-formed UTF-8 (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF), as JSON text must be. Pure; NUL bytes are allowed. */
 bool mon_utf8_valid(const char *s, size_t len);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Backups on temporary databases: online backup while another connection writes, restore
- * checks (corruption, newer schema, not a database), restore over a database with a stale WAL,
- * daily file names, pruning, the daily thread and the database lock file. */
+ * checks (corruption, newer schema, not a database), restore over a database with a stale WAL
+ * (0600, the caller's file lock let go), daily file names, pruning, the daily thread and its
+ * retries, and the database lock file. */
 #include "aggregator/backup.h"
 #include "aggregator/store.h"
 #include "common/clock.h"
@@ -24,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "support/test_db.h"
 #include "support/test_os.h"
 
 #define N_EVENTS 3000 /* ~2 MB of events: several backup chunks of 256 pages */
@@ -84,28 +86,6 @@ static int teardown(void **state)
     test_rm_tree(f->dir);
     free(f);
     return 0;
-}
-
-static int64_t raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    int64_t v;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
 }
 
 static char *raw_text(const char *path, const char *sql)
@@ -181,13 +161,13 @@ static void test_backup_while_another_connection_writes(void **state)
     check = raw_text(dest, "PRAGMA integrity_check");
     assert_string_equal(check, "ok");
     free(check);
-    assert_int_equal(raw_int(dest, "SELECT COUNT(*) FROM servers WHERE name = 'alpha'"), 1);
-    events = raw_int(
+    assert_int_equal(test_db_int(dest, "SELECT COUNT(*) FROM servers WHERE name = 'alpha'"), 1);
+    events = test_db_int(
         dest, "SELECT COUNT(*) FROM events WHERE server_name = 'alpha' AND type = 'server_down'");
     assert_int_equal(events, N_EVENTS);
-    assert_true(raw_int(dest, "SELECT COUNT(*) FROM events WHERE server_name = 'writer'") <=
+    assert_true(test_db_int(dest, "SELECT COUNT(*) FROM events WHERE server_name = 'writer'") <=
                 w.written);
-    assert_int_equal(raw_int(dest, "PRAGMA user_version"), agg_store_schema_version());
+    assert_int_equal(test_db_int(dest, "PRAGMA user_version"), agg_store_schema_version());
     assert_int_equal(agg_store_restore_check(dest, why, sizeof(why)), MON_OK);
     /* A rollback-journal file: reading it leaves nothing beside it. */
     check = raw_text(dest, "PRAGMA journal_mode");
@@ -242,7 +222,7 @@ static void test_newer_schema_and_non_databases_refused(void **state)
 
     backup_of(f, "newer.db", dest, sizeof(dest));
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", agg_store_schema_version() + 1);
-    raw_exec(dest, sql);
+    test_db_exec(dest, sql);
     assert_int_equal(agg_store_restore_check(dest, why, sizeof(why)), MON_EUNSUPPORTED);
     assert_non_null(strstr(why, "newer"));
 
@@ -262,6 +242,7 @@ static void test_restore_replaces_database_and_drops_stale_wal(void **state)
 {
     struct fx *f = *state;
     char dest[256], target[256], wal[300], why[512], bad[256];
+    int lock = -1;
     FILE *fp;
 
     add_events(f->st, 10, "alpha");
@@ -278,11 +259,17 @@ static void test_restore_replaces_database_and_drops_stale_wal(void **state)
     fputs("stale wal", fp);
     fclose(fp);
 
-    assert_int_equal(agg_backup_restore(dest, target, why, sizeof(why)), MON_OK);
+    /* The caller's lock on the old file is let go just before the rename (Windows). */
+    assert_int_equal(mon_os_lock_existing(target, &lock), MON_OK);
+    assert_int_equal(agg_backup_restore(dest, target, &lock, why, sizeof(why)), MON_OK);
+    assert_int_equal(lock, -1);
     assert_false(mon_os_path_exists(wal));
+    if (test_has_file_modes())
+        assert_int_equal(test_file_mode(target), 0600); /* it holds the agents' tokens */
     assert_int_equal(
-        raw_int(target,
-                "SELECT COUNT(*) FROM events WHERE server_name = 'alpha' AND type = 'server_down'"),
+        test_db_int(
+            target,
+            "SELECT COUNT(*) FROM events WHERE server_name = 'alpha' AND type = 'server_down'"),
         10);
 
     /* A refused source leaves the target as it was. */
@@ -291,10 +278,11 @@ static void test_restore_replaces_database_and_drops_stale_wal(void **state)
     assert_non_null(fp);
     fputs("garbage garbage garbage", fp);
     fclose(fp);
-    assert_true(agg_backup_restore(bad, target, why, sizeof(why)) < 0);
+    assert_true(agg_backup_restore(bad, target, NULL, why, sizeof(why)) < 0);
     assert_int_equal(
-        raw_int(target,
-                "SELECT COUNT(*) FROM events WHERE server_name = 'alpha' AND type = 'server_down'"),
+        test_db_int(
+            target,
+            "SELECT COUNT(*) FROM events WHERE server_name = 'alpha' AND type = 'server_down'"),
         10);
 }
 
@@ -351,20 +339,24 @@ static void test_daily_name_prune_and_run(void **state)
 
 struct report_rec {
     pthread_mutex_t lock;
-    int calls, rc;
+    int calls, rc, failures, failed_calls;
+    int64_t next_in_ms;
     bool written;
     char text[4200];
 };
 
-static void on_report(void *ctx, int rc, bool written, int removed, const char *text)
+static void on_report(void *ctx, const struct agg_backup_result *res)
 {
     struct report_rec *rec = ctx;
-    (void)removed;
     pthread_mutex_lock(&rec->lock);
     rec->calls++;
-    rec->rc = rc;
-    rec->written = written;
-    snprintf(rec->text, sizeof(rec->text), "%s", text);
+    rec->rc = res->rc;
+    rec->written = res->written;
+    rec->failures = res->failures;
+    rec->next_in_ms = res->next_in_ms;
+    if (res->rc < 0)
+        rec->failed_calls++;
+    snprintf(rec->text, sizeof(rec->text), "%s", res->text);
     pthread_mutex_unlock(&rec->lock);
 }
 
@@ -409,6 +401,59 @@ static void test_daily_thread_writes_first_backup_soon(void **state)
     assert_true(mon_mono_ms() - deadline < 2000);
 }
 
+/* Issue 11 item 16: a failed daily backup is tried again after a short, growing delay rather
+ * than a day later, and a success returns to the daily rhythm. */
+static void test_daily_thread_retries_a_failed_backup(void **state)
+{
+    struct fx *f = *state;
+    struct report_rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    char dir[256];
+    struct agg_backup_options o = {.store = f->st,
+                                   .keep_days = 3,
+                                   .first_delay_ms = 10,
+                                   .period_ms = 3600000,
+                                   .retry_min_ms = 50,
+                                   .retry_max_ms = 200,
+                                   .report = on_report,
+                                   .report_ctx = &rec};
+    struct agg_backup_sched *b = NULL;
+    int64_t deadline = mon_mono_ms() + 10000;
+    bool fixed = false, done = false;
+    FILE *fp;
+
+    assert_int_equal(agg_backup_retry_delay_ms(1, 15000, 3600000), 15000);
+    assert_int_equal(agg_backup_retry_delay_ms(2, 15000, 3600000), 30000);
+    assert_int_equal(agg_backup_retry_delay_ms(9, 15000, 3600000), 3600000);
+    assert_int_equal(agg_backup_retry_delay_ms(100, 15000, 3600000), 3600000);
+
+    /* A file where the backup folder should be: every attempt fails until it is a folder. */
+    snprintf(dir, sizeof(dir), "%s/blocked", f->dir);
+    fp = fopen(dir, "wb");
+    assert_non_null(fp);
+    fclose(fp);
+    o.dir = dir;
+    assert_int_equal(agg_backup_sched_start(&o, &b), MON_OK);
+    while (!done && mon_mono_ms() < deadline) {
+        pthread_mutex_lock(&rec.lock);
+        if (!fixed && rec.failed_calls >= 3) {
+            assert_true(rec.rc < 0);
+            assert_int_equal(rec.failures, rec.failed_calls);
+            assert_int_equal(rec.next_in_ms, rec.failures == 2 ? 100 : 200);
+            fixed = true;
+        }
+        done = fixed && rec.rc == 0;
+        pthread_mutex_unlock(&rec.lock);
+        if (fixed && !done && mon_os_path_exists(dir) && remove(dir) == 0)
+            assert_int_equal(mon_os_mkdir_p(dir), MON_OK);
+        mon_sleep_ms(5);
+    }
+    agg_backup_sched_stop(b);
+    assert_true(done);
+    assert_true(rec.written);
+    assert_int_equal(rec.failures, 0);
+    assert_int_equal(rec.next_in_ms, 3600000);
+}
+
 static void test_lock_file_is_exclusive(void **state)
 {
     struct fx *f = *state;
@@ -437,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_daily_thread_writes_first_backup_soon, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lock_file_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daily_thread_retries_a_failed_backup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,19 @@ static void test_starts_with_and_strndup(void **state)
     free(s);
 }
 
+static void test_format(void **state)
+{
+    char buf[8];
+    (void)state;
+    mon_str_format(buf, sizeof(buf), "%s %d", "ab", 12);
+    assert_string_equal(buf, "ab 12");
+    mon_str_format(buf, sizeof(buf), "%s", "truncated here"); /* the start is kept */
+    assert_string_equal(buf, "truncat");
+    mon_str_format(NULL, 0, "%s", "nothing"); /* no buffer: nothing written, no crash */
+    mon_str_format(buf, 0, "%s", "x");
+    assert_string_equal(buf, "truncat");
+}
+
 static void test_utf8_valid(void **state)
 {
     static const struct {
@@ -224,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_secret_equal),
         cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_starts_with_and_strndup),
+        cmocka_unit_test(test_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
