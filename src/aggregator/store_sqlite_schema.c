@@ -54,9 +54,13 @@ static int describe(sqlite3 *db, struct schema_items *ret, char *why, size_t why
     int r = MON_OK, rc;
 
     rc = sqlite3_prepare_v2(db, agg_sqlite_schema_sql, -1, &stmt, NULL);
-    while (stmt && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const unsigned char *table = sqlite3_column_text(stmt, 0),
-                            *item = sqlite3_column_text(stmt, 1);
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        const unsigned char *table, *item;
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW)
+            break;
+        table = sqlite3_column_text(stmt, 0);
+        item = sqlite3_column_text(stmt, 1);
         /* A row with a NULL part (an index on an expression) has nothing to compare. */
         if (!table || !item)
             continue;
