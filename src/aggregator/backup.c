@@ -116,7 +116,7 @@ int agg_backup_restore(const char *src, const char *db_path, int *db_file_lock, 
     }
     r = mon_os_rename_replace(tmp, db_path);
     if (r < 0) {
-        r = errno_why(why, why_len, "cannot rename it over", db_path);
+        r = errno_why(why, why_len, "cannot move the checked copy over", db_path);
         goto out;
     }
     r = MON_OK;
