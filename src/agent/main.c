@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/os/os.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #define DEFAULT_CONFIG "/etc/monitor-agent/config.yaml"
 
@@ -163,20 +163,20 @@ int main(int argc, char **argv)
     }
     mon_info("listening on %s (node %s, version %s)", agent_api_config(api)->listen,
              agent_api_config(api)->node_id, MON_VERSION);
-    sd_notify(0, "READY=1");
+    mon_os_notify("READY=1");
     for (;;) {
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sd_notify(0, "RELOADING=1");
+            mon_os_notify("RELOADING=1");
             reload(path, api, sampler);
-            sd_notify(0, "READY=1");
+            mon_os_notify("READY=1");
             continue;
         }
         mon_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     }
-    sd_notify(0, "STOPPING=1");
+    mon_os_notify("STOPPING=1");
     rc = 0;
 out:
     agent_api_stop(api);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Reads systemd unit states from the system bus with sd-bus; it never starts or stops units. */
+/* Reads systemd unit states from the system bus with sd-bus (libsystemd loaded with dlopen on
+ * first use, see sd_dl.h); it never starts or stops units. */
 #include "agent/collect/systemd_units.h"
 
+#include "agent/collect/sd_dl.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"
@@ -12,20 +14,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-bus.h>
-
 #define SD_DEST         "org.freedesktop.systemd1"
 #define SD_PATH         "/org/freedesktop/systemd1"
 #define SD_MANAGER      "org.freedesktop.systemd1.Manager"
 #define SD_UNIT         "org.freedesktop.systemd1.Unit"
 #define SD_NO_SUCH_UNIT "org.freedesktop.systemd1.NoSuchUnit"
+#define DBUS_PROPERTIES "org.freedesktop.DBus.Properties"
+
+/* The D-Bus error names sd-bus reports (sd-bus-protocol.h). */
+#define ERR_DISCONNECTED      "org.freedesktop.DBus.Error.Disconnected"
+#define ERR_NO_REPLY          "org.freedesktop.DBus.Error.NoReply"
+#define ERR_TIMEOUT           "org.freedesktop.DBus.Error.Timeout"
+#define ERR_SERVICE_UNKNOWN   "org.freedesktop.DBus.Error.ServiceUnknown"
+#define ERR_NAME_HAS_NO_OWNER "org.freedesktop.DBus.Error.NameHasNoOwner"
+#define ERR_UNKNOWN_METHOD    "org.freedesktop.DBus.Error.UnknownMethod"
 
 #define UNIT_NAME_MAX 255
 /* ListUnits on a busy host returns a few thousand units; more than this is not a real systemd. */
 #define LIST_UNITS_CAP 100000
 
 struct systemd_units {
-    sd_bus *bus; /* NULL until first use and after a bus-level failure */
+    char *library;       /* libsystemd to load */
+    struct agent_sd *sd; /* NULL until first use; loading is retried while it fails */
+    agent_sd_bus *bus;   /* NULL until first use and after a bus-level failure */
     int64_t timeout_ms;
 };
 
@@ -33,6 +44,7 @@ struct systemd_units {
 struct op {
     struct systemd_units *u;
     int64_t deadline_ms; /* mon_mono_ms() clock */
+    uint64_t call_usec;  /* timeout of the next call, set by op_arm() */
     char *why;
     size_t why_len;
 };
@@ -64,48 +76,57 @@ static void set_why(struct op *op, const char *fmt, ...)
 }
 
 /* Writes the text for a negative errno without strerror()'s shared buffer. */
-static void errno_text(int r, char *buf, size_t size)
+static void errno_text(const struct agent_sd *sd, int r, char *buf, size_t size)
 {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
+    struct agent_sd_error e = AGENT_SD_ERROR_NULL;
 
-    sd_bus_error_set_errno(&e, r);
+    sd->error_set_errno(&e, r);
     mon_strlcpy(buf, e.message ? e.message : "unknown error", size);
-    sd_bus_error_free(&e);
+    sd->error_free(&e);
+}
+
+static bool has_name(const struct systemd_units *u, const struct agent_sd_error *e,
+                     const char *name)
+{
+    return e && u->sd->error_has_name(e, name) > 0;
 }
 
 static void drop_bus(struct systemd_units *u)
 {
     /* No flush: the queue is empty after synchronous calls and a dead peer could block it. */
-    u->bus = sd_bus_close_unref(u->bus);
+    if (u->bus) {
+        u->sd->bus_close(u->bus);
+        u->sd->bus_unref(u->bus);
+        u->bus = NULL;
+    }
 }
 
-static bool is_bus_failure(sd_bus *bus, int r, const sd_bus_error *e)
+static bool is_bus_failure(const struct systemd_units *u, int r, const struct agent_sd_error *e)
 {
-    if (!bus || sd_bus_is_open(bus) <= 0)
+    if (!u->bus || u->sd->bus_is_open(u->bus) <= 0)
         return true;
     if (r == -ETIMEDOUT || r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN ||
         r == -ECONNREFUSED)
         return true;
-    return sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED) ||
-           sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
-           sd_bus_error_has_name(e, SD_BUS_ERROR_TIMEOUT);
+    return has_name(u, e, ERR_DISCONNECTED) || has_name(u, e, ERR_NO_REPLY) ||
+           has_name(u, e, ERR_TIMEOUT);
 }
 
 /* Turns a failed call into MON_EIO with a reason; a bus-level failure also closes the
  * connection, so that the next call opens a new one. */
-static int op_failed(struct op *op, int r, const sd_bus_error *e, const char *what)
+static int op_failed(struct op *op, int r, const struct agent_sd_error *e, const char *what)
 {
     char text[128];
 
     if (e && e->message)
         mon_strlcpy(text, e->message, sizeof(text));
     else
-        errno_text(r, text, sizeof(text));
-    if (is_bus_failure(op->u->bus, r, e)) {
+        errno_text(op->u->sd, r, text, sizeof(text));
+    if (is_bus_failure(op->u, r, e)) {
         drop_bus(op->u);
         set_why(op, "system bus unavailable: %s", text);
-    } else if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
-               sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+    } else if (has_name(op->u, e, ERR_SERVICE_UNKNOWN) ||
+               has_name(op->u, e, ERR_NAME_HAS_NO_OWNER)) {
         set_why(op, "systemd is not on the system bus: %s", text);
     } else {
         set_why(op, "systemd %s failed: %s", what, text);
@@ -122,8 +143,54 @@ static int op_arm(struct op *op)
         set_why(op, "systemd did not answer within %lld ms", (long long)op->u->timeout_ms);
         return MON_EIO;
     }
-    if (sd_bus_set_method_call_timeout(op->u->bus, (uint64_t)left * 1000u) < 0) {
-        set_why(op, "system bus unavailable: cannot set the call timeout");
+    op->call_usec = (uint64_t)left * 1000u;
+    return MON_OK;
+}
+
+/* Calls member on path with zero, one or two string arguments (arg1/arg2 NULL when absent),
+ * bounded by the timeout op_arm() set. Returns sd-bus's result (negative errno on failure, e
+ * filled for an error reply). */
+static int call(struct op *op, const char *path, const char *interface, const char *member,
+                const char *arg1, const char *arg2, struct agent_sd_error *e, agent_sd_msg **reply)
+{
+    const struct agent_sd *sd = op->u->sd;
+    agent_sd_msg *m = NULL;
+    int r;
+
+    r = sd->msg_new_method_call(op->u->bus, &m, SD_DEST, path, interface, member);
+    if (r >= 0 && arg1 && arg2)
+        r = sd->msg_append(m, "ss", arg1, arg2);
+    else if (r >= 0 && arg1)
+        r = sd->msg_append(m, "s", arg1);
+    if (r >= 0)
+        r = sd->bus_call(op->u->bus, m, op->call_usec, e, reply);
+    sd->msg_unref(m);
+    return r;
+}
+
+/* Properties.Get of a Unit property (after op_arm()); on success *reply is positioned inside the
+ * variant, whose contents must be the D-Bus type `type` (else -ENXIO, as for a read of another
+ * type). */
+static int get_property(struct op *op, const char *path, const char *member, const char *type,
+                        struct agent_sd_error *e, agent_sd_msg **reply)
+{
+    int r = call(op, path, DBUS_PROPERTIES, "Get", SD_UNIT, member, e, reply);
+
+    if (r >= 0)
+        r = op->u->sd->msg_enter_container(*reply, 'v', type);
+    return r;
+}
+
+/* Loads libsystemd on first use (again after a failure, so installing it later helps). */
+static int op_load(struct op *op)
+{
+    struct systemd_units *u = op->u;
+    char text[sizeof(((struct unit_state *)0)->error)];
+
+    if (u->sd)
+        return MON_OK;
+    if (agent_sd_open(u->library, &u->sd, text, sizeof(text)) < 0) {
+        set_why(op, "%s", text);
         return MON_EIO;
     }
     return MON_OK;
@@ -134,35 +201,41 @@ static int op_arm(struct op *op)
 static int op_connect(struct op *op)
 {
     struct systemd_units *u = op->u;
+    const struct agent_sd *sd;
     char text[128];
     int r;
 
-    if (u->bus && sd_bus_is_open(u->bus) > 0) {
+    r = op_load(op);
+    if (r < 0)
+        return r;
+    sd = u->sd;
+    if (u->bus && sd->bus_is_open(u->bus) > 0) {
         /* Drain what arrived since the last call (NameAcquired, stray late replies); this
          * also notices a connection whose peer went away while we were idle (D-Bus restart),
          * so that the call below runs on a new one instead of failing once. */
-        while ((r = sd_bus_process(u->bus, NULL)) > 0)
+        while ((r = sd->bus_process(u->bus, NULL)) > 0)
             ;
-        if (r >= 0 && sd_bus_is_open(u->bus) > 0)
+        if (r >= 0 && sd->bus_is_open(u->bus) > 0)
             return MON_OK;
     }
     drop_bus(u);
 
     /* sd_bus_open_system() honours DBUS_SYSTEM_BUS_ADDRESS. */
-    r = sd_bus_open_system(&u->bus);
+    r = sd->bus_open_system(&u->bus);
     if (r < 0) {
         u->bus = NULL;
         goto fail;
     }
-    for (;;) {
+    /* Without sd_bus_is_ready (systemd < 237) the first call waits for the Hello itself. */
+    while (sd->bus_is_ready) {
         int64_t left;
 
-        r = sd_bus_is_ready(u->bus);
+        r = sd->bus_is_ready(u->bus);
         if (r > 0)
             return MON_OK;
         if (r < 0)
             goto fail;
-        r = sd_bus_process(u->bus, NULL);
+        r = sd->bus_process(u->bus, NULL);
         if (r < 0)
             goto fail;
         if (r > 0)
@@ -172,14 +245,15 @@ static int op_connect(struct op *op)
             r = -ETIMEDOUT;
             goto fail;
         }
-        r = sd_bus_wait(u->bus, (uint64_t)left * 1000u);
+        r = sd->bus_wait(u->bus, (uint64_t)left * 1000u);
         if (r < 0)
             goto fail;
     }
+    return MON_OK;
 
 fail:
     drop_bus(u);
-    errno_text(r, text, sizeof(text));
+    errno_text(sd, r, text, sizeof(text));
     set_why(op, "system bus unavailable: %s", text);
     return MON_EIO;
 }
@@ -212,31 +286,31 @@ static int resolve_unit(struct op *op, const char *name, char **ret_path)
 {
     static const char *const methods[] = {"LoadUnit", "GetUnit"};
     const size_t n_methods = sizeof(methods) / sizeof(methods[0]);
-    sd_bus_error e = SD_BUS_ERROR_NULL;
-    sd_bus_message *reply = NULL;
+    const struct agent_sd *sd = op->u->sd;
+    struct agent_sd_error e = AGENT_SD_ERROR_NULL;
+    agent_sd_msg *reply = NULL;
     const char *path;
     char *copy;
     int r = MON_EIO;
 
     for (size_t i = 0; i < n_methods; i++) {
-        sd_bus_error_free(&e);
+        sd->error_free(&e);
         r = op_arm(op);
         if (r < 0)
             goto out;
-        r = sd_bus_call_method(op->u->bus, SD_DEST, SD_PATH, SD_MANAGER, methods[i], &e, &reply,
-                               "s", name);
+        r = call(op, SD_PATH, SD_MANAGER, methods[i], name, NULL, &e, &reply);
         if (r >= 0)
             break;
-        if (sd_bus_error_has_name(&e, SD_NO_SUCH_UNIT)) {
+        if (has_name(op->u, &e, SD_NO_SUCH_UNIT)) {
             r = MON_ENOENT;
             goto out;
         }
-        if (!sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD) || i + 1 == n_methods) {
+        if (!has_name(op->u, &e, ERR_UNKNOWN_METHOD) || i + 1 == n_methods) {
             r = op_failed(op, r, &e, methods[i]);
             goto out;
         }
     }
-    r = sd_bus_message_read(reply, "o", &path);
+    r = sd->msg_read(reply, "o", &path);
     if (r < 0) {
         r = op_failed(op, r, NULL, "unit lookup");
         goto out;
@@ -250,8 +324,8 @@ static int resolve_unit(struct op *op, const char *name, char **ret_path)
     *ret_path = copy;
     r = MON_OK;
 out:
-    sd_bus_message_unref(reply);
-    sd_bus_error_free(&e);
+    sd->msg_unref(reply);
+    sd->error_free(&e);
     return r;
 }
 
@@ -262,23 +336,29 @@ out:
 static int get_unit_string(struct op *op, const char *path, const char *member, char *buf,
                            size_t size)
 {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
-    char *value = NULL;
+    const struct agent_sd *sd = op->u->sd;
+    struct agent_sd_error e = AGENT_SD_ERROR_NULL;
+    agent_sd_msg *reply = NULL;
+    const char *value;
     int r;
 
     r = op_arm(op);
     if (r < 0)
         goto out;
-    r = sd_bus_get_property_string(op->u->bus, SD_DEST, path, SD_UNIT, member, &e, &value);
+    r = get_property(op, path, member, "s", &e, &reply);
+    if (r >= 0)
+        r = sd->msg_read(reply, "s", &value);
+    if (r == 0) /* nothing to read: not a string after all */
+        r = -ENXIO;
     if (r < 0) {
-        r = is_bus_failure(op->u->bus, r, &e) ? op_failed(op, r, &e, member) : MON_EPARSE;
+        r = is_bus_failure(op->u, r, &e) ? op_failed(op, r, &e, member) : MON_EPARSE;
         goto out;
     }
     mon_strlcpy(buf, value, size);
     r = MON_OK;
 out:
-    free(value);
-    sd_bus_error_free(&e);
+    sd->msg_unref(reply);
+    sd->error_free(&e);
     return r;
 }
 
@@ -299,17 +379,22 @@ static int need_unit_string(struct op *op, const char *path, const char *member,
  * for reasons other than the bus. */
 static int get_since(struct op *op, const char *path, int64_t *ret_since)
 {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
+    const struct agent_sd *sd = op->u->sd;
+    struct agent_sd_error e = AGENT_SD_ERROR_NULL;
+    agent_sd_msg *reply = NULL;
     uint64_t usec = 0;
     int r;
 
     r = op_arm(op);
     if (r < 0)
         goto out;
-    r = sd_bus_get_property_trivial(op->u->bus, SD_DEST, path, SD_UNIT, "StateChangeTimestamp", &e,
-                                    't', &usec);
+    r = get_property(op, path, "StateChangeTimestamp", "t", &e, &reply);
+    if (r >= 0)
+        r = sd->msg_read(reply, "t", &usec);
+    if (r == 0)
+        r = -ENXIO;
     if (r < 0) {
-        if (is_bus_failure(op->u->bus, r, &e)) {
+        if (is_bus_failure(op->u, r, &e)) {
             r = op_failed(op, r, &e, "StateChangeTimestamp");
             goto out;
         }
@@ -318,7 +403,8 @@ static int get_since(struct op *op, const char *path, int64_t *ret_since)
     *ret_since = usec == 0 ? -1 : (int64_t)(usec / 1000000u);
     r = MON_OK;
 out:
-    sd_bus_error_free(&e);
+    sd->msg_unref(reply);
+    sd->error_free(&e);
     return r;
 }
 
@@ -352,10 +438,22 @@ out:
 
 struct systemd_units *systemd_units_new(int64_t timeout_ms)
 {
+    const char *library = getenv("MONITOR_AGENT_LIBSYSTEMD");
+
+    return systemd_units_new_from(timeout_ms, library && *library ? library : AGENT_SD_LIBRARY);
+}
+
+struct systemd_units *systemd_units_new_from(int64_t timeout_ms, const char *library)
+{
     struct systemd_units *u = calloc(1, sizeof(*u));
 
     if (!u)
         return NULL;
+    u->library = strdup(library);
+    if (!u->library) {
+        free(u);
+        return NULL;
+    }
     u->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
     return u;
 }
@@ -400,14 +498,14 @@ static int row_cmp(const void *a, const void *b)
 }
 
 /* Reads the *.service rows of a ListUnits reply into a malloc'd array (pointers into reply). */
-static int read_rows(struct op *op, sd_bus_message *reply, struct list_row **ret_rows,
-                     size_t *ret_n)
+static int read_rows(struct op *op, agent_sd_msg *reply, struct list_row **ret_rows, size_t *ret_n)
 {
+    const struct agent_sd *sd = op->u->sd;
     struct list_row *rows = NULL;
     size_t n = 0, cap = 0, seen = 0;
     int r;
 
-    r = sd_bus_message_enter_container(reply, 'a', "(ssssssouso)");
+    r = sd->msg_enter_container(reply, 'a', "(ssssssouso)");
     if (r < 0)
         goto bad;
     for (;;) {
@@ -415,9 +513,9 @@ static int read_rows(struct op *op, sd_bus_message *reply, struct list_row **ret
         const char *load, *following, *job_type, *job_path;
         uint32_t job_id;
 
-        r = sd_bus_message_read(reply, "(ssssssouso)", &row.name, &row.description, &load,
-                                &row.active_state, &row.sub_state, &following, &row.path, &job_id,
-                                &job_type, &job_path);
+        r = sd->msg_read(reply, "(ssssssouso)", &row.name, &row.description, &load,
+                         &row.active_state, &row.sub_state, &following, &row.path, &job_id,
+                         &job_type, &job_path);
         if (r < 0)
             goto bad;
         if (r == 0)
@@ -442,7 +540,7 @@ static int read_rows(struct op *op, sd_bus_message *reply, struct list_row **ret
         }
         rows[n++] = row;
     }
-    r = sd_bus_message_exit_container(reply);
+    r = sd->msg_exit_container(reply);
     if (r < 0)
         goto bad;
     *ret_rows = rows;
@@ -460,8 +558,9 @@ out:
  * manager when the property is missing. "" when systemd cannot say; MON_EIO on bus failure. */
 static int get_file_state(struct op *op, const struct list_row *row, char *buf, size_t size)
 {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
-    sd_bus_message *reply = NULL;
+    const struct agent_sd *sd = op->u->sd;
+    struct agent_sd_error e = AGENT_SD_ERROR_NULL;
+    agent_sd_msg *reply = NULL;
     const char *state;
     int r;
 
@@ -472,26 +571,26 @@ static int get_file_state(struct op *op, const struct list_row *row, char *buf, 
     r = op_arm(op);
     if (r < 0)
         goto out;
-    r = sd_bus_call_method(op->u->bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnitFileState", &e, &reply,
-                           "s", row->name);
+    r = call(op, SD_PATH, SD_MANAGER, "GetUnitFileState", row->name, NULL, &e, &reply);
     if (r < 0) {
-        r = is_bus_failure(op->u->bus, r, &e) ? op_failed(op, r, &e, "GetUnitFileState") : MON_OK;
+        r = is_bus_failure(op->u, r, &e) ? op_failed(op, r, &e, "GetUnitFileState") : MON_OK;
         goto out;
     }
-    if (sd_bus_message_read(reply, "s", &state) > 0)
+    if (sd->msg_read(reply, "s", &state) > 0)
         mon_strlcpy(buf, state, size);
     r = MON_OK;
 out:
-    sd_bus_message_unref(reply);
-    sd_bus_error_free(&e);
+    sd->msg_unref(reply);
+    sd->error_free(&e);
     return r;
 }
 
 /* Lists, filters and sorts; *ret_out holds at most max entries (NULL when none). */
 static int list_once(struct op *op, size_t max, struct unit_state **ret_out, size_t *ret_n)
 {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
-    sd_bus_message *reply = NULL;
+    const struct agent_sd *sd = op->u->sd;
+    struct agent_sd_error e = AGENT_SD_ERROR_NULL;
+    agent_sd_msg *reply = NULL;
     struct list_row *rows = NULL;
     struct unit_state *units = NULL;
     size_t nrows = 0, n = 0;
@@ -500,7 +599,7 @@ static int list_once(struct op *op, size_t max, struct unit_state **ret_out, siz
     r = op_arm(op);
     if (r < 0)
         goto out;
-    r = sd_bus_call_method(op->u->bus, SD_DEST, SD_PATH, SD_MANAGER, "ListUnits", &e, &reply, "");
+    r = call(op, SD_PATH, SD_MANAGER, "ListUnits", NULL, NULL, &e, &reply);
     if (r < 0) {
         r = op_failed(op, r, &e, "ListUnits");
         goto out;
@@ -549,8 +648,8 @@ static int list_once(struct op *op, size_t max, struct unit_state **ret_out, siz
 out:
     free(units);
     free(rows);
-    sd_bus_message_unref(reply);
-    sd_bus_error_free(&e);
+    sd->msg_unref(reply);
+    sd->error_free(&e);
     return r;
 }
 
@@ -575,6 +674,10 @@ void systemd_units_free(struct systemd_units *u)
 {
     if (!u)
         return;
-    drop_bus(u);
+    if (u->sd) {
+        drop_bus(u);
+        agent_sd_close(u->sd);
+    }
+    free(u->library);
     free(u);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* systemd unit states over D-Bus (sd-bus, system bus; honours DBUS_SYSTEM_BUS_ADDRESS). */
+/* systemd unit states over D-Bus (sd-bus via dlopen, system bus; honours DBUS_SYSTEM_BUS_ADDRESS).
+ */
 #ifndef MON_AGENT_COLLECT_SYSTEMD_UNITS_H
 #define MON_AGENT_COLLECT_SYSTEMD_UNITS_H
 
@@ -19,9 +20,15 @@ struct unit_state {
 
 struct systemd_units;
 
-/* Creates a reader; the bus connection is opened lazily and re-opened after failures, so the
- * agent survives a D-Bus restart. Every call is bounded by timeout_ms. */
+/* Creates a reader; libsystemd (sd-bus) is loaded with dlopen on first use and the bus
+ * connection opened lazily and re-opened after failures, so the agent survives a D-Bus restart
+ * and runs without libsystemd (every unit then carries an error saying so). Every call is
+ * bounded by timeout_ms. The library is libsystemd.so.0, or $MONITOR_AGENT_LIBSYSTEMD when set
+ * (a path or another name). Returns NULL when out of memory. */
 struct systemd_units *systemd_units_new(int64_t timeout_ms);
+
+/* Like systemd_units_new() with the library to load given (tests use a missing one). */
+struct systemd_units *systemd_units_new_from(int64_t timeout_ms, const char *library);
 
 /* Reads the state of one unit by name (LoadUnit/GetUnit + properties ActiveState, SubState,
  * StateChangeTimestamp). A unit systemd does not know gives active_state "inactive",

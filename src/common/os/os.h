@@ -119,4 +119,10 @@ long mon_os_raise_fd_limit(void);
 /* Resident set size of this process in bytes, or -1 when unknown. */
 long long mon_os_rss_bytes(void);
 
+/* Sends a service-manager notification such as "READY=1" or "STOPPING=1" (the sd_notify
+ * datagram protocol, a stable systemd interface) to $NOTIFY_SOCKET. Returns 1 when sent, 0
+ * when no manager listens ($NOTIFY_SOCKET unset; always on Windows), or a MON_E* code. Done
+ * here rather than through libsystemd so that the agent never maps that library for it. */
+int mon_os_notify(const char *state);
+
 #endif

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <stddef.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int mon_os_init(void)
@@ -283,4 +285,31 @@ long mon_os_raise_fd_limit(void)
             return -1;
     }
     return rl.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)rl.rlim_cur;
+}
+
+int mon_os_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t plen;
+    int fd, r;
+
+    if (!path || !*path)
+        return 0;
+    plen = strlen(path);
+    /* A file system path, or "@name" for the abstract namespace. */
+    if ((path[0] != '/' && path[0] != '@') || plen >= sizeof(sa.sun_path))
+        return MON_EINVAL;
+    memcpy(sa.sun_path, path, plen);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    r = 1;
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen)) < 0)
+        r = mon_err_from_errno(errno);
+    close(fd);
+    return r;
 }

@@ -375,3 +375,9 @@ long mon_os_raise_fd_limit(void)
     /* Winsock sockets are not C runtime descriptors: no per-process limit to raise. */
     return LONG_MAX;
 }
+
+int mon_os_notify(const char *state)
+{
+    (void)state;
+    return 0;
+}

@@ -514,6 +514,50 @@ static void test_bad_arguments(void **state)
     systemd_units_free(NULL);
 }
 
+/* Without libsystemd (a host or container that lacks it) every entry says why, and a library
+ * installed later is picked up: loading is retried on the next call. */
+static void test_no_libsystemd(void **state)
+{
+    struct fixture *f = *state;
+    struct systemd_units *u = systemd_units_new_from(TIMEOUT_MS, "libsystemd-absent.so.0");
+    struct unit_state st, *units = NULL;
+    char why[160];
+    size_t n = 0;
+
+    (void)f;
+    assert_non_null(u);
+    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_string_equal(st.name, "nginx.service");
+    assert_string_equal(st.active_state, "");
+    assert_non_null(strstr(st.error, "libsystemd-absent.so.0 is not available: "));
+    assert_int_equal(systemd_units_list_services(u, 10, &units, &n, why, sizeof(why)), MON_EIO);
+    assert_null(units);
+    assert_non_null(strstr(why, "libsystemd-absent.so.0 is not available"));
+    systemd_units_free(u);
+
+    /* The environment override names the library too. */
+    setenv("MONITOR_AGENT_LIBSYSTEMD", "/nonexistent/libsystemd.so.0", 1);
+    u = systemd_units_new(TIMEOUT_MS);
+    unsetenv("MONITOR_AGENT_LIBSYSTEMD");
+    assert_non_null(u);
+    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_non_null(strstr(st.error, "/nonexistent/libsystemd.so.0 is not available"));
+    systemd_units_free(u);
+}
+
+/* A library that loads but lacks the sd-bus functions is refused with the missing name. */
+static void test_libsystemd_too_old(void **state)
+{
+    struct unit_state st;
+    struct systemd_units *u = systemd_units_new_from(TIMEOUT_MS, "libm.so.6");
+
+    (void)state;
+    assert_non_null(u);
+    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_non_null(strstr(st.error, "libm.so.6 is too old: no sd_bus_open_system"));
+    systemd_units_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +574,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hung_bus_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_manager, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_libsystemd, setup, teardown),
+        cmocka_unit_test(test_libsystemd_too_old),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
