@@ -9,8 +9,8 @@ VALGRIND_BUILD ?= build/valgrind
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all build deps test test-only test-windows test-valgrind analyze format format-check run \
-        bench clean package windows package-windows fuzz fuzz-test
+.PHONY: all build deps test test-only test-windows test-valgrind test-portable analyze format \
+        format-check run bench clean package windows package-windows fuzz fuzz-test
 
 all: build
 
@@ -77,8 +77,15 @@ test-windows:
 package-windows:
 	SKIP_TESTS=1 SKIP_INTEGRATION=1 scripts/windows-build
 
-package: build
-	cmake --build $(BUILD) --target package
+# The portable agent for x86_64 and aarch64 (glibc >= 2.28, see scripts/portable-build) and its
+# packages in build/portable/packages/: .deb, .rpm and .tar.gz per architecture.
+package:
+	scripts/portable-build
+
+# The same, then the packages and binaries tested on Debian 11 and 13 roots (chroot), with rpm
+# and under qemu-aarch64 (tests/portable/test_portable.py). Part of make test.
+test-portable:
+	TEST_BUILD=$(TEST_BUILD) scripts/test-portable
 
 clean:
 	rm -rf $(BUILD)

@@ -4,23 +4,26 @@
 # /etc/monitor-agent/config.yaml (never overwritten), the monitor-agent system user, a random
 # token in /etc/monitor-agent/token (never overwritten), then enables and starts the unit.
 #
-#   install.sh [--binary PATH] [--root DIR]      install or update (default binary ./monitor-agent)
+#   install.sh [--binary PATH] [--root DIR]      install or update (default: the monitor-agent
+#                                                next to this script, else ./monitor-agent)
 #   install.sh --uninstall [--purge] [--root DIR] remove binary and unit (--purge: also config+token)
 #
 # --root DIR installs into the tree DIR instead of / (for tests and image builds): the user is
 # created with `useradd --root DIR` only when DIR/etc/passwd exists, and nothing is started.
-# Run from the directory holding monitor-agent.service and config.yaml (deploy/agent/).
+# Needs monitor-agent.service and config.yaml next to it (the .tar.gz has all of them in one
+# directory; in the source tree they are in deploy/agent/).
 set -e
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BINARY=./monitor-agent
+[ -f "$HERE/monitor-agent" ] && BINARY="$HERE/monitor-agent"
 ROOT=""
 MODE=install
 PURGE=no
 USER_NAME=monitor-agent
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit "$1"
 }
 
