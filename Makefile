@@ -49,8 +49,13 @@ format:
 format-check:
 	scripts/format.sh check
 
-run: build
-	scripts/demo.sh
+# The demo: installs what is missing (quietly when nothing is), builds, then starts the agent,
+# the simulated GPU servers (SIM=0: none) and the aggregator (scripts/demo.sh).
+SIM ?= 1
+run:
+	@scripts/deps.sh --quiet run
+	@$(MAKE) --no-print-directory build
+	SIM=$(SIM) BUILD=$(BUILD) scripts/demo.sh
 
 bench: build
 	bench/run-all.sh

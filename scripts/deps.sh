@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian 12, only what is missing (idempotent).
 # Debian packages with apt-get, web assets with npm ci. Run as root (or with sudo available).
+#   scripts/deps.sh [--quiet] [run|test]
+# run: what `make run` needs (build the daemons, the dashboard and the demo's simulated
+# servers); test (default): everything `make test` uses as well. --quiet prints nothing when
+# nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+QUIET=no
+PROFILE=test
+for a in "$@"; do
+  case "$a" in
+  --quiet) QUIET=yes ;;
+  run | test) PROFILE=$a ;;
+  *) echo "usage: $0 [--quiet] [run|test]" >&2; exit 2 ;;
+  esac
+done
 
-PKGS=(build-essential cmake ninja-build pkg-config git
-      libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev sqlite3
-      libsystemd-dev libcmocka-dev
-      python3-dbusmock dbus prometheus clang-format curl procps
-      valgrind cppcheck clang-tidy
-      wrk nginx-light prometheus-node-exporter
-      chromium fonts-wqy-microhei nodejs npm
-      dpkg-dev lintian systemd passwd adduser gzip
-      clang-14 libfuzzer-14-dev libclang-rt-14-dev)
+RUN_PKGS=(build-essential cmake ninja-build pkg-config
+          libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev
+          libcmocka-dev curl python3 nodejs npm)
+TEST_PKGS=(git sqlite3 python3-dbusmock dbus prometheus clang-format procps
+           valgrind cppcheck clang-tidy
+           wrk nginx-light prometheus-node-exporter
+           chromium fonts-wqy-microhei
+           dpkg-dev lintian systemd passwd adduser gzip
+           clang-14 libfuzzer-14-dev libclang-rt-14-dev
+           debootstrap qemu-user-static rpm gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
+           file autoconf automake libtool)
+PKGS=("${RUN_PKGS[@]}")
+[ "$PROFILE" = run ] || PKGS+=("${TEST_PKGS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -30,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
+elif [ "$QUIET" = no ]; then
   echo "deps: all Debian packages present"
 fi
 

@@ -22,10 +22,10 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 PORTABLE = os.environ.get("LANMON_PORTABLE_BUILD", "")
