@@ -1,8 +1,9 @@
 # Thin wrapper over CMake + Ninja. `make` builds build/ (binaries in build/bin/);
 # `make test` installs what is missing, checks formatting, runs the static analysis, builds the
-# ASan+UBSan tree build/asan/, runs every ctest test, then the Valgrind runs in build/valgrind/
-# and the Windows build and its tests under wine; `make run` starts the demo; `make bench` the
-# benchmarks.
+# ASan+UBSan tree build/asan/, runs every ctest test, then the Valgrind runs in build/valgrind/,
+# the Windows build and its tests under wine, and the portable agent's packages tested on
+# Debian 11/13 roots, with rpm and under qemu; `make run` starts the demo (with simulated GPU
+# servers); `make package` builds the agent's .deb/.rpm/.tar.gz; `make bench` the benchmarks.
 BUILD      ?= build
 TEST_BUILD ?= build/asan
 VALGRIND_BUILD ?= build/valgrind
@@ -22,7 +23,8 @@ deps:
 	scripts/deps.sh
 
 # The test trees: scripts/test-all.sh runs test-only, fuzz-test and test-valgrind while the
-# Windows libraries are prepared in the background, then test-windows.
+# Windows and portable-agent libraries (and the Debian roots) are prepared in the background,
+# then test-windows and test-portable.
 test: deps format-check analyze
 	TEST_BUILD=$(TEST_BUILD) scripts/test-all.sh
 

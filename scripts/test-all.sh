@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
 # The test trees of `make test` after deps, format and analysis: the ASan tree, the fuzzers and
-# the Valgrind tree, then the Windows build and its tests under wine. The Windows packages,
-# libraries and wine prefix (several minutes on a new machine) are prepared meanwhile in the
-# background at low CPU priority, so they mostly use the time the native tests spend waiting.
+# the Valgrind tree, then the Windows build and its tests under wine, then the portable agent's
+# packages and their tests on Debian 11/13 roots, with rpm and under qemu. What those last two
+# need the first time (Windows packages, libraries and wine prefix; the portable agent's
+# sysroots, static libraries and the debootstrap roots: several minutes each on a new machine)
+# is prepared meanwhile in the background at low CPU priority, so it mostly uses the time the
+# native tests spend waiting; later runs find it cached (~/.cache/lanmon-win, lanmon-agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEST_BUILD=${TEST_BUILD:-build/asan}
 mkdir -p build
-log=build/windows-prepare.log
-setsid nice -n 10 env PREPARE_ONLY=1 scripts/windows-build > "$log" 2>&1 &
-prep=$!
-# Its own process group: a failing native step stops the whole preparation.
-trap 'kill -- -"$prep" 2> /dev/null || true' EXIT
+wlog=build/windows-prepare.log
+plog=build/portable-prepare.log
+setsid nice -n 10 env PREPARE_ONLY=1 scripts/windows-build > "$wlog" 2>&1 &
+wprep=$!
+setsid nice -n 10 sh -c 'PREPARE_ONLY=1 scripts/portable-build && scripts/distro-roots' \
+  > "$plog" 2>&1 &
+pprep=$!
+# Their own process groups: a failing native step stops the whole preparation.
+trap 'kill -- -"$wprep" -"$pprep" 2> /dev/null || true' EXIT
 make --no-print-directory test-only fuzz-test test-valgrind TEST_BUILD="$TEST_BUILD"
-if ! wait "$prep"; then
-  cat "$log" >&2
-  echo "test: preparing the Windows build failed (log above, $log)" >&2
-  exit 1
-fi
+for job in "windows:$wprep:$wlog" "portable:$pprep:$plog"; do
+  IFS=: read -r name pid log <<< "$job"
+  if ! wait "$pid"; then
+    cat "$log" >&2
+    echo "test: preparing the $name build failed (log above, $log)" >&2
+    exit 1
+  fi
+  echo "test: $(grep -v '^distro-roots' "$log" | tail -n 1)"
+done
 trap - EXIT
-echo "test: $(tail -n 1 "$log")"
 make --no-print-directory test-windows TEST_BUILD="$TEST_BUILD"
+make --no-print-directory test-portable TEST_BUILD="$TEST_BUILD"
