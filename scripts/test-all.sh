@@ -4,17 +4,19 @@
 # packages and their tests on Debian 11/13 roots, with rpm and under qemu. What those last two
 # need the first time (Windows packages, libraries and wine prefix; the portable agent's
 # sysroots, static libraries and the debootstrap roots: several minutes each on a new machine)
-# is prepared meanwhile in the background at low CPU priority, so it mostly uses the time the
-# native tests spend waiting; later runs find it cached (~/.cache/lanmon-win, lanmon-agent).
+# is prepared meanwhile in the background at the lowest CPU and I/O priority, so it mostly uses
+# the time the native tests spend waiting; later runs find it cached (~/.cache/lanmon-win,
+# ~/.cache/lanmon-agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEST_BUILD=${TEST_BUILD:-build/asan}
 mkdir -p build
 wlog=build/windows-prepare.log
 plog=build/portable-prepare.log
-setsid nice -n 10 env PREPARE_ONLY=1 scripts/windows-build > "$wlog" 2>&1 &
+# Lowest CPU and idle I/O priority: the timing-sensitive native suites (Valgrind) come first.
+setsid nice -n 19 ionice -c 3 env PREPARE_ONLY=1 scripts/windows-build > "$wlog" 2>&1 &
 wprep=$!
-setsid nice -n 10 sh -c 'PREPARE_ONLY=1 scripts/portable-build && scripts/distro-roots' \
+setsid nice -n 19 ionice -c 3 sh -c 'PREPARE_ONLY=1 scripts/portable-build && scripts/distro-roots' \
   > "$plog" 2>&1 &
 pprep=$!
 # Their own process groups: a failing native step stops the whole preparation.
