@@ -20,12 +20,18 @@
 #define UNIT_TO   0.8
 #define PI_2      6.283185307179586
 
-static const struct sim_gpu_model A100 = {"NVIDIA A100-SXM4-80GB", 81920, 60, 400};
-static const struct sim_gpu_model A6000 = {"NVIDIA RTX A6000", 49140, 22, 300};
-static const struct sim_gpu_model RTX4090 = {"NVIDIA GeForce RTX 4090", 24564, 18, 450};
-static const struct sim_gpu_model H100 = {"NVIDIA H100 80GB HBM3", 81559, 70, 700};
-static const struct sim_gpu_model L40S = {"NVIDIA L40S", 46068, 35, 350};
-static const struct sim_gpu_model V100 = {"Tesla V100-SXM2-32GB", 32768, 40, 300};
+/* name, MiB, idle/max W, max SM MHz, fan (boards with one), ECC, row remapping (A100/H100) */
+static const struct sim_gpu_model A100 = {
+    "NVIDIA A100-SXM4-80GB", 81920, 60, 400, 1410, false, true, true};
+static const struct sim_gpu_model A6000 = {
+    "NVIDIA RTX A6000", 49140, 22, 300, 1800, true, true, false};
+static const struct sim_gpu_model RTX4090 = {
+    "NVIDIA GeForce RTX 4090", 24564, 18, 450, 2520, true, false, false};
+static const struct sim_gpu_model H100 = {
+    "NVIDIA H100 80GB HBM3", 81559, 70, 700, 1980, false, true, true};
+static const struct sim_gpu_model L40S = {"NVIDIA L40S", 46068, 35, 350, 2520, false, true, false};
+static const struct sim_gpu_model V100 = {
+    "Tesla V100-SXM2-32GB", 32768, 40, 300, 1530, false, true, false};
 
 static const struct sim_server servers[SIM_MAX_SERVERS] = {
     {"8-GPU training node", 64, 512, 8, &A100, -1, NULL, 0.8, 0.05, false, false},
@@ -138,6 +144,13 @@ static bool gpu_lost(size_t i, unsigned g, int64_t t, const struct sim_time *tm)
     return servers[i].flaky_gpu == (int)g && x >= LOST_FROM && x < LOST_TO;
 }
 
+/* When the current lost window began (the Xid's time). */
+static int64_t lost_since(int64_t t, const struct sim_time *tm)
+{
+    int64_t started_s = tm->started_ms / 1000, since = t - started_s;
+    return started_s + since / tm->cycle_s * tm->cycle_s + (int64_t)(LOST_FROM * tm->cycle_s);
+}
+
 /* Utilisation of GPU g: steady with a slow wave for training, bursty for notebooks. */
 static double gpu_util(size_t i, unsigned g, const struct job *j, double t)
 {
@@ -180,7 +193,7 @@ static cJSON *add_process(cJSON *arr, uint64_t pid, const char *user, unsigned u
     cJSON_AddNumberToObject(p, "pid", (double)pid);
     cJSON_AddStringToObject(p, "user", user);
     cJSON_AddNumberToObject(p, "uid", uid);
-    cJSON_AddStringToObject(p, "command", command);
+    cJSON_AddStringToObject(p, "command", command); /* the process name (comm), as the agent */
     cJSON_AddStringToObject(p, "type", type);
     cJSON_AddNumberToObject(p, "used_mem_mb", mem_mb);
     if (container)
@@ -191,44 +204,42 @@ static cJSON *add_process(cJSON *arr, uint64_t pid, const char *user, unsigned u
     return p;
 }
 
-/* gpus[].processes[]: pid, user, uid, command, type, used_mem_mb, container, started_at. */
+/* gpus[].processes[] as the agent sends them: pid, user, uid, command (the process name),
+ * type, used_mem_mb, container (12 hex digits of the container id, or null), started_at. */
 static void add_processes(cJSON *gpu, const struct sim_server *s, unsigned g, const struct job *j,
                           double mem_mb, int64_t boot_s)
 {
     cJSON *arr = cJSON_AddArrayToObject(gpu, "processes");
     const char *user = users[j->user];
     unsigned uid = 1001 + j->user;
-    char cmd[192], container[64];
+    char container[16];
 
     if (!arr)
         return;
+    snprintf(container, sizeof(container), "%012llx",
+             (unsigned long long)(mix(j->seed) & 0xffffffffffffULL));
     if (s->desktop && g == 0) {
-        add_process(arr, 1337, "root", 0, "/usr/lib/xorg/Xorg vt2 -displayfd 3 -nolisten tcp",
-                    "graphics", 212, NULL, boot_s);
+        add_process(arr, 1337, "root", 0, "Xorg", "graphics", 212, NULL, boot_s);
         mem_mb -= 212;
     }
-    if (j->kind == JOB_TRAIN) {
-        snprintf(cmd, sizeof(cmd), "python -u train.py --config configs/%s.yaml --local-rank %u",
-                 models[j->model], g - j->group);
-        snprintf(container, sizeof(container), "pytorch-%s", user);
-        add_process(arr, 20000 + (j->seed % 30000) + g, user, uid, cmd, "compute", mem_mb,
+    /* The training runs of a job share their container and have neighbouring PIDs. */
+    if (j->kind == JOB_TRAIN)
+        add_process(arr, 20000 + (j->seed % 30000) + g, user, uid, "python", "compute", mem_mb,
                     j->seed % 2 ? container : NULL, j->start_s);
-    } else if (j->kind == JOB_NOTEBOOK) {
-        snprintf(cmd, sizeof(cmd),
-                 "python -m ipykernel_launcher -f /home/%s/.local/share/jupyter/runtime/"
-                 "kernel-%08x.json",
-                 user, (unsigned)(j->seed >> 32));
-        snprintf(container, sizeof(container), "jupyter-%s", user);
-        add_process(arr, 50000 + (j->seed % 10000), user, uid, cmd, "compute", mem_mb, container,
-                    j->start_s);
-    }
+    else if (j->kind == JOB_NOTEBOOK)
+        add_process(arr, 50000 + (j->seed % 10000), user, uid, "python3", "compute", mem_mb,
+                    container, j->start_s);
+    cJSON_AddFalseToObject(gpu, "processes_truncated");
 }
 
-/* What the agent reports for a GPU that fell off the bus: no values, an error. */
-static void fill_lost_gpu(cJSON *o, unsigned g)
+/* What the agent reports for a GPU that fell off the bus: no values, the Xid that explains
+ * it, an error. lost_at_s: when it was lost. */
+static void fill_lost_gpu(cJSON *o, unsigned g, int64_t lost_at_s)
 {
-    static const char *const values[] = {"util_pct", "mem_used_mb", "mem_total_mb", "temp_c",
-                                         "power_w"};
+    static const char *const values[] = {
+        "util_pct",     "mem_used_mb",   "mem_total_mb", "temp_c",   "power_w", "fan_pct",
+        "sm_clock_mhz", "power_limit_w", "pstate",       "throttle", "ecc",     "remapped_rows"};
+    cJSON *xid, *e;
     char name[32];
 
     snprintf(name, sizeof(name), "GPU %u", g);
@@ -236,7 +247,53 @@ static void fill_lost_gpu(cJSON *o, unsigned g)
     cJSON_AddStringToObject(o, "uuid", "");
     for (size_t k = 0; k < sizeof(values) / sizeof(values[0]); k++)
         cJSON_AddNullToObject(o, values[k]);
+    if ((xid = cJSON_AddArrayToObject(o, "xid")) && (e = cJSON_CreateObject()) &&
+        cJSON_AddItemToArray(xid, e)) {
+        cJSON_AddNumberToObject(e, "code", 79); /* GPU has fallen off the bus */
+        mon_json_add_time(e, "at", lost_at_s);
+    }
+    cJSON_AddNullToObject(o, "processes");
     cJSON_AddStringToObject(o, "error", "GPU is lost");
+}
+
+/* fan, clocks, power limit, P-state, throttle reasons, ECC and row remapping of a GPU in use
+ * at util % (the agent's GPU health fields). */
+static void add_health(cJSON *o, const struct sim_gpu_model *m, double util, double temp)
+{
+    cJSON *throttle, *ecc, *rows;
+
+    if (m->has_fan)
+        mon_json_add_rounded(o, "fan_pct", 30.0 + clamp(temp - 40.0, 0, 50) * 1.2, 0);
+    else
+        cJSON_AddNullToObject(o, "fan_pct");
+    cJSON_AddNumberToObject(o, "sm_clock_mhz", util > 1 ? m->max_sm_mhz : 210);
+    cJSON_AddNumberToObject(o, "power_limit_w", m->max_w);
+    cJSON_AddNumberToObject(o, "pstate", util > 1 ? 0 : 8);
+    if ((throttle = cJSON_AddArrayToObject(o, "throttle"))) {
+        if (util <= 1)
+            cJSON_AddItemToArray(throttle, cJSON_CreateString("gpu_idle"));
+        else if (util > 97)
+            cJSON_AddItemToArray(throttle, cJSON_CreateString("sw_power_cap"));
+    }
+    if ((ecc = cJSON_AddObjectToObject(o, "ecc"))) {
+        static const char *const counts[] = {"volatile_corrected", "volatile_uncorrected",
+                                             "aggregate_corrected", "aggregate_uncorrected"};
+        cJSON_AddStringToObject(ecc, "mode", m->has_ecc ? "enabled" : "disabled");
+        for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+            if (m->has_ecc)
+                cJSON_AddNumberToObject(ecc, counts[k], k == 2 ? 3 : 0);
+            else
+                cJSON_AddNullToObject(ecc, counts[k]);
+        }
+    }
+    if (!m->has_remap) {
+        cJSON_AddNullToObject(o, "remapped_rows");
+    } else if ((rows = cJSON_AddObjectToObject(o, "remapped_rows"))) {
+        cJSON_AddNumberToObject(rows, "corrected", 0);
+        cJSON_AddNumberToObject(rows, "uncorrected", 0);
+        cJSON_AddFalseToObject(rows, "pending");
+        cJSON_AddFalseToObject(rows, "failed");
+    }
 }
 
 static void add_gpu(cJSON *gpus, size_t i, unsigned g, int64_t now_ms, int64_t boot_s,
@@ -259,7 +316,7 @@ static void add_gpu(cJSON *gpus, size_t i, unsigned g, int64_t now_ms, int64_t b
     }
     cJSON_AddNumberToObject(o, "index", g);
     if (gpu_lost(i, g, t, tm)) {
-        fill_lost_gpu(o, g);
+        fill_lost_gpu(o, g, lost_since(t, tm));
         return;
     }
     snprintf(uuid, sizeof(uuid), "GPU-%08x-%04x-%04x-%04x-%012llx", (unsigned)(u >> 32),
@@ -272,6 +329,8 @@ static void add_gpu(cJSON *gpus, size_t i, unsigned g, int64_t now_ms, int64_t b
     cJSON_AddNumberToObject(o, "mem_total_mb", s->gpu->mem_total_mb);
     mon_json_add_rounded(o, "temp_c", temp, 0);
     mon_json_add_rounded(o, "power_w", power, 0);
+    add_health(o, s->gpu, util, temp);
+    cJSON_AddItemToObject(o, "xid", cJSON_CreateArray());
     add_processes(o, s, g, &j, mem, boot_s);
 }
 

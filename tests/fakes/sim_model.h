@@ -25,6 +25,10 @@ struct sim_gpu_model {
     const char *name;
     unsigned mem_total_mb;
     unsigned idle_w, max_w;
+    unsigned max_sm_mhz;
+    bool has_fan;   /* workstation boards; data-centre ones are passively cooled */
+    bool has_ecc;   /* GeForce boards have none */
+    bool has_remap; /* row remapping: A100/H100 */
 };
 
 struct sim_server {

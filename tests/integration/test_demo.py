@@ -7,6 +7,7 @@ without the simulation (SIM=0 takes the simulated servers out again)."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -129,7 +130,9 @@ class DemoTest(CleanupTestCase):
         for p in procs:
             for k, t in PROCESS_KEYS.items():
                 self.assertIsInstance(p[k], t, k)
-            self.assertIn("container", p)
+            self.assertLessEqual(len(p["command"]), 15)  # the process name, never a cmdline
+            self.assertTrue(p["container"] is None or re.fullmatch(r"[0-9a-f]{12}", p["container"]),
+                            p["container"])
             self.assertIn(p["type"], ("compute", "graphics"))
         for g in sim["gpus"]:
             used = sum(p["used_mem_mb"] for p in g.get("processes", []))
