@@ -316,10 +316,15 @@ unsigned fake_gpu_count(void)
 
 nvml_return_t nvmlInit(void)
 {
-    struct fake_state *st = fake_state_get();
-    int init_fail = st->init_fail;
+    struct fake_state *st;
+    int init_fail;
     long n;
 
+    /* A new session reads the state afresh: the cached one may be a previous test's (its file
+     * gone or replaced less than STAT_EVERY_MS ago). */
+    fake_nvml_state_changed();
+    st = fake_state_get();
+    init_fail = st->init_fail;
     fake_state_put();
     if (env_long("FAKE_NVML_INIT_FAIL", 0) == 1 || init_fail)
         return NVML_ERROR_DRIVER_NOT_LOADED;

@@ -254,6 +254,8 @@ class AgentTest(AgentCase):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BTIME = 1768600000  # the boot time in LiveProc's /proc/stat
 XSS_NAME = "<img src=x onerror=alert(1)>"
+# sleep's argument: a string that no PID, uid or time in the reply can contain by chance
+SLEEP_ARG = "120.000917"
 
 
 def start_ticks(pid):
@@ -334,8 +336,9 @@ class AgentGpuTest(AgentCase):
         if name:
             exe = os.path.join(self.tmp, name)
             os.symlink("/bin/sleep", exe)
-        p = subprocess.Popen([exe, "120"], user=uid, group=uid, extra_groups=[] if uid else None,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        p = subprocess.Popen([exe, SLEEP_ARG], user=uid, group=uid,
+                             extra_groups=[] if uid else None, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL)
         self.children.append(p)
         os.symlink(f"/proc/{p.pid}", os.path.join(self.proc.dir, str(p.pid)))
         wait_until(lambda: start_ticks(p.pid) > 0 and os.readlink(f"/proc/{p.pid}/exe")
@@ -392,7 +395,7 @@ class AgentGpuTest(AgentCase):
         # every field of the issue is there, and nothing from the command line
         self.assertEqual(set(g0[nobody.pid]), {"pid", "user", "uid", "command", "type",
                                                "used_mem_mb", "container", "started_at"})
-        self.assertNotIn("120", json.dumps(s["gpus"][0]["processes"]))  # sleep's argument
+        self.assertNotIn(SLEEP_ARG, json.dumps(s["gpus"][0]["processes"]))  # sleep's argument
 
         # processes leave the GPUs (the driver drops a process's context when it exits); one
         # that had already exited when the driver listed it keeps its entry, with the reason
