@@ -124,6 +124,10 @@ static struct job gpu_job(size_t i, unsigned g, int64_t t)
         .start_s = slot * JOB_S - phase,
         .seed = h,
     };
+    /* The first node's first GPUs always run a training job, so the demo (and its test) has
+     * someone on a GPU at any moment; the rest of the fleet comes and goes. */
+    if (i == 0 && group == 0 && j.kind == JOB_IDLE)
+        j.kind = JOB_TRAIN;
     if (j.kind == JOB_NOTEBOOK) { /* notebooks hold one GPU each */
         j.group = g;
         j.ranks = 1;

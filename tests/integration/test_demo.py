@@ -125,7 +125,7 @@ class DemoTest(CleanupTestCase):
         compare(real, sim, "snapshot")
         self.assertIs(sim["simulated"], True)
         # The per-GPU process list, in the shape the agent's gpus[].processes[] will have.
-        procs = [p for g in sim["gpus"] for p in g.get("processes", [])]
+        procs = [p for g in sim["gpus"] for p in g.get("processes") or []]
         self.assertTrue(procs)
         for p in procs:
             for k, t in PROCESS_KEYS.items():
@@ -135,7 +135,7 @@ class DemoTest(CleanupTestCase):
                             p["container"])
             self.assertIn(p["type"], ("compute", "graphics"))
         for g in sim["gpus"]:
-            used = sum(p["used_mem_mb"] for p in g.get("processes", []))
+            used = sum(p["used_mem_mb"] for p in g.get("processes") or [])
             if g.get("mem_used_mb") is not None:
                 self.assertLessEqual(used, g["mem_used_mb"])
         # Auth as the agent does it.
