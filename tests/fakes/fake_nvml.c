@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fake libnvidia-ml.so.1 for tests: the NVML functions the agent uses, driven by FAKE_NVML_*
- * environment variables and a state file (FAKE_NVML_STATE_FILE) re-read when it changes.
+ * environment variables (read at nvmlInit) and a state file (FAKE_NVML_STATE_FILE) re-read when
+ * it changes. Replace the file (write another, rename it over) rather than rewrite it in place:
+ * a reader may see the truncated file, and an Xid list that shrinks starts over.
  *
  * State file: one "key=value" per line; "key@N=value" sets it for GPU N only. Keys:
  *   util, mem_used_mb          utilisation and memory used (default 10*(i+1) % 101, 1024*(i+1))
@@ -43,6 +45,10 @@ static const char *const call_names[C_COUNT] = {
 
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fake_state state;
+/* FAKE_NVML_STATE_FILE as nvmlInit saw it: an Xid thread left over from a previous session
+ * reads the state too, and getenv() while the test's main thread calls setenv() is a data race
+ * (glibc frees the old environment array). Under state_lock. */
+static char state_path[4096];
 static struct stat state_stat;
 static long long state_read_ms = -1, state_stat_ms;
 static struct nvml_device devices[FAKE_MAX_GPUS];
@@ -194,7 +200,7 @@ static void apply_line(struct fake_state *st, char *line)
 
 static void read_state_file(struct fake_state *st)
 {
-    const char *path = getenv("FAKE_NVML_STATE_FILE");
+    const char *path = state_path;
     char *line = NULL;
     size_t cap = 0;
     FILE *f;
@@ -221,7 +227,6 @@ static void read_state_file(struct fake_state *st)
  * system's timestamp granularity keeps stat() identical; fake_nvml_state_changed() forces it. */
 struct fake_state *fake_state_get(void)
 {
-    const char *path = getenv("FAKE_NVML_STATE_FILE");
     long long now = now_ms();
     struct stat sb;
 
@@ -230,8 +235,8 @@ struct fake_state *fake_state_get(void)
         return &state;
     state_stat_ms = now;
     memset(&sb, 0, sizeof(sb));
-    if (path && *path)
-        stat(path, &sb);
+    if (state_path[0])
+        stat(state_path, &sb);
     if (state_read_ms < 0 || now - state_read_ms >= RELOAD_MS || sb.st_ino != state_stat.st_ino ||
         sb.st_size != state_stat.st_size || sb.st_mtim.tv_sec != state_stat.st_mtim.tv_sec ||
         sb.st_mtim.tv_nsec != state_stat.st_mtim.tv_nsec) {
@@ -253,6 +258,18 @@ void fake_nvml_state_changed(void)
 void fake_state_put(void)
 {
     pthread_mutex_unlock(&state_lock);
+}
+
+int fake_state_path(char *buf, size_t len)
+{
+    int ok;
+
+    pthread_mutex_lock(&state_lock);
+    ok = state_path[0] && strlen(state_path) < len;
+    if (ok)
+        memcpy(buf, state_path, strlen(state_path) + 1);
+    pthread_mutex_unlock(&state_lock);
+    return ok;
 }
 
 long long fake_field(const struct fake_state *st, unsigned i, enum fake_field f, long long dflt)
@@ -316,13 +333,19 @@ unsigned fake_gpu_count(void)
 
 nvml_return_t nvmlInit(void)
 {
+    const char *path = getenv("FAKE_NVML_STATE_FILE");
     struct fake_state *st;
     int init_fail;
     long n;
 
     /* A new session reads the state afresh: the cached one may be a previous test's (its file
      * gone or replaced less than STAT_EVERY_MS ago). */
-    fake_nvml_state_changed();
+    pthread_mutex_lock(&state_lock);
+    if (!path || strlen(path) >= sizeof(state_path))
+        path = "";
+    memcpy(state_path, path, strlen(path) + 1);
+    state_read_ms = -1;
+    pthread_mutex_unlock(&state_lock);
     st = fake_state_get();
     init_fail = st->init_fail;
     fake_state_put();
@@ -331,9 +354,11 @@ nvml_return_t nvmlInit(void)
     n = env_long("FAKE_NVML_GPUS", 1);
     if (n < 0 || n > FAKE_MAX_GPUS)
         return NVML_ERROR_UNKNOWN;
+    pthread_mutex_lock(&state_lock); /* an old session's Xid thread reads them under it */
     gpu_count = (unsigned)n;
     for (unsigned i = 0; i < FAKE_MAX_GPUS; i++)
         devices[i].index = i;
+    pthread_mutex_unlock(&state_lock);
     lost_env = (int)env_long("FAKE_NVML_LOST", -1);
     power_unsupported = (int)env_long("FAKE_NVML_POWER_UNSUPPORTED", -1);
     power_calls = 0;

@@ -5,6 +5,8 @@
 #ifndef MON_TESTS_FAKES_FAKE_NVML_H
 #define MON_TESTS_FAKES_FAKE_NVML_H
 
+#include <stddef.h>
+
 #define FAKE_EXPORT __attribute__((visibility("default")))
 
 #define NVML_SUCCESS                         0
@@ -133,6 +135,9 @@ struct fake_state {
  * fake_state_put. */
 struct fake_state *fake_state_get(void);
 void fake_state_put(void);
+
+/* Copies the state file's path (as nvmlInit read it) into buf; 0 when there is none. */
+int fake_state_path(char *buf, size_t len);
 
 /* GPU i's value of f from the state file, or dflt when not set. */
 long long fake_field(const struct fake_state *st, unsigned i, enum fake_field f, long long dflt);

@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 /* Event sets are malloc'd, each with what it has delivered (an abandoned waiter may still use
- * its set while a new one is made); the lock and the count of live sets are file statics
- * (test double). */
+ * its set while a new one is made); the lock, the count of live sets and that of the threads
+ * inside a wait are file statics (test double). */
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned live_sets;
+static unsigned live_sets, waiters;
 
 FAKE_EXPORT nvml_return_t nvmlDeviceGetEccMode(nvml_device_t dev, int *current, int *pending);
 FAKE_EXPORT nvml_return_t nvmlDeviceGetTotalEccErrors(nvml_device_t dev, int error_type,
@@ -55,6 +55,7 @@ FAKE_EXPORT nvml_return_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvml_device_t
 #endif
 #endif
 FAKE_EXPORT unsigned fake_nvml_live_event_sets(void);
+FAKE_EXPORT unsigned fake_nvml_event_waiters(void);
 FAKE_EXPORT nvml_return_t nvmlEventSetCreate(nvml_event_set_t *set);
 FAKE_EXPORT nvml_return_t nvmlEventSetFree(nvml_event_set_t set);
 FAKE_EXPORT nvml_return_t nvmlDeviceRegisterEvents(nvml_device_t dev, unsigned long long types,
@@ -74,6 +75,17 @@ unsigned fake_nvml_live_event_sets(void)
     unsigned n;
     pthread_mutex_lock(&events_lock);
     n = live_sets;
+    pthread_mutex_unlock(&events_lock);
+    return n;
+}
+
+/* Test hook: threads inside nvmlEventSetWait now (a test that stops the Xid thread while it
+ * waits in the driver waits for this rather than sleeping). */
+unsigned fake_nvml_event_waiters(void)
+{
+    unsigned n;
+    pthread_mutex_lock(&events_lock);
+    n = waiters;
     pthread_mutex_unlock(&events_lock);
     return n;
 }
@@ -347,12 +359,11 @@ static long long now_ms(void)
 /* An inotify descriptor watching the folder of the state file for writes and renames, or -1. */
 static int watch_state_folder(void)
 {
-    const char *path = getenv("FAKE_NVML_STATE_FILE");
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    char dir[4096];
+    char path[4096], dir[4096];
+    const char *slash = fake_state_path(path, sizeof(path)) ? strrchr(path, '/') : NULL;
     int fd;
 
-    if (!slash || (size_t)(slash - path) >= sizeof(dir))
+    if (!slash)
         return -1;
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
@@ -374,8 +385,8 @@ static void sleep_ms(unsigned ms)
 
 /* Like the driver: returns an event at once when one is pending, else waits up to timeout_ms
  * (one sleep, so an idle wait costs no CPU) and looks again. */
-static nvml_return_t wait_event(nvml_event_set_t set, struct nvml_event_data *data,
-                                unsigned int timeout_ms, int v2)
+static nvml_return_t wait_for_event(nvml_event_set_t set, struct nvml_event_data *data,
+                                    unsigned int timeout_ms, int v2)
 {
     long long deadline = now_ms() + timeout_ms;
     struct nvml_event_data got;
@@ -383,8 +394,6 @@ static nvml_return_t wait_event(nvml_event_set_t set, struct nvml_event_data *da
     long wait_error;
     int hang;
 
-    if (!set || !data)
-        return NVML_ERROR_INVALID_ARGUMENT;
     st = fake_state_get();
     hang = st->xid_hang;
     wait_error = st->xid_wait_error;
@@ -421,6 +430,24 @@ static nvml_return_t wait_event(nvml_event_set_t set, struct nvml_event_data *da
     /* the v1 call fills only device, type and data */
     memcpy(data, &got, v2 ? sizeof(got) : offsetof(struct nvml_event_data, gpu_instance_id));
     return NVML_SUCCESS;
+}
+
+/* wait_for_event, counted in waiters while it runs. */
+static nvml_return_t wait_event(nvml_event_set_t set, struct nvml_event_data *data,
+                                unsigned int timeout_ms, int v2)
+{
+    nvml_return_t rc;
+
+    if (!set || !data)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&events_lock);
+    waiters++;
+    pthread_mutex_unlock(&events_lock);
+    rc = wait_for_event(set, data, timeout_ms, v2);
+    pthread_mutex_lock(&events_lock);
+    waiters--;
+    pthread_mutex_unlock(&events_lock);
+    return rc;
 }
 
 nvml_return_t nvmlEventSetWait(nvml_event_set_t set, struct nvml_event_data *data,

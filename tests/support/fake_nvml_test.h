@@ -39,16 +39,23 @@ static inline struct gpu_nvml *fake_nvml_open(const char *lib)
     return g;
 }
 
-/* Rewrites the state file and tells whichever fake library is loaded to read it again (it
- * looks at the file's stat() at most every 20 ms). */
+/* Replaces the state file and tells whichever fake library is loaded to read it again (it
+ * looks at the file's stat() at most every 20 ms). A new file renamed over the old one: the
+ * collector's threads read the state at any time, and a file rewritten in place can be read
+ * empty (truncated, not yet written), which restarts the fake's Xid events from the first. */
 static inline void fake_nvml_write_state(const char *path, const char *text)
 {
     static const char *const libs[] = {FAKE_LIB, FAKE_LIB_NOV2, FAKE_LIB_NOSYM, FAKE_LIB_PROCV2,
                                        FAKE_LIB_PROCV1};
-    FILE *f = fopen(path, "w");
+    char tmp[128];
+    FILE *f;
+
+    assert_true(snprintf(tmp, sizeof(tmp), "%s.new", path) < (int)sizeof(tmp));
+    f = fopen(tmp, "w");
     assert_non_null(f);
     assert_true(fputs(text, f) >= 0);
     assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
     for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
         void *self = dlopen(libs[i], RTLD_NOW | RTLD_NOLOAD);
         void (*changed)(void);

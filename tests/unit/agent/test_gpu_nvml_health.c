@@ -18,6 +18,29 @@
 
 static struct gpu_reading readings[GPU_MAX];
 
+/* Opens the collector and keeps it in *state until close_kept(), so that a test ended early by
+ * a failed assertion still closes it (in close_left_open): a collector left open keeps its Xid
+ * thread, event set and NVML session, and the tests after it would fail on those. */
+static struct gpu_nvml *open_kept(void **state)
+{
+    *state = fake_nvml_open(FAKE_LIB);
+    return *state;
+}
+
+static bool close_kept(void **state)
+{
+    struct gpu_nvml *g = *state;
+
+    *state = NULL;
+    return gpu_nvml_close(g);
+}
+
+static int close_left_open(void **state)
+{
+    (void)close_kept(state);
+    return 0;
+}
+
 static struct gpu_reading *read_all(struct gpu_nvml *g)
 {
     char why[128];
@@ -31,9 +54,8 @@ static void test_default_health(void **state)
     struct gpu_nvml *g;
     struct gpu_reading *r;
 
-    (void)state;
     setenv("FAKE_NVML_GPUS", "1", 1);
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     r = read_all(g);
     assert_true(r->ecc.has_mode && r->ecc.enabled && r->ecc.has_counts);
     assert_int_equal(r->ecc.volatile_uncorrected, 0);
@@ -45,7 +67,7 @@ static void test_default_health(void **state)
     assert_true(r->has_sm_clock && r->sm_clock_mhz == 1410);
     assert_true(r->has_power_limit && r->power_limit_w == 400.0);
     assert_true(r->has_pstate && r->pstate == 0);
-    gpu_nvml_close(g);
+    close_kept(state);
 }
 
 static void test_values_from_state(void **state)
@@ -54,14 +76,13 @@ static void test_values_from_state(void **state)
     struct gpu_nvml *g;
     struct gpu_reading *r;
 
-    (void)state;
     setenv("FAKE_NVML_GPUS", "2", 1);
     fake_nvml_write_state(path, "ecc_vol_corr@1=5\necc_vol_unc@1=3\necc_agg_corr@1=50\n"
                                 "ecc_agg_unc@1=7\nremap_corr@1=2\nremap_unc@1=1\n"
                                 "remap_pending@1=1\nremap_failed@1=1\nthrottle@1=0x44\n"
                                 "fan@1=100\nsm_clock@1=210\npower_limit_mw@1=250500\n"
                                 "pstate@1=8\necc_mode@0=0\n");
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     r = read_all(g);
     /* ECC off: the mode says so, and there are no counts (not zeros) */
     assert_true(r[0].ecc.has_mode);
@@ -87,7 +108,7 @@ static void test_values_from_state(void **state)
     assert_true(r[0].ecc.enabled && r[0].ecc.has_counts);
     assert_int_equal(r[0].ecc.volatile_uncorrected, 4);
     assert_false(r[0].has_pstate); /* 32 is NVML's "unknown" */
-    gpu_nvml_close(g);
+    close_kept(state);
     unlink(path);
 }
 
@@ -99,11 +120,10 @@ static void test_unsupported_not_retried(void **state)
     struct gpu_nvml *g;
     struct gpu_reading *r;
 
-    (void)state;
     setenv("FAKE_NVML_GPUS", "2", 1);
     fake_nvml_write_state(path, "unsupported@0=ecc,remap,throttle,fan,clock,power_limit,pstate\n"
                                 "unsupported@1=ecc_counts\n");
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     for (int i = 0; i < 3; i++) {
         r = read_all(g);
         assert_false(r[0].ecc.has_mode || r[0].has_remapped_rows || r[0].has_throttle ||
@@ -117,7 +137,7 @@ static void test_unsupported_not_retried(void **state)
     for (size_t k = 0; k < sizeof(calls) / sizeof(calls[0]); k++)
         assert_int_equal(fake_nvml_calls_of(FAKE_LIB, calls[k]), 1 + 3);
     assert_int_equal(fake_nvml_calls_of(FAKE_LIB, "ecc_counts"), 1);
-    gpu_nvml_close(g);
+    close_kept(state);
     unlink(path);
 }
 
@@ -145,10 +165,9 @@ static void test_xid_events(void **state)
     struct gpu_nvml *g;
     struct gpu_reading *r;
 
-    (void)state;
     setenv("FAKE_NVML_GPUS", "3", 1);
     fake_nvml_write_state(path, "unsupported@2=xid\n");
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     read_all(g); /* the first read registers the GPUs and starts the thread */
     fake_nvml_write_state(path, "unsupported@2=xid\nxid=1:79,2:48\n");
     r = wait_xid(g, 1, 1);
@@ -179,7 +198,7 @@ static void test_xid_events(void **state)
     assert_string_equal(r[1].error, "GPU is lost");
     assert_true(r[1].has_xid);
     assert_int_equal(r[1].n_xid, GPU_XID_KEEP);
-    gpu_nvml_close(g);
+    close_kept(state);
     unlink(path);
 }
 
@@ -188,15 +207,14 @@ static void test_xid_survives_driver_errors(void **state)
     const char *path = fake_nvml_state_file();
     struct gpu_nvml *g;
 
-    (void)state;
     setenv("FAKE_NVML_GPUS", "1", 1);
     fake_nvml_write_state(path, "xid_wait_error=15\n"); /* GPU is lost */
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     read_all(g);
     mon_sleep_ms(300);
     fake_nvml_write_state(path, "xid=0:79\n"); /* the driver answers again */
     assert_int_equal(wait_xid(g, 0, 1)[0].xid[0].code, 79);
-    gpu_nvml_close(g);
+    close_kept(state);
     unlink(path);
 }
 
@@ -208,6 +226,15 @@ static unsigned hook(void *self, const char *name)
     assert_non_null(sym);
     memcpy(&fn, &sym, sizeof(fn));
     return fn();
+}
+
+/* Waits (bounded) until hook name of the fake answers want. */
+static void wait_hook(void *self, const char *name, unsigned want)
+{
+    for (int64_t deadline = mon_mono_ms() + 5000;
+         hook(self, name) != want && mon_mono_ms() < deadline;)
+        mon_sleep_ms(5);
+    assert_int_equal(hook(self, name), want);
 }
 
 /* Waits (bounded) until the fake has no event set and no NVML session left. */
@@ -227,18 +254,18 @@ static void test_close_is_prompt_and_clean(void **state)
     struct gpu_nvml *g;
     int64_t t0;
 
-    (void)state;
     assert_non_null(self);
     wait_all_released(self); /* the threads of the tests before have finished */
     setenv("FAKE_NVML_GPUS", "2", 1);
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     read_all(g);
     assert_int_equal(hook(self, "fake_nvml_live_event_sets"), 1);
     assert_int_equal(hook(self, "fake_nvml_sessions"), 1);
-    mon_sleep_ms(50); /* the thread is inside a wait of the driver now */
+    /* the thread is inside a wait of the driver (before it, it would see the stop at once) */
+    wait_hook(self, "fake_nvml_event_waiters", 1);
     t0 = mon_mono_ms();
     /* the Xid thread is not waited for: it finishes the close when its wait ends */
-    assert_false(gpu_nvml_close(g));
+    assert_false(close_kept(state));
     assert_true(mon_mono_ms() - t0 < 300);
     /* ...and it does: the event set freed, nvmlShutdown called */
     wait_all_released(self);
@@ -249,32 +276,38 @@ static void test_close_with_hung_wait(void **state)
 {
     const char *path = fake_nvml_state_file();
     struct gpu_nvml *g;
+    void *self;
     int64_t t0;
 
-    (void)state;
     setenv("FAKE_NVML_GPUS", "1", 1);
     fake_nvml_write_state(path, "xid_hang=1\n");
-    g = fake_nvml_open(FAKE_LIB);
+    g = open_kept(state);
     read_all(g);
-    mon_sleep_ms(100); /* the thread is inside the 30-s wait now */
+    self = dlopen(FAKE_LIB, RTLD_NOW | RTLD_NOLOAD); /* the copy the collector loaded */
+    assert_non_null(self);
+    wait_hook(self, "fake_nvml_event_waiters", 1); /* the thread is inside the 30-s wait */
+    dlclose(self);
     t0 = mon_mono_ms();
     /* the wait is not waited for: the thread unloads the library when (if) it comes back */
-    assert_false(gpu_nvml_close(g));
+    assert_false(close_kept(state));
     assert_true(mon_mono_ms() - t0 < 300);
     unlink(path);
 }
 
+/* Each test starts from a clean environment and closes what it left open. */
+#define KEPT_TEST(fn) cmocka_unit_test_setup_teardown(fn, fake_nvml_reset_env, close_left_open)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_default_health, fake_nvml_reset_env),
-        cmocka_unit_test_setup(test_values_from_state, fake_nvml_reset_env),
-        cmocka_unit_test_setup(test_unsupported_not_retried, fake_nvml_reset_env),
-        cmocka_unit_test_setup(test_xid_events, fake_nvml_reset_env),
-        cmocka_unit_test_setup(test_xid_survives_driver_errors, fake_nvml_reset_env),
-        cmocka_unit_test_setup(test_close_is_prompt_and_clean, fake_nvml_reset_env),
+        KEPT_TEST(test_default_health),
+        KEPT_TEST(test_values_from_state),
+        KEPT_TEST(test_unsupported_not_retried),
+        KEPT_TEST(test_xid_events),
+        KEPT_TEST(test_xid_survives_driver_errors),
+        KEPT_TEST(test_close_is_prompt_and_clean),
         /* last: it leaves a thread sleeping inside the fake library */
-        cmocka_unit_test_setup(test_close_with_hung_wait, fake_nvml_reset_env),
+        KEPT_TEST(test_close_with_hung_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
