@@ -221,30 +221,43 @@ static void read_state_file(struct fake_state *st)
     fclose(f);
 }
 
-/* Locks and returns the state, re-read when the file changed. stat() is asked at most every
- * STAT_EVERY_MS (a sample makes ~20 calls per GPU: the fake should cost less than the agent it
- * serves), and the file is re-read every RELOAD_MS anyway, as a rewrite within the file
- * system's timestamp granularity keeps stat() identical; fake_nvml_state_changed() forces it. */
-struct fake_state *fake_state_get(void)
+/* Locks and returns the state, re-read when the file changed (or always, when fresh). stat()
+ * is asked at most every STAT_EVERY_MS (a sample makes ~20 calls per GPU: the fake should cost
+ * less than the agent it serves), and the file is re-read every RELOAD_MS anyway, as a rewrite
+ * within the file system's timestamp granularity keeps stat() identical;
+ * fake_nvml_state_changed() forces it. */
+static struct fake_state *state_get(int fresh)
 {
-    long long now = now_ms();
+    long long now;
     struct stat sb;
 
     pthread_mutex_lock(&state_lock);
-    if (state_read_ms >= 0 && now - state_stat_ms < STAT_EVERY_MS)
+    now = now_ms();
+    if (!fresh && state_read_ms >= 0 && now - state_stat_ms < STAT_EVERY_MS)
         return &state;
     state_stat_ms = now;
     memset(&sb, 0, sizeof(sb));
     if (state_path[0])
         stat(state_path, &sb);
-    if (state_read_ms < 0 || now - state_read_ms >= RELOAD_MS || sb.st_ino != state_stat.st_ino ||
-        sb.st_size != state_stat.st_size || sb.st_mtim.tv_sec != state_stat.st_mtim.tv_sec ||
+    if (fresh || state_read_ms < 0 || now - state_read_ms >= RELOAD_MS ||
+        sb.st_ino != state_stat.st_ino || sb.st_size != state_stat.st_size ||
+        sb.st_mtim.tv_sec != state_stat.st_mtim.tv_sec ||
         sb.st_mtim.tv_nsec != state_stat.st_mtim.tv_nsec) {
         read_state_file(&state);
         state_stat = sb;
         state_read_ms = now;
     }
     return &state;
+}
+
+struct fake_state *fake_state_get(void)
+{
+    return state_get(0);
+}
+
+struct fake_state *fake_state_get_fresh(void)
+{
+    return state_get(1);
 }
 
 /* Test hook: the state file was just rewritten; the next call re-reads it. */

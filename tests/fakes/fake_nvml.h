@@ -136,6 +136,9 @@ struct fake_state {
 struct fake_state *fake_state_get(void);
 void fake_state_put(void);
 
+/* Like fake_state_get, but reads the file now, whatever was cached (by any thread). */
+struct fake_state *fake_state_get_fresh(void);
+
 /* Copies the state file's path (as nvmlInit read it) into buf; 0 when there is none. */
 int fake_state_path(char *buf, size_t len);
 

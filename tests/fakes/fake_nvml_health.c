@@ -325,10 +325,11 @@ nvml_return_t nvmlDeviceRegisterEvents(nvml_device_t dev, unsigned long long typ
     return NVML_SUCCESS;
 }
 
-/* Delivers the set's next undelivered Xid of a registered GPU into data; 1 when there was one. */
+/* Delivers the set's next undelivered Xid of a registered GPU into data, from the state file as
+ * it is now; 1 when there was one. */
 static int next_event(nvml_event_set_t set, struct nvml_event_data *data)
 {
-    struct fake_state *st = fake_state_get();
+    struct fake_state *st = fake_state_get_fresh();
     int found = 0;
 
     pthread_mutex_lock(&events_lock);
@@ -407,7 +408,9 @@ static nvml_return_t wait_for_event(nvml_event_set_t set, struct nvml_event_data
     memset(&got, 0, sizeof(got));
     /* Like the driver, answer as soon as an event comes and cost nothing meanwhile: sleep
      * until the state file's folder changes (inotify, set up before looking, so that no
-     * change is missed), then look again. */
+     * change is missed), then look again. Looking reads the file afresh: a state cached by
+     * another thread (the sampler, an older Xid thread) may predate the watch, and a change
+     * made between the two would wake nobody. */
     for (;;) {
         int fd = watch_state_folder();
         long long left = deadline - now_ms();
@@ -423,7 +426,6 @@ static nvml_return_t wait_for_event(nvml_event_set_t set, struct nvml_event_data
             sleep_ms(left < 100 ? (unsigned)left : 100);
         if (fd >= 0)
             close(fd);
-        fake_nvml_state_changed();
     }
     if (!got.event_type)
         return NVML_ERROR_TIMEOUT;
