@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes parse_nvidia_smi_csv(), the agent's reader of nvidia-smi output (the fallback when
+/* Fuzzes agent_parse_nvidia_smi_csv(), the agent's reader of nvidia-smi output (the fallback when
  * NVML cannot be loaded): readings in range, strings terminated, the count capped. */
 #include "fuzz_util.h"
 
@@ -11,13 +11,13 @@
 /* A small cap as well as the real one, so that the "too many GPUs" path is reached. */
 static void parse(const uint8_t *data, size_t size, size_t max)
 {
-    static struct gpu_reading out[GPU_MAX];
+    static struct agent_gpu_reading out[GPU_MAX];
     size_t n = 999;
     char why[128];
     int r;
 
     memset(why, 'x', sizeof(why));
-    r = parse_nvidia_smi_csv((const char *)data, size, out, max, &n, why, sizeof(why));
+    r = agent_parse_nvidia_smi_csv((const char *)data, size, out, max, &n, why, sizeof(why));
     if (r < 0) {
         FUZZ_CHECK(r == MON_EPARSE || r == MON_ERANGE);
         FUZZ_CHECK(n == 999);
@@ -26,7 +26,7 @@ static void parse(const uint8_t *data, size_t size, size_t max)
     }
     FUZZ_CHECK(r == MON_OK && n <= max);
     for (size_t i = 0; i < n; i++) {
-        const struct gpu_reading *g = &out[i];
+        const struct agent_gpu_reading *g = &out[i];
         FUZZ_CHECK(g->index < GPU_MAX);
         FUZZ_CHECK(fuzz_terminated(g->name, sizeof(g->name)));
         FUZZ_CHECK(fuzz_terminated(g->uuid, sizeof(g->uuid)));

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes parse_proc_meminfo(): accepted readings are consistent byte counts, rejected ones
+/* Fuzzes agent_parse_proc_meminfo(): accepted readings are consistent byte counts, rejected ones
  * leave the output untouched. */
 #include "fuzz_util.h"
 
@@ -10,9 +10,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct meminfo sentinel = {12345, 678};
-    struct meminfo m = sentinel;
-    int r = parse_proc_meminfo((const char *)data, size, &m);
+    static const struct agent_meminfo sentinel = {12345, 678};
+    struct agent_meminfo m = sentinel;
+    int r = agent_parse_proc_meminfo((const char *)data, size, &m);
 
     if (r < 0) {
         FUZZ_CHECK(r == MON_EPARSE || r == MON_ERANGE);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes parse_proc_stat() and the busy percentage computed from two readings: the whole
+/* Fuzzes agent_parse_proc_stat() and the busy percentage computed from two readings: the whole
  * input is one reading, its two halves are two consecutive ones. */
 #include "fuzz_util.h"
 
@@ -8,17 +8,17 @@
 
 #include <string.h>
 
-static const struct cpu_times sentinel = {1, 2, 3, 4, 5, 6, 7, 8};
+static const struct agent_cpu_times sentinel = {1, 2, 3, 4, 5, 6, 7, 8};
 
 /* Parses one reading; on error the outputs must be untouched. */
-static bool parse(const uint8_t *data, size_t size, struct cpu_times *ret, unsigned *ret_ncpu)
+static bool parse(const uint8_t *data, size_t size, struct agent_cpu_times *ret, unsigned *ret_ncpu)
 {
     unsigned ncpu = 777;
     size_t lines = 1;
     int r;
 
     *ret = sentinel;
-    r = parse_proc_stat((const char *)data, size, ret, &ncpu);
+    r = agent_parse_proc_stat((const char *)data, size, ret, &ncpu);
     if (r < 0) {
         FUZZ_CHECK(r == MON_EPARSE);
         FUZZ_CHECK(memcmp(ret, &sentinel, sizeof(sentinel)) == 0 && ncpu == 777);
@@ -33,10 +33,10 @@ static bool parse(const uint8_t *data, size_t size, struct cpu_times *ret, unsig
 }
 
 /* The busy percentage between two readings is in 0..100, or an explicit "restart". */
-static void check_busy(const struct cpu_times *a, const struct cpu_times *b)
+static void check_busy(const struct agent_cpu_times *a, const struct agent_cpu_times *b)
 {
     double pct = -1;
-    int r = cpu_times_busy_pct(a, b, &pct);
+    int r = agent_cpu_times_busy_pct(a, b, &pct);
     if (r == MON_OK)
         FUZZ_CHECK(fuzz_in_range(pct, 0, 100));
     else
@@ -45,8 +45,8 @@ static void check_busy(const struct cpu_times *a, const struct cpu_times *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct cpu_times zero;
-    struct cpu_times whole, first, second;
+    static const struct agent_cpu_times zero;
+    struct agent_cpu_times whole, first, second;
     unsigned n;
     bool ok_first, ok_second;
 

@@ -29,7 +29,7 @@ struct agent_api {
     pthread_rwlock_t cfg_lock; /* readers: requests; writer: reload */
     struct agent_config *cfg;
     pthread_mutex_t units_lock; /* sd-bus connections are not thread-safe */
-    struct systemd_units *units;
+    struct agent_systemd_units *units;
 };
 
 /* ---- unit states ---- */
@@ -37,7 +37,7 @@ struct agent_api {
 /* Reads the named units in order; after the bus fails once, the rest get the same error
  * without waiting again, so a dead bus costs one timeout per request at most. */
 static void read_units(struct agent_api *api, char **names, const bool *allowed, size_t n,
-                       struct unit_state *out)
+                       struct agent_unit_state *out)
 {
     char bus_error[160] = "";
     pthread_mutex_lock(&api->units_lock);
@@ -53,13 +53,13 @@ static void read_units(struct agent_api *api, char **names, const bool *allowed,
             mon_strlcpy(out[i].error, bus_error, sizeof(out[i].error));
             continue;
         }
-        if (systemd_units_get(api->units, names[i], &out[i]) == MON_EIO)
+        if (agent_systemd_units_get(api->units, names[i], &out[i]) == MON_EIO)
             mon_strlcpy(bus_error, out[i].error, sizeof(bus_error));
     }
     pthread_mutex_unlock(&api->units_lock);
 }
 
-static cJSON *units_json(const struct unit_state *u, size_t n)
+static cJSON *units_json(const struct agent_unit_state *u, size_t n)
 {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
@@ -95,7 +95,7 @@ static void handle_snapshot(void *ctx, struct mon_http_request *req, struct mon_
     struct agent_api *api = ctx;
     char *names[AGENT_MAX_REQUESTED_UNITS] = {0};
     bool allowed[AGENT_MAX_REQUESTED_UNITS];
-    struct unit_state *units = NULL;
+    struct agent_unit_state *units = NULL;
     struct mon_buf body;
     char *base, *services_text = NULL;
     size_t base_len = 0;
@@ -169,7 +169,7 @@ static const char *check_name(enum agent_check c)
 static enum agent_check systemd_check(struct agent_api *api, char *detail, size_t len)
 {
     const char *probe = "dbus.service";
-    struct unit_state u;
+    struct agent_unit_state u;
     int r;
 
     if (api->cfg->n_allow == 0) {
@@ -183,7 +183,7 @@ static enum agent_check systemd_check(struct agent_api *api, char *detail, size_
         }
     }
     pthread_mutex_lock(&api->units_lock);
-    r = systemd_units_get(api->units, probe, &u);
+    r = agent_systemd_units_get(api->units, probe, &u);
     pthread_mutex_unlock(&api->units_lock);
     if (r == MON_EIO) {
         mon_strlcpy(detail, u.error, len);
@@ -251,7 +251,7 @@ static void handle_health(void *ctx, struct mon_http_request *req, struct mon_ht
 static void handle_services(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agent_api *api = ctx;
-    struct unit_state *list = NULL;
+    struct agent_unit_state *list = NULL;
     size_t n = 0;
     char why[256];
     cJSON *root, *arr;
@@ -271,7 +271,8 @@ static void handle_services(void *ctx, struct mon_http_request *req, struct mon_
         return;
     }
     pthread_mutex_lock(&api->units_lock);
-    r = systemd_units_list_services(api->units, MAX_CATALOG_UNITS, &list, &n, why, sizeof(why));
+    r = agent_systemd_units_list_services(api->units, MAX_CATALOG_UNITS, &list, &n, why,
+                                          sizeof(why));
     pthread_mutex_unlock(&api->units_lock);
     if (r < 0) {
         cJSON_Delete(root);
@@ -299,7 +300,7 @@ static void handle_metrics(void *ctx, struct mon_http_request *req, struct mon_h
     struct agent_api *api = ctx;
     char *names[AGENT_MAX_REQUESTED_UNITS] = {0};
     bool allowed[AGENT_MAX_REQUESTED_UNITS], present;
-    struct unit_state *units = NULL;
+    struct agent_unit_state *units = NULL;
     struct agent_values *v = NULL;
     struct mon_buf out;
     size_t len;
@@ -382,7 +383,7 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
     pthread_mutex_init(&api->units_lock, NULL);
     api->cfg = cfg;
     api->sampler = sampler;
-    api->units = systemd_units_new(UNIT_TIMEOUT_MS);
+    api->units = agent_systemd_units_new(UNIT_TIMEOUT_MS);
     opt.ctx = api;
     if (!api->units || mon_http_start(&opt, &api->http, why, why_len) < 0) {
         if (!api->units)
@@ -413,7 +414,7 @@ void agent_api_stop(struct agent_api *api)
     if (!api)
         return;
     mon_http_stop(api->http);
-    systemd_units_free(api->units);
+    agent_systemd_units_free(api->units);
     agent_config_free(api->cfg);
     pthread_rwlock_destroy(&api->cfg_lock);
     pthread_mutex_destroy(&api->units_lock);

@@ -132,8 +132,8 @@ static struct pid_entry *lookup(struct agent_gpu_procs *p, uint32_t pid)
     return e;
 }
 
-int agent_gpu_procs_set(struct agent_gpu_procs *p, size_t slot, const struct gpu_process *list,
-                        size_t n)
+int agent_gpu_procs_set(struct agent_gpu_procs *p, size_t slot,
+                        const struct agent_gpu_driver_process *list, size_t n)
 {
     struct agent_gpu_process_list *l;
 
@@ -190,11 +190,11 @@ const struct agent_gpu_process_list *agent_gpu_procs_list(const struct agent_gpu
     return slot < GPU_MAX && p->listed[slot] ? p->lists[slot] : NULL;
 }
 
-void agent_gpu_procs_sample_nvml(struct agent_gpu_procs *p, struct gpu_nvml *nvml,
-                                 struct gpu_reading *gpus, size_t n, bool has_btime, int64_t btime,
-                                 int64_t now_ms)
+void agent_gpu_procs_sample_nvml(struct agent_gpu_procs *p, struct agent_gpu_nvml *nvml,
+                                 struct agent_gpu_reading *gpus, size_t n, bool has_btime,
+                                 int64_t btime, int64_t now_ms)
 {
-    struct gpu_process list[AGENT_GPU_PROCESSES_MAX];
+    struct agent_gpu_driver_process list[AGENT_GPU_PROCESSES_MAX];
 
     agent_gpu_procs_begin(p, has_btime, btime, now_ms);
     for (size_t i = 0; i < n; i++) {
@@ -212,10 +212,10 @@ void agent_gpu_procs_sample_nvml(struct agent_gpu_procs *p, struct gpu_nvml *nvm
 }
 
 void agent_gpu_procs_sample_smi(struct agent_gpu_procs *p, const struct agent_smi_app *apps,
-                                size_t n_apps, struct gpu_reading *gpus, size_t n, bool has_btime,
-                                int64_t btime, int64_t now_ms)
+                                size_t n_apps, struct agent_gpu_reading *gpus, size_t n,
+                                bool has_btime, int64_t btime, int64_t now_ms)
 {
-    struct gpu_process *list = NULL;
+    struct agent_gpu_driver_process *list = NULL;
 
     agent_gpu_procs_begin(p, has_btime, btime, now_ms);
     if (apps)

@@ -19,7 +19,7 @@
 
 /* One process of a GPU as the snapshot shows it. */
 struct agent_gpu_process {
-    struct gpu_process gpu;                  /* pid, type and memory from the driver */
+    struct agent_gpu_driver_process gpu;     /* pid, type and memory from the driver */
     bool visible;                            /* false: only pid, type, memory and error */
     uint32_t uid;                            /* real uid */
     char user[AGENT_USER_NAME_SIZE];         /* its name, or the number when it has none */
@@ -48,8 +48,8 @@ void agent_gpu_procs_begin(struct agent_gpu_procs *p, bool has_btime, int64_t bt
 /* Sets the list of GPU slot (its position in the sample) from the driver's entries (already
  * merged and ordered, at most AGENT_GPU_PROCESSES_MAX are kept), reading /proc for processes
  * not seen before. Returns MON_OK or MON_ENOMEM (the slot then has no list). */
-int agent_gpu_procs_set(struct agent_gpu_procs *p, size_t slot, const struct gpu_process *list,
-                        size_t n);
+int agent_gpu_procs_set(struct agent_gpu_procs *p, size_t slot,
+                        const struct agent_gpu_driver_process *list, size_t n);
 
 /* Ends a sample: forgets the processes no GPU listed in it (a PID that comes back later is
  * read afresh: it may be another process). */
@@ -60,20 +60,20 @@ void agent_gpu_procs_end(struct agent_gpu_procs *p);
 const struct agent_gpu_process_list *agent_gpu_procs_list(const struct agent_gpu_procs *p,
                                                           size_t slot);
 
-struct gpu_nvml;
+struct agent_gpu_nvml;
 
 /* One sample of every GPU's processes through NVML (begin, set per GPU, end): sets each
  * reading's has_processes and n_processes; a GPU in error or whose driver cannot list them has
  * none (absent, not empty). */
-void agent_gpu_procs_sample_nvml(struct agent_gpu_procs *p, struct gpu_nvml *nvml,
-                                 struct gpu_reading *gpus, size_t n, bool has_btime, int64_t btime,
-                                 int64_t now_ms);
+void agent_gpu_procs_sample_nvml(struct agent_gpu_procs *p, struct agent_gpu_nvml *nvml,
+                                 struct agent_gpu_reading *gpus, size_t n, bool has_btime,
+                                 int64_t btime, int64_t now_ms);
 
 /* The same from nvidia-smi's compute processes (apps, n_apps; apps NULL when the query failed:
  * then no GPU has a list), matched to the readings by uuid. */
 void agent_gpu_procs_sample_smi(struct agent_gpu_procs *p, const struct agent_smi_app *apps,
-                                size_t n_apps, struct gpu_reading *gpus, size_t n, bool has_btime,
-                                int64_t btime, int64_t now_ms);
+                                size_t n_apps, struct agent_gpu_reading *gpus, size_t n,
+                                bool has_btime, int64_t btime, int64_t now_ms);
 
 /* Frees everything. Accepts NULL. */
 void agent_gpu_procs_free(struct agent_gpu_procs *p);

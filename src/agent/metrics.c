@@ -61,7 +61,7 @@ static void plain(struct mon_buf *out, const char *name, const char *help, doubl
 }
 
 /* One GPU sample line; extra is NULL or more labels, already formatted ("reason=\"x\""). */
-static void gpu_line_with(struct mon_buf *out, const char *name, const struct gpu_reading *g,
+static void gpu_line_with(struct mon_buf *out, const char *name, const struct agent_gpu_reading *g,
                           const char *extra, double v)
 {
     (void)mon_buf_printf(out, "%s{gpu=\"%u\",uuid=\"", name, g->index);
@@ -72,7 +72,8 @@ static void gpu_line_with(struct mon_buf *out, const char *name, const struct gp
     value(out, v);
 }
 
-static void gpu_line(struct mon_buf *out, const char *name, const struct gpu_reading *g, double v)
+static void gpu_line(struct mon_buf *out, const char *name, const struct agent_gpu_reading *g,
+                     double v)
 {
     gpu_line_with(out, name, g, NULL, v);
 }
@@ -99,7 +100,7 @@ static void render_disks(struct mon_buf *out, const struct agent_values *v)
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
         family(out, fams[f].name, fams[f].help);
         for (size_t i = 0; i < v->n_disks; i++) {
-            const struct disk_entry *d = &v->disks[i];
+            const struct agent_disk_entry *d = &v->disks[i];
             double x;
             if (f < 3 && !d->have_value)
                 continue;
@@ -140,7 +141,7 @@ static void render_gpus(struct mon_buf *out, const struct agent_values *v)
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
         family(out, fams[f].name, fams[f].help);
         for (size_t i = 0; i < v->n_gpus; i++) {
-            const struct gpu_reading *g = &v->gpus[i];
+            const struct agent_gpu_reading *g = &v->gpus[i];
             bool ok = !g->error[0];
             switch (f) {
             case 0:
@@ -174,79 +175,79 @@ static void render_gpus(struct mon_buf *out, const struct agent_values *v)
 /* One family of per-GPU figures: has() says whether GPU g has it, get() its value. */
 struct gpu_figure {
     const char *name, *help;
-    bool (*has)(const struct gpu_reading *g);
-    double (*get)(const struct gpu_reading *g);
+    bool (*has)(const struct agent_gpu_reading *g);
+    double (*get)(const struct agent_gpu_reading *g);
 };
 
-static bool has_processes(const struct gpu_reading *g)
+static bool has_processes(const struct agent_gpu_reading *g)
 {
     return g->has_processes;
 }
-static double processes(const struct gpu_reading *g)
+static double processes(const struct agent_gpu_reading *g)
 {
     return g->n_processes;
 }
-static bool has_fan(const struct gpu_reading *g)
+static bool has_fan(const struct agent_gpu_reading *g)
 {
     return g->has_fan;
 }
-static double fan(const struct gpu_reading *g)
+static double fan(const struct agent_gpu_reading *g)
 {
     return g->fan_pct / 100.0;
 }
-static bool has_sm_clock(const struct gpu_reading *g)
+static bool has_sm_clock(const struct agent_gpu_reading *g)
 {
     return g->has_sm_clock;
 }
-static double sm_clock(const struct gpu_reading *g)
+static double sm_clock(const struct agent_gpu_reading *g)
 {
     return g->sm_clock_mhz * 1e6;
 }
-static bool has_power_limit(const struct gpu_reading *g)
+static bool has_power_limit(const struct agent_gpu_reading *g)
 {
     return g->has_power_limit;
 }
-static double power_limit(const struct gpu_reading *g)
+static double power_limit(const struct agent_gpu_reading *g)
 {
     return g->power_limit_w;
 }
-static bool has_pstate(const struct gpu_reading *g)
+static bool has_pstate(const struct agent_gpu_reading *g)
 {
     return g->has_pstate;
 }
-static double pstate(const struct gpu_reading *g)
+static double pstate(const struct agent_gpu_reading *g)
 {
     return g->pstate;
 }
-static bool has_ecc_mode(const struct gpu_reading *g)
+static bool has_ecc_mode(const struct agent_gpu_reading *g)
 {
     return g->ecc.has_mode;
 }
-static double ecc_enabled(const struct gpu_reading *g)
+static double ecc_enabled(const struct agent_gpu_reading *g)
 {
     return g->ecc.enabled ? 1 : 0;
 }
-static bool has_remapped_rows(const struct gpu_reading *g)
+static bool has_remapped_rows(const struct agent_gpu_reading *g)
 {
     return g->has_remapped_rows;
 }
-static double remapping_pending(const struct gpu_reading *g)
+static double remapping_pending(const struct agent_gpu_reading *g)
 {
     return g->remapped_rows.pending ? 1 : 0;
 }
-static double remapping_failed(const struct gpu_reading *g)
+static double remapping_failed(const struct agent_gpu_reading *g)
 {
     return g->remapped_rows.failed ? 1 : 0;
 }
-static bool has_last_xid(const struct gpu_reading *g)
+static bool has_last_xid(const struct agent_gpu_reading *g)
 {
     return g->has_xid && g->n_xid > 0;
 }
-static double last_xid_code(const struct gpu_reading *g)
+static double last_xid_code(const struct agent_gpu_reading *g)
 {
     return g->xid[g->n_xid - 1].code;
 }
-static double last_xid_time(const struct gpu_reading *g)
+static double last_xid_time(const struct agent_gpu_reading *g)
 {
     return (double)g->xid[g->n_xid - 1].at_utc_s;
 }
@@ -287,7 +288,7 @@ static void render_gpu_health(struct mon_buf *out, const struct agent_values *v)
     family(out, "monitor_gpu_throttle_reason",
            "1 while the clocks are held back for this reason (NVML throttle reasons).");
     for (size_t i = 0; i < v->n_gpus; i++) {
-        const struct gpu_reading *g = &v->gpus[i];
+        const struct agent_gpu_reading *g = &v->gpus[i];
         for (int bit = 0; !g->error[0] && g->has_throttle && bit < 64; bit++) {
             const char *name = agent_gpu_throttle_name(1ULL << bit);
             if (!name)
@@ -301,7 +302,7 @@ static void render_gpu_health(struct mon_buf *out, const struct agent_values *v)
            "ECC errors by type (corrected, uncorrected) and counter (volatile: since the last "
            "driver load; aggregate: lifetime).");
     for (size_t i = 0; i < v->n_gpus; i++) {
-        const struct gpu_ecc *e = &v->gpus[i].ecc;
+        const struct agent_gpu_ecc *e = &v->gpus[i].ecc;
         const uint64_t counts[4] = {e->volatile_corrected, e->volatile_uncorrected,
                                     e->aggregate_corrected, e->aggregate_uncorrected};
         for (int k = 0; !v->gpus[i].error[0] && e->has_counts && k < 4; k++) {
@@ -313,7 +314,7 @@ static void render_gpu_health(struct mon_buf *out, const struct agent_values *v)
     family(out, "monitor_gpu_remapped_rows",
            "Memory rows remapped, by the kind of error that caused it.");
     for (size_t i = 0; i < v->n_gpus; i++) {
-        const struct gpu_reading *g = &v->gpus[i];
+        const struct agent_gpu_reading *g = &v->gpus[i];
         if (g->error[0] || !g->has_remapped_rows)
             continue;
         gpu_line_with(out, "monitor_gpu_remapped_rows", g, "cause=\"correctable\"",
@@ -330,7 +331,7 @@ static void render_gpu_health(struct mon_buf *out, const struct agent_values *v)
 }
 
 int agent_metrics_render(const char *node_id, const struct agent_values *v,
-                         const struct unit_state *units, size_t n_units, struct mon_buf *out)
+                         const struct agent_unit_state *units, size_t n_units, struct mon_buf *out)
 {
     family(out, "monitor_agent_info", "Agent version and node id (value is always 1).");
     (void)mon_buf_printf(out, "monitor_agent_info{version=\"%s\",node_id=\"", MON_VERSION);
@@ -361,7 +362,7 @@ int agent_metrics_render(const char *node_id, const struct agent_values *v,
     family(out, "monitor_systemd_unit_active",
            "1 when the unit's ActiveState is active, labelled with its current states.");
     for (size_t i = 0; i < n_units; i++) {
-        const struct unit_state *u = &units[i];
+        const struct agent_unit_state *u = &units[i];
         if (u->error[0])
             continue;
         (void)mon_buf_puts(out, "monitor_systemd_unit_active{unit=\"");

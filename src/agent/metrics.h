@@ -13,6 +13,6 @@ struct mon_buf;
 /* Appends the exposition for v and the given unit states to out. Base units: bytes, seconds,
  * ratios 0..1; labels mount, gpu, uuid, name, unit. Returns MON_OK or a buffer error. */
 int agent_metrics_render(const char *node_id, const struct agent_values *v,
-                         const struct unit_state *units, size_t n_units, struct mon_buf *out);
+                         const struct agent_unit_state *units, size_t n_units, struct mon_buf *out);
 
 #endif

@@ -38,7 +38,7 @@
 
 struct cpu_sample {
     int64_t mono_ms;
-    struct cpu_times t;
+    struct agent_cpu_times t;
 };
 
 struct gpu_tick {
@@ -58,16 +58,16 @@ struct agent_sampler {
     int64_t period_ms; /* time between readings */
 
     /* collectors, touched only by the sampling thread (and new/free) */
-    struct procfs_file f_stat, f_meminfo, f_loadavg, f_uptime;
+    struct agent_procfs_file f_stat, f_meminfo, f_loadavg, f_uptime;
     char *buf;
     struct cpu_sample *cpu_ring;
     struct gpu_tick *gpu_ring;
     size_t ring_cap, cpu_head, cpu_len, gpu_head, gpu_len;
-    struct gpu_nvml *nvml;
+    struct agent_gpu_nvml *nvml;
     bool use_smi;
     bool had_gpus; /* a GPU was read once: losing the driver afterwards is a problem */
     int64_t gpu_next_try_ms, smi_next_ms;
-    struct gpu_reading smi_last[GPU_MAX];
+    struct agent_gpu_reading smi_last[GPU_MAX];
     size_t smi_last_n;
     char smi_last_error[200];
     struct agent_smi_app *smi_apps; /* the last compute-apps run; NULL when it failed */
@@ -80,7 +80,7 @@ struct agent_sampler {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop, ready, finished;
-    struct disk_monitor *disks;
+    struct agent_disk_monitor *disks;
     struct agent_values values;
     char *snapshot;
     size_t snapshot_len;
@@ -89,14 +89,14 @@ struct agent_sampler {
 
 static void read_cpu(struct agent_sampler *s, struct agent_values *v, int64_t now)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned ncpu = 0;
     size_t len;
     int r;
 
-    r = procfs_file_read(&s->f_stat, s->buf, PROC_BUF_SIZE, &len);
+    r = agent_procfs_file_read(&s->f_stat, s->buf, PROC_BUF_SIZE, &len);
     if (r == MON_OK)
-        r = parse_proc_stat(s->buf, len, &t, &ncpu);
+        r = agent_parse_proc_stat(s->buf, len, &t, &ncpu);
     if (r < 0) {
         snprintf(v->cpu_error, sizeof(v->cpu_error), "%.80s: %s", s->f_stat.path, mon_strerror(r));
         v->has_cpu = false;
@@ -119,7 +119,7 @@ static void read_cpu(struct agent_sampler *s, struct agent_values *v, int64_t no
     }
     if (s->cpu_len >= 2) {
         double pct;
-        r = cpu_times_busy_pct(&s->cpu_ring[s->cpu_head].t, &t, &pct);
+        r = agent_cpu_times_busy_pct(&s->cpu_ring[s->cpu_head].t, &t, &pct);
         if (r == MON_OK) {
             v->cpu_pct = pct;
             v->has_cpu = true;
@@ -134,12 +134,12 @@ static void read_cpu(struct agent_sampler *s, struct agent_values *v, int64_t no
 static void read_small_files(struct agent_sampler *s, struct agent_values *v)
 {
     size_t len;
-    v->has_mem = procfs_file_read(&s->f_meminfo, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
-                 parse_proc_meminfo(s->buf, len, &v->mem) == MON_OK;
-    v->has_load = procfs_file_read(&s->f_loadavg, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
-                  parse_proc_loadavg(s->buf, len, v->load) == MON_OK;
-    v->has_uptime = procfs_file_read(&s->f_uptime, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
-                    parse_proc_uptime(s->buf, len, &v->uptime_s) == MON_OK;
+    v->has_mem = agent_procfs_file_read(&s->f_meminfo, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
+                 agent_parse_proc_meminfo(s->buf, len, &v->mem) == MON_OK;
+    v->has_load = agent_procfs_file_read(&s->f_loadavg, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
+                  agent_parse_proc_loadavg(s->buf, len, v->load) == MON_OK;
+    v->has_uptime = agent_procfs_file_read(&s->f_uptime, s->buf, PROC_BUF_SIZE, &len) == MON_OK &&
+                    agent_parse_proc_uptime(s->buf, len, &v->uptime_s) == MON_OK;
 }
 
 /* Runs nvidia-smi's compute-apps query (a second process per window, only without NVML) and
@@ -171,11 +171,11 @@ static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_
     size_t n = 0;
 
     s->gpu_next_try_ms = now + (s->had_gpus ? s->period_ms * GPU_LOST_RETRY_TICKS : GPU_RETRY_MS);
-    s->nvml = gpu_nvml_open(s->nvml_library, why, sizeof(why));
+    s->nvml = agent_gpu_nvml_open(s->nvml_library, why, sizeof(why));
     if (s->nvml)
         return;
-    if (gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, smi_why,
-                     sizeof(smi_why)) == MON_OK) {
+    if (agent_gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, smi_why,
+                           sizeof(smi_why)) == MON_OK) {
         s->use_smi = true;
         s->smi_last_n = n;
         s->smi_next_ms = now + s->window_ms;
@@ -253,12 +253,12 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
             return;
     }
     if (s->nvml) {
-        r = gpu_nvml_read(s->nvml, v->gpus, GPU_MAX, &n, why, sizeof(why));
+        r = agent_gpu_nvml_read(s->nvml, v->gpus, GPU_MAX, &n, why, sizeof(why));
         v->gpu_source = "NVML";
         if (r < 0) {
             /* The driver failed as a whole: report it, drop NVML and re-load it later (a Xid
              * thread inside the driver's wait unloads that copy when the wait ends). */
-            (void)gpu_nvml_close(s->nvml);
+            (void)agent_gpu_nvml_close(s->nvml);
             s->nvml = NULL;
             s->gpu_next_try_ms = now + s->period_ms * GPU_LOST_RETRY_TICKS;
             v->n_gpus = 0;
@@ -272,8 +272,8 @@ static void read_gpus(struct agent_sampler *s, struct agent_values *v, int64_t n
         if (now >= s->smi_next_ms) {
             s->smi_next_ms = now + s->window_ms;
             s->smi_last_error[0] = '\0';
-            r = gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, why,
-                             sizeof(why));
+            r = agent_gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, why,
+                                   sizeof(why));
             if (r < 0) {
                 mon_strlcpy(s->smi_last_error, why, sizeof(s->smi_last_error));
                 s->smi_last_n = 0;
@@ -328,7 +328,7 @@ static void sample_once(struct agent_sampler *s, struct agent_values *v)
     v->ts_utc_s = mon_utc_ms() / 1000;
 
     pthread_mutex_lock(&s->lock);
-    v->n_disks = disk_monitor_read(s->disks, v->disks, AGENT_MAX_DISKS);
+    v->n_disks = agent_disk_monitor_read(s->disks, v->disks, AGENT_MAX_DISKS);
     pthread_mutex_unlock(&s->lock);
 
     obj = agent_snapshot_json(s->node_id, v, s->procs);
@@ -399,12 +399,12 @@ static void *sampler_main(void *arg)
 
 static void sampler_release(struct agent_sampler *s)
 {
-    procfs_file_done(&s->f_stat);
-    procfs_file_done(&s->f_meminfo);
-    procfs_file_done(&s->f_loadavg);
-    procfs_file_done(&s->f_uptime);
-    disk_monitor_free(s->disks);
-    (void)gpu_nvml_close(s->nvml); /* false: the Xid thread finishes the job, or exit does */
+    agent_procfs_file_done(&s->f_stat);
+    agent_procfs_file_done(&s->f_meminfo);
+    agent_procfs_file_done(&s->f_loadavg);
+    agent_procfs_file_done(&s->f_uptime);
+    agent_disk_monitor_free(s->disks);
+    (void)agent_gpu_nvml_close(s->nvml); /* false: the Xid thread finishes the job, or exit does */
     agent_gpu_procs_free(s->procs);
     free(s->smi_apps);
     free(s->buf);
@@ -448,10 +448,10 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
     s->gpu_ring = calloc(s->ring_cap, sizeof(*s->gpu_ring));
     v = calloc(1, sizeof(*v));
     if (!s->node_id || !s->nvml_library || !s->nvidia_smi || !s->buf || !s->cpu_ring ||
-        !s->gpu_ring || !v || procfs_file_init(&s->f_stat, cfg->procfs_root, "stat") < 0 ||
-        procfs_file_init(&s->f_meminfo, cfg->procfs_root, "meminfo") < 0 ||
-        procfs_file_init(&s->f_loadavg, cfg->procfs_root, "loadavg") < 0 ||
-        procfs_file_init(&s->f_uptime, cfg->procfs_root, "uptime") < 0) {
+        !s->gpu_ring || !v || agent_procfs_file_init(&s->f_stat, cfg->procfs_root, "stat") < 0 ||
+        agent_procfs_file_init(&s->f_meminfo, cfg->procfs_root, "meminfo") < 0 ||
+        agent_procfs_file_init(&s->f_loadavg, cfg->procfs_root, "loadavg") < 0 ||
+        agent_procfs_file_init(&s->f_uptime, cfg->procfs_root, "uptime") < 0) {
         snprintf(why, why_len, "out of memory or procfs_root too long");
         goto fail;
     }
@@ -460,8 +460,8 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
         snprintf(why, why_len, "out of memory");
         goto fail;
     }
-    s->disks = disk_monitor_new(cfg->disks, cfg->n_disks, cfg->cpu_window_ms,
-                                2 * cfg->cpu_window_ms, NULL);
+    s->disks = agent_disk_monitor_new(cfg->disks, cfg->n_disks, cfg->cpu_window_ms,
+                                      2 * cfg->cpu_window_ms, NULL);
     if (!s->disks) {
         snprintf(why, why_len, "cannot start disk readers");
         goto fail;
@@ -504,15 +504,16 @@ bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms)
 
 void agent_sampler_set_disks(struct agent_sampler *s, char *const *disks, size_t n)
 {
-    struct disk_monitor *fresh = disk_monitor_new(disks, n, s->window_ms, 2 * s->window_ms, NULL);
-    struct disk_monitor *old;
+    struct agent_disk_monitor *fresh =
+        agent_disk_monitor_new(disks, n, s->window_ms, 2 * s->window_ms, NULL);
+    struct agent_disk_monitor *old;
     if (!fresh)
         return;
     pthread_mutex_lock(&s->lock);
     old = s->disks;
     s->disks = fresh;
     pthread_mutex_unlock(&s->lock);
-    disk_monitor_free(old);
+    agent_disk_monitor_free(old);
 }
 
 void agent_sampler_values(struct agent_sampler *s, struct agent_values *out)

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/collect/fs_statvfs.h"
+#include "agent/collect/disk_monitor.h"
 #include "agent/collect/gpu.h"
 #include "agent/collect/proc_meminfo.h"
 #include "agent/config.h"
@@ -22,17 +22,17 @@ struct agent_values {
     bool has_cpu, has_mem, has_load, has_uptime;
     double cpu_pct; /* averaged over cpu_window */
     unsigned cpu_count;
-    struct meminfo mem;
+    struct agent_meminfo mem;
     double load[3];
     double uptime_s;
     char cpu_error[128];
     size_t n_disks;
-    struct disk_entry disks[AGENT_MAX_DISKS];
+    struct agent_disk_entry disks[AGENT_MAX_DISKS];
     enum agent_check gpu_check;
     char gpu_detail[256];   /* "NVIDIA driver available, 2 GPUs detected (NVML)" */
     const char *gpu_source; /* "nvml", "nvidia-smi" or NULL */
     size_t n_gpus;
-    struct gpu_reading gpus[GPU_MAX]; /* util_pct averaged over cpu_window */
+    struct agent_gpu_reading gpus[GPU_MAX]; /* util_pct averaged over cpu_window */
 };
 
 struct agent_sampler;

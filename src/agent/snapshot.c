@@ -19,7 +19,7 @@ static bool add_disks(cJSON *root, const struct agent_values *v)
     if (!arr)
         return false;
     for (size_t i = 0; i < v->n_disks; i++) {
-        const struct disk_entry *d = &v->disks[i];
+        const struct agent_disk_entry *d = &v->disks[i];
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(arr, o))
             return false;
@@ -129,7 +129,7 @@ static void put_process(struct mon_buf *b, const struct agent_gpu_process *p)
 
 /* The processes array, written as JSON text directly: with 8 GPUs x 20 processes a cJSON node
  * per field would be most of a sample's cost. */
-static bool add_processes(cJSON *o, const struct gpu_reading *g,
+static bool add_processes(cJSON *o, const struct agent_gpu_reading *g,
                           const struct agent_gpu_process_list *list)
 {
     struct mon_buf b;
@@ -153,7 +153,7 @@ static bool add_processes(cJSON *o, const struct gpu_reading *g,
     return ok;
 }
 
-static void add_ecc(cJSON *o, const struct gpu_ecc *ecc)
+static void add_ecc(cJSON *o, const struct agent_gpu_ecc *ecc)
 {
     cJSON *e;
     if (!ecc->has_mode) {
@@ -174,7 +174,7 @@ static void add_ecc(cJSON *o, const struct gpu_ecc *ecc)
 }
 
 /* Health figures: null where the driver cannot say (or the GPU is in error). */
-static void add_health(cJSON *o, const struct gpu_reading *g)
+static void add_health(cJSON *o, const struct agent_gpu_reading *g)
 {
     bool ok = !g->error[0];
     cJSON *arr;
@@ -230,7 +230,7 @@ static bool add_gpus(cJSON *root, const struct agent_values *v, const struct age
     if (!arr)
         return false;
     for (size_t i = 0; i < v->n_gpus; i++) {
-        const struct gpu_reading *g = &v->gpus[i];
+        const struct agent_gpu_reading *g = &v->gpus[i];
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(arr, o))
             return false;
@@ -296,7 +296,7 @@ enum agent_check agent_snapshot_disk_check(const struct agent_values *v, char *d
 {
     detail[0] = '\0';
     for (size_t i = 0; i < v->n_disks; i++) {
-        const struct disk_entry *d = &v->disks[i];
+        const struct agent_disk_entry *d = &v->disks[i];
         if (d->stale || d->error[0]) {
             snprintf(detail, detail_len, "%s: %s", d->mount,
                      d->error[0] ? d->error : "statvfs does not answer (stale value)");

@@ -30,12 +30,12 @@ static inline int fake_nvml_reset_env(void **state)
     return 0;
 }
 
-static inline struct gpu_nvml *fake_nvml_open(const char *lib)
+static inline struct agent_gpu_nvml *fake_nvml_open(const char *lib)
 {
     char why[256] = "";
-    struct gpu_nvml *g = gpu_nvml_open(lib, why, sizeof(why));
+    struct agent_gpu_nvml *g = agent_gpu_nvml_open(lib, why, sizeof(why));
     if (!g)
-        fail_msg("gpu_nvml_open(%s): %s", lib, why);
+        fail_msg("agent_gpu_nvml_open(%s): %s", lib, why);
     return g;
 }
 

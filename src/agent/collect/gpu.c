@@ -30,13 +30,13 @@ const char *agent_gpu_throttle_name(uint64_t bit)
 
 static int by_pid(const void *a, const void *b)
 {
-    const struct gpu_process *x = a, *y = b;
+    const struct agent_gpu_driver_process *x = a, *y = b;
     return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
 static int by_memory_then_pid(const void *a, const void *b)
 {
-    const struct gpu_process *x = a, *y = b;
+    const struct agent_gpu_driver_process *x = a, *y = b;
     if (x->has_mem != y->has_mem)
         return x->has_mem ? -1 : 1;
     if (x->has_mem && x->used_mem_mb != y->used_mem_mb)
@@ -44,7 +44,7 @@ static int by_memory_then_pid(const void *a, const void *b)
     return by_pid(a, b);
 }
 
-size_t agent_gpu_processes_merge(struct gpu_process *list, size_t n)
+size_t agent_gpu_processes_merge(struct agent_gpu_driver_process *list, size_t n)
 {
     size_t out = 0;
 
@@ -52,7 +52,7 @@ size_t agent_gpu_processes_merge(struct gpu_process *list, size_t n)
         return 0;
     qsort(list, n, sizeof(*list), by_pid);
     for (size_t i = 0; i < n; i++) {
-        struct gpu_process *last = out ? &list[out - 1] : NULL;
+        struct agent_gpu_driver_process *last = out ? &list[out - 1] : NULL;
         if (last && last->pid == list[i].pid) {
             last->type |= list[i].type;
             if (list[i].has_mem && (!last->has_mem || list[i].used_mem_mb > last->used_mem_mb)) {

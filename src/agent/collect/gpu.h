@@ -22,25 +22,25 @@
 #define GPU_THROTTLE_HW_POWER_BRAKE      0x80ULL
 #define GPU_THROTTLE_DISPLAY_CLOCKS      0x100ULL
 
-struct gpu_ecc {
+struct agent_gpu_ecc {
     bool has_mode, enabled;
     bool has_counts; /* the four counters below (the driver answers all or none) */
     uint64_t volatile_corrected, volatile_uncorrected;
     uint64_t aggregate_corrected, aggregate_uncorrected;
 };
 
-struct gpu_remapped_rows {
+struct agent_gpu_remapped_rows {
     unsigned corrected, uncorrected; /* rows remapped for correctable / uncorrectable errors */
     bool pending;                    /* a remapping waits for the next GPU reset */
     bool failed;                     /* a remapping failed: the GPU should be serviced */
 };
 
-struct gpu_xid_event {
+struct agent_gpu_xid_event {
     unsigned code;
     int64_t at_utc_s;
 };
 
-struct gpu_reading {
+struct agent_gpu_reading {
     unsigned index;
     char name[96];
     char uuid[96];
@@ -52,8 +52,8 @@ struct gpu_reading {
     double power_w;
     /* health: each figure only when its has_ flag is set (the driver could say) */
     bool has_remapped_rows, has_throttle, has_fan, has_sm_clock, has_power_limit, has_pstate;
-    struct gpu_ecc ecc;
-    struct gpu_remapped_rows remapped_rows;
+    struct agent_gpu_ecc ecc;
+    struct agent_gpu_remapped_rows remapped_rows;
     uint64_t throttle_mask; /* GPU_THROTTLE_* bits */
     unsigned fan_pct;
     unsigned sm_clock_mhz;
@@ -62,7 +62,7 @@ struct gpu_reading {
     bool has_xid;       /* Xid events are watched for this GPU */
     unsigned n_xid;     /* entries in xid, oldest first */
     uint64_t xid_total; /* critical Xid errors seen since the agent started */
-    struct gpu_xid_event xid[GPU_XID_KEEP];
+    struct agent_gpu_xid_event xid[GPU_XID_KEEP];
     /* processes (the list itself lives beside the reading, see agent/gpu_procs.h) */
     bool has_processes;   /* the driver listed this GPU's processes */
     unsigned n_processes; /* how many it listed (before the per-GPU cap) */
@@ -73,7 +73,7 @@ struct gpu_reading {
 #define GPU_PROCESS_COMPUTE  0x1u
 #define GPU_PROCESS_GRAPHICS 0x2u
 
-struct gpu_process {
+struct agent_gpu_driver_process {
     uint32_t pid;  /* in the driver's (the host's) PID namespace */
     unsigned type; /* GPU_PROCESS_* bits: both when it has both kinds of context */
     bool has_mem;  /* false when the driver cannot say (MIG, permissions) */
@@ -87,6 +87,6 @@ const char *agent_gpu_throttle_name(uint64_t bit);
 /* Merges entries with the same PID (type bits joined, the larger memory kept) and orders the
  * list by memory, largest first (unknown memory last), then by PID, so that cutting it keeps
  * the biggest users. Returns the new count. Pure. */
-size_t agent_gpu_processes_merge(struct gpu_process *list, size_t n);
+size_t agent_gpu_processes_merge(struct agent_gpu_driver_process *list, size_t n);
 
 #endif

@@ -22,7 +22,7 @@
 /* Optional per-device calls that can answer "not supported" once and for all. */
 enum nvml_optional { OPT_NAME = 0, OPT_UUID, OPT_TEMP, OPT_POWER, OPT_COUNT };
 
-struct gpu_nvml {
+struct agent_gpu_nvml {
     void *lib;
     struct nvml_api api;
     /* Per device (by index): the handle of the last read, the optional and health calls it
@@ -31,9 +31,9 @@ struct gpu_nvml {
     nvml_device_t handles[GPU_MAX];
     bool unsupported[GPU_MAX][OPT_COUNT];
     bool health_unsupported[GPU_MAX][AGENT_NVML_HEALTH_CALLS];
-    struct agent_nvml_proc_state procs[GPU_MAX];
-    struct agent_nvml_proc_buf proc_buf;
-    struct agent_xid_watch *xid; /* NULL until the first read, or when Xid is not supported */
+    struct agent_gpu_nvml_proc_state procs[GPU_MAX];
+    struct agent_gpu_nvml_proc_buf proc_buf;
+    struct agent_gpu_xid_watch *xid; /* NULL until the first read, or when Xid is not supported */
     bool xid_tried;
 };
 
@@ -56,7 +56,7 @@ static void *symbol_first(void *lib, const char *const *names, size_t n)
     return NULL;
 }
 
-const char *agent_nvml_error(const struct nvml_api *api, nvml_return_t rc)
+const char *agent_gpu_nvml_error(const struct nvml_api *api, nvml_return_t rc)
 {
     const char *s = api->error_string ? api->error_string(rc) : NULL;
     return s && s[0] ? s : "unknown NVML error";
@@ -134,9 +134,9 @@ static const char *resolve_all(void *lib, struct nvml_api *a)
     return NULL;
 }
 
-struct gpu_nvml *gpu_nvml_open(const char *library, char *why, size_t why_len)
+struct agent_gpu_nvml *agent_gpu_nvml_open(const char *library, char *why, size_t why_len)
 {
-    struct gpu_nvml *g = calloc(1, sizeof(*g));
+    struct agent_gpu_nvml *g = calloc(1, sizeof(*g));
     const char *missing;
     nvml_return_t rc;
 
@@ -158,7 +158,7 @@ struct gpu_nvml *gpu_nvml_open(const char *library, char *why, size_t why_len)
     }
     rc = g->api.init();
     if (rc != NVML_SUCCESS) {
-        snprintf(why, why_len, "nvmlInit failed: %s", agent_nvml_error(&g->api, rc));
+        snprintf(why, why_len, "nvmlInit failed: %s", agent_gpu_nvml_error(&g->api, rc));
         goto fail;
     }
     return g;
@@ -169,7 +169,8 @@ fail:
 }
 
 /* Reads the memory figures in MiB with whichever structure version the library offers. */
-static nvml_return_t read_memory(const struct nvml_api *a, nvml_device_t dev, struct gpu_reading *r)
+static nvml_return_t read_memory(const struct nvml_api *a, nvml_device_t dev,
+                                 struct agent_gpu_reading *r)
 {
     unsigned long long used, total;
     nvml_return_t rc;
@@ -196,8 +197,8 @@ static nvml_return_t read_memory(const struct nvml_api *a, nvml_device_t dev, st
 }
 
 /* Calls an optional text getter (name, uuid); true when dst was filled. */
-static bool read_text(struct gpu_nvml *g, unsigned i, enum nvml_optional which, nvml_text_fn fn,
-                      nvml_device_t dev, char *dst, size_t dst_len)
+static bool read_text(struct agent_gpu_nvml *g, unsigned i, enum nvml_optional which,
+                      nvml_text_fn fn, nvml_device_t dev, char *dst, size_t dst_len)
 {
     char text[NVML_TEXT_LEN] = "";
     nvml_return_t rc;
@@ -216,7 +217,8 @@ static bool read_text(struct gpu_nvml *g, unsigned i, enum nvml_optional which, 
     return true;
 }
 
-static void read_optional(struct gpu_nvml *g, unsigned i, nvml_device_t dev, struct gpu_reading *r)
+static void read_optional(struct agent_gpu_nvml *g, unsigned i, nvml_device_t dev,
+                          struct agent_gpu_reading *r)
 {
     const struct nvml_api *a = &g->api;
     unsigned int v = 0;
@@ -240,12 +242,12 @@ static void read_optional(struct gpu_nvml *g, unsigned i, nvml_device_t dev, str
             g->unsupported[i][OPT_POWER] = true;
         }
     }
-    agent_nvml_read_health(a, dev, g->health_unsupported[i], r);
+    agent_gpu_nvml_read_health(a, dev, g->health_unsupported[i], r);
 }
 
 /* Fills one reading; a failing required call sets r->error and the other fields are still
  * read where they can be. */
-static void read_device(struct gpu_nvml *g, unsigned i, struct gpu_reading *r)
+static void read_device(struct agent_gpu_nvml *g, unsigned i, struct agent_gpu_reading *r)
 {
     const struct nvml_api *a = &g->api;
     struct nvml_utilization util = {0};
@@ -255,11 +257,11 @@ static void read_device(struct gpu_nvml *g, unsigned i, struct gpu_reading *r)
     memset(r, 0, sizeof(*r));
     r->index = i;
     snprintf(r->name, sizeof(r->name), "GPU %u", i);
-    agent_xid_watch_copy(g->xid, i, r); /* also for a lost GPU: its Xid says why */
+    agent_gpu_xid_watch_copy(g->xid, i, r); /* also for a lost GPU: its Xid says why */
     g->handles[i] = NULL;
     rc = a->get_handle(i, &dev);
     if (rc != NVML_SUCCESS) {
-        mon_strlcpy(r->error, agent_nvml_error(a, rc), sizeof(r->error));
+        mon_strlcpy(r->error, agent_gpu_nvml_error(a, rc), sizeof(r->error));
         return;
     }
     g->handles[i] = dev;
@@ -271,22 +273,22 @@ static void read_device(struct gpu_nvml *g, unsigned i, struct gpu_reading *r)
         r->util_pct = util.gpu > 100 ? 100 : util.gpu;
     } else if (rc != NVML_ERROR_NOT_SUPPORTED) {
         /* "Not Supported" (MIG-enabled GPUs) means no utilisation figure, not a fault */
-        mon_strlcpy(r->error, agent_nvml_error(a, rc), sizeof(r->error));
+        mon_strlcpy(r->error, agent_gpu_nvml_error(a, rc), sizeof(r->error));
     }
     rc = read_memory(a, dev, r);
     if (rc != NVML_SUCCESS && !r->error[0])
-        mon_strlcpy(r->error, agent_nvml_error(a, rc), sizeof(r->error));
+        mon_strlcpy(r->error, agent_gpu_nvml_error(a, rc), sizeof(r->error));
     read_optional(g, i, dev, r);
 }
 
-int gpu_nvml_read(struct gpu_nvml *g, struct gpu_reading *out, size_t max, size_t *ret_n, char *why,
-                  size_t why_len)
+int agent_gpu_nvml_read(struct agent_gpu_nvml *g, struct agent_gpu_reading *out, size_t max,
+                        size_t *ret_n, char *why, size_t why_len)
 {
     unsigned int count = 0;
     nvml_return_t rc = g->api.get_count(&count);
 
     if (rc != NVML_SUCCESS) {
-        snprintf(why, why_len, "nvmlDeviceGetCount failed: %s", agent_nvml_error(&g->api, rc));
+        snprintf(why, why_len, "nvmlDeviceGetCount failed: %s", agent_gpu_nvml_error(&g->api, rc));
         return MON_EIO;
     }
     if (max > GPU_MAX)
@@ -300,40 +302,40 @@ int gpu_nvml_read(struct gpu_nvml *g, struct gpu_reading *out, size_t max, size_
      * from the next one on. */
     if (!g->xid_tried && count > 0) {
         g->xid_tried = true;
-        if (agent_xid_watch_start(&g->api, g->handles, count, &g->xid) < 0)
+        if (agent_gpu_xid_watch_start(&g->api, g->handles, count, &g->xid) < 0)
             g->xid = NULL;
     }
     *ret_n = count;
     return MON_OK;
 }
 
-int agent_gpu_nvml_processes(struct gpu_nvml *g, unsigned index, struct gpu_process *out,
-                             size_t max, size_t *ret_n, size_t *ret_total, char *why,
-                             size_t why_len)
+int agent_gpu_nvml_processes(struct agent_gpu_nvml *g, unsigned index,
+                             struct agent_gpu_driver_process *out, size_t max, size_t *ret_n,
+                             size_t *ret_total, char *why, size_t why_len)
 {
     if (index >= g->n_handles || !g->handles[index]) {
         snprintf(why, why_len, "GPU %u has no handle", index);
         return MON_ENOENT;
     }
-    return agent_nvml_read_processes(&g->api, g->handles[index], &g->procs[index], &g->proc_buf,
-                                     out, max, ret_n, ret_total, why, why_len);
+    return agent_gpu_nvml_read_processes(&g->api, g->handles[index], &g->procs[index], &g->proc_buf,
+                                         out, max, ret_n, ret_total, why, why_len);
 }
 
 /* Shuts NVML down and unloads it: at close, or from the Xid thread when its last wait ends. */
 static void unload(void *arg)
 {
-    struct gpu_nvml *g = arg;
+    struct agent_gpu_nvml *g = arg;
     g->api.shutdown();
     dlclose(g->lib);
     free(g);
 }
 
-bool gpu_nvml_close(struct gpu_nvml *g)
+bool agent_gpu_nvml_close(struct agent_gpu_nvml *g)
 {
     if (!g)
         return true;
-    agent_nvml_proc_buf_done(&g->proc_buf);
-    if (!agent_xid_watch_stop(g->xid, XID_STOP_WAIT_MS, unload, g))
+    agent_gpu_nvml_proc_buf_done(&g->proc_buf);
+    if (!agent_gpu_xid_watch_stop(g->xid, XID_STOP_WAIT_MS, unload, g))
         return false; /* the Xid thread unloads the library once the driver lets it go */
     unload(g);
     return true;

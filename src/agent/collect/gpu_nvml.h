@@ -11,33 +11,33 @@
 
 #include "agent/collect/gpu.h"
 
-struct gpu_nvml;
+struct agent_gpu_nvml;
 
 /* Loads library (a soname such as "libnvidia-ml.so.1" or a path), resolves the symbols and
  * calls nvmlInit. On failure returns NULL and a reason in why ("libnvidia-ml.so.1: cannot open
  * shared object file", "nvmlInit failed: Driver Not Loaded", "missing symbol nvmlDeviceGetCount").
  * Optional functions (temperature, power, name, uuid) may be missing: those fields are absent. */
-struct gpu_nvml *gpu_nvml_open(const char *library, char *why, size_t why_len);
+struct agent_gpu_nvml *agent_gpu_nvml_open(const char *library, char *why, size_t why_len);
 
 /* Reads every GPU into out (up to max). Returns MON_OK with *ret_n, or a negative code with a
  * reason in why when the device count itself cannot be read. A GPU whose handle or
  * utilisation/memory calls fail is returned with its error text set ("GPU is lost"). The first
  * successful read starts the Xid thread; its events appear in the readings from then on.
  * Not thread-safe: one caller at a time (the sampler). */
-int gpu_nvml_read(struct gpu_nvml *g, struct gpu_reading *out, size_t max, size_t *ret_n, char *why,
-                  size_t why_len);
+int agent_gpu_nvml_read(struct agent_gpu_nvml *g, struct agent_gpu_reading *out, size_t max,
+                        size_t *ret_n, char *why, size_t why_len);
 
-/* Lists the processes on GPU index (as of the last gpu_nvml_read) into out (at most max, the
+/* Lists the processes on GPU index (as of the last agent_gpu_nvml_read) into out (at most max, the
  * biggest memory users first) and their number in *ret_total. Returns MON_OK,
  * MON_EUNSUPPORTED when the GPU cannot list them (remembered), or MON_EIO/MON_ENOENT with the
  * reason in why. */
-int agent_gpu_nvml_processes(struct gpu_nvml *g, unsigned index, struct gpu_process *out,
-                             size_t max, size_t *ret_n, size_t *ret_total, char *why,
-                             size_t why_len);
+int agent_gpu_nvml_processes(struct agent_gpu_nvml *g, unsigned index,
+                             struct agent_gpu_driver_process *out, size_t max, size_t *ret_n,
+                             size_t *ret_total, char *why, size_t why_len);
 
 /* Calls nvmlShutdown and dlclose and frees g, at once (true) or, when the Xid thread is inside a
  * wait of the driver, from that thread when the wait ends (false); either way within 100 ms
  * and g must not be used again. Accepts NULL. */
-bool gpu_nvml_close(struct gpu_nvml *g);
+bool agent_gpu_nvml_close(struct agent_gpu_nvml *g);
 
 #endif

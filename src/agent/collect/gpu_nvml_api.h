@@ -136,6 +136,6 @@ struct nvml_api {
 };
 
 /* The library's text for rc ("GPU is lost"), never NULL. */
-const char *agent_nvml_error(const struct nvml_api *api, nvml_return_t rc);
+const char *agent_gpu_nvml_error(const struct nvml_api *api, nvml_return_t rc);
 
 #endif

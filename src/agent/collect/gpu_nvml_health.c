@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-bool agent_nvml_gives_up(nvml_return_t rc)
+bool agent_gpu_nvml_gives_up(nvml_return_t rc)
 {
     return rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_FUNCTION_NOT_FOUND ||
            rc == NVML_ERROR_NO_PERMISSION;
@@ -20,13 +20,13 @@ static bool may_call(const void *fn, const bool *unsupported, enum agent_nvml_he
 /* Records rc for call; true on success. */
 static bool answered(nvml_return_t rc, bool *unsupported, enum agent_nvml_health_call call)
 {
-    if (agent_nvml_gives_up(rc))
+    if (agent_gpu_nvml_gives_up(rc))
         unsupported[call] = true;
     return rc == NVML_SUCCESS;
 }
 
 static void read_ecc(const struct nvml_api *api, nvml_device_t dev, bool *unsupported,
-                     struct gpu_ecc *ecc)
+                     struct agent_gpu_ecc *ecc)
 {
     static const struct {
         int error_type, counter;
@@ -63,7 +63,7 @@ static void read_ecc(const struct nvml_api *api, nvml_device_t dev, bool *unsupp
 }
 
 static void read_remapped_rows(const struct nvml_api *api, nvml_device_t dev, bool *unsupported,
-                               struct gpu_reading *r)
+                               struct agent_gpu_reading *r)
 {
     unsigned int corrected = 0, uncorrected = 0, pending = 0, failed = 0;
 
@@ -72,14 +72,14 @@ static void read_remapped_rows(const struct nvml_api *api, nvml_device_t dev, bo
                   unsupported, AGENT_NVML_REMAPPED_ROWS))
         return;
     r->has_remapped_rows = true;
-    r->remapped_rows = (struct gpu_remapped_rows){.corrected = corrected,
-                                                  .uncorrected = uncorrected,
-                                                  .pending = pending != 0,
-                                                  .failed = failed != 0};
+    r->remapped_rows = (struct agent_gpu_remapped_rows){.corrected = corrected,
+                                                        .uncorrected = uncorrected,
+                                                        .pending = pending != 0,
+                                                        .failed = failed != 0};
 }
 
-void agent_nvml_read_health(const struct nvml_api *api, nvml_device_t dev, bool *unsupported,
-                            struct gpu_reading *r)
+void agent_gpu_nvml_read_health(const struct nvml_api *api, nvml_device_t dev, bool *unsupported,
+                                struct agent_gpu_reading *r)
 {
     unsigned long long reasons = 0;
     unsigned int u = 0;

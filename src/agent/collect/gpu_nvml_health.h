@@ -25,12 +25,12 @@ enum agent_nvml_health_call {
 
 /* True for the answers that mean "this device or driver will never say" (not supported, no
  * such function, no permission): the call is then not repeated for the device. */
-bool agent_nvml_gives_up(nvml_return_t rc);
+bool agent_gpu_nvml_gives_up(nvml_return_t rc);
 
 /* Reads every health figure of dev into r (setting its has_ flags); unsupported[] is the
  * device's memory of refused calls (AGENT_NVML_HEALTH_CALLS entries), updated here. A figure
  * whose call fails is left absent; nothing else is touched. Not thread-safe per device. */
-void agent_nvml_read_health(const struct nvml_api *api, nvml_device_t dev, bool *unsupported,
-                            struct gpu_reading *r);
+void agent_gpu_nvml_read_health(const struct nvml_api *api, nvml_device_t dev, bool *unsupported,
+                                struct agent_gpu_reading *r);
 
 #endif

@@ -16,8 +16,8 @@
 #define LIST_COMPUTE   0
 #define LIST_GRAPHICS  1
 
-void agent_nvml_decode_processes(const void *raw, unsigned count, bool v1_layout, unsigned type,
-                                 struct gpu_process *out, size_t max, size_t *n)
+void agent_gpu_nvml_decode_processes(const void *raw, unsigned count, bool v1_layout, unsigned type,
+                                     struct agent_gpu_driver_process *out, size_t max, size_t *n)
 {
     const unsigned char *p = raw;
     size_t stride = v1_layout ? sizeof(struct nvml_process_v1) : sizeof(struct nvml_process_v2);
@@ -25,7 +25,7 @@ void agent_nvml_decode_processes(const void *raw, unsigned count, bool v1_layout
     for (unsigned i = 0; i < count && *n < max; i++, p += stride) {
         unsigned int pid;
         unsigned long long used;
-        struct gpu_process *e = &out[(*n)++];
+        struct agent_gpu_driver_process *e = &out[(*n)++];
         /* Copy the two fields out of the raw bytes: same offsets in both layouts. */
         if (v1_layout) {
             struct nvml_process_v1 e1;
@@ -38,7 +38,7 @@ void agent_nvml_decode_processes(const void *raw, unsigned count, bool v1_layout
             pid = e2.pid;
             used = e2.used_gpu_memory;
         }
-        *e = (struct gpu_process){.pid = pid, .type = type};
+        *e = (struct agent_gpu_driver_process){.pid = pid, .type = type};
         if (used != NVML_VALUE_NOT_AVAILABLE) {
             e->has_mem = true;
             e->used_mem_mb = used / MIB;
@@ -61,7 +61,7 @@ static int grow(void **data, size_t *cap, size_t want, size_t elem)
 
 /* Calls one list function, growing the raw buffer while the driver says it is too small. */
 static nvml_return_t call_list(nvml_processes_fn fn, nvml_device_t dev,
-                               struct agent_nvml_proc_buf *buf, unsigned *ret_count)
+                               struct agent_gpu_nvml_proc_buf *buf, unsigned *ret_count)
 {
     nvml_return_t rc = NVML_ERROR_INSUFFICIENT_SIZE;
 
@@ -86,7 +86,7 @@ static nvml_return_t call_list(nvml_processes_fn fn, nvml_device_t dev,
  * buf->list. Returns the driver's code; NOT_SUPPORTED once every generation refused. */
 static nvml_return_t read_list(const nvml_processes_fn *fns, nvml_device_t dev,
                                enum nvml_process_api *level, unsigned type,
-                               struct agent_nvml_proc_buf *buf, size_t *n)
+                               struct agent_gpu_nvml_proc_buf *buf, size_t *n)
 {
     for (; *level < NVML_PROCESSES_API_COUNT; (*level)++) {
         unsigned count = 0;
@@ -97,21 +97,22 @@ static nvml_return_t read_list(const nvml_processes_fn *fns, nvml_device_t dev,
         if (rc == NVML_SUCCESS) {
             if (grow((void **)&buf->list, &buf->list_cap, *n + count, sizeof(*buf->list)) < 0)
                 return NVML_ERROR_INSUFFICIENT_SIZE;
-            agent_nvml_decode_processes(buf->raw, count, *level == NVML_PROCESSES_V1, type,
-                                        buf->list, buf->list_cap, n);
+            agent_gpu_nvml_decode_processes(buf->raw, count, *level == NVML_PROCESSES_V1, type,
+                                            buf->list, buf->list_cap, n);
             return rc;
         }
         /* An older generation may still answer where a newer one is refused. */
-        if (!agent_nvml_gives_up(rc) && rc != NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
+        if (!agent_gpu_nvml_gives_up(rc) && rc != NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
             return rc;
     }
     return NVML_ERROR_NOT_SUPPORTED;
 }
 
-int agent_nvml_read_processes(const struct nvml_api *api, nvml_device_t dev,
-                              struct agent_nvml_proc_state *st, struct agent_nvml_proc_buf *buf,
-                              struct gpu_process *out, size_t max, size_t *ret_n, size_t *ret_total,
-                              char *why, size_t why_len)
+int agent_gpu_nvml_read_processes(const struct nvml_api *api, nvml_device_t dev,
+                                  struct agent_gpu_nvml_proc_state *st,
+                                  struct agent_gpu_nvml_proc_buf *buf,
+                                  struct agent_gpu_driver_process *out, size_t max, size_t *ret_n,
+                                  size_t *ret_total, char *why, size_t why_len)
 {
     static const unsigned types[2] = {GPU_PROCESS_COMPUTE, GPU_PROCESS_GRAPHICS};
     bool listed = false;
@@ -127,7 +128,7 @@ int agent_nvml_read_processes(const struct nvml_api *api, nvml_device_t dev,
             listed = true;
         } else if (rc != NVML_ERROR_NOT_SUPPORTED) {
             snprintf(why, why_len, "listing %s processes: %s",
-                     k == LIST_COMPUTE ? "compute" : "graphics", agent_nvml_error(api, rc));
+                     k == LIST_COMPUTE ? "compute" : "graphics", agent_gpu_nvml_error(api, rc));
             return MON_EIO;
         }
     }
@@ -142,9 +143,9 @@ int agent_nvml_read_processes(const struct nvml_api *api, nvml_device_t dev,
     return MON_OK;
 }
 
-void agent_nvml_proc_buf_done(struct agent_nvml_proc_buf *buf)
+void agent_gpu_nvml_proc_buf_done(struct agent_gpu_nvml_proc_buf *buf)
 {
     free(buf->raw);
     free(buf->list);
-    *buf = (struct agent_nvml_proc_buf){0};
+    *buf = (struct agent_gpu_nvml_proc_buf){0};
 }

@@ -90,7 +90,8 @@ static int double_field(const char *f, double min, double max, bool *present, do
 }
 
 /* Parses one data line into r; on failure names the offending column in why. */
-static int parse_line(char *line, int line_no, struct gpu_reading *r, char *why, size_t why_len)
+static int parse_line(char *line, int line_no, struct agent_gpu_reading *r, char *why,
+                      size_t why_len)
 {
     char *f[SMI_COLUMNS];
     size_t n = split_line(line, f, SMI_COLUMNS);
@@ -132,8 +133,8 @@ static int parse_line(char *line, int line_no, struct gpu_reading *r, char *why,
     return MON_OK;
 }
 
-int parse_nvidia_smi_csv(const char *buf, size_t len, struct gpu_reading *out, size_t max,
-                         size_t *ret_n, char *why, size_t why_len)
+int agent_parse_nvidia_smi_csv(const char *buf, size_t len, struct agent_gpu_reading *out,
+                               size_t max, size_t *ret_n, char *why, size_t why_len)
 {
     char *copy = mon_strndup(buf, len), *line, *next;
     size_t n = 0;
@@ -411,8 +412,8 @@ out:
     return r;
 }
 
-int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *out, size_t max,
-                 size_t *ret_n, char *why, size_t why_len)
+int agent_gpu_smi_read(const char *command, int64_t timeout_ms, struct agent_gpu_reading *out,
+                       size_t max, size_t *ret_n, char *why, size_t why_len)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -420,7 +421,7 @@ int gpu_smi_read(const char *command, int64_t timeout_ms, struct gpu_reading *ou
                     why, why_len);
     if (r < 0)
         return r;
-    r = parse_nvidia_smi_csv(buf, len, out, max, ret_n, why, why_len);
+    r = agent_parse_nvidia_smi_csv(buf, len, out, max, ret_n, why, why_len);
     free(buf);
     return r;
 }

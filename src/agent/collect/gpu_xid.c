@@ -19,10 +19,10 @@ struct xid_gpu {
     bool watched;
     unsigned n, head; /* ring of the newest GPU_XID_KEEP events; head = oldest */
     uint64_t total;
-    struct gpu_xid_event ring[GPU_XID_KEEP];
+    struct agent_gpu_xid_event ring[GPU_XID_KEEP];
 };
 
-struct agent_xid_watch {
+struct agent_gpu_xid_watch {
     const struct nvml_api *api;
     nvml_event_set_t set;
     size_t n_gpus;
@@ -50,13 +50,13 @@ static struct timespec deadline_after(int64_t ms)
 }
 
 /* Records one event under the lock. */
-static void record(struct agent_xid_watch *w, const struct nvml_device *dev,
+static void record(struct agent_gpu_xid_watch *w, const struct nvml_device *dev,
                    unsigned long long code)
 {
     for (size_t i = 0; i < w->n_gpus; i++) {
         struct xid_gpu *g = &w->gpus[i];
-        struct gpu_xid_event e = {.code = code > 0xFFFFFFFFULL ? 0xFFFFFFFFu : (unsigned)code,
-                                  .at_utc_s = mon_utc_ms() / 1000};
+        struct agent_gpu_xid_event e = {.code = code > 0xFFFFFFFFULL ? 0xFFFFFFFFu : (unsigned)code,
+                                        .at_utc_s = mon_utc_ms() / 1000};
         if (!g->watched || g->dev != dev)
             continue;
         if (g->n < GPU_XID_KEEP) {
@@ -71,7 +71,7 @@ static void record(struct agent_xid_watch *w, const struct nvml_device *dev,
     }
 }
 
-static void watch_free(struct agent_xid_watch *w)
+static void watch_free(struct agent_gpu_xid_watch *w)
 {
     if (w->set)
         w->api->event_set_free(w->set);
@@ -82,7 +82,7 @@ static void watch_free(struct agent_xid_watch *w)
 
 static void *xid_main(void *arg)
 {
-    struct agent_xid_watch *w = arg;
+    struct agent_gpu_xid_watch *w = arg;
     void (*release)(void *);
     void *release_arg;
     bool abandoned;
@@ -121,10 +121,10 @@ static void *xid_main(void *arg)
     return NULL;
 }
 
-int agent_xid_watch_start(const struct nvml_api *api, const nvml_device_t *devs, size_t n,
-                          struct agent_xid_watch **ret)
+int agent_gpu_xid_watch_start(const struct nvml_api *api, const nvml_device_t *devs, size_t n,
+                              struct agent_gpu_xid_watch **ret)
 {
-    struct agent_xid_watch *w;
+    struct agent_gpu_xid_watch *w;
     pthread_condattr_t ca;
     size_t watched = 0;
 
@@ -166,7 +166,8 @@ int agent_xid_watch_start(const struct nvml_api *api, const nvml_device_t *devs,
     return MON_OK;
 }
 
-void agent_xid_watch_copy(struct agent_xid_watch *w, unsigned index, struct gpu_reading *r)
+void agent_gpu_xid_watch_copy(struct agent_gpu_xid_watch *w, unsigned index,
+                              struct agent_gpu_reading *r)
 {
     const struct xid_gpu *g;
 
@@ -182,8 +183,8 @@ void agent_xid_watch_copy(struct agent_xid_watch *w, unsigned index, struct gpu_
     pthread_mutex_unlock(&w->lock);
 }
 
-bool agent_xid_watch_stop(struct agent_xid_watch *w, int64_t wait_ms, void (*release)(void *),
-                          void *arg)
+bool agent_gpu_xid_watch_stop(struct agent_gpu_xid_watch *w, int64_t wait_ms,
+                              void (*release)(void *), void *arg)
 {
     struct timespec until;
     pthread_t thread;

@@ -17,24 +17,25 @@
  * how long an abandoned thread may outlive its watch. */
 #define AGENT_XID_WAIT_MS 5000
 
-struct agent_xid_watch;
+struct agent_gpu_xid_watch;
 
 /* Creates an event set, registers each device of devs[0..n) (index = position) for critical
- * Xid events and starts the waiting thread. api must stay valid until agent_xid_watch_stop.
+ * Xid events and starts the waiting thread. api must stay valid until agent_gpu_xid_watch_stop.
  * Returns MON_OK with *ret, MON_EUNSUPPORTED when the driver has no event calls or no device
  * accepted the registration, MON_ENOMEM/MON_ESYS otherwise. */
-int agent_xid_watch_start(const struct nvml_api *api, const nvml_device_t *devs, size_t n,
-                          struct agent_xid_watch **ret);
+int agent_gpu_xid_watch_start(const struct nvml_api *api, const nvml_device_t *devs, size_t n,
+                              struct agent_gpu_xid_watch **ret);
 
 /* Copies GPU index's events into r (has_xid, n_xid, xid[], xid_total). Thread-safe. */
-void agent_xid_watch_copy(struct agent_xid_watch *w, unsigned index, struct gpu_reading *r);
+void agent_gpu_xid_watch_copy(struct agent_gpu_xid_watch *w, unsigned index,
+                              struct agent_gpu_reading *r);
 
 /* Stops the thread, waiting at most wait_ms for it. When it stopped, frees the event set and
  * the watch and returns true: the caller then unloads NVML itself. When it is still inside a
  * wait of the driver, returns false and hands it release(arg): the thread frees the event set
  * and the watch, then calls release(arg) (unload NVML there) when its wait ends. Either way
  * the caller must not use w again. Accepts NULL (true). */
-bool agent_xid_watch_stop(struct agent_xid_watch *w, int64_t wait_ms, void (*release)(void *),
-                          void *arg);
+bool agent_gpu_xid_watch_stop(struct agent_gpu_xid_watch *w, int64_t wait_ms,
+                              void (*release)(void *), void *arg);
 
 #endif

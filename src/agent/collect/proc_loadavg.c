@@ -10,7 +10,7 @@
 /* Longer than any load average or uptime the kernel prints. */
 #define DECIMAL_MAX_LEN 31
 
-int parse_proc_decimal_field(const char *buf, size_t len, size_t *pos, double *ret)
+int agent_parse_proc_decimal_field(const char *buf, size_t len, size_t *pos, double *ret)
 {
     char tok[DECIMAL_MAX_LEN + 1];
     size_t i = *pos, start, int_digits = 0, frac_digits = 0;
@@ -42,7 +42,7 @@ int parse_proc_decimal_field(const char *buf, size_t len, size_t *pos, double *r
     return MON_OK;
 }
 
-int parse_proc_loadavg(const char *buf, size_t len, double ret_load[3])
+int agent_parse_proc_loadavg(const char *buf, size_t len, double ret_load[3])
 {
     double load[3];
     size_t pos = 0;
@@ -51,7 +51,7 @@ int parse_proc_loadavg(const char *buf, size_t len, double ret_load[3])
         /* Fields are separated by blanks, never by a newline. */
         if (k > 0 && (pos >= len || buf[pos] == '\n'))
             return MON_EPARSE;
-        int r = parse_proc_decimal_field(buf, len, &pos, &load[k]);
+        int r = agent_parse_proc_decimal_field(buf, len, &pos, &load[k]);
         if (r < 0)
             return r;
     }

@@ -6,12 +6,12 @@
 #include <stddef.h>
 
 /* Parses the first three fields of /proc/loadavg. Malformed or negative: MON_EPARSE. */
-int parse_proc_loadavg(const char *buf, size_t len, double ret_load[3]);
+int agent_parse_proc_loadavg(const char *buf, size_t len, double ret_load[3]);
 
 /* Parses one space-separated field of the form digits[.digits] starting at *pos (leading
  * blanks skipped) and advances *pos past it. The field must end at a blank, a newline or len.
  * Signs, exponents, hex, "inf" and "nan" are MON_EPARSE. Shared with /proc/uptime, whose
  * fields have the same form. */
-int parse_proc_decimal_field(const char *buf, size_t len, size_t *pos, double *ret);
+int agent_parse_proc_decimal_field(const char *buf, size_t len, size_t *pos, double *ret);
 
 #endif

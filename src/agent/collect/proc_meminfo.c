@@ -35,12 +35,12 @@ static int parse_kb_value(const char *p, const char *end, uint64_t *ret_bytes)
     return MON_OK;
 }
 
-int parse_proc_meminfo(const char *buf, size_t len, struct meminfo *ret)
+int agent_parse_proc_meminfo(const char *buf, size_t len, struct agent_meminfo *ret)
 {
     const char *p = buf, *end = buf + len;
     uint64_t val[KEY_COUNT] = {0};
     bool have[KEY_COUNT] = {false};
-    struct meminfo m;
+    struct agent_meminfo m;
 
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));

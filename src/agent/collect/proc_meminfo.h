@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct meminfo {
+struct agent_meminfo {
     uint64_t total_bytes;
     uint64_t available_bytes; /* MemAvailable (kernel ≥ 3.14) */
 };
@@ -14,6 +14,6 @@ struct meminfo {
 /* Parses MemTotal and MemAvailable (kB values) from /proc/meminfo text. Kernels without
  * MemAvailable fall back to MemFree+Buffers+Cached. Missing MemTotal or a malformed value
  * is MON_EPARSE; available > total, or a value whose byte count overflows, is MON_ERANGE. */
-int parse_proc_meminfo(const char *buf, size_t len, struct meminfo *ret);
+int agent_parse_proc_meminfo(const char *buf, size_t len, struct agent_meminfo *ret);
 
 #endif

@@ -34,7 +34,7 @@ static bool parse_u64(const char *p, const char *end, uint64_t *ret)
 /* Parses the numbers after "cpu" on one line [p, end). Extra columns from newer kernels
  * (guest, guest_nice and beyond) must be numbers too but are not kept: guest time is
  * already counted in user and nice. */
-static int parse_cpu_columns(const char *p, const char *end, struct cpu_times *ret)
+static int parse_cpu_columns(const char *p, const char *end, struct agent_cpu_times *ret)
 {
     uint64_t col[CPU_KNOWN_COLUMNS] = {0};
     size_t n = 0;
@@ -57,21 +57,22 @@ static int parse_cpu_columns(const char *p, const char *end, struct cpu_times *r
     }
     if (n < CPU_MIN_COLUMNS)
         return MON_EPARSE;
-    *ret = (struct cpu_times){.user = col[0],
-                              .nice = col[1],
-                              .system = col[2],
-                              .idle = col[3],
-                              .iowait = col[4],
-                              .irq = col[5],
-                              .softirq = col[6],
-                              .steal = col[7]};
+    *ret = (struct agent_cpu_times){.user = col[0],
+                                    .nice = col[1],
+                                    .system = col[2],
+                                    .idle = col[3],
+                                    .iowait = col[4],
+                                    .irq = col[5],
+                                    .softirq = col[6],
+                                    .steal = col[7]};
     return MON_OK;
 }
 
-int parse_proc_stat(const char *buf, size_t len, struct cpu_times *ret_total, unsigned *ret_ncpu)
+int agent_parse_proc_stat(const char *buf, size_t len, struct agent_cpu_times *ret_total,
+                          unsigned *ret_ncpu)
 {
     const char *p = buf, *end = buf + len;
-    struct cpu_times total;
+    struct agent_cpu_times total;
     bool have_total = false;
     unsigned ncpu = 0;
 
@@ -101,7 +102,8 @@ int parse_proc_stat(const char *buf, size_t len, struct cpu_times *ret_total, un
     return MON_OK;
 }
 
-int cpu_times_busy_pct(const struct cpu_times *prev, const struct cpu_times *cur, double *ret_pct)
+int agent_cpu_times_busy_pct(const struct agent_cpu_times *prev, const struct agent_cpu_times *cur,
+                             double *ret_pct)
 {
     const uint64_t a[] = {prev->user,   prev->nice, prev->system,  prev->idle,
                           prev->iowait, prev->irq,  prev->softirq, prev->steal};

@@ -5,11 +5,11 @@
 #include "agent/collect/proc_loadavg.h"
 #include "common/err.h"
 
-int parse_proc_uptime(const char *buf, size_t len, double *ret_seconds)
+int agent_parse_proc_uptime(const char *buf, size_t len, double *ret_seconds)
 {
     size_t pos = 0;
     double v;
-    int r = parse_proc_decimal_field(buf, len, &pos, &v);
+    int r = agent_parse_proc_decimal_field(buf, len, &pos, &v);
 
     if (r < 0)
         return r;

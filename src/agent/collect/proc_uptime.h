@@ -6,6 +6,6 @@
 #include <stddef.h>
 
 /* Parses the first field of /proc/uptime. Malformed or negative: MON_EPARSE. */
-int parse_proc_uptime(const char *buf, size_t len, double *ret_seconds);
+int agent_parse_proc_uptime(const char *buf, size_t len, double *ret_seconds);
 
 #endif

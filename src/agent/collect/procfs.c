@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-int procfs_file_init(struct procfs_file *f, const char *root, const char *rel)
+int agent_procfs_file_init(struct agent_procfs_file *f, const char *root, const char *rel)
 {
     int n = snprintf(f->path, sizeof(f->path), "%s/%s", root, rel);
     f->fd = -1;
@@ -19,7 +19,7 @@ int procfs_file_init(struct procfs_file *f, const char *root, const char *rel)
     return MON_OK;
 }
 
-int procfs_file_read(struct procfs_file *f, char *buf, size_t size, size_t *ret_len)
+int agent_procfs_file_read(struct agent_procfs_file *f, char *buf, size_t size, size_t *ret_len)
 {
     size_t len = 0;
 
@@ -51,7 +51,7 @@ int procfs_file_read(struct procfs_file *f, char *buf, size_t size, size_t *ret_
     return MON_OK;
 }
 
-void procfs_file_done(struct procfs_file *f)
+void agent_procfs_file_done(struct agent_procfs_file *f)
 {
     if (f->fd >= 0)
         close(f->fd);

@@ -6,20 +6,20 @@
 
 #include <stddef.h>
 
-struct procfs_file {
+struct agent_procfs_file {
     int fd;          /* -1 until opened */
     char path[4096]; /* root + relative path */
 };
 
 /* Prepares reading root/rel ("/proc" + "stat"). Does not open yet. */
-int procfs_file_init(struct procfs_file *f, const char *root, const char *rel);
+int agent_procfs_file_init(struct agent_procfs_file *f, const char *root, const char *rel);
 
 /* Reads the whole file (up to size-1 bytes, NUL-terminated) into buf, opening it on first
  * use. Returns MON_OK and *ret_len, MON_ENOENT/MON_EIO on failure, MON_ETOOBIG when the file
  * does not fit. */
-int procfs_file_read(struct procfs_file *f, char *buf, size_t size, size_t *ret_len);
+int agent_procfs_file_read(struct agent_procfs_file *f, char *buf, size_t size, size_t *ret_len);
 
 /* Closes the file. Accepts an unopened file. */
-void procfs_file_done(struct procfs_file *f);
+void agent_procfs_file_done(struct agent_procfs_file *f);
 
 #endif

@@ -33,7 +33,7 @@
 /* ListUnits on a busy host returns a few thousand units; more than this is not a real systemd. */
 #define LIST_UNITS_CAP 100000
 
-struct systemd_units {
+struct agent_systemd_units {
     char *library;       /* libsystemd to load */
     struct agent_sd *sd; /* NULL until first use; loading is retried while it fails */
     agent_sd_bus *bus;   /* NULL until first use and after a bus-level failure */
@@ -42,7 +42,7 @@ struct systemd_units {
 
 /* One public call: its deadline and where the reason for a failure goes. */
 struct op {
-    struct systemd_units *u;
+    struct agent_systemd_units *u;
     int64_t deadline_ms; /* mon_mono_ms() clock */
     uint64_t call_usec;  /* timeout of the next call, set by op_arm() */
     char *why;
@@ -85,13 +85,13 @@ static void errno_text(const struct agent_sd *sd, int r, char *buf, size_t size)
     sd->error_free(&e);
 }
 
-static bool has_name(const struct systemd_units *u, const struct agent_sd_error *e,
+static bool has_name(const struct agent_systemd_units *u, const struct agent_sd_error *e,
                      const char *name)
 {
     return e && u->sd->error_has_name(e, name) > 0;
 }
 
-static void drop_bus(struct systemd_units *u)
+static void drop_bus(struct agent_systemd_units *u)
 {
     /* No flush: the queue is empty after synchronous calls and a dead peer could block it. */
     if (u->bus) {
@@ -101,7 +101,8 @@ static void drop_bus(struct systemd_units *u)
     }
 }
 
-static bool is_bus_failure(const struct systemd_units *u, int r, const struct agent_sd_error *e)
+static bool is_bus_failure(const struct agent_systemd_units *u, int r,
+                           const struct agent_sd_error *e)
 {
     if (!u->bus || u->sd->bus_is_open(u->bus) <= 0)
         return true;
@@ -184,8 +185,8 @@ static int get_property(struct op *op, const char *path, const char *member, con
 /* Loads libsystemd on first use (again after a failure, so installing it later helps). */
 static int op_load(struct op *op)
 {
-    struct systemd_units *u = op->u;
-    char text[sizeof(((struct unit_state *)0)->error)];
+    struct agent_systemd_units *u = op->u;
+    char text[sizeof(((struct agent_unit_state *)0)->error)];
 
     if (u->sd)
         return MON_OK;
@@ -200,7 +201,7 @@ static int op_load(struct op *op)
  * deadline) until the connection has authenticated and said Hello. */
 static int op_connect(struct op *op)
 {
-    struct systemd_units *u = op->u;
+    struct agent_systemd_units *u = op->u;
     const struct agent_sd *sd;
     char text[128];
     int r;
@@ -408,7 +409,7 @@ out:
     return r;
 }
 
-static int get_once(struct op *op, const char *name, struct unit_state *st)
+static int get_once(struct op *op, const char *name, struct agent_unit_state *st)
 {
     char load_state[32] = "";
     char *path = NULL;
@@ -436,16 +437,17 @@ out:
     return r;
 }
 
-struct systemd_units *systemd_units_new(int64_t timeout_ms)
+struct agent_systemd_units *agent_systemd_units_new(int64_t timeout_ms)
 {
     const char *library = getenv("MONITOR_AGENT_LIBSYSTEMD");
 
-    return systemd_units_new_from(timeout_ms, library && *library ? library : AGENT_SD_LIBRARY);
+    return agent_systemd_units_new_from(timeout_ms,
+                                        library && *library ? library : AGENT_SD_LIBRARY);
 }
 
-struct systemd_units *systemd_units_new_from(int64_t timeout_ms, const char *library)
+struct agent_systemd_units *agent_systemd_units_new_from(int64_t timeout_ms, const char *library)
 {
-    struct systemd_units *u = calloc(1, sizeof(*u));
+    struct agent_systemd_units *u = calloc(1, sizeof(*u));
 
     if (!u)
         return NULL;
@@ -458,9 +460,10 @@ struct systemd_units *systemd_units_new_from(int64_t timeout_ms, const char *lib
     return u;
 }
 
-int systemd_units_get(struct systemd_units *u, const char *name, struct unit_state *ret)
+int agent_systemd_units_get(struct agent_systemd_units *u, const char *name,
+                            struct agent_unit_state *ret)
 {
-    struct unit_state st = {.since_utc_s = -1};
+    struct agent_unit_state st = {.since_utc_s = -1};
     struct op op = {.u = u, .why = st.error, .why_len = sizeof(st.error)};
     int r;
 
@@ -586,13 +589,13 @@ out:
 }
 
 /* Lists, filters and sorts; *ret_out holds at most max entries (NULL when none). */
-static int list_once(struct op *op, size_t max, struct unit_state **ret_out, size_t *ret_n)
+static int list_once(struct op *op, size_t max, struct agent_unit_state **ret_out, size_t *ret_n)
 {
     const struct agent_sd *sd = op->u->sd;
     struct agent_sd_error e = AGENT_SD_ERROR_NULL;
     agent_sd_msg *reply = NULL;
     struct list_row *rows = NULL;
-    struct unit_state *units = NULL;
+    struct agent_unit_state *units = NULL;
     size_t nrows = 0, n = 0;
     int r;
 
@@ -621,7 +624,7 @@ static int list_once(struct op *op, size_t max, struct unit_state **ret_out, siz
     if (nrows > 1)
         qsort(rows, nrows, sizeof(*rows), row_cmp);
     for (size_t i = 0; i < nrows && n < max; i++) {
-        struct unit_state *st = &units[n];
+        struct agent_unit_state *st = &units[n];
         char file_state[sizeof(st->unit_file_state)];
 
         r = get_file_state(op, &rows[i], file_state, sizeof(file_state));
@@ -653,8 +656,9 @@ out:
     return r;
 }
 
-int systemd_units_list_services(struct systemd_units *u, size_t max, struct unit_state **ret,
-                                size_t *ret_n, char *why, size_t why_len)
+int agent_systemd_units_list_services(struct agent_systemd_units *u, size_t max,
+                                      struct agent_unit_state **ret, size_t *ret_n, char *why,
+                                      size_t why_len)
 {
     struct op op = {.u = u, .why = why, .why_len = why_len};
     int r;
@@ -670,7 +674,7 @@ int systemd_units_list_services(struct systemd_units *u, size_t max, struct unit
     return r;
 }
 
-void systemd_units_free(struct systemd_units *u)
+void agent_systemd_units_free(struct agent_systemd_units *u)
 {
     if (!u)
         return;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct unit_state {
+struct agent_unit_state {
     char name[256];
     char active_state[32];    /* active, inactive, failed, activating, ... */
     char sub_state[32];       /* running, exited, dead, ... */
@@ -18,17 +18,17 @@ struct unit_state {
     char error[160];          /* non-empty when this unit could not be read */
 };
 
-struct systemd_units;
+struct agent_systemd_units;
 
 /* Creates a reader; libsystemd (sd-bus) is loaded with dlopen on first use and the bus
  * connection opened lazily and re-opened after failures, so the agent survives a D-Bus restart
  * and runs without libsystemd (every unit then carries an error saying so). Every call is
  * bounded by timeout_ms. The library is libsystemd.so.0, or $MONITOR_AGENT_LIBSYSTEMD when set
  * (a path or another name). Returns NULL when out of memory. */
-struct systemd_units *systemd_units_new(int64_t timeout_ms);
+struct agent_systemd_units *agent_systemd_units_new(int64_t timeout_ms);
 
-/* Like systemd_units_new() with the library to load given (tests use a missing one). */
-struct systemd_units *systemd_units_new_from(int64_t timeout_ms, const char *library);
+/* Like agent_systemd_units_new() with the library to load given (tests use a missing one). */
+struct agent_systemd_units *agent_systemd_units_new_from(int64_t timeout_ms, const char *library);
 
 /* Reads the state of one unit by name (LoadUnit/GetUnit + properties ActiveState, SubState,
  * StateChangeTimestamp). A unit systemd does not know gives active_state "inactive",
@@ -41,18 +41,20 @@ struct systemd_units *systemd_units_new_from(int64_t timeout_ms, const char *lib
  * chars, with a '.'; error "invalid unit name"); MON_EIO when the bus is down, systemd is not
  * on it ("systemd is not on the system bus: ...") or the deadline passed.
  * Not thread-safe: serialise calls (the agent holds a lock). */
-int systemd_units_get(struct systemd_units *u, const char *name, struct unit_state *ret);
+int agent_systemd_units_get(struct agent_systemd_units *u, const char *name,
+                            struct agent_unit_state *ret);
 
 /* Lists loaded *.service units (ListUnits) that are active or whose unit file is enabled,
  * with description and unit_file_state. Returns a malloc'd array in *ret (free()) and the
  * count, or MON_EIO with a reason in why. At most max units. The array is sorted by name
  * (the cap keeps the first max), *ret is NULL when the count is 0, since_utc_s is -1 in
  * listed entries (not read, to save a round trip per unit). MON_ENOMEM is also possible;
- * why is "" on success and may be NULL. Not thread-safe, like systemd_units_get(). */
-int systemd_units_list_services(struct systemd_units *u, size_t max, struct unit_state **ret,
-                                size_t *ret_n, char *why, size_t why_len);
+ * why is "" on success and may be NULL. Not thread-safe, like agent_systemd_units_get(). */
+int agent_systemd_units_list_services(struct agent_systemd_units *u, size_t max,
+                                      struct agent_unit_state **ret, size_t *ret_n, char *why,
+                                      size_t why_len);
 
 /* Closes the bus. Accepts NULL. */
-void systemd_units_free(struct systemd_units *u);
+void agent_systemd_units_free(struct agent_systemd_units *u);
 
 #endif

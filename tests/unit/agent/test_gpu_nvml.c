@@ -19,7 +19,7 @@
 #include "support/fake_nvml_test.h"
 
 /* The fake's defaults for GPU i (see tests/fakes/fake_nvml.c). */
-static void check_default_gpu(const struct gpu_reading *r, unsigned i)
+static void check_default_gpu(const struct agent_gpu_reading *r, unsigned i)
 {
     char uuid[64];
 
@@ -39,18 +39,18 @@ static void check_default_gpu(const struct gpu_reading *r, unsigned i)
 static void read_gpus(size_t n_gpus, const char *lib)
 {
     char count[16], why[256] = "";
-    struct gpu_reading out[GPU_MAX];
-    struct gpu_nvml *g;
+    struct agent_gpu_reading out[GPU_MAX];
+    struct agent_gpu_nvml *g;
     size_t n = 999;
 
     snprintf(count, sizeof(count), "%zu", n_gpus);
     setenv("FAKE_NVML_GPUS", count, 1);
     g = fake_nvml_open(lib);
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, n_gpus);
     for (size_t i = 0; i < n; i++)
         check_default_gpu(&out[i], (unsigned)i);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
 }
 
 static void test_zero_gpus(void **state)
@@ -86,31 +86,31 @@ static void test_nov2_variant(void **state)
 static void test_truncated_to_max(void **state)
 {
     char why[256] = "";
-    struct gpu_reading out[2];
-    struct gpu_nvml *g;
+    struct agent_gpu_reading out[2];
+    struct agent_gpu_nvml *g;
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_NVML_GPUS", "5", 1);
     g = fake_nvml_open(FAKE_LIB);
-    assert_int_equal(gpu_nvml_read(g, out, 2, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, 2, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     check_default_gpu(&out[1], 1);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
 }
 
 static void test_lost_gpu(void **state)
 {
     char why[256] = "";
-    struct gpu_reading out[GPU_MAX];
-    struct gpu_nvml *g;
+    struct agent_gpu_reading out[GPU_MAX];
+    struct agent_gpu_nvml *g;
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_NVML_GPUS", "3", 1);
     setenv("FAKE_NVML_LOST", "1", 1);
     g = fake_nvml_open(FAKE_LIB);
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 3);
     check_default_gpu(&out[0], 0);
     check_default_gpu(&out[2], 2);
@@ -118,7 +118,7 @@ static void test_lost_gpu(void **state)
     assert_string_equal(out[1].error, "GPU is lost");
     assert_false(out[1].has_util);
     assert_false(out[1].has_mem);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
 }
 
 static void test_init_fail(void **state)
@@ -127,7 +127,7 @@ static void test_init_fail(void **state)
 
     (void)state;
     setenv("FAKE_NVML_INIT_FAIL", "1", 1);
-    assert_null(gpu_nvml_open(FAKE_LIB, why, sizeof(why)));
+    assert_null(agent_gpu_nvml_open(FAKE_LIB, why, sizeof(why)));
     assert_non_null(strstr(why, "nvmlInit failed"));
     assert_non_null(strstr(why, "Driver Not Loaded"));
 }
@@ -138,7 +138,7 @@ static void test_missing_library(void **state)
     char why[512] = "";
 
     (void)state;
-    assert_null(gpu_nvml_open(path, why, sizeof(why)));
+    assert_null(agent_gpu_nvml_open(path, why, sizeof(why)));
     assert_non_null(strstr(why, path));
 }
 
@@ -147,15 +147,15 @@ static void test_missing_symbol(void **state)
     char why[512] = "";
 
     (void)state;
-    assert_null(gpu_nvml_open(FAKE_LIB_NOSYM, why, sizeof(why)));
+    assert_null(agent_gpu_nvml_open(FAKE_LIB_NOSYM, why, sizeof(why)));
     assert_non_null(strstr(why, "missing symbol nvmlDeviceGetUtilizationRates"));
 }
 
 static void test_state_file_changes(void **state)
 {
     char path[] = "/tmp/test_gpu_nvml_stateXXXXXX", why[256] = "";
-    struct gpu_reading out[GPU_MAX];
-    struct gpu_nvml *g;
+    struct agent_gpu_reading out[GPU_MAX];
+    struct agent_gpu_nvml *g;
     size_t n = 0;
     int fd = mkstemp(path);
 
@@ -167,12 +167,12 @@ static void test_state_file_changes(void **state)
     g = fake_nvml_open(FAKE_LIB);
 
     /* empty state file: defaults */
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     check_default_gpu(&out[0], 0);
 
     fake_nvml_write_state(path, "util=87\nmem_used_mb=4242\n");
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(out[i].error, "");
@@ -182,24 +182,24 @@ static void test_state_file_changes(void **state)
     }
 
     fake_nvml_write_state(path, "lost=0\n");
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     assert_string_equal(out[0].error, "GPU is lost");
     check_default_gpu(&out[1], 1);
 
     /* the GPU comes back */
     fake_nvml_write_state(path, "");
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     check_default_gpu(&out[0], 0);
 
     fake_nvml_write_state(path, "fail_all=1\n");
     n = 77;
     why[0] = '\0';
-    assert_true(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)) < 0);
+    assert_true(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)) < 0);
     assert_int_equal(n, 77); /* ret_n untouched on failure */
     assert_non_null(strstr(why, "Unknown Error"));
 
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
     unlink(path);
 }
 
@@ -207,8 +207,8 @@ static void test_not_supported_not_retried(void **state)
 {
     const char *lib = FAKE_LIB;
     char why[256] = "";
-    struct gpu_reading out[GPU_MAX];
-    struct gpu_nvml *g;
+    struct agent_gpu_reading out[GPU_MAX];
+    struct agent_gpu_nvml *g;
     unsigned (*power_calls)(void);
     void *self, *sym;
     size_t n = 0;
@@ -223,7 +223,7 @@ static void test_not_supported_not_retried(void **state)
     assert_non_null(sym);
     memcpy(&power_calls, &sym, sizeof(power_calls));
 
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_int_equal(n, 2);
     assert_false(out[0].has_power);
     assert_string_equal(out[0].error, ""); /* not supported is absence, not failure */
@@ -232,19 +232,19 @@ static void test_not_supported_not_retried(void **state)
     assert_int_equal(power_calls(), 2);
 
     /* GPU 0 said "not supported": only GPU 1 is asked again */
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     assert_false(out[0].has_power);
     assert_true(out[1].has_power);
     assert_int_equal(power_calls(), 3);
 
     dlclose(self);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
 }
 
 static void test_close_null(void **state)
 {
     (void)state;
-    gpu_nvml_close(NULL);
+    agent_gpu_nvml_close(NULL);
 }
 
 int main(void)

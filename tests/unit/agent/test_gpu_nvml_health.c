@@ -16,12 +16,12 @@
 
 #include "support/fake_nvml_test.h"
 
-static struct gpu_reading readings[GPU_MAX];
+static struct agent_gpu_reading readings[GPU_MAX];
 
 /* Opens the collector and keeps it in *state until close_kept(), so that a test ended early by
  * a failed assertion still closes it (in close_left_open): a collector left open keeps its Xid
  * thread, event set and NVML session, and the tests after it would fail on those. */
-static struct gpu_nvml *open_kept(void **state)
+static struct agent_gpu_nvml *open_kept(void **state)
 {
     *state = fake_nvml_open(FAKE_LIB);
     return *state;
@@ -29,10 +29,10 @@ static struct gpu_nvml *open_kept(void **state)
 
 static bool close_kept(void **state)
 {
-    struct gpu_nvml *g = *state;
+    struct agent_gpu_nvml *g = *state;
 
     *state = NULL;
-    return gpu_nvml_close(g);
+    return agent_gpu_nvml_close(g);
 }
 
 static int close_left_open(void **state)
@@ -41,18 +41,18 @@ static int close_left_open(void **state)
     return 0;
 }
 
-static struct gpu_reading *read_all(struct gpu_nvml *g)
+static struct agent_gpu_reading *read_all(struct agent_gpu_nvml *g)
 {
     char why[128];
     size_t n = 0;
-    assert_int_equal(gpu_nvml_read(g, readings, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, readings, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     return readings;
 }
 
 static void test_default_health(void **state)
 {
-    struct gpu_nvml *g;
-    struct gpu_reading *r;
+    struct agent_gpu_nvml *g;
+    struct agent_gpu_reading *r;
 
     setenv("FAKE_NVML_GPUS", "1", 1);
     g = open_kept(state);
@@ -73,8 +73,8 @@ static void test_default_health(void **state)
 static void test_values_from_state(void **state)
 {
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
-    struct gpu_reading *r;
+    struct agent_gpu_nvml *g;
+    struct agent_gpu_reading *r;
 
     setenv("FAKE_NVML_GPUS", "2", 1);
     fake_nvml_write_state(path, "ecc_vol_corr@1=5\necc_vol_unc@1=3\necc_agg_corr@1=50\n"
@@ -117,8 +117,8 @@ static void test_unsupported_not_retried(void **state)
     static const char *const calls[] = {"ecc",   "remap",       "throttle", "fan",
                                         "clock", "power_limit", "pstate"};
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
-    struct gpu_reading *r;
+    struct agent_gpu_nvml *g;
+    struct agent_gpu_reading *r;
 
     setenv("FAKE_NVML_GPUS", "2", 1);
     fake_nvml_write_state(path, "unsupported@0=ecc,remap,throttle,fan,clock,power_limit,pstate\n"
@@ -142,10 +142,10 @@ static void test_unsupported_not_retried(void **state)
 }
 
 /* Reads until GPU index has n Xid events (the thread delivers them asynchronously). */
-static struct gpu_reading *wait_xid(struct gpu_nvml *g, unsigned index, unsigned n)
+static struct agent_gpu_reading *wait_xid(struct agent_gpu_nvml *g, unsigned index, unsigned n)
 {
     int64_t deadline = mon_mono_ms() + 5000;
-    struct gpu_reading *r;
+    struct agent_gpu_reading *r;
     do {
         r = read_all(g);
         if (r[index].n_xid >= n)
@@ -162,8 +162,8 @@ static void test_xid_events(void **state)
     char text[512] = "unsupported@2=xid\nxid=1:79,2:48";
     size_t len = strlen(text);
     int64_t before = mon_utc_ms() / 1000;
-    struct gpu_nvml *g;
-    struct gpu_reading *r;
+    struct agent_gpu_nvml *g;
+    struct agent_gpu_reading *r;
 
     setenv("FAKE_NVML_GPUS", "3", 1);
     fake_nvml_write_state(path, "unsupported@2=xid\n");
@@ -205,7 +205,7 @@ static void test_xid_events(void **state)
 static void test_xid_survives_driver_errors(void **state)
 {
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
 
     setenv("FAKE_NVML_GPUS", "1", 1);
     fake_nvml_write_state(path, "xid_wait_error=15\n"); /* GPU is lost */
@@ -251,7 +251,7 @@ static void wait_all_released(void *self)
 static void test_close_is_prompt_and_clean(void **state)
 {
     void *self = dlopen(FAKE_LIB, RTLD_NOW); /* our own reference: the fake's hooks stay */
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     int64_t t0;
 
     assert_non_null(self);
@@ -275,7 +275,7 @@ static void test_close_is_prompt_and_clean(void **state)
 static void test_close_with_hung_wait(void **state)
 {
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     void *self;
     int64_t t0;
 

@@ -20,20 +20,20 @@
 struct listing {
     int rc;
     size_t n, total;
-    struct gpu_process p[MAX_OUT];
+    struct agent_gpu_driver_process p[MAX_OUT];
     char why[160];
 };
 
-/* One read of GPU index's processes (after a gpu_nvml_read, which takes the handles). */
-static struct listing *list_gpu(struct gpu_nvml *g, unsigned index)
+/* One read of GPU index's processes (after a agent_gpu_nvml_read, which takes the handles). */
+static struct listing *list_gpu(struct agent_gpu_nvml *g, unsigned index)
 {
     static struct listing l;
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[128];
     size_t n = 0;
 
     memset(&l, 0, sizeof(l));
-    assert_int_equal(gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_nvml_read(g, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
     l.rc = agent_gpu_nvml_processes(g, index, l.p, MAX_OUT, &l.n, &l.total, l.why, sizeof(l.why));
     return &l;
 }
@@ -42,7 +42,7 @@ static struct listing *list_gpu(struct gpu_nvml *g, unsigned index)
 static void check_variant(const char *lib)
 {
     const char *state = fake_nvml_state_file();
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     struct listing *l;
 
     setenv("FAKE_NVML_GPUS", "2", 1);
@@ -67,7 +67,7 @@ static void check_variant(const char *lib)
     l = list_gpu(g, 0);
     assert_int_equal(l->rc, MON_OK);
     assert_int_equal(l->n, 0);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
     unlink(state);
 }
 
@@ -92,7 +92,7 @@ static void test_v1_layout(void **state)
 static void test_memory_not_available(void **state)
 {
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     struct listing *l;
 
     (void)state;
@@ -102,7 +102,7 @@ static void test_memory_not_available(void **state)
     assert_int_equal(l->n, 2);
     assert_false(l->p[0].has_mem);
     assert_int_equal(l->p[0].pid, 5); /* unknown memory: by PID */
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
     unlink(path);
 }
 
@@ -111,7 +111,7 @@ static void test_many_processes_grow_and_cut(void **state)
     const char *path = fake_nvml_state_file();
     char text[4096] = "procs=";
     size_t len = strlen(text);
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     struct listing *l;
 
     (void)state;
@@ -128,14 +128,14 @@ static void test_many_processes_grow_and_cut(void **state)
     assert_int_equal(l->n, MAX_OUT);
     assert_int_equal(l->p[0].pid, 1199); /* the biggest users are kept */
     assert_int_equal(l->p[63].pid, 1136);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
     unlink(path);
 }
 
 static void test_unsupported_generations_remembered(void **state)
 {
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     struct listing *l;
 
     (void)state;
@@ -150,7 +150,7 @@ static void test_unsupported_generations_remembered(void **state)
     list_gpu(g, 0);
     assert_int_equal(fake_nvml_calls_of(FAKE_LIB, "compute_v3"), 1);
     assert_int_equal(fake_nvml_calls_of(FAKE_LIB, "compute_v2"), 3);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
 
     /* neither list supported: MON_EUNSUPPORTED, and no more calls */
     fake_nvml_write_state(path, "procs=42:7\nunsupported=compute,graphics\n");
@@ -160,14 +160,14 @@ static void test_unsupported_generations_remembered(void **state)
     /* three generations tried once each, for each of the two lists */
     assert_int_equal(fake_nvml_calls_of(FAKE_LIB, "compute"), 3);
     assert_int_equal(fake_nvml_calls_of(FAKE_LIB, "graphics"), 3);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
     unlink(path);
 }
 
 static void test_driver_error(void **state)
 {
     const char *path = fake_nvml_state_file();
-    struct gpu_nvml *g;
+    struct agent_gpu_nvml *g;
     struct listing *l;
 
     (void)state;
@@ -183,7 +183,7 @@ static void test_driver_error(void **state)
     fake_nvml_write_state(path, "lost=0\n");
     assert_int_equal(list_gpu(g, 0)->rc, MON_ENOENT);
     assert_int_equal(list_gpu(g, 5)->rc, MON_ENOENT);
-    gpu_nvml_close(g);
+    agent_gpu_nvml_close(g);
     unlink(path);
 }
 
@@ -193,16 +193,16 @@ static void test_decode_layouts(void **state)
                                     {.pid = 2, .used_gpu_memory = ~0ULL}};
     struct nvml_process_v2 v2[2] = {{.pid = 3, .used_gpu_memory = 1048575, .gpu_instance_id = 9},
                                     {.pid = 4, .used_gpu_memory = 0}};
-    struct gpu_process out[3];
+    struct agent_gpu_driver_process out[3];
     size_t n = 0;
 
     (void)state;
-    agent_nvml_decode_processes(v1, 2, true, GPU_PROCESS_COMPUTE, out, 3, &n);
+    agent_gpu_nvml_decode_processes(v1, 2, true, GPU_PROCESS_COMPUTE, out, 3, &n);
     assert_int_equal(n, 2);
     assert_int_equal(out[0].pid, 1);
     assert_int_equal(out[0].used_mem_mb, 3);
     assert_false(out[1].has_mem);
-    agent_nvml_decode_processes(v2, 2, false, GPU_PROCESS_GRAPHICS, out, 3, &n);
+    agent_gpu_nvml_decode_processes(v2, 2, false, GPU_PROCESS_GRAPHICS, out, 3, &n);
     assert_int_equal(n, 3); /* appended up to max */
     assert_int_equal(out[2].pid, 3);
     assert_true(out[2].has_mem);
@@ -212,7 +212,7 @@ static void test_decode_layouts(void **state)
 
 static void test_merge(void **state)
 {
-    struct gpu_process list[] = {
+    struct agent_gpu_driver_process list[] = {
         {.pid = 7, .type = GPU_PROCESS_COMPUTE, .has_mem = true, .used_mem_mb = 10},
         {.pid = 3, .type = GPU_PROCESS_COMPUTE},
         {.pid = 7, .type = GPU_PROCESS_GRAPHICS, .has_mem = true, .used_mem_mb = 12},

@@ -20,9 +20,9 @@
 #define PIDS_ROOT MON_FIXTURES "/proc/pids"
 #define BTIME     1768600000
 
-static struct gpu_process proc(uint32_t pid, uint64_t mb)
+static struct agent_gpu_driver_process proc(uint32_t pid, uint64_t mb)
 {
-    return (struct gpu_process){
+    return (struct agent_gpu_driver_process){
         .pid = pid, .type = GPU_PROCESS_COMPUTE, .has_mem = true, .used_mem_mb = mb};
 }
 
@@ -36,8 +36,8 @@ static void test_fixture_processes(void **state)
 {
     struct agent_gpu_procs *p;
     const struct agent_gpu_process_list *l;
-    struct gpu_process list[] = {proc(4242, 10240), proc(4246, 512), proc(999999, 64),
-                                 proc(4245, 1)};
+    struct agent_gpu_driver_process list[] = {proc(4242, 10240), proc(4246, 512), proc(999999, 64),
+                                              proc(4245, 1)};
 
     (void)state;
     assert_int_equal(agent_gpu_procs_new(PIDS_ROOT, &p), MON_OK);
@@ -85,7 +85,7 @@ static void test_fixture_processes(void **state)
 
 static void test_at_most_64_per_gpu(void **state)
 {
-    struct gpu_process list[AGENT_GPU_PROCESSES_MAX + 6];
+    struct agent_gpu_driver_process list[AGENT_GPU_PROCESSES_MAX + 6];
     struct agent_gpu_procs *p;
 
     (void)state;
@@ -143,7 +143,7 @@ static void remove_pid(const char *root)
 static const struct agent_gpu_process *sample(struct agent_gpu_procs *p, int64_t now_ms,
                                               bool listed)
 {
-    struct gpu_process list[] = {proc(77, 1)};
+    struct agent_gpu_driver_process list[] = {proc(77, 1)};
     agent_gpu_procs_begin(p, true, BTIME, now_ms);
     if (listed)
         assert_int_equal(agent_gpu_procs_set(p, 0, list, 1), MON_OK);

@@ -24,7 +24,7 @@ struct parsed {
     int rc;
     size_t n;
     char why[256];
-    struct gpu_reading gpus[GPU_MAX];
+    struct agent_gpu_reading gpus[GPU_MAX];
 };
 
 static char *read_file(const char *path, size_t *ret_len)
@@ -49,7 +49,7 @@ static void parse_fixture(const char *path, size_t max, struct parsed *p)
 
     memset(p, 0, sizeof(*p));
     p->n = 999;
-    p->rc = parse_nvidia_smi_csv(buf, len, p->gpus, max, &p->n, p->why, sizeof(p->why));
+    p->rc = agent_parse_nvidia_smi_csv(buf, len, p->gpus, max, &p->n, p->why, sizeof(p->why));
     free(buf);
 }
 
@@ -57,8 +57,8 @@ static int parse_text(const char *text, struct parsed *p)
 {
     memset(p, 0, sizeof(*p));
     p->n = 999;
-    p->rc =
-        parse_nvidia_smi_csv(text, strlen(text), p->gpus, GPU_MAX, &p->n, p->why, sizeof(p->why));
+    p->rc = agent_parse_nvidia_smi_csv(text, strlen(text), p->gpus, GPU_MAX, &p->n, p->why,
+                                       sizeof(p->why));
     return p->rc;
 }
 
@@ -67,7 +67,7 @@ static int parse_text(const char *text, struct parsed *p)
 static void test_parse_one_gpu(void **state)
 {
     struct parsed p;
-    const struct gpu_reading *r = &p.gpus[0];
+    const struct agent_gpu_reading *r = &p.gpus[0];
 
     (void)state;
     parse_fixture(FIXTURE("one_gpu.csv"), GPU_MAX, &p);
@@ -94,7 +94,7 @@ static void test_parse_eight_gpus(void **state)
     assert_int_equal(p.rc, MON_OK);
     assert_int_equal(p.n, 8);
     for (unsigned i = 0; i < 8; i++) {
-        const struct gpu_reading *r = &p.gpus[i];
+        const struct agent_gpu_reading *r = &p.gpus[i];
         char uuid[64];
 
         snprintf(uuid, sizeof(uuid), "GPU-00000000-0000-0000-0000-0000000000%02u", i);
@@ -249,13 +249,14 @@ static int reset_env(void **state)
 
 static void test_run_normal(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_SMI_GPUS", "3", 1);
-    assert_int_equal(gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)),
+                     MON_OK);
     assert_int_equal(n, 3);
     for (unsigned i = 0; i < 3; i++) {
         char uuid[64];
@@ -275,7 +276,7 @@ static void test_run_normal(void **state)
 static void test_run_counts_each_call(void **state)
 {
     char path[] = "/tmp/test_gpu_smi_countXXXXXX", why[256] = "", line[32];
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     size_t n = 0;
     int fd = mkstemp(path), lines = 0;
     FILE *f;
@@ -285,7 +286,8 @@ static void test_run_counts_each_call(void **state)
     close(fd);
     setenv("FAKE_SMI_COUNT_FILE", path, 1);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+        assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)),
+                         MON_OK);
     f = fopen(path, "r");
     assert_non_null(f);
     while (fgets(line, sizeof(line), f))
@@ -297,14 +299,15 @@ static void test_run_counts_each_call(void **state)
 
 static void test_run_not_available(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_SMI_MODE", "na", 1);
     setenv("FAKE_SMI_GPUS", "2", 1);
-    assert_int_equal(gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)),
+                     MON_OK);
     assert_int_equal(n, 2);
     assert_true(out[1].has_util && out[1].has_mem);
     assert_false(out[1].has_temp);
@@ -313,32 +316,34 @@ static void test_run_not_available(void **state)
 
 static void test_run_garbage(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_SMI_MODE", "garbage", 1);
-    assert_int_equal(gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)), MON_EPARSE);
+    assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)),
+                     MON_EPARSE);
     assert_non_null(strstr(why, "line 1:"));
 }
 
 static void test_run_fail(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_SMI_MODE", "fail", 1);
-    assert_int_equal(gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)), MON_EIO);
+    assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 5000, out, GPU_MAX, &n, why, sizeof(why)),
+                     MON_EIO);
     assert_non_null(strstr(why, "NVIDIA-SMI has failed because it couldn't communicate"));
     assert_non_null(strstr(why, "9"));
 }
 
 static void test_run_hang(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
     int64_t t0, elapsed;
@@ -346,7 +351,7 @@ static void test_run_hang(void **state)
     (void)state;
     setenv("FAKE_SMI_MODE", "hang", 1);
     t0 = mon_mono_ms();
-    assert_int_equal(gpu_smi_read(FAKE_SMI, 300, out, GPU_MAX, &n, why, sizeof(why)),
+    assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 300, out, GPU_MAX, &n, why, sizeof(why)),
                      MON_ETIMEDOUT);
     elapsed = mon_mono_ms() - t0;
     assert_true(elapsed >= 290);
@@ -356,30 +361,30 @@ static void test_run_hang(void **state)
 
 static void test_run_too_big(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
     setenv("FAKE_SMI_MODE", "big", 1);
-    assert_int_equal(gpu_smi_read(FAKE_SMI, 10000, out, GPU_MAX, &n, why, sizeof(why)),
+    assert_int_equal(agent_gpu_smi_read(FAKE_SMI, 10000, out, GPU_MAX, &n, why, sizeof(why)),
                      MON_ETOOBIG);
 }
 
 static void test_run_missing_command(void **state)
 {
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
-    assert_int_equal(
-        gpu_smi_read(MON_FAKES_DIR "/no-such-nvidia-smi", 5000, out, GPU_MAX, &n, why, sizeof(why)),
-        MON_ENOENT);
+    assert_int_equal(agent_gpu_smi_read(MON_FAKES_DIR "/no-such-nvidia-smi", 5000, out, GPU_MAX, &n,
+                                        why, sizeof(why)),
+                     MON_ENOENT);
     assert_non_null(strstr(why, "no-such-nvidia-smi not found"));
     /* looked up in PATH when there is no slash */
     assert_int_equal(
-        gpu_smi_read("lanmon-no-such-nvidia-smi", 5000, out, GPU_MAX, &n, why, sizeof(why)),
+        agent_gpu_smi_read("lanmon-no-such-nvidia-smi", 5000, out, GPU_MAX, &n, why, sizeof(why)),
         MON_ENOENT);
     assert_non_null(strstr(why, "lanmon-no-such-nvidia-smi not found"));
 }
@@ -388,14 +393,15 @@ static void test_run_via_path(void **state)
 {
     const char *old = getenv("PATH");
     char *saved = old ? strdup(old) : NULL, path[4096];
-    struct gpu_reading out[GPU_MAX];
+    struct agent_gpu_reading out[GPU_MAX];
     char why[256] = "";
     size_t n = 0;
 
     (void)state;
     snprintf(path, sizeof(path), "%s:%s", MON_FAKES_DIR, saved ? saved : "/usr/bin:/bin");
     setenv("PATH", path, 1);
-    assert_int_equal(gpu_smi_read("nvidia-smi", 5000, out, GPU_MAX, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_gpu_smi_read("nvidia-smi", 5000, out, GPU_MAX, &n, why, sizeof(why)),
+                     MON_OK);
     if (saved)
         setenv("PATH", saved, 1);
     free(saved);

@@ -14,19 +14,19 @@
 
 static int parse_text(const char *text, double load[3])
 {
-    return parse_proc_loadavg(text, strlen(text), load);
+    return agent_parse_proc_loadavg(text, strlen(text), load);
 }
 
 static int parse_fixture(const char *dir, double load[3])
 {
     char buf[4096];
-    struct procfs_file f;
+    struct agent_procfs_file f;
     size_t len;
 
-    assert_int_equal(procfs_file_init(&f, dir, "loadavg"), MON_OK);
-    assert_int_equal(procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
-    procfs_file_done(&f);
-    return parse_proc_loadavg(buf, len, load);
+    assert_int_equal(agent_procfs_file_init(&f, dir, "loadavg"), MON_OK);
+    assert_int_equal(agent_procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
+    agent_procfs_file_done(&f);
+    return agent_parse_proc_loadavg(buf, len, load);
 }
 
 static void test_fixtures(void **state)
@@ -82,17 +82,17 @@ static void test_decimal_field(void **state)
     size_t pos = 0;
     double v;
 
-    assert_int_equal(parse_proc_decimal_field(text, strlen(text), &pos, &v), MON_OK);
+    assert_int_equal(agent_parse_proc_decimal_field(text, strlen(text), &pos, &v), MON_OK);
     assert_true(v == 42.5);
     assert_int_equal(pos, 6);
-    assert_int_equal(parse_proc_decimal_field(text, strlen(text), &pos, &v), MON_OK);
+    assert_int_equal(agent_parse_proc_decimal_field(text, strlen(text), &pos, &v), MON_OK);
     assert_true(v == 7.0);
     /* longer than any kernel value: refused rather than copied into a fixed buffer */
-    assert_int_equal(parse_proc_decimal_field(text, strlen(text), &pos, &v), MON_EPARSE);
+    assert_int_equal(agent_parse_proc_decimal_field(text, strlen(text), &pos, &v), MON_EPARSE);
     assert_int_equal(pos, 8);
     /* the field ends at len even without a separator */
     pos = 0;
-    assert_int_equal(parse_proc_decimal_field("3.25xyz", 4, &pos, &v), MON_OK);
+    assert_int_equal(agent_parse_proc_decimal_field("3.25xyz", 4, &pos, &v), MON_OK);
     assert_true(v == 3.25);
 }
 

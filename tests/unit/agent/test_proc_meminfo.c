@@ -14,26 +14,26 @@
 
 #define FIXTURE_MAX 65536
 
-static int parse_text(const char *text, struct meminfo *m)
+static int parse_text(const char *text, struct agent_meminfo *m)
 {
-    return parse_proc_meminfo(text, strlen(text), m);
+    return agent_parse_proc_meminfo(text, strlen(text), m);
 }
 
-static int parse_fixture(const char *dir, struct meminfo *m)
+static int parse_fixture(const char *dir, struct agent_meminfo *m)
 {
     char buf[FIXTURE_MAX];
-    struct procfs_file f;
+    struct agent_procfs_file f;
     size_t len;
 
-    assert_int_equal(procfs_file_init(&f, dir, "meminfo"), MON_OK);
-    assert_int_equal(procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
-    procfs_file_done(&f);
-    return parse_proc_meminfo(buf, len, m);
+    assert_int_equal(agent_procfs_file_init(&f, dir, "meminfo"), MON_OK);
+    assert_int_equal(agent_procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
+    agent_procfs_file_done(&f);
+    return agent_parse_proc_meminfo(buf, len, m);
 }
 
 static void test_fixture_basic(void **state)
 {
-    struct meminfo m;
+    struct agent_meminfo m;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/basic", &m), MON_OK);
     assert_true(m.total_bytes == 16384000ULL * 1024);
@@ -43,7 +43,7 @@ static void test_fixture_basic(void **state)
 /* Copied from a real machine: MemAvailable wins over the MemFree+Buffers+Cached estimate. */
 static void test_fixture_host(void **state)
 {
-    struct meminfo m;
+    struct agent_meminfo m;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/host", &m), MON_OK);
     assert_true(m.total_bytes == 24684096ULL * 1024);
@@ -52,7 +52,7 @@ static void test_fixture_host(void **state)
 
 static void test_fixture_old_kernel_fallback(void **state)
 {
-    struct meminfo m;
+    struct agent_meminfo m;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/old_kernel", &m), MON_OK);
     assert_true(m.total_bytes == 1031016ULL * 1024);
@@ -61,7 +61,7 @@ static void test_fixture_old_kernel_fallback(void **state)
 
 static void test_order_and_similar_keys(void **state)
 {
-    struct meminfo m;
+    struct agent_meminfo m;
     /* "SwapCached" and "Active(file)" must not be taken for "Cached" or anything else. */
     const char *text = "SwapCached: 7 kB\n"
                        "MemAvailable:   2 kB\n"
@@ -75,7 +75,7 @@ static void test_order_and_similar_keys(void **state)
 
 static void test_missing_fields(void **state)
 {
-    struct meminfo m = {.total_bytes = 77, .available_bytes = 77};
+    struct agent_meminfo m = {.total_bytes = 77, .available_bytes = 77};
 
     assert_int_equal(parse_text("", &m), MON_EPARSE);
     assert_int_equal(parse_text("MemAvailable: 2 kB\n", &m), MON_EPARSE);
@@ -86,7 +86,7 @@ static void test_missing_fields(void **state)
 
 static void test_malformed(void **state)
 {
-    struct meminfo m;
+    struct agent_meminfo m;
     const char *bad[] = {
         "MemTotal: abc kB\nMemAvailable: 1 kB\n",
         "MemTotal: -10 kB\nMemAvailable: 1 kB\n",
@@ -104,7 +104,7 @@ static void test_malformed(void **state)
 
 static void test_range(void **state)
 {
-    struct meminfo m;
+    struct agent_meminfo m;
 
     assert_int_equal(parse_text("MemTotal: 10 kB\nMemAvailable: 11 kB\n", &m), MON_ERANGE);
     /* 2^64 / 1024 kB does not fit in bytes */

@@ -15,26 +15,26 @@
 
 #define FIXTURE_MAX 65536
 
-static int parse_text(const char *text, struct cpu_times *t, unsigned *ncpu)
+static int parse_text(const char *text, struct agent_cpu_times *t, unsigned *ncpu)
 {
-    return parse_proc_stat(text, strlen(text), t, ncpu);
+    return agent_parse_proc_stat(text, strlen(text), t, ncpu);
 }
 
-static int parse_fixture(const char *dir, struct cpu_times *t, unsigned *ncpu)
+static int parse_fixture(const char *dir, struct agent_cpu_times *t, unsigned *ncpu)
 {
     char buf[FIXTURE_MAX];
-    struct procfs_file f;
+    struct agent_procfs_file f;
     size_t len;
 
-    assert_int_equal(procfs_file_init(&f, dir, "stat"), MON_OK);
-    assert_int_equal(procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
-    procfs_file_done(&f);
-    return parse_proc_stat(buf, len, t, ncpu);
+    assert_int_equal(agent_procfs_file_init(&f, dir, "stat"), MON_OK);
+    assert_int_equal(agent_procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
+    agent_procfs_file_done(&f);
+    return agent_parse_proc_stat(buf, len, t, ncpu);
 }
 
-static void assert_times(const struct cpu_times *t, uint64_t user, uint64_t nice, uint64_t system,
-                         uint64_t idle, uint64_t iowait, uint64_t irq, uint64_t softirq,
-                         uint64_t steal)
+static void assert_times(const struct agent_cpu_times *t, uint64_t user, uint64_t nice,
+                         uint64_t system, uint64_t idle, uint64_t iowait, uint64_t irq,
+                         uint64_t softirq, uint64_t steal)
 {
     assert_int_equal(t->user, user);
     assert_int_equal(t->nice, nice);
@@ -48,7 +48,7 @@ static void assert_times(const struct cpu_times *t, uint64_t user, uint64_t nice
 
 static void test_normal(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n = 99;
     const char *text = "cpu  1 2 3 4 5 6 7 8 9 10\n"
                        "cpu0 1 2 3 4 5 6 7 8 9 10\n"
@@ -62,7 +62,7 @@ static void test_normal(void **state)
 
 static void test_fixture_basic(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/basic", &t, &n), MON_OK);
@@ -73,7 +73,7 @@ static void test_fixture_basic(void **state)
 /* Copied from a real machine's /proc/stat: many lines after the cpu lines. */
 static void test_fixture_host(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/host", &t, &n), MON_OK);
@@ -84,7 +84,7 @@ static void test_fixture_host(void **state)
 /* Linux 2.4 printed only user nice system idle. */
 static void test_fixture_old_kernel(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/old_kernel", &t, &n), MON_OK);
@@ -94,7 +94,7 @@ static void test_fixture_old_kernel(void **state)
 
 static void test_extra_columns_ignored(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
     assert_int_equal(parse_text("cpu  1 2 3 4 5 6 7 8 9 10 11 12\ncpu0 1\n", &t, &n), MON_OK);
@@ -104,7 +104,7 @@ static void test_extra_columns_ignored(void **state)
 
 static void test_cpu_line_not_first_and_no_newline(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
     assert_int_equal(parse_text("cpu0 1 1 1 1\nbtime 5\ncpu  9\t8 7 6 5", &t, &n), MON_OK);
@@ -116,17 +116,17 @@ static void test_cpu_line_not_first_and_no_newline(void **state)
 static void test_len_respected(void **state)
 {
     const char text[] = "cpu  1 2 3 4 5 garbage";
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
-    assert_int_equal(parse_proc_stat(text, strlen("cpu  1 2 3 4 5"), &t, &n), MON_OK);
+    assert_int_equal(agent_parse_proc_stat(text, strlen("cpu  1 2 3 4 5"), &t, &n), MON_OK);
     assert_times(&t, 1, 2, 3, 4, 5, 0, 0, 0);
-    assert_int_equal(parse_proc_stat(text, strlen(text), &t, &n), MON_EPARSE);
+    assert_int_equal(agent_parse_proc_stat(text, strlen(text), &t, &n), MON_EPARSE);
 }
 
 static void test_missing_cpu_line(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n = 42;
 
     assert_int_equal(parse_text("cpu0 1 2 3 4\nintr 5\n", &t, &n), MON_EPARSE);
@@ -137,7 +137,7 @@ static void test_missing_cpu_line(void **state)
 
 static void test_garbage(void **state)
 {
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
     const char *bad[] = {
         "hello world\n",
@@ -160,38 +160,39 @@ static void test_garbage(void **state)
 static void test_truncated(void **state)
 {
     static const char host_first_line[] = "cpu  2169 0 2258 488509 415 0 30 9 0 0\n";
-    struct cpu_times t;
+    struct agent_cpu_times t;
     unsigned n;
 
     assert_int_equal(parse_text("cpu  1 2 3\n", &t, &n), MON_EPARSE);
     assert_int_equal(parse_text("cpu  1 2 3", &t, &n), MON_EPARSE);
     /* Cut after "cpu  2169 0 2258" (16 bytes): too few columns. */
-    assert_int_equal(parse_proc_stat(host_first_line, 16, &t, &n), MON_EPARSE);
+    assert_int_equal(agent_parse_proc_stat(host_first_line, 16, &t, &n), MON_EPARSE);
 }
 
-static struct cpu_times times_of(uint64_t user, uint64_t system, uint64_t idle, uint64_t iowait)
+static struct agent_cpu_times times_of(uint64_t user, uint64_t system, uint64_t idle,
+                                       uint64_t iowait)
 {
-    return (struct cpu_times){.user = user, .system = system, .idle = idle, .iowait = iowait};
+    return (struct agent_cpu_times){.user = user, .system = system, .idle = idle, .iowait = iowait};
 }
 
 static void test_busy_pct(void **state)
 {
-    struct cpu_times prev = {0}, cur;
+    struct agent_cpu_times prev = {0}, cur;
     unsigned n;
     double pct = -1;
 
     assert_int_equal(parse_fixture(MON_FIXTURES "/proc/basic", &cur, &n), MON_OK);
     /* 10000 jiffies, idle 8000 + iowait 500: busy 1500 = 15 %. */
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
     assert_true(fabs(pct - 15.0) < 1e-9);
 
     prev = times_of(100, 100, 700, 100);
     cur = times_of(160, 140, 790, 110); /* +60 +40 busy, +90 +10 idle */
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
     assert_true(fabs(pct - 50.0) < 1e-9);
 
     cur = times_of(100, 100, 800, 100);
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
     assert_true(fabs(pct) < 1e-9);
 
     /* steal, irq and softirq count as busy */
@@ -199,23 +200,23 @@ static void test_busy_pct(void **state)
     cur.steal = 10;
     cur.irq = 5;
     cur.softirq = 5;
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
     assert_true(fabs(pct - 100.0) < 1e-9);
 
     /* Huge all-busy deltas round in double arithmetic; the result stays within 0..100
      * (found by fuzz_proc_stat: 100.00000000000001). */
     prev = times_of(0, 0, 0, 0);
     cur = times_of(184467440737096760ULL, 0, 0, 0);
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_OK);
     assert_true(pct <= 100.0 && pct > 99.999);
 }
 
 static void test_no_time_passed(void **state)
 {
-    struct cpu_times t = times_of(5, 5, 5, 5);
+    struct agent_cpu_times t = times_of(5, 5, 5, 5);
     double pct = -1;
 
-    assert_int_equal(cpu_times_busy_pct(&t, &t, &pct), MON_EAGAIN);
+    assert_int_equal(agent_cpu_times_busy_pct(&t, &t, &pct), MON_EAGAIN);
     assert_true(pct == -1);
 }
 
@@ -223,20 +224,20 @@ static void test_no_time_passed(void **state)
 static void test_backwards(void **state)
 {
     static const size_t field[] = {
-        offsetof(struct cpu_times, user),    offsetof(struct cpu_times, nice),
-        offsetof(struct cpu_times, system),  offsetof(struct cpu_times, idle),
-        offsetof(struct cpu_times, iowait),  offsetof(struct cpu_times, irq),
-        offsetof(struct cpu_times, softirq), offsetof(struct cpu_times, steal),
+        offsetof(struct agent_cpu_times, user),    offsetof(struct agent_cpu_times, nice),
+        offsetof(struct agent_cpu_times, system),  offsetof(struct agent_cpu_times, idle),
+        offsetof(struct agent_cpu_times, iowait),  offsetof(struct agent_cpu_times, irq),
+        offsetof(struct agent_cpu_times, softirq), offsetof(struct agent_cpu_times, steal),
     };
 
     for (size_t i = 0; i < sizeof(field) / sizeof(field[0]); i++) {
-        struct cpu_times prev = {10, 10, 10, 10, 10, 10, 10, 10};
-        struct cpu_times cur = {20, 20, 20, 20, 20, 20, 20, 20};
+        struct agent_cpu_times prev = {10, 10, 10, 10, 10, 10, 10, 10};
+        struct agent_cpu_times cur = {20, 20, 20, 20, 20, 20, 20, 20};
         uint64_t nine = 9;
         double pct = -1;
 
         memcpy((char *)&cur + field[i], &nine, sizeof(nine));
-        assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
+        assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
         assert_true(pct == -1);
     }
 }
@@ -244,16 +245,16 @@ static void test_backwards(void **state)
 /* A counter that wrapped around 2^64 looks like it went backwards. */
 static void test_wrap(void **state)
 {
-    struct cpu_times prev = times_of(UINT64_MAX - 5, 0, 100, 0);
-    struct cpu_times cur = times_of(10, 0, 200, 0);
+    struct agent_cpu_times prev = times_of(UINT64_MAX - 5, 0, 100, 0);
+    struct agent_cpu_times cur = times_of(10, 0, 200, 0);
     double pct;
 
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
 
     /* Deltas that together overflow uint64 are out of range too, not a bogus percentage. */
     prev = times_of(0, 0, 0, 0);
     cur = times_of(UINT64_MAX, UINT64_MAX, 0, 0);
-    assert_int_equal(cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
+    assert_int_equal(agent_cpu_times_busy_pct(&prev, &cur, &pct), MON_ERANGE);
 }
 
 static void test_btime(void **state)

@@ -14,19 +14,19 @@
 
 static int parse_text(const char *text, double *s)
 {
-    return parse_proc_uptime(text, strlen(text), s);
+    return agent_parse_proc_uptime(text, strlen(text), s);
 }
 
 static int parse_fixture(const char *dir, double *s)
 {
     char buf[4096];
-    struct procfs_file f;
+    struct agent_procfs_file f;
     size_t len;
 
-    assert_int_equal(procfs_file_init(&f, dir, "uptime"), MON_OK);
-    assert_int_equal(procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
-    procfs_file_done(&f);
-    return parse_proc_uptime(buf, len, s);
+    assert_int_equal(agent_procfs_file_init(&f, dir, "uptime"), MON_OK);
+    assert_int_equal(agent_procfs_file_read(&f, buf, sizeof(buf), &len), MON_OK);
+    agent_procfs_file_done(&f);
+    return agent_parse_proc_uptime(buf, len, s);
 }
 
 static void test_fixtures(void **state)

@@ -34,25 +34,25 @@ static struct agent_values *sample_values(void)
     v->n_disks = 2;
     strcpy(v->disks[0].mount, "/");
     v->disks[0].have_value = true;
-    v->disks[0].usage = (struct disk_usage){
+    v->disks[0].usage = (struct agent_disk_usage){
         .used_bytes = 123, .total_bytes = 456, .avail_bytes = 333, .used_pct = 27.0};
     strcpy(v->disks[1].mount, "/mnt/\"nfs\"");
     v->disks[1].stale = true;
     strcpy(v->disks[1].error, "statvfs timed out");
     v->gpu_check = AGENT_CHECK_DEGRADED;
     v->n_gpus = 2;
-    v->gpus[0] = (struct gpu_reading){.index = 0,
-                                      .has_util = true,
-                                      .has_mem = true,
-                                      .has_temp = true,
-                                      .has_power = false,
-                                      .util_pct = 56,
-                                      .mem_used_mb = 2048,
-                                      .mem_total_mb = 8192,
-                                      .temp_c = 45};
+    v->gpus[0] = (struct agent_gpu_reading){.index = 0,
+                                            .has_util = true,
+                                            .has_mem = true,
+                                            .has_temp = true,
+                                            .has_power = false,
+                                            .util_pct = 56,
+                                            .mem_used_mb = 2048,
+                                            .mem_total_mb = 8192,
+                                            .temp_c = 45};
     strcpy(v->gpus[0].name, "NVIDIA A100");
     strcpy(v->gpus[0].uuid, "GPU-1");
-    v->gpus[1] = (struct gpu_reading){.index = 1};
+    v->gpus[1] = (struct agent_gpu_reading){.index = 1};
     strcpy(v->gpus[1].name, "NVIDIA A100");
     strcpy(v->gpus[1].uuid, "GPU-2");
     strcpy(v->gpus[1].error, "GPU is lost");
@@ -106,7 +106,7 @@ static void test_health_levels(void **state)
 static void test_metrics_text(void **state)
 {
     struct agent_values *v = sample_values();
-    struct unit_state u[2] = {0};
+    struct agent_unit_state u[2] = {0};
     struct mon_buf out;
     (void)state;
     strcpy(u[0].name, "nginx.service");
@@ -149,18 +149,18 @@ static cJSON *snapshot_as_sent(const struct agent_values *v, const struct agent_
 /* GPU 0 of sample_values with every health figure, Xid events and processes. */
 static void add_health(struct agent_values *v)
 {
-    struct gpu_reading *g = &v->gpus[0];
-    g->ecc = (struct gpu_ecc){.has_mode = true,
-                              .enabled = true,
-                              .has_counts = true,
-                              .volatile_corrected = 1,
-                              .volatile_uncorrected = 2,
-                              .aggregate_corrected = 30,
-                              .aggregate_uncorrected = 4};
+    struct agent_gpu_reading *g = &v->gpus[0];
+    g->ecc = (struct agent_gpu_ecc){.has_mode = true,
+                                    .enabled = true,
+                                    .has_counts = true,
+                                    .volatile_corrected = 1,
+                                    .volatile_uncorrected = 2,
+                                    .aggregate_corrected = 30,
+                                    .aggregate_uncorrected = 4};
     g->has_remapped_rows = g->has_throttle = g->has_fan = g->has_sm_clock = true;
     g->has_power_limit = g->has_pstate = g->has_xid = true;
     g->remapped_rows =
-        (struct gpu_remapped_rows){.corrected = 5, .uncorrected = 6, .pending = true};
+        (struct agent_gpu_remapped_rows){.corrected = 5, .uncorrected = 6, .pending = true};
     g->throttle_mask = GPU_THROTTLE_SW_POWER_CAP | GPU_THROTTLE_HW_SLOWDOWN | (1ULL << 40);
     g->fan_pct = 41;
     g->sm_clock_mhz = 1410;
@@ -168,31 +168,33 @@ static void add_health(struct agent_values *v)
     g->pstate = 2;
     g->n_xid = 2;
     g->xid_total = 3;
-    g->xid[0] = (struct gpu_xid_event){.code = 48, .at_utc_s = 1768643998};
-    g->xid[1] = (struct gpu_xid_event){.code = 79, .at_utc_s = 1768644000};
+    g->xid[0] = (struct agent_gpu_xid_event){.code = 48, .at_utc_s = 1768643998};
+    g->xid[1] = (struct agent_gpu_xid_event){.code = 79, .at_utc_s = 1768644000};
     g->has_processes = true;
     /* GPU 1 is lost: its Xid events still show, the rest is null */
     v->gpus[1].has_xid = true;
     v->gpus[1].n_xid = 1;
     v->gpus[1].xid_total = 1;
-    v->gpus[1].xid[0] = (struct gpu_xid_event){.code = 79, .at_utc_s = 1768644000};
+    v->gpus[1].xid[0] = (struct agent_gpu_xid_event){.code = 79, .at_utc_s = 1768644000};
 }
 
 static void test_snapshot_health_and_processes(void **state)
 {
-    struct gpu_process list[AGENT_GPU_PROCESSES_MAX + 1];
+    struct agent_gpu_driver_process list[AGENT_GPU_PROCESSES_MAX + 1];
     struct agent_values *v = sample_values();
     struct agent_gpu_procs *procs;
     cJSON *o, *g, *p, *e;
 
     (void)state;
     add_health(v);
-    list[0] = (struct gpu_process){
+    list[0] = (struct agent_gpu_driver_process){
         .pid = 4242, .type = GPU_PROCESS_COMPUTE, .has_mem = true, .used_mem_mb = 10240};
-    list[1] = (struct gpu_process){.pid = 999999, .type = GPU_PROCESS_GRAPHICS};
-    list[2] = (struct gpu_process){.pid = 4245, .type = GPU_PROCESS_COMPUTE | GPU_PROCESS_GRAPHICS};
+    list[1] = (struct agent_gpu_driver_process){.pid = 999999, .type = GPU_PROCESS_GRAPHICS};
+    list[2] = (struct agent_gpu_driver_process){.pid = 4245,
+                                                .type = GPU_PROCESS_COMPUTE | GPU_PROCESS_GRAPHICS};
     for (size_t i = 3; i < AGENT_GPU_PROCESSES_MAX + 1; i++)
-        list[i] = (struct gpu_process){.pid = 3000000 + (uint32_t)i, .type = GPU_PROCESS_COMPUTE};
+        list[i] = (struct agent_gpu_driver_process){.pid = 3000000 + (uint32_t)i,
+                                                    .type = GPU_PROCESS_COMPUTE};
     v->gpus[0].n_processes = AGENT_GPU_PROCESSES_MAX + 1;
     assert_int_equal(agent_gpu_procs_new(MON_FIXTURES "/proc/pids", &procs), MON_OK);
     agent_gpu_procs_begin(procs, true, 1768600000, 0);
@@ -291,7 +293,7 @@ static void test_process_names_escaped(void **state)
 {
     static const char name[] = "a\"b\\c\t\x01</script>";
     char root[] = "/tmp/test_snapshotXXXXXX", dir[64], stat[128];
-    struct gpu_process list[1] = {{.pid = 77, .type = GPU_PROCESS_COMPUTE}};
+    struct agent_gpu_driver_process list[1] = {{.pid = 77, .type = GPU_PROCESS_COMPUTE}};
     struct agent_values *v = sample_values();
     struct agent_gpu_procs *procs;
     cJSON *o, *e;

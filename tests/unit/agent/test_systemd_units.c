@@ -30,7 +30,7 @@ extern char **environ;
 
 struct fixture {
     char dir[64];
-    struct systemd_units *u;
+    struct agent_systemd_units *u;
 };
 
 /* Runs argv[0] (a script that bounds its own waits) and returns its exit status, -1 if it
@@ -150,7 +150,7 @@ static int setup(void **state)
         return -1;
     }
     use_mock_bus(f);
-    f->u = systemd_units_new(TIMEOUT_MS);
+    f->u = agent_systemd_units_new(TIMEOUT_MS);
     if (!f->u)
         goto fail;
     *state = f;
@@ -168,7 +168,7 @@ static int teardown(void **state)
 
     pid_t pid = mock_pid(f);
 
-    systemd_units_free(f->u);
+    agent_systemd_units_free(f->u);
     if (pid > 0)
         kill(pid, SIGCONT); /* in case a test stopped it and then failed */
     stop_mock(f, "--stop");
@@ -180,10 +180,10 @@ static int teardown(void **state)
 static void test_get_active(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st;
+    struct agent_unit_state st;
     int64_t now_s = mon_utc_ms() / 1000;
 
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_OK);
     assert_string_equal(st.name, "nginx.service");
     assert_string_equal(st.active_state, "active");
     assert_string_equal(st.sub_state, "running");
@@ -191,7 +191,7 @@ static void test_get_active(void **state)
     /* The mock stamps units when it creates them, i.e. moments ago. */
     assert_true(st.since_utc_s > now_s - 60 && st.since_utc_s <= now_s + 60);
 
-    assert_int_equal(systemd_units_get(f->u, "ssh.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "ssh.service", &st), MON_OK);
     assert_string_equal(st.active_state, "active");
     assert_string_equal(st.sub_state, "running");
 }
@@ -199,14 +199,14 @@ static void test_get_active(void **state)
 static void test_get_failed(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st;
+    struct agent_unit_state st;
 
-    assert_int_equal(systemd_units_get(f->u, "myapp.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "myapp.service", &st), MON_OK);
     assert_string_equal(st.active_state, "failed");
     assert_string_equal(st.sub_state, "failed");
     assert_string_equal(st.error, "");
 
-    assert_int_equal(systemd_units_get(f->u, "backup.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "backup.service", &st), MON_OK);
     assert_string_equal(st.active_state, "inactive");
     assert_string_equal(st.sub_state, "dead");
 }
@@ -214,18 +214,18 @@ static void test_get_failed(void **state)
 static void test_state_change_seen(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state before, after;
+    struct agent_unit_state before, after;
 
-    assert_int_equal(systemd_units_get(f->u, "myapp.service", &before), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "myapp.service", &before), MON_OK);
     assert_string_equal(before.active_state, "failed");
     assert_int_equal(set_state(f, "myapp.service", "active", "running"), 0);
-    assert_int_equal(systemd_units_get(f->u, "myapp.service", &after), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "myapp.service", &after), MON_OK);
     assert_string_equal(after.active_state, "active");
     assert_string_equal(after.sub_state, "running");
     assert_true(after.since_utc_s >= before.since_utc_s);
 
     assert_int_equal(set_state(f, "myapp.service", "activating", "auto-restart"), 0);
-    assert_int_equal(systemd_units_get(f->u, "myapp.service", &after), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "myapp.service", &after), MON_OK);
     assert_string_equal(after.active_state, "activating");
     assert_string_equal(after.sub_state, "auto-restart");
 }
@@ -233,9 +233,9 @@ static void test_state_change_seen(void **state)
 static void test_unknown_unit(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st;
+    struct agent_unit_state st;
 
-    assert_int_equal(systemd_units_get(f->u, "nope.service", &st), MON_ENOENT);
+    assert_int_equal(agent_systemd_units_get(f->u, "nope.service", &st), MON_ENOENT);
     assert_string_equal(st.name, "nope.service");
     assert_string_equal(st.active_state, "inactive");
     assert_string_equal(st.sub_state, "dead");
@@ -244,19 +244,19 @@ static void test_unknown_unit(void **state)
 
     /* Real systemd: LoadUnit succeeds and the unit says LoadState "not-found". */
     assert_int_equal(add_unit(f, "ghost.service:inactive:dead:disabled:not-found:ghost"), 0);
-    assert_int_equal(systemd_units_get(f->u, "ghost.service", &st), MON_ENOENT);
+    assert_int_equal(agent_systemd_units_get(f->u, "ghost.service", &st), MON_ENOENT);
     assert_string_equal(st.active_state, "inactive");
     assert_string_equal(st.error, "unit not found");
 
     /* The connection is still good after a not-found. */
-    assert_int_equal(systemd_units_get(f->u, "cron.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "cron.service", &st), MON_OK);
     assert_string_equal(st.error, "");
 }
 
 static void test_invalid_names(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st;
+    struct agent_unit_state st;
     char long_name[300];
     const char *bad[] = {"",
                          "nodot",
@@ -268,26 +268,27 @@ static void test_invalid_names(void **state)
                          "tab\t.service"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(systemd_units_get(f->u, bad[i], &st), MON_EINVAL);
+        assert_int_equal(agent_systemd_units_get(f->u, bad[i], &st), MON_EINVAL);
         assert_string_equal(st.error, "invalid unit name");
     }
     memset(long_name, 'a', sizeof(long_name));
     memcpy(long_name + 256 - 8, ".service", 9); /* 256 characters */
-    assert_int_equal(systemd_units_get(f->u, long_name, &st), MON_EINVAL);
+    assert_int_equal(agent_systemd_units_get(f->u, long_name, &st), MON_EINVAL);
     assert_string_equal(st.error, "invalid unit name");
     assert_int_equal(strlen(st.name), sizeof(st.name) - 1);
 
     /* Every allowed character class passes validation and reaches the bus. */
-    assert_int_equal(systemd_units_get(f->u, "getty@tty1.service", &st), MON_ENOENT);
-    assert_int_equal(systemd_units_get(f->u, "dev-disk-by\\x2dlabel:x_y.device", &st), MON_ENOENT);
+    assert_int_equal(agent_systemd_units_get(f->u, "getty@tty1.service", &st), MON_ENOENT);
+    assert_int_equal(agent_systemd_units_get(f->u, "dev-disk-by\\x2dlabel:x_y.device", &st),
+                     MON_ENOENT);
     assert_int_equal(add_unit(f, "getty@tty1.service:active:running:enabled"), 0);
-    assert_int_equal(systemd_units_get(f->u, "getty@tty1.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "getty@tty1.service", &st), MON_OK);
     assert_string_equal(st.active_state, "active");
 
     long_name[255 - 8] = '\0';
     memcpy(long_name + 255 - 8, ".service", 9); /* exactly 255 characters: allowed */
     assert_int_equal(strlen(long_name), 255);
-    assert_int_equal(systemd_units_get(f->u, long_name, &st), MON_ENOENT);
+    assert_int_equal(agent_systemd_units_get(f->u, long_name, &st), MON_ENOENT);
 }
 
 static void test_list_services(void **state)
@@ -296,7 +297,7 @@ static void test_list_services(void **state)
     const char *want[] = {"cron.service",  "docker.service",  "myapp.service",
                           "nginx.service", "oneshot.service", "ssh.service"};
     char long_desc[600], spec[700];
-    struct unit_state *units = NULL;
+    struct agent_unit_state *units = NULL;
     char why[160] = "x";
     size_t n = 0;
 
@@ -305,7 +306,8 @@ static void test_list_services(void **state)
     assert_int_equal(add_unit(f, "dbus.socket:active:listening:enabled"), 0);
     assert_int_equal(add_unit(f, "helper.service:inactive:dead:static"), 0);
 
-    assert_int_equal(systemd_units_list_services(f->u, 100, &units, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 100, &units, &n, why, sizeof(why)),
+                     MON_OK);
     assert_string_equal(why, "");
     assert_int_equal(n, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < n; i++) {
@@ -325,7 +327,8 @@ static void test_list_services(void **state)
     units = NULL;
 
     /* The cap keeps the first units by name. */
-    assert_int_equal(systemd_units_list_services(f->u, 2, &units, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 2, &units, &n, why, sizeof(why)),
+                     MON_OK);
     assert_int_equal(n, 2);
     assert_string_equal(units[0].name, "cron.service");
     assert_string_equal(units[1].name, "docker.service");
@@ -338,7 +341,8 @@ static void test_list_services(void **state)
     assert_true(snprintf(spec, sizeof(spec), "aaa.service:active:running:enabled:loaded:%s",
                          long_desc) < (int)sizeof(spec));
     assert_int_equal(add_unit(f, spec), 0);
-    assert_int_equal(systemd_units_list_services(f->u, 1, &units, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 1, &units, &n, why, sizeof(why)),
+                     MON_OK);
     assert_int_equal(n, 1);
     assert_string_equal(units[0].name, "aaa.service");
     assert_int_equal(strlen(units[0].description), sizeof(units[0].description) - 1);
@@ -348,84 +352,86 @@ static void test_list_services(void **state)
 static void test_no_bus(void **state)
 {
     struct fixture *f = *state;
-    struct systemd_units *u;
-    struct unit_state st, *units = NULL;
+    struct agent_systemd_units *u;
+    struct agent_unit_state st, *units = NULL;
     char addr[128], why[160] = "";
     size_t n = 0;
 
     assert_true(snprintf(addr, sizeof(addr), "unix:path=%s/no-such-socket", f->dir) <
                 (int)sizeof(addr));
     assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1), 0);
-    u = systemd_units_new(TIMEOUT_MS);
+    u = agent_systemd_units_new(TIMEOUT_MS);
     assert_non_null(u);
-    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_string_equal(st.name, "nginx.service");
     assert_non_null(strstr(st.error, "system bus unavailable"));
     assert_string_equal(st.active_state, "");
-    assert_int_equal(systemd_units_list_services(u, 10, &units, &n, why, sizeof(why)), MON_EIO);
+    assert_int_equal(agent_systemd_units_list_services(u, 10, &units, &n, why, sizeof(why)),
+                     MON_EIO);
     assert_non_null(strstr(why, "system bus unavailable"));
     assert_null(units);
-    systemd_units_free(u);
+    agent_systemd_units_free(u);
 }
 
 static void test_reconnect(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st;
+    struct agent_unit_state st;
 
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_OK);
     assert_int_equal(stop_mock(f, "--stop"), 0);
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_EIO);
     assert_non_null(strstr(st.error, "bus"));
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_EIO);
 
     /* Same directory, same socket path: this is a D-Bus restart. */
     assert_int_equal(start_mock(f), 0);
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_OK);
     assert_string_equal(st.active_state, "active");
     assert_string_equal(st.error, "");
 
     /* A restart between two calls is absorbed by one retry on a new connection. */
     assert_int_equal(stop_mock(f, "--stop"), 0);
     assert_int_equal(start_mock(f), 0);
-    assert_int_equal(systemd_units_get(f->u, "cron.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "cron.service", &st), MON_OK);
     assert_string_equal(st.error, "");
 }
 
 static void test_systemd_gone(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st, *units = NULL;
+    struct agent_unit_state st, *units = NULL;
     char why[160] = "";
     size_t n = 0;
 
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_OK);
     assert_int_equal(stop_mock(f, "--stop-mock"), 0);
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_EIO);
     assert_non_null(strstr(st.error, "systemd is not on the system bus"));
-    assert_int_equal(systemd_units_list_services(f->u, 10, &units, &n, why, sizeof(why)), MON_EIO);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 10, &units, &n, why, sizeof(why)),
+                     MON_EIO);
     assert_non_null(strstr(why, "systemd is not on the system bus"));
 
     assert_int_equal(start_mock(f), 0);
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_OK);
     assert_string_equal(st.active_state, "active");
 }
 
 static void test_hung_systemd_is_bounded(void **state)
 {
     struct fixture *f = *state;
-    struct systemd_units *u = systemd_units_new(300);
-    struct unit_state st;
+    struct agent_systemd_units *u = agent_systemd_units_new(300);
+    struct agent_unit_state st;
     pid_t pid = mock_pid(f);
     int64_t t0, elapsed;
     int r;
 
     assert_true(pid > 0);
     assert_non_null(u);
-    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_OK);
     assert_int_equal(kill(pid, SIGSTOP), 0);
     t0 = mon_mono_ms();
-    r = systemd_units_get(u, "nginx.service", &st);
+    r = agent_systemd_units_get(u, "nginx.service", &st);
     elapsed = mon_mono_ms() - t0;
     kill(pid, SIGCONT);
     assert_int_equal(r, MON_EIO);
@@ -433,9 +439,9 @@ static void test_hung_systemd_is_bounded(void **state)
     assert_true(elapsed >= 250 && elapsed < 2000);
 
     /* The timed-out connection was dropped; a new one works once systemd answers again. */
-    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_OK);
     assert_string_equal(st.active_state, "active");
-    systemd_units_free(u);
+    agent_systemd_units_free(u);
 }
 
 static void test_hung_bus_is_bounded(void **state)
@@ -443,8 +449,8 @@ static void test_hung_bus_is_bounded(void **state)
     struct fixture *f = *state;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char addr[160];
-    struct unit_state st;
-    struct systemd_units *u;
+    struct agent_unit_state st;
+    struct agent_systemd_units *u;
     int64_t t0, elapsed;
     int fd, r;
 
@@ -458,12 +464,12 @@ static void test_hung_bus_is_bounded(void **state)
     assert_true(snprintf(addr, sizeof(addr), "unix:path=%s", sa.sun_path) < (int)sizeof(addr));
     assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1), 0);
 
-    u = systemd_units_new(300);
+    u = agent_systemd_units_new(300);
     assert_non_null(u);
     t0 = mon_mono_ms();
-    r = systemd_units_get(u, "nginx.service", &st);
+    r = agent_systemd_units_get(u, "nginx.service", &st);
     elapsed = mon_mono_ms() - t0;
-    systemd_units_free(u);
+    agent_systemd_units_free(u);
     close(fd);
     assert_int_equal(r, MON_EIO);
     assert_non_null(strstr(st.error, "system bus unavailable"));
@@ -473,7 +479,7 @@ static void test_hung_bus_is_bounded(void **state)
 static void test_legacy_manager(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st, *units = NULL;
+    struct agent_unit_state st, *units = NULL;
     char why[160] = "";
     size_t n = 0;
 
@@ -482,14 +488,15 @@ static void test_legacy_manager(void **state)
     assert_int_equal(start_mock(f), 0);
     unsetenv("LANMON_MOCK_LEGACY");
 
-    assert_int_equal(systemd_units_get(f->u, "nginx.service", &st), MON_OK);
+    assert_int_equal(agent_systemd_units_get(f->u, "nginx.service", &st), MON_OK);
     assert_string_equal(st.active_state, "active");
     assert_string_equal(st.sub_state, "running");
     assert_true(st.since_utc_s > 0);
-    assert_int_equal(systemd_units_get(f->u, "nope.service", &st), MON_ENOENT);
+    assert_int_equal(agent_systemd_units_get(f->u, "nope.service", &st), MON_ENOENT);
     assert_string_equal(st.error, "unit not found");
 
-    assert_int_equal(systemd_units_list_services(f->u, 100, &units, &n, why, sizeof(why)), MON_OK);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 100, &units, &n, why, sizeof(why)),
+                     MON_OK);
     assert_int_equal(n, 5);
     assert_string_equal(units[0].name, "cron.service");
     assert_string_equal(units[0].unit_file_state, "enabled");
@@ -501,17 +508,17 @@ static void test_legacy_manager(void **state)
 static void test_bad_arguments(void **state)
 {
     struct fixture *f = *state;
-    struct unit_state st, *units = NULL;
+    struct agent_unit_state st, *units = NULL;
     size_t n = 0;
 
-    assert_int_equal(systemd_units_get(NULL, "nginx.service", &st), MON_EINVAL);
-    assert_int_equal(systemd_units_get(f->u, NULL, &st), MON_EINVAL);
-    assert_int_equal(systemd_units_list_services(f->u, 10, NULL, &n, NULL, 0), MON_EINVAL);
+    assert_int_equal(agent_systemd_units_get(NULL, "nginx.service", &st), MON_EINVAL);
+    assert_int_equal(agent_systemd_units_get(f->u, NULL, &st), MON_EINVAL);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 10, NULL, &n, NULL, 0), MON_EINVAL);
     /* max 0 and no reason buffer are fine. */
-    assert_int_equal(systemd_units_list_services(f->u, 0, &units, &n, NULL, 0), MON_OK);
+    assert_int_equal(agent_systemd_units_list_services(f->u, 0, &units, &n, NULL, 0), MON_OK);
     assert_int_equal(n, 0);
     assert_null(units);
-    systemd_units_free(NULL);
+    agent_systemd_units_free(NULL);
 }
 
 /* Without libsystemd (a host or container that lacks it) every entry says why, and a library
@@ -519,43 +526,45 @@ static void test_bad_arguments(void **state)
 static void test_no_libsystemd(void **state)
 {
     struct fixture *f = *state;
-    struct systemd_units *u = systemd_units_new_from(TIMEOUT_MS, "libsystemd-absent.so.0");
-    struct unit_state st, *units = NULL;
+    struct agent_systemd_units *u =
+        agent_systemd_units_new_from(TIMEOUT_MS, "libsystemd-absent.so.0");
+    struct agent_unit_state st, *units = NULL;
     char why[160];
     size_t n = 0;
 
     (void)f;
     assert_non_null(u);
-    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_string_equal(st.name, "nginx.service");
     assert_string_equal(st.active_state, "");
     assert_non_null(strstr(st.error, "libsystemd-absent.so.0 is not available: "));
-    assert_int_equal(systemd_units_list_services(u, 10, &units, &n, why, sizeof(why)), MON_EIO);
+    assert_int_equal(agent_systemd_units_list_services(u, 10, &units, &n, why, sizeof(why)),
+                     MON_EIO);
     assert_null(units);
     assert_non_null(strstr(why, "libsystemd-absent.so.0 is not available"));
-    systemd_units_free(u);
+    agent_systemd_units_free(u);
 
     /* The environment override names the library too. */
     setenv("MONITOR_AGENT_LIBSYSTEMD", "/nonexistent/libsystemd.so.0", 1);
-    u = systemd_units_new(TIMEOUT_MS);
+    u = agent_systemd_units_new(TIMEOUT_MS);
     unsetenv("MONITOR_AGENT_LIBSYSTEMD");
     assert_non_null(u);
-    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_non_null(strstr(st.error, "/nonexistent/libsystemd.so.0 is not available"));
-    systemd_units_free(u);
+    agent_systemd_units_free(u);
 }
 
 /* A library that loads but lacks the sd-bus functions is refused with the missing name. */
 static void test_libsystemd_too_old(void **state)
 {
-    struct unit_state st;
-    struct systemd_units *u = systemd_units_new_from(TIMEOUT_MS, "libm.so.6");
+    struct agent_unit_state st;
+    struct agent_systemd_units *u = agent_systemd_units_new_from(TIMEOUT_MS, "libm.so.6");
 
     (void)state;
     assert_non_null(u);
-    assert_int_equal(systemd_units_get(u, "nginx.service", &st), MON_EIO);
+    assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_non_null(strstr(st.error, "libm.so.6 is too old: no sd_bus_open_system"));
-    systemd_units_free(u);
+    agent_systemd_units_free(u);
 }
 
 int main(void)

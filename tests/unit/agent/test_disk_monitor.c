@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests for disk usage arithmetic (against df) and the per-mount worker threads, including a
  * statvfs that never returns. */
-#include "agent/collect/fs_statvfs.h"
+#include "agent/collect/disk_monitor.h"
 #include "common/clock.h"
 #include "common/err.h"
 
@@ -27,46 +27,48 @@
 
 static void test_usage_arithmetic(void **state)
 {
-    struct disk_usage u;
+    struct agent_disk_usage u;
 
-    assert_int_equal(disk_usage_from_statvfs(100, 40, 30, 4096, &u), MON_OK);
+    assert_int_equal(agent_disk_usage_from_statvfs(100, 40, 30, 4096, &u), MON_OK);
     assert_true(u.total_bytes == 100 * 4096);
     assert_true(u.used_bytes == 60 * 4096);
     assert_true(u.avail_bytes == 30 * 4096);
     /* df: used / (used + avail), root's reserve (bfree - bavail) left out */
     assert_true(fabs(u.used_pct - 6000.0 / 90.0) < 1e-9);
 
-    assert_int_equal(disk_usage_from_statvfs(1000, 1000, 1000, 512, &u), MON_OK);
+    assert_int_equal(agent_disk_usage_from_statvfs(1000, 1000, 1000, 512, &u), MON_OK);
     assert_true(u.used_bytes == 0 && u.used_pct == 0.0);
 
     /* full for users, only the reserve left: used + avail = used */
-    assert_int_equal(disk_usage_from_statvfs(1000, 50, 0, 1024, &u), MON_OK);
+    assert_int_equal(agent_disk_usage_from_statvfs(1000, 50, 0, 1024, &u), MON_OK);
     assert_true(fabs(u.used_pct - 100.0) < 1e-9);
 }
 
 static void test_usage_pseudo_fs(void **state)
 {
-    struct disk_usage u = {.used_pct = 5};
+    struct agent_disk_usage u = {.used_pct = 5};
 
-    assert_int_equal(disk_usage_from_statvfs(0, 0, 0, 4096, &u), MON_OK);
+    assert_int_equal(agent_disk_usage_from_statvfs(0, 0, 0, 4096, &u), MON_OK);
     assert_true(u.total_bytes == 0 && u.used_bytes == 0 && u.avail_bytes == 0);
     assert_true(u.used_pct == 0.0);
 }
 
 static void test_usage_range(void **state)
 {
-    struct disk_usage u = {.used_pct = -3};
+    struct agent_disk_usage u = {.used_pct = -3};
     const uint64_t max_blocks = UINT64_MAX / 4096;
 
-    assert_int_equal(disk_usage_from_statvfs(100, 40, 30, 0, &u), MON_ERANGE);
-    assert_int_equal(disk_usage_from_statvfs(100, 101, 30, 4096, &u), MON_ERANGE);
-    assert_int_equal(disk_usage_from_statvfs(max_blocks + 1, 0, 0, 4096, &u), MON_ERANGE);
-    assert_int_equal(disk_usage_from_statvfs(10, 0, max_blocks + 1, 4096, &u), MON_ERANGE);
+    assert_int_equal(agent_disk_usage_from_statvfs(100, 40, 30, 0, &u), MON_ERANGE);
+    assert_int_equal(agent_disk_usage_from_statvfs(100, 101, 30, 4096, &u), MON_ERANGE);
+    assert_int_equal(agent_disk_usage_from_statvfs(max_blocks + 1, 0, 0, 4096, &u), MON_ERANGE);
+    assert_int_equal(agent_disk_usage_from_statvfs(10, 0, max_blocks + 1, 4096, &u), MON_ERANGE);
     /* each product fits, but used + avail does not */
-    assert_int_equal(disk_usage_from_statvfs(max_blocks, 0, max_blocks, 4096, &u), MON_ERANGE);
+    assert_int_equal(agent_disk_usage_from_statvfs(max_blocks, 0, max_blocks, 4096, &u),
+                     MON_ERANGE);
     assert_true(u.used_pct == -3); /* untouched on error */
 
-    assert_int_equal(disk_usage_from_statvfs(max_blocks, max_blocks / 2, 0, 4096, &u), MON_OK);
+    assert_int_equal(agent_disk_usage_from_statvfs(max_blocks, max_blocks / 2, 0, 4096, &u),
+                     MON_OK);
     assert_true(u.total_bytes == max_blocks * 4096);
 }
 
@@ -77,13 +79,13 @@ static void test_usage_matches_df(void **state)
     unsigned pcent;
     char line[512];
     struct statvfs sv;
-    struct disk_usage u;
+    struct agent_disk_usage u;
     double df_pct;
     FILE *p;
 
     assert_int_equal(statvfs("/", &sv), 0);
-    assert_int_equal(disk_usage_from_statvfs(sv.f_blocks, sv.f_bfree, sv.f_bavail,
-                                             sv.f_frsize ? sv.f_frsize : sv.f_bsize, &u),
+    assert_int_equal(agent_disk_usage_from_statvfs(sv.f_blocks, sv.f_bfree, sv.f_bavail,
+                                                   sv.f_frsize ? sv.f_frsize : sv.f_bsize, &u),
                      MON_OK);
     p = popen("df -B1 --output=size,used,avail,pcent / 2>&1", "r");
     assert_non_null(p);
@@ -174,13 +176,13 @@ static void fake_release_all(void)
 }
 
 /* Reads entry 0 until it has a value or an error, or WAIT_MS passes. */
-static struct disk_entry wait_settled(struct disk_monitor *m)
+static struct agent_disk_entry wait_settled(struct agent_disk_monitor *m)
 {
     int64_t until = mon_mono_ms() + WAIT_MS;
-    struct disk_entry e;
+    struct agent_disk_entry e;
 
     do {
-        assert_int_equal(disk_monitor_read(m, &e, 1), 1);
+        assert_int_equal(agent_disk_monitor_read(m, &e, 1), 1);
         if (e.have_value || e.error[0])
             return e;
         mon_sleep_ms(2);
@@ -195,18 +197,18 @@ static void test_monitor_reads_and_copies(void **state)
 {
     char root[] = "/", proc[] = "/proc";
     char *mounts[] = {root, proc};
-    struct disk_entry e[3];
-    struct disk_monitor *m;
+    struct agent_disk_entry e[3];
+    struct agent_disk_monitor *m;
     int64_t until;
 
     fake_reset(1000000, 0);
-    m = disk_monitor_new(mounts, 2, 20, 5000, fake_statvfs);
+    m = agent_disk_monitor_new(mounts, 2, 20, 5000, fake_statvfs);
     assert_non_null(m);
     root[0] = 'X'; /* the monitor keeps its own copy */
     until = mon_mono_ms() + WAIT_MS;
     do {
         mon_sleep_ms(2);
-        assert_int_equal(disk_monitor_read(m, e, 3), 2);
+        assert_int_equal(agent_disk_monitor_read(m, e, 3), 2);
     } while ((!e[0].have_value || !e[1].have_value) && mon_mono_ms() < until);
 
     assert_string_equal(e[0].mount, "/");
@@ -220,38 +222,38 @@ static void test_monitor_reads_and_copies(void **state)
     assert_true(fabs(e[0].usage.used_pct - 75000.0 / 950.0) < 1e-9);
     assert_true(e[1].usage.total_bytes == 5000ULL * 4096); /* strlen("/proc") == 5 */
     assert_true(e[0].read_at_mono_ms <= mon_mono_ms());
-    assert_int_equal(disk_monitor_read(m, e, 1), 1); /* max respected */
+    assert_int_equal(agent_disk_monitor_read(m, e, 1), 1); /* max respected */
 
     /* Workers refresh every interval_ms. */
     until = mon_mono_ms() + WAIT_MS;
     while (fake_counter(&fake.calls) < 10 && mon_mono_ms() < until)
         mon_sleep_ms(5);
     assert_true(fake_counter(&fake.calls) >= 10);
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
 }
 
 static void test_monitor_errors(void **state)
 {
     char root[] = "/";
     char *mounts[] = {root};
-    struct disk_monitor *m;
-    struct disk_entry e;
+    struct agent_disk_monitor *m;
+    struct agent_disk_entry e;
 
     fake_reset(1000000, ENOENT);
-    m = disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs);
+    m = agent_disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs);
     assert_non_null(m);
     e = wait_settled(m);
     assert_false(e.have_value);
     assert_string_equal(e.error, "not found");
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
 
     fake_reset(1000000, EACCES);
-    m = disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs);
+    m = agent_disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs);
     assert_non_null(m);
     e = wait_settled(m);
     assert_false(e.have_value);
     assert_string_equal(e.error, strerror(EACCES));
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
 }
 
 /* The real statvfs and the mount-point check: a directory that is not a mount point must not
@@ -261,21 +263,21 @@ static void test_monitor_real_statvfs(void **state)
     char dir[] = "/tmp/lanmon-statvfs-XXXXXX";
     char root[] = "/", missing[] = "/nonexistent/lanmon-test";
     char *mounts[3] = {root, missing, NULL};
-    struct disk_entry e[3];
-    struct disk_monitor *m;
+    struct agent_disk_entry e[3];
+    struct agent_disk_monitor *m;
     struct statvfs sv;
     int64_t until;
 
     assert_non_null(mkdtemp(dir));
     mounts[2] = dir;
-    m = disk_monitor_new(mounts, 3, 50, 5000, NULL);
+    m = agent_disk_monitor_new(mounts, 3, 50, 5000, NULL);
     assert_non_null(m);
     until = mon_mono_ms() + WAIT_MS;
     do {
         mon_sleep_ms(2);
-        assert_int_equal(disk_monitor_read(m, e, 3), 3);
+        assert_int_equal(agent_disk_monitor_read(m, e, 3), 3);
     } while ((!e[0].have_value || !e[1].error[0] || !e[2].error[0]) && mon_mono_ms() < until);
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
     rmdir(dir);
 
     assert_int_equal(statvfs("/", &sv), 0);
@@ -294,12 +296,12 @@ static void test_monitor_hung_without_value(void **state)
 {
     char root[] = "/";
     char *mounts[] = {root};
-    struct disk_monitor *m;
-    struct disk_entry e;
+    struct agent_disk_monitor *m;
+    struct agent_disk_entry e;
     int64_t t0, until;
 
     fake_reset(0, 0);
-    m = disk_monitor_new(mounts, 1, 20, 100, fake_statvfs);
+    m = agent_disk_monitor_new(mounts, 1, 20, 100, fake_statvfs);
     assert_non_null(m);
     until = mon_mono_ms() + WAIT_MS;
     while (fake_counter(&fake.calls) < 1 && mon_mono_ms() < until)
@@ -307,20 +309,20 @@ static void test_monitor_hung_without_value(void **state)
     assert_int_equal(fake_counter(&fake.calls), 1);
 
     t0 = mon_mono_ms();
-    assert_int_equal(disk_monitor_read(m, &e, 1), 1);
+    assert_int_equal(agent_disk_monitor_read(m, &e, 1), 1);
     assert_true(mon_mono_ms() - t0 < 50);
     assert_false(e.have_value);
 
     mon_sleep_ms(150); /* past timeout_ms */
     t0 = mon_mono_ms();
-    assert_int_equal(disk_monitor_read(m, &e, 1), 1);
+    assert_int_equal(agent_disk_monitor_read(m, &e, 1), 1);
     assert_true(mon_mono_ms() - t0 < 50);
     assert_false(e.have_value);
     assert_true(e.stale);
     assert_string_equal(e.error, "statvfs timed out");
 
     t0 = mon_mono_ms();
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
     assert_true(mon_mono_ms() - t0 < 100);
     fake_release_all();
 }
@@ -329,12 +331,12 @@ static void test_monitor_hung_after_value(void **state)
 {
     char root[] = "/";
     char *mounts[] = {root};
-    struct disk_monitor *m;
-    struct disk_entry e;
+    struct agent_disk_monitor *m;
+    struct agent_disk_entry e;
     int64_t t0, until;
 
     fake_reset(1, 0); /* the first call answers, the second hangs */
-    m = disk_monitor_new(mounts, 1, 10, 150, fake_statvfs);
+    m = agent_disk_monitor_new(mounts, 1, 10, 150, fake_statvfs);
     assert_non_null(m);
     e = wait_settled(m);
     assert_true(e.have_value);
@@ -347,7 +349,7 @@ static void test_monitor_hung_after_value(void **state)
     do {
         mon_sleep_ms(5);
         t0 = mon_mono_ms();
-        assert_int_equal(disk_monitor_read(m, &e, 1), 1);
+        assert_int_equal(agent_disk_monitor_read(m, &e, 1), 1);
         assert_true(mon_mono_ms() - t0 < 50);
     } while (!e.stale && mon_mono_ms() < until);
     assert_true(e.stale);
@@ -356,7 +358,7 @@ static void test_monitor_hung_after_value(void **state)
     assert_string_equal(e.error, "");
 
     t0 = mon_mono_ms();
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
     assert_true(mon_mono_ms() - t0 < 100);
     fake_release_all();
 }
@@ -366,24 +368,24 @@ static void test_monitor_arguments(void **state)
     char long_mount[300];
     char empty[] = "", root[] = "/";
     char *one[] = {root}, *bad_long[] = {long_mount}, *bad_empty[] = {empty};
-    struct disk_entry e;
-    struct disk_monitor *m;
+    struct agent_disk_entry e;
+    struct agent_disk_monitor *m;
 
     memset(long_mount, 'a', sizeof(long_mount) - 1);
     long_mount[0] = '/';
     long_mount[sizeof(long_mount) - 1] = '\0';
 
-    m = disk_monitor_new(NULL, 0, 1000, 2000, NULL);
+    m = agent_disk_monitor_new(NULL, 0, 1000, 2000, NULL);
     assert_non_null(m);
-    assert_int_equal(disk_monitor_read(m, &e, 1), 0);
-    disk_monitor_free(m);
+    assert_int_equal(agent_disk_monitor_read(m, &e, 1), 0);
+    agent_disk_monitor_free(m);
 
-    assert_null(disk_monitor_new(one, 1, 0, 2000, NULL));
-    assert_null(disk_monitor_new(one, 1, 1000, 0, NULL));
-    assert_null(disk_monitor_new(bad_long, 1, 1000, 2000, NULL));
-    assert_null(disk_monitor_new(bad_empty, 1, 1000, 2000, NULL));
-    assert_int_equal(disk_monitor_read(NULL, &e, 1), 0);
-    disk_monitor_free(NULL);
+    assert_null(agent_disk_monitor_new(one, 1, 0, 2000, NULL));
+    assert_null(agent_disk_monitor_new(one, 1, 1000, 0, NULL));
+    assert_null(agent_disk_monitor_new(bad_long, 1, 1000, 2000, NULL));
+    assert_null(agent_disk_monitor_new(bad_empty, 1, 1000, 2000, NULL));
+    assert_int_equal(agent_disk_monitor_read(NULL, &e, 1), 0);
+    agent_disk_monitor_free(NULL);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Disk usage of configured mounts, read by one worker thread per mount so that a hung
  * filesystem only ever makes its own entry stale; this file does not discover mounts. */
-#include "agent/collect/fs_statvfs.h"
+#include "agent/collect/disk_monitor.h"
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -17,7 +17,7 @@
 #include <time.h>
 
 /* One mount's worker and its last result. Shared by the worker thread and the monitor, each
- * holding a reference: a worker stuck in statvfs outlives disk_monitor_free() and frees the
+ * holding a reference: a worker stuck in statvfs outlives agent_disk_monitor_free() and frees the
  * state itself when (if ever) the call returns. */
 struct disk_worker {
     pthread_mutex_t lock;
@@ -27,25 +27,25 @@ struct disk_worker {
     pthread_t thread;
 
     /* settings, constant after start */
-    disk_statvfs_fn fn;
+    agent_disk_statvfs_fn fn;
     int64_t interval_ms;
 
     /* the result, under lock */
     bool in_call; /* a stat/statvfs attempt is running */
     int64_t call_started_ms;
-    struct disk_entry entry; /* mount, have_value, error, usage, read_at_mono_ms */
+    struct agent_disk_entry entry; /* mount, have_value, error, usage, read_at_mono_ms */
 };
 
-struct disk_monitor {
+struct agent_disk_monitor {
     size_t n;
     int64_t timeout_ms;
     struct disk_worker **workers;
 };
 
-int disk_usage_from_statvfs(uint64_t blocks, uint64_t bfree, uint64_t bavail, uint64_t frsize,
-                            struct disk_usage *ret)
+int agent_disk_usage_from_statvfs(uint64_t blocks, uint64_t bfree, uint64_t bavail, uint64_t frsize,
+                                  struct agent_disk_usage *ret)
 {
-    struct disk_usage u = {0};
+    struct agent_disk_usage u = {0};
     uint64_t used_blocks;
 
     if (frsize == 0 || bfree > blocks)
@@ -96,7 +96,7 @@ static void set_errno_text(char *dst, size_t size, int e)
  * tree, symlinks included); "/" is its own parent. Writes an error text and returns false. */
 static bool check_mount_point(const char *mount, char *err, size_t err_size)
 {
-    char parent[sizeof(((struct disk_entry *)0)->mount) + 4];
+    char parent[sizeof(((struct agent_disk_entry *)0)->mount) + 4];
     struct stat st, pst;
 
     if (stat(mount, &st) != 0) {
@@ -118,8 +118,8 @@ static bool check_mount_point(const char *mount, char *err, size_t err_size)
 }
 
 /* One attempt: mount check then statvfs. Runs without the lock, may block for ever. */
-static bool read_mount(const struct disk_worker *w, const char *mount, struct disk_usage *usage,
-                       char *err, size_t err_size)
+static bool read_mount(const struct disk_worker *w, const char *mount,
+                       struct agent_disk_usage *usage, char *err, size_t err_size)
 {
     struct statvfs sv;
     uint64_t frsize;
@@ -132,7 +132,7 @@ static bool read_mount(const struct disk_worker *w, const char *mount, struct di
         return false;
     }
     frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize; /* as df does */
-    r = disk_usage_from_statvfs(sv.f_blocks, sv.f_bfree, sv.f_bavail, frsize, usage);
+    r = agent_disk_usage_from_statvfs(sv.f_blocks, sv.f_bfree, sv.f_bavail, frsize, usage);
     if (r < 0) {
         snprintf(err, err_size, "statvfs values: %s", mon_strerror(r));
         return false;
@@ -161,7 +161,7 @@ static void *worker_main(void *arg)
     memcpy(mount, w->entry.mount, sizeof(mount)); /* constant; read it without the lock */
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
-        struct disk_usage usage;
+        struct agent_disk_usage usage;
         char err[sizeof(w->entry.error)] = "";
         struct timespec until;
         bool ok;
@@ -187,7 +187,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static struct disk_worker *worker_start(const char *mount, int64_t interval_ms, disk_statvfs_fn fn)
+static struct disk_worker *worker_start(const char *mount, int64_t interval_ms,
+                                        agent_disk_statvfs_fn fn)
 {
     struct disk_worker *w = calloc(1, sizeof(*w));
     pthread_condattr_t ca;
@@ -236,10 +237,11 @@ static void worker_stop(struct disk_worker *w)
     worker_unref(w);
 }
 
-struct disk_monitor *disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
-                                      int64_t timeout_ms, disk_statvfs_fn fn)
+struct agent_disk_monitor *agent_disk_monitor_new(char *const *mounts, size_t n_mounts,
+                                                  int64_t interval_ms, int64_t timeout_ms,
+                                                  agent_disk_statvfs_fn fn)
 {
-    struct disk_monitor *m;
+    struct agent_disk_monitor *m;
 
     if (interval_ms <= 0 || timeout_ms <= 0 || (n_mounts > 0 && !mounts))
         return NULL;
@@ -257,11 +259,12 @@ struct disk_monitor *disk_monitor_new(char *const *mounts, size_t n_mounts, int6
     }
     return m;
 fail:
-    disk_monitor_free(m);
+    agent_disk_monitor_free(m);
     return NULL;
 }
 
-size_t disk_monitor_read(struct disk_monitor *m, struct disk_entry *out, size_t max)
+size_t agent_disk_monitor_read(struct agent_disk_monitor *m, struct agent_disk_entry *out,
+                               size_t max)
 {
     size_t n;
 
@@ -287,7 +290,7 @@ size_t disk_monitor_read(struct disk_monitor *m, struct disk_entry *out, size_t 
     return n;
 }
 
-void disk_monitor_free(struct disk_monitor *m)
+void agent_disk_monitor_free(struct agent_disk_monitor *m)
 {
     if (!m)
         return;

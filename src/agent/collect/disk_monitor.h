@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Disk usage of configured mounts via statvfs, computed as df does, read by one worker thread
  * per mount so that a hung mount (NFS, FUSE) never stalls the sampler or a request. */
-#ifndef MON_AGENT_COLLECT_FS_STATVFS_H
-#define MON_AGENT_COLLECT_FS_STATVFS_H
+#ifndef MON_AGENT_COLLECT_DISK_MONITOR_H
+#define MON_AGENT_COLLECT_DISK_MONITOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 struct statvfs;
 
-struct disk_usage {
+struct agent_disk_usage {
     uint64_t used_bytes;  /* (blocks - bfree) * frsize */
     uint64_t total_bytes; /* blocks * frsize */
     uint64_t avail_bytes; /* bavail * frsize (what non-root users can still write) */
@@ -20,23 +20,23 @@ struct disk_usage {
 
 /* Pure arithmetic from statvfs fields. frsize 0 or bfree > blocks: MON_ERANGE. A filesystem with
  * blocks == 0 (pseudo fs) gives all zeros and used_pct 0. */
-int disk_usage_from_statvfs(uint64_t blocks, uint64_t bfree, uint64_t bavail, uint64_t frsize,
-                            struct disk_usage *ret);
+int agent_disk_usage_from_statvfs(uint64_t blocks, uint64_t bfree, uint64_t bavail, uint64_t frsize,
+                                  struct agent_disk_usage *ret);
 
 /* statvfs-compatible function pointer, so tests can inject one that blocks or fails. */
-typedef int (*disk_statvfs_fn)(const char *path, struct statvfs *buf);
+typedef int (*agent_disk_statvfs_fn)(const char *path, struct statvfs *buf);
 
-struct disk_entry {
+struct agent_disk_entry {
     char mount[256];
     bool have_value; /* a reading exists (possibly old) */
     bool stale;      /* no reading within the timeout, or an attempt hangs past it */
     char error[128]; /* non-empty when the last attempt failed: "not found", "not a mount
                         point", "statvfs timed out" (hung, no value yet) or strerror text */
-    struct disk_usage usage;
+    struct agent_disk_usage usage;
     int64_t read_at_mono_ms;
 };
 
-struct disk_monitor;
+struct agent_disk_monitor;
 
 /* Starts one worker per mount that reads at once, then every interval_ms; readings older than
  * timeout_ms, or an attempt running longer than that, are reported stale. fn NULL means
@@ -44,15 +44,17 @@ struct disk_monitor;
  * another fs) reports "not a mount point" in error. n_mounts 0 gives an empty monitor.
  * Returns NULL for interval_ms or timeout_ms <= 0, an empty mount or one of 256 bytes or
  * more, or when memory or threads run out. */
-struct disk_monitor *disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
-                                      int64_t timeout_ms, disk_statvfs_fn fn);
+struct agent_disk_monitor *agent_disk_monitor_new(char *const *mounts, size_t n_mounts,
+                                                  int64_t interval_ms, int64_t timeout_ms,
+                                                  agent_disk_statvfs_fn fn);
 
 /* Copies the current state of every mount into out (up to max entries), in configured order,
  * without blocking on any statvfs. Returns the number written (0 for NULL m). Thread-safe. */
-size_t disk_monitor_read(struct disk_monitor *m, struct disk_entry *out, size_t max);
+size_t agent_disk_monitor_read(struct agent_disk_monitor *m, struct agent_disk_entry *out,
+                               size_t max);
 
 /* Stops the workers. A worker stuck in a hung statvfs is detached and exits (freeing its own
  * state) when the call returns, so this never blocks. Accepts NULL. */
-void disk_monitor_free(struct disk_monitor *m);
+void agent_disk_monitor_free(struct agent_disk_monitor *m);
 
 #endif
