@@ -5,7 +5,8 @@
 # compiled). src/common/os/*_win.c only build with mingw: clang-tidy cannot parse them with
 # the native headers, so they get cppcheck only, with _WIN32 defined. One clang-tidy process
 # per file: clang-tidy 14 reports false va_list errors when one process analyses several.
-# Exit status 1 on any finding. `make analyze` runs this; `make test` depends on it.
+# scripts/analyze/banned.py fails on calls to C functions we never use there (sprintf, strcpy,
+# strerror...), naming the replacement. Exit status 1 on any finding. `make analyze` runs this; `make test` depends on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${ANALYZE_BUILD:-build/analyze}
@@ -25,6 +26,10 @@ for e in json.load(open(sys.argv[1])):
 [ ${#files[@]} -gt 0 ] || { echo "analyze: no sources in $BUILD/compile_commands.json" >&2; exit 1; }
 
 status=0
+# Functions we never want in the threaded daemons (shared buffers, unbounded copies).
+echo "analyze: banned functions (${#files[@]} files)"
+python3 "$conf/banned.py" "${files[@]}" src/common/os/*_win.c $(git ls-files 'src/*.h') || status=1
+
 common=(--enable=warning,style,performance,portability --std=c11 --inline-suppr -q
         --error-exitcode=1 --library=posix --library="$conf/cjson.cfg"
         --suppressions-list="$conf/cppcheck-suppressions.txt"

@@ -15,6 +15,7 @@
 #include "agent/snapshot.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/cond.h"
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
@@ -78,7 +79,7 @@ struct agent_sampler {
 
     /* shared state, under lock */
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    struct mon_cond wake;
     bool stop, ready, finished;
     struct agent_disk_monitor *disks;
     struct agent_values values;
@@ -344,22 +345,9 @@ static void sample_once(struct agent_sampler *s, struct agent_values *v)
     }
     if (v->has_cpu && !s->ready) {
         s->ready = true;
-        pthread_cond_broadcast(&s->wake);
+        mon_cond_broadcast(&s->wake);
     }
     pthread_mutex_unlock(&s->lock);
-}
-
-static struct timespec deadline_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
 }
 
 static void *sampler_main(void *arg)
@@ -375,9 +363,8 @@ static void *sampler_main(void *arg)
     }
     pthread_mutex_lock(&s->lock);
     while (!s->stop && v) {
-        struct timespec until = deadline_after(wait_ms);
-        int64_t started;
-        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+        int64_t until = mon_cond_deadline(wait_ms), started;
+        while (!s->stop && mon_cond_wait_until(&s->wake, &s->lock, until))
             ;
         if (s->stop)
             break;
@@ -391,7 +378,7 @@ static void *sampler_main(void *arg)
         pthread_mutex_lock(&s->lock);
     }
     s->finished = true;
-    pthread_cond_broadcast(&s->wake);
+    mon_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->lock);
     free(v);
     return NULL;
@@ -415,7 +402,7 @@ static void sampler_release(struct agent_sampler *s)
     free(s->nvml_library);
     free(s->nvidia_smi);
     pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->wake);
+    mon_cond_destroy(&s->wake);
     free(s);
 }
 
@@ -423,15 +410,14 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
 {
     struct agent_sampler *s = calloc(1, sizeof(*s));
     struct agent_values *v = NULL;
-    pthread_condattr_t ca;
 
     if (!s)
         return NULL;
+    if (mon_cond_init(&s->wake) != MON_OK) {
+        free(s);
+        return NULL;
+    }
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &ca);
-    pthread_condattr_destroy(&ca);
     s->window_ms = cfg->cpu_window_ms;
     s->gpu_mode = cfg->gpu;
     s->period_ms = cfg->cpu_window_ms * 2 / 5;
@@ -492,10 +478,10 @@ fail:
 
 bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms)
 {
-    struct timespec until = deadline_after(timeout_ms);
+    int64_t until = mon_cond_deadline(timeout_ms);
     bool ready;
     pthread_mutex_lock(&s->lock);
-    while (!s->ready && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+    while (!s->ready && mon_cond_wait_until(&s->wake, &s->lock, until))
         ;
     ready = s->ready;
     pthread_mutex_unlock(&s->lock);
@@ -537,16 +523,16 @@ char *agent_sampler_snapshot_json(struct agent_sampler *s, size_t *ret_len)
 
 bool agent_sampler_free(struct agent_sampler *s, int64_t wait_ms)
 {
-    struct timespec until;
+    int64_t until;
     bool finished;
 
     if (!s)
         return true;
-    until = deadline_after(wait_ms);
+    until = mon_cond_deadline(wait_ms);
     pthread_mutex_lock(&s->lock);
     s->stop = true;
-    pthread_cond_broadcast(&s->wake);
-    while (!s->finished && pthread_cond_timedwait(&s->wake, &s->lock, &until) == 0)
+    mon_cond_broadcast(&s->wake);
+    while (!s->finished && mon_cond_wait_until(&s->wake, &s->lock, until))
         ;
     finished = s->finished;
     pthread_mutex_unlock(&s->lock);

@@ -5,6 +5,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/os.h"
 #include "common/str.h"
 
 #include <errno.h>
@@ -313,7 +314,10 @@ int mon_cfg_read_file(const char *path, char **ret_text, size_t *ret_len, struct
     f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path, strerror(e));
+        char text[96];
+
+        snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path,
+                 mon_os_errno_text(e, text, sizeof(text)));
         return mon_err_from_errno(e);
     }
     mon_buf_init(&b, CFG_MAX_FILE);
@@ -574,7 +578,10 @@ int mon_cfg_read_secret_file(const char *path, char **ret, char *why, size_t why
     char *s;
 
     if (!f) {
-        snprintf(why, why_len, "cannot open %s: %s", path, strerror(errno));
+        char text[96];
+
+        snprintf(why, why_len, "cannot open %s: %s", path,
+                 mon_os_errno_text(errno, text, sizeof(text)));
         return MON_ENOENT;
     }
     n = fread(line, 1, sizeof(line) - 1, f);

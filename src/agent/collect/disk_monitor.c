@@ -5,6 +5,8 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/cond.h"
+#include "common/os/os.h"
 #include "common/str.h"
 
 #include <errno.h>
@@ -21,7 +23,7 @@
  * state itself when (if ever) the call returns. */
 struct disk_worker {
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* CLOCK_MONOTONIC; signalled to stop */
+    struct mon_cond wake; /* signalled to stop */
     unsigned refs;
     bool stop;
     pthread_t thread;
@@ -74,7 +76,7 @@ static void worker_unref(struct disk_worker *w)
     pthread_mutex_unlock(&w->lock);
     if (!last)
         return;
-    pthread_cond_destroy(&w->wake);
+    mon_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -85,9 +87,7 @@ static void set_errno_text(char *dst, size_t size, int e)
         mon_strlcpy(dst, "not found", size);
         return;
     }
-    /* XSI strerror_r (int result; no _GNU_SOURCE here): thread-safe, unlike strerror. */
-    if (strerror_r(e, dst, size) != 0)
-        snprintf(dst, size, "error %d", e);
+    mon_os_errno_text(e, dst, size);
 }
 
 /* Configured mounts must be real mount points: if /data is not mounted, statvfs("/data")
@@ -140,19 +140,6 @@ static bool read_mount(const struct disk_worker *w, const char *mount,
     return true;
 }
 
-static struct timespec mono_deadline(int64_t after_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(after_ms / 1000);
-    ts.tv_nsec += (long)(after_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void *worker_main(void *arg)
 {
     struct disk_worker *w = arg;
@@ -163,7 +150,7 @@ static void *worker_main(void *arg)
     while (!w->stop) {
         struct agent_disk_usage usage;
         char err[sizeof(w->entry.error)] = "";
-        struct timespec until;
+        int64_t until;
         bool ok;
 
         w->in_call = true;
@@ -178,8 +165,8 @@ static void *worker_main(void *arg)
             w->entry.read_at_mono_ms = mon_mono_ms();
         }
         memcpy(w->entry.error, err, sizeof(err));
-        until = mono_deadline(w->interval_ms);
-        while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) != ETIMEDOUT)
+        until = mon_cond_deadline(w->interval_ms);
+        while (!w->stop && mon_cond_wait_until(&w->wake, &w->lock, until))
             ;
     }
     pthread_mutex_unlock(&w->lock);
@@ -191,7 +178,6 @@ static struct disk_worker *worker_start(const char *mount, int64_t interval_ms,
                                         agent_disk_statvfs_fn fn)
 {
     struct disk_worker *w = calloc(1, sizeof(*w));
-    pthread_condattr_t ca;
     bool have_cond = false, have_lock = false;
 
     if (!w)
@@ -201,11 +187,7 @@ static struct disk_worker *worker_start(const char *mount, int64_t interval_ms,
     w->fn = fn;
     w->interval_ms = interval_ms;
     w->refs = 2; /* the thread's and the monitor's */
-    if (pthread_condattr_init(&ca) != 0)
-        goto fail;
-    have_cond = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-                pthread_cond_init(&w->wake, &ca) == 0;
-    pthread_condattr_destroy(&ca);
+    have_cond = mon_cond_init(&w->wake) == MON_OK;
     have_lock = have_cond && pthread_mutex_init(&w->lock, NULL) == 0;
     if (have_lock && pthread_create(&w->thread, NULL, worker_main, w) == 0)
         return w;
@@ -213,7 +195,7 @@ fail:
     if (have_lock)
         pthread_mutex_destroy(&w->lock);
     if (have_cond)
-        pthread_cond_destroy(&w->wake);
+        mon_cond_destroy(&w->wake);
     free(w);
     return NULL;
 }
@@ -228,7 +210,7 @@ static void worker_stop(struct disk_worker *w)
     pthread_mutex_lock(&w->lock);
     w->stop = true;
     busy = w->in_call;
-    pthread_cond_signal(&w->wake);
+    mon_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     if (busy)
         pthread_detach(w->thread);

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/os.h"
 #include "common/str.h"
 
 #include <errno.h>
@@ -351,8 +352,10 @@ static int smi_run(const char *command, const char *query, int64_t timeout_ms, s
         return MON_ENOMEM;
     }
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        char text[96];
+
         r = mon_err_from_errno(errno);
-        snprintf(why, why_len, "pipe: %s", strerror(errno));
+        snprintf(why, why_len, "pipe: %s", mon_os_errno_text(errno, text, sizeof(text)));
         goto out;
     }
     /* posix_spawnp reports exec failures (glibc waits for the exec) as its return value. */
@@ -364,7 +367,10 @@ static int smi_run(const char *command, const char *query, int64_t timeout_ms, s
             snprintf(why, why_len, "%s not found", command);
             r = MON_ENOENT;
         } else {
-            snprintf(why, why_len, "cannot start %s: %s", command, strerror(spawn_rc));
+            char text[96];
+
+            snprintf(why, why_len, "cannot start %s: %s", command,
+                     mon_os_errno_text(spawn_rc, text, sizeof(text)));
             r = mon_err_from_errno(spawn_rc);
         }
         goto out;

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/cond.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,26 +29,13 @@ struct agent_gpu_xid_watch {
     size_t n_gpus;
     struct xid_gpu gpus[GPU_MAX];
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    struct mon_cond wake;
     bool stop, finished;
     bool abandoned; /* the owner left: the thread frees the watch and calls release */
     void (*release)(void *);
     void *release_arg;
     pthread_t thread;
 };
-
-static struct timespec deadline_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
 
 /* Records one event under the lock. */
 static void record(struct agent_gpu_xid_watch *w, const struct nvml_device *dev,
@@ -76,7 +64,7 @@ static void watch_free(struct agent_gpu_xid_watch *w)
     if (w->set)
         w->api->event_set_free(w->set);
     pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->wake);
+    mon_cond_destroy(&w->wake);
     free(w);
 }
 
@@ -100,8 +88,8 @@ static void *xid_main(void *arg)
             record(w, data.device, data.event_data);
         } else if (rc != NVML_SUCCESS && rc != NVML_ERROR_TIMEOUT) {
             /* A lost GPU or a driver hiccup: pause, then wait again (stop still ends it). */
-            struct timespec until = deadline_after(ERROR_PAUSE_MS);
-            while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
+            int64_t until = mon_cond_deadline(ERROR_PAUSE_MS);
+            while (!w->stop && mon_cond_wait_until(&w->wake, &w->lock, until))
                 ;
         }
     }
@@ -111,7 +99,7 @@ static void *xid_main(void *arg)
     abandoned = w->abandoned;
     release = w->release;
     release_arg = w->release_arg;
-    pthread_cond_broadcast(&w->wake);
+    mon_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     if (abandoned) {
         watch_free(w);
@@ -125,7 +113,6 @@ int agent_gpu_xid_watch_start(const struct nvml_api *api, const nvml_device_t *d
                               struct agent_gpu_xid_watch **ret)
 {
     struct agent_gpu_xid_watch *w;
-    pthread_condattr_t ca;
     size_t watched = 0;
 
     if (!api->event_set_create || !api->event_set_free || !api->register_events ||
@@ -134,13 +121,13 @@ int agent_gpu_xid_watch_start(const struct nvml_api *api, const nvml_device_t *d
     w = calloc(1, sizeof(*w));
     if (!w)
         return MON_ENOMEM;
+    if (mon_cond_init(&w->wake) != MON_OK) {
+        free(w);
+        return MON_ENOMEM;
+    }
     w->api = api;
     w->n_gpus = n < GPU_MAX ? n : GPU_MAX;
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, &ca);
-    pthread_condattr_destroy(&ca);
     if (api->event_set_create(&w->set) != NVML_SUCCESS) {
         w->set = NULL;
         watch_free(w);
@@ -186,16 +173,16 @@ void agent_gpu_xid_watch_copy(struct agent_gpu_xid_watch *w, unsigned index,
 bool agent_gpu_xid_watch_stop(struct agent_gpu_xid_watch *w, int64_t wait_ms,
                               void (*release)(void *), void *arg)
 {
-    struct timespec until;
+    int64_t until;
     pthread_t thread;
 
     if (!w)
         return true;
-    until = deadline_after(wait_ms);
+    until = mon_cond_deadline(wait_ms);
     pthread_mutex_lock(&w->lock);
     w->stop = true;
-    pthread_cond_broadcast(&w->wake);
-    while (!w->finished && pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
+    mon_cond_broadcast(&w->wake);
+    while (!w->finished && mon_cond_wait_until(&w->wake, &w->lock, until))
         ;
     if (!w->finished) {
         /* Still inside the driver's wait: hand everything over and leave without touching w
