@@ -22,7 +22,6 @@
 #define O_BINARY 0 /* only Windows distinguishes text and binary files */
 #endif
 
-#define LOG_PATH_MAX 4096
 /* Owner read-write, group read (an admin group may read logs), others nothing. The umask can
  * only take bits away from it. */
 #define LOG_FILE_MODE 0640
@@ -34,7 +33,7 @@ static enum mon_log_level log_min_level = MON_LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int fd; /* -1: stderr */
-    char path[LOG_PATH_MAX];
+    char path[MON_PATH_MAX];
     int64_t size, max_bytes;
     int keep;
 } log_file = {.fd = -1};
@@ -61,7 +60,7 @@ static int open_log(const char *path, int64_t *ret_size)
  * old file (or stderr when it cannot be reopened) rather than losing lines. */
 static void rotate_locked(void)
 {
-    char from[LOG_PATH_MAX + 16], to[LOG_PATH_MAX + 16];
+    char from[MON_PATH_MAX + MON_PATH_SUFFIX_MAX], to[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     int fd;
 
     close(log_file.fd);
@@ -83,7 +82,7 @@ static void rotate_locked(void)
  * versions created 0644 (a log names servers and clients). Returns how many changed. */
 static int restrict_log_modes(const char *path, int keep)
 {
-    char old[LOG_PATH_MAX + 16];
+    char old[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     int changed = mon_os_restrict_mode(path, LOG_FILE_MODE, NULL) > 0;
     for (int i = 1; i <= keep; i++)
         if (snprintf(old, sizeof(old), "%s.%d", path, i) < (int)sizeof(old) &&
@@ -94,7 +93,7 @@ static int restrict_log_modes(const char *path, int keep)
 
 int mon_log_to_file(const char *path, int64_t max_bytes, int keep)
 {
-    char dir[LOG_PATH_MAX];
+    char dir[MON_PATH_MAX];
     char *slash;
     int64_t size = 0;
     int fd, r;

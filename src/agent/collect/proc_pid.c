@@ -4,6 +4,7 @@
 #include "agent/collect/proc_pid.h"
 
 #include "common/err.h"
+#include "common/os/os.h"
 #include "common/str.h"
 
 #include <errno.h>
@@ -207,7 +208,7 @@ int agent_parse_pid_cgroup(const char *buf, size_t len, char *ret_id)
 static int read_file(const char *root, uint32_t pid, const char *name, char *buf, size_t size,
                      size_t *ret_len)
 {
-    char path[4200];
+    char path[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     size_t len = 0;
     int fd, n = snprintf(path, sizeof(path), "%s/%u/%s", root, pid, name);
 

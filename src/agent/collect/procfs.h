@@ -6,9 +6,11 @@
 
 #include <stddef.h>
 
+#include "common/os/os.h"
+
 struct agent_procfs_file {
-    int fd;          /* -1 until opened */
-    char path[4096]; /* root + relative path */
+    int fd;                  /* -1 until opened */
+    char path[MON_PATH_MAX]; /* root + relative path */
 };
 
 /* Prepares reading root/rel ("/proc" + "stat"). Does not open yet. */

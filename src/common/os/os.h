@@ -17,6 +17,12 @@ typedef int socklen_t_compat;
 #include <sys/socket.h>
 #endif
 
+/* The longest file path the daemons take (Linux's PATH_MAX; longer Windows paths need opting in).
+ * A buffer for a path plus a suffix (".lock", "-wal", "/<pid>/status") is MON_PATH_MAX +
+ * MON_PATH_SUFFIX_MAX bytes, so a path that fits the first always fits the second. */
+#define MON_PATH_MAX        4096
+#define MON_PATH_SUFFIX_MAX 104
+
 /* Process-wide start-up (Winsock on Windows). Returns MON_OK or a MON_E* code. */
 int mon_os_init(void);
 

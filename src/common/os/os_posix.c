@@ -28,7 +28,7 @@ int mon_os_init(void)
 
 int mon_os_mkdir_p(const char *path)
 {
-    char tmp[4096];
+    char tmp[MON_PATH_MAX];
     size_t len;
 
     if (!mon_strlcpy(tmp, path, sizeof(tmp)))
@@ -52,7 +52,7 @@ int mon_os_mkdir_p(const char *path)
 int mon_os_mkdir_parent(const char *file_path)
 {
     const char *slash = strrchr(file_path, '/');
-    char dir[4096];
+    char dir[MON_PATH_MAX];
     size_t len;
 
     if (!slash || slash == file_path) /* a bare name, or a file in "/" */
@@ -67,7 +67,7 @@ int mon_os_mkdir_parent(const char *file_path)
 
 int mon_os_exe_dir(char *buf, size_t size)
 {
-    char path[4096];
+    char path[MON_PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
     if (n < 0)
         return mon_err_from_errno(errno);
@@ -96,7 +96,7 @@ long long mon_os_rss_bytes(void)
 
 int mon_os_realpath(const char *path, char *buf, size_t size)
 {
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX]; /* realpath(3) writes up to PATH_MAX bytes, whatever MON_PATH_MAX is */
     if (!realpath(path, tmp))
         return mon_err_from_errno(errno);
     return mon_strlcpy(buf, tmp, size) ? MON_OK : MON_ETOOBIG;

@@ -35,7 +35,7 @@ static bool is_sep(char c)
 
 int mon_os_mkdir_p(const char *path)
 {
-    char tmp[4096];
+    char tmp[MON_PATH_MAX];
     size_t len, start = 1;
 
     if (!mon_strlcpy(tmp, path, sizeof(tmp)))
@@ -62,7 +62,7 @@ int mon_os_mkdir_p(const char *path)
 int mon_os_mkdir_parent(const char *file_path)
 {
     const char *sep = NULL;
-    char dir[4096];
+    char dir[MON_PATH_MAX];
     size_t len;
 
     for (const char *p = file_path; *p; p++)

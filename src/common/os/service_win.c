@@ -12,7 +12,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#define WIDE_MAX 4096
+#define WIDE_MAX MON_PATH_MAX /* UTF-16 units of a path */
 
 /* The SCM calls the service's main function without a context pointer, and a process hosts
  * one service, so its state is process-wide by necessity: set by mon_os_service_run before the
