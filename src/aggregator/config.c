@@ -2,6 +2,7 @@
 /* Maps the aggregator's YAML onto struct agg_config; wrong values are errors, never guesses. */
 #include "aggregator/config.h"
 
+#include "aggregator/dbname.h"
 #include "aggregator/validate.h"
 #include "common/err.h"
 #include "common/net.h"
@@ -12,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const top_keys[] = {"listen",   "database", "admin_token", "admin_token_file",
-                                       "web_root", "poll",     "history",     "backup",
-                                       "log",      "servers",  NULL};
+static const char *const top_keys[] = {"listen",      "database",         "database_password_file",
+                                       "admin_token", "admin_token_file", "web_root",
+                                       "poll",        "history",          "backup",
+                                       "log",         "servers",          NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
 static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
 static const char *const backup_keys[] = {"dir", "keep_days", NULL};
@@ -29,6 +31,7 @@ void agg_config_free(struct agg_config *cfg)
     free(cfg->path);
     free(cfg->listen);
     free(cfg->database);
+    free(cfg->database_password);
     free(cfg->admin_token);
     free(cfg->web_root);
     free(cfg->backup_dir);
@@ -245,6 +248,65 @@ out:
     return r;
 }
 
+/* database: a SQLite file path (relative to the config file's folder) or a postgresql:// URI,
+ * and database_password_file: the PostgreSQL password, read like the other secret files. */
+static int load_database(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                         const char *base_dir, const char *database, struct agg_config *cfg,
+                         struct mon_cfg_error *err)
+{
+    enum agg_db_kind kind = agg_db_kind_of(database);
+    char *password_file = NULL, why[300];
+    int r;
+
+    if ((r = mon_cfg_string(doc, root, "database_password_file", false, &password_file, err)) < 0)
+        return r;
+    if (!database[0]) {
+        r = mon_cfg_fail(doc, root, "database", err,
+                         "must be a file path (SQLite) or a postgresql:// URI");
+        goto out;
+    }
+    if (agg_db_looks_like_conninfo(database)) {
+        r = mon_cfg_fail(doc, root, "database", err,
+                         "looks like a libpq key=value string: write a PostgreSQL database as a "
+                         "URI, postgresql://USER@HOST:PORT/DATABASE");
+        goto out;
+    }
+    if (!agg_db_kind_available(kind)) {
+        r = mon_cfg_fail(doc, root, "database", err,
+                         "this build of monitor-aggregator has no PostgreSQL support (the Windows "
+                         "build stores its history in SQLite: use a file path here, or run the "
+                         "aggregator on Linux to use PostgreSQL)");
+        goto out;
+    }
+    if (kind == AGG_DB_POSTGRES && mon_cfg_get(root, "backup")) {
+        r = mon_cfg_fail(doc, root, "backup", err,
+                         "daily backups copy a SQLite file; back up a PostgreSQL database with "
+                         "pg_dump (docs/operations.md section 6) and remove this section");
+        goto out;
+    }
+    if (password_file && kind != AGG_DB_POSTGRES) {
+        r = mon_cfg_fail(doc, root, "database_password_file", err,
+                         "only for a postgresql:// database (a SQLite file has no password)");
+        goto out;
+    }
+    if (password_file) {
+        char *path = resolve_path(base_dir, password_file);
+        r = path ? mon_cfg_read_secret_file(path, &cfg->database_password, why, sizeof(why))
+                 : MON_ENOMEM;
+        free(path);
+        if (r < 0) {
+            r = mon_cfg_fail(doc, root, "database_password_file", err, "%s", why);
+            goto out;
+        }
+    }
+    /* A URI is passed to libpq as it is; a file path is taken from the config's folder. */
+    cfg->database = kind == AGG_DB_POSTGRES ? strdup(database) : resolve_path(base_dir, database);
+    r = cfg->database ? MON_OK : MON_ENOMEM;
+out:
+    free(password_file);
+    return r;
+}
+
 int agg_config_parse(const char *name, const char *text, size_t len, const char *base_dir,
                      struct agg_config **ret, struct mon_cfg_error *err)
 {
@@ -312,11 +374,8 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
                          "the admin token is shorter than 8 characters");
         goto out;
     }
-    if (!database[0]) {
-        r = mon_cfg_fail(doc, root, "database", err, "must be a file path");
+    if ((r = load_database(doc, root, base_dir, database, cfg, err)) < 0)
         goto out;
-    }
-    cfg->database = resolve_path(base_dir, database);
     if (web_root && web_root[0]) {
         cfg->web_root = resolve_path(base_dir, web_root);
         if (cfg->web_root && !mon_os_path_exists(cfg->web_root)) {
@@ -326,10 +385,6 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
         }
     } else {
         cfg->web_root = default_web_root();
-    }
-    if (!cfg->database) {
-        r = MON_ENOMEM;
-        goto out;
     }
     *ret = cfg;
     cfg = NULL;

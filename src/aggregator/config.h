@@ -15,9 +15,13 @@
 struct agg_config {
     char *path; /* the file it came from */
     char *listen;
-    char *database;    /* resolved: relative paths are taken from the config file's folder */
-    char *admin_token; /* NULL: mutations are refused with 403 */
-    char *web_root;    /* resolved; NULL when no dashboard assets were found */
+    char *database;          /* a SQLite file (resolved: relative paths are taken from the config
+                                file's folder) or a postgresql:// URI (as written; may hold a password:
+                                print it with agg_db_display) */
+    char *database_password; /* from database_password_file (PostgreSQL); NULL: none. Never
+                                logged */
+    char *admin_token;       /* NULL: mutations are refused with 403 */
+    char *web_root;          /* resolved; NULL when no dashboard assets were found */
     int64_t interval_ms, timeout_ms, max_response_bytes;
     int64_t retention_days, bucket_ms, checkpoint_ms;
     char *backup_dir; /* resolved; NULL when the config has no backup section (no daily backup) */

@@ -5,6 +5,7 @@
 #include "aggregator/dbwatch.h"
 
 #include "aggregator/backup.h"
+#include "aggregator/dbname.h"
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -32,6 +33,8 @@ static const char *const integrity_names[] = {"checking", "ok", "failed"};
 
 struct agg_dbwatch {
     char *database;
+    char *password;  /* database_password_file's secret, or NULL */
+    char name[512];  /* the database as it may be printed (without a password) */
     bool in_file, backups;
     int64_t watch_ms;
     pthread_t thread;
@@ -84,7 +87,7 @@ static void run_integrity_check(struct agg_dbwatch *w)
     bool stopped;
     int r;
 
-    r = agg_store_open(w->database, CHECK_BUSY_MS, &st, why, sizeof(why));
+    r = agg_store_open_ex(w->database, w->password, CHECK_BUSY_MS, 0, &st, why, sizeof(why));
     pthread_mutex_lock(&w->lock);
     stopped = w->stop;
     if (r >= 0 && !stopped)
@@ -107,13 +110,16 @@ static void run_integrity_check(struct agg_dbwatch *w)
     w->integrity_at = now_s();
     w->integrity_ms = took;
     pthread_mutex_unlock(&w->lock);
-    if (r < 0)
+    if (r < 0 && w->in_file)
         mon_error("integrity check of the database %s FAILED: %s. Requests that read the damaged "
                   "part fail and its data may be lost: stop the aggregator and restore a backup "
                   "(monitor-aggregator --restore FILE); --check-db shows the details",
-                  w->database, why);
+                  w->name, why);
+    else if (r < 0)
+        mon_error("check of the database %s FAILED: %s; --check-db shows the details",
+                  w->name, why);
     else
-        mon_info("integrity check of the database %s: ok (%lld ms)", w->database, (long long)took);
+        mon_info("integrity check of the database %s: ok (%lld ms)", w->name, (long long)took);
 }
 
 /* Compares the file the database's path names now with the one opened at start. */
@@ -199,10 +205,14 @@ int agg_dbwatch_start(const struct agg_dbwatch_options *opt, struct agg_dbwatch 
     if (!w)
         return MON_ENOMEM;
     w->database = strdup(opt->database);
-    if (!w->database) {
+    w->password = opt->password ? strdup(opt->password) : NULL;
+    if (!w->database || (opt->password && !w->password)) {
+        free(w->database);
+        free(w->password);
         free(w);
         return MON_ENOMEM;
     }
+    agg_db_display(opt->database, w->name, sizeof(w->name));
     w->in_file = agg_store_in_file(opt->database);
     w->backups = opt->backups;
     w->watch_ms = opt->watch_ms > 0 ? opt->watch_ms : DEFAULT_WATCH_MS;
@@ -219,6 +229,7 @@ int agg_dbwatch_start(const struct agg_dbwatch_options *opt, struct agg_dbwatch 
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         free(w->database);
+        free(w->password);
         free(w);
         return MON_ESYS;
     }
@@ -244,6 +255,7 @@ void agg_dbwatch_stop(struct agg_dbwatch *w)
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->database);
+    free(w->password);
     free(w);
 }
 

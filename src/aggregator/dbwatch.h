@@ -14,6 +14,7 @@ struct cJSON;
 
 struct agg_dbwatch_options {
     const char *database; /* the `database:` value (copied); open and locked by the caller */
+    const char *password; /* database_password_file's secret (copied), or NULL */
     bool backups;         /* daily backups are configured */
     int64_t watch_ms;     /* between looks at the database file; <= 0: 2 s */
 };

@@ -3,6 +3,7 @@
  * tick drives offline detection, checkpoints and the daily retention job. */
 #include "aggregator/engine.h"
 
+#include "aggregator/dbname.h"
 #include "aggregator/poller.h"
 #include "aggregator/rollup.h"
 #include "aggregator/sample.h"
@@ -128,9 +129,13 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     }
     e->opt = *o;
     apply_defaults(&e->opt);
-    if ((r = agg_store_open(o->db_path, WRITER_BUSY_MS, &e->wstore, reason, sizeof(reason))) < 0 ||
-        (r = agg_store_open(o->db_path, READER_BUSY_MS, &e->rstore, reason, sizeof(reason))) < 0) {
-        snprintf(why, why_len, "database %s: %s", o->db_path, reason);
+    if ((r = agg_store_open_ex(o->db_path, o->db_password, WRITER_BUSY_MS, 0, &e->wstore, reason,
+                               sizeof(reason))) < 0 ||
+        (r = agg_store_open_ex(o->db_path, o->db_password, READER_BUSY_MS, 0, &e->rstore, reason,
+                               sizeof(reason))) < 0) {
+        char name[256];
+        agg_db_display(o->db_path, name, sizeof(name));
+        snprintf(why, why_len, "database %s: %s", name, reason);
         goto fail;
     }
     wo.store = e->wstore;

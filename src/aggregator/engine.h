@@ -19,7 +19,8 @@ struct agg_engine_options {
     int64_t bucket_ms;          /* history.bucket (0: 1 h; whole seconds) */
     int64_t checkpoint_ms;      /* history.checkpoint (0: 60 s) */
     int retention_days;         /* retention.days (0: 30) */
-    const char *db_path;
+    const char *db_path;        /* the `database:` value (a file or a postgresql:// URI) */
+    const char *db_password;    /* database_password_file's secret, or NULL */
 };
 
 /* Opens two store connections on db_path (writer and reader; the schema is created or

@@ -5,8 +5,10 @@
 #include "aggregator/backup.h"
 #include "aggregator/config.h"
 #include "aggregator/dblock.h"
+#include "aggregator/dbname.h"
 #include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
+#include "aggregator/migrate.h"
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -24,6 +26,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: monitor-aggregator [--config PATH] [--check-config | --init-db |\n"
                  "                          --backup FILE | --restore FILE | --check-db |\n"
+                 "                          --migrate-to URI |\n"
                  "                          --install-service | --uninstall-service]\n"
                  "       monitor-aggregator --version\n\n"
                  "  --config PATH   configuration (default $MONITOR_AGGREGATOR_CONFIG, else\n"
@@ -36,6 +39,9 @@ static void usage(FILE *out)
                  "                  aggregator must be stopped) and exit\n"
                  "  --check-db      check the database, print its size and row counts, exit 0\n"
                  "                  when it is healthy\n"
+                 "  --migrate-to URI  copy the SQLite database into the empty PostgreSQL\n"
+                 "                  database URI (postgresql://USER@HOST/DB; the aggregator\n"
+                 "                  stopped), verify the row counts and exit\n"
                  "  --install-service    (Windows, as Administrator) register the service\n"
                  "                  'monitor-aggregator' that runs with this configuration\n"
                  "                  and starts at boot; again after an upgrade to update it\n"
@@ -87,6 +93,15 @@ static int do_restore(const struct agg_config *cfg, const char *file)
     char why[512];
     int r;
 
+    if (agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES) {
+        agg_db_display(cfg->database, why, sizeof(why));
+        mon_error("--restore replaces a SQLite file; %s is a PostgreSQL database: stop the "
+                  "aggregator, restore the dump with PostgreSQL's tools (pg_restore --clean "
+                  "--if-exists --dbname='%s' %s) and start it again (docs/operations.md "
+                  "section 6)",
+                  why, why, file);
+        return 1;
+    }
     r = lock_database(cfg->database, &locks);
     if (r < 0)
         return 1;
@@ -103,10 +118,11 @@ static int do_restore(const struct agg_config *cfg, const char *file)
 static int do_backup(const struct agg_config *cfg, const char *file)
 {
     struct agg_store *st = NULL;
-    char why[512];
+    char why[1024], name[512];
     int rc = 1;
 
-    if (!mon_os_path_exists(cfg->database)) {
+    agg_db_display(cfg->database, name, sizeof(name));
+    if (agg_db_kind_of(cfg->database) == AGG_DB_SQLITE && !mon_os_path_exists(cfg->database)) {
         mon_error("the database %s does not exist", cfg->database);
         return 1;
     }
@@ -114,12 +130,17 @@ static int do_backup(const struct agg_config *cfg, const char *file)
         mon_error("%s already exists; choose a new file name", file);
         return 1;
     }
-    if (agg_store_open(cfg->database, 5000, &st, why, sizeof(why)) < 0) {
-        mon_error("cannot open the database %s: %s", cfg->database, why);
+    if (agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &st, why, sizeof(why)) <
+        0) {
+        mon_error("cannot open the database %s: %s", name, why);
         return 1;
     }
     if (agg_store_backup_to(st, file, why, sizeof(why)) < 0) {
-        mon_error("backup failed: %s", why);
+        /* A server database names its own tools instead: said as such, not as a failure. */
+        if (agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES)
+            mon_error("--backup copies a SQLite file; %s", why);
+        else
+            mon_error("backup failed: %s", why);
         goto out;
     }
     printf("%s: backed up to %s\n", cfg->database, file);
@@ -132,23 +153,27 @@ out:
 /* Prints the health of the database; 0 when the integrity check passes. */
 static int do_check_db(const struct agg_config *cfg)
 {
+    bool server = agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES;
     struct agg_store *st = NULL;
-    char why[512], *json = NULL;
+    char why[512], name[512], *json = NULL;
     cJSON *root = NULL;
     const cJSON *rows, *item;
     int rc = 1;
 
-    if (!mon_os_path_exists(cfg->database)) {
-        printf("%s: does not exist\n", cfg->database);
+    agg_db_display(cfg->database, name, sizeof(name));
+    if (!server && !mon_os_path_exists(cfg->database)) {
+        printf("%s: does not exist\n", name);
         return 1;
     }
-    if (agg_store_open(cfg->database, 5000, &st, why, sizeof(why)) < 0) {
-        printf("%s: cannot open: %s\n", cfg->database, why);
+    if (agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &st, why, sizeof(why)) <
+        0) {
+        printf("%s: cannot open: %s\n", name, why);
         return 1;
     }
-    printf("database: %s\n", cfg->database);
+    printf("database: %s\n", name);
+    /* A file's integrity check is the restore check; a server checks itself (store_pg_care.c). */
     if (agg_store_check(st, why, sizeof(why)) < 0 ||
-        agg_store_restore_check(cfg->database, why, sizeof(why)) < 0) {
+        (!server && agg_store_restore_check(cfg->database, why, sizeof(why)) < 0)) {
         printf("integrity: FAILED (%s)\n", why);
         goto out;
     }
@@ -159,8 +184,15 @@ static int do_check_db(const struct agg_config *cfg)
     }
     item = cJSON_GetObjectItemCaseSensitive(root, "size_bytes");
     printf("size: %.0f bytes\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
-    item = cJSON_GetObjectItemCaseSensitive(root, "journal_mode");
-    printf("journal mode: %s\n", cJSON_IsString(item) ? item->valuestring : "?");
+    if (server) {
+        item = cJSON_GetObjectItemCaseSensitive(root, "server_version");
+        printf("server: PostgreSQL %s\n", cJSON_IsString(item) ? item->valuestring : "?");
+        item = cJSON_GetObjectItemCaseSensitive(root, "partitions");
+        printf("monthly partitions: %.0f\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
+    } else {
+        item = cJSON_GetObjectItemCaseSensitive(root, "journal_mode");
+        printf("journal mode: %s\n", cJSON_IsString(item) ? item->valuestring : "?");
+    }
     item = cJSON_GetObjectItemCaseSensitive(root, "user_version");
     printf("schema version: %.0f\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
     rows = cJSON_GetObjectItemCaseSensitive(root, "rows");
@@ -173,6 +205,20 @@ out:
     cJSON_Delete(root);
     free(json);
     agg_store_close(st);
+    return rc;
+}
+
+/* Copies the SQLite database into an empty PostgreSQL one (migrate.c), holding the SQLite
+ * file's locks so that no aggregator writes to it meanwhile. */
+static int do_migrate(const struct agg_config *cfg, const char *target)
+{
+    struct agg_dblock locks = AGG_DBLOCK_INIT;
+    int rc;
+    if (agg_db_kind_of(cfg->database) == AGG_DB_SQLITE && mon_os_path_exists(cfg->database) &&
+        lock_database(cfg->database, &locks) < 0)
+        return 1;
+    rc = agg_migrate_to(cfg, target, stdout);
+    agg_dblock_release(&locks);
     return rc;
 }
 
@@ -204,6 +250,7 @@ enum run_mode {
     MODE_BACKUP,
     MODE_RESTORE,
     MODE_CHECK_DB,
+    MODE_MIGRATE,
     MODE_INSTALL_SERVICE,
     MODE_UNINSTALL_SERVICE,
     MODE_SERVICE, /* started by the Windows Service Control Manager */
@@ -212,7 +259,7 @@ enum run_mode {
 struct options {
     char *config; /* the configuration file (resolved before use) */
     enum run_mode mode;
-    const char *file; /* --backup / --restore */
+    const char *file; /* --backup / --restore FILE, --migrate-to URI */
 };
 
 /* Parses the command line into o. Returns -1 to go on, or the exit status to end with. */
@@ -240,6 +287,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->file = argv[++i];
         } else if (strcmp(argv[i], "--check-db") == 0) {
             m = MODE_CHECK_DB;
+        } else if (strcmp(argv[i], "--migrate-to") == 0 && i + 1 < argc) {
+            m = MODE_MIGRATE;
+            o->file = argv[++i];
         } else if (strcmp(argv[i], "--install-service") == 0) {
             m = MODE_INSTALL_SERVICE;
         } else if (strcmp(argv[i], "--uninstall-service") == 0) {
@@ -264,8 +314,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (modes > 1) {
         fprintf(stderr, "monitor-aggregator: choose one of --check-config, --init-db, --backup, "
-                        "--restore, --check-db, --install-service, --uninstall-service and "
-                        "--service\n");
+                        "--restore, --check-db, --migrate-to, --install-service, "
+                        "--uninstall-service and --service\n");
         return 2;
     }
     if (!o->config)
@@ -338,17 +388,26 @@ static int run_daemon(const struct agg_config *cfg)
     struct agg_dbwatch *dbwatch = NULL;
     struct agg_api *api = NULL;
     struct agg_dblock locks = AGG_DBLOCK_INIT;
-    char why[1024];
+    bool server = agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES;
+    char why[1024], name[512];
     int rc = 1;
 
-    if (lock_database(cfg->database, &locks) < 0)
+    agg_db_display(cfg->database, name, sizeof(name));
+    /* A file database is locked through files; a server database through its connection. */
+    if (!server && lock_database(cfg->database, &locks) < 0)
         goto out;
     restrict_database_files(cfg->database);
-    if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
-        mon_error("cannot open the database %s: %s", cfg->database, why);
+    if (agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &store, why,
+                          sizeof(why)) < 0) {
+        mon_error("cannot open the database %s: %s", name, why);
         goto out;
     }
-    if (agg_dblock_take_file(cfg->database, &locks, why, sizeof(why)) < 0) {
+    /* A server database has no lock file: its connection holds an advisory lock instead. */
+    if (server && agg_store_lock_instance(store, why, sizeof(why)) < 0) {
+        mon_error("%s; stop it first", why);
+        goto out;
+    }
+    if (!server && agg_dblock_take_file(cfg->database, &locks, why, sizeof(why)) < 0) {
         mon_error("%s", why);
         goto out;
     }
@@ -373,6 +432,7 @@ static int run_daemon(const struct agg_config *cfg)
             .checkpoint_ms = cfg->checkpoint_ms,
             .retention_days = (int)cfg->retention_days,
             .db_path = cfg->database,
+            .db_password = cfg->database_password,
         };
         if (agg_engine_start(&eo, &engine, why, sizeof(why)) < 0) {
             mon_error("cannot start polling: %s", why);
@@ -381,6 +441,7 @@ static int run_daemon(const struct agg_config *cfg)
     }
     {
         struct agg_dbwatch_options wo = {.database = cfg->database,
+                                         .password = cfg->database_password,
                                          .backups = cfg->backup_dir != NULL};
         if (agg_dbwatch_start(&wo, &dbwatch) < 0)
             mon_warn("cannot start the database watch: no integrity check, no watch of the "
@@ -391,7 +452,7 @@ static int run_daemon(const struct agg_config *cfg)
         mon_error("%s", why);
         goto out_curl;
     }
-    mon_info("listening on %s (database %s, dashboard %s)", cfg->listen, cfg->database,
+    mon_info("listening on %s (database %s, dashboard %s)", cfg->listen, name,
              cfg->web_root ? cfg->web_root : "not installed");
     mon_os_service_ready();
     if (cfg->backup_dir) {
@@ -492,15 +553,21 @@ static int run(void *arg)
     case MODE_CHECK_DB:
         rc = do_check_db(cfg);
         break;
+    case MODE_MIGRATE:
+        rc = do_migrate(cfg, o->file);
+        break;
     case MODE_INIT_DB: {
         struct agg_store *store = NULL;
+        char name[512];
+        agg_db_display(cfg->database, name, sizeof(name));
         restrict_database_files(cfg->database);
-        if (agg_store_open(cfg->database, 5000, &store, why, sizeof(why)) < 0) {
-            mon_error("cannot open the database %s: %s", cfg->database, why);
+        if (agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &store, why,
+                              sizeof(why)) < 0) {
+            mon_error("cannot open the database %s: %s", name, why);
             break;
         }
         if (import_seeds(store, cfg) == MON_OK) {
-            printf("%s: schema version %d ready\n", cfg->database, agg_store_schema_version());
+            printf("%s: schema version %d ready\n", name, agg_store_schema_version());
             rc = 0;
         }
         agg_store_close(store);

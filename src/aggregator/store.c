@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The backend-neutral side of the store: picks the backend from the `database:` value, checks
  * arguments, serialises each connection with its lock and keeps the reason of its last
- * failure. The SQL lives in the backends (store_sqlite*.c). */
+ * failure. The SQL lives in the backends (store_sqlite*.c, store_pg*.c). */
 #include "aggregator/store.h"
 
+#include "aggregator/dbname.h"
 #include "aggregator/metric.h"
 #include "aggregator/store_backend.h"
 #include "common/clock.h"
@@ -16,9 +17,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef MON_HAVE_LIBPQ
+/* A build without libpq (Windows): a postgresql:// database is refused with the reason
+ * instead of being taken for a file name. The configuration refuses it first (dbname.h). */
+static bool pg_missing_accepts(const char *database)
+{
+    return agg_db_kind_of(database) == AGG_DB_POSTGRES;
+}
+
+static int pg_missing_open(struct agg_store *st, const char *database, int busy_ms)
+{
+    (void)database;
+    (void)busy_ms;
+    return agg_store_fail(st, MON_EUNSUPPORTED,
+                          "this build of monitor-aggregator has no PostgreSQL support (Windows "
+                          "builds use SQLite; run the aggregator on Linux for PostgreSQL)");
+}
+
+static void pg_missing_close(struct agg_store *st)
+{
+    (void)st;
+}
+
+static int pg_missing_restore_check(const char *src, char *why, size_t why_len)
+{
+    (void)src;
+    agg_store_why(why, why_len, "this build of monitor-aggregator has no PostgreSQL support");
+    return MON_EUNSUPPORTED;
+}
+
+const struct agg_store_ops agg_store_pg_missing_ops = {
+    .name = "postgresql",
+    .accepts = pg_missing_accepts,
+    .open = pg_missing_open,
+    .close = pg_missing_close,
+    .restore_check = pg_missing_restore_check,
+};
+#endif
+
 /* Tried in order: the first whose accepts() takes the `database:` value serves it. SQLite
  * takes any path, so a backend with a URI scheme goes before it. */
 static const struct agg_store_ops *const backends[] = {
+#ifdef MON_HAVE_LIBPQ
+    &agg_store_pg_ops,
+#else
+    &agg_store_pg_missing_ops,
+#endif
     &agg_store_sqlite_ops,
 };
 
@@ -75,6 +119,12 @@ int agg_store_schema_version(void)
 
 int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *why, size_t why_len)
 {
+    return agg_store_open_ex(path, NULL, busy_ms, 0, ret, why, why_len);
+}
+
+int agg_store_open_ex(const char *path, const char *password, int busy_ms, unsigned flags,
+                      struct agg_store **ret, char *why, size_t why_len)
+{
     const struct agg_store_ops *ops;
     struct agg_store *st;
     int r;
@@ -89,6 +139,10 @@ int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *
         agg_store_why(why, why_len, "no storage backend for this database");
         return MON_EUNSUPPORTED;
     }
+    if ((flags & AGG_STORE_OPEN_REQUIRE_EMPTY) && !ops->load_begin) {
+        agg_store_why(why, why_len, "a %s database cannot be the target of a copy", ops->name);
+        return MON_EUNSUPPORTED;
+    }
     st = calloc(1, sizeof(*st));
     if (!st) {
         agg_store_why(why, why_len, "out of memory");
@@ -100,7 +154,10 @@ int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *
         return MON_ESYS;
     }
     st->ops = ops;
+    st->password = password;
+    st->require_empty = (flags & AGG_STORE_OPEN_REQUIRE_EMPTY) != 0;
     r = ops->open(st, path, busy_ms);
+    st->password = NULL; /* the backend keeps what it needs to reconnect */
     if (r < 0) {
         agg_store_why(why, why_len, "%s", st->err);
         agg_store_close(st);
@@ -140,6 +197,27 @@ void agg_store_interrupt(struct agg_store *st)
     /* Deliberately without st->lock: the call to interrupt holds it. */
     if (st && st->ops->interrupt)
         st->ops->interrupt(st);
+}
+
+const char *agg_store_backend_name(const struct agg_store *st)
+{
+    return st ? st->ops->name : "";
+}
+
+int agg_store_lock_instance(struct agg_store *st, char *why, size_t why_len)
+{
+    int r;
+    agg_store_why(why, why_len, "%s", "");
+    if (!st->ops->lock_instance) {
+        agg_store_why(why, why_len, "%s databases are locked by the caller", st->ops->name);
+        return MON_EUNSUPPORTED;
+    }
+    pthread_mutex_lock(&st->lock);
+    r = st->ops->lock_instance(st);
+    if (r < 0)
+        agg_store_why(why, why_len, "%s", st->err);
+    pthread_mutex_unlock(&st->lock);
+    return r;
 }
 
 const char *agg_store_last_error(struct agg_store *st)

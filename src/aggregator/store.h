@@ -11,14 +11,18 @@
  * side (it picks the backend, checks arguments, takes the connection's lock and keeps the
  * reason of the last failure); store_backend.h is what a backend implements (struct
  * agg_store_ops); store_sqlite*.c is the SQLite backend, the only code that includes sqlite3.h,
- * with all of its SQL in store_sqlite_sql.c. agg_store_open uses the first backend whose
- * accepts() takes the `database:` value (SQLite takes any file path, so it comes last).
+ * with all of its SQL in store_sqlite_sql.c; store_pg*.c is the PostgreSQL backend, the only
+ * code that includes libpq-fe.h, with all of its SQL in store_pg_sql.c; store_copy.c copies a
+ * whole database from one backend into another (--migrate-to). agg_store_open uses the first
+ * backend whose accepts() takes the `database:` value: PostgreSQL takes postgresql:// and
+ * postgres:// URIs, SQLite any file path, so it comes last.
  *
  * Schema versions: agg_store_schema_version() (AGG_STORE_SCHEMA_VERSION) is the version this
  * build writes. Each backend keeps an ordered list of struct agg_store_migration whose entry i
  * produces version i + 1, the same numbers in every backend, applied at open each in its own
  * transaction; a database newer than the binary is refused (MON_EUNSUPPORTED). SQLite keeps
- * the version in PRAGMA user_version. Never edit a released migration; append one.
+ * the version in PRAGMA user_version, PostgreSQL in the one-row table lanmon_schema. Never edit
+ * a released migration; append one.
  *
  * Errors: every function returns a MON_E* code and records the reason (the database's own
  * message, e.g. "database or disk is full", or a short one of ours) on the connection, read
@@ -44,6 +48,19 @@ struct agg_store;
  * is written in why. */
 int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *why,
                    size_t why_len);
+/* Flags of agg_store_open_ex. */
+enum {
+    /* Refuse (MON_EEXIST) a database that holds any other table or any row, before creating
+     * the schema: the target of a copy (agg_store_copy_all). Server databases only. */
+    AGG_STORE_OPEN_REQUIRE_EMPTY = 1,
+};
+
+/* agg_store_open with a password for a server database (database_password_file's secret;
+ * NULL: the URI's, PGPASSFILE's or none; never logged) and flags. A PostgreSQL `database:`
+ * value is a postgresql:// URI (libpq's); the connection is re-established by the next call
+ * after the server restarted or dropped it. */
+int agg_store_open_ex(const char *database, const char *password, int busy_ms, unsigned flags,
+                      struct agg_store **ret, char *why, size_t why_len);
 /* Closes. Accepts NULL. */
 void agg_store_close(struct agg_store *st);
 /* True when the backend keeps the database in the one file that `database` names (SQLite):
@@ -59,6 +76,13 @@ int agg_store_restrict_files(const char *database, char *done, size_t done_len);
  * return early with an error. Safe to call at any time while st is open; st must not be
  * closed meanwhile. A no-op for backends that cannot. */
 void agg_store_interrupt(struct agg_store *st);
+/* The backend's name: "sqlite" or "postgresql". */
+const char *agg_store_backend_name(const struct agg_store *st);
+/* Marks the database as used by this aggregator for as long as st stays open, so that a
+ * second aggregator on it refuses to start: MON_EBUSY (with the reason in why) when another
+ * one holds it. PostgreSQL: a session advisory lock (taken again after a reconnect); SQLite:
+ * MON_EUNSUPPORTED (main.c locks "<database>.lock" instead). */
+int agg_store_lock_instance(struct agg_store *st, char *why, size_t why_len);
 /* The schema version this build writes (SQLite: PRAGMA user_version after open). */
 int agg_store_schema_version(void);
 /* The reason for the most recent failed call on st (the database's message, e.g. "database or
@@ -168,5 +192,19 @@ int agg_store_backup_to(struct agg_store *st, const char *dest_path, char *why, 
  * with a part missing), MON_EUNSUPPORTED (newer schema), MON_EINVAL (schema version 0). The
  * reason is written in why. */
 int agg_store_restore_check(const char *src_path, char *why, size_t why_len);
+
+/* ---- copying a whole database (--migrate-to) ---- */
+/* Called once per table after it was copied, with the rows counted in the source and in the
+ * target. */
+typedef void (*agg_store_copy_report_fn)(void *ctx, const char *table, int64_t source_rows,
+                                         int64_t copied_rows);
+/* Copies every table of src into dst (opened with AGG_STORE_OPEN_REQUIRE_EMPTY) in one
+ * transaction of dst: rows with their ids, id sequences moved past the highest id src ever
+ * handed out, the row count of each table verified. The caller keeps src from changing
+ * meanwhile (the aggregator stopped). MON_EUNSUPPORTED when src cannot be read or dst cannot
+ * be loaded this way, MON_EIO when a count differs (nothing is committed then). The reason is
+ * written in why. */
+int agg_store_copy_all(struct agg_store *src, struct agg_store *dst,
+                       agg_store_copy_report_fn report, void *ctx, char *why, size_t why_len);
 
 #endif

@@ -29,10 +29,41 @@ struct agg_store_migration {
 struct agg_store {
     const struct agg_store_ops *ops;
     void *backend;                   /* the backend's connection state */
+    const char *password;            /* for open only (NULL after it): database_password_file */
+    bool require_empty;              /* for open only: refuse a database holding any table or
+                                        row before creating the schema (--migrate-to) */
     pthread_mutex_t lock;            /* held around every op (backup_to takes it itself) */
     char err[AGG_STORE_ERR_LEN];     /* reason for the latest failure, written under lock */
     char err_out[AGG_STORE_ERR_LEN]; /* the copy agg_store_last_error hands out */
 };
+
+/* ---- copying a whole database (--migrate-to, store_copy.c) ---- */
+
+/* One table of the schema as a copy sees it: its name, its columns in the order every
+ * backend reads and writes them, whether it has an id sequence ("id" first) and a ts column,
+ * and whether its history is partitioned by month on a server database. */
+struct agg_store_table {
+    const char *name;
+    const char *columns; /* comma-separated */
+    size_t n_columns;
+    bool has_id, has_ts;
+};
+
+#define AGG_STORE_TABLE_COUNT 8
+
+/* Every table, parents before the tables that reference them. */
+extern const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT];
+
+/* What a copy needs to know of a source table before its rows. */
+struct agg_store_table_info {
+    int64_t rows;
+    int64_t id_high;        /* the highest id ever handed out (deleted ones too); 0 when none */
+    int64_t ts_min, ts_max; /* when rows > 0 and the table has ts */
+};
+
+/* Receives one row: values[i] is column i as text (NULL for SQL NULL; numbers written so that
+ * they read back exactly). A negative return stops the copy with that code. */
+typedef int (*agg_store_row_fn)(void *ctx, const char *const *values, size_t n);
 
 /* A backend. Every op except accepts, restore_check, backup_to, restrict_files and interrupt
  * is called with st->lock held, returns a MON_E* code with the meaning store.h gives the
@@ -46,8 +77,9 @@ struct agg_store_ops {
     bool in_file;
     /* True when this backend serves the `database:` value. */
     bool (*accepts)(const char *database);
-    /* Connects, sets st->backend and migrates. On failure the reason (naming the database
-     * without any secret in it) is in st->err and close is called. */
+    /* Connects (with st->password when set), sets st->backend and migrates (after checking
+     * that the database is empty when st->require_empty). On failure the reason (naming the
+     * database without any secret in it) is in st->err and close is called. */
     int (*open)(struct agg_store *st, const char *database, int busy_ms);
     /* Frees st->backend (may be NULL after a failed open). */
     void (*close)(struct agg_store *st);
@@ -101,10 +133,39 @@ struct agg_store_ops {
     /* Optional. Called WITHOUT st->lock from another thread: makes the op running on st
      * return early with an error. */
     void (*interrupt)(struct agg_store *st);
+
+    /* Optional (NULL: MON_EUNSUPPORTED). Holds a lock, for as long as st is open (taken
+     * again after a reconnect), that tells a second aggregator this database is in use:
+     * MON_EBUSY when another connection holds it. SQLite uses the lock file instead. */
+    int (*lock_instance)(struct agg_store *st);
+
+    /* Optional: the source side of a copy (lock held, in one read transaction per call). */
+    int (*table_info)(struct agg_store *st, const struct agg_store_table *t,
+                      struct agg_store_table_info *ret);
+    /* Calls row for every row of t, ordered by its first column. */
+    int (*copy_out)(struct agg_store *st, const struct agg_store_table *t, agg_store_row_fn row,
+                    void *ctx);
+
+    /* Optional: the target side of a copy, all of it in one transaction (lock held). */
+    int (*load_begin)(struct agg_store *st);
+    /* Prepares t for info->rows rows (a server database creates the partitions of
+     * info->ts_min..ts_max) and starts loading it. */
+    int (*load_table_begin)(struct agg_store *st, const struct agg_store_table *t,
+                            const struct agg_store_table_info *info);
+    int (*load_row)(struct agg_store *st, const char *const *values, size_t n);
+    /* Ends loading t, moves its id sequence past info->id_high and counts its rows. */
+    int (*load_table_end)(struct agg_store *st, const struct agg_store_table *t,
+                          const struct agg_store_table_info *info, int64_t *ret_rows);
+    /* Commits (commit true) or rolls back everything loaded. */
+    int (*load_end)(struct agg_store *st, bool commit);
 };
 
 /* The SQLite backend (store_sqlite*.c). */
 extern const struct agg_store_ops agg_store_sqlite_ops;
+/* The PostgreSQL backend (store_pg*.c; in builds with libpq). */
+extern const struct agg_store_ops agg_store_pg_ops;
+/* Stands in for it in builds without libpq: accepts postgresql:// and refuses to open. */
+extern const struct agg_store_ops agg_store_pg_missing_ops;
 
 /* Records a reason for st's latest failure (lock held) and returns code. */
 int agg_store_fail(struct agg_store *st, int code, const char *fmt, ...)

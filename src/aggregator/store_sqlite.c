@@ -387,4 +387,6 @@ const struct agg_store_ops agg_store_sqlite_ops = {
     .restore_check = agg_sqlite_restore_check,
     .restrict_files = agg_sqlite_restrict_files,
     .interrupt = sqlite_interrupt,
+    .table_info = agg_sqlite_table_info,
+    .copy_out = agg_sqlite_copy_out,
 };

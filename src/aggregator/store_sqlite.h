@@ -90,6 +90,11 @@ bool agg_sqlite_timeseries_sql(const char *column, char *buf, size_t size);
 /* Writes the statement that records schema version (PRAGMA user_version cannot be bound). */
 bool agg_sqlite_set_version_sql(int version, char *buf, size_t size);
 
+/* The statements of a copy's source side: every row of t in its column order, and its row
+ * count, highest id ever handed out, first and last ts (0 where t has none). */
+bool agg_sqlite_copy_out_sql(const struct agg_store_table *t, char *buf, size_t size);
+bool agg_sqlite_table_info_sql(const struct agg_store_table *t, char *buf, size_t size);
+
 /* ---- connection (store_sqlite.c) ---- */
 
 struct agg_sqlite {
@@ -214,6 +219,12 @@ int agg_sqlite_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_dele
 int agg_sqlite_vacuum(struct agg_store *st);
 int agg_sqlite_check(struct agg_store *st);
 int agg_sqlite_stats(struct agg_store *st, char **ret_json);
+
+/* store_sqlite_copy.c */
+int agg_sqlite_table_info(struct agg_store *st, const struct agg_store_table *t,
+                          struct agg_store_table_info *ret);
+int agg_sqlite_copy_out(struct agg_store *st, const struct agg_store_table *t, agg_store_row_fn row,
+                        void *ctx);
 
 /* store_sqlite_backup.c */
 int agg_sqlite_backup_to(struct agg_store *st, const char *dest_path, char *why, size_t why_len);

@@ -259,3 +259,25 @@ bool agg_sqlite_set_version_sql(int version, char *buf, size_t size)
     int n = snprintf(buf, size, "PRAGMA user_version = %d", version);
     return n >= 0 && (size_t)n < size;
 }
+
+/* ---- copies (--migrate-to): the table and column names come from agg_store_tables ---- */
+
+bool agg_sqlite_copy_out_sql(const struct agg_store_table *t, char *buf, size_t size)
+{
+    /* Ordered by the first column (the id, or the key), so a copy is reproducible. */
+    int n = snprintf(buf, size, "SELECT %s FROM %s ORDER BY 1", t->columns, t->name);
+    return n >= 0 && (size_t)n < size;
+}
+
+bool agg_sqlite_table_info_sql(const struct agg_store_table *t, char *buf, size_t size)
+{
+    /* AUTOINCREMENT tables remember in sqlite_sequence ids that were handed out and deleted
+     * since; the others reuse max(id) + 1, which is what their sequence must pass. */
+    int n = t->has_id ? snprintf(buf, size,
+                                 "SELECT COUNT(*), MAX(COALESCE((SELECT seq FROM sqlite_sequence "
+                                 "WHERE name = '%s'), 0), COALESCE(MAX(id), 0)), %s, %s FROM %s",
+                                 t->name, t->has_ts ? "MIN(ts)" : "0", t->has_ts ? "MAX(ts)" : "0",
+                                 t->name)
+                      : snprintf(buf, size, "SELECT COUNT(*), 0, 0, 0 FROM %s", t->name);
+    return n >= 0 && (size_t)n < size;
+}

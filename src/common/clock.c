@@ -86,6 +86,29 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+int64_t mon_utc_from_date(int year, int month, int day)
+{
+    return days_from_civil(year, (unsigned)month, (unsigned)day) * 86400;
+}
+
+int64_t mon_utc_month_start(int64_t utc_s, int months, int *ret_year, int *ret_month)
+{
+    int64_t days = utc_s / 86400, y, index;
+    unsigned m, d;
+    if (utc_s % 86400 < 0)
+        days--;
+    civil_from_days(days, &y, &m, &d);
+    /* Months since year 0, moved, then split again (floor division for negative moves). */
+    index = y * 12 + (int64_t)m - 1 + months;
+    y = index >= 0 ? index / 12 : -((11 - index) / 12);
+    m = (unsigned)(index - y * 12) + 1;
+    if (ret_year)
+        *ret_year = (int)y;
+    if (ret_month)
+        *ret_month = (int)m;
+    return days_from_civil(y, m, 1) * 86400;
+}
+
 int mon_format_iso8601(int64_t utc_s, char *buf, size_t size)
 {
     int64_t days = utc_s / 86400, rem = utc_s % 86400, y;

@@ -26,6 +26,15 @@ void mon_clock_init_from_env(void);
  * Same start-up-only rule. */
 void mon_clock_set_offset_file(const char *path);
 
+/* Seconds since the epoch of midnight UTC of a civil date (proleptic Gregorian; month 1..12,
+ * day 1..31, not checked against the month's length). */
+int64_t mon_utc_from_date(int year, int month, int day);
+
+/* The first second (UTC) of the calendar month holding utc_s, moved by months (negative:
+ * earlier; 1: the next month). *ret_year and *ret_month (1..12; either may be NULL) name that
+ * month. Pure arithmetic, no time zone. */
+int64_t mon_utc_month_start(int64_t utc_s, int months, int *ret_year, int *ret_month);
+
 #define MON_ISO8601_LEN 32
 
 /* Writes "YYYY-MM-DDTHH:MM:SSZ" for utc_s seconds since the epoch. buf must hold

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Integration tests of monitor-aggregator against real monitor-agent processes (live fixture
-procfs, fake NVML) and misbehaving fake agents, with a real SQLite file, on 127.0.0.1."""
+procfs, fake NVML) and misbehaving fake agents, on 127.0.0.1, with a real SQLite file or (with
+LANMON_TEST_DB=postgresql, ctest's integration.aggregator.pg) a real PostgreSQL database."""
 import os
 import signal
-import sqlite3
 import sys
 import time
 import unittest
@@ -174,10 +174,8 @@ class PollingTest(Fixture):
         self.assertEqual(catalog.status, 200)
         names = [u["name"] for u in catalog.json()["services"]]
         self.assertIn("nginx.service", names)
-        con = sqlite3.connect(g.db)
-        rows = con.execute("SELECT COUNT(*) FROM service_status WHERE unit_name = ?",
-                           ("myapp.service",)).fetchone()[0]
-        con.close()
+        rows = g.query("SELECT COUNT(*) FROM service_status WHERE unit_name = ?",
+                       ("myapp.service",))[0][0]
         self.assertGreaterEqual(rows, 2)
 
 
@@ -282,10 +280,8 @@ class HistoryTest(Fixture):
             time.sleep(2.5)
         recent = g.api("GET", f"/api/servers/{sid}/recent?metric=cpu_pct").json()["data"]
         time.sleep(1.5)  # one more checkpoint
-        con = sqlite3.connect(g.db)
-        rows = con.execute("SELECT ts, samples, cpu_pct_avg, cpu_pct_max, cpu_pct_min "
-                           "FROM samples_hourly WHERE server_id = ? ORDER BY ts", (sid,)).fetchall()
-        con.close()
+        rows = g.query("SELECT ts, samples, cpu_pct_avg, cpu_pct_max, cpu_pct_min "
+                       "FROM samples_hourly WHERE server_id = ? ORDER BY ts", (sid,))
         import datetime
         by_bucket = {}
         for p in recent:
@@ -325,12 +321,9 @@ class HistoryTest(Fixture):
         time.sleep(4)
 
         def stored():
-            con = sqlite3.connect(g.db)
-            try:
-                return con.execute("SELECT ts, samples FROM samples_hourly WHERE server_id = ? "
-                                   "ORDER BY ts DESC LIMIT 1", (sid,)).fetchone()
-            finally:
-                con.close()
+            rows = g.query("SELECT ts, samples FROM samples_hourly WHERE server_id = ? "
+                           "ORDER BY ts DESC LIMIT 1", (sid,))
+            return rows[0] if rows else None
         before = wait_until(stored, timeout=5, what="a checkpointed bucket")
         events_before = g.events(server_id=sid)
         g.stop(signal.SIGKILL)
@@ -341,11 +334,9 @@ class HistoryTest(Fixture):
                            timeout=10, what="the bucket continued after restart")
         if after[0] == before[0]:
             self.assertGreater(after[1], before[1])
-        con = sqlite3.connect(g.db)
-        n = con.execute("SELECT COUNT(*) FROM samples_hourly WHERE server_id = ? AND ts = ?",
-                        (sid, before[0])).fetchone()[0]
-        self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-        con.close()
+        n = g.query("SELECT COUNT(*) FROM samples_hourly WHERE server_id = ? AND ts = ?",
+                    (sid, before[0]))[0][0]
+        self.assertEqual(g.integrity(), "ok")
         self.assertEqual(n, 1)
         self.assertEqual(len(g.events(server_id=sid)), len(events_before))
 
@@ -360,34 +351,26 @@ class HistoryTest(Fixture):
                         "--config", g.config_path, "--init-db"], check=True, timeout=30,
                        env=g.env, capture_output=True)
         now = int(time.time())
-        con = sqlite3.connect(g.db)
-        sid = con.execute("SELECT id FROM servers WHERE name = 'srv'").fetchone()[0]
+        sid = g.query("SELECT id FROM servers WHERE name = 'srv'")[0][0]
+        rows = []
         for days in (40, 31, 29, 1):
             ts = (now - days * 86400) // 3600 * 3600
-            con.execute("INSERT INTO samples_hourly (server_id, ts, samples, cpu_pct_avg) "
-                        "VALUES (?, ?, 1, 5)", (sid, ts))
-            con.execute("INSERT INTO events (server_id, server_name, ts, type, message) "
-                        "VALUES (?, 'srv', ?, 'server_up', 'old')", (sid, ts))
-            con.execute("INSERT INTO service_status (server_id, ts, unit_name, active_state, "
-                        "sub_state) VALUES (?, ?, 'a.service', 'active', 'running')", (sid, ts))
-        con.commit()
-        con.close()
+            rows += [("INSERT INTO samples_hourly (server_id, ts, samples, cpu_pct_avg) "
+                      "VALUES (?, ?, 1, 5)", (sid, ts)),
+                     ("INSERT INTO events (server_id, server_name, ts, type, message) "
+                      "VALUES (?, 'srv', ?, 'server_up', 'old')", (sid, ts)),
+                     ("INSERT INTO service_status (server_id, ts, unit_name, active_state, "
+                      "sub_state) VALUES (?, ?, 'a.service', 'active', 'running')", (sid, ts))]
+        g.execute(rows)
         g.start()
         self.cleanups.append(g.stop)
 
         def counts():
-            c = sqlite3.connect(g.db)
-            try:
-                return [c.execute(f"SELECT COUNT(*) FROM {t} WHERE ts < ?",
-                                  (now - 30 * 86400,)).fetchone()[0]
-                        for t in ("samples_hourly", "events", "service_status")]
-            finally:
-                c.close()
+            return [g.query(f"SELECT COUNT(*) FROM {t} WHERE ts < ?", (now - 30 * 86400,))[0][0]
+                    for t in ("samples_hourly", "events", "service_status")]
         wait_until(lambda: counts() == [0, 0, 0], timeout=30, what="old rows deleted")
-        c = sqlite3.connect(g.db)
-        kept = c.execute("SELECT COUNT(*) FROM samples_hourly WHERE ts >= ? AND ts < ?",
-                         (now - 30 * 86400, now - 3600)).fetchone()[0]
-        c.close()
+        kept = g.query("SELECT COUNT(*) FROM samples_hourly WHERE ts >= ? AND ts < ?",
+                       (now - 30 * 86400, now - 3600))[0][0]
         self.assertEqual(kept, 2)
 
     def test_locked_database_keeps_live_api(self):
@@ -395,9 +378,7 @@ class HistoryTest(Fixture):
         a = self.agent(proc)
         g = self.aggregator([server_entry("srv", a)], checkpoint="1s")
         wait_until(lambda: g.servers()["srv"]["online"], timeout=5, what="online")
-        con = sqlite3.connect(g.db, timeout=1, isolation_level=None)
-        con.execute("BEGIN EXCLUSIVE")
-        try:
+        with g.db_locked():
             t_end = time.monotonic() + 8
             seen = set()
             while time.monotonic() < t_end:
@@ -412,9 +393,6 @@ class HistoryTest(Fixture):
             self.assertGreater(len(seen), 3, "live data stopped while the database was locked")
             h = g.api("GET", "/api/health", timeout=3).json()
             self.assertGreater(h["db"]["pending_writes"] + (0 if h["db"]["ok"] else 1), 0)
-        finally:
-            con.execute("ROLLBACK")
-            con.close()
         wait_until(lambda: g.api("GET", "/api/health").json()["db"]["pending_writes"] == 0,
                    timeout=15, what="writes resumed")
 

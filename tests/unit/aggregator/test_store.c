@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The SQLite store on fresh temporary databases: open/migrations, servers, cascades, events,
- * hourly history, timeseries, retention, seed imports, locking and stats, checked both through
- * the API and through a second raw SQLite connection. */
+/* The store on fresh temporary databases of each backend: SQLite files, and (Linux) new
+ * databases in the PostgreSQL server of the CTest fixture pg. Open/migrations, servers,
+ * cascades, events, hourly history, timeseries, retention, seed imports, locking and stats,
+ * checked both through the API and through a second raw connection (sqlite3 or libpq). The
+ * cases that only one backend has (WAL, the lock of a file; partitions, reconnects) are in
+ * their own groups; test_store_pg.c has the rest of PostgreSQL's. */
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -21,12 +24,16 @@
 #include <cmocka.h>
 
 #include "support/test_os.h"
+#ifdef MON_HAVE_LIBPQ
+#include "support/test_pg.h"
+#endif
 
 #define INJECT_NAME "x'); DROP TABLE servers;--"
 
 struct fx {
     char dir[64];
-    char path[160];
+    char path[160]; /* the `database:` value: a file, or a postgresql:// URI */
+    char pg_db[64]; /* the PostgreSQL database made for this case ("" for SQLite) */
     struct agg_store *st;
 };
 
@@ -57,11 +64,41 @@ static int teardown(void **state)
     struct fx *f = *state;
     agg_store_close(f->st);
     test_rm_tree(f->dir);
+#ifdef MON_HAVE_LIBPQ
+    if (f->pg_db[0])
+        test_pg_drop_db(f->pg_db);
+#endif
     free(f);
     return 0;
 }
 
-/* ---- raw SQLite access, independent of the store ---- */
+#ifdef MON_HAVE_LIBPQ
+/* A new PostgreSQL database in the fixture's server, opened through the store. */
+static int setup_pg(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char why[256];
+    if (!f)
+        return -1;
+    if (test_pg_create_db(f->pg_db, sizeof(f->pg_db), f->path, sizeof(f->path)) < 0 ||
+        agg_store_open(f->path, 2000, &f->st, why, sizeof(why)) < 0) {
+        fprintf(stderr, "open %s: %s\n", f->path, f->pg_db[0] ? why : "no database");
+        if (f->pg_db[0])
+            test_pg_drop_db(f->pg_db);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+#endif
+
+static bool is_pg(const char *path)
+{
+    return strncmp(path, "postgresql://", 13) == 0;
+}
+
+/* ---- raw access, independent of the store (sqlite3 for a file, libpq for a URI) ---- */
 
 static sqlite3 *raw_open(const char *path)
 {
@@ -73,9 +110,19 @@ static sqlite3 *raw_open(const char *path)
 
 static void raw_exec(const char *path, const char *sql)
 {
-    sqlite3 *db = raw_open(path);
+    sqlite3 *db;
     char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    int rc;
+#ifdef MON_HAVE_LIBPQ
+    if (is_pg(path)) {
+        char err[512];
+        if (test_pg_exec(path, sql, err, sizeof(err)) < 0)
+            fail_msg("%s: %s", sql, err);
+        return;
+    }
+#endif
+    db = raw_open(path);
+    rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK)
         fail_msg("%s: %s", sql, msg ? msg : "?");
     sqlite3_close(db);
@@ -84,10 +131,20 @@ static void raw_exec(const char *path, const char *sql)
 /* The first column of the first row of sql, as an integer (-999 when there is no row). */
 static int64_t raw_int(const char *path, const char *sql)
 {
-    sqlite3 *db = raw_open(path);
+    sqlite3 *db;
     sqlite3_stmt *s = NULL;
     int64_t v = -999;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    int rc;
+#ifdef MON_HAVE_LIBPQ
+    if (is_pg(path)) {
+        char text[512];
+        if (test_pg_text(path, sql, text, sizeof(text)) < 0)
+            fail_msg("%s: %s", sql, text);
+        return text[0] ? strtoll(text, NULL, 10) : -999;
+    }
+#endif
+    db = raw_open(path);
+    rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
     if (rc != SQLITE_OK)
         fail_msg("%s: %s", sql, sqlite3_errmsg(db));
     if (sqlite3_step(s) == SQLITE_ROW)
@@ -99,8 +156,16 @@ static int64_t raw_int(const char *path, const char *sql)
 
 static void raw_text(const char *path, const char *sql, char *buf, size_t size)
 {
-    sqlite3 *db = raw_open(path);
+    sqlite3 *db;
     sqlite3_stmt *s = NULL;
+#ifdef MON_HAVE_LIBPQ
+    if (is_pg(path)) {
+        if (test_pg_text(path, sql, buf, size) < 0)
+            fail_msg("%s: %s", sql, buf);
+        return;
+    }
+#endif
+    db = raw_open(path);
     buf[0] = '\0';
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
     if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
@@ -112,8 +177,33 @@ static void raw_text(const char *path, const char *sql, char *buf, size_t size)
 static int64_t raw_count(const char *path, const char *table, const char *where)
 {
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s WHERE %s", table, where ? where : "1");
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s WHERE %s", table, where ? where : "1=1");
     return raw_int(path, sql);
+}
+
+/* The schema version the database records (PRAGMA user_version, or lanmon_schema). */
+static int64_t raw_version(const char *path)
+{
+    return raw_int(path, is_pg(path) ? "SELECT version FROM lanmon_schema" : "PRAGMA user_version");
+}
+
+static void raw_set_version(const char *path, int version)
+{
+    char sql[96];
+    if (is_pg(path))
+        snprintf(sql, sizeof(sql), "UPDATE lanmon_schema SET version = %d", version);
+    else
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+    raw_exec(path, sql);
+}
+
+/* The number of tables (not counting partitions) in the database. */
+static int64_t raw_tables(const char *path)
+{
+    return raw_int(path, is_pg(path) ? "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON "
+                                       "n.oid = c.relnamespace WHERE n.nspname = 'public' AND "
+                                       "c.relkind IN ('r', 'p') AND NOT c.relispartition"
+                                     : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'");
 }
 
 /* ---- builders ---- */
@@ -259,7 +349,7 @@ static void test_reopen_is_idempotent(void **state)
     assert_int_equal(agg_store_open(f->path, 1000, &a, why, sizeof(why)), MON_OK);
     /* A second connection on the same file (the API's reader) at the same time. */
     assert_int_equal(agg_store_open(f->path, 1000, &b, why, sizeof(why)), MON_OK);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), agg_store_schema_version());
+    assert_int_equal(raw_version(f->path), agg_store_schema_version());
     assert_int_equal(agg_store_server_list(b, &list, &n), MON_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].name, "alpha");
@@ -272,18 +362,17 @@ static void test_newer_schema_refused(void **state)
 {
     struct fx *f = *state;
     struct agg_store *other = (struct agg_store *)(uintptr_t)0x1;
-    char sql[64], why[256];
+    char why[256];
 
     agg_store_close(f->st);
     f->st = NULL;
-    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", agg_store_schema_version() + 1);
-    raw_exec(f->path, sql);
+    raw_set_version(f->path, agg_store_schema_version() + 1);
     assert_int_equal(agg_store_open(f->path, 1000, &other, why, sizeof(why)), MON_EUNSUPPORTED);
     assert_ptr_equal(other, (struct agg_store *)(uintptr_t)0x1); /* untouched on failure */
     assert_non_null(strstr(why, "newer"));
     assert_non_null(strstr(why, f->path));
     /* Nothing was migrated or rewritten. */
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), agg_store_schema_version() + 1);
+    assert_int_equal(raw_version(f->path), agg_store_schema_version() + 1);
 }
 
 /* A database at schema 1 (before seed_imports) is taken to the current version, and servers
@@ -299,9 +388,10 @@ static void test_migration_from_version_1(void **state)
     add_server(f->st, "old");
     agg_store_close(f->st);
     f->st = NULL;
-    raw_exec(f->path, "DROP TABLE seed_imports; PRAGMA user_version = 1;");
+    raw_exec(f->path, "DROP TABLE seed_imports");
+    raw_set_version(f->path, 1);
     assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), agg_store_schema_version());
+    assert_int_equal(raw_version(f->path), agg_store_schema_version());
     assert_int_equal(raw_count(f->path, "seed_imports", "name = 'old'"), 1);
     assert_int_equal(agg_store_seed_import(f->st, &seed, &imported, &id), MON_OK);
     assert_false(imported);
@@ -832,16 +922,16 @@ static void test_injection_strings_are_data(void **state)
     assert_string_equal(ev[0].server_name, INJECT_NAME);
     free(ev);
 
-    /* Every table is still there and intact. */
+    /* Every table is still there and intact: the eight of the schema and the backend's own
+     * (sqlite_sequence, lanmon_schema). */
     assert_int_equal(raw_count(f->path, "servers", NULL), 1);
     assert_int_equal(raw_count(f->path, "events", NULL), 2);
     assert_int_equal(raw_count(f->path, "unit_states", NULL), 1);
-    assert_int_equal(raw_count(f->path, "sqlite_master", "type = 'table'"),
-                     raw_count(f->path, "sqlite_master",
-                               "type = 'table' AND name IN ('servers', 'samples_hourly', "
-                               "'gpu_samples_hourly', 'disk_samples_hourly', 'service_status', "
-                               "'unit_states', 'events', 'seed_imports', 'sqlite_sequence')"));
-    assert_int_equal(raw_count(f->path, "sqlite_master", "type = 'table'"), 9);
+    assert_int_equal(raw_count(f->path, "samples_hourly", NULL), 0);
+    assert_int_equal(raw_count(f->path, "gpu_samples_hourly", NULL), 0);
+    assert_int_equal(raw_count(f->path, "disk_samples_hourly", NULL), 0);
+    assert_int_equal(raw_count(f->path, "seed_imports", NULL), 0);
+    assert_int_equal(raw_tables(f->path), 9);
 }
 
 /* ---- locking ---- */
@@ -889,6 +979,60 @@ static void test_busy_then_released(void **state)
     agg_store_close(quick);
     assert_int_equal(raw_count(f->path, "servers", "name = 'late'"), 1);
 }
+
+#ifdef MON_HAVE_LIBPQ
+/* A PostgreSQL table locked by another session: a write waits lock_timeout (the busy time)
+ * and fails with MON_EBUSY and the server's reason, reads go on, and once the lock is gone the
+ * same store writes again. */
+static void test_pg_busy_then_released(void **state)
+{
+    struct fx *f = *state;
+    struct agg_store *quick = NULL;
+    struct agg_event e = event(0, "x", 1, "server_up", "m");
+    char *services[] = {"a.service"};
+    struct agg_server in = {.name = "late",
+                            .host = "h",
+                            .port = 1,
+                            .services = services,
+                            .n_services = 1,
+                            .enabled = true};
+    struct agg_server *list = NULL;
+    size_t n = 0;
+    PGconn *holder;
+    PGresult *res;
+    char why[256];
+    int64_t t0, elapsed, id = 0;
+
+    assert_int_equal(agg_store_open(f->path, 100, &quick, why, sizeof(why)), MON_OK);
+    holder = PQconnectdb(f->path);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    res = PQexec(holder, "BEGIN; LOCK TABLE servers, events IN EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+
+    t0 = mon_mono_ms();
+    assert_int_equal(agg_store_server_insert(quick, &in, &id), MON_EBUSY);
+    elapsed = mon_mono_ms() - t0;
+    assert_true(elapsed >= 80 && elapsed < 1000);
+    assert_int_equal(id, 0);
+    assert_non_null(strstr(agg_store_last_error(quick), "lock timeout"));
+    t0 = mon_mono_ms();
+    assert_int_equal(agg_store_event_add(quick, &e), MON_EBUSY);
+    assert_true(mon_mono_ms() - t0 < 1000);
+    /* EXCLUSIVE lets readers through. */
+    assert_int_equal(agg_store_server_list(quick, &list, &n), MON_OK);
+    assert_int_equal(n, 0);
+
+    res = PQexec(holder, "COMMIT");
+    PQclear(res);
+    assert_int_equal(agg_store_server_insert(quick, &in, &id), MON_OK);
+    assert_true(id > 0);
+    assert_int_equal(agg_store_event_add(quick, &e), MON_OK);
+    PQfinish(holder);
+    agg_store_close(quick);
+    assert_int_equal(raw_count(f->path, "servers", "name = 'late'"), 1);
+}
+#endif
 
 /* ---- unit states ---- */
 
@@ -1042,36 +1186,65 @@ static void test_stats_json(void **state)
     item = cJSON_GetObjectItemCaseSensitive(root, "size_bytes");
     assert_true(cJSON_IsNumber(item));
     assert_true(item->valuedouble > 0);
-    assert_int_equal((int64_t)item->valuedouble,
-                     raw_int(f->path, "PRAGMA page_count") * raw_int(f->path, "PRAGMA page_size"));
-    item = cJSON_GetObjectItemCaseSensitive(root, "journal_mode");
-    assert_true(cJSON_IsString(item));
-    assert_string_equal(item->valuestring, "wal");
+    if (is_pg(f->path)) {
+        /* The database's size on the server, its version and the monthly partitions. */
+        assert_int_equal((int64_t)item->valuedouble,
+                         raw_int(f->path, "SELECT pg_database_size(current_database())"));
+        item = cJSON_GetObjectItemCaseSensitive(root, "backend");
+        assert_string_equal(item->valuestring, "postgresql");
+        item = cJSON_GetObjectItemCaseSensitive(root, "server_version");
+        assert_true(cJSON_IsString(item) && strncmp(item->valuestring, "15", 2) == 0);
+        item = cJSON_GetObjectItemCaseSensitive(root, "partitions");
+        assert_int_equal((int64_t)item->valuedouble,
+                         raw_int(f->path, "SELECT COUNT(*) FROM pg_class WHERE relispartition "
+                                          "AND relkind = 'r'"));
+        assert_true(item->valuedouble >= 12); /* 4 tables x (this month + 2 ahead) */
+    } else {
+        assert_int_equal((int64_t)item->valuedouble, raw_int(f->path, "PRAGMA page_count") *
+                                                         raw_int(f->path, "PRAGMA page_size"));
+        item = cJSON_GetObjectItemCaseSensitive(root, "journal_mode");
+        assert_true(cJSON_IsString(item));
+        assert_string_equal(item->valuestring, "wal");
+    }
     item = cJSON_GetObjectItemCaseSensitive(root, "user_version");
     assert_int_equal((int)item->valuedouble, agg_store_schema_version());
     cJSON_Delete(root);
     free(json);
 }
 
+/* The cases every backend passes, each on a fresh database of the backend setup makes. */
+#define COMMON_CASES(setup_fn)                                                                     \
+    cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_fn, teardown),                \
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_fn, teardown),            \
+        cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_fn, teardown),        \
+        cmocka_unit_test_setup_teardown(test_server_crud, setup_fn, teardown),                     \
+        cmocka_unit_test_setup_teardown(test_delete_cascades_keeps_events, setup_fn, teardown),    \
+        cmocka_unit_test_setup_teardown(test_hourly_upsert_and_get, setup_fn, teardown),           \
+        cmocka_unit_test_setup_teardown(test_gpu_disk_upsert_and_get, setup_fn, teardown),         \
+        cmocka_unit_test_setup_teardown(test_timeseries, setup_fn, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_events_paging_and_filters, setup_fn, teardown),       \
+        cmocka_unit_test_setup_teardown(test_retention_cutoff, setup_fn, teardown),                \
+        cmocka_unit_test_setup_teardown(test_injection_strings_are_data, setup_fn, teardown),      \
+        cmocka_unit_test_setup_teardown(test_unit_states_round_trip, setup_fn, teardown),          \
+        cmocka_unit_test_setup_teardown(test_seed_import_once_by_name, setup_fn, teardown),        \
+        cmocka_unit_test_setup_teardown(test_stats_json, setup_fn, teardown)
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test_setup_teardown(test_open_creates_folder_wal_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_crud, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_cascades_keeps_events, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hourly_upsert_and_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gpu_disk_upsert_and_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeseries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_paging_and_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_cutoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_injection_strings_are_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_then_released, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unit_states_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seed_import_once_by_name, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stats_json, setup, teardown),
+        COMMON_CASES(setup),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
+#ifdef MON_HAVE_LIBPQ
+    {
+        const struct CMUnitTest pg_tests[] = {
+            cmocka_unit_test_setup_teardown(test_pg_busy_then_released, setup_pg, teardown),
+            COMMON_CASES(setup_pg),
+        };
+        failed += cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
+    }
+#endif
+    return failed;
 }
