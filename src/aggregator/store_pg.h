@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- SQL (store_pg_sql.c) ---- */
 
@@ -194,12 +195,19 @@ typedef int (*agg_pg_read_fn)(struct agg_store *st, const PGresult *res, int row
 int agg_pg_collect(struct agg_store *st, const PGresult *res, size_t elem, agg_pg_read_fn read_row,
                    void *ctx, void (*free_item)(void *item), void **ret, size_t *ret_n);
 
-/* Retries a call once when it failed because the connection broke (see agg_pg_lost). */
+/* Retries a call once when it failed because the connection broke (see agg_pg_lost); when
+ * the retry succeeds, the call did not fail: the reason of the last failed call stays. */
 #define AGG_PG_RETRY(st, call)                                                                     \
     do {                                                                                           \
-        int r_ = (call);                                                                           \
-        if (r_ < 0 && agg_pg_lost(st))                                                             \
+        char keep_[AGG_STORE_ERR_LEN];                                                             \
+        int r_;                                                                                    \
+        memcpy(keep_, (st)->err, sizeof(keep_));                                                   \
+        r_ = (call);                                                                               \
+        if (r_ < 0 && agg_pg_lost(st)) {                                                           \
             r_ = (call);                                                                           \
+            if (r_ >= 0)                                                                           \
+                memcpy((st)->err, keep_, sizeof(keep_));                                           \
+        }                                                                                          \
         return r_;                                                                                 \
     } while (0)
 

@@ -82,12 +82,19 @@ static inline int test_pg_port(void)
     return colon ? atoi(colon + 1) : -1;
 }
 
+static inline void test_pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Runs sql on the database at uri; 0, or -1 with the server's message in err. */
 static inline int test_pg_exec(const char *uri, const char *sql, char *err, size_t err_size)
 {
     PGconn *c = PQconnectdb(uri);
     PGresult *res;
     int rc = -1;
+    PQsetNoticeProcessor(c, test_pg_quiet, NULL); /* "does not exist, skipping" */
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, err_size, "%s", PQerrorMessage(c));
         PQfinish(c);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the aggregator configuration's log section: defaults, paths resolved from the
- * config file's folder, strict values with file:line:key errors (also run under wine). */
+/* Unit tests for the aggregator configuration's log section and its database keys: defaults,
+ * paths resolved from the config file's folder, a PostgreSQL URI kept as written with its
+ * password file read, strict values with file:line:key errors (also run under wine, where a
+ * postgresql:// database is refused). */
 #include "aggregator/config.h"
 #include "common/err.h"
 
@@ -12,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "support/test_os.h"
 
 static struct agg_config *parse_ok(const char *text)
 {
@@ -79,12 +83,80 @@ static void test_log_errors_name_line_and_key(void **state)
     parse_bad("log: \"file.log\"\n", "log");
 }
 
+/* database: a file is taken from the config's folder, a URI is kept as written. */
+static void test_database_values(void **state)
+{
+    struct agg_config *cfg;
+    (void)state;
+    cfg = parse_ok("listen: \"127.0.0.1:8080\"\n");
+    assert_string_equal(cfg->database, "/srv/lanmon/data/monitor.db");
+    assert_null(cfg->database_password);
+    agg_config_free(cfg);
+#ifdef MON_HAVE_LIBPQ
+    cfg = parse_ok("database: \"postgresql://lanmon@db.lan:5432/lanmon?sslmode=require\"\n");
+    assert_string_equal(cfg->database, "postgresql://lanmon@db.lan:5432/lanmon?sslmode=require");
+    assert_null(cfg->database_password);
+    agg_config_free(cfg);
+#else
+    /* The Windows build has no PostgreSQL: --check-config says so instead of making a file. */
+    parse_bad("database: \"postgresql://lanmon@db.lan/lanmon\"\n", "no PostgreSQL support");
+#endif
+    parse_bad("database: \"\"\n", "cfg.yaml:1:");
+    parse_bad("database: \"host=db dbname=lanmon\"\n", "postgresql://USER@HOST");
+    parse_bad("database: \"data/x.db\"\ndatabase_password_file: \"pw\"\n",
+              "database_password_file");
+}
+
+#ifdef MON_HAVE_LIBPQ
+/* database_password_file: read like every secret file (relative to the config's folder,
+ * trimmed, never empty), only for a server database; no daily backup section beside one. */
+static void test_database_password_file(void **state)
+{
+    struct agg_config *cfg = NULL;
+    struct mon_cfg_error err;
+    char dir[256], path[320], text[512];
+    FILE *f;
+    int r;
+    (void)state;
+
+    assert_int_equal(test_make_temp_dir("lanmon-cfgdb", dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/db.pass", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("  s3cret pass\n", f);
+    fclose(f);
+    snprintf(text, sizeof(text),
+             "database: \"postgres://lanmon@127.0.0.1/lanmon\"\ndatabase_password_file: "
+             "\"db.pass\"\n");
+    r = agg_config_parse("cfg.yaml", text, strlen(text), dir, &cfg, &err);
+    if (r != MON_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->database_password, "s3cret pass");
+    assert_string_equal(cfg->database, "postgres://lanmon@127.0.0.1/lanmon");
+    agg_config_free(cfg);
+    cfg = NULL;
+
+    snprintf(text, sizeof(text),
+             "database: \"postgresql://h/db\"\ndatabase_password_file: \"missing.pass\"\n");
+    r = agg_config_parse("cfg.yaml", text, strlen(text), dir, &cfg, &err);
+    assert_int_equal(r, MON_EINVAL);
+    assert_non_null(strstr(err.msg, "cfg.yaml:2:"));
+    assert_non_null(strstr(err.msg, "database_password_file"));
+    assert_non_null(strstr(err.msg, "missing.pass"));
+    test_rm_tree(dir);
+
+    parse_bad("database: \"postgresql://h/db\"\nbackup: { dir: b }\n", "pg_dump");
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_log_defaults_without_section),
-        cmocka_unit_test(test_log_section),
-        cmocka_unit_test(test_log_errors_name_line_and_key),
+        cmocka_unit_test(test_log_defaults_without_section), cmocka_unit_test(test_log_section),
+        cmocka_unit_test(test_log_errors_name_line_and_key), cmocka_unit_test(test_database_values),
+#ifdef MON_HAVE_LIBPQ
+        cmocka_unit_test(test_database_password_file),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -291,6 +291,46 @@ static void test_utc_offset_file(void **state)
     }
 }
 
+/* Month starts for the PostgreSQL partitions: across years, leap Februaries, negative moves
+ * and times before 1970. */
+static void test_month_start(void **state)
+{
+    char buf[MON_ISO8601_LEN];
+    int64_t mar2024 = 1709251200; /* 2024-03-01T00:00:00Z */
+    int y = 0, m = 0;
+    (void)state;
+
+    assert_int_equal(mon_utc_month_start(mar2024, 0, &y, &m), mar2024);
+    assert_int_equal(y, 2024);
+    assert_int_equal(m, 3);
+    assert_int_equal(mon_utc_month_start(mar2024 + 86400 * 30 + 86399, 0, NULL, NULL), mar2024);
+    assert_int_equal(mon_utc_month_start(mar2024 - 1, 0, &y, &m), mar2024 - 29 * 86400);
+    assert_int_equal(m, 2); /* 2024 is a leap year */
+    assert_int_equal(mon_utc_month_start(mar2024, 10, &y, &m), 1735689600); /* 2025-01-01 */
+    assert_int_equal(y, 2025);
+    assert_int_equal(m, 1);
+    assert_int_equal(mon_utc_month_start(mar2024, -15, &y, &m), 1669852800); /* 2022-12-01 */
+    assert_int_equal(y, 2022);
+    assert_int_equal(m, 12);
+    assert_int_equal(mon_utc_month_start(0, 0, NULL, NULL), 0);
+    assert_int_equal(mon_utc_month_start(-1, 0, &y, &m), -31 * 86400); /* 1969-12-01 */
+    assert_int_equal(y, 1969);
+    assert_int_equal(
+        mon_format_iso8601(mon_utc_month_start(1767225599, 1, NULL, NULL), buf, sizeof(buf)),
+        MON_OK);
+    assert_string_equal(buf, "2026-01-01T00:00:00Z");
+    assert_int_equal(mon_utc_from_date(2024, 3, 1), mar2024);
+    assert_int_equal(mon_utc_from_date(1970, 1, 1), 0);
+    /* Every month start of 1999..2031 is the one before moved by one. */
+    for (int64_t t = mon_utc_from_date(1999, 1, 1); t < mon_utc_from_date(2031, 1, 1);) {
+        int64_t next = mon_utc_month_start(t, 1, &y, &m);
+        assert_int_equal(mon_utc_month_start(next, -1, NULL, NULL), t);
+        assert_int_equal(next, mon_utc_from_date(y, m, 1));
+        assert_true(next - t >= 28 * 86400 && next - t <= 31 * 86400);
+        t = next;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_mono_ms),
         cmocka_unit_test(test_utc_ms),
         cmocka_unit_test(test_utc_offset_file),
+        cmocka_unit_test(test_month_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
