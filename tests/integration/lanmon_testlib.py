@@ -307,8 +307,7 @@ class Aggregator(Daemon):
             self.lines.append("servers:")
             for s in servers:
                 self.lines.append("  - " + json.dumps(s))
-        with open(self.config_path, "w") as f:
-            f.write("\n".join(self.lines) + "\n")
+        self._write_config()
         self.env = dict(os.environ)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         self.env.update(env or {})
@@ -318,6 +317,21 @@ class Aggregator(Daemon):
     @property
     def base(self):
         return f"http://127.0.0.1:{self.port}"
+
+    def _write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write("\n".join(self.lines) + "\n")
+
+    def switch_database(self, database, backend, pg_db=None, extra=()):
+        """Points the config's database: line elsewhere (the one line a user changes after
+        --migrate-to), with extra lines such as database_password_file."""
+        self.lines = [line for line in self.lines
+                      if not line.startswith(("database:", "database_password_file:"))]
+        self.lines[1:1] = [f"database: {yaml_value(database)}"] + list(extra)
+        self.db, self.backend = database, backend
+        if backend == "postgresql":
+            self.pg, self.pg_db = pg_server(), pg_db
+        self._write_config()
 
     def start(self):
         self.log = open(self.log_path, "ab")
