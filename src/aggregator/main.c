@@ -379,6 +379,9 @@ static int do_uninstall_service(void)
     return 0;
 }
 
+/* How long a start waits for the lock of a server database that a crashed aggregator held. */
+#define INSTANCE_LOCK_WAIT_MS 5000
+
 /* The daemon: database lock, store, seeds, engine, API and backups until a stop request. */
 static int run_daemon(const struct agg_config *cfg)
 {
@@ -402,10 +405,18 @@ static int run_daemon(const struct agg_config *cfg)
         mon_error("cannot open the database %s: %s", name, why);
         goto out;
     }
-    /* A server database has no lock file: its connection holds an advisory lock instead. */
-    if (server && agg_store_lock_instance(store, why, sizeof(why)) < 0) {
-        mon_error("%s; stop it first", why);
-        goto out;
+    /* A server database has no lock file: its connection holds an advisory lock instead.
+     * Right after a crash the server may not have ended the old session yet: wait a little. */
+    if (server) {
+        int64_t until = mon_mono_ms() + INSTANCE_LOCK_WAIT_MS;
+        int r;
+        while ((r = agg_store_lock_instance(store, why, sizeof(why))) == MON_EBUSY &&
+               mon_mono_ms() < until)
+            mon_sleep_ms(250);
+        if (r < 0) {
+            mon_error("%s; stop it first", why);
+            goto out;
+        }
     }
     if (!server && agg_dblock_take_file(cfg->database, &locks, why, sizeof(why)) < 0) {
         mon_error("%s", why);

@@ -273,18 +273,19 @@ def pg_partition(con, table, ts):
 
 class Aggregator(Daemon):
     """A real monitor-aggregator process on 127.0.0.1 with a temp database: a SQLite file, or a
-    new PostgreSQL database when db="postgresql" (default: $LANMON_TEST_DB)."""
+    new PostgreSQL database when db="postgresql" (default: $LANMON_TEST_DB), in the server pg
+    (a PgServer; default: the process's)."""
 
     def __init__(self, servers=(), interval="1s", timeout="500ms", bucket="1h",
                  checkpoint="2s", admin_token="admin-token-0123456789", extra=None, env=None,
-                 db_dir=None, max_response_bytes=1048576, db=None):
+                 db_dir=None, max_response_bytes=1048576, db=None, pg=None):
         self.dir = db_dir or tempfile.mkdtemp(prefix="lanmon-agg-")
         self.port = free_port()
         self.admin_token = admin_token
-        self.backend = db or TEST_DB
+        self.backend = "postgresql" if pg else db or TEST_DB
         self.pg_db = None
         if self.backend == "postgresql":
-            self.pg = pg_server()
+            self.pg = pg or pg_server()
             self.pg_db = self.pg.create_db()
             self.db = self.pg.uri(self.pg_db)
         else:
