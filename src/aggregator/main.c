@@ -3,6 +3,7 @@
  * the API, and an orderly stop on SIGTERM/SIGINT (Ctrl-C). */
 #include "aggregator/api.h"
 #include "aggregator/backup.h"
+#include "aggregator/checkdb.h"
 #include "aggregator/config.h"
 #include "aggregator/dblock.h"
 #include "aggregator/dbname.h"
@@ -16,7 +17,6 @@
 #include "common/os/os.h"
 #include "common/os/service.h"
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,64 +146,6 @@ static int do_backup(const struct agg_config *cfg, const char *file)
     printf("%s: backed up to %s\n", cfg->database, file);
     rc = 0;
 out:
-    agg_store_close(st);
-    return rc;
-}
-
-/* Prints the health of the database; 0 when the integrity check passes. */
-static int do_check_db(const struct agg_config *cfg)
-{
-    bool server = agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES;
-    struct agg_store *st = NULL;
-    char why[512], name[512], *json = NULL;
-    cJSON *root = NULL;
-    const cJSON *rows, *item;
-    int rc = 1;
-
-    agg_db_display(cfg->database, name, sizeof(name));
-    if (!server && !mon_os_path_exists(cfg->database)) {
-        printf("%s: does not exist\n", name);
-        return 1;
-    }
-    if (agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &st, why, sizeof(why)) <
-        0) {
-        printf("%s: cannot open: %s\n", name, why);
-        return 1;
-    }
-    printf("database: %s\n", name);
-    /* A file's integrity check is the restore check; a server checks itself (store_pg_care.c). */
-    if (agg_store_check(st, why, sizeof(why)) < 0 ||
-        (!server && agg_store_restore_check(cfg->database, why, sizeof(why)) < 0)) {
-        printf("integrity: FAILED (%s)\n", why);
-        goto out;
-    }
-    printf("integrity: ok\n");
-    if (agg_store_stats(st, &json) < 0 || !(root = cJSON_Parse(json))) {
-        printf("statistics: unavailable (%s)\n", agg_store_last_error(st));
-        goto out;
-    }
-    item = cJSON_GetObjectItemCaseSensitive(root, "size_bytes");
-    printf("size: %.0f bytes\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
-    if (server) {
-        item = cJSON_GetObjectItemCaseSensitive(root, "server_version");
-        printf("server: PostgreSQL %s\n", cJSON_IsString(item) ? item->valuestring : "?");
-        item = cJSON_GetObjectItemCaseSensitive(root, "partitions");
-        printf("monthly partitions: %.0f\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
-    } else {
-        item = cJSON_GetObjectItemCaseSensitive(root, "journal_mode");
-        printf("journal mode: %s\n", cJSON_IsString(item) ? item->valuestring : "?");
-    }
-    item = cJSON_GetObjectItemCaseSensitive(root, "user_version");
-    printf("schema version: %.0f\n", cJSON_IsNumber(item) ? item->valuedouble : 0.0);
-    rows = cJSON_GetObjectItemCaseSensitive(root, "rows");
-    cJSON_ArrayForEach(item, rows)
-    {
-        printf("rows %s: %.0f\n", item->string, item->valuedouble);
-    }
-    rc = 0;
-out:
-    cJSON_Delete(root);
-    free(json);
     agg_store_close(st);
     return rc;
 }
@@ -379,8 +321,10 @@ static int do_uninstall_service(void)
     return 0;
 }
 
-/* How long a start waits for the lock of a server database that a crashed aggregator held. */
+/* How long a start waits for the lock of a server database that a crashed aggregator held,
+ * and for a database server that does not answer yet. */
 #define INSTANCE_LOCK_WAIT_MS 5000
+#define SERVER_DB_WAIT_MS     60000
 
 /* The daemon: database lock, store, seeds, engine, API and backups until a stop request. */
 static int run_daemon(const struct agg_config *cfg)
@@ -400,10 +344,18 @@ static int run_daemon(const struct agg_config *cfg)
     if (!server && lock_database(cfg->database, &locks) < 0)
         goto out;
     restrict_database_files(cfg->database);
-    if (agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &store, why,
-                          sizeof(why)) < 0) {
-        mon_error("cannot open the database %s: %s", name, why);
-        goto out;
+    /* A database server that is not up yet (a boot that starts both) is waited for, a while. */
+    for (int64_t until = mon_mono_ms() + (server ? SERVER_DB_WAIT_MS : 0);;) {
+        int r = agg_store_open_ex(cfg->database, cfg->database_password, 5000, 0, &store, why,
+                                  sizeof(why));
+        if (r >= 0)
+            break;
+        if (r != MON_EIO || mon_mono_ms() >= until) {
+            mon_error("cannot open the database %s: %s", name, why);
+            goto out;
+        }
+        mon_warn("cannot reach the database %s yet (%s); trying again in 5 s", name, why);
+        mon_sleep_ms(5000);
     }
     /* A server database has no lock file: its connection holds an advisory lock instead.
      * Right after a crash the server may not have ended the old session yet: wait a little. */
@@ -562,7 +514,7 @@ static int run(void *arg)
         rc = do_backup(cfg, o->file);
         break;
     case MODE_CHECK_DB:
-        rc = do_check_db(cfg);
+        rc = agg_check_db(cfg, stdout);
         break;
     case MODE_MIGRATE:
         rc = do_migrate(cfg, o->file);

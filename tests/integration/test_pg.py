@@ -213,6 +213,29 @@ class CommandLineTest(Fixture):
         self.assertEqual(g.api("GET", "/api/health").status, 200)
 
 
+class StartTest(Fixture):
+    def test_start_waits_for_the_database_server(self):
+        # A boot that starts PostgreSQL and the aggregator together: the aggregator waits.
+        from pgserver import PgServer
+        pg = PgServer(prefix="lanmon-pg-start-").start()
+        self.cleanups.append(pg.close)
+        g = self.aggregator(start=False, pg=pg)
+        pg.stop()
+        log = open(g.log_path, "ab")
+        self.cleanups.append(log.close)
+        g.proc = subprocess.Popen([EXE, "--config", g.config_path], env=g.env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        self.cleanups.append(lambda: g.stop())
+        wait_until(lambda: "cannot reach the database" in g.output(), timeout=10,
+                   what="the first attempt")
+        self.assertIsNone(g.proc.poll())
+        pg.start()
+        wait_until(lambda: g.api("GET", "/api/health", timeout=1).status == 200, timeout=20,
+                   what="the aggregator up once the server is")
+        self.assertIn("trying again in 5 s", g.output())
+        self.assertEqual(g.stop()[0], 0)
+
+
 class PasswordTest(Fixture):
     def test_password_sources_never_printed(self):
         pg = pg_server()
