@@ -6,7 +6,10 @@
 # and stops everything on Ctrl-C.
 # Environment: BUILD (default build), DEMO (default $BUILD/demo), AGENT_PORT (9109), WEB_PORT
 # (8080), SIM=0 (no simulated servers; removes those of earlier runs from the database),
-# SIM_SERVERS (1-8, default 4), SIM_PORT (first simulated server's port, default 9201).
+# SIM_SERVERS (1-8, default 4), SIM_PORT (first simulated server's port, default 9201),
+# DATABASE: the aggregator's database (the one config line that changes): unset, a SQLite file
+# under $DEMO/data; a postgresql:// URI, that database; "postgresql", a local PostgreSQL 15
+# server (Debian's postgresql-15, make deps) kept under $DEMO/pg between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,6 +22,12 @@ SIM_PORT=${SIM_PORT:-9201}
 mkdir -p "$DEMO/data"
 DEMO_ABS=$(cd "$DEMO" && pwd)
 BUILD_ABS=$(cd "$BUILD" && pwd)
+DATABASE=${DATABASE:-data/monitor.db}
+PG_STARTED=no
+if [ "$DATABASE" = postgresql ]; then
+  DATABASE=$(/usr/bin/python3 tests/integration/pgserver.py start "$DEMO_ABS/pg" --keep --db lanmon)
+  PG_STARTED=yes
+fi
 
 # Tokens are generated once and kept, so a restarted demo keeps its database and sessions.
 new_token() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
@@ -37,10 +46,10 @@ gpu: auto
 YAML
 
 cat > "$DEMO/aggregator.yaml" <<YAML
-# Demo aggregator: loopback only, database under $DEMO/data. The simulated servers are added
-# (and with SIM=0 removed) through the admin API by scripts/demo-sim.py.
+# Demo aggregator: loopback only, database under $DEMO/data (or DATABASE=). The simulated
+# servers are added (and with SIM=0 removed) through the admin API by scripts/demo-sim.py.
 listen: "127.0.0.1:$WEB_PORT"
-database: "data/monitor.db"
+database: "$DATABASE"
 admin_token_file: "admin.token"
 web_root: "$BUILD_ABS/web"
 poll: { interval: 5s, timeout: 2s, max_response_bytes: 1048576 }
@@ -54,6 +63,9 @@ cleanup() {
   trap - INT TERM EXIT
   kill -TERM "${PIDS[@]}" 2>/dev/null || true
   wait "${PIDS[@]}" 2>/dev/null || true
+  if [ "$PG_STARTED" = yes ]; then
+    /usr/bin/python3 tests/integration/pgserver.py stop "$DEMO_ABS/pg" --keep
+  fi
   echo "demo stopped"
 }
 trap cleanup INT TERM EXIT
@@ -103,6 +115,7 @@ echo
 echo "  Dashboard:   http://127.0.0.1:$WEB_PORT/"
 echo "  Admin token: $(cat "$DEMO/admin.token")   (asked for when you add, edit or delete servers)"
 echo "  Agent:       http://127.0.0.1:$AGENT_PORT/v1/health   (this machine)"
+echo "  Database:    $(printf '%s' "$DATABASE" | sed -E 's#(://[^:/@]*):[^@/]*@#\1@#')"
 if [ "$SIM" != 0 ]; then
   last=$(printf 'sim-gpu-%02d' "$SIM_SERVERS")
   echo "  Simulated:   sim-gpu-01 .. $last on 127.0.0.1:$SIM_PORT.. -- NOT real machines: made-up"

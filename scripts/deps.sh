@@ -19,8 +19,9 @@ done
 
 RUN_PKGS=(build-essential cmake ninja-build pkg-config
           libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev
-          libcmocka-dev curl python3 nodejs npm)
+          libcmocka-dev libpq-dev curl python3 nodejs npm)
 TEST_PKGS=(git sqlite3 python3-dbusmock dbus prometheus clang-format procps
+           postgresql-15 python3-psycopg2
            valgrind cppcheck clang-tidy
            wrk nginx-light prometheus-node-exporter
            chromium fonts-wqy-microhei

@@ -8,7 +8,9 @@ with its unix socket in the folder, removed by close(). Users: `lanmon` (superus
 The CTest fixture uses the command line: `pgserver.py start DIR` starts a server whose base URI
 is written to DIR/uri (and its details to DIR/server.json), `pgserver.py stop DIR` stops it and
 removes DIR. PgServer.shared() attaches to that server when $LANMON_PG_FIXTURE names DIR, else
-starts one for the calling process."""
+starts one for the calling process. `make run DATABASE=postgresql` uses
+`pgserver.py start DIR --keep --db NAME` (the server and its data kept between runs; the URI of
+database NAME, created when missing, printed last) and `pgserver.py stop DIR --keep`."""
 import json
 import os
 import secrets
@@ -171,14 +173,14 @@ class PgServer:
         with open(os.path.join(self.dir, "uri"), "w") as f:
             f.write(self.uri() + "\n")
         with open(os.path.join(self.dir, "server.json"), "w") as f:
-            json.dump({"port": self.port, "password": self.password}, f)
+            json.dump({"port": self.port, "password": self.password, "durable": self.durable}, f)
 
     @classmethod
     def attach(cls, dir):
         """The fixture's server, started by `pgserver.py start DIR`; not ours to stop."""
         with open(os.path.join(dir, "server.json")) as f:
             info = json.load(f)
-        s = cls(dir)
+        s = cls(dir, durable=info.get("durable", False))
         s.port, s.password, s.owned = info["port"], info["password"], False
         return s
 
@@ -193,23 +195,38 @@ class PgServer:
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("start", "stop"):
-        print("usage: pgserver.py start|stop DIR", file=sys.stderr)
-        return 2
-    d = os.path.abspath(argv[2])
-    if argv[1] == "start":
-        # A server left over by an interrupted run goes first.
-        old = PgServer(d)
-        old.stop("immediate")
-        shutil.rmtree(d, ignore_errors=True)
-        t0 = time.monotonic()
-        s = PgServer(d).start()
-        s.write_info()
-        print(f"PostgreSQL on 127.0.0.1:{s.port} in {d} ({time.monotonic() - t0:.1f} s)")
+    import argparse
+    ap = argparse.ArgumentParser(description="a PostgreSQL 15 server for tests and the demo")
+    ap.add_argument("command", choices=("start", "stop"))
+    ap.add_argument("dir")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep DIR: start the server it holds, stop without removing it")
+    ap.add_argument("--db", help="start: make sure this database exists, print its URI")
+    args = ap.parse_args(argv[1:])
+    d = os.path.abspath(args.dir)
+    if args.command == "stop":
+        PgServer(d).stop("fast" if args.keep else "immediate")
+        if not args.keep:
+            shutil.rmtree(d, ignore_errors=True)
         return 0
-    s = PgServer(d)
-    s.stop("immediate")
-    shutil.rmtree(d, ignore_errors=True)
+    t0 = time.monotonic()
+    if args.keep and os.path.exists(os.path.join(d, "server.json")):
+        s = PgServer.attach(d)
+        s.owned = True
+        s.stop("fast")  # a server left running by an interrupted demo
+        s.start()
+    else:
+        # A server left over by an interrupted run goes first.
+        PgServer(d).stop("immediate")
+        shutil.rmtree(d, ignore_errors=True)
+        s = PgServer(d, durable=args.keep).start()
+    s.write_info()
+    print(f"PostgreSQL on 127.0.0.1:{s.port} in {d} ({time.monotonic() - t0:.1f} s)",
+          file=sys.stderr)
+    if args.db:
+        if not s.sql("SELECT 1 FROM pg_database WHERE datname = %s", (args.db,)):
+            s.create_db(args.db)
+        print(s.uri(args.db))
     return 0
 
 
