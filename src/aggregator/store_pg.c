@@ -96,6 +96,27 @@ bool agg_pg_lost(struct agg_store *st)
 
 /* ---- parameters ---- */
 
+char *agg_pg_utf8_copy(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t i = 0;
+    if (!out)
+        return NULL;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (c >= 0x80 && i + n <= len && mon_utf8_valid(s + i, n)) {
+            memcpy(out + i, s + i, n);
+            i += n;
+        } else {
+            out[i] = c < 0x80 ? (char)c : '?';
+            i++;
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
 void agg_pg_params_done(struct agg_pg_params *p)
 {
     for (int i = 0; i < p->n; i++) {
@@ -138,33 +159,41 @@ void agg_pg_param_double(struct agg_pg_params *p, bool has, double v)
     }
 }
 
-void agg_pg_param_text(struct agg_pg_params *p, const char *s)
+/* s of len bytes as the next parameter: as it is, or a copy when it has no terminator there
+ * or is not valid UTF-8 (a database in UTF8 refuses it, a whole checkpoint with it). */
+static void param_bytes(struct agg_pg_params *p, const char *s, size_t len, bool terminated)
 {
     int i = next_slot(p);
-    if (i >= 0)
+    if (i < 0)
+        return;
+    if (terminated && mon_utf8_valid(s, len)) {
         p->values[i] = s;
+        return;
+    }
+    p->owned[i] = agg_pg_utf8_copy(s, len);
+    p->values[i] = p->owned[i];
+    if (!p->owned[i])
+        p->oom = true;
+}
+
+void agg_pg_param_text(struct agg_pg_params *p, const char *s)
+{
+    if (!s) {
+        int i = next_slot(p);
+        if (i >= 0)
+            p->values[i] = NULL;
+        return;
+    }
+    param_bytes(p, s, strlen(s), true);
 }
 
 void agg_pg_param_array(struct agg_pg_params *p, const char *s, size_t size, bool optional)
 {
     size_t len = strnlen(s, size);
-    int i;
-    if (optional && len == 0) {
+    if (optional && len == 0)
         agg_pg_param_text(p, NULL);
-        return;
-    }
-    if (len < size) {
-        agg_pg_param_text(p, s);
-        return;
-    }
-    /* No terminator inside the array: a copy that has one. */
-    i = next_slot(p);
-    if (i < 0)
-        return;
-    p->owned[i] = mon_strndup(s, len);
-    p->values[i] = p->owned[i];
-    if (!p->owned[i])
-        p->oom = true;
+    else
+        param_bytes(p, s, len, len < size);
 }
 
 void agg_pg_param_take(struct agg_pg_params *p, char *s)
@@ -192,18 +221,25 @@ static int session_setup(struct agg_store *st)
     return agg_pg_run(st, sql);
 }
 
+static int finish(struct agg_store *st, PGresult *res, PGresult **ret);
+
 /* Takes the instance lock on the current session. */
 static int take_instance_lock(struct agg_store *st)
 {
+    PGresult *res = PQexec(agg_pg_of(st)->conn, agg_pg_instance_lock_sql);
     int64_t got = 0;
-    int r = agg_pg_query_int(st, agg_pg_instance_lock_sql, NULL, &got);
+    /* Straight to libpq: agg_pg_ready calls this, the helpers call agg_pg_ready. */
+    int r = finish(st, res, &res);
     if (r < 0)
         return r;
+    got = PQntuples(res) > 0 ? agg_pg_int64_or(res, 0, 0, 0) : 0;
+    PQclear(res);
     if (!got)
         return agg_store_fail(st, MON_EBUSY,
                               "another monitor-aggregator is running on the database %s",
                               agg_pg_of(st)->display);
     agg_pg_of(st)->instance_lock = true;
+    agg_pg_of(st)->instance_lock_held = true;
     return MON_OK;
 }
 
@@ -212,8 +248,12 @@ int agg_pg_ready(struct agg_store *st)
     struct agg_pg *c = agg_pg_of(st);
     int r;
 
-    if (PQstatus(c->conn) == CONNECTION_OK)
+    if (PQstatus(c->conn) == CONNECTION_OK) {
+        /* Lost to another aggregator at a reconnect: nothing is written until it is ours. */
+        if (c->instance_lock && !c->instance_lock_held && !c->in_tx)
+            return take_instance_lock(st);
         return MON_OK;
+    }
     /* Never continue a transaction on a new session: the old one's work is gone. */
     if (c->in_tx)
         return agg_store_fail(st, MON_EIO, "connection to the database lost in a transaction");
@@ -226,6 +266,7 @@ int agg_pg_ready(struct agg_store *st)
     /* The server restarted, ended the session or the network dropped it: a new session
      * with the same parameters. Its statements are prepared again on first use. */
     PQreset(c->conn);
+    c->instance_lock_held = false;
     memset(c->prepared, 0, sizeof(c->prepared));
     memset(c->ts_prepared, 0, sizeof(c->ts_prepared));
     if (PQstatus(c->conn) != CONNECTION_OK) {

@@ -66,6 +66,9 @@ extern const char agg_pg_instance_lock_sql[];
 /* Tables of the current schema that are not partitions; $1 the names that are ours. */
 extern const char agg_pg_foreign_tables_sql[];
 extern const char agg_pg_vacuum_sql[];
+/* The statement timeout off (for VACUUM) and back to the session's. */
+extern const char agg_pg_no_timeout_sql[];
+extern const char agg_pg_timeout_sql[];
 /* 1 when the table named $1 exists (in the search path), else 0. */
 extern const char agg_pg_table_exists_sql[];
 extern const char agg_pg_database_size_sql[];
@@ -108,6 +111,7 @@ struct agg_pg {
     bool prepared[P__COUNT];
     bool ts_prepared[AGG_METRIC_COUNT][AGG_METRIC_AGG_COUNT];
     bool instance_lock;      /* taken: take it again after a reconnect */
+    bool instance_lock_held; /* this session holds it */
     bool loading;            /* inside a copy's transaction (load_begin..load_end) */
     bool in_tx;              /* between BEGIN and COMMIT/ROLLBACK */
     int64_t reconnect_after; /* monotonic ms: no new attempt before (after a failed one) */
@@ -142,6 +146,9 @@ void agg_pg_param_text(struct agg_pg_params *p, const char *s);
 /* A fixed-size char array, ending at its size even without a terminator; optional: empty
  * stores NULL. */
 void agg_pg_param_array(struct agg_pg_params *p, const char *s, size_t size, bool optional);
+/* A copy of s (len bytes) with every byte that does not belong to a valid UTF-8 sequence
+ * replaced by '?' (a UTF8 database refuses such text); NULL when out of memory. */
+char *agg_pg_utf8_copy(const char *s, size_t len);
 /* A string the params own from now on (may be NULL after an allocation failure: then oom). */
 void agg_pg_param_take(struct agg_pg_params *p, char *s);
 

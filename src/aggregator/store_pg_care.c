@@ -62,9 +62,26 @@ int agg_pg_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted)
     AGG_PG_RETRY(st, retention_once(st, cutoff, ret_deleted));
 }
 
+/* VACUUM of a large database may take longer than the session's statement timeout. It cannot
+ * share a query string with the SETs (that would make it a transaction block). */
+static int vacuum_once(struct agg_store *st)
+{
+    int r = agg_pg_run(st, agg_pg_no_timeout_sql);
+    if (r == MON_OK) {
+        r = agg_pg_run(st, agg_pg_vacuum_sql);
+        if (PQstatus(agg_pg_of(st)->conn) == CONNECTION_OK) {
+            char keep[AGG_STORE_ERR_LEN];
+            memcpy(keep, st->err, sizeof(keep));
+            (void)agg_pg_run(st, agg_pg_timeout_sql);
+            memcpy(st->err, keep, sizeof(keep));
+        }
+    }
+    return r;
+}
+
 int agg_pg_vacuum(struct agg_store *st)
 {
-    AGG_PG_RETRY(st, agg_pg_run(st, agg_pg_vacuum_sql));
+    AGG_PG_RETRY(st, vacuum_once(st));
 }
 
 static int check_once(struct agg_store *st)

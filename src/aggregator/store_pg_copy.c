@@ -6,8 +6,10 @@
 #include "aggregator/store_pg.h"
 
 #include "common/err.h"
+#include "common/str.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COPY_FLUSH (256 * 1024) /* bytes of COPY data sent at once */
@@ -160,10 +162,16 @@ int agg_pg_load_row(struct agg_store *st, const char *const *values, size_t n)
     if (!c->in_copy)
         return agg_store_fail(st, MON_EINVAL, "no table is being loaded");
     for (size_t i = 0; i < n && r == MON_OK; i++) {
-        if (i > 0)
+        const char *v = values[i];
+        char *fixed = NULL;
+        /* Text that is not UTF-8 (SQLite keeps any bytes) gets '?' for each stray byte. */
+        if (v && !mon_utf8_valid(v, strlen(v)) && !(v = fixed = agg_pg_utf8_copy(v, strlen(v))))
+            r = MON_ENOMEM;
+        if (r == MON_OK && i > 0)
             r = mon_buf_puts(&c->copy, "\t");
         if (r == MON_OK)
-            r = put_value(&c->copy, values[i]);
+            r = put_value(&c->copy, v);
+        free(fixed);
     }
     if (r == MON_OK)
         r = mon_buf_puts(&c->copy, "\n");

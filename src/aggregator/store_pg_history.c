@@ -8,9 +8,11 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/str.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define UPSERT_BATCH   2000               /* rows per statement */
@@ -82,14 +84,24 @@ static void put_double(struct batch *b, int i, bool has, double v)
     put_raw(b, i, num);
 }
 
-/* A quoted array element from a fixed-size array (up to its size); optional: empty is NULL. */
+/* A quoted array element from a fixed-size array (up to its size); optional: empty is NULL.
+ * Bytes that are not UTF-8 become '?', as agg_pg_utf8_copy does. */
 static void put_text(struct batch *b, int i, const char *s, size_t size, bool optional)
 {
     struct mon_buf *c = &b->col[i];
     size_t len = strnlen(s, size);
+    char *fixed = NULL;
     if (optional && len == 0) {
         put_raw(b, i, NULL);
         return;
+    }
+    if (!mon_utf8_valid(s, len)) {
+        fixed = agg_pg_utf8_copy(s, len);
+        if (!fixed) {
+            b->r = MON_ENOMEM;
+            return;
+        }
+        s = fixed;
     }
     if (b->r == MON_OK && c->len > 1)
         b->r = mon_buf_puts(c, ",");
@@ -104,12 +116,14 @@ static void put_text(struct batch *b, int i, const char *s, size_t size, bool op
     }
     if (b->r == MON_OK)
         b->r = mon_buf_puts(c, "\"");
+    free(fixed);
 }
 
 /* Closes the arrays and runs statement id with them. */
 static int batch_run(struct agg_store *st, struct batch *b, enum agg_pg_stmt id)
 {
     struct agg_pg_params p = {0};
+    int r;
     for (int i = 0; i < b->n_cols && b->r == MON_OK; i++)
         b->r = mon_buf_puts(&b->col[i], "}");
     if (b->r < 0)
@@ -117,7 +131,9 @@ static int batch_run(struct agg_store *st, struct batch *b, enum agg_pg_stmt id)
                               b->r == MON_ETOOBIG ? "checkpoint batch too large" : "out of memory");
     for (int i = 0; i < b->n_cols; i++)
         agg_pg_param_text(&p, b->col[i].data);
-    return agg_pg_exec(st, id, &p, NULL);
+    r = agg_pg_exec(st, id, &p, NULL);
+    agg_pg_params_done(&p);
+    return r;
 }
 
 static void add_hourly(struct batch *b, const struct agg_hourly_row *h)

@@ -121,8 +121,11 @@ int agg_pg_server_get(struct agg_store *st, int64_t id, struct agg_server *ret)
 static int server_get_by_name_once(struct agg_store *st, const char *name, struct agg_server *ret)
 {
     struct agg_pg_params p = {0};
+    int r;
     agg_pg_param_text(&p, name);
-    return server_get_one(st, P_SERVER_GET_BY_NAME, &p, ret);
+    r = server_get_one(st, P_SERVER_GET_BY_NAME, &p, ret);
+    agg_pg_params_done(&p);
+    return r;
 }
 
 int agg_pg_server_get_by_name(struct agg_store *st, const char *name, struct agg_server *ret)
@@ -162,6 +165,7 @@ static int server_insert_tx(struct agg_store *st, const struct agg_server *in, i
     server_fields(&p, in, services);
     agg_pg_param_int(&p, now);
     r = agg_pg_exec(st, P_SERVER_INSERT, &p, &res);
+    agg_pg_params_done(&p);
     free(services);
     if (r == MON_EEXIST)
         agg_store_fail(st, r, "a server named \"%s\" exists", in->name);
@@ -213,6 +217,7 @@ static int name_step(struct agg_store *st, enum agg_pg_stmt id, const char *name
     if (ts >= 0)
         agg_pg_param_int(&p, ts);
     r = agg_pg_exec(st, id, &p, &res);
+    agg_pg_params_done(&p);
     if (r < 0)
         return r;
     if (ret_row)
@@ -282,6 +287,7 @@ static int server_update_once(struct agg_store *st, const struct agg_server *in)
     agg_pg_param_int(&p, in->id);
     server_fields(&p, in, services);
     r = write_for_server(st, P_SERVER_UPDATE, &p, in->id);
+    agg_pg_params_done(&p);
     free(services);
     if (r == MON_EEXIST)
         agg_store_fail(st, r, "a server named \"%s\" exists", in->name);
@@ -444,6 +450,7 @@ static int events_query_once(struct agg_store *st, int64_t server_id, const char
     if (server_id > 0)
         agg_pg_param_int(&p, server_id);
     r = agg_pg_exec(st, server_id > 0 ? P_EVENTS_SERVER : P_EVENTS_ALL, &p, &res);
+    agg_pg_params_done(&p);
     if (r < 0)
         return r;
     r = agg_pg_collect(st, res, sizeof(struct agg_event), event_from_row, NULL, NULL, &list, ret_n);
@@ -474,7 +481,9 @@ static int service_status_add_once(struct agg_store *st, int64_t server_id, int6
     agg_pg_param_text(&p, unit);
     agg_pg_param_text(&p, active_state);
     agg_pg_param_text(&p, sub_state);
-    return write_for_server(st, P_STATUS_ADD, &p, server_id);
+    r = write_for_server(st, P_STATUS_ADD, &p, server_id);
+    agg_pg_params_done(&p);
+    return r;
 }
 
 int agg_pg_service_status_add(struct agg_store *st, int64_t server_id, int64_t ts, const char *unit,

@@ -94,6 +94,8 @@ const char agg_pg_foreign_tables_sql[] =
     "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
     "AND NOT c.relispartition AND c.relname <> ALL ($1::text[]) ORDER BY 1 LIMIT 3";
 const char agg_pg_vacuum_sql[] = "VACUUM (ANALYZE)";
+const char agg_pg_no_timeout_sql[] = "SET statement_timeout = 0";
+const char agg_pg_timeout_sql[] = "SET statement_timeout = '10min'";
 const char agg_pg_table_exists_sql[] = "SELECT (to_regclass($1::text) IS NOT NULL)::int";
 const char agg_pg_database_size_sql[] = "SELECT pg_database_size(current_database())";
 
@@ -297,7 +299,7 @@ bool agg_pg_session_sql(int lock_timeout_ms, char *buf, size_t size)
     /* Lock waits end after the busy time (like SQLite's busy timeout), any statement after 10
      * minutes; notices ("relation already exists, skipping") are not wanted. */
     int n = snprintf(buf, size,
-                     "SET lock_timeout = %d; SET statement_timeout = '10min'; "
+                     "SET lock_timeout = %d; SET statement_timeout = '10min'; " /* as above */
                      "SET client_min_messages = warning",
                      lock_timeout_ms);
     return n >= 0 && (size_t)n < size;

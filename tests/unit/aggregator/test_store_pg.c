@@ -378,7 +378,51 @@ static void test_instance_lock(void **state)
     assert_int_equal(agg_store_open(f->uri, 1000, &c, why, sizeof(why)), MON_OK);
     assert_int_equal(agg_store_lock_instance(c, why, sizeof(why)), MON_EBUSY);
     agg_store_close(c);
+
+    /* b's session ends and c takes the lock before b reconnects: b writes nothing until the
+     * lock is b's again. */
+    assert_int_equal(raw_int(f->uri, sql), 1);
+    assert_int_equal(agg_store_open(f->uri, 1000, &c, why, sizeof(why)), MON_OK);
+    for (int64_t end = mon_mono_ms() + 5000;
+         agg_store_lock_instance(c, why, sizeof(why)) == MON_EBUSY && mon_mono_ms() < end;)
+        mon_sleep_ms(20);
+    assert_int_equal(agg_store_server_list(b, &list, &n), MON_EBUSY);
+    assert_non_null(strstr(agg_store_last_error(b), "another monitor-aggregator"));
+    assert_int_equal(agg_store_server_list(b, &list, &n), MON_EBUSY);
+    agg_store_close(c);
+    for (int64_t end = mon_mono_ms() + 5000;
+         agg_store_server_list(b, &list, &n) == MON_EBUSY && mon_mono_ms() < end;)
+        mon_sleep_ms(20);
+    assert_int_equal(agg_store_server_list(b, &list, &n), MON_OK);
+    agg_server_list_free(list, n);
     agg_store_close(b);
+}
+
+/* Text that is not UTF-8 (a name cut inside a character) does not cost the checkpoint. */
+static void test_invalid_utf8_stored_with_question_marks(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_server(f->st, "a"), t = mon_utc_from_date(2026, 3, 1);
+    struct agg_gpu_hourly_row g = gpu(a, t), *got = NULL;
+    struct agg_disk_hourly_row d = disk(a, t);
+    size_t n = 0;
+
+    snprintf(g.name, sizeof(g.name), "GPU \xe4\xbd");             /* cut after 2 of 3 bytes */
+    snprintf(d.mount, sizeof(d.mount), "/mnt/\xff\xfe-\xc3\xa9"); /* stray bytes, then é */
+    assert_int_equal(agg_store_hourly_upsert(f->st, NULL, 0, &g, 1, &d, 1), MON_OK);
+    assert_int_equal(agg_store_gpu_hourly_get(f->st, a, t, &got, &n), MON_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].name, "GPU ??");
+    free(got);
+    assert_int_equal(raw_int(f->uri, "SELECT COUNT(*) FROM disk_samples_hourly WHERE mount = "
+                                     "'/mnt/?"
+                                     "?-\xc3\xa9'"),
+                     1);
+    assert_int_equal(agg_store_service_status_add(f->st, a, t, "bad\x80.service", "act\xc3", "ok"),
+                     MON_OK);
+    assert_int_equal(raw_int(f->uri, "SELECT COUNT(*) FROM service_status WHERE unit_name = "
+                                     "'bad?.service' AND active_state = 'act?'"),
+                     1);
 }
 
 /* ---- backup and restore ---- */
@@ -634,6 +678,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconnect_after_terminate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_sources, setup_bare, teardown),
         cmocka_unit_test_setup_teardown(test_instance_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_utf8_stored_with_question_marks, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_backup_restore_name_the_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_require_empty, setup_bare, teardown),
         cmocka_unit_test_setup_teardown(test_copy_from_sqlite_is_exact, setup_bare, teardown),
