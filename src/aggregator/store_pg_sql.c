@@ -297,10 +297,13 @@ bool agg_pg_setval_sql(const struct agg_store_table *t, char *buf, size_t size)
 bool agg_pg_session_sql(int lock_timeout_ms, char *buf, size_t size)
 {
     /* Lock waits end after the busy time (like SQLite's busy timeout), any statement after 10
-     * minutes; notices ("relation already exists, skipping") are not wanted. */
+     * minutes; notices ("relation already exists, skipping") are not wanted. Commits do not
+     * wait for the WAL flush: the durability of SQLite's WAL with synchronous=NORMAL (a crash
+     * of the database machine may lose the last moments of writes, never consistency), and a
+     * checkpoint costs no disk flush of its own. */
     int n = snprintf(buf, size,
-                     "SET lock_timeout = %d; SET statement_timeout = '10min'; " /* as above */
-                     "SET client_min_messages = warning",
+                     "SET lock_timeout = %d; SET statement_timeout = '10min'; "
+                     "SET client_min_messages = warning; SET synchronous_commit = off",
                      lock_timeout_ms);
     return n >= 0 && (size_t)n < size;
 }

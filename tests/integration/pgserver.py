@@ -86,9 +86,11 @@ class PgServer:
         if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
             self._initdb()
         opts = ["-c listen_addresses=127.0.0.1", f"-k {self.dir}", "-c max_connections=100",
-                "-c shared_buffers=32MB", "-c log_min_messages=warning"]
+                "-c log_min_messages=warning"]
         if not self.durable:
-            opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            # Tests: small and fast; durable (bench, demo): the server's defaults.
+            opts += ["-c shared_buffers=32MB", "-c fsync=off", "-c synchronous_commit=off",
+                     "-c full_page_writes=off"]
         last = None
         for _ in range(5):
             p = port or self.port or _free_port()
