@@ -92,7 +92,7 @@ bool agg_pg_delete_before_sql(const char *table, char *buf, size_t size);
 bool agg_pg_copy_in_sql(const struct agg_store_table *t, char *buf, size_t size);
 bool agg_pg_setval_sql(const struct agg_store_table *t, char *buf, size_t size);
 
-/* ---- connection (store_pg.c) ---- */
+/* ---- connection (store_pg.c) and running statements (store_pg_exec.c) ---- */
 
 /* After a failed reconnect, calls fail at once with its reason for this long. */
 #define AGG_PG_RECONNECT_HOLDOFF_MS 1000
@@ -161,6 +161,9 @@ bool agg_pg_lost(struct agg_store *st);
 /* Records the reason of a failed result (NULL: the connection's) and maps its SQLSTATE onto
  * MON_E*; clears res. */
 int agg_pg_fail(struct agg_store *st, PGresult *res);
+/* The result of a run: MON_OK with *ret (may be NULL: res is cleared), or the failure
+ * recorded (agg_pg_fail). */
+int agg_pg_finish(struct agg_store *st, PGresult *res, PGresult **ret);
 
 /* Runs the cached statement id with p; *ret (may be NULL) gets the result on success (rows or
  * a command's; PQclear it). */
