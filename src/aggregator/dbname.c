@@ -10,7 +10,12 @@ static const char *const postgres_schemes[] = {"postgresql://", "postgres://"};
 
 static char ascii_lower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                      lower[] = "abcdefghijklmnopqrstuvwxyz";
+    const char *p = c ? strchr(upper, c) : NULL;
+    if (p)
+        return lower[p - upper];
+    return c;
 }
 
 /* Length of the PostgreSQL scheme prefix of database, or 0. */

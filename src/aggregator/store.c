@@ -122,7 +122,7 @@ int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *
     return agg_store_open_ex(path, NULL, busy_ms, 0, ret, why, why_len);
 }
 
-int agg_store_open_ex(const char *path, const char *password, int busy_ms, unsigned flags,
+int agg_store_open_ex(const char *database, const char *password, int busy_ms, unsigned flags,
                       struct agg_store **ret, char *why, size_t why_len)
 {
     const struct agg_store_ops *ops;
@@ -130,11 +130,11 @@ int agg_store_open_ex(const char *path, const char *password, int busy_ms, unsig
     int r;
 
     agg_store_why(why, why_len, "%s", "");
-    if (!path || !*path || !ret || busy_ms < 0) {
+    if (!database || !*database || !ret || busy_ms < 0) {
         agg_store_why(why, why_len, "invalid arguments");
         return MON_EINVAL;
     }
-    ops = backend_for(path);
+    ops = backend_for(database);
     if (!ops) {
         agg_store_why(why, why_len, "no storage backend for this database");
         return MON_EUNSUPPORTED;
@@ -156,7 +156,7 @@ int agg_store_open_ex(const char *path, const char *password, int busy_ms, unsig
     st->ops = ops;
     st->password = password;
     st->require_empty = (flags & AGG_STORE_OPEN_REQUIRE_EMPTY) != 0;
-    r = ops->open(st, path, busy_ms);
+    r = ops->open(st, database, busy_ms);
     st->password = NULL; /* the backend keeps what it needs to reconnect */
     if (r < 0) {
         agg_store_why(why, why_len, "%s", st->err);

@@ -28,7 +28,9 @@ char *agg_pg_utf8_copy(const char *s, size_t len)
             memcpy(out + i, s + i, n);
             i += n;
         } else {
-            out[i] = c < 0x80 ? (char)c : '?';
+            out[i] = s[i];
+            if (c >= 0x80)
+                out[i] = '?';
             i++;
         }
     }
