@@ -264,11 +264,25 @@ static int hourly_upsert_once(struct agg_store *st, const struct agg_hourly_row 
     return r;
 }
 
+/* A server deleted (by the API's connection) after the statement skipped the rows of deleted
+ * servers and before its foreign key check fails the whole checkpoint with a foreign key
+ * violation; run again, the rows of that server are skipped. */
+static int hourly_upsert_skip_deleted(struct agg_store *st, const struct agg_hourly_row *rows,
+                                      size_t n, const struct agg_gpu_hourly_row *gpus,
+                                      size_t n_gpus, const struct agg_disk_hourly_row *disks,
+                                      size_t n_disks)
+{
+    int r = hourly_upsert_once(st, rows, n, gpus, n_gpus, disks, n_disks);
+    for (int i = 0; r == MON_ENOENT && i < 3; i++)
+        r = hourly_upsert_once(st, rows, n, gpus, n_gpus, disks, n_disks);
+    return r;
+}
+
 int agg_pg_hourly_upsert(struct agg_store *st, const struct agg_hourly_row *rows, size_t n,
                          const struct agg_gpu_hourly_row *gpus, size_t n_gpus,
                          const struct agg_disk_hourly_row *disks, size_t n_disks)
 {
-    AGG_PG_RETRY(st, hourly_upsert_once(st, rows, n, gpus, n_gpus, disks, n_disks));
+    AGG_PG_RETRY(st, hourly_upsert_skip_deleted(st, rows, n, gpus, n_gpus, disks, n_disks));
 }
 
 /* ---- reads ---- */

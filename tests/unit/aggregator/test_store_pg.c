@@ -9,6 +9,7 @@
 #include "common/err.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -250,6 +251,45 @@ static void test_missing_partition_recreated(void **state)
     assert_int_equal(agg_store_hourly_upsert(f->st, &h, 1, NULL, 0, NULL, 0), MON_OK);
     assert_true(table_exists(f->uri, name));
     assert_int_equal(agg_store_check(f->st, NULL, 0), MON_OK);
+}
+
+/* A server deleted by another session while a checkpoint is being written: the foreign key
+ * check fails that attempt, the store runs it again without the deleted server's rows. */
+struct committer {
+    PGconn *conn;
+    int delay_ms;
+};
+
+static void *commit_later(void *arg)
+{
+    struct committer *c = arg;
+    mon_sleep_ms(c->delay_ms);
+    PQclear(PQexec(c->conn, "COMMIT"));
+    return NULL;
+}
+
+static void test_checkpoint_survives_concurrent_delete(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_server(f->st, "a"), b = add_server(f->st, "b");
+    int64_t t = mon_utc_from_date(2026, 4, 1);
+    struct agg_hourly_row rows[2] = {hourly(a, t, 1), hourly(b, t, 2)};
+    struct committer c = {.delay_ms = 300};
+    pthread_t thread;
+    char sql[128];
+
+    c.conn = PQconnectdb(f->uri);
+    assert_int_equal(PQstatus(c.conn), CONNECTION_OK);
+    snprintf(sql, sizeof(sql), "BEGIN; DELETE FROM servers WHERE id = %lld", (long long)b);
+    PQclear(PQexec(c.conn, sql));
+    assert_int_equal(pthread_create(&thread, NULL, commit_later, &c), 0);
+    assert_int_equal(agg_store_hourly_upsert(f->st, rows, 2, NULL, 0, NULL, 0), MON_OK);
+    pthread_join(thread, NULL);
+    PQfinish(c.conn);
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM samples_hourly WHERE server_id = %lld",
+             (long long)a);
+    assert_int_equal(raw_int(f->uri, sql), 1);
+    assert_int_equal(raw_int(f->uri, "SELECT COUNT(*) FROM samples_hourly"), 1);
 }
 
 /* ---- connection ---- */
@@ -675,6 +715,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_key_twice_in_one_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_drops_whole_months, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_partition_recreated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_survives_concurrent_delete, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_terminate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_sources, setup_bare, teardown),
         cmocka_unit_test_setup_teardown(test_instance_lock, setup, teardown),
