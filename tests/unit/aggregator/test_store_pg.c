@@ -272,12 +272,15 @@ static void test_checkpoint_survives_concurrent_delete(void **state)
 {
     struct fx *f = *state;
     int64_t a = add_server(f->st, "a"), b = add_server(f->st, "b");
-    int64_t t = mon_utc_from_date(2026, 4, 1);
+    int64_t t = mon_utc_from_date(2026, 4, 10);
     struct agg_hourly_row rows[2] = {hourly(a, t, 1), hourly(b, t, 2)};
     struct committer c = {.delay_ms = 300};
     pthread_t thread;
     char sql[128];
 
+    /* The month's partition exists already (making one waits for the deleting session). */
+    assert_int_equal(agg_store_hourly_upsert(f->st, rows, 1, NULL, 0, NULL, 0), MON_OK);
+    rows[0].samples++;
     c.conn = PQconnectdb(f->uri);
     assert_int_equal(PQstatus(c.conn), CONNECTION_OK);
     snprintf(sql, sizeof(sql), "BEGIN; DELETE FROM servers WHERE id = %lld", (long long)b);
@@ -290,6 +293,7 @@ static void test_checkpoint_survives_concurrent_delete(void **state)
              (long long)a);
     assert_int_equal(raw_int(f->uri, sql), 1);
     assert_int_equal(raw_int(f->uri, "SELECT COUNT(*) FROM samples_hourly"), 1);
+    assert_int_equal(raw_int(f->uri, "SELECT samples FROM samples_hourly"), 13);
 }
 
 /* ---- connection ---- */
