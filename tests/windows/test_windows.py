@@ -270,6 +270,18 @@ class WindowsAggregator(unittest.TestCase):
         exe = os.path.join(folder, "monitor-aggregator.exe")
         p = wine(exe, "--check-config")  # config.yaml beside the .exe is the default
         self.assertIn("configuration is valid", p.stdout)
+        # No PostgreSQL on Windows: a postgresql:// database is refused with the reason, not
+        # taken for a file name.
+        pg_config = os.path.join(folder, "pg.yaml")
+        pg_text = text.replace('database: "data/monitor.db"',
+                               'database: "postgresql://lanmon@127.0.0.1/lanmon"')
+        self.assertNotEqual(pg_text, text)
+        with open(pg_config, "w") as f:
+            f.write(pg_text)
+        p = wine(exe, "--config", pg_config, "--check-config", check=False)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("no PostgreSQL support", p.stderr)
+        self.assertIn("pg.yaml:", p.stderr)
 
         # Started without --config from another folder: config, database, log and dashboard
         # are all found relative to the .exe.
