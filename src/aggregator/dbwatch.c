@@ -33,8 +33,8 @@ static const char *const integrity_names[] = {"checking", "ok", "failed"};
 
 struct agg_dbwatch {
     char *database;
-    char *password;  /* database_password_file's secret, or NULL */
-    char name[512];  /* the database as it may be printed (without a password) */
+    char *password; /* database_password_file's secret, or NULL */
+    char name[512]; /* the database as it may be printed (without a password) */
     bool in_file, backups;
     int64_t watch_ms;
     pthread_t thread;
@@ -116,8 +116,8 @@ static void run_integrity_check(struct agg_dbwatch *w)
                   "(monitor-aggregator --restore FILE); --check-db shows the details",
                   w->name, why);
     else if (r < 0)
-        mon_error("check of the database %s FAILED: %s; --check-db shows the details",
-                  w->name, why);
+        mon_error("check of the database %s FAILED: %s; --check-db shows the details", w->name,
+                  why);
     else
         mon_info("integrity check of the database %s: ok (%lld ms)", w->name, (long long)took);
 }

@@ -44,8 +44,9 @@ struct agg_store;
  * table, column, index and foreign key it should (MON_EIO naming the first one missing).
  * SQLite: path is a file; the file (mode 0600: it holds the agents' tokens) and its folder are
  * created when missing; an existing empty file (0 bytes, no -wal content) is refused with
- * MON_EIO rather than silently made a new database; WAL, foreign_keys=ON. On failure a reason
- * is written in why. */
+ * MON_EIO rather than silently made a new database; WAL, foreign_keys=ON. PostgreSQL: path is
+ * a postgresql:// URI; the check covers every table and column (indexes and keys are the
+ * migrations'). On failure a reason is written in why. */
 int agg_store_open(const char *path, int busy_ms, struct agg_store **ret, char *why,
                    size_t why_len);
 /* Flags of agg_store_open_ex. */

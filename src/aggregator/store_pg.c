@@ -217,6 +217,24 @@ fail:
     return r;
 }
 
+int agg_pg_schema_check(struct agg_store *st)
+{
+    for (size_t i = 0; i < AGG_STORE_TABLE_COUNT; i++) {
+        char sql[1024], reason[AGG_STORE_ERR_LEN];
+        int r;
+        if (!agg_pg_columns_probe_sql(&agg_store_tables[i], sql, sizeof(sql)))
+            return agg_store_fail(st, MON_EINVAL, "statement too long");
+        r = agg_pg_run(st, sql);
+        if (r == MON_OK)
+            continue;
+        if (PQstatus(agg_pg_of(st)->conn) != CONNECTION_OK)
+            return r;
+        memcpy(reason, st->err, sizeof(reason));
+        return agg_store_fail(st, MON_EIO, "schema check: %s", reason);
+    }
+    return MON_OK;
+}
+
 /* Discards libpq's notices (they would go to stderr); the session asks for warnings only. */
 static void ignore_notice(void *arg, const char *message)
 {
@@ -288,6 +306,8 @@ static int pg_open(struct agg_store *st, const char *database, int busy_ms)
         r = agg_pg_check_empty(st);
     if (r == MON_OK)
         r = migrate(st);
+    if (r == MON_OK)
+        r = agg_pg_schema_check(st);
     /* This month and the next two, so that a new month never waits for its partition. */
     if (r == MON_OK)
         r = agg_pg_partitions_ahead(st, mon_utc_ms() / 1000, 2);

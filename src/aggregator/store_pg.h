@@ -91,6 +91,11 @@ bool agg_pg_exists_sql(const char *table, char *buf, size_t size);
 bool agg_pg_delete_before_sql(const char *table, char *buf, size_t size);
 bool agg_pg_copy_in_sql(const struct agg_store_table *t, char *buf, size_t size);
 bool agg_pg_setval_sql(const struct agg_store_table *t, char *buf, size_t size);
+bool agg_pg_columns_probe_sql(const struct agg_store_table *t, char *buf, size_t size);
+
+/* Every table of the schema with every column it should have; MON_EIO naming the first one
+ * missing ("schema check: column \"ts\" does not exist"). */
+int agg_pg_schema_check(struct agg_store *st);
 
 /* ---- connection (store_pg.c) and running statements (store_pg_exec.c) ---- */
 

@@ -104,6 +104,9 @@ static int check_once(struct agg_store *st)
         if (!exists)
             return agg_store_fail(st, MON_EIO, "table %s is missing", agg_store_tables[i].name);
     }
+    r = agg_pg_schema_check(st);
+    if (r < 0)
+        return r;
     return agg_pg_partitions_check(st, mon_utc_ms() / 1000);
 }
 

@@ -307,3 +307,10 @@ bool agg_pg_session_sql(int lock_timeout_ms, char *buf, size_t size)
                      lock_timeout_ms);
     return n >= 0 && (size_t)n < size;
 }
+
+bool agg_pg_columns_probe_sql(const struct agg_store_table *t, char *buf, size_t size)
+{
+    /* Reads no row: fails, naming it, when the table or one of its columns is missing. */
+    int n = snprintf(buf, size, "SELECT %s FROM %s LIMIT 0", t->columns, t->name);
+    return n >= 0 && (size_t)n < size;
+}
