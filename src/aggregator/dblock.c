@@ -40,6 +40,10 @@ int agg_dblock_take(const char *database, struct agg_dblock *l, char *why, size_
     int r;
 
     l->path_lock = l->file_lock = -1;
+    /* A database server (postgresql://) is not a path: "<uri>.lock" would make folders named
+     * after the URI under the working directory, and the server holds the instance lock. */
+    if (!agg_store_in_file(database))
+        return MON_OK;
     if (snprintf(lock, sizeof(lock), "%s.lock", database) >= (int)sizeof(lock)) {
         mon_str_format(why, why_len, "path too long: %s", database);
         return MON_ETOOBIG;

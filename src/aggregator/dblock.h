@@ -20,7 +20,9 @@ struct agg_dblock {
 /* Takes "<database>.lock" (creating the database's folder; the lock file is made 0600) and,
  * when the database is a file that exists, the lock on the file itself. MON_EBUSY when another
  * process holds either; the reason (naming the lock that is taken) is written in why. l is
- * written in every case (locks not taken are -1). */
+ * written in every case (locks not taken are -1). A database that is not a file (a
+ * postgresql:// URI) takes no lock here and returns MON_OK: agg_store_lock_instance holds its
+ * lock on the server instead. */
 int agg_dblock_take(const char *database, struct agg_dblock *l, char *why, size_t why_len);
 
 /* Takes the lock on the database file itself if it is not held yet and the file now exists

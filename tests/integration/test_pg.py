@@ -6,8 +6,10 @@ from database_password_file or PGPASSFILE and never in any output, one aggregato
 database, and a refused libpq key=value string. Real agents, a D-Bus systemd mock and a
 PostgreSQL 15 server (the CTest fixture's, or one started here) on 127.0.0.1."""
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -206,10 +208,19 @@ class CommandLineTest(Fixture):
         second = Aggregator(db="sqlite")
         self.cleanups.append(second.close)
         second.switch_database(g.db, "sqlite")  # g's database (dropped by g, not by second)
+        # Run from an empty folder: a URI is not a path, so no "<database>.lock" (nor the
+        # "postgresql:" folder it would sit in) may appear; the server's lock refuses it.
+        cwd = tempfile.mkdtemp(prefix="lanmon-pg-cwd-")
+        self.cleanups.append(lambda: shutil.rmtree(cwd, ignore_errors=True))
         p = subprocess.run([EXE, "--config", second.config_path], capture_output=True,
-                           timeout=30, env=second.env)
+                           timeout=30, env=second.env, cwd=cwd)
         self.assertEqual(p.returncode, 1)
         self.assertIn("another monitor-aggregator is running on the database", p.stderr.decode())
+        self.assertNotIn(".lock", p.stderr.decode())
+        p = subprocess.run([EXE, "--config", second.config_path, "--check-db"],
+                           capture_output=True, timeout=60, env=second.env, cwd=cwd)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(os.listdir(cwd), [])
         self.assertEqual(g.api("GET", "/api/health").status, 200)
 
 
