@@ -190,6 +190,7 @@ int main(int argc, char **argv)
     char why[512];
     cJSON *out;
     char *text;
+    int rc = 1;
 
     if (parse(argc, argv, &o) < 0) {
         fprintf(stderr, "usage: store_bench --database DB [--servers N] [--days D] [--gpus G] "
@@ -207,11 +208,11 @@ int main(int argc, char **argv)
     ts_ms = calloc((size_t)o.queries, sizeof(*ts_ms));
     if (!ids || !c.rows || !c.disks || !c.gpus || !ckpt || !ts_ms) {
         fprintf(stderr, "out of memory\n");
-        return 1;
+        goto cleanup;
     }
     if (agg_store_open(o.database, 30000, &st, why, sizeof(why)) < 0) {
         fprintf(stderr, "open: %s\n", why);
-        return 1;
+        goto cleanup;
     }
     size_empty = stat_size(st);
     fprintf(stderr, "[store_bench] %s: adding %d servers\n", agg_store_backend_name(st), o.servers);
@@ -222,7 +223,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "gpu-node-%05d", s);
         if (agg_store_server_insert(st, &sv, &ids[s]) < 0) {
             fprintf(stderr, "insert: %s\n", agg_store_last_error(st));
-            return 1;
+            goto cleanup;
         }
     }
     fprintf(stderr, "[store_bench] loading %d days, %d hours per call\n", o.days - 1, FILL_HOURS);
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
     for (size_t h = 0; h + 24 < hours; h += FILL_HOURS) {
         fill(&c, ids, o.servers, o.gpus, start + (int64_t)h * 3600, FILL_HOURS);
         if (write_rows(st, &c) < 0)
-            return 1;
+            goto cleanup;
         if (h % 24 == 24 - FILL_HOURS)
             fprintf(stderr, "[store_bench] day %zu loaded (%.0f s)\n", h / 24 + 1,
                     (now_ms() - t0) / 1000);
@@ -241,14 +242,14 @@ int main(int argc, char **argv)
         fill(&c, ids, o.servers, o.gpus, start + (int64_t)h * 3600, 1);
         t0 = now_ms();
         if (write_rows(st, &c) < 0)
-            return 1;
+            goto cleanup;
         ckpt[h - (hours - 24)] = now_ms() - t0;
     }
     /* The usual checkpoint: the current hour again, every row already there. */
     for (int i = 0; i < 5; i++) {
         t0 = now_ms();
         if (write_rows(st, &c) < 0)
-            return 1;
+            goto cleanup;
         rewrite[i] = now_ms() - t0;
     }
     size_full = stat_size(st);
@@ -261,7 +262,7 @@ int main(int argc, char **argv)
         if (agg_store_timeseries(st, id, "cpu_pct", "avg", start, start + (int64_t)hours * 3600, &p,
                                  &n) < 0) {
             fprintf(stderr, "timeseries: %s\n", agg_store_last_error(st));
-            return 1;
+            goto cleanup;
         }
         ts_ms[q] = now_ms() - t0;
         points = n;
@@ -271,14 +272,14 @@ int main(int argc, char **argv)
     t0 = now_ms();
     if (agg_store_retention(st, start + 86400, &deleted_day) < 0) {
         fprintf(stderr, "retention: %s\n", agg_store_last_error(st));
-        return 1;
+        goto cleanup;
     }
     {
         double day_ms = now_ms() - t0, month_ms;
         t0 = now_ms();
         if (agg_store_retention(st, month, &deleted_month) < 0) {
             fprintf(stderr, "retention: %s\n", agg_store_last_error(st));
-            return 1;
+            goto cleanup;
         }
         month_ms = now_ms() - t0;
         out = cJSON_CreateObject();
@@ -305,9 +306,13 @@ int main(int argc, char **argv)
                                 (size_full - size_empty) / o.servers * 30.0 / o.days);
     }
     text = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    if (!text)
+        goto cleanup;
     printf("%s\n", text);
     cJSON_free(text);
-    cJSON_Delete(out);
+    rc = 0;
+cleanup:
     agg_store_close(st);
     free(ids);
     free(c.rows);
@@ -315,5 +320,5 @@ int main(int argc, char **argv)
     free(c.gpus);
     free(ckpt);
     free(ts_ms);
-    return 0;
+    return rc;
 }
