@@ -2,6 +2,7 @@
 /* Strict parser of an agent /v1/snapshot reply into struct agg_sample: every field checked for
  * type and range, every string and array capped; nothing is truncated silently. */
 #include "aggregator/sample.h"
+#include "aggregator/sample_priv.h"
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -18,22 +19,15 @@
 #define BYTES_MAX 1e18
 #define MB_MAX    1e12
 
-/* Parsing context: the prefix ("gpus[2].") for error messages and the reason buffer. */
-struct parse_ctx {
-    char prefix[32];
-    char *why;
-    size_t why_len;
-};
-
-static int fail(struct parse_ctx *c, const char *field, const char *reason)
+int agg_sample_fail(struct agg_parse_ctx *c, const char *field, const char *reason)
 {
     snprintf(c->why, c->why_len, "%s%s: %s", c->prefix, field, reason);
     return MON_EPARSE;
 }
 
 /* Reads an optional number; *ret_has tells whether it was present (not absent, not null). */
-static int get_num(struct parse_ctx *c, const cJSON *o, const char *name, double min, double max,
-                   bool *ret_has, double *ret)
+int agg_sample_num(struct agg_parse_ctx *c, const cJSON *o, const char *name, double min,
+                   double max, bool *ret_has, double *ret)
 {
     char reason[128];
     double v = 0;
@@ -51,31 +45,76 @@ static int get_num(struct parse_ctx *c, const cJSON *o, const char *name, double
     return MON_OK;
 }
 
-static int get_pct(struct parse_ctx *c, const cJSON *o, const char *name, bool *ret_has,
+int agg_sample_pct(struct agg_parse_ctx *c, const cJSON *o, const char *name, bool *ret_has,
                    double *ret)
 {
-    int r = get_num(c, o, name, 0, PCT_MAX, ret_has, ret);
+    int r = agg_sample_num(c, o, name, 0, PCT_MAX, ret_has, ret);
     if (r == MON_OK && *ret_has && *ret > 100.0)
         *ret = 100.0;
     return r;
 }
 
 /* Reads an optional integer in [min, max]. */
-static int get_int(struct parse_ctx *c, const cJSON *o, const char *name, int min, int max,
+int agg_sample_int(struct agg_parse_ctx *c, const cJSON *o, const char *name, int min, int max,
                    bool *ret_has, int *ret)
 {
     double v = 0;
-    int r = get_num(c, o, name, min, max, ret_has, &v);
+    int r = agg_sample_num(c, o, name, min, max, ret_has, &v);
     if (r < 0 || !*ret_has)
         return r;
     if (floor(v) != v)
-        return fail(c, name, "not an integer");
+        return agg_sample_fail(c, name, "not an integer");
     *ret = (int)v;
     return MON_OK;
 }
 
-/* Copies an optional string into dst (size bytes with the NUL); too long is an error. */
-static int get_str(struct parse_ctx *c, const cJSON *o, const char *name, char *dst, size_t size)
+/* Length of the character at s (valid UTF-8: the whole reply was checked) when it is one that
+ * must not reach a display: C0/C1 controls, DEL, and the invisible and text-direction
+ * characters (soft hyphen, zero-width space/joiners, LRM/RLM, the bidi embeddings, overrides
+ * and isolates, word joiner, invisible operators, BOM, Arabic letter mark); 0 otherwise. */
+static size_t hidden_len(const unsigned char *s)
+{
+    uint32_t cp;
+    size_t n;
+    if (s[0] < 0x20 || s[0] == 0x7f)
+        return 1;
+    if (s[0] < 0x80)
+        return 0;
+    if (s[0] < 0xe0) {
+        cp = (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+        n = 2;
+    } else if (s[0] < 0xf0) {
+        cp = (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+        n = 3;
+    } else {
+        return 0;
+    }
+    if ((cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c || (cp >= 0x200b && cp <= 0x200f) ||
+        (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff)
+        return n;
+    return 0;
+}
+
+/* Removes hidden characters in place: agent text is shown to people and stored, and must not
+ * be able to make "srv-01" look like another name or reorder a line. */
+static void strip_hidden(char *s)
+{
+    unsigned char *r = (unsigned char *)s, *w = r;
+    while (*r) {
+        size_t n = hidden_len(r);
+        if (n) {
+            r += n;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+}
+
+/* Copies an optional string into dst (size bytes with the NUL); too long is an error. Hidden
+ * characters are removed. */
+int agg_sample_str(struct agg_parse_ctx *c, const cJSON *o, const char *name, char *dst,
+                   size_t size)
 {
     char reason[128];
     const char *s = NULL;
@@ -88,24 +127,25 @@ static int get_str(struct parse_ctx *c, const cJSON *o, const char *name, char *
         return MON_EPARSE;
     }
     mon_strlcpy(dst, s, size);
+    strip_hidden(dst);
     return MON_OK;
 }
 
-static int get_bool(struct parse_ctx *c, const cJSON *o, const char *name, bool *ret)
+int agg_sample_bool(struct agg_parse_ctx *c, const cJSON *o, const char *name, bool *ret)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
     *ret = false;
     if (!it || cJSON_IsNull(it))
         return MON_OK;
     if (!cJSON_IsBool(it))
-        return fail(c, name, "not a boolean");
+        return agg_sample_fail(c, name, "not a boolean");
     *ret = cJSON_IsTrue(it);
     return MON_OK;
 }
 
 /* Returns the array item name (NULL when absent or null) after checking its type and size. */
-static int get_array(struct parse_ctx *c, const cJSON *o, const char *name, bool required, int max,
-                     const cJSON **ret, size_t *ret_n)
+int agg_sample_array(struct agg_parse_ctx *c, const cJSON *o, const char *name, bool required,
+                     int max, const cJSON **ret, size_t *ret_n)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
     char reason[48];
@@ -113,20 +153,60 @@ static int get_array(struct parse_ctx *c, const cJSON *o, const char *name, bool
     *ret = NULL;
     *ret_n = 0;
     if (!it || cJSON_IsNull(it))
-        return required ? fail(c, name, "missing") : MON_OK;
+        return required ? agg_sample_fail(c, name, "missing") : MON_OK;
     if (!cJSON_IsArray(it))
-        return fail(c, name, "not an array");
+        return agg_sample_fail(c, name, "not an array");
     n = cJSON_GetArraySize(it);
     if (n > max) {
         snprintf(reason, sizeof(reason), "more than %d entries", max);
-        return fail(c, name, reason);
+        return agg_sample_fail(c, name, reason);
     }
     *ret = it;
     *ret_n = (size_t)n;
     return MON_OK;
 }
 
-static int item_ctx(struct parse_ctx *c, const char *array, size_t i, const cJSON *item)
+/* Reads an optional whole number in [0, max]; -1 when absent or null. */
+int agg_sample_count(struct agg_parse_ctx *c, const cJSON *o, const char *name, double max,
+                     int64_t *ret)
+{
+    bool has = false;
+    double v = 0;
+    int r = agg_sample_num(c, o, name, 0, max, &has, &v);
+    if (r < 0)
+        return r;
+    if (has && floor(v) != v)
+        return agg_sample_fail(c, name, "not an integer");
+    *ret = has ? (int64_t)v : -1;
+    return MON_OK;
+}
+
+/* Reads an optional ISO-8601 time; -1 when absent or null. */
+int agg_sample_time(struct agg_parse_ctx *c, const cJSON *o, const char *name, int64_t *ret)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    *ret = -1;
+    if (!it || cJSON_IsNull(it))
+        return MON_OK;
+    if (!cJSON_IsString(it) || mon_parse_iso8601(it->valuestring, ret) < 0)
+        return agg_sample_fail(c, name, "not an ISO-8601 time");
+    return MON_OK;
+}
+
+/* Returns the object item name (NULL when absent or null) after checking its type. */
+int agg_sample_object(struct agg_parse_ctx *c, const cJSON *o, const char *name, const cJSON **ret)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    *ret = NULL;
+    if (!it || cJSON_IsNull(it))
+        return MON_OK;
+    if (!cJSON_IsObject(it))
+        return agg_sample_fail(c, name, "not an object");
+    *ret = it;
+    return MON_OK;
+}
+
+static int item_ctx(struct agg_parse_ctx *c, const char *array, size_t i, const cJSON *item)
 {
     snprintf(c->prefix, sizeof(c->prefix), "%s[%zu].", array, i);
     if (!cJSON_IsObject(item)) {
@@ -136,19 +216,19 @@ static int item_ctx(struct parse_ctx *c, const char *array, size_t i, const cJSO
     return MON_OK;
 }
 
-static int parse_disk(struct parse_ctx *c, const cJSON *o, struct agg_disk *d)
+static int parse_disk(struct agg_parse_ctx *c, const cJSON *o, struct agg_disk *d)
 {
     bool has_used, has_total, has_pct;
     int r;
-    if ((r = get_str(c, o, "mount", d->mount, sizeof(d->mount))) < 0)
+    if ((r = agg_sample_str(c, o, "mount", d->mount, sizeof(d->mount))) < 0)
         return r;
     if (!d->mount[0])
-        return fail(c, "mount", "missing");
-    if ((r = get_num(c, o, "used_bytes", 0, BYTES_MAX, &has_used, &d->used_bytes)) < 0 ||
-        (r = get_num(c, o, "total_bytes", 0, BYTES_MAX, &has_total, &d->total_bytes)) < 0 ||
-        (r = get_pct(c, o, "used_pct", &has_pct, &d->used_pct)) < 0 ||
-        (r = get_bool(c, o, "stale", &d->stale)) < 0 ||
-        (r = get_str(c, o, "error", d->error, sizeof(d->error))) < 0)
+        return agg_sample_fail(c, "mount", "missing");
+    if ((r = agg_sample_num(c, o, "used_bytes", 0, BYTES_MAX, &has_used, &d->used_bytes)) < 0 ||
+        (r = agg_sample_num(c, o, "total_bytes", 0, BYTES_MAX, &has_total, &d->total_bytes)) < 0 ||
+        (r = agg_sample_pct(c, o, "used_pct", &has_pct, &d->used_pct)) < 0 ||
+        (r = agg_sample_bool(c, o, "stale", &d->stale)) < 0 ||
+        (r = agg_sample_str(c, o, "error", d->error, sizeof(d->error))) < 0)
         return r;
     d->has_value = has_used && has_total && has_pct;
     if (!d->has_value)
@@ -156,46 +236,27 @@ static int parse_disk(struct parse_ctx *c, const cJSON *o, struct agg_disk *d)
     return MON_OK;
 }
 
-static int parse_gpu(struct parse_ctx *c, const cJSON *o, size_t pos, struct agg_gpu *g)
-{
-    bool has_index, has_total;
-    int r;
-    g->index = (int)pos;
-    if ((r = get_int(c, o, "index", 0, 1023, &has_index, &g->index)) < 0 ||
-        (r = get_str(c, o, "name", g->name, sizeof(g->name))) < 0 ||
-        (r = get_str(c, o, "uuid", g->uuid, sizeof(g->uuid))) < 0 ||
-        (r = get_pct(c, o, "util_pct", &g->has_util, &g->util_pct)) < 0 ||
-        (r = get_num(c, o, "mem_used_mb", 0, MB_MAX, &g->has_mem, &g->mem_used_mb)) < 0 ||
-        (r = get_num(c, o, "mem_total_mb", 0, MB_MAX, &has_total, &g->mem_total_mb)) < 0 ||
-        (r = get_num(c, o, "temp_c", -50, 200, &g->has_temp, &g->temp_c)) < 0 ||
-        (r = get_num(c, o, "power_w", 0, 10000, &g->has_power, &g->power_w)) < 0 ||
-        (r = get_str(c, o, "error", g->error, sizeof(g->error))) < 0)
-        return r;
-    g->has_mem = g->has_mem && has_total;
-    return MON_OK;
-}
-
-static int parse_unit(struct parse_ctx *c, const cJSON *o, struct agg_unit *u)
+static int parse_unit(struct agg_parse_ctx *c, const cJSON *o, struct agg_unit *u)
 {
     const cJSON *since;
     int r;
     u->since = -1;
-    if ((r = get_str(c, o, "name", u->name, sizeof(u->name))) < 0 ||
-        (r = get_str(c, o, "active_state", u->active_state, sizeof(u->active_state))) < 0 ||
-        (r = get_str(c, o, "sub_state", u->sub_state, sizeof(u->sub_state))) < 0 ||
-        (r = get_str(c, o, "error", u->error, sizeof(u->error))) < 0)
+    if ((r = agg_sample_str(c, o, "name", u->name, sizeof(u->name))) < 0 ||
+        (r = agg_sample_str(c, o, "active_state", u->active_state, sizeof(u->active_state))) < 0 ||
+        (r = agg_sample_str(c, o, "sub_state", u->sub_state, sizeof(u->sub_state))) < 0 ||
+        (r = agg_sample_str(c, o, "error", u->error, sizeof(u->error))) < 0)
         return r;
     if (!u->name[0])
-        return fail(c, "name", "missing");
+        return agg_sample_fail(c, "name", "missing");
     since = cJSON_GetObjectItemCaseSensitive(o, "since");
     if (since && !cJSON_IsNull(since)) {
         if (!cJSON_IsString(since) || mon_parse_iso8601(since->valuestring, &u->since) < 0)
-            return fail(c, "since", "not an ISO-8601 time");
+            return agg_sample_fail(c, "since", "not an ISO-8601 time");
     }
     return MON_OK;
 }
 
-static int parse_mem(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+static int parse_mem(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
     const cJSON *mem = cJSON_GetObjectItemCaseSensitive(root, "mem");
     bool has_used, has_total;
@@ -203,36 +264,38 @@ static int parse_mem(struct parse_ctx *c, const cJSON *root, struct agg_sample *
     if (!mem || cJSON_IsNull(mem))
         return MON_OK;
     if (!cJSON_IsObject(mem))
-        return fail(c, "mem", "not an object");
+        return agg_sample_fail(c, "mem", "not an object");
     mon_strlcpy(c->prefix, "mem.", sizeof(c->prefix));
-    if ((r = get_num(c, mem, "used_bytes", 0, BYTES_MAX, &has_used, &s->mem_used_bytes)) < 0 ||
-        (r = get_num(c, mem, "total_bytes", 0, BYTES_MAX, &has_total, &s->mem_total_bytes)) < 0 ||
-        (r = get_pct(c, mem, "used_pct", &s->has_mem, &s->mem_used_pct)) < 0)
+    if ((r = agg_sample_num(c, mem, "used_bytes", 0, BYTES_MAX, &has_used, &s->mem_used_bytes)) <
+            0 ||
+        (r = agg_sample_num(c, mem, "total_bytes", 0, BYTES_MAX, &has_total, &s->mem_total_bytes)) <
+            0 ||
+        (r = agg_sample_pct(c, mem, "used_pct", &s->has_mem, &s->mem_used_pct)) < 0)
         return r;
     c->prefix[0] = '\0';
     return MON_OK;
 }
 
-static int parse_load(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+static int parse_load(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
     const cJSON *load = cJSON_GetObjectItemCaseSensitive(root, "load"), *it;
     int i = 0;
     if (!load || cJSON_IsNull(load))
         return MON_OK;
     if (!cJSON_IsArray(load) || cJSON_GetArraySize(load) != 3)
-        return fail(c, "load", "not an array of 3 numbers");
+        return agg_sample_fail(c, "load", "not an array of 3 numbers");
     cJSON_ArrayForEach(it, load)
     {
         if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0 ||
             it->valuedouble > 1e6)
-            return fail(c, "load", "not an array of 3 numbers");
+            return agg_sample_fail(c, "load", "not an array of 3 numbers");
         s->load[i++] = it->valuedouble;
     }
     s->has_load = true;
     return MON_OK;
 }
 
-static int parse_top(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+static int parse_top(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
     bool has_count;
@@ -240,17 +303,18 @@ static int parse_top(struct parse_ctx *c, const cJSON *root, struct agg_sample *
     int r;
 
     if (!ts || cJSON_IsNull(ts))
-        return fail(c, "ts", "missing");
+        return agg_sample_fail(c, "ts", "missing");
     if (!cJSON_IsString(ts) || mon_parse_iso8601(ts->valuestring, &s->ts) < 0)
-        return fail(c, "ts", "not an ISO-8601 time");
+        return agg_sample_fail(c, "ts", "not an ISO-8601 time");
     if (!cJSON_GetObjectItemCaseSensitive(root, "cpu_pct"))
-        return fail(c, "cpu_pct", "missing");
-    if ((r = get_pct(c, root, "cpu_pct", &s->has_cpu, &s->cpu_pct)) < 0 ||
-        (r = get_str(c, root, "node_id", s->node_id, sizeof(s->node_id))) < 0 ||
-        (r = get_str(c, root, "agent_version", s->agent_version, sizeof(s->agent_version))) < 0 ||
-        (r = get_num(c, root, "uptime_s", 0, 1e11, &s->has_uptime, &s->uptime_s)) < 0 ||
-        (r = get_int(c, root, "cpu_count", 0, 1 << 20, &has_count, &s->cpu_count)) < 0 ||
-        (r = get_str(c, root, "health", health, sizeof(health))) < 0 ||
+        return agg_sample_fail(c, "cpu_pct", "missing");
+    if ((r = agg_sample_pct(c, root, "cpu_pct", &s->has_cpu, &s->cpu_pct)) < 0 ||
+        (r = agg_sample_str(c, root, "node_id", s->node_id, sizeof(s->node_id))) < 0 ||
+        (r = agg_sample_str(c, root, "agent_version", s->agent_version, sizeof(s->agent_version))) <
+            0 ||
+        (r = agg_sample_num(c, root, "uptime_s", 0, 1e11, &s->has_uptime, &s->uptime_s)) < 0 ||
+        (r = agg_sample_int(c, root, "cpu_count", 0, 1 << 20, &has_count, &s->cpu_count)) < 0 ||
+        (r = agg_sample_str(c, root, "health", health, sizeof(health))) < 0 ||
         (r = parse_load(c, root, s)) < 0 || (r = parse_mem(c, root, s)) < 0)
         return r;
     if (strcmp(health, "degraded") == 0 || strcmp(health, "error") == 0)
@@ -292,20 +356,23 @@ static void summarise(struct agg_sample *s)
 }
 
 /* Parses the three entry arrays; entries are allocated to exactly the number received. */
-static int parse_arrays(struct parse_ctx *c, const cJSON *root, struct agg_sample *s)
+static int parse_arrays(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
     const cJSON *disks, *gpus, *units, *it;
-    size_t i;
+    size_t i, n_procs = 0, proc_cursor = 0;
     int r;
 
-    if ((r = get_array(c, root, "disks", true, AGG_MAX_DISKS, &disks, &s->n_disks)) < 0 ||
-        (r = get_array(c, root, "gpus", true, AGG_MAX_GPUS, &gpus, &s->n_gpus)) < 0 ||
-        (r = get_array(c, root, "services", false, AGG_MAX_UNITS, &units, &s->n_units)) < 0)
+    if ((r = agg_sample_array(c, root, "disks", true, AGG_MAX_DISKS, &disks, &s->n_disks)) < 0 ||
+        (r = agg_sample_array(c, root, "gpus", true, AGG_MAX_GPUS, &gpus, &s->n_gpus)) < 0 ||
+        (r = agg_sample_array(c, root, "services", false, AGG_MAX_UNITS, &units, &s->n_units)) < 0)
         return r;
     s->units_present = units != NULL;
+    if ((r = agg_sample_count_procs(c, gpus, &n_procs)) < 0)
+        return r;
     if ((s->n_disks && !(s->disks = calloc(s->n_disks, sizeof(*s->disks)))) ||
         (s->n_gpus && !(s->gpus = calloc(s->n_gpus, sizeof(*s->gpus)))) ||
-        (s->n_units && !(s->units = calloc(s->n_units, sizeof(*s->units)))))
+        (s->n_units && !(s->units = calloc(s->n_units, sizeof(*s->units)))) ||
+        (n_procs && !(s->procs = calloc(n_procs, sizeof(*s->procs)))))
         return MON_ENOMEM;
     i = 0;
     cJSON_ArrayForEach(it, disks)
@@ -317,10 +384,12 @@ static int parse_arrays(struct parse_ctx *c, const cJSON *root, struct agg_sampl
     i = 0;
     cJSON_ArrayForEach(it, gpus)
     {
-        if ((r = item_ctx(c, "gpus", i, it)) < 0 || (r = parse_gpu(c, it, i, &s->gpus[i])) < 0)
+        if ((r = item_ctx(c, "gpus", i, it)) < 0 ||
+            (r = agg_sample_parse_gpu(c, it, i, s, &proc_cursor)) < 0)
             return r;
         i++;
     }
+    s->n_procs = proc_cursor;
     i = 0;
     cJSON_ArrayForEach(it, units)
     {
@@ -334,7 +403,7 @@ static int parse_arrays(struct parse_ctx *c, const cJSON *root, struct agg_sampl
 int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char *why,
                      size_t why_len)
 {
-    struct parse_ctx c = {.why = why, .why_len = why_len};
+    struct agg_parse_ctx c = {.why = why, .why_len = why_len};
     struct agg_sample *s = NULL;
     cJSON *root = NULL;
     int r;
@@ -386,5 +455,14 @@ void agg_sample_free(struct agg_sample *s)
     free(s->disks);
     free(s->gpus);
     free(s->units);
+    free(s->procs);
     free(s);
+}
+
+const struct agg_gpu_proc *agg_sample_gpu_procs(const struct agg_sample *s, const struct agg_gpu *g)
+{
+    if (!g->has_procs || g->n_procs == 0 || !s->procs ||
+        (size_t)g->procs_first + g->n_procs > s->n_procs)
+        return NULL;
+    return &s->procs[g->procs_first];
 }

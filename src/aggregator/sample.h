@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One agent snapshot as the aggregator understands it: parsed from the agent's JSON field by
- * field, with caps on every array and string, and the plan §3.4 multi-GPU summary. */
+ * field, with caps on every array and string, and the plan §3.4 multi-GPU summary. Who is on
+ * each GPU (processes) and its health come with the GPU entry (issue 10). */
 #ifndef MON_AGGREGATOR_SAMPLE_H
 #define MON_AGGREGATOR_SAMPLE_H
 
@@ -8,9 +9,50 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AGG_MAX_GPUS  64
-#define AGG_MAX_DISKS 64
-#define AGG_MAX_UNITS 64
+#define AGG_MAX_GPUS      64
+#define AGG_MAX_DISKS     64
+#define AGG_MAX_UNITS     64
+#define AGG_MAX_GPU_PROCS 64 /* per GPU, as the agent caps them */
+#define AGG_MAX_GPU_XIDS  10
+
+/* Process types as bits: "compute+graphics" is both. */
+enum { AGG_PROC_COMPUTE = 1, AGG_PROC_GRAPHICS = 2 };
+
+/* Clock throttle reasons by the agent's stable names; AGG_THROTTLE_OTHER for any other name. */
+enum {
+    AGG_THROTTLE_GPU_IDLE = 1 << 0,
+    AGG_THROTTLE_APPLICATIONS_CLOCKS = 1 << 1,
+    AGG_THROTTLE_SW_POWER_CAP = 1 << 2,
+    AGG_THROTTLE_HW_SLOWDOWN = 1 << 3,
+    AGG_THROTTLE_SYNC_BOOST = 1 << 4,
+    AGG_THROTTLE_SW_THERMAL = 1 << 5,
+    AGG_THROTTLE_HW_THERMAL = 1 << 6,
+    AGG_THROTTLE_HW_POWER_BRAKE = 1 << 7,
+    AGG_THROTTLE_DISPLAY_CLOCKS = 1 << 8,
+    AGG_THROTTLE_OTHER = 1 << 9,
+    AGG_THROTTLE_COUNT = 10
+};
+
+/* The agent's name of throttle bit number i (0 <= i < AGG_THROTTLE_COUNT). */
+const char *agg_throttle_name(unsigned i);
+
+/* One process holding a context on a GPU. Numbers that the agent could not give are -1. */
+struct agg_gpu_proc {
+    int64_t pid;
+    int64_t uid;        /* real uid, -1 unknown */
+    int64_t started_at; /* UTC s, -1 unknown */
+    double used_mem_mb; /* -1 unknown (e.g. under MIG) */
+    uint8_t type;       /* AGG_PROC_* bits */
+    char user[64];      /* passwd name (or the uid as text); "" unknown */
+    char command[64];   /* comm, never the command line */
+    char container[65]; /* short container id; "" none */
+    char error[96];     /* why the agent cannot see it; "" when visible */
+};
+
+struct agg_gpu_xid {
+    int code;
+    int64_t at; /* UTC s, when the agent received it */
+};
 
 struct agg_gpu {
     int index;
@@ -19,6 +61,23 @@ struct agg_gpu {
     bool has_util, has_mem, has_temp, has_power;
     double util_pct, mem_used_mb, mem_total_mb, temp_c, power_w;
     char error[128]; /* non-empty: the agent reported this GPU in error */
+    /* Who is on it: the entries procs_first .. procs_first + n_procs - 1 of the sample's procs
+     * array (offsets, so a sample is copied with memcpy). has_procs false: the agent sent no
+     * list (gpu_processes off, an older agent, or the driver cannot list them). */
+    bool has_procs, procs_truncated;
+    uint32_t procs_first, n_procs;
+    /* Health; -1 / has_* false where the agent sent null or nothing. */
+    bool has_fan, has_sm_clock, has_power_limit, has_pstate, has_throttle, has_remap, has_xid;
+    double fan_pct, sm_clock_mhz, power_limit_w;
+    int pstate;
+    uint16_t throttle; /* AGG_THROTTLE_* bits */
+    int8_t ecc_mode;   /* -1 unknown, 0 disabled, 1 enabled */
+    int64_t ecc_volatile_corrected, ecc_volatile_uncorrected; /* -1 unknown */
+    int64_t ecc_aggregate_corrected, ecc_aggregate_uncorrected;
+    bool remap_pending, remap_failed;
+    int64_t remap_corrected, remap_uncorrected; /* -1 unknown */
+    uint8_t n_xid;
+    struct agg_gpu_xid xid[AGG_MAX_GPU_XIDS]; /* oldest first, as the agent sends them */
 };
 
 struct agg_disk {
@@ -51,6 +110,8 @@ struct agg_sample {
     struct agg_disk *disks; /* arrays of exactly n_* entries (NULL when 0) */
     struct agg_gpu *gpus;
     struct agg_unit *units;
+    struct agg_gpu_proc *procs; /* every GPU's processes, in GPU order (see agg_gpu) */
+    size_t n_procs;
     bool units_present; /* the reply had a "services" array */
     /* Plan §3.4 summary over GPUs without error: util = max, memory = sum. */
     bool has_gpu;
@@ -65,6 +126,11 @@ struct agg_sample {
  * number", "gpus: more than 64 entries") and MON_EPARSE. Free *ret with agg_sample_free. */
 int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char *why,
                      size_t why_len);
+
+/* The processes of GPU g of sample s (g->n_procs entries; NULL when none). The pointer stays
+ * valid as long as s is unchanged. */
+const struct agg_gpu_proc *agg_sample_gpu_procs(const struct agg_sample *s,
+                                                const struct agg_gpu *g);
 
 /* Frees a sample and its arrays. Accepts NULL. */
 void agg_sample_free(struct agg_sample *s);

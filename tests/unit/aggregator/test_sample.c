@@ -123,11 +123,12 @@ static void test_eight_gpus(void **state)
 }
 
 /* A reply of an agent with the GPU fleet fields (processes, health, Xid; captured from a real
- * agent and the fake NVML): the fields this parser does not know yet are ignored, the ones it
- * knows read as before. */
+ * agent and the fake NVML): every field read, absent ones absent, the 64-process list kept. */
 static void test_gpu_processes_and_health(void **state)
 {
     struct agg_sample *s = parse_ok("gpu_processes.json");
+    const struct agg_gpu *g;
+    const struct agg_gpu_proc *p;
     (void)state;
     assert_string_equal(s->node_id, "srv-gpu");
     assert_int_equal(s->n_gpus, 3);
@@ -136,6 +137,173 @@ static void test_gpu_processes_and_health(void **state)
     assert_string_equal(s->gpus[1].error, "GPU is lost");
     assert_true(s->degraded);
     assert_float_equal(s->gpu_util_max, 30, 1e-9);
+    assert_int_equal(s->n_procs, 3 + 64);
+
+    g = &s->gpus[0];
+    assert_true(g->has_fan && g->has_sm_clock && g->has_power_limit && g->has_pstate);
+    assert_float_equal(g->fan_pct, 41, 0);
+    assert_float_equal(g->sm_clock_mhz, 1410, 0);
+    assert_float_equal(g->power_limit_w, 400, 0);
+    assert_int_equal(g->pstate, 0);
+    assert_true(g->has_throttle);
+    assert_int_equal(g->throttle, AGG_THROTTLE_SW_POWER_CAP | AGG_THROTTLE_HW_THERMAL);
+    assert_int_equal(g->ecc_mode, 1);
+    assert_int_equal(g->ecc_volatile_uncorrected, 2);
+    assert_int_equal(g->ecc_aggregate_uncorrected, 0);
+    assert_true(g->has_remap);
+    assert_true(g->remap_pending);
+    assert_false(g->remap_failed);
+    assert_true(g->has_xid);
+    assert_int_equal(g->n_xid, 0);
+    assert_true(g->has_procs);
+    assert_false(g->procs_truncated);
+    assert_int_equal(g->n_procs, 3);
+    p = agg_sample_gpu_procs(s, g);
+    assert_non_null(p);
+    assert_int_equal(p[0].pid, 9721);
+    assert_string_equal(p[0].user, "nobody");
+    assert_int_equal(p[0].uid, 65534);
+    assert_string_equal(p[0].command, "<img src=x oner");
+    assert_int_equal(p[0].type, AGG_PROC_COMPUTE);
+    assert_float_equal(p[0].used_mem_mb, 10240, 0);
+    assert_string_equal(p[0].container, "");
+    assert_int_equal(p[0].started_at, 1796270693); /* 2026-12-03T04:04:53Z */
+    assert_int_equal(p[1].type, AGG_PROC_COMPUTE | AGG_PROC_GRAPHICS);
+    assert_string_equal(p[1].container, "3f2a9c1b7d0e");
+    /* A process the agent cannot see: only pid, type and the reason. */
+    assert_int_equal(p[2].pid, 4099999);
+    assert_string_equal(p[2].user, "");
+    assert_int_equal(p[2].uid, -1);
+    assert_int_equal(p[2].started_at, -1);
+    assert_float_equal(p[2].used_mem_mb, -1, 0);
+    assert_string_equal(p[2].error, "process not visible (exited, or in another PID namespace)");
+
+    /* The lost GPU: health null, its Xid kept, no process list. */
+    g = &s->gpus[1];
+    assert_false(g->has_fan || g->has_throttle || g->has_remap || g->has_procs);
+    assert_int_equal(g->ecc_mode, -1);
+    assert_int_equal(g->ecc_volatile_uncorrected, -1);
+    assert_true(g->has_xid);
+    assert_int_equal(g->n_xid, 1);
+    assert_int_equal(g->xid[0].code, 79);
+    assert_int_equal(g->xid[0].at, 1796270696);
+    assert_null(agg_sample_gpu_procs(s, g));
+
+    /* 64 entries and the truncation flag; ECC null, empty throttle list. */
+    g = &s->gpus[2];
+    assert_true(g->procs_truncated);
+    assert_int_equal(g->n_procs, 64);
+    assert_int_equal(g->procs_first, 3);
+    assert_true(g->has_throttle);
+    assert_int_equal(g->throttle, 0);
+    assert_int_equal(g->ecc_mode, -1);
+    assert_false(g->has_fan);
+    p = agg_sample_gpu_procs(s, g);
+    assert_int_equal(p[63].pid, 3900006);
+    agg_sample_free(s);
+}
+
+/* One GPU entry with the given extra fields; returns the parse result and the reason. */
+static int parse_gpu_fields(const char *fields, struct agg_sample **ret, char *why, size_t why_len)
+{
+    char body[8192];
+    snprintf(body, sizeof(body),
+             "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,\"disks\":[],\"gpus\":["
+             "{\"index\":0,\"util_pct\":1},{\"index\":1,\"util_pct\":2%s}]}",
+             fields);
+    *ret = NULL;
+    return agg_sample_parse(body, strlen(body), ret, why, why_len);
+}
+
+static void gpu_bad(const char *fields, const char *why_expected)
+{
+    struct agg_sample *s = NULL;
+    char why[256] = "";
+    assert_int_equal(parse_gpu_fields(fields, &s, why, sizeof(why)), MON_EPARSE);
+    assert_null(s);
+    assert_string_equal(why, why_expected);
+}
+
+/* Every new field is checked for type and range; a wrong one names where it is. */
+static void test_gpu_field_rejections(void **state)
+{
+    (void)state;
+    gpu_bad(",\"processes\":{}", "gpus[1].processes: not an array");
+    gpu_bad(",\"processes\":[1]", "gpus[1].processes[0]: not an object");
+    gpu_bad(",\"processes\":[{\"user\":\"x\"}]", "gpus[1].processes[0].pid: missing");
+    gpu_bad(",\"processes\":[{\"pid\":-1}]", "gpus[1].processes[0].pid: -1 out of range");
+    gpu_bad(",\"processes\":[{\"pid\":1.5}]", "gpus[1].processes[0].pid: not an integer");
+    gpu_bad(",\"processes\":[{\"pid\":1,\"type\":\"cuda\"}]",
+            "gpus[1].processes[0].type: not compute, graphics or compute+graphics");
+    gpu_bad(",\"processes\":[{\"pid\":1,\"used_mem_mb\":\"1\"}]",
+            "gpus[1].processes[0].used_mem_mb: not a number");
+    gpu_bad(",\"processes\":[{\"pid\":1,\"started_at\":\"now\"}]",
+            "gpus[1].processes[0].started_at: not an ISO-8601 time");
+    gpu_bad(",\"processes\":[{\"pid\":1,\"user\":"
+            "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]",
+            "gpus[1].processes[0].user: longer than 63 bytes");
+    gpu_bad(",\"processes_truncated\":1", "gpus[1].processes_truncated: not a boolean");
+    gpu_bad(",\"ecc\":[]", "gpus[1].ecc: not an object");
+    gpu_bad(",\"ecc\":{\"mode\":\"on\"}", "gpus[1].ecc.mode: not enabled or disabled");
+    gpu_bad(",\"ecc\":{\"mode\":\"enabled\",\"volatile_uncorrected\":-3}",
+            "gpus[1].ecc.volatile_uncorrected: -3 out of range");
+    gpu_bad(",\"remapped_rows\":{\"pending\":\"yes\"}",
+            "gpus[1].remapped_rows.pending: not a boolean");
+    gpu_bad(",\"throttle\":[1]", "gpus[1].throttle: not an array of reason names");
+    gpu_bad(",\"xid\":[{\"at\":\"2026-01-17T10:00:00Z\"}]", "gpus[1].xid[0].code: missing");
+    gpu_bad(",\"xid\":[{\"code\":79,\"at\":5}]", "gpus[1].xid[0].at: not an ISO-8601 time");
+    gpu_bad(",\"xid\":[{},{},{},{},{},{},{},{},{},{},{}]", "gpus[1].xid: more than 10 entries");
+    gpu_bad(",\"fan_pct\":-1", "gpus[1].fan_pct: -1 out of range");
+    gpu_bad(",\"pstate\":0.5", "gpus[1].pstate: not an integer");
+}
+
+/* More than 64 processes on one GPU is a malformed reply (the agent never sends more). */
+static void test_gpu_process_cap(void **state)
+{
+    struct mon_buf b;
+    struct agg_sample *s = NULL;
+    char why[256] = "";
+    (void)state;
+    mon_buf_init(&b, 1 << 20);
+    assert_int_equal(mon_buf_puts(&b, "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,"
+                                      "\"disks\":[],\"gpus\":[{},{\"processes\":["),
+                     MON_OK);
+    for (int i = 0; i < 65; i++)
+        assert_int_equal(mon_buf_printf(&b, "%s{\"pid\":%d}", i ? "," : "", i + 1), MON_OK);
+    assert_int_equal(mon_buf_puts(&b, "]}]}"), MON_OK);
+    assert_int_equal(agg_sample_parse(b.data, b.len, &s, why, sizeof(why)), MON_EPARSE);
+    assert_string_equal(why, "gpus[1].processes: more than 64 entries");
+    mon_buf_done(&b);
+}
+
+/* Agent text reaches people: control, invisible and text-direction characters are removed
+ * from user names, commands, containers and errors, and the rest is kept. */
+static void test_gpu_text_stripped(void **state)
+{
+    struct agg_sample *s = NULL;
+    const struct agg_gpu_proc *p;
+    char why[256] = "";
+    (void)state;
+    assert_int_equal(
+        parse_gpu_fields(",\"name\":\"A100\\u202e\",\"processes\":[{\"pid\":7,\"user\":"
+                         "\"ev\\u200bil\\u0007\",\"command\":\"py\\u2067thon\\u2069\\n\","
+                         "\"container\":\"\\u00adabc\",\"error\":\"x\\ufeff\\u0085y\"},"
+                         "{\"pid\":8,\"user\":\"\u5f20\u4e09\",\"command\":\"<b>x</b>\"}]",
+                         &s, why, sizeof(why)),
+        MON_OK);
+    assert_string_equal(s->gpus[1].name, "A100");
+    p = agg_sample_gpu_procs(s, &s->gpus[1]);
+    assert_string_equal(p[0].user, "evil");
+    assert_string_equal(p[0].command, "python");
+    assert_string_equal(p[0].container, "abc");
+    assert_string_equal(p[0].error, "xy");
+    assert_string_equal(p[1].user, "\u5f20\u4e09");
+    assert_string_equal(p[1].command, "<b>x</b>");
+    /* GPU 0 sent no lists: absent, not empty. */
+    assert_false(s->gpus[0].has_procs);
+    assert_false(s->gpus[0].has_throttle);
+    assert_false(s->gpus[0].has_xid);
+    assert_null(agg_sample_gpu_procs(s, &s->gpus[0]));
     agg_sample_free(s);
 }
 
@@ -257,11 +425,19 @@ static void test_nulls_and_edges(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_reply),      cmocka_unit_test(test_no_gpus_no_services),
-        cmocka_unit_test(test_eight_gpus),      cmocka_unit_test(test_gpu_processes_and_health),
-        cmocka_unit_test(test_lost_gpu),        cmocka_unit_test(test_stale_disk),
-        cmocka_unit_test(test_rejections),      cmocka_unit_test(test_huge_array),
-        cmocka_unit_test(test_nulls_and_edges), cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_good_reply),
+        cmocka_unit_test(test_no_gpus_no_services),
+        cmocka_unit_test(test_eight_gpus),
+        cmocka_unit_test(test_gpu_processes_and_health),
+        cmocka_unit_test(test_lost_gpu),
+        cmocka_unit_test(test_stale_disk),
+        cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_huge_array),
+        cmocka_unit_test(test_nulls_and_edges),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_gpu_field_rejections),
+        cmocka_unit_test(test_gpu_process_cap),
+        cmocka_unit_test(test_gpu_text_stripped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* The field readers of the agent-reply parser, shared by sample.c (the snapshot) and
+ * sample_gpu.c (one GPU entry with its processes and health); nothing else includes this. */
+#ifndef MON_AGGREGATOR_SAMPLE_PRIV_H
+#define MON_AGGREGATOR_SAMPLE_PRIV_H
+
+#include "aggregator/sample.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+
+/* Parsing context: the prefix ("gpus[2].") for error messages and the reason buffer. */
+struct agg_parse_ctx {
+    char prefix[32];
+    char *why;
+    size_t why_len;
+};
+
+/* Each reader checks one field of object o and returns MON_OK or MON_EPARSE with
+ * "<prefix><field>: <reason>" in c->why. Absent and null fields are "not there" (has false,
+ * -1, "" or NULL), never an error unless said otherwise. */
+
+/* Writes "<prefix><field>: <reason>" and returns MON_EPARSE. */
+int agg_sample_fail(struct agg_parse_ctx *c, const char *field, const char *reason);
+/* A number in [min, max]; *ret_has tells whether it was there. */
+int agg_sample_num(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, double min,
+                   double max, bool *ret_has, double *ret);
+/* A percentage 0..100 (a hair above 100 is clamped). */
+int agg_sample_pct(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, bool *ret_has,
+                   double *ret);
+/* A whole number in [min, max]. */
+int agg_sample_int(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, int min,
+                   int max, bool *ret_has, int *ret);
+/* A whole number in [0, max]; -1 when not there. */
+int agg_sample_count(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, double max,
+                     int64_t *ret);
+/* A string copied into dst (size bytes with the NUL; longer is an error), without control,
+ * invisible or text-direction characters; "" when not there. */
+int agg_sample_str(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, char *dst,
+                   size_t size);
+/* A boolean; false when not there. */
+int agg_sample_bool(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, bool *ret);
+/* An ISO-8601 time in UTC seconds; -1 when not there. */
+int agg_sample_time(struct agg_parse_ctx *c, const struct cJSON *o, const char *name, int64_t *ret);
+/* An array of at most max entries (missing is an error when required); *ret NULL when not
+ * there. */
+int agg_sample_array(struct agg_parse_ctx *c, const struct cJSON *o, const char *name,
+                     bool required, int max, const struct cJSON **ret, size_t *ret_n);
+/* An object; *ret NULL when not there. */
+int agg_sample_object(struct agg_parse_ctx *c, const struct cJSON *o, const char *name,
+                      const struct cJSON **ret);
+
+/* sample_gpu.c: the number of process entries over all GPUs of the gpus array (each list
+ * checked against AGG_MAX_GPU_PROCS), so that s->procs is allocated once. */
+int agg_sample_count_procs(struct agg_parse_ctx *c, const struct cJSON *gpus, size_t *ret);
+
+/* sample_gpu.c: parses GPU entry o into s->gpus[pos], its processes into s->procs from
+ * *proc_cursor on (advanced past them). */
+int agg_sample_parse_gpu(struct agg_parse_ctx *c, const struct cJSON *o, size_t pos,
+                         struct agg_sample *s, size_t *proc_cursor);
+
+#endif
