@@ -44,13 +44,29 @@ struct agg_unit_state {
     int64_t since; /* UTC s, -1 unknown */
 };
 
+/* The last known state of one GPU of a server, so that a restart emits no duplicate GPU
+ * events (gpu_state.h's struct agg_gpu_track is what it is loaded into). One per GPU index. */
+struct agg_gpu_state_row {
+    int gpu_index;
+    char uuid[96];     /* "" when the agent gave none */
+    char state[16];    /* "unknown", "free", "busy", "idle", "error" */
+    int64_t since;     /* UTC s the state began, -1 unknown */
+    int64_t low_since; /* UTC s since when held below busy_util_pct, -1 not */
+    bool idle_reported, error_open;
+    int conditions;                      /* gpu_state.h AGG_GPU_COND_* reported */
+    int64_t ecc_volatile, ecc_aggregate; /* last uncorrected ECC counts, -1 unknown */
+    int64_t xid_seen_at;                 /* newest Xid accounted for (UTC s), -1 none */
+    int xid_seen_n;                      /* Xids at exactly xid_seen_at accounted for */
+    int64_t updated_at;                  /* UTC s */
+};
+
 struct agg_event {
     int64_t id;
     int64_t server_id; /* -1 when the server has been deleted */
     char server_name[AGG_NAME_MAX + 1];
     int64_t ts;
     char type[32]; /* server_down, server_up, service_failed, service_recovered,
-                      server_added, server_removed */
+                      server_added, server_removed, gpu_error, gpu_recovered, gpu_idle */
     char message[512];
 };
 

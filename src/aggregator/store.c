@@ -355,6 +355,28 @@ int agg_store_unit_state_save(struct agg_store *st, int64_t server_id,
     return r;
 }
 
+int agg_store_gpu_states_load(struct agg_store *st, int64_t server_id,
+                              struct agg_gpu_state_row **ret, size_t *ret_n)
+{
+    int r;
+    pthread_mutex_lock(&st->lock);
+    r = st->ops->gpu_states_load(st, server_id, ret, ret_n);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
+int agg_store_gpu_state_save(struct agg_store *st, int64_t server_id,
+                             const struct agg_gpu_state_row *g)
+{
+    int r;
+    if (!g || g->gpu_index < 0)
+        return arg_error(st, "GPU state without a GPU index");
+    pthread_mutex_lock(&st->lock);
+    r = st->ops->gpu_state_save(st, server_id, g);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
 int agg_store_event_add(struct agg_store *st, const struct agg_event *ev)
 {
     int r;

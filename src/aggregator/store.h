@@ -112,8 +112,8 @@ int agg_store_server_insert(struct agg_store *st, const struct agg_server *in, i
 /* Replaces name, host, port, token, services and enabled of in->id. MON_ENOENT, MON_EEXIST. */
 int agg_store_server_update(struct agg_store *st, const struct agg_server *in);
 /* Deletes the server and all its history rows (samples, per-GPU, per-disk, service_status,
- * unit states); its events are kept with server_id NULL and a server_removed event is added,
- * all in one transaction. MON_ENOENT when absent. */
+ * unit and GPU states); its events are kept with server_id NULL and a server_removed event is
+ * added, all in one transaction. MON_ENOENT when absent. */
 int agg_store_server_delete(struct agg_store *st, int64_t id);
 /* Imports a server listed in config.yaml once by name: inserted (with its server_added event)
  * only when that name was never imported and no server has it; afterwards the database is the
@@ -133,6 +133,15 @@ int agg_store_unit_states_load(struct agg_store *st, int64_t server_id, struct a
  * exist (any more). */
 int agg_store_unit_state_save(struct agg_store *st, int64_t server_id,
                               const struct agg_unit_state *u);
+
+/* ---- last known GPU states (so a restart emits no duplicate GPU events) ---- */
+/* All saved GPU states of a server ordered by gpu_index; *ret malloc'd (NULL when none). */
+int agg_store_gpu_states_load(struct agg_store *st, int64_t server_id,
+                              struct agg_gpu_state_row **ret, size_t *ret_n);
+/* Inserts or replaces the state of (server_id, g->gpu_index). MON_ENOENT when the server does
+ * not exist (any more), MON_EINVAL for a negative index. */
+int agg_store_gpu_state_save(struct agg_store *st, int64_t server_id,
+                             const struct agg_gpu_state_row *g);
 
 /* ---- events ---- */
 /* Appends an event (id assigned). A server_id <= 0 or of a server that no longer exists is

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* The schema version every backend's migration list reaches. */
-#define AGG_STORE_SCHEMA_VERSION 2
+#define AGG_STORE_SCHEMA_VERSION 3
 
 #define AGG_STORE_ERR_LEN 512
 
@@ -99,6 +99,10 @@ struct agg_store_ops {
     int (*unit_states_load)(struct agg_store *st, int64_t server_id, struct agg_unit_state **ret,
                             size_t *ret_n);
     int (*unit_state_save)(struct agg_store *st, int64_t server_id, const struct agg_unit_state *u);
+    int (*gpu_states_load)(struct agg_store *st, int64_t server_id, struct agg_gpu_state_row **ret,
+                           size_t *ret_n);
+    int (*gpu_state_save)(struct agg_store *st, int64_t server_id,
+                          const struct agg_gpu_state_row *g);
     int (*event_add)(struct agg_store *st, const struct agg_event *ev);
     int (*events_query)(struct agg_store *st, int64_t server_id, const char *type,
                         int64_t before_id, int limit, struct agg_event **ret, size_t *ret_n);

@@ -60,9 +60,12 @@ enum agg_sqlite_stmt {
     S_COUNT_UNITS,
     S_COUNT_EVENTS,
     S_COUNT_SEED,
+    S_COUNT_GPU_STATES,
     S_SEED_SEEN,
     S_SEED_RECORD,
     S_SERVER_NAME_TAKEN,
+    S_GPU_STATE_LOAD,
+    S_GPU_STATE_SAVE,
     S__COUNT
 };
 
@@ -80,8 +83,8 @@ extern const char agg_sqlite_integrity_check_sql[];
 /* Describes the database's own tables as (table, item) rows for the schema check. */
 extern const char agg_sqlite_schema_sql[];
 
-/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS..S_COUNT_SEED. */
-extern const char *const agg_sqlite_stats_tables[S_COUNT_SEED - S_COUNT_SERVERS + 1];
+/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS..S_COUNT_GPU_STATES. */
+extern const char *const agg_sqlite_stats_tables[S_COUNT_GPU_STATES - S_COUNT_SERVERS + 1];
 
 /* Writes the timeseries query of one samples_hourly column into buf (the column comes from
  * metric.h's table, never from a caller). False when buf is too small. */
@@ -201,6 +204,12 @@ int agg_sqlite_restrict_files(const char *database, char *done, size_t done_len)
  * missing", "table servers has no column token TEXT NOT NULL") or a failed query's reason;
  * MON_ENOMEM. Used by open, the restore check and so --check-db. */
 int agg_sqlite_schema_check(sqlite3 *db, int64_t version, char *why, size_t why_len);
+
+/* store_sqlite_gpus.c */
+int agg_sqlite_gpu_states_load(struct agg_store *st, int64_t server_id,
+                               struct agg_gpu_state_row **ret, size_t *ret_n);
+int agg_sqlite_gpu_state_save(struct agg_store *st, int64_t server_id,
+                              const struct agg_gpu_state_row *g);
 
 /* store_sqlite_history.c */
 int agg_sqlite_hourly_upsert(struct agg_store *st, const struct agg_hourly_row *rows, size_t n,

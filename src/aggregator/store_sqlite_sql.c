@@ -88,6 +88,24 @@ const struct agg_store_migration agg_sqlite_migrations[AGG_STORE_SCHEMA_VERSION]
     {2, "CREATE TABLE seed_imports (name TEXT PRIMARY KEY, imported_at INTEGER NOT NULL);"
         "INSERT OR IGNORE INTO seed_imports (name, imported_at) SELECT name, created_at FROM "
         "servers;"},
+    /* 3: the last known state of every GPU (issue 10), so that a restart repeats no gpu_error,
+     * gpu_recovered or gpu_idle event. */
+    {3, "CREATE TABLE gpu_states ("
+        " server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,"
+        " gpu_index INTEGER NOT NULL,"
+        " uuid TEXT NOT NULL DEFAULT '',"
+        " state TEXT NOT NULL,"
+        " since INTEGER,"
+        " low_since INTEGER,"
+        " idle_reported INTEGER NOT NULL DEFAULT 0,"
+        " error_open INTEGER NOT NULL DEFAULT 0,"
+        " conditions INTEGER NOT NULL DEFAULT 0,"
+        " ecc_volatile INTEGER,"
+        " ecc_aggregate INTEGER,"
+        " xid_seen_at INTEGER,"
+        " xid_seen_n INTEGER NOT NULL DEFAULT 0,"
+        " updated_at INTEGER NOT NULL,"
+        " PRIMARY KEY(server_id, gpu_index));"},
 };
 
 /* These cannot change inside a transaction, so they come before the migrations. auto_vacuum
@@ -234,15 +252,31 @@ const char *const agg_sqlite_stmt_sql[S__COUNT] = {
     [S_COUNT_UNITS] = "SELECT COUNT(*) FROM unit_states",
     [S_COUNT_EVENTS] = "SELECT COUNT(*) FROM events",
     [S_COUNT_SEED] = "SELECT COUNT(*) FROM seed_imports",
+    [S_COUNT_GPU_STATES] = "SELECT COUNT(*) FROM gpu_states",
     [S_SEED_SEEN] = "SELECT 1 FROM seed_imports WHERE name = ?1",
     [S_SEED_RECORD] = "INSERT OR IGNORE INTO seed_imports(name, imported_at) VALUES (?1, ?2)",
     [S_SERVER_NAME_TAKEN] = "SELECT 1 FROM servers WHERE name = ?1",
+    [S_GPU_STATE_LOAD] = "SELECT gpu_index, uuid, state, since, low_since, idle_reported, "
+                         "error_open, conditions, ecc_volatile, ecc_aggregate, xid_seen_at, "
+                         "xid_seen_n, updated_at FROM gpu_states WHERE server_id = ?1 "
+                         "ORDER BY gpu_index",
+    [S_GPU_STATE_SAVE] =
+        "INSERT INTO gpu_states(server_id, gpu_index, uuid, state, since, low_since, "
+        "idle_reported, error_open, conditions, ecc_volatile, ecc_aggregate, xid_seen_at, "
+        "xid_seen_n, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14 WHERE EXISTS (SELECT 1 FROM servers WHERE id = ?1) "
+        "ON CONFLICT(server_id, gpu_index) DO UPDATE SET uuid = excluded.uuid, "
+        "state = excluded.state, since = excluded.since, low_since = excluded.low_since, "
+        "idle_reported = excluded.idle_reported, error_open = excluded.error_open, "
+        "conditions = excluded.conditions, ecc_volatile = excluded.ecc_volatile, "
+        "ecc_aggregate = excluded.ecc_aggregate, xid_seen_at = excluded.xid_seen_at, "
+        "xid_seen_n = excluded.xid_seen_n, updated_at = excluded.updated_at",
 };
 
-/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_SEED. */
-const char *const agg_sqlite_stats_tables[S_COUNT_SEED - S_COUNT_SERVERS + 1] = {
+/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_GPU_STATES. */
+const char *const agg_sqlite_stats_tables[S_COUNT_GPU_STATES - S_COUNT_SERVERS + 1] = {
     "servers",     "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly", "service_status",
-    "unit_states", "events",         "seed_imports",
+    "unit_states", "events",         "seed_imports",       "gpu_states",
 };
 
 bool agg_sqlite_timeseries_sql(const char *column, char *buf, size_t size)

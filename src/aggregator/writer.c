@@ -72,6 +72,8 @@ static int store_exec(struct agg_store *st, const struct agg_write_job *j)
                                             j->u.status.active_state, j->u.status.sub_state);
     case AGG_JOB_UNIT_STATE:
         return agg_store_unit_state_save(st, j->server_id, &j->u.unit);
+    case AGG_JOB_GPU_STATE:
+        return agg_store_gpu_state_save(st, j->server_id, &j->u.gpu);
     case AGG_JOB_SERVER_SEEN:
         return agg_store_server_seen(st, j->server_id, j->u.seen.last_seen_at, j->u.seen.online);
     case AGG_JOB_HOURLY:
@@ -484,6 +486,15 @@ int agg_writer_unit_state(struct agg_writer *w, int64_t server_id, const struct 
     if (!j)
         return MON_ENOMEM;
     j->u.unit = *u;
+    return push(w, j);
+}
+
+int agg_writer_gpu_state(struct agg_writer *w, int64_t server_id, const struct agg_gpu_state_row *g)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_GPU_STATE, server_id);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.gpu = *g;
     return push(w, j);
 }
 

@@ -17,6 +17,7 @@ enum agg_job_kind {
     AGG_JOB_EVENT,
     AGG_JOB_SERVICE_STATUS,
     AGG_JOB_UNIT_STATE,
+    AGG_JOB_GPU_STATE,
     AGG_JOB_SERVER_SEEN,
     AGG_JOB_HOURLY,
     AGG_JOB_RETENTION,
@@ -37,6 +38,7 @@ struct agg_write_job {
             char sub_state[32];
         } status;
         struct agg_unit_state unit;
+        struct agg_gpu_state_row gpu;
         struct {
             int64_t last_seen_at; /* UTC s, -1 leaves it */
             int online;           /* -1 leaves it */
@@ -104,6 +106,8 @@ int agg_writer_event(struct agg_writer *w, int64_t server_id, const char *server
 int agg_writer_service_status(struct agg_writer *w, int64_t server_id, int64_t ts, const char *unit,
                               const char *active_state, const char *sub_state);
 int agg_writer_unit_state(struct agg_writer *w, int64_t server_id, const struct agg_unit_state *u);
+int agg_writer_gpu_state(struct agg_writer *w, int64_t server_id,
+                         const struct agg_gpu_state_row *g);
 int agg_writer_server_seen(struct agg_writer *w, int64_t server_id, int64_t last_seen_at,
                            int online);
 /* Takes ownership of the three arrays (malloc'd; freed even on failure). */

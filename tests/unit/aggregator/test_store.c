@@ -299,6 +299,20 @@ static struct agg_event event(int64_t server_id, const char *name, int64_t ts, c
     return e;
 }
 
+static struct agg_gpu_state_row gpu_state_row(int index, const char *state)
+{
+    struct agg_gpu_state_row g = {.gpu_index = index,
+                                  .since = 1000 + index,
+                                  .low_since = -1,
+                                  .ecc_volatile = -1,
+                                  .ecc_aggregate = 4,
+                                  .xid_seen_at = -1,
+                                  .updated_at = 2000};
+    snprintf(g.uuid, sizeof(g.uuid), "GPU-%d", index);
+    snprintf(g.state, sizeof(g.state), "%s", state);
+    return g;
+}
+
 static struct agg_unit_state unit(const char *name, const char *active, const char *sub,
                                   int64_t since)
 {
@@ -388,6 +402,7 @@ static void test_migration_from_version_1(void **state)
     add_server(f->st, "old");
     agg_store_close(f->st);
     f->st = NULL;
+    raw_exec(f->path, "DROP TABLE gpu_states");
     raw_exec(f->path, "DROP TABLE seed_imports");
     raw_set_version(f->path, 1);
     assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
@@ -396,6 +411,27 @@ static void test_migration_from_version_1(void **state)
     assert_int_equal(agg_store_seed_import(f->st, &seed, &imported, &id), MON_OK);
     assert_false(imported);
     assert_int_equal(id, 0);
+}
+
+/* A version-2 database (before issue 10) gains gpu_states and keeps everything else. */
+static void test_migration_from_version_2(void **state)
+{
+    struct fx *f = *state;
+    char why[256];
+    struct agg_gpu_state_row g = gpu_state_row(0, "busy");
+    int64_t id = add_server(f->st, "old");
+
+    agg_store_close(f->st);
+    f->st = NULL;
+    raw_exec(f->path, "DROP TABLE gpu_states");
+    raw_set_version(f->path, 2);
+    assert_int_equal(raw_tables(f->path), 9);
+    assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
+    assert_int_equal(raw_version(f->path), 3);
+    assert_int_equal(raw_tables(f->path), 10);
+    assert_int_equal(raw_count(f->path, "servers", "name = 'old'"), 1);
+    assert_int_equal(agg_store_gpu_state_save(f->st, id, &g), MON_OK);
+    assert_int_equal(raw_count(f->path, "gpu_states", NULL), 1);
 }
 
 /* ---- servers ---- */
@@ -527,8 +563,9 @@ static void test_delete_cascades_keeps_events(void **state)
     struct agg_event e = event(a, "a", 50, "server_down", "a down");
     struct agg_event *ev = NULL;
     size_t n = 0;
+    struct agg_gpu_state_row g = gpu_state_row(0, "idle");
     const char *tables[] = {"samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-                            "service_status", "unit_states"};
+                            "service_status", "unit_states",        "gpu_states"};
     char where_a[64], where_b[64];
 
     snprintf(where_a, sizeof(where_a), "server_id = %lld", (long long)a);
@@ -539,6 +576,7 @@ static void test_delete_cascades_keeps_events(void **state)
             agg_store_service_status_add(f->st, id, 100, "nginx.service", "failed", "failed"),
             MON_OK);
         assert_int_equal(agg_store_unit_state_save(f->st, id, &u), MON_OK);
+        assert_int_equal(agg_store_gpu_state_save(f->st, id, &g), MON_OK);
     }
     assert_int_equal(agg_store_event_add(f->st, &e), MON_OK);
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
@@ -563,6 +601,7 @@ static void test_delete_cascades_keeps_events(void **state)
     assert_int_equal(agg_store_service_status_add(f->st, a, 200, "x.service", "active", "running"),
                      MON_ENOENT);
     assert_int_equal(agg_store_unit_state_save(f->st, a, &u), MON_ENOENT);
+    assert_int_equal(agg_store_gpu_state_save(f->st, a, &g), MON_ENOENT);
     assert_int_equal(agg_store_hourly_upsert(f->st, rows, 1, gpus, 1, disks, 1), MON_OK);
     assert_int_equal(raw_count(f->path, "samples_hourly", where_a), 0);
     assert_int_equal(raw_count(f->path, "gpu_samples_hourly", where_a), 0);
@@ -931,7 +970,8 @@ static void test_injection_strings_are_data(void **state)
     assert_int_equal(raw_count(f->path, "gpu_samples_hourly", NULL), 0);
     assert_int_equal(raw_count(f->path, "disk_samples_hourly", NULL), 0);
     assert_int_equal(raw_count(f->path, "seed_imports", NULL), 0);
-    assert_int_equal(raw_tables(f->path), 9);
+    assert_int_equal(raw_count(f->path, "gpu_states", NULL), 0);
+    assert_int_equal(raw_tables(f->path), 10);
 }
 
 /* ---- locking ---- */
@@ -1079,6 +1119,63 @@ static void test_unit_states_round_trip(void **state)
     assert_int_equal(agg_store_unit_state_save(f->st, a, &empty), MON_EINVAL);
 }
 
+static void test_gpu_states_round_trip(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_server(f->st, "a"), b = add_server(f->st, "b");
+    struct agg_gpu_state_row in[2] = {gpu_state_row(3, "idle"), gpu_state_row(1, "error")};
+    struct agg_gpu_state_row bad = gpu_state_row(-1, "free");
+    struct agg_gpu_state_row *out = NULL;
+    size_t n = 0;
+
+    in[0].low_since = 900;
+    in[0].idle_reported = true;
+    in[1].error_open = true;
+    in[1].conditions = 6;
+    in[1].ecc_volatile = 12;
+    in[1].xid_seen_at = 1500;
+    in[1].xid_seen_n = 2;
+    in[1].uuid[0] = '\0';
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(agg_store_gpu_state_save(f->st, a, &in[i]), MON_OK);
+    assert_int_equal(agg_store_gpu_states_load(f->st, a, &out, &n), MON_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].gpu_index, 1); /* ordered by index */
+    assert_string_equal(out[0].uuid, "");
+    assert_string_equal(out[0].state, "error");
+    assert_true(out[0].error_open);
+    assert_false(out[0].idle_reported);
+    assert_int_equal(out[0].conditions, 6);
+    assert_int_equal(out[0].ecc_volatile, 12);
+    assert_int_equal(out[0].ecc_aggregate, 4);
+    assert_int_equal(out[0].xid_seen_at, 1500);
+    assert_int_equal(out[0].xid_seen_n, 2);
+    assert_int_equal(out[0].since, 1001);
+    assert_int_equal(out[0].updated_at, 2000);
+    assert_int_equal(out[1].gpu_index, 3);
+    assert_string_equal(out[1].uuid, "GPU-3");
+    assert_string_equal(out[1].state, "idle");
+    assert_int_equal(out[1].low_since, 900);
+    assert_true(out[1].idle_reported);
+    assert_int_equal(out[1].ecc_volatile, -1);
+    assert_int_equal(out[1].xid_seen_at, -1);
+    free(out);
+    /* One row per index: a save replaces it. */
+    in[0] = gpu_state_row(3, "busy");
+    assert_int_equal(agg_store_gpu_state_save(f->st, a, &in[0]), MON_OK);
+    assert_int_equal(agg_store_gpu_states_load(f->st, a, &out, &n), MON_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[1].state, "busy");
+    assert_false(out[1].idle_reported);
+    free(out);
+    out = (struct agg_gpu_state_row *)(uintptr_t)0x1;
+    assert_int_equal(agg_store_gpu_states_load(f->st, b, &out, &n), MON_OK);
+    assert_int_equal(n, 0);
+    assert_null(out);
+    assert_int_equal(agg_store_gpu_state_save(f->st, 9999, &in[1]), MON_ENOENT);
+    assert_int_equal(agg_store_gpu_state_save(f->st, a, &bad), MON_EINVAL);
+}
+
 /* ---- seed imports ---- */
 
 static void test_seed_import_once_by_name(void **state)
@@ -1161,7 +1258,8 @@ static void test_stats_json(void **state)
                             "service_status",
                             "unit_states",
                             "events",
-                            "seed_imports"};
+                            "seed_imports",
+                            "gpu_states"};
     int64_t a = add_server(f->st, "a");
     struct agg_hourly_row h = hourly(a, 3600, 0);
     char *json = NULL;
@@ -1217,6 +1315,7 @@ static void test_stats_json(void **state)
     cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_fn, teardown),                \
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_fn, teardown),            \
         cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_fn, teardown),        \
+        cmocka_unit_test_setup_teardown(test_migration_from_version_2, setup_fn, teardown),        \
         cmocka_unit_test_setup_teardown(test_server_crud, setup_fn, teardown),                     \
         cmocka_unit_test_setup_teardown(test_delete_cascades_keeps_events, setup_fn, teardown),    \
         cmocka_unit_test_setup_teardown(test_hourly_upsert_and_get, setup_fn, teardown),           \
@@ -1226,6 +1325,7 @@ static void test_stats_json(void **state)
         cmocka_unit_test_setup_teardown(test_retention_cutoff, setup_fn, teardown),                \
         cmocka_unit_test_setup_teardown(test_injection_strings_are_data, setup_fn, teardown),      \
         cmocka_unit_test_setup_teardown(test_unit_states_round_trip, setup_fn, teardown),          \
+        cmocka_unit_test_setup_teardown(test_gpu_states_round_trip, setup_fn, teardown),           \
         cmocka_unit_test_setup_teardown(test_seed_import_once_by_name, setup_fn, teardown),        \
         cmocka_unit_test_setup_teardown(test_stats_json, setup_fn, teardown)
 
