@@ -8,6 +8,7 @@
 #include "aggregator/api_params.h"
 #include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
+#include "aggregator/state.h"
 #include "aggregator/metric.h"
 #include "aggregator/static.h"
 #include "aggregator/store.h"
@@ -506,6 +507,28 @@ static void handle_events(void *ctx, struct mon_http_request *req, struct mon_ht
     mon_http_json(resp, 200, root);
 }
 
+static void handle_gpus(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    struct agg_gpus_query q;
+    char why[WHY_LEN];
+    cJSON *out = NULL;
+    int r;
+
+    if (agg_api_params_gpus(mon_http_query(req, "state"), mon_http_query(req, "server_id"),
+                            &q.state, &q.server_id, why, sizeof(why)) < 0) {
+        mon_http_error(resp, 400, "%s", why);
+        return;
+    }
+    r = agg_engine_gpus_json(api->engine, &q, &out);
+    if (r == MON_ENOENT)
+        mon_http_error(resp, 404, "no server with id %lld", (long long)q.server_id);
+    else if (r < 0)
+        mon_http_error(resp, 500, "out of memory");
+    else
+        mon_http_json(resp, 200, out);
+}
+
 static void handle_health(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
@@ -525,6 +548,7 @@ static const struct mon_http_route api_routes[] = {
     {"GET", "/api/servers/{id}/recent", handle_recent},
     {"GET", "/api/servers/{id}/services", handle_services},
     {"GET", "/api/servers/{id}/services/catalog", handle_catalog},
+    {"GET", "/api/gpus", handle_gpus},
     {"GET", "/api/events", handle_events},
     {"GET", "/api/health", handle_health},
 };

@@ -3,6 +3,7 @@
  * database, so every rule is reachable from unit tests and fuzzers. */
 #include "aggregator/api_params.h"
 
+#include "aggregator/gpu_state.h"
 #include "aggregator/metric.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -16,7 +17,7 @@
 
 static const char *const event_types[] = {
     "server_down",    "server_up", "service_failed", "service_recovered", "server_added",
-    "server_removed", NULL};
+    "server_removed", "gpu_error", "gpu_recovered",  "gpu_idle",          NULL};
 
 /* The entry of list equal to v, or NULL. */
 static const char *find(const char *v, const char *const *list)
@@ -114,6 +115,24 @@ int agg_api_params_events(const char *limit, const char *server_id, const char *
         return MON_EINVAL;
     }
     *ret = p;
+    return MON_OK;
+}
+
+int agg_api_params_gpus(const char *state, const char *server_id, int *ret_state,
+                        int64_t *ret_server_id, char *why, size_t why_len)
+{
+    enum agg_gpu_state s = AGG_GPU_UNKNOWN;
+    int64_t id = 0;
+    if (state && *state && agg_gpu_state_from_name(state, &s) < 0) {
+        snprintf(why, why_len, "state: must be one of free, busy, idle, error, unknown");
+        return MON_EINVAL;
+    }
+    if (server_id && *server_id && mon_parse_int64(server_id, 1, INT64_MAX, &id) < 0) {
+        snprintf(why, why_len, "server_id: must be a positive integer");
+        return MON_EINVAL;
+    }
+    *ret_state = state && *state ? (int)s : -1;
+    *ret_server_id = id;
     return MON_OK;
 }
 

@@ -51,6 +51,13 @@ int agg_api_params_events(const char *limit, const char *server_id, const char *
                           const char *before, struct agg_events_params *ret, char *why,
                           size_t why_len);
 
+/* Checks the query parameters of GET /api/gpus (each NULL when absent; empty means absent):
+ * state one of free, busy, idle, error, unknown (*ret_state an enum agg_gpu_state, -1 when
+ * absent), server_id a positive integer (*ret_server_id 0 when absent). On a bad value returns
+ * MON_EINVAL with the 400 message in why; outputs untouched. */
+int agg_api_params_gpus(const char *state, const char *server_id, int *ret_state,
+                        int64_t *ret_server_id, char *why, size_t why_len);
+
 /* Applies a POST (create) or PUT (partial update) JSON body of /api/servers onto *s: a fresh
  * default for create, a copy of the stored row for an update. Only the type of each field is
  * checked here (agg_validate_server checks the values); an omitted or empty token keeps the

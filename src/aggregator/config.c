@@ -16,11 +16,14 @@
 static const char *const top_keys[] = {"listen",      "database",         "database_password_file",
                                        "admin_token", "admin_token_file", "web_root",
                                        "poll",        "history",          "backup",
-                                       "log",         "servers",          NULL};
+                                       "log",         "gpu_state",        "events",
+                                       "servers",     NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
 static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
 static const char *const backup_keys[] = {"dir", "keep_days", NULL};
 static const char *const log_keys[] = {"file", "max_size_mb", "keep", NULL};
+static const char *const gpu_state_keys[] = {"free_mem_mb", "busy_util_pct", "idle_after", NULL};
+static const char *const events_keys[] = {"gpu_idle", NULL};
 static const char *const server_keys[] = {"name",       "host",     "agent_port", "token",
                                           "token_file", "services", "enabled",    NULL};
 
@@ -187,6 +190,27 @@ static int load_sections(const struct mon_cfg_doc *doc, const struct mon_cfg_nod
     return MON_OK;
 }
 
+/* The GPU state rules (gpu_state: free_mem_mb, busy_util_pct, idle_after) and which optional
+ * events are sent (events: gpu_idle). */
+static int load_gpu_sections(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                             struct agg_config *cfg, struct mon_cfg_error *err)
+{
+    const struct mon_cfg_node *g = mon_cfg_get(root, "gpu_state"),
+                              *ev = mon_cfg_get(root, "events");
+    int r;
+    if (g &&
+        ((r = mon_cfg_check_keys(doc, g, gpu_state_keys, err)) < 0 ||
+         (r = mon_cfg_int(doc, g, "free_mem_mb", 0, 1024 * 1024, &cfg->gpu_free_mem_mb, err)) < 0 ||
+         (r = mon_cfg_int(doc, g, "busy_util_pct", 1, 100, &cfg->gpu_busy_util_pct, err)) < 0 ||
+         (r = mon_cfg_duration(doc, g, "idle_after", 1000, 7 * 86400000LL, &cfg->gpu_idle_after_ms,
+                               err)) < 0))
+        return r;
+    if (ev && ((r = mon_cfg_check_keys(doc, ev, events_keys, err)) < 0 ||
+               (r = mon_cfg_bool(doc, ev, "gpu_idle", &cfg->events_gpu_idle, err)) < 0))
+        return r;
+    return MON_OK;
+}
+
 /* The optional backup section: dir (default "backups", relative to the config file's folder)
  * and keep_days (default 7). */
 static int load_backup(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
@@ -325,6 +349,10 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
     cfg->bucket_ms = 3600000;
     cfg->checkpoint_ms = 60000;
     cfg->backup_keep_days = 7;
+    cfg->gpu_free_mem_mb = 512;
+    cfg->gpu_busy_util_pct = 10;
+    cfg->gpu_idle_after_ms = 30 * 60 * 1000;
+    cfg->events_gpu_idle = true;
     if ((r = mon_cfg_load_string(name, text, len, &doc, err)) < 0)
         goto out;
     root = doc->root;
@@ -343,6 +371,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
         (r = mon_cfg_string(doc, root, "admin_token_file", false, &token_file, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "web_root", false, &web_root, err)) < 0 ||
         (r = load_sections(doc, root, cfg, err)) < 0 ||
+        (r = load_gpu_sections(doc, root, cfg, err)) < 0 ||
         (r = load_backup(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_log(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_servers(doc, root, base_dir, cfg, err)) < 0)

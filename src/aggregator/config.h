@@ -30,6 +30,9 @@ struct agg_config {
     bool log_configured; /* a log section exists: log to log_file (else stderr, but the
                           * Windows service always logs to log_file) */
     int64_t log_max_bytes, log_keep;
+    /* gpu_state: {free_mem_mb: 512, busy_util_pct: 10, idle_after: 30m} */
+    int64_t gpu_free_mem_mb, gpu_busy_util_pct, gpu_idle_after_ms;
+    bool events_gpu_idle;       /* events: {gpu_idle: true} */
     struct agg_server *servers; /* seeds, imported once by name */
     size_t n_servers;
 };

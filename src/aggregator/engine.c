@@ -83,6 +83,20 @@ static void apply_defaults(struct agg_engine_options *o)
         o->retention_days = 30;
 }
 
+/* The persisted GPU states of a server into the live state (a database that cannot be read
+ * here is reported by the writer soon enough; the GPUs then start afresh). */
+static int seed_gpus(struct agg_engine *e, int64_t id)
+{
+    struct agg_gpu_state_row *rows = NULL;
+    size_t n = 0;
+    int r = MON_OK;
+    if (agg_store_gpu_states_load(e->rstore, id, &rows, &n) >= 0) {
+        r = agg_state_seed_gpus(e->state, id, rows, n);
+        free(rows);
+    }
+    return r == MON_ENOMEM ? r : MON_OK;
+}
+
 /* Loads the configured servers with their persisted states into state and rollup. */
 static int load_servers(struct agg_engine *e, char *why, size_t why_len)
 {
@@ -104,6 +118,8 @@ static int load_servers(struct agg_engine *e, char *why, size_t why_len)
             agg_state_seed_units(e->state, list[i].id, units, n_units);
             free(units);
         }
+        if (r >= 0)
+            r = seed_gpus(e, list[i].id);
     }
     if (r < 0)
         snprintf(why, why_len, "cannot load servers: %s", mon_strerror(r));
@@ -147,6 +163,8 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     so.timeout_ms = e->opt.timeout_ms;
     so.bucket_s = e->opt.bucket_ms / 1000;
     so.writer = e->writer;
+    so.gpu = e->opt.gpu;
+    so.gpu_idle_events = e->opt.gpu_idle_events;
     e->state = agg_state_new(&so);
     e->rollup = agg_rollup_new(e->opt.bucket_ms / 1000, e->rstore, e->writer);
     if (!e->state || !e->rollup) {
@@ -223,6 +241,11 @@ cJSON *agg_engine_server_json(struct agg_engine *e, int64_t id)
 int agg_engine_recent_json(struct agg_engine *e, int64_t id, const char *metric, cJSON **ret)
 {
     return agg_state_recent_json(e->state, id, metric, mon_utc_ms(), ret);
+}
+
+int agg_engine_gpus_json(struct agg_engine *e, const struct agg_gpus_query *q, cJSON **ret)
+{
+    return agg_state_gpus_json(e->state, q, mon_mono_ms(), ret);
 }
 
 int agg_engine_services_json(struct agg_engine *e, int64_t id, cJSON **ret)

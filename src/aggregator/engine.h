@@ -4,12 +4,14 @@
 #ifndef MON_AGGREGATOR_ENGINE_H
 #define MON_AGGREGATOR_ENGINE_H
 
+#include "aggregator/gpu_state.h"
 #include "aggregator/model.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct agg_engine;
+struct agg_gpus_query;
 struct cJSON;
 
 struct agg_engine_options {
@@ -21,6 +23,8 @@ struct agg_engine_options {
     int retention_days;         /* retention.days (0: 30) */
     const char *db_path;        /* the `database:` value (a file or a postgresql:// URI) */
     const char *db_password;    /* database_password_file's secret, or NULL */
+    struct agg_gpu_state_config gpu; /* gpu_state (idle_after_ms 0: the defaults) */
+    bool gpu_idle_events;            /* events.gpu_idle */
 };
 
 /* Opens two store connections on db_path (writer and reader; the schema is created or
@@ -49,6 +53,9 @@ int agg_engine_recent_json(struct agg_engine *e, int64_t id, const char *metric,
                            struct cJSON **ret);
 /* Latest unit states. MON_ENOENT, MON_ENOMEM. */
 int agg_engine_services_json(struct agg_engine *e, int64_t id, struct cJSON **ret);
+
+/* GET /api/gpus (see agg_state_gpus_json). MON_OK, MON_ENOENT, MON_ENOMEM. */
+int agg_engine_gpus_json(struct agg_engine *e, const struct agg_gpus_query *q, struct cJSON **ret);
 
 /* {"status": "ok"|"degraded", "db": {ok, last_error, pending_writes, dropped_writes,
  * last_write_at}, "poll": {interval_s, lag_ms, polls_started, polls_completed,

@@ -396,6 +396,10 @@ static int run_daemon(const struct agg_config *cfg)
             .retention_days = (int)cfg->retention_days,
             .db_path = cfg->database,
             .db_password = cfg->database_password,
+            .gpu = {.free_mem_mb = (double)cfg->gpu_free_mem_mb,
+                    .busy_util_pct = (double)cfg->gpu_busy_util_pct,
+                    .idle_after_ms = cfg->gpu_idle_after_ms},
+            .gpu_idle_events = cfg->events_gpu_idle,
         };
         if (agg_engine_start(&eo, &engine, why, sizeof(why)) < 0) {
             mon_error("cannot start polling: %s", why);

@@ -24,6 +24,7 @@ static void rec_free(struct agg_state_rec *r)
     agg_sample_free(r->sample);
     free(r->ring);
     free(r->units);
+    agg_state_gpus_done(r);
     free(r);
 }
 
@@ -44,6 +45,9 @@ struct agg_state *agg_state_new(const struct agg_state_options *opt)
     st->ring_cap = (size_t)((3600000 + st->opt.interval_ms - 1) / st->opt.interval_ms);
     if (st->ring_cap > 7200)
         st->ring_cap = 7200;
+    if (st->opt.gpu.idle_after_ms <= 0)
+        agg_gpu_state_config_default(&st->opt.gpu);
+    st->opt.gpu.interval_ms = st->opt.interval_ms;
     return st;
 }
 
@@ -374,6 +378,7 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, in
     r->online = 1;
     ring_push(st, r, s, now_utc_ms);
     track_units(st, r, s, now_utc_ms);
+    agg_state_gpus_update(st, r, s, now_utc_ms);
     agg_sample_free(r->sample);
     r->sample = s;
     s = NULL;

@@ -57,6 +57,15 @@ static cJSON *latest_json(const struct agg_sample *s)
     return o;
 }
 
+/* The GPUs found free and in error by the last sample (as stale as latest itself). */
+static void add_gpu_counts(cJSON *latest, const struct agg_state_rec *r)
+{
+    cJSON_AddNumberToObject(latest, "gpu_free_count",
+                            (double)agg_state_gpus_count(r, AGG_GPU_FREE));
+    cJSON_AddNumberToObject(latest, "gpu_error_count",
+                            (double)agg_state_gpus_count(r, AGG_GPU_ERROR));
+}
+
 static cJSON *rec_json(const struct agg_state *st, const struct agg_state_rec *r,
                        int64_t now_mono_ms)
 {
@@ -77,6 +86,8 @@ static cJSON *rec_json(const struct agg_state *st, const struct agg_state_rec *r
     add_str_or_null(o, "last_error", r->last_error);
     mon_json_add_time(o, "last_seen_at", r->last_seen_utc_s);
     latest = r->sample ? latest_json(r->sample) : cJSON_CreateNull();
+    if (latest && r->sample)
+        add_gpu_counts(latest, r);
     if (!latest || !cJSON_AddItemToObject(o, "latest", latest)) {
         cJSON_Delete(latest);
         cJSON_Delete(o);
@@ -120,8 +131,9 @@ static cJSON *agent_json(const struct agg_sample *s)
     return o;
 }
 
-static void add_gpus(cJSON *root, const struct agg_sample *s)
+static void add_gpus(cJSON *root, const struct agg_state_rec *r, bool live)
 {
+    const struct agg_sample *s = r->sample;
     cJSON *arr = cJSON_AddArrayToObject(root, "gpus");
     for (size_t i = 0; arr && s && i < s->n_gpus; i++) {
         const struct agg_gpu *g = &s->gpus[i];
@@ -139,6 +151,7 @@ static void add_gpus(cJSON *root, const struct agg_sample *s)
         mon_json_add_opt(o, "temp_c", g->has_temp, g->temp_c, 1);
         mon_json_add_opt(o, "power_w", g->has_power, g->power_w, 1);
         add_str_or_null(o, "error", g->error);
+        agg_state_gpu_add_fields(o, r, i, live);
     }
 }
 
@@ -203,7 +216,7 @@ cJSON *agg_state_server_json(struct agg_state *st, int64_t id, int64_t now_mono_
         cJSON_Delete(agent);
         goto fail;
     }
-    add_gpus(o, r->sample);
+    add_gpus(o, r, agg_state_rec_online(st, r, now_mono_ms));
     add_disks(o, r->sample);
     units = units_json(r);
     if (!units || !cJSON_AddItemToObject(o, "service_states", units)) {

@@ -27,6 +27,15 @@ struct agg_state_unit {
     bool has_current;
 };
 
+/* The GPU state records of a server: t[i] belongs to sample->gpus[i] after every sample;
+ * seeds are the records restored from the store, used up by the first sample. */
+struct agg_state_gpus {
+    struct agg_gpu_track *t;
+    size_t n, cap;
+    struct agg_gpu_track *seeds;
+    size_t n_seeds;
+};
+
 struct agg_state_rec {
     struct agg_server cfg;
     struct agg_sample *sample; /* last valid sample, NULL before the first */
@@ -44,6 +53,7 @@ struct agg_state_rec {
     size_t ring_head, ring_len;
     struct agg_state_unit *units;
     size_t n_units;
+    struct agg_state_gpus gpus;
 };
 
 struct agg_state {
@@ -61,5 +71,24 @@ struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id, size_t *r
 /* Lock held. Plan §3.1: enabled and seen within 2 * interval + timeout. */
 bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec *r,
                           int64_t now_mono_ms);
+
+/* ---- GPU states (state_gpus.c) ---- */
+
+/* Lock held. Applies sample s to the GPU records of r (emitting gpu_error, gpu_recovered and
+ * gpu_idle and persisting changed records through the writer). No allocation while the
+ * server's GPUs stay the same. */
+void agg_state_gpus_update(struct agg_state *st, struct agg_state_rec *r,
+                           const struct agg_sample *s, int64_t now_utc_ms);
+
+/* Frees the GPU records of r. */
+void agg_state_gpus_done(struct agg_state_rec *r);
+
+/* Lock held. Number of GPUs of r whose last sample put them in state. */
+size_t agg_state_gpus_count(const struct agg_state_rec *r, enum agg_gpu_state state);
+
+/* Lock held. Adds state, state_since, state_reason, stale, users, processes,
+ * processes_truncated and health of GPU i of r's last sample to o (a GPU entry). live: the
+ * server counts as online (else the state shown is unknown). */
+void agg_state_gpu_add_fields(struct cJSON *o, const struct agg_state_rec *r, size_t i, bool live);
 
 #endif

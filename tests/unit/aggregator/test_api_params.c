@@ -2,6 +2,7 @@
 /* REST request parsing: server ids, /timeseries and /events query parameters (defaults, every
  * 400 message) and POST/PUT server bodies (types, unknown fields, untouched on failure). */
 #include "aggregator/api_params.h"
+#include "aggregator/gpu_state.h"
 #include "common/err.h"
 
 #include <setjmp.h>
@@ -135,6 +136,42 @@ static void test_events(void **state)
                      MON_EINVAL);
     assert_string_equal(why, "type: unknown event type");
     assert_int_equal(p.limit, 5);
+    for (const char *const *t =
+             (const char *const[]){"gpu_error", "gpu_recovered", "gpu_idle", NULL};
+         *t; t++) {
+        assert_int_equal(agg_api_params_events(NULL, NULL, *t, NULL, &p, why, sizeof(why)), MON_OK);
+        assert_string_equal(p.type, *t);
+    }
+}
+
+static void test_gpus(void **state)
+{
+    int st = 99;
+    int64_t id = 99;
+    char why[256] = "";
+    (void)state;
+    assert_int_equal(agg_api_params_gpus(NULL, NULL, &st, &id, why, sizeof(why)), MON_OK);
+    assert_int_equal(st, -1);
+    assert_int_equal(id, 0);
+    assert_int_equal(agg_api_params_gpus("", "", &st, &id, why, sizeof(why)), MON_OK);
+    assert_int_equal(st, -1);
+    assert_int_equal(agg_api_params_gpus("free", "12", &st, &id, why, sizeof(why)), MON_OK);
+    assert_int_equal(st, AGG_GPU_FREE);
+    assert_int_equal(id, 12);
+    assert_int_equal(agg_api_params_gpus("unknown", NULL, &st, &id, why, sizeof(why)), MON_OK);
+    assert_int_equal(st, AGG_GPU_UNKNOWN);
+    st = 7;
+    id = 7;
+    assert_int_equal(agg_api_params_gpus("Free", NULL, &st, &id, why, sizeof(why)), MON_EINVAL);
+    assert_string_equal(why, "state: must be one of free, busy, idle, error, unknown");
+    assert_int_equal(agg_api_params_gpus("free&x", NULL, &st, &id, why, sizeof(why)), MON_EINVAL);
+    assert_int_equal(agg_api_params_gpus(NULL, "0", &st, &id, why, sizeof(why)), MON_EINVAL);
+    assert_string_equal(why, "server_id: must be a positive integer");
+    assert_int_equal(agg_api_params_gpus(NULL, "1e3", &st, &id, why, sizeof(why)), MON_EINVAL);
+    assert_int_equal(agg_api_params_gpus(NULL, "99999999999999999999", &st, &id, why, sizeof(why)),
+                     MON_EINVAL);
+    assert_int_equal(st, 7);
+    assert_int_equal(id, 7);
 }
 
 /* Applies body with create semantics to a fresh default; returns the result code. */
@@ -254,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_timeseries_defaults),
         cmocka_unit_test(test_timeseries_errors),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_gpus),
         cmocka_unit_test(test_body_create),
         cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_body_update),

@@ -149,6 +149,46 @@ static void test_database_password_file(void **state)
 }
 #endif
 
+static void test_gpu_state_and_events(void **state)
+{
+    struct agg_config *cfg = parse_ok("listen: \"127.0.0.1:8080\"\n");
+    (void)state;
+    assert_int_equal(cfg->gpu_free_mem_mb, 512);
+    assert_int_equal(cfg->gpu_busy_util_pct, 10);
+    assert_int_equal(cfg->gpu_idle_after_ms, 30 * 60 * 1000);
+    assert_true(cfg->events_gpu_idle);
+    agg_config_free(cfg);
+    cfg = parse_ok("gpu_state: { free_mem_mb: 0, busy_util_pct: 25, idle_after: 2h }\n"
+                   "events: { gpu_idle: false }\n");
+    assert_int_equal(cfg->gpu_free_mem_mb, 0);
+    assert_int_equal(cfg->gpu_busy_util_pct, 25);
+    assert_int_equal(cfg->gpu_idle_after_ms, 2 * 3600 * 1000);
+    assert_false(cfg->events_gpu_idle);
+    agg_config_free(cfg);
+    cfg = parse_ok("gpu_state: { idle_after: 90s }\n");
+    assert_int_equal(cfg->gpu_free_mem_mb, 512);
+    assert_int_equal(cfg->gpu_idle_after_ms, 90000);
+    agg_config_free(cfg);
+}
+
+static void test_gpu_state_errors_name_line_and_key(void **state)
+{
+    (void)state;
+    parse_bad("listen: \"127.0.0.1:8080\"\ngpu_state: { free_mem: 3 }\n", "cfg.yaml:2:");
+    parse_bad("gpu_state: { free_mem: 3 }\n", "gpu_state.free_mem");
+    parse_bad("gpu_state: { free_mem_mb: -1 }\n", "gpu_state.free_mem_mb");
+    parse_bad("gpu_state: { free_mem_mb: lots }\n", "gpu_state.free_mem_mb");
+    parse_bad("gpu_state: { busy_util_pct: 0 }\n", "gpu_state.busy_util_pct");
+    parse_bad("gpu_state: { busy_util_pct: 101 }\n", "gpu_state.busy_util_pct");
+    parse_bad("gpu_state: { busy_util_pct: 12.5 }\n", "gpu_state.busy_util_pct");
+    parse_bad("gpu_state: { idle_after: 30 }\n", "gpu_state.idle_after");
+    parse_bad("gpu_state: { idle_after: 500ms }\n", "gpu_state.idle_after");
+    parse_bad("gpu_state: { idle_after: 8d }\n", "gpu_state.idle_after");
+    parse_bad("gpu_state: 5\n", "gpu_state");
+    parse_bad("events: { gpu_idle: maybe }\n", "events.gpu_idle");
+    parse_bad("events: { server_down: false }\n", "events.server_down");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +197,8 @@ int main(void)
 #ifdef MON_HAVE_LIBPQ
         cmocka_unit_test(test_database_password_file),
 #endif
+        cmocka_unit_test(test_gpu_state_and_events),
+        cmocka_unit_test(test_gpu_state_errors_name_line_and_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
