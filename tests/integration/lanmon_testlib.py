@@ -534,6 +534,47 @@ def daemon_argv(argv, wrapper=None):
             "--suppressions=" + os.path.join(TESTS_DIR, "valgrind", "lanmon.supp")] + list(argv)
 
 
+def start_ticks(pid):
+    """The start time of a process in clock ticks after boot (/proc/<pid>/stat field 22)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+# sleep's argument: a string that no PID, uid or time in a reply can contain by chance
+SLEEP_ARG = "120.000917"
+
+
+class Sleepers:
+    """Real `sleep` processes for the fake NVML's process lists: under another uid when asked
+    (the tests run as root), under another name when asked (a symlink in a folder every user
+    may read), each linked into a fixture procfs so that the agent sees it there."""
+
+    def __init__(self, procfs_dir):
+        self.procfs_dir = procfs_dir
+        self.dir = tempfile.mkdtemp(prefix="lanmon-sleep-")
+        os.chmod(self.dir, 0o755)  # other users run the renamed sleep from here
+        self.children = []
+
+    def spawn(self, uid=None, name=None):
+        exe = "/bin/sleep"
+        if name:
+            exe = os.path.join(self.dir, name)
+            os.symlink("/bin/sleep", exe)
+        p = subprocess.Popen([exe, SLEEP_ARG], user=uid, group=uid, extra_groups=[] if uid else None,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.children.append(p)
+        os.symlink(f"/proc/{p.pid}", os.path.join(self.procfs_dir, str(p.pid)))
+        wait_until(lambda: start_ticks(p.pid) > 0 and os.readlink(f"/proc/{p.pid}/exe")
+                   .endswith("sleep"), timeout=5, what="the child to exec sleep")
+        return p
+
+    def close(self):
+        for c in self.children:
+            c.kill()
+            c.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class CleanupTestCase(unittest.TestCase):
     """A test case whose helpers register their cleanups in self.cleanups, run in reverse order
     after each test (also when it fails)."""

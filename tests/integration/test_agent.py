@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lanmon_testlib import (FAKES_DIR, FIXTURES, TESTS_DIR, Agent, DBusMock,  # noqa: E402
-                            LiveProc, daemon_argv, http, scaled, wait_until)
+                            SLEEP_ARG, LiveProc, Sleepers, daemon_argv, http, scaled,
+                            start_ticks, wait_until)
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -254,13 +255,6 @@ class AgentTest(AgentCase):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BTIME = 1768600000  # the boot time in LiveProc's /proc/stat
 XSS_NAME = "<img src=x onerror=alert(1)>"
-# sleep's argument: a string that no PID, uid or time in the reply can contain by chance
-SLEEP_ARG = "120.000917"
-
-
-def start_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[19])
 
 
 def iso(ts):
@@ -307,16 +301,13 @@ class AgentGpuTest(AgentCase):
 
     def setUp(self):
         super().setUp()
-        self.children = []
+        self.sleepers = Sleepers(self.proc.dir)
         self.tmp = tempfile.mkdtemp(prefix="lanmon-gpu-")
-        os.chmod(self.tmp, 0o755)  # other users run the renamed sleep from here
         self.state = os.path.join(self.tmp, "nvml-state")
         self.write_state("")
 
     def tearDown(self):
-        for c in self.children:
-            c.kill()
-            c.wait(5)
+        self.sleepers.close()
         super().tearDown()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -330,20 +321,7 @@ class AgentGpuTest(AgentCase):
                           **kw)
 
     def sleeper(self, uid=None, name=None):
-        """A real `sleep` process (as uid when given, under another name when given), visible
-        under the agent's procfs root."""
-        exe = "/bin/sleep"
-        if name:
-            exe = os.path.join(self.tmp, name)
-            os.symlink("/bin/sleep", exe)
-        p = subprocess.Popen([exe, SLEEP_ARG], user=uid, group=uid,
-                             extra_groups=[] if uid else None, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL)
-        self.children.append(p)
-        os.symlink(f"/proc/{p.pid}", os.path.join(self.proc.dir, str(p.pid)))
-        wait_until(lambda: start_ticks(p.pid) > 0 and os.readlink(f"/proc/{p.pid}/exe")
-                   .endswith("sleep"), timeout=5, what="the child to exec sleep")
-        return p
+        return self.sleepers.spawn(uid, name)
 
     def snapshot_when(self, a, pred, what):
         return wait_until(lambda: (lambda s: s if pred(s) else None)(a.get("/v1/snapshot").json()),
