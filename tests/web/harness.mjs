@@ -245,7 +245,8 @@ export class DBusMock {
 }
 
 export class Aggregator {
-  constructor({ servers = [], interval = '1s', timeout = '500ms', adminToken = 'admin-token-0123456789', webRoot = WEB_ROOT, env = {} } = {}) {
+  // extra: more config lines (e.g. 'gpu_state: { idle_after: 2s }').
+  constructor({ servers = [], interval = '1s', timeout = '500ms', adminToken = 'admin-token-0123456789', webRoot = WEB_ROOT, env = {}, extra = [] } = {}) {
     this.dir = mkdtemp('lanmon-agg-');
     this.adminToken = adminToken;
     this.db = path.join(this.dir, 'data', 'monitor.db');
@@ -255,6 +256,7 @@ export class Aggregator {
     this.interval = interval;
     this.timeout = timeout;
     this.webRoot = webRoot;
+    this.extra = extra;
     this.env = { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0:abort_on_error=0', ...env };
     this.port = null;
     this.proc = null;
@@ -274,6 +276,7 @@ export class Aggregator {
       `web_root: ${yaml(this.webRoot)}`,
     ];
     if (this.adminToken) lines.push(`admin_token: ${yaml(this.adminToken)}`);
+    lines.push(...this.extra);
     if (this.servers.length) {
       lines.push('servers:');
       for (const s of this.servers) lines.push(`  - ${JSON.stringify(s)}`);

@@ -149,6 +149,7 @@ export const api = {
   timeseries: (id, metric, agg, from, to) => apiGet(`/api/servers/${encodeURIComponent(id)}/timeseries?${new URLSearchParams({ metric, agg, from, to })}`),
   catalog: (id) => apiGet(`/api/servers/${encodeURIComponent(id)}/services/catalog`),
   events: (q) => apiGet(`/api/events?${new URLSearchParams(q)}`),
+  gpus: (serverId) => apiGet(serverId ? `/api/gpus?server_id=${encodeURIComponent(serverId)}` : '/api/gpus'),
   create: (body) => apiSend('POST', '/api/servers', body),
   update: (id, body) => apiSend('PUT', `/api/servers/${encodeURIComponent(id)}`, body),
   remove: (id) => apiSend('DELETE', `/api/servers/${encodeURIComponent(id)}`),

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Dashboard entry point: navbar (pages, language, theme), hash router (#/, #/servers/{id},
-// #/events, #/manage, #/manage/add, #/manage/edit/{id}) and the lost-connection banner.
+// #/gpus, #/events, #/manage, #/manage/add, #/manage/edit/{id}) and the lost-connection banner.
 import { connection, onConnectionChange } from './api.js';
 import { h, icon, setText } from './dom.js';
 import { LANGS, fmtAgo, fmtTime, lang, onLangChange, setLang, t } from './i18n.js';
 import * as overview from './pages/overview.js';
 import * as detail from './pages/detail.js';
 import * as events from './pages/events.js';
+import * as gpus from './pages/gpus.js';
 import * as manage from './pages/manage.js';
 import * as serverForm from './pages/server_form.js';
 import { parseHash } from './route.js';
@@ -15,6 +16,7 @@ import { showFlashes } from './ui.js';
 const ROUTES = [
   { re: /^\/?$/, page: overview, nav: 'overview' },
   { re: /^\/servers\/(\d+)$/, page: detail, nav: 'overview' },
+  { re: /^\/gpus$/, page: gpus, nav: 'gpus' },
   { re: /^\/events$/, page: events, nav: 'events' },
   { re: /^\/manage$/, page: manage, nav: 'manage' },
   { re: /^\/manage\/add$/, page: serverForm, nav: 'manage' },
@@ -23,6 +25,7 @@ const ROUTES = [
 
 const NAV = [
   { key: 'overview', href: '#/', label: 'nav.overview' },
+  { key: 'gpus', href: '#/gpus', label: 'nav.gpus' },
   { key: 'events', href: '#/events', label: 'nav.events' },
   { key: 'manage', href: '#/manage', label: 'nav.manage' },
 ];

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Server detail (#/servers/{id}?range=1h|24h|7d|30d): status and agent info, per-GPU,
-// per-disk and per-unit tables, and CPU/GPU/memory/disk charts (last hour from /recent, longer
+// Server detail (#/servers/{id}?range=1h|24h|7d|30d): status and agent info, per-GPU (with
+// each GPU's processes and health, detail_gpus.js), per-disk and per-unit tables, and CPU/GPU/memory/disk charts (last hour from /recent, longer
 // ranges from hourly /timeseries avg + max). Refreshed every 5 s; hourly charts every minute.
 import { ApiError, NetworkError, api } from '../api.js';
 import { createChart } from '../charts.js';
@@ -8,6 +8,8 @@ import { h, icon, setAttr, setText } from '../dom.js';
 import { fmtAgo, fmtBytes, fmtDuration, fmtMiB, fmtNumber, fmtPct, fmtTime, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
 import { emptyState, errorAlert, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge, usageBar } from '../ui.js';
+import { staleMarker } from '../gpu_ui.js';
+import { gpuSection } from './detail_gpus.js';
 
 const RANGES = { '1h': 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 };
 const CHARTS = [
@@ -82,6 +84,9 @@ export function mount(root, { params, query }) {
   const gpu = usageBar(t('ov.gpu'), 'gpu');
   const gpuMem = usageBar(t('ov.gpu_mem'), 'gpu-mem');
   const failed = h('span', { class: 'badge', dataset: { metric: 'failed-units' } });
+  // An offline server's last values are dimmed and marked stale, never drawn as current.
+  const staleNote = h('div');
+  let stale = null;
 
   // Charts.
   const rangeBtns = Object.keys(RANGES).map((r) => h('button', {
@@ -96,10 +101,9 @@ export function mount(root, { params, query }) {
     h('div', { class: 'card-body' }, h('div', { class: 'row g-3' },
       CHARTS.map((c) => h('div', { class: 'col-12 col-lg-6', dataset: { chart: c.metric } }, charts.get(c.metric).el)))));
 
-  const gpuT = table('gpu-table', [t('det.gpu.index'), t('det.gpu.name'), t('det.gpu.util'), t('det.gpu.mem'), t('det.gpu.temp'), t('det.gpu.power')]);
+  const gpuS = gpuSection();
   const diskT = table('disk-table', [t('det.disk.mount'), t('det.disk.used'), t('det.disk.pct')]);
   const unitT = table('unit-table', [t('det.unit.name'), t('det.unit.state'), t('det.unit.sub'), t('det.unit.since')]);
-  const gpuEmpty = h('div', { class: 'card-body text-secondary', hidden: true, text: t('det.gpu.none') });
   const diskEmpty = h('div', { class: 'card-body text-secondary', hidden: true, text: t('det.disk.none') });
   const unitEmpty = h('div', { class: 'card-body text-secondary', hidden: true, text: t('det.unit.none') });
 
@@ -110,13 +114,13 @@ export function mount(root, { params, query }) {
         h('div', { class: 'card-header' }, h('h2', { class: 'card-title', text: t('det.agent') })),
         h('div', { class: 'card-body' }, dl))),
       h('div', { class: 'col-12 col-lg-7' }, h('div', { class: 'card h-100' },
-        h('div', { class: 'card-body server-metrics' }, cpu.el, mem.el, disk.el, gpu.el, gpuMem.el,
+        h('div', { class: 'card-body server-metrics' }, staleNote, cpu.el, mem.el, disk.el, gpu.el, gpuMem.el,
           h('div', { class: 'd-flex justify-content-between align-items-center mt-2' },
             h('span', { class: 'text-secondary', text: t('ov.failed_units') }), failed))))),
     chartCard,
     h('div', { class: 'row row-cards' },
       h('div', { class: 'col-12' }, h('div', { class: 'card' },
-        h('div', { class: 'card-header' }, h('h2', { class: 'card-title', text: t('det.gpus') })), gpuT.el, gpuEmpty)),
+        h('div', { class: 'card-header' }, h('h2', { class: 'card-title', text: t('det.gpus') })), gpuS.el)),
       h('div', { class: 'col-12 col-xl-6' }, h('div', { class: 'card' },
         h('div', { class: 'card-header' }, h('h2', { class: 'card-title', text: t('det.disks') })), diskT.el, diskEmpty)),
       h('div', { class: 'col-12 col-xl-6' }, h('div', { class: 'card' },
@@ -176,16 +180,12 @@ export function mount(root, { params, query }) {
     setText(failed, l ? String(f) : t('common.none'));
     failed.className = `badge ${f > 0 ? 'bg-danger text-danger-fg' : 'bg-success-lt'}`;
 
-    const gpus = s.gpus || [];
-    gpuT.tbody.replaceChildren(...gpus.map((g) => h('tr', null,
-      td(String(g.index)),
-      h('td', null, g.name || t('common.none'), g.error ? h('div', { class: 'text-danger small', text: g.error }) : null),
-      td(fmtPct(g.util_pct)),
-      td(g.mem_used_mb !== null && g.mem_used_mb !== undefined ? `${fmtMiB(g.mem_used_mb)} / ${fmtMiB(g.mem_total_mb)}` : t('common.none')),
-      td(g.temp_c !== null && g.temp_c !== undefined ? `${fmtNumber(g.temp_c)} °C` : t('common.none')),
-      td(g.power_w !== null && g.power_w !== undefined ? `${fmtNumber(g.power_w)} W` : t('common.none')))));
-    gpuT.el.hidden = !gpus.length;
-    gpuEmpty.hidden = gpus.length > 0;
+    gpuS.update(s.gpus || []);
+    if (!stale) {
+      stale = staleMarker(body);
+      staleNote.replaceWith(stale.el);
+    }
+    stale.update(s.status === 'offline' && Boolean(l), s.last_seen_at);
 
     const disks = s.disks || [];
     diskT.tbody.replaceChildren(...disks.map((d) => {

@@ -8,7 +8,8 @@ import { fmtAgo, fmtTime, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
 import { errorAlert, markRefreshed, pageHeader, startPoller } from '../ui.js';
 
-const TYPES = ['server_down', 'server_up', 'service_failed', 'service_recovered', 'server_added', 'server_removed'];
+const TYPES = ['server_down', 'server_up', 'service_failed', 'service_recovered', 'server_added', 'server_removed',
+  'gpu_error', 'gpu_recovered', 'gpu_idle'];
 const TYPE_CLASS = {
   server_down: 'bg-danger text-danger-fg',
   server_up: 'bg-success text-success-fg',
@@ -16,6 +17,9 @@ const TYPE_CLASS = {
   service_recovered: 'bg-teal text-teal-fg',
   server_added: 'bg-blue-lt',
   server_removed: 'bg-secondary-lt',
+  gpu_error: 'bg-danger text-danger-fg',
+  gpu_recovered: 'bg-teal text-teal-fg',
+  gpu_idle: 'bg-yellow-lt',
 };
 const PAGE_SIZE = 50;
 

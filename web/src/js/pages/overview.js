@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-// Overview (#/): one card per server with status, last seen, CPU/memory/disk/GPU usage and
-// failed units; summary counts, filtering by status and name, sorting; refreshed every 5 s
+// Overview (#/): one card per server with status, last seen, CPU/memory/disk/GPU usage, free
+// and failing GPUs and failed units (an offline server's last values dimmed, marked stale);
+// summary counts, filtering by status and name, sorting; refreshed every 5 s
 // with in-place updates (only changed text is touched).
 import { NetworkError, api } from '../api.js';
 import { h, icon, setAttr, setClass, setText, syncKeyed } from '../dom.js';
 import { fmtAgo, fmtMiB, fmtPct, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
+import { gpuCardLine, staleMarker } from '../gpu_ui.js';
 import { STATUS_ORDER, emptyState, errorAlert, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge, usageBar } from '../ui.js';
 
 const STATUSES = ['online', 'degraded', 'offline', 'disabled'];
@@ -44,14 +46,16 @@ function createCard(s) {
   const gpu = usageBar(t('ov.gpu'), 'gpu');
   const gpuMem = usageBar(t('ov.gpu_mem'), 'gpu-mem');
   const failed = h('span', { class: 'badge', dataset: { metric: 'failed-units' } });
-  const metrics = h('div', { class: 'server-metrics mt-2' }, cpu.el, mem.el, disk.el, gpu.el, gpuMem.el,
+  const gpuLine = gpuCardLine();
+  const metrics = h('div', { class: 'server-metrics mt-2' }, cpu.el, mem.el, disk.el, gpu.el, gpuMem.el, gpuLine.el,
     h('div', { class: 'd-flex justify-content-between align-items-center mt-1' },
       h('span', { class: 'text-secondary', text: t('ov.failed_units') }), failed));
+  const stale = staleMarker(metrics);
   const card = h('div', { class: 'card server-card' }, stripe,
     h('div', { class: 'card-body' },
       h('div', { class: 'd-flex align-items-start gap-2' },
         h('h2', { class: 'card-title mb-0 flex-grow-1 text-truncate' }, name), badge),
-      host, seen, err, noSample, metrics));
+      host, seen, err, noSample, stale.el, metrics));
   const el = h('div', { class: 'col-sm-6 col-lg-4 col-xl-3 server-col', dataset: { serverId: s.id } }, card);
 
   return {
@@ -71,7 +75,9 @@ function createCard(s) {
       const l = x.latest;
       noSample.hidden = Boolean(l);
       metrics.hidden = !l;
+      stale.update(x.status === 'offline' && Boolean(l), x.last_seen_at);
       if (!l) return;
+      gpuLine.update(x);
       cpu.set(l.cpu_pct);
       mem.set(l.mem_used_pct);
       disk.set(l.disk_used_pct);
