@@ -1,13 +1,74 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzzes agg_sample_parse(), the aggregator's parser of an agent's /v1/snapshot reply, and
  * checks what the rest of the aggregator relies on: every value in range, every string
- * terminated, arrays sized as counted, nothing written on error. */
+ * terminated and free of control characters, arrays sized as counted (each GPU's processes
+ * inside the sample's list), nothing written on error; then runs the GPU state rules on every
+ * GPU of the sample. */
 #include "fuzz_util.h"
 
+#include "aggregator/gpu_state.h"
 #include "aggregator/sample.h"
 #include "common/err.h"
 
 #include <string.h>
+
+/* Terminated, and no C0 control or DEL left in it (the parser strips them). */
+static int clean_text(const char *s, size_t size)
+{
+    if (!fuzz_terminated(s, size))
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static void check_gpu_health(const struct agg_gpu *g)
+{
+    FUZZ_CHECK(!g->has_fan || fuzz_in_range(g->fan_pct, 0, 1000));
+    FUZZ_CHECK(!g->has_pstate || (g->pstate >= 0 && g->pstate <= 32));
+    FUZZ_CHECK(g->throttle < (1u << AGG_THROTTLE_COUNT) && (g->has_throttle || !g->throttle));
+    FUZZ_CHECK(g->ecc_mode >= -1 && g->ecc_mode <= 1);
+    FUZZ_CHECK(g->ecc_volatile_uncorrected >= -1 && g->ecc_aggregate_uncorrected >= -1);
+    FUZZ_CHECK(g->n_xid <= AGG_MAX_GPU_XIDS && (g->has_xid || g->n_xid == 0));
+    FUZZ_CHECK(!g->remap_pending || g->has_remap);
+}
+
+static void check_gpu_procs(const struct agg_sample *s, const struct agg_gpu *g)
+{
+    const struct agg_gpu_proc *p = agg_sample_gpu_procs(s, g);
+    FUZZ_CHECK(g->n_procs <= AGG_MAX_GPU_PROCS && (g->has_procs || g->n_procs == 0));
+    FUZZ_CHECK((size_t)g->procs_first + g->n_procs <= s->n_procs);
+    FUZZ_CHECK((p == NULL) == (g->n_procs == 0));
+    for (uint32_t k = 0; k < g->n_procs; k++) {
+        FUZZ_CHECK(p[k].pid >= 0 && p[k].uid >= -1 && p[k].started_at >= -1);
+        FUZZ_CHECK(p[k].used_mem_mb == -1 || fuzz_in_range(p[k].used_mem_mb, 0, 1e12));
+        FUZZ_CHECK(p[k].type <= (AGG_PROC_COMPUTE | AGG_PROC_GRAPHICS));
+        FUZZ_CHECK(clean_text(p[k].user, sizeof(p[k].user)));
+        FUZZ_CHECK(clean_text(p[k].command, sizeof(p[k].command)));
+        FUZZ_CHECK(clean_text(p[k].container, sizeof(p[k].container)));
+        FUZZ_CHECK(clean_text(p[k].error, sizeof(p[k].error)));
+    }
+}
+
+/* The state rules on each GPU, twice (first sight, then an hour later): no event at first
+ * sight, a valid state after, and an error state always says why. */
+static void check_gpu_states(const struct agg_sample *s)
+{
+    struct agg_gpu_state_config cfg;
+    agg_gpu_state_config_default(&cfg);
+    for (size_t i = 0; i < s->n_gpus; i++) {
+        struct agg_gpu_track t;
+        struct agg_gpu_step st;
+        agg_gpu_track_init(&t, s->gpus[i].uuid, s->gpus[i].index);
+        agg_gpu_state_step(&cfg, &t, &s->gpus[i], s->ts, s->ts * 1000, &st);
+        FUZZ_CHECK(!st.gpu_error && !st.gpu_recovered && !st.gpu_idle && st.persist);
+        agg_gpu_state_step(&cfg, &t, &s->gpus[i], s->ts, s->ts * 1000 + 3600000, &st);
+        FUZZ_CHECK((unsigned)t.state < AGG_GPU_STATE_COUNT && t.seen);
+        FUZZ_CHECK(fuzz_terminated(t.reason, sizeof(t.reason)));
+        FUZZ_CHECK(t.state != AGG_GPU_ERROR || t.reason[0]);
+    }
+}
 
 static void check_sample(const struct agg_sample *s)
 {
@@ -39,7 +100,10 @@ static void check_sample(const struct agg_sample *s)
         FUZZ_CHECK(g->index >= 0 && g->index <= 1023);
         FUZZ_CHECK(fuzz_terminated(g->name, sizeof(g->name)));
         FUZZ_CHECK(fuzz_terminated(g->uuid, sizeof(g->uuid)));
-        FUZZ_CHECK(fuzz_terminated(g->error, sizeof(g->error)));
+        FUZZ_CHECK(clean_text(g->error, sizeof(g->error)));
+        FUZZ_CHECK(clean_text(g->name, sizeof(g->name)));
+        check_gpu_health(g);
+        check_gpu_procs(s, g);
         FUZZ_CHECK(!g->has_util || fuzz_in_range(g->util_pct, 0, 100));
         FUZZ_CHECK(!g->has_mem || (fuzz_in_range(g->mem_used_mb, 0, 1e12) &&
                                    fuzz_in_range(g->mem_total_mb, 0, 1e12)));
@@ -60,6 +124,9 @@ static void check_sample(const struct agg_sample *s)
     }
     FUZZ_CHECK(s->services_failed_count >= 0 && (size_t)s->services_failed_count <= s->n_units);
     FUZZ_CHECK(s->services_failed_count == 0 || s->degraded);
+    FUZZ_CHECK(s->n_procs <= s->n_gpus * AGG_MAX_GPU_PROCS &&
+               (s->n_procs == 0) == (s->procs == NULL));
+    check_gpu_states(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

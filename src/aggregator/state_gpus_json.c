@@ -179,10 +179,9 @@ static void add_processes(cJSON *o, const struct agg_sample *s, const struct agg
     cJSON_AddBoolToObject(o, "processes_truncated", g->procs_truncated);
 }
 
-void agg_state_gpu_add_fields(cJSON *o, const struct agg_state_rec *r, size_t i, bool live)
+/* Lock held. The state of GPU i as shown, with what goes with it. */
+static void add_state(cJSON *o, const struct agg_state_rec *r, size_t i, bool live)
 {
-    const struct agg_sample *s = r->sample;
-    const struct agg_gpu *g = &s->gpus[i];
     const struct agg_gpu_track *t = i < r->gpus.n ? &r->gpus.t[i] : NULL;
     bool known = live && t && t->seen;
 
@@ -193,20 +192,19 @@ void agg_state_gpu_add_fields(cJSON *o, const struct agg_state_rec *r, size_t i,
         mon_json_add_time(o, "state_since", r->last_seen_utc_s);
     add_str_or_null(o, "state_reason", known && t->state == AGG_GPU_ERROR ? t->reason : NULL);
     cJSON_AddBoolToObject(o, "stale", !live);
-    add_users(o, s, g);
-    add_processes(o, s, g);
-    add_health(o, g);
 }
 
-/* One entry of /api/gpus. */
-static cJSON *fleet_gpu_json(const struct agg_state_rec *r, size_t i, bool live)
+cJSON *agg_state_gpu_json(const struct agg_state_rec *r, size_t i, bool live, bool with_server)
 {
-    const struct agg_gpu *g = &r->sample->gpus[i];
+    const struct agg_sample *s = r->sample;
+    const struct agg_gpu *g = &s->gpus[i];
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    cJSON_AddNumberToObject(o, "server_id", (double)r->cfg.id);
-    cJSON_AddStringToObject(o, "server_name", r->cfg.name);
+    if (with_server) {
+        cJSON_AddNumberToObject(o, "server_id", (double)r->cfg.id);
+        cJSON_AddStringToObject(o, "server_name", r->cfg.name);
+    }
     cJSON_AddNumberToObject(o, "index", g->index);
     add_str_or_null(o, "uuid", g->uuid);
     add_str_or_null(o, "name", g->name);
@@ -216,7 +214,10 @@ static cJSON *fleet_gpu_json(const struct agg_state_rec *r, size_t i, bool live)
     mon_json_add_opt(o, "temp_c", g->has_temp, g->temp_c, 1);
     mon_json_add_opt(o, "power_w", g->has_power, g->power_w, 1);
     add_str_or_null(o, "error", g->error);
-    agg_state_gpu_add_fields(o, r, i, live);
+    add_state(o, r, i, live);
+    add_users(o, s, g);
+    add_processes(o, s, g);
+    add_health(o, g);
     return o;
 }
 
@@ -259,7 +260,7 @@ static int add_server_gpus(const struct agg_state *st, const struct agg_state_re
         counts[state]++;
         if (q->state >= 0 && (int)state != q->state)
             continue;
-        o = r->sample ? fleet_gpu_json(r, i, live) : seed_gpu_json(r, t);
+        o = r->sample ? agg_state_gpu_json(r, i, live, true) : seed_gpu_json(r, t);
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
             return MON_ENOMEM;

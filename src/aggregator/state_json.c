@@ -133,25 +133,13 @@ static cJSON *agent_json(const struct agg_sample *s)
 
 static void add_gpus(cJSON *root, const struct agg_state_rec *r, bool live)
 {
-    const struct agg_sample *s = r->sample;
     cJSON *arr = cJSON_AddArrayToObject(root, "gpus");
-    for (size_t i = 0; arr && s && i < s->n_gpus; i++) {
-        const struct agg_gpu *g = &s->gpus[i];
-        cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; arr && r->sample && i < r->sample->n_gpus; i++) {
+        cJSON *o = agg_state_gpu_json(r, i, live, false);
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
             return;
         }
-        cJSON_AddNumberToObject(o, "index", g->index);
-        add_str_or_null(o, "name", g->name);
-        add_str_or_null(o, "uuid", g->uuid);
-        mon_json_add_opt(o, "util_pct", g->has_util, g->util_pct, 1);
-        mon_json_add_opt(o, "mem_used_mb", g->has_mem, g->mem_used_mb, 0);
-        mon_json_add_opt(o, "mem_total_mb", g->has_mem, g->mem_total_mb, 0);
-        mon_json_add_opt(o, "temp_c", g->has_temp, g->temp_c, 1);
-        mon_json_add_opt(o, "power_w", g->has_power, g->power_w, 1);
-        add_str_or_null(o, "error", g->error);
-        agg_state_gpu_add_fields(o, r, i, live);
     }
 }
 

@@ -86,9 +86,11 @@ void agg_state_gpus_done(struct agg_state_rec *r);
 /* Lock held. Number of GPUs of r whose last sample put them in state. */
 size_t agg_state_gpus_count(const struct agg_state_rec *r, enum agg_gpu_state state);
 
-/* Lock held. Adds state, state_since, state_reason, stale, users, processes,
- * processes_truncated and health of GPU i of r's last sample to o (a GPU entry). live: the
- * server counts as online (else the state shown is unknown). */
-void agg_state_gpu_add_fields(struct cJSON *o, const struct agg_state_rec *r, size_t i, bool live);
+/* Lock held. GPU i of r's last sample as JSON: index, uuid, name, figures, error, state,
+ * state_since, state_reason, stale, users, processes, processes_truncated and health, after
+ * server_id and server_name when with_server. live: the server counts as online (else the
+ * state shown is unknown). NULL on allocation failure. */
+struct cJSON *agg_state_gpu_json(const struct agg_state_rec *r, size_t i, bool live,
+                                 bool with_server);
 
 #endif

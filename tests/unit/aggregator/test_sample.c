@@ -257,23 +257,35 @@ static void test_gpu_field_rejections(void **state)
     gpu_bad(",\"pstate\":0.5", "gpus[1].pstate: not an integer");
 }
 
-/* More than 64 processes on one GPU is a malformed reply (the agent never sends more). */
-static void test_gpu_process_cap(void **state)
+/* A reply of head, n entries "<item><number from 1><item_end>" and tail must be rejected with
+ * exactly why_expected. */
+static void parse_many(const char *head, const char *item, const char *item_end, int n,
+                       const char *tail, const char *why_expected)
 {
     struct mon_buf b;
     struct agg_sample *s = NULL;
     char why[256] = "";
-    (void)state;
     mon_buf_init(&b, 1 << 20);
-    assert_int_equal(mon_buf_puts(&b, "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,"
-                                      "\"disks\":[],\"gpus\":[{},{\"processes\":["),
-                     MON_OK);
-    for (int i = 0; i < 65; i++)
-        assert_int_equal(mon_buf_printf(&b, "%s{\"pid\":%d}", i ? "," : "", i + 1), MON_OK);
-    assert_int_equal(mon_buf_puts(&b, "]}]}"), MON_OK);
+    assert_int_equal(mon_buf_puts(&b, head), MON_OK);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            assert_int_equal(mon_buf_puts(&b, ","), MON_OK);
+        assert_int_equal(mon_buf_printf(&b, "%s%d%s", item, i + 1, item_end), MON_OK);
+    }
+    assert_int_equal(mon_buf_puts(&b, tail), MON_OK);
     assert_int_equal(agg_sample_parse(b.data, b.len, &s, why, sizeof(why)), MON_EPARSE);
-    assert_string_equal(why, "gpus[1].processes: more than 64 entries");
+    assert_null(s);
+    assert_string_equal(why, why_expected);
     mon_buf_done(&b);
+}
+
+/* More than 64 processes on one GPU is a malformed reply (the agent never sends more). */
+static void test_gpu_process_cap(void **state)
+{
+    (void)state;
+    parse_many("{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,\"disks\":[],\"gpus\":[{},"
+               "{\"processes\":[",
+               "{\"pid\":", "}", 65, "]}]}", "gpus[1].processes: more than 64 entries");
 }
 
 /* Agent text reaches people: control, invisible and text-direction characters are removed
@@ -353,20 +365,9 @@ static void test_rejections(void **state)
 
 static void test_huge_array(void **state)
 {
-    struct mon_buf b;
-    struct agg_sample *s = NULL;
-    char why[256] = "";
     (void)state;
-    mon_buf_init(&b, 1 << 20);
-    assert_int_equal(mon_buf_puts(&b, "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,"
-                                      "\"disks\":[],\"gpus\":["),
-                     MON_OK);
-    for (int i = 0; i < 10000; i++)
-        assert_int_equal(mon_buf_printf(&b, "%s{\"index\":0}", i ? "," : ""), MON_OK);
-    assert_int_equal(mon_buf_puts(&b, "]}"), MON_OK);
-    assert_int_equal(agg_sample_parse(b.data, b.len, &s, why, sizeof(why)), MON_EPARSE);
-    assert_string_equal(why, "gpus: more than 64 entries");
-    mon_buf_done(&b);
+    parse_many("{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":1,\"disks\":[],\"gpus\":[",
+               "{\"index\":0,\"n\":", "}", 10000, "]}", "gpus: more than 64 entries");
 }
 
 static void test_utf8(void **state)
