@@ -14,7 +14,7 @@ struct cJSON;
 
 /* Parsing context: the prefix ("gpus[2].") for error messages and the reason buffer. */
 struct agg_parse_ctx {
-    char prefix[32];
+    char prefix[64]; /* "gpus[63].processes[63]." with room for any size_t */
     char *why;
     size_t why_len;
 };
