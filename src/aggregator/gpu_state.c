@@ -162,6 +162,8 @@ void agg_gpu_state_step(const struct agg_gpu_state_config *cfg, struct agg_gpu_t
     if (g->uuid[0])
         mon_strlcpy(t->uuid, g->uuid, sizeof(t->uuid));
     t->index = g->index;
+    if (g->name[0] && !g->error[0])
+        mon_strlcpy(t->name, g->name, sizeof(t->name));
     if (g->error[0]) {
         conds |= AGG_GPU_COND_REPORTED;
         add_reason(t->reason, sizeof(t->reason), g->error);

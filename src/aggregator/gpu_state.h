@@ -66,6 +66,7 @@ struct agg_gpu_track {
     int xid_seen_n;          /* how many Xids at exactly xid_seen_at were accounted for */
     uint8_t last_conditions; /* conditions of the last sample (not persisted: for display) */
     char reason[160];        /* what makes it an error now ("Xid 79, row remapping pending") */
+    char name[96];           /* the model while it answered (a lost GPU reports only "GPU N") */
 };
 
 /* A fresh record for a GPU never seen: state unknown, nothing reported, no baselines. */

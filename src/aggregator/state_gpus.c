@@ -147,12 +147,16 @@ static int align(struct agg_state_rec *r, const struct agg_sample *s)
     return MON_OK;
 }
 
-/* "GPU 3 (NVIDIA A100) on srv-01" */
+/* "GPU 3 (NVIDIA A100) on srv-01": the model as the GPU last reported it (a lost GPU is only
+ * "GPU 3" to the agent), left out when unknown. */
 static void gpu_label(char *buf, size_t size, const struct agg_state_rec *r,
-                      const struct agg_gpu *g)
+                      const struct agg_gpu *g, const struct agg_gpu_track *t)
 {
-    if (g->name[0])
-        snprintf(buf, size, "GPU %d (%s) on %s", g->index, g->name, r->cfg.name);
+    char generic[16];
+    const char *name = t->name[0] ? t->name : g->name;
+    snprintf(generic, sizeof(generic), "GPU %d", g->index);
+    if (name[0] && strcmp(name, generic) != 0)
+        snprintf(buf, size, "GPU %d (%s) on %s", g->index, name, r->cfg.name);
     else
         snprintf(buf, size, "GPU %d on %s", g->index, r->cfg.name);
 }
@@ -200,7 +204,7 @@ static void step_events(struct agg_state *st, const struct agg_state_rec *r,
 {
     char label[200], msg[512], holders[256], since[MON_ISO8601_LEN];
 
-    gpu_label(label, sizeof(label), r, g);
+    gpu_label(label, sizeof(label), r, g, t);
     if (step->gpu_error) {
         snprintf(msg, sizeof(msg), "%s: %s", label, t->reason);
         emit(st, r, now_utc_ms, "gpu_error", msg);

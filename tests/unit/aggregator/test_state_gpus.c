@@ -194,7 +194,7 @@ static void test_states_and_events(void **state)
      * the Xid came with it. */
     poll_ok(st, 1, LOST_GPU(0) "," HELD_GPU(1, 2), 3 * IV + IDLE_MS);
     assert_int_equal(events("gpu_error"), 1);
-    assert_string_equal(last_message("gpu_error"), "GPU 0 (GPU 0) on srv-01: GPU is lost, Xid 79");
+    assert_string_equal(last_message("gpu_error"), "GPU 0 (A100) on srv-01: GPU is lost, Xid 79");
     root = gpus_json(st, AGG_GPU_ERROR, 0, T0_MONO + 3 * IV + IDLE_MS);
     g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "gpus"), 0);
     assert_non_null(g);
