@@ -13,11 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const top_keys[] = {"listen",      "database",         "database_password_file",
-                                       "admin_token", "admin_token_file", "web_root",
-                                       "poll",        "history",          "backup",
-                                       "log",         "gpu_state",        "events",
-                                       "servers",     NULL};
+static const char *const top_keys[] = {"listen",
+                                       "database",
+                                       "database_password_file",
+                                       "admin_token",
+                                       "admin_token_file",
+                                       "web_root",
+                                       "poll",
+                                       "history",
+                                       "backup",
+                                       "log",
+                                       "gpu_state",
+                                       "events",
+                                       "servers",
+                                       NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
 static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
 static const char *const backup_keys[] = {"dir", "keep_days", NULL};

@@ -15,14 +15,14 @@ struct agg_gpus_query;
 struct cJSON;
 
 struct agg_engine_options {
-    int64_t interval_ms;        /* poll.interval (0: 5 s) */
-    int64_t timeout_ms;         /* poll.timeout (0: 2 s) */
-    int64_t max_response_bytes; /* poll.max_response_bytes (0: 1 MiB) */
-    int64_t bucket_ms;          /* history.bucket (0: 1 h; whole seconds) */
-    int64_t checkpoint_ms;      /* history.checkpoint (0: 60 s) */
-    int retention_days;         /* retention.days (0: 30) */
-    const char *db_path;        /* the `database:` value (a file or a postgresql:// URI) */
-    const char *db_password;    /* database_password_file's secret, or NULL */
+    int64_t interval_ms;             /* poll.interval (0: 5 s) */
+    int64_t timeout_ms;              /* poll.timeout (0: 2 s) */
+    int64_t max_response_bytes;      /* poll.max_response_bytes (0: 1 MiB) */
+    int64_t bucket_ms;               /* history.bucket (0: 1 h; whole seconds) */
+    int64_t checkpoint_ms;           /* history.checkpoint (0: 60 s) */
+    int retention_days;              /* retention.days (0: 30) */
+    const char *db_path;             /* the `database:` value (a file or a postgresql:// URI) */
+    const char *db_password;         /* database_password_file's secret, or NULL */
     struct agg_gpu_state_config gpu; /* gpu_state (idle_after_ms 0: the defaults) */
     bool gpu_idle_events;            /* events.gpu_idle */
 };

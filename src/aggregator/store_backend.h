@@ -49,7 +49,7 @@ struct agg_store_table {
     bool has_id, has_ts;
 };
 
-#define AGG_STORE_TABLE_COUNT 8
+#define AGG_STORE_TABLE_COUNT 9
 
 /* Every table, parents before the tables that reference them. */
 extern const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT];

@@ -35,6 +35,10 @@ const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT] = {
     {"unit_states", "server_id, unit_name, active_state, sub_state, since", 5, false, false},
     {"events", "id, server_id, server_name, ts, type, message", 6, true, true},
     {"seed_imports", "name, imported_at", 2, false, false},
+    {"gpu_states",
+     "server_id, gpu_index, uuid, state, since, low_since, idle_reported, error_open, "
+     "conditions, ecc_volatile, ecc_aggregate, xid_seen_at, xid_seen_n, updated_at",
+     14, false, false},
 };
 
 /* Passes each source row on to the target (an agg_store_row_fn). */

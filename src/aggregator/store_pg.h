@@ -44,6 +44,8 @@ enum agg_pg_stmt {
     P_SEED_SEEN,
     P_SEED_RECORD,
     P_SERVER_NAME_TAKEN,
+    P_GPU_STATE_LOAD,
+    P_GPU_STATE_SAVE,
     P_PARTITIONS_OF,
     P__COUNT
 };
@@ -265,6 +267,16 @@ int agg_pg_server_seen(struct agg_store *st, int64_t id, int64_t last_seen_at, i
 int agg_pg_unit_states_load(struct agg_store *st, int64_t server_id, struct agg_unit_state **ret,
                             size_t *ret_n);
 int agg_pg_unit_state_save(struct agg_store *st, int64_t server_id, const struct agg_unit_state *u);
+/* store_pg_gpus.c */
+int agg_pg_gpu_states_load(struct agg_store *st, int64_t server_id, struct agg_gpu_state_row **ret,
+                           size_t *ret_n);
+int agg_pg_gpu_state_save(struct agg_store *st, int64_t server_id,
+                          const struct agg_gpu_state_row *g);
+/* Runs a write for one server: MON_ENOENT (reason recorded) when it touched no row. */
+int agg_pg_write_for_server(struct agg_store *st, enum agg_pg_stmt id,
+                            const struct agg_pg_params *p, int64_t server_id);
+
+/* store_pg_servers.c */
 int agg_pg_event_add(struct agg_store *st, const struct agg_event *ev);
 int agg_pg_events_query(struct agg_store *st, int64_t server_id, const char *type,
                         int64_t before_id, int limit, struct agg_event **ret, size_t *ret_n);

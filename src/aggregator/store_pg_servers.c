@@ -259,7 +259,7 @@ int agg_pg_seed_import(struct agg_store *st, const struct agg_server *seed, int6
 }
 
 /* Runs a write that touches no row when the server does not exist (any more). */
-static int write_for_server(struct agg_store *st, enum agg_pg_stmt id,
+int agg_pg_write_for_server(struct agg_store *st, enum agg_pg_stmt id,
                             const struct agg_pg_params *p, int64_t server_id)
 {
     PGresult *res = NULL;
@@ -286,7 +286,7 @@ static int server_update_once(struct agg_store *st, const struct agg_server *in)
         return r;
     agg_pg_param_int(&p, in->id);
     server_fields(&p, in, services);
-    r = write_for_server(st, P_SERVER_UPDATE, &p, in->id);
+    r = agg_pg_write_for_server(st, P_SERVER_UPDATE, &p, in->id);
     agg_pg_params_done(&p);
     free(services);
     if (r == MON_EEXIST)
@@ -345,7 +345,7 @@ static int server_seen_once(struct agg_store *st, int64_t id, int64_t last_seen_
     agg_pg_param_int(&p, id);
     agg_pg_param_int(&p, last_seen_at);
     agg_pg_param_int(&p, online);
-    return write_for_server(st, P_SERVER_SEEN, &p, id);
+    return agg_pg_write_for_server(st, P_SERVER_SEEN, &p, id);
 }
 
 int agg_pg_server_seen(struct agg_store *st, int64_t id, int64_t last_seen_at, int online)
@@ -405,7 +405,7 @@ static int unit_state_save_once(struct agg_store *st, int64_t server_id,
         agg_pg_param_int(&p, u->since);
     else
         agg_pg_param_text(&p, NULL);
-    r = write_for_server(st, P_UNIT_SAVE, &p, server_id);
+    r = agg_pg_write_for_server(st, P_UNIT_SAVE, &p, server_id);
     agg_pg_params_done(&p);
     return r;
 }
@@ -481,7 +481,7 @@ static int service_status_add_once(struct agg_store *st, int64_t server_id, int6
     agg_pg_param_text(&p, unit);
     agg_pg_param_text(&p, active_state);
     agg_pg_param_text(&p, sub_state);
-    r = write_for_server(st, P_STATUS_ADD, &p, server_id);
+    r = agg_pg_write_for_server(st, P_STATUS_ADD, &p, server_id);
     agg_pg_params_done(&p);
     return r;
 }

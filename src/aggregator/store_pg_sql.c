@@ -79,6 +79,14 @@ const struct agg_store_migration agg_pg_migrations[AGG_STORE_SCHEMA_VERSION] = {
     {2, "CREATE TABLE seed_imports (name text PRIMARY KEY, imported_at bigint NOT NULL);"
         "INSERT INTO seed_imports (name, imported_at) SELECT name, created_at FROM servers "
         "ON CONFLICT DO NOTHING;"},
+    /* 3: the last known state of every GPU (see the SQLite list). */
+    {3, "CREATE TABLE gpu_states (server_id bigint NOT NULL REFERENCES servers(id) ON DELETE "
+        "CASCADE, gpu_index integer NOT NULL, uuid text NOT NULL DEFAULT '', state text NOT NULL, "
+        "since bigint, low_since bigint, idle_reported integer NOT NULL DEFAULT 0, "
+        "error_open integer NOT NULL DEFAULT 0, conditions integer NOT NULL DEFAULT 0, "
+        "ecc_volatile bigint, ecc_aggregate bigint, xid_seen_at bigint, "
+        "xid_seen_n integer NOT NULL DEFAULT 0, updated_at bigint NOT NULL, "
+        "PRIMARY KEY (server_id, gpu_index));"},
 };
 
 const char agg_pg_version_table_sql[] =
@@ -222,6 +230,22 @@ const char *const agg_pg_stmt_sql[P__COUNT] = {
     [P_SEED_RECORD] = "INSERT INTO seed_imports (name, imported_at) VALUES ($1::text, $2::bigint) "
                       "ON CONFLICT DO NOTHING",
     [P_SERVER_NAME_TAKEN] = "SELECT 1 FROM servers WHERE name = $1::text",
+    [P_GPU_STATE_LOAD] = "SELECT gpu_index, uuid, state, since, low_since, idle_reported, "
+                         "error_open, conditions, ecc_volatile, ecc_aggregate, xid_seen_at, "
+                         "xid_seen_n, updated_at FROM gpu_states WHERE server_id = $1::bigint "
+                         "ORDER BY gpu_index",
+    [P_GPU_STATE_SAVE] =
+        "INSERT INTO gpu_states (server_id, gpu_index, uuid, state, since, low_since, "
+        "idle_reported, error_open, conditions, ecc_volatile, ecc_aggregate, xid_seen_at, "
+        "xid_seen_n, updated_at) SELECT $1::bigint, $2::int, $3::text, $4::text, $5::bigint, "
+        "$6::bigint, $7::int, $8::int, $9::int, $10::bigint, $11::bigint, $12::bigint, $13::int, "
+        "$14::bigint WHERE EXISTS (SELECT 1 FROM servers WHERE id = $1::bigint) "
+        "ON CONFLICT (server_id, gpu_index) DO UPDATE SET uuid = excluded.uuid, "
+        "state = excluded.state, since = excluded.since, low_since = excluded.low_since, "
+        "idle_reported = excluded.idle_reported, error_open = excluded.error_open, "
+        "conditions = excluded.conditions, ecc_volatile = excluded.ecc_volatile, "
+        "ecc_aggregate = excluded.ecc_aggregate, xid_seen_at = excluded.xid_seen_at, "
+        "xid_seen_n = excluded.xid_seen_n, updated_at = excluded.updated_at",
     /* Our partitions of a partitioned table, by name (<table>_pYYYYMM). */
     [P_PARTITIONS_OF] = "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = "
                         "i.inhrelid WHERE i.inhparent = to_regclass($1::text) ORDER BY 1",

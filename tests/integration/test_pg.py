@@ -35,6 +35,9 @@ TABLES = {
     "unit_states": "server_id, unit_name, active_state, sub_state, since",
     "events": "id, server_id, server_name, ts, type, message",
     "seed_imports": "name, imported_at",
+    "gpu_states": "server_id, gpu_index, uuid, state, since, low_since, idle_reported, "
+                  "error_open, conditions, ecc_volatile, ecc_aggregate, xid_seen_at, xid_seen_n, "
+                  "updated_at",
 }
 
 
@@ -113,7 +116,7 @@ class MigrateTest(Fixture):
         g.stop()
         sqlite_rows = {t: table_rows(g, t) for t in TABLES}
         for t in ("samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-                  "service_status", "unit_states", "events"):
+                  "service_status", "unit_states", "events", "gpu_states"):
             self.assertTrue(sqlite_rows[t], f"the run left no rows in {t}")
 
         rc, out, err = run(g, "--migrate-to", uri)
@@ -173,7 +176,7 @@ class CommandLineTest(Fixture):
         rc, out, err = run(g, "--check-db")
         self.assertEqual(rc, 0, out + err)
         for want in (f"database: {g.db}", "integrity: ok", "server: PostgreSQL 15",
-                     "monthly partitions: 12", "schema version: 2", "rows servers: 1",
+                     "monthly partitions: 12", "schema version: 3", "rows servers: 1",
                      "rows events: 1", "rows seed_imports: 1"):
             self.assertIn(want, out)
         dump = os.path.join(g.dir, "x.dump")

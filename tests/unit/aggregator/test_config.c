@@ -192,8 +192,10 @@ static void test_gpu_state_errors_name_line_and_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_log_defaults_without_section), cmocka_unit_test(test_log_section),
-        cmocka_unit_test(test_log_errors_name_line_and_key), cmocka_unit_test(test_database_values),
+        cmocka_unit_test(test_log_defaults_without_section),
+        cmocka_unit_test(test_log_section),
+        cmocka_unit_test(test_log_errors_name_line_and_key),
+        cmocka_unit_test(test_database_values),
 #ifdef MON_HAVE_LIBPQ
         cmocka_unit_test(test_database_password_file),
 #endif

@@ -47,7 +47,7 @@ static void test_require_empty(void **state)
     /* Somebody else's tables: refused before anything of ours is created. */
     raw_exec(f->uri, "DROP TABLE servers, samples_hourly, gpu_samples_hourly, "
                      "disk_samples_hourly, service_status, unit_states, events, seed_imports, "
-                     "lanmon_schema CASCADE; CREATE TABLE app_users (id int)");
+                     "gpu_states, lanmon_schema CASCADE; CREATE TABLE app_users (id int)");
     assert_int_equal(
         agg_store_open_ex(f->uri, NULL, 1000, AGG_STORE_OPEN_REQUIRE_EMPTY, &st, why, sizeof(why)),
         MON_EEXIST);
@@ -84,6 +84,17 @@ static void fill_sqlite(struct agg_store *src, int64_t t)
                            .n_services = 2,
                            .enabled = true};
     struct agg_unit_state u = {.since = 5};
+    struct agg_gpu_state_row gs = {.gpu_index = 1,
+                                   .state = "error",
+                                   .since = t - 60,
+                                   .low_since = -1,
+                                   .error_open = true,
+                                   .conditions = 5,
+                                   .ecc_volatile = 3,
+                                   .ecc_aggregate = -1,
+                                   .xid_seen_at = t - 61,
+                                   .xid_seen_n = 2,
+                                   .updated_at = t};
     struct agg_event e = {.ts = t};
     int64_t a, b, c;
     struct agg_hourly_row h[3];
@@ -119,6 +130,8 @@ static void fill_sqlite(struct agg_store *src, int64_t t)
     snprintf(u.name, sizeof(u.name), "nginx.service");
     snprintf(u.active_state, sizeof(u.active_state), "active");
     assert_int_equal(agg_store_unit_state_save(src, a, &u), MON_OK);
+    snprintf(gs.uuid, sizeof(gs.uuid), "GPU-'quoted'\\N");
+    assert_int_equal(agg_store_gpu_state_save(src, a, &gs), MON_OK);
     e.server_id = b;
     snprintf(e.server_name, sizeof(e.server_name), "b");
     snprintf(e.type, sizeof(e.type), "server_down");
@@ -208,6 +221,10 @@ static void test_copy_from_sqlite_is_exact(void **state)
         {"unit_states", "server_id, unit_name, active_state, sub_state, since", 5},
         {"events", "id, server_id, server_name, ts, type, message", 6},
         {"seed_imports", "name, imported_at", 2},
+        {"gpu_states",
+         "server_id, gpu_index, uuid, state, since, low_since, idle_reported, error_open, "
+         "conditions, ecc_volatile, ecc_aggregate, xid_seen_at, xid_seen_n, updated_at",
+         14},
     };
     struct fx *f = *state;
     struct agg_store *src = NULL, *dst = NULL;
@@ -222,11 +239,11 @@ static void test_copy_from_sqlite_is_exact(void **state)
         agg_store_open_ex(f->uri, NULL, 1000, AGG_STORE_OPEN_REQUIRE_EMPTY, &dst, why, sizeof(why)),
         MON_OK);
     assert_int_equal(agg_store_copy_all(src, dst, count_table, &counts, why, sizeof(why)), MON_OK);
-    assert_int_equal(counts.tables, 8);
+    assert_int_equal(counts.tables, 9);
     assert_false(counts.mismatch);
     /* servers 2 (two deleted), 3 hourly, 1 gpu, 1 disk, 1 status, 1 unit, events 7 (4 added,
-     * 2 removed, 1 down), 1 seed */
-    assert_int_equal(counts.rows, 2 + 3 + 1 + 1 + 1 + 1 + 7 + 1);
+     * 2 removed, 1 down), 1 seed, 1 GPU state */
+    assert_int_equal(counts.rows, 2 + 3 + 1 + 1 + 1 + 1 + 7 + 1 + 1);
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         compare_table(path, f->uri, tables[i].name, tables[i].columns, tables[i].n);
     /* The partitions of the months the rows came from (Nov 2019, Dec 2025, Jan 2026). */
