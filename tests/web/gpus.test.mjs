@@ -119,7 +119,8 @@ async function setup() {
   ctx.stateFile = stateFile;
   const a = await new Agent({ procfs: proc.dir, nodeId: 'gpu-a', gpus: 4, env: { FAKE_NVML_STATE_FILE: stateFile } }).start();
   const c = await new Agent({ procfs: proc.dir, nodeId: 'gpu-c', gpus: 2, token: 'token-c-0123456789' }).start();
-  ctx.agents.push(a, c);
+  const d = await new Agent({ procfs: proc.dir, nodeId: 'cpu-d', gpus: 0, token: 'token-d-0123456789' }).start();
+  ctx.agents.push(a, c, d);
   ctx.agentC = c;
   ctx.fake = await startScriptedAgent();
   const g = new Aggregator({
@@ -127,6 +128,7 @@ async function setup() {
       { name: 'gpu-a', host: '127.0.0.1', agent_port: a.port, token: a.token },
       { name: 'gpu-b', host: '127.0.0.1', agent_port: ctx.fake.port, token: ctx.fake.token },
       { name: 'gpu-c', host: '127.0.0.1', agent_port: c.port, token: c.token },
+      { name: 'cpu-d', host: '127.0.0.1', agent_port: d.port, token: d.token },
     ],
     extra: ['gpu_state: { free_mem_mb: 512, busy_util_pct: 10, idle_after: 2s }'],
   });
@@ -267,6 +269,11 @@ test('GPUs page on a phone, dark, in Chinese', async () => {
     assert.equal(await r.evaluate((el) => getComputedStyle(el).display), 'grid');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `page wider than the phone: ${width}px`);
+    // the title and "N of M GPUs free" side by side or one above the other, never overlapping
+    const title = await page.locator('.page-title').boundingBox();
+    const summary = await page.locator('.gpu-summary').boundingBox();
+    assert.ok(title.x + title.width <= summary.x || title.y + title.height <= summary.y,
+      `the title overlaps the summary: ${JSON.stringify({ title, summary })}`);
     await shot('gpus-phone-light-zh.png', page);
     await page.check('#gpu-free-only');
     await until(async () => (await page.locator('#gpu-table tr.gpu-row').count()) === 2, 'free only on the phone');
@@ -292,6 +299,9 @@ test('overview: GPUs free per server, the error badge, stale values of an offlin
   assert.equal(await text(cardOf('gpu-a').locator('.gpu-error-badge')), '1 in error');
   assert.equal(await cardOf('gpu-b').locator('.gpu-error-badge').isVisible(), false);
   assert.equal(await text(cardOf('gpu-b').locator('.gpu-free')), '1 free / 2');
+  // a server without GPUs has no GPU line (not an empty one)
+  await until(async () => /no GPU/.test(await text(cardOf('cpu-d'))), 'cpu-d: no GPU');
+  assert.equal(await cardOf('cpu-d').locator('.gpu-line').isVisible(), false);
   assert.equal(await cardOf('gpu-a').locator('.gpu-free').getAttribute('href'), `#/gpus?server=${ctx.ids['gpu-a']}`);
   await until(async () => (await cardOf('gpu-c').locator('.stale-note').isVisible()), 'gpu-c stale note');
   assert.match(await text(cardOf('gpu-c').locator('.stale-note')), /^Offline: last values from \d+ (s|min) ago\.$/);
