@@ -57,15 +57,12 @@ static const char *const unit_descriptions[] = {"Docker Application Container En
 
 static const char *const users[] = {"alice", "bchen", "dkumar", "emartin",
                                     "fyang", "gli",   "hsato",  "inovak"};
-static const char *const models[] = {"llama-7b-lora", "resnet50",   "vit-b16",     "whisper-small",
-                                     "unet-seg",      "bert-large", "gpt2-medium", "sdxl-finetune"};
 
 enum job_kind { JOB_IDLE, JOB_TRAIN, JOB_NOTEBOOK };
 
 struct job {
     enum job_kind kind;
     unsigned user;  /* index into users[] */
-    unsigned model; /* index into models[] */
     unsigned group; /* GPUs of a multi-GPU job share it: first index of the group */
     unsigned ranks; /* GPUs in the group */
     int64_t start_s;
@@ -118,7 +115,6 @@ static struct job gpu_job(size_t i, unsigned g, int64_t t)
                 : r < s->train + s->notebook ? JOB_NOTEBOOK
                                              : JOB_IDLE,
         .user = (unsigned)(h >> 16) % (sizeof(users) / sizeof(users[0])),
-        .model = (unsigned)(h >> 24) % (sizeof(models) / sizeof(models[0])),
         .group = group,
         .ranks = size,
         .start_s = slot * JOB_S - phase,
