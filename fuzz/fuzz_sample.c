@@ -31,6 +31,8 @@ static void check_gpu_health(const struct agg_gpu *g)
     FUZZ_CHECK(g->ecc_mode >= -1 && g->ecc_mode <= 1);
     FUZZ_CHECK(g->ecc_volatile_uncorrected >= -1 && g->ecc_aggregate_uncorrected >= -1);
     FUZZ_CHECK(g->n_xid <= AGG_MAX_GPU_XIDS && (g->has_xid || g->n_xid == 0));
+    for (uint32_t k = 0; k < g->n_xid && k < AGG_MAX_GPU_XIDS; k++)
+        FUZZ_CHECK(g->xid[k].at >= -1);
     FUZZ_CHECK(!g->remap_pending || g->has_remap);
 }
 

@@ -185,11 +185,16 @@ int agg_sample_count(struct agg_parse_ctx *c, const cJSON *o, const char *name, 
 int agg_sample_time(struct agg_parse_ctx *c, const cJSON *o, const char *name, int64_t *ret)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    int64_t t = -1;
     *ret = -1;
     if (!it || cJSON_IsNull(it))
         return MON_OK;
-    if (!cJSON_IsString(it) || mon_parse_iso8601(it->valuestring, ret) < 0)
+    if (!cJSON_IsString(it) || mon_parse_iso8601(it->valuestring, &t) < 0)
         return agg_sample_fail(c, name, "not an ISO-8601 time");
+    /* -1 means "not given": an earlier time is no process start or Xid an agent reports. */
+    if (t < 0)
+        return agg_sample_fail(c, name, "before 1970");
+    *ret = t;
     return MON_OK;
 }
 

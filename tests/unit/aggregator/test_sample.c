@@ -239,6 +239,8 @@ static void test_gpu_field_rejections(void **state)
             "gpus[1].processes[0].used_mem_mb: not a number");
     gpu_bad(",\"processes\":[{\"pid\":1,\"started_at\":\"now\"}]",
             "gpus[1].processes[0].started_at: not an ISO-8601 time");
+    gpu_bad(",\"processes\":[{\"pid\":1,\"started_at\":\"0015-12-03T04:04:53Z\"}]",
+            "gpus[1].processes[0].started_at: before 1970");
     gpu_bad(",\"processes\":[{\"pid\":1,\"user\":"
             "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]",
             "gpus[1].processes[0].user: longer than 63 bytes");
@@ -252,6 +254,8 @@ static void test_gpu_field_rejections(void **state)
     gpu_bad(",\"throttle\":[1]", "gpus[1].throttle: not an array of reason names");
     gpu_bad(",\"xid\":[{\"at\":\"2026-01-17T10:00:00Z\"}]", "gpus[1].xid[0].code: missing");
     gpu_bad(",\"xid\":[{\"code\":79,\"at\":5}]", "gpus[1].xid[0].at: not an ISO-8601 time");
+    gpu_bad(",\"xid\":[{\"code\":79,\"at\":\"1969-12-31T23:59:59Z\"}]",
+            "gpus[1].xid[0].at: before 1970");
     gpu_bad(",\"xid\":[{},{},{},{},{},{},{},{},{},{},{}]", "gpus[1].xid: more than 10 entries");
     gpu_bad(",\"fan_pct\":-1", "gpus[1].fan_pct: -1 out of range");
     gpu_bad(",\"pstate\":0.5", "gpus[1].pstate: not an integer");
