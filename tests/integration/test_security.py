@@ -26,7 +26,7 @@ from lanmon_testlib import (BIN_DIR, Agent, Aggregator, CleanupTestCase, FakeAge
                             free_port, http, scaled, wait_until)
 
 TABLES = {"servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-          "service_status", "unit_states", "events", "seed_imports"}
+          "service_status", "unit_states", "events", "seed_imports", "gpu_states"}
 
 
 def iso(ts):
