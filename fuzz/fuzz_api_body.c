@@ -7,6 +7,8 @@
 #include "aggregator/api_params.h"
 #include "aggregator/validate.h"
 #include "common/err.h"
+#include "common/str.h"
+#include "common/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,24 @@ static bool same_server(const struct agg_server *a, const struct agg_server *b)
     return true;
 }
 
+/* A canonical name: valid UTF-8, no hidden characters, single inner spaces, no outer ones, and
+ * normalising it again changes nothing. */
+static void check_name(const char *name)
+{
+    size_t len = strlen(name);
+    char again[AGG_NAME_MAX_BYTES + 1], msg[AGG_FIELD_MSG_LEN];
+    FUZZ_CHECK(len >= 1 && len <= AGG_NAME_MAX_BYTES && mon_utf8_valid(name, len));
+    FUZZ_CHECK(name[0] != ' ' && name[len - 1] != ' ' && !strstr(name, "  "));
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t n = mon_utf8_next(name + i, len - i, &cp);
+        FUZZ_CHECK(n > 0 && !mon_text_is_hidden(cp) && (cp == ' ' || !mon_text_is_space(cp)));
+        i += n;
+    }
+    memcpy(again, name, len + 1);
+    FUZZ_CHECK(agg_normalize_name(again, msg, sizeof(msg)) && strcmp(again, name) == 0);
+}
+
 static void check_valid(const struct agg_server *s)
 {
     const char *field = NULL;
@@ -40,7 +60,9 @@ static void check_valid(const struct agg_server *s)
         return;
     }
     len = strlen(s->name);
-    FUZZ_CHECK(len >= 1 && len <= AGG_NAME_MAX);
+    FUZZ_CHECK(len >= 1 && len <= AGG_NAME_MAX_BYTES &&
+               mon_utf8_chars(s->name, len) <= AGG_NAME_MAX);
+    FUZZ_CHECK(mon_token_problem(s->token) == NULL);
     FUZZ_CHECK(s->host && strlen(s->host) <= AGG_HOST_MAX && agg_valid_host(s->host));
     FUZZ_CHECK(s->port >= 1 && s->port <= 65535);
     FUZZ_CHECK(s->token && s->token[0] && strlen(s->token) <= AGG_TOKEN_MAX);
@@ -68,6 +90,8 @@ static void apply(const uint8_t *data, size_t size, bool create, const struct ag
         free(field);
     } else {
         FUZZ_CHECK(r == MON_OK && field == NULL);
+        if (s.name && !same_text(s.name, base->name))
+            check_name(s.name); /* a name from the body comes out in its canonical form */
         FUZZ_CHECK(s.id == base->id);
         FUZZ_CHECK(s.n_services <= AGG_MAX_SERVICES);
         FUZZ_CHECK(!create || s.token);

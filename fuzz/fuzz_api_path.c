@@ -7,6 +7,10 @@
 #include "aggregator/api_params.h"
 #include "aggregator/static.h"
 #include "common/http.h"
+#include "common/str.h"
+#include "common/text.h"
+
+#include <cjson/cJSON.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,6 +55,23 @@ static bool has_header(const struct mon_http_response *resp, const char *name)
         if (strcmp(resp->headers[i].name, name) == 0 && resp->headers[i].value[0])
             return true;
     return false;
+}
+
+/* The error echoes the path: still valid UTF-8 JSON without raw control or hidden characters,
+ * whatever bytes the path held. */
+static void check_error_body(const char *body, size_t len)
+{
+    cJSON *o;
+    FUZZ_CHECK(mon_utf8_valid(body, len));
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t n = mon_utf8_next(body + i, len - i, &cp);
+        FUZZ_CHECK(n > 0 && !mon_text_is_hidden(cp));
+        i += n;
+    }
+    o = cJSON_ParseWithLength(body, len);
+    FUZZ_CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "error")));
+    cJSON_Delete(o);
 }
 
 /* An accepted {id} is positive and survives formatting and parsing again. */
@@ -109,6 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(resp.status == 404 || resp.status == 405);
         FUZZ_CHECK(resp.body && resp.body_len == strlen(resp.body));
+        check_error_body(resp.body, resp.body_len);
         FUZZ_CHECK(resp.status == 404 || has_header(&resp, "Allow"));
     }
     check_static_path(req.path);

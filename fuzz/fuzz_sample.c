@@ -9,18 +9,31 @@
 #include "aggregator/gpu_state.h"
 #include "aggregator/sample.h"
 #include "common/err.h"
+#include "common/text.h"
 
 #include <string.h>
 
-/* Terminated, and no C0 control or DEL left in it (the parser strips them). */
+/* Terminated, valid UTF-8, and no control, invisible or text-direction character left in it:
+ * agent text reaches people and the database without them (the parser strips them). */
 static int clean_text(const char *s, size_t size)
 {
+    size_t len;
     if (!fuzz_terminated(s, size))
         return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+    len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t n = mon_utf8_next(s + i, len - i, &cp);
+        if (n == 0 || mon_text_is_hidden(cp))
             return 0;
+        i += n;
+    }
     return 1;
+}
+
+static void check_text(const char *s)
+{
+    FUZZ_CHECK(clean_text(s, strlen(s) + 1));
 }
 
 static void check_gpu_health(const struct agg_gpu *g)
@@ -75,6 +88,8 @@ static void check_gpu_states(const struct agg_sample *s)
 static void check_sample(const struct agg_sample *s)
 {
     FUZZ_CHECK(fuzz_terminated(s->node_id, sizeof(s->node_id)));
+    check_text(s->node_id);
+    check_text(s->agent_version);
     FUZZ_CHECK(fuzz_terminated(s->agent_version, sizeof(s->agent_version)));
     FUZZ_CHECK(!s->has_cpu || fuzz_in_range(s->cpu_pct, 0, 100));
     FUZZ_CHECK(!s->has_mem || fuzz_in_range(s->mem_used_pct, 0, 100));
@@ -93,6 +108,8 @@ static void check_sample(const struct agg_sample *s)
         const struct agg_disk *d = &s->disks[i];
         FUZZ_CHECK(fuzz_terminated(d->mount, sizeof(d->mount)) && d->mount[0]);
         FUZZ_CHECK(fuzz_terminated(d->error, sizeof(d->error)));
+        check_text(d->mount);
+        check_text(d->error);
         FUZZ_CHECK(!d->has_value || fuzz_in_range(d->used_pct, 0, 100));
         FUZZ_CHECK(fuzz_in_range(d->used_bytes, 0, 1e18) && fuzz_in_range(d->total_bytes, 0, 1e18));
         FUZZ_CHECK(!(d->error[0] || d->stale) || s->degraded);
@@ -104,6 +121,7 @@ static void check_sample(const struct agg_sample *s)
         FUZZ_CHECK(fuzz_terminated(g->uuid, sizeof(g->uuid)));
         FUZZ_CHECK(clean_text(g->error, sizeof(g->error)));
         FUZZ_CHECK(clean_text(g->name, sizeof(g->name)));
+        FUZZ_CHECK(clean_text(g->uuid, sizeof(g->uuid)));
         check_gpu_health(g);
         check_gpu_procs(s, g);
         FUZZ_CHECK(!g->has_util || fuzz_in_range(g->util_pct, 0, 100));
@@ -123,6 +141,10 @@ static void check_sample(const struct agg_sample *s)
         FUZZ_CHECK(fuzz_terminated(u->active_state, sizeof(u->active_state)));
         FUZZ_CHECK(fuzz_terminated(u->sub_state, sizeof(u->sub_state)));
         FUZZ_CHECK(fuzz_terminated(u->error, sizeof(u->error)));
+        check_text(u->name);
+        check_text(u->active_state);
+        check_text(u->sub_state);
+        check_text(u->error);
     }
     FUZZ_CHECK(s->services_failed_count >= 0 && (size_t)s->services_failed_count <= s->n_units);
     FUZZ_CHECK(s->services_failed_count == 0 || s->degraded);

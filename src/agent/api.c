@@ -6,6 +6,7 @@
 #include "agent/collect/systemd_units.h"
 #include "agent/metrics.h"
 #include "agent/snapshot.h"
+#include "common/authlimit.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -30,6 +31,7 @@ struct agent_api {
     struct agent_config *cfg;
     pthread_mutex_t units_lock; /* sd-bus connections are not thread-safe */
     struct agent_systemd_units *units;
+    struct mon_authlimit *auth_failures;
 };
 
 /* ---- unit states ---- */
@@ -83,11 +85,23 @@ static cJSON *units_json(const struct agent_unit_state *u, size_t n)
 static bool authorized(const struct agent_api *api, struct mon_http_request *req,
                        struct mon_http_response *resp)
 {
-    if (mon_secret_equal(mon_http_bearer(req), api->cfg->token))
+    char retry[16];
+    int wait_s = 0;
+    switch (mon_http_authenticate(req, api->auth_failures, NULL, api->cfg->token, &wait_s)) {
+    case MON_HTTP_AUTH_OK:
         return true;
-    mon_http_error(resp, 401, "missing or invalid bearer token");
-    mon_http_set_header(resp, "WWW-Authenticate", "Bearer realm=\"monitor-agent\"");
-    return false;
+    case MON_HTTP_AUTH_WAIT:
+        snprintf(retry, sizeof(retry), "%d", wait_s);
+        mon_http_error(resp, 429,
+                       "too many failed authentications from this address: try again in %d s",
+                       wait_s);
+        mon_http_set_header(resp, "Retry-After", retry);
+        return false;
+    default:
+        mon_http_error(resp, 401, "missing or invalid bearer token");
+        mon_http_set_header(resp, "WWW-Authenticate", "Bearer realm=\"monitor-agent\"");
+        return false;
+    }
 }
 
 static void handle_snapshot(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
@@ -363,10 +377,11 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
     struct agent_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
         .listen = cfg->listen,
-        /* Room for 64+ slow or idle clients (slow-loris, fault case 5) beside the aggregator's
-         * poll: each costs one socket and at most 8 KiB of header memory. */
+        /* Slow or idle clients wait at the door (5 s at most for a request head) and are pushed
+         * out first when it is full, so 256 is plenty beside the aggregator's poll; one address
+         * (the aggregator polls and asks for the catalog from one) gets 16 at most. */
         .max_connections = 256,
-        .per_ip_connections = 0,
+        .per_ip_connections = 16,
         .timeout_s = 10,
         .max_header_bytes = 8192,
         .max_body_bytes = 0,
@@ -385,8 +400,9 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
     api->sampler = sampler;
     api->units = agent_systemd_units_new(UNIT_TIMEOUT_MS);
     opt.ctx = api;
-    if (!api->units || mon_http_start(&opt, &api->http, why, why_len) < 0) {
-        if (!api->units)
+    if (!api->units || mon_authlimit_new("agent", &api->auth_failures) < 0 ||
+        mon_http_start(&opt, &api->http, why, why_len) < 0) {
+        if (!api->units || !api->auth_failures)
             snprintf(why, why_len, "out of memory");
         agent_api_stop(api);
         return NULL;
@@ -414,6 +430,7 @@ void agent_api_stop(struct agent_api *api)
     if (!api)
         return;
     mon_http_stop(api->http);
+    mon_authlimit_free(api->auth_failures);
     agent_systemd_units_free(api->units);
     agent_config_free(api->cfg);
     pthread_rwlock_destroy(&api->cfg_lock);

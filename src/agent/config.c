@@ -103,6 +103,7 @@ out:
 static int load_token(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
                       struct agent_config *cfg, struct mon_cfg_error *err)
 {
+    const char *problem;
     char why[300];
     int r;
 
@@ -123,9 +124,15 @@ static int load_token(const struct mon_cfg_doc *doc, const struct mon_cfg_node *
         if (r < 0)
             return mon_cfg_fail(doc, root, "token_file", err, "%s", why);
     }
+    if ((problem = mon_token_problem(cfg->token)))
+        return mon_cfg_fail(doc, root, cfg->token_file ? "token_file" : "token", err,
+                            "the token %s", problem);
     if (strlen(cfg->token) < 8)
         return mon_cfg_fail(doc, root, cfg->token_file ? "token_file" : "token", err,
                             "token is shorter than 8 characters");
+    if (strlen(cfg->token) > AGENT_TOKEN_MAX)
+        return mon_cfg_fail(doc, root, cfg->token_file ? "token_file" : "token", err,
+                            "token is longer than %d bytes", AGENT_TOKEN_MAX);
     return MON_OK;
 }
 

@@ -13,6 +13,7 @@
 #define AGENT_MAX_DISKS 64
 #define AGENT_MAX_ALLOW 256
 #define AGENT_MAX_CIDRS 64
+#define AGENT_TOKEN_MAX 4096 /* bytes; what a token file holds and a request may present */
 
 enum agent_gpu_mode { AGENT_GPU_AUTO = 0, AGENT_GPU_OFF, AGENT_GPU_NVIDIA };
 

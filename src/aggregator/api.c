@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* REST endpoints: servers CRUD with field validation and the admin token, live views from the
- * engine, history from the store, the agent service catalog, events, health; other paths go
- * to the static dashboard. */
-#include "aggregator/api.h"
+/* REST endpoints: live views from the engine, history from the store, events, health, the
+ * route table and start-up (adding, editing and deleting servers and the service catalog are
+ * in api_servers.c); other paths go to the static dashboard. */
+#include "aggregator/api_priv.h"
 
-#include "aggregator/agentclient.h"
+#include "aggregator/catalog.h"
 #include "aggregator/api_params.h"
 #include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
@@ -13,11 +13,13 @@
 #include "aggregator/static.h"
 #include "aggregator/store.h"
 #include "aggregator/validate.h"
+#include "common/authlimit.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/http.h"
 #include "common/json.h"
 #include "common/str.h"
+#include "common/text.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -25,30 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BODY_BYTES    (64 * 1024)
-#define CATALOG_MAX_BYTES (4 * 1024 * 1024)
-
-struct agg_api {
-    const struct agg_config *cfg;
-    struct agg_engine *engine;
-    struct agg_store *store;
-    struct agg_dbwatch *dbwatch;
-    struct mon_http_server *http;
-    /* GET /api/servers body, shared by every client for LIST_CACHE_MS: the dashboard of each
-     * open browser asks every 5 s, and serialising hundreds of servers costs milliseconds. */
-    pthread_mutex_t list_lock;
-    char *list_body;
-    size_t list_len;
-    int64_t list_built_ms;
-};
-
-#define LIST_CACHE_MS 500
+#define MAX_BODY_BYTES (64 * 1024)
+#define LIST_CACHE_MS  500
 
 /* Room for a 400 message that quotes a query value (mon_http_error's own limit). */
 #define WHY_LEN 1024
 
-static bool parse_server_id(struct mon_http_request *req, struct mon_http_response *resp,
-                            int64_t *ret)
+bool agg_api_server_id(struct mon_http_request *req, struct mon_http_response *resp, int64_t *ret)
 {
     if (agg_api_params_server_id(req->params[0], ret) < 0) {
         mon_http_error(resp, 404, "no server with id '%s'", req->params[0]);
@@ -68,33 +53,20 @@ static bool metric_param(const char *metric, struct mon_http_response *resp)
     return false;
 }
 
-static bool require_admin(struct agg_api *api, struct mon_http_request *req,
+void agg_api_reply_server(struct agg_api *api, int64_t id, int status,
                           struct mon_http_response *resp)
 {
-    const char *given = mon_http_header(req, "X-Admin-Token");
-    bool ok;
-    if (!api->cfg->admin_token) {
-        mon_http_error(resp, 403,
-                       "server management is disabled: set admin_token in the aggregator's "
-                       "config.yaml");
-        return false;
+    cJSON *o = agg_engine_server_json(api->engine, id);
+    if (!o) {
+        mon_http_error(resp, 404, "no server with id %lld", (long long)id);
+        return;
     }
-    /* Compared before looking at what was given, so a missing header runs the same compare. */
-    ok = mon_secret_equal(given, api->cfg->admin_token);
-    if (!given || !*given) {
-        mon_http_error(resp, 401, "admin token required (X-Admin-Token header)");
-        return false;
-    }
-    if (!ok) {
-        mon_http_error(resp, 401, "admin token rejected");
-        return false;
-    }
-    return true;
+    mon_http_json(resp, status, o);
 }
 
 /* 400 {"error": "<field>: <msg>", "fields": {"<field>": "<msg>"}} */
-static void field_error(struct mon_http_response *resp, int status, const char *field,
-                        const char *msg)
+void agg_api_field_error(struct mon_http_response *resp, int status, const char *field,
+                         const char *msg)
 {
     cJSON *root = cJSON_CreateObject(), *fields;
     char text[512];
@@ -105,51 +77,10 @@ static void field_error(struct mon_http_response *resp, int status, const char *
     mon_http_json(resp, status, root);
 }
 
-/* Applies the JSON body onto s (a fresh default for POST, a copy of the stored row for PUT).
- * Returns false after writing the error response. */
-static bool apply_body(const struct mon_http_request *req, struct agg_server *s, bool create,
-                       struct mon_http_response *resp)
-{
-    char msg[AGG_FIELD_MSG_LEN], *field = NULL;
-    int r =
-        agg_api_params_server_body(req->body, req->body_len, create, s, &field, msg, sizeof(msg));
-    if (r == MON_OK)
-        return true;
-    if (r == MON_EINVAL && field)
-        field_error(resp, 400, field, msg);
-    else if (r == MON_EINVAL)
-        mon_http_error(resp, 400, "%s", msg);
-    else
-        mon_http_error(resp, 500, "out of memory");
-    free(field);
-    return false;
-}
-
-static bool validate_or_reply(const struct agg_server *s, struct mon_http_response *resp)
-{
-    const char *field;
-    char msg[AGG_FIELD_MSG_LEN];
-    if (agg_validate_server(s, &field, msg, sizeof(msg)))
-        return true;
-    field_error(resp, 400, field, msg);
-    return false;
-}
-
-static void reply_server(struct agg_api *api, int64_t id, int status,
-                         struct mon_http_response *resp)
-{
-    cJSON *o = agg_engine_server_json(api->engine, id);
-    if (!o) {
-        mon_http_error(resp, 404, "no server with id %lld", (long long)id);
-        return;
-    }
-    mon_http_json(resp, status, o);
-}
-
-static void store_error(struct mon_http_response *resp, int r, const char *what)
+void agg_api_store_error(struct mon_http_response *resp, int r, const char *what)
 {
     if (r == MON_EEXIST)
-        field_error(resp, 409, "name", "another server already has this name");
+        agg_api_field_error(resp, 409, "name", "another server already has this name");
     else if (r == MON_ENOENT)
         mon_http_error(resp, 404, "%s: not found", what);
     else if (r == MON_EBUSY)
@@ -158,8 +89,9 @@ static void store_error(struct mon_http_response *resp, int r, const char *what)
         mon_http_error(resp, 500, "%s: database error (%s)", what, mon_strerror(r));
 }
 
-/* Drops the cached server list so that a change made through the API shows at once. */
-static void list_invalidate(struct agg_api *api)
+/* True (after a 409) when another server than except_id has a name that differs from name
+ * only in letter case or width (agg_name_key); false when the name is free. */
+void agg_api_list_invalidate(struct agg_api *api)
 {
     pthread_mutex_lock(&api->list_lock);
     free(api->list_body);
@@ -203,87 +135,10 @@ static void handle_list(void *ctx, struct mon_http_request *req, struct mon_http
 static void handle_get(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     int64_t id;
-    if (parse_server_id(req, resp, &id))
-        reply_server(ctx, id, 200, resp);
+    if (agg_api_server_id(req, resp, &id))
+        agg_api_reply_server(ctx, id, 200, resp);
 }
 
-static void handle_create(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
-{
-    struct agg_api *api = ctx;
-    struct agg_server s = {.port = 9109, .enabled = true, .last_seen_at = -1, .last_online = -1};
-    char location[64];
-    int64_t id;
-    int r;
-
-    if (!require_admin(api, req, resp))
-        return;
-    if (!apply_body(req, &s, true, resp) || !validate_or_reply(&s, resp))
-        goto out;
-    r = agg_store_server_insert(api->store, &s, &id);
-    if (r < 0) {
-        store_error(resp, r, "add server");
-        goto out;
-    }
-    s.id = id;
-    agg_engine_server_upsert(api->engine, &s);
-    list_invalidate(api);
-    snprintf(location, sizeof(location), "/api/servers/%lld", (long long)id);
-    reply_server(api, id, 201, resp);
-    mon_http_set_header(resp, "Location", location);
-out:
-    agg_server_done(&s);
-}
-
-static void handle_update(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
-{
-    struct agg_api *api = ctx;
-    struct agg_server s = {0};
-    int64_t id;
-    int r;
-
-    if (!parse_server_id(req, resp, &id) || !require_admin(api, req, resp))
-        return;
-    r = agg_store_server_get(api->store, id, &s);
-    if (r < 0) {
-        store_error(resp, r, "server");
-        return;
-    }
-    if (!apply_body(req, &s, false, resp) || !validate_or_reply(&s, resp))
-        goto out;
-    r = agg_store_server_update(api->store, &s);
-    if (r < 0) {
-        store_error(resp, r, "update server");
-        goto out;
-    }
-    agg_engine_server_upsert(api->engine, &s);
-    list_invalidate(api);
-    reply_server(api, id, 200, resp);
-out:
-    agg_server_done(&s);
-}
-
-static void handle_delete(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
-{
-    struct agg_api *api = ctx;
-    cJSON *o;
-    int64_t id;
-    int r;
-
-    if (!parse_server_id(req, resp, &id) || !require_admin(api, req, resp))
-        return;
-    r = agg_store_server_delete(api->store, id);
-    if (r < 0) {
-        store_error(resp, r, "delete server");
-        return;
-    }
-    agg_engine_server_remove(api->engine, id);
-    list_invalidate(api);
-    o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "deleted", (double)id);
-    mon_http_json(resp, 200, o);
-}
-
-/* The value of the in-memory bucket for a metric/agg pair, as the store would return it. */
 static bool bucket_value(const struct agg_hourly_row *row, const char *metric, const char *agg,
                          double *ret)
 {
@@ -317,7 +172,7 @@ static void handle_timeseries(void *ctx, struct mon_http_request *req,
     cJSON *root, *data, *probe;
     int r;
 
-    if (!parse_server_id(req, resp, &id))
+    if (!agg_api_server_id(req, resp, &id))
         return;
     if (agg_api_params_timeseries(mon_http_query(req, "metric"), mon_http_query(req, "agg"),
                                   mon_http_query(req, "from"), mon_http_query(req, "to"),
@@ -339,7 +194,7 @@ static void handle_timeseries(void *ctx, struct mon_http_request *req,
     /* Include the bucket that contains `from`. */
     r = agg_store_timeseries(api->store, id, metric, agg, from - from % bucket_s, to, &pts, &n);
     if (r < 0) {
-        store_error(resp, r, "timeseries");
+        agg_api_store_error(resp, r, "timeseries");
         return;
     }
     have_cur = agg_engine_current_bucket(api->engine, id, &cur) == MON_OK && cur.ts <= to &&
@@ -380,7 +235,7 @@ static void handle_recent(void *ctx, struct mon_http_request *req, struct mon_ht
     int64_t id;
     int r;
 
-    if (!parse_server_id(req, resp, &id) || !metric_param(metric, resp))
+    if (!agg_api_server_id(req, resp, &id) || !metric_param(metric, resp))
         return;
     r = agg_engine_recent_json(api->engine, id, metric, &out);
     if (r == MON_ENOENT)
@@ -398,7 +253,7 @@ static void handle_services(void *ctx, struct mon_http_request *req, struct mon_
     cJSON *out = NULL;
     int64_t id;
 
-    if (!parse_server_id(req, resp, &id))
+    if (!agg_api_server_id(req, resp, &id))
         return;
     if (at && strcmp(at, "latest") != 0) {
         mon_http_error(resp, 400, "at: only 'latest' is supported");
@@ -410,65 +265,13 @@ static void handle_services(void *ctx, struct mon_http_request *req, struct mon_
         mon_http_json(resp, 200, out);
 }
 
-static void handle_catalog(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
-{
-    struct agg_api *api = ctx;
-    struct agg_server s = {0};
-    char why[256] = "";
-    char *body = NULL;
-    const char *agent_error;
-    long status = 0;
-    cJSON *root = NULL, *list;
-    int64_t id;
-    int r;
-
-    if (!parse_server_id(req, resp, &id))
-        return;
-    r = agg_store_server_get(api->store, id, &s);
-    if (r < 0) {
-        store_error(resp, r, "server");
-        return;
-    }
-    r = agg_agent_get(s.host, s.port, s.token, "/v1/services", api->cfg->timeout_ms,
-                      CATALOG_MAX_BYTES, &status, &body, why, sizeof(why));
-    if (r == MON_ETIMEDOUT) {
-        mon_http_error(resp, 504, "agent did not answer: %s", why);
-        goto out;
-    }
-    if (r < 0) {
-        mon_http_error(resp, 502, "agent unreachable: %s", why);
-        goto out;
-    }
-    if (status != 200) {
-        root = body ? cJSON_Parse(body) : NULL;
-        list = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
-        agent_error = list && cJSON_IsString(list) ? list->valuestring : NULL;
-        mon_http_error(resp, 502, "agent answered HTTP %ld%s%s%s", status,
-                       status == 401 ? " (token rejected)" : "", agent_error ? ": " : "",
-                       agent_error ? agent_error : "");
-        goto out;
-    }
-    root = body ? cJSON_Parse(body) : NULL;
-    list = root ? cJSON_GetObjectItemCaseSensitive(root, "services") : NULL;
-    if (!cJSON_IsArray(list)) {
-        mon_http_error(resp, 502, "bad reply from the agent: no services list");
-        goto out;
-    }
-    cJSON_AddNumberToObject(root, "server_id", (double)id);
-    mon_http_json(resp, 200, root);
-    root = NULL;
-out:
-    cJSON_Delete(root);
-    free(body);
-    agg_server_done(&s);
-}
-
+/* The catalog's answer for a deferred request (on the catalog's thread, or at once). */
 static void handle_events(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
     struct agg_events_params q;
     struct agg_event *evs = NULL;
-    char why[WHY_LEN];
+    char why[WHY_LEN], text[sizeof(evs->message) + 8];
     size_t n = 0;
     cJSON *root, *arr;
     int r;
@@ -481,7 +284,7 @@ static void handle_events(void *ctx, struct mon_http_request *req, struct mon_ht
     }
     r = agg_store_events_query(api->store, q.server_id, q.type, q.before, (int)q.limit, &evs, &n);
     if (r < 0) {
-        store_error(resp, r, "events");
+        agg_api_store_error(resp, r, "events");
         return;
     }
     root = cJSON_CreateObject();
@@ -493,10 +296,14 @@ static void handle_events(void *ctx, struct mon_http_request *req, struct mon_ht
             cJSON_AddNumberToObject(o, "server_id", (double)evs[i].server_id);
         else
             cJSON_AddNullToObject(o, "server_id");
-        cJSON_AddStringToObject(o, "server_name", evs[i].server_name);
+        /* A stored message may end in a character cut in two (a long name): served as valid
+         * UTF-8 all the same. */
+        mon_text_sanitize(evs[i].server_name, strlen(evs[i].server_name), text, sizeof(text));
+        cJSON_AddStringToObject(o, "server_name", text);
         mon_json_add_time(o, "ts", evs[i].ts);
         cJSON_AddStringToObject(o, "type", evs[i].type);
-        cJSON_AddStringToObject(o, "message", evs[i].message);
+        mon_text_sanitize(evs[i].message, strlen(evs[i].message), text, sizeof(text));
+        cJSON_AddStringToObject(o, "message", text);
         cJSON_AddItemToArray(arr, o);
     }
     if (n == (size_t)q.limit && n > 0)
@@ -540,14 +347,14 @@ static void handle_health(void *ctx, struct mon_http_request *req, struct mon_ht
 
 static const struct mon_http_route api_routes[] = {
     {"GET", "/api/servers", handle_list},
-    {"POST", "/api/servers", handle_create},
+    {"POST", "/api/servers", agg_api_handle_create},
     {"GET", "/api/servers/{id}", handle_get},
-    {"PUT", "/api/servers/{id}", handle_update},
-    {"DELETE", "/api/servers/{id}", handle_delete},
+    {"PUT", "/api/servers/{id}", agg_api_handle_update},
+    {"DELETE", "/api/servers/{id}", agg_api_handle_delete},
     {"GET", "/api/servers/{id}/timeseries", handle_timeseries},
     {"GET", "/api/servers/{id}/recent", handle_recent},
     {"GET", "/api/servers/{id}/services", handle_services},
-    {"GET", "/api/servers/{id}/services/catalog", handle_catalog},
+    {"GET", "/api/servers/{id}/services/catalog", agg_api_handle_catalog},
     {"GET", "/api/gpus", handle_gpus},
     {"GET", "/api/events", handle_events},
     {"GET", "/api/health", handle_health},
@@ -564,6 +371,12 @@ static void dispatch(void *ctx, struct mon_http_request *req, struct mon_http_re
     agg_static_serve(api->cfg->web_root, req, resp);
 }
 
+static bool allow_client(void *ctx, const struct sockaddr *client)
+{
+    const struct agg_api *api = ctx;
+    return agg_config_client_allowed(api->cfg, client);
+}
+
 struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
                               struct agg_store *store, struct agg_dbwatch *dbwatch, char *why,
                               size_t why_len)
@@ -571,8 +384,10 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
     struct agg_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
         .listen = cfg->listen,
+        /* Slow or idle clients wait at the door (5 s at most for a request head) and are pushed
+         * out first when it is full; one address gets 64 (several browsers behind one NAT). */
         .max_connections = 1024,
-        .per_ip_connections = 0,
+        .per_ip_connections = 64,
         .timeout_s = 15,
         .max_header_bytes = 8192,
         .max_body_bytes = MAX_BODY_BYTES,
@@ -586,13 +401,25 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
     api->store = store;
     api->dbwatch = dbwatch;
     pthread_mutex_init(&api->list_lock, NULL);
+    pthread_mutex_init(&api->mutate_lock, NULL);
     opt.ctx = api;
-    if (mon_http_start(&opt, &api->http, why, why_len) < 0) {
-        pthread_mutex_destroy(&api->list_lock);
-        free(api);
-        return NULL;
+    if (cfg->n_allow_from)
+        opt.allow = allow_client;
+    if (mon_authlimit_new("aggregator", &api->auth_failures) < 0 ||
+        agg_catalog_new(cfg->timeout_ms, &api->catalog) < 0) {
+        snprintf(why, why_len, "out of memory");
+        goto fail;
     }
+    if (mon_http_start(&opt, &api->http, why, why_len) < 0)
+        goto fail;
     return api;
+fail:
+    agg_catalog_free(api->catalog);
+    mon_authlimit_free(api->auth_failures);
+    pthread_mutex_destroy(&api->mutate_lock);
+    pthread_mutex_destroy(&api->list_lock);
+    free(api);
+    return NULL;
 }
 
 unsigned agg_api_port(const struct agg_api *api)
@@ -604,8 +431,14 @@ void agg_api_stop(struct agg_api *api)
 {
     if (!api)
         return;
+    /* The catalog answers whoever still waits for it (503) while the HTTP server can still
+     * send it; requests arriving meanwhile get 503 at once. */
+    agg_catalog_stop(api->catalog);
     mon_http_stop(api->http);
+    agg_catalog_free(api->catalog);
+    mon_authlimit_free(api->auth_failures);
     free(api->list_body);
+    pthread_mutex_destroy(&api->mutate_lock);
     pthread_mutex_destroy(&api->list_lock);
     free(api);
 }

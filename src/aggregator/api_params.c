@@ -5,8 +5,10 @@
 
 #include "aggregator/gpu_state.h"
 #include "aggregator/metric.h"
+#include "aggregator/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/json.h"
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
@@ -203,9 +205,13 @@ static int apply_fields(const cJSON *root, bool create, struct agg_server *s, ch
             return field_fail(it->string ? it->string : "?", "unknown field", err_field, msg,
                               msg_len);
     }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "name")) &&
-        (!cJSON_IsString(it) || replace_string(&s->name, it->valuestring) < 0))
-        return field_fail("name", "must be a string", err_field, msg, msg_len);
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "name"))) {
+        char why[AGG_FIELD_MSG_LEN];
+        if (!cJSON_IsString(it) || replace_string(&s->name, it->valuestring) < 0)
+            return field_fail("name", "must be a string", err_field, msg, msg_len);
+        if (!agg_normalize_name(s->name, why, sizeof(why)))
+            return field_fail("name", why, err_field, msg, msg_len);
+    }
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "host")) &&
         (!cJSON_IsString(it) || replace_string(&s->host, it->valuestring) < 0))
         return field_fail("host", "must be a string", err_field, msg, msg_len);
@@ -245,6 +251,7 @@ int agg_api_params_server_body(const char *body, size_t len, bool create, struct
 {
     struct agg_server w = {0};
     cJSON *root = NULL;
+    char why[128];
     int r;
 
     *err_field = NULL;
@@ -256,9 +263,15 @@ int agg_api_params_server_body(const char *body, size_t len, bool create, struct
         snprintf(msg, msg_len, "body is not valid UTF-8");
         return MON_EINVAL;
     }
-    root = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(root)) {
-        snprintf(msg, msg_len, "body is not a JSON object");
+    /* Strict: a string with \u0000 would be cut there by cJSON (and pass the character
+     * checks), trailing data and a repeated key would be silently ignored. */
+    r = mon_json_parse_strict(body, len, &root, why, sizeof(why));
+    if (r == MON_ENOMEM)
+        goto out;
+    if (r < 0 || !cJSON_IsObject(root)) {
+        bool detail = r < 0 && strcmp(why, "not JSON") != 0; /* more than a syntax error */
+        snprintf(msg, msg_len, "body is not a JSON object%s%s", detail ? ": " : "",
+                 detail ? why : "");
         r = MON_EINVAL;
         goto out;
     }

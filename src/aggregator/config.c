@@ -19,6 +19,7 @@ static const char *const top_keys[] = {"listen",
                                        "admin_token",
                                        "admin_token_file",
                                        "web_root",
+                                       "allow_from",
                                        "poll",
                                        "history",
                                        "backup",
@@ -48,8 +49,49 @@ void agg_config_free(struct agg_config *cfg)
     free(cfg->web_root);
     free(cfg->backup_dir);
     free(cfg->log_file);
+    free(cfg->allow_from);
     agg_server_list_free(cfg->servers, cfg->n_servers);
     free(cfg);
+}
+
+bool agg_config_client_allowed(const struct agg_config *cfg, const struct sockaddr *client)
+{
+    if (cfg->n_allow_from == 0)
+        return true;
+    for (size_t i = 0; i < cfg->n_allow_from; i++)
+        if (mon_cidr_contains(&cfg->allow_from[i], client))
+            return true;
+    return false;
+}
+
+/* allow_from: IPv4/IPv6 addresses or CIDR blocks of the clients that may connect. */
+static int load_allow_from(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
+                           struct agg_config *cfg, struct mon_cfg_error *err)
+{
+    const struct mon_cfg_node *node;
+    char **cidrs = NULL;
+    size_t n = 0;
+    int r = mon_cfg_string_list(doc, root, "allow_from", AGG_MAX_CIDRS, &cidrs, &n, err);
+    if (r < 0 || n == 0)
+        goto out;
+    node = mon_cfg_get(root, "allow_from");
+    cfg->allow_from = calloc(n, sizeof(*cfg->allow_from));
+    if (!cfg->allow_from) {
+        r = MON_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (mon_parse_cidr(cidrs[i], &cfg->allow_from[i]) < 0) {
+            r = mon_cfg_fail(doc, node->items[i], NULL, err,
+                             "'%s' is not an IPv4/IPv6 address or CIDR block (e.g. 10.0.0.0/24)",
+                             cidrs[i]);
+            goto out;
+        }
+    }
+    cfg->n_allow_from = n;
+out:
+    mon_cfg_strv_free(cidrs, n);
+    return r;
 }
 
 static bool is_absolute(const char *p)
@@ -128,6 +170,10 @@ static int load_server(const struct mon_cfg_doc *doc, const struct mon_cfg_node 
         r = mon_cfg_fail(doc, n, "token", err, "required: the agent's token (or token_file)");
         goto out;
     }
+    if (!agg_normalize_name(s->name, msg, sizeof(msg))) {
+        r = mon_cfg_fail(doc, n, "name", err, "%s", msg);
+        goto out;
+    }
     if (!agg_validate_server(s, &field, msg, sizeof(msg))) {
         r = mon_cfg_fail(doc, n, field, err, "%s", msg);
         goto out;
@@ -135,6 +181,14 @@ static int load_server(const struct mon_cfg_doc *doc, const struct mon_cfg_node 
 out:
     free(token_file);
     return r;
+}
+
+static bool same_name(const char *a, const char *b)
+{
+    char ka[AGG_NAME_KEY_LEN], kb[AGG_NAME_KEY_LEN];
+    agg_name_key(a, ka, sizeof(ka));
+    agg_name_key(b, kb, sizeof(kb));
+    return strcmp(ka, kb) == 0;
 }
 
 static int load_servers(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
@@ -159,9 +213,11 @@ static int load_servers(const struct mon_cfg_doc *doc, const struct mon_cfg_node
         if (r < 0)
             return r;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(cfg->servers[j].name, cfg->servers[i].name) == 0)
+            if (same_name(cfg->servers[j].name, cfg->servers[i].name))
                 return mon_cfg_fail(doc, list->items[i], "name", err,
-                                    "server name '%s' is used twice", cfg->servers[i].name);
+                                    "server name '%s' is used twice (names are compared "
+                                    "ignoring letter case)",
+                                    cfg->servers[i].name);
     }
     return MON_OK;
 }
@@ -347,6 +403,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
     struct agg_config *cfg = calloc(1, sizeof(*cfg));
     char *database = NULL, *token_file = NULL, *web_root = NULL, why[300];
     const struct mon_cfg_node *root;
+    const char *problem;
     int r;
 
     if (!cfg)
@@ -383,6 +440,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
         (r = load_gpu_sections(doc, root, cfg, err)) < 0 ||
         (r = load_backup(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_log(doc, root, base_dir, cfg, err)) < 0 ||
+        (r = load_allow_from(doc, root, cfg, err)) < 0 ||
         (r = load_servers(doc, root, base_dir, cfg, err)) < 0)
         goto out;
     {
@@ -407,9 +465,19 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
             goto out;
         }
     }
+    if (cfg->admin_token && (problem = mon_token_problem(cfg->admin_token))) {
+        r = mon_cfg_fail(doc, root, token_file ? "admin_token_file" : "admin_token", err,
+                         "the admin token %s", problem);
+        goto out;
+    }
     if (cfg->admin_token && strlen(cfg->admin_token) < 8) {
         r = mon_cfg_fail(doc, root, token_file ? "admin_token_file" : "admin_token", err,
                          "the admin token is shorter than 8 characters");
+        goto out;
+    }
+    if (cfg->admin_token && strlen(cfg->admin_token) > AGG_ADMIN_TOKEN_MAX) {
+        r = mon_cfg_fail(doc, root, token_file ? "admin_token_file" : "admin_token", err,
+                         "the admin token is longer than %d bytes", AGG_ADMIN_TOKEN_MAX);
         goto out;
     }
     if ((r = load_database(doc, root, base_dir, database, cfg, err)) < 0)

@@ -9,8 +9,11 @@
 
 #include "aggregator/model.h"
 #include "common/cfg.h"
+#include "common/net.h"
 
 #define AGG_MAX_CONFIG_SERVERS 10000
+#define AGG_MAX_CIDRS          64
+#define AGG_ADMIN_TOKEN_MAX    4096 /* bytes: what a token file holds, what a request may send */
 
 struct agg_config {
     char *path; /* the file it came from */
@@ -35,6 +38,8 @@ struct agg_config {
     bool events_gpu_idle;       /* events: {gpu_idle: true} */
     struct agg_server *servers; /* seeds, imported once by name */
     size_t n_servers;
+    struct mon_cidr *allow_from; /* clients allowed to connect; none: everyone */
+    size_t n_allow_from;
 };
 
 /* Loads and validates path. On failure returns a MON_E* code with the message in err. */
@@ -46,5 +51,8 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
 
 /* Frees. Accepts NULL. */
 void agg_config_free(struct agg_config *cfg);
+
+/* True when client may connect: allow_from is empty or one of its blocks contains it. */
+bool agg_config_client_allowed(const struct agg_config *cfg, const struct sockaddr *client);
 
 #endif

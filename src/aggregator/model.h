@@ -10,10 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AGG_NAME_MAX     64
-#define AGG_HOST_MAX     253
-#define AGG_TOKEN_MAX    512
-#define AGG_MAX_SERVICES 64
+#define AGG_NAME_MAX       64                 /* characters */
+#define AGG_NAME_MAX_BYTES (4 * AGG_NAME_MAX) /* UTF-8: up to 4 bytes a character */
+#define AGG_HOST_MAX       253
+#define AGG_TOKEN_MAX      512
+#define AGG_MAX_SERVICES   64
 
 struct agg_server {
     int64_t id;
@@ -63,7 +64,7 @@ struct agg_gpu_state_row {
 struct agg_event {
     int64_t id;
     int64_t server_id; /* -1 when the server has been deleted */
-    char server_name[AGG_NAME_MAX + 1];
+    char server_name[AGG_NAME_MAX_BYTES + 1];
     int64_t ts;
     char type[32]; /* server_down, server_up, service_failed, service_recovered,
                       server_added, server_removed, gpu_error, gpu_recovered, gpu_idle */

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/str.h"
+#include "common/text.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -68,49 +69,6 @@ int agg_sample_int(struct agg_parse_ctx *c, const cJSON *o, const char *name, in
     return MON_OK;
 }
 
-/* Length of the character at s (valid UTF-8: the whole reply was checked) when it is one that
- * must not reach a display: C0/C1 controls, DEL, and the invisible and text-direction
- * characters (soft hyphen, zero-width space/joiners, LRM/RLM, the bidi embeddings, overrides
- * and isolates, word joiner, invisible operators, BOM, Arabic letter mark); 0 otherwise. */
-static size_t hidden_len(const unsigned char *s)
-{
-    uint32_t cp;
-    size_t n;
-    if (s[0] < 0x20 || s[0] == 0x7f)
-        return 1;
-    if (s[0] < 0x80)
-        return 0;
-    if (s[0] < 0xe0) {
-        cp = (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-        n = 2;
-    } else if (s[0] < 0xf0) {
-        cp = (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-        n = 3;
-    } else {
-        return 0;
-    }
-    if ((cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c || (cp >= 0x200b && cp <= 0x200f) ||
-        (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff)
-        return n;
-    return 0;
-}
-
-/* Removes hidden characters in place: agent text is shown to people and stored, and must not
- * be able to make "srv-01" look like another name or reorder a line. */
-static void strip_hidden(char *s)
-{
-    unsigned char *r = (unsigned char *)s, *w = r;
-    while (*r) {
-        size_t n = hidden_len(r);
-        if (n) {
-            r += n;
-            continue;
-        }
-        *w++ = *r++;
-    }
-    *w = '\0';
-}
-
 /* Copies an optional string into dst (size bytes with the NUL); too long is an error. Hidden
  * characters are removed. */
 int agg_sample_str(struct agg_parse_ctx *c, const cJSON *o, const char *name, char *dst,
@@ -127,7 +85,9 @@ int agg_sample_str(struct agg_parse_ctx *c, const cJSON *o, const char *name, ch
         return MON_EPARSE;
     }
     mon_strlcpy(dst, s, size);
-    strip_hidden(dst);
+    /* Agent text is shown to people and stored: no controls, no invisible or text-direction
+     * characters that could make "srv-01" look like another name or reorder a line. */
+    mon_text_strip_hidden(dst);
     return MON_OK;
 }
 
@@ -423,12 +383,11 @@ int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char
         snprintf(why, why_len, "not UTF-8");
         return MON_EPARSE;
     }
-    root = cJSON_ParseWithLength(body, len);
-    if (!root) {
-        snprintf(why, why_len, "not JSON");
-        r = MON_EPARSE;
+    /* Strict like the API's bodies: \u0000 would cut a string, a repeated key or trailing data
+     * would be ignored silently. */
+    r = mon_json_parse_strict(body, len, &root, why, why_len);
+    if (r < 0)
         goto out;
-    }
     if (!cJSON_IsObject(root)) {
         snprintf(why, why_len, "not a JSON object");
         r = MON_EPARSE;

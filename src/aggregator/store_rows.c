@@ -15,8 +15,9 @@
 int agg_store_server_check(struct agg_store *st, const struct agg_server *in)
 {
     size_t len;
-    if (!in->name || (len = strlen(in->name)) == 0 || len > AGG_NAME_MAX)
-        return agg_store_fail(st, MON_EINVAL, "server name must be 1..%d bytes", AGG_NAME_MAX);
+    if (!in->name || (len = strlen(in->name)) == 0 || len > AGG_NAME_MAX_BYTES)
+        return agg_store_fail(st, MON_EINVAL, "server name must be 1..%d bytes",
+                              AGG_NAME_MAX_BYTES);
     if (!in->host || (len = strlen(in->host)) == 0 || len > AGG_HOST_MAX)
         return agg_store_fail(st, MON_EINVAL, "server host must be 1..%d bytes", AGG_HOST_MAX);
     if (in->token && strlen(in->token) > AGG_TOKEN_MAX)
@@ -111,7 +112,8 @@ static void format_endpoint(char *buf, size_t size, const char *host, int port)
 void agg_store_event_text_added(char *buf, size_t size, const struct agg_server *in)
 {
     char endpoint[AGG_HOST_MAX + 16];
-    /* Checked lengths (name 64, host 253) always fit an event's 512-byte message. */
+    /* A name of up to 256 bytes and a host of 253 nearly always fit an event's 512-byte
+     * message; a longer one is cut, and the API repairs a character cut in two when serving. */
     format_endpoint(endpoint, sizeof(endpoint), in->host, in->port);
     if (snprintf(buf, size, "Server %s added (%s)", in->name, endpoint) < 0)
         buf[0] = '\0';

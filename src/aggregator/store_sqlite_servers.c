@@ -162,7 +162,7 @@ static int server_insert_tx(struct agg_store *st, const struct agg_server *in, i
         goto out;
     id = sqlite3_last_insert_rowid(agg_sqlite_of(st)->db);
     agg_store_event_text_added(message, sizeof(message), in);
-    r = event_insert(st, id, in->name, AGG_NAME_MAX + 1, now, "server_added", message,
+    r = event_insert(st, id, in->name, AGG_NAME_MAX_BYTES + 1, now, "server_added", message,
                      sizeof(message));
     if (r == MON_OK)
         *ret_id = id;
@@ -270,7 +270,7 @@ out:
 
 int agg_sqlite_server_delete(struct agg_store *st, int64_t id, int64_t now)
 {
-    char name[AGG_NAME_MAX + 1];
+    char name[AGG_NAME_MAX_BYTES + 1];
     char message[sizeof(((struct agg_event *)0)->message)];
     sqlite3_stmt *s = NULL;
     int r, rc;

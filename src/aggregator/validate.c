@@ -3,6 +3,8 @@
 #include "aggregator/validate.h"
 
 #include "common/os/os.h"
+#include "common/str.h"
+#include "common/text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -58,12 +60,70 @@ bool agg_valid_unit_name(const char *name)
     return false;
 }
 
+bool agg_normalize_name(char *name, char *msg, size_t msg_len)
+{
+    size_t len = strlen(name), in = 0, out = 0, chars = 0;
+    bool space = false;
+
+    while (in < len) {
+        uint32_t cp = 0;
+        size_t n = mon_utf8_next(name + in, len - in, &cp);
+        if (n == 0) {
+            snprintf(msg, msg_len, "must be valid UTF-8");
+            return false;
+        }
+        if (mon_text_is_hidden(cp)) {
+            snprintf(msg, msg_len,
+                     "must not contain control, invisible or text-direction characters (U+%04X)",
+                     (unsigned)cp);
+            return false;
+        }
+        if (mon_text_is_space(cp)) {
+            space = out > 0; /* leading spaces vanish */
+        } else {
+            if (space) {
+                name[out++] = ' ';
+                chars++;
+                space = false;
+            }
+            memmove(name + out, name + in, n); /* out <= in: never overtakes the reading */
+            out += n;
+            chars++;
+        }
+        in += n;
+    }
+    name[out] = '\0'; /* trailing spaces vanish too */
+    if (chars < 1 || chars > AGG_NAME_MAX) {
+        snprintf(msg, msg_len, "must be 1 to %d characters", AGG_NAME_MAX);
+        return false;
+    }
+    return true;
+}
+
+void agg_name_key(const char *name, char *key, size_t size)
+{
+    size_t len = strlen(name), in = 0, out = 0;
+    while (in < len && out + 4 < size) {
+        uint32_t cp = 0;
+        size_t n = mon_utf8_next(name + in, len - in, &cp);
+        if (n == 0) { /* not a normalised name: compare the byte as it is */
+            key[out++] = name[in++];
+            continue;
+        }
+        out += mon_utf8_put(mon_text_fold(cp), key + out);
+        in += n;
+    }
+    key[out] = '\0';
+}
+
 bool agg_validate_server(const struct agg_server *s, const char **ret_field, char *msg,
                          size_t msg_len)
 {
     size_t name_len = s->name ? strlen(s->name) : 0;
+    const char *problem;
 
-    if (name_len < 1 || name_len > AGG_NAME_MAX) {
+    if (name_len < 1 || name_len > AGG_NAME_MAX_BYTES ||
+        mon_utf8_chars(s->name, name_len) > AGG_NAME_MAX) {
         *ret_field = "name";
         snprintf(msg, msg_len, "must be 1 to %d characters", AGG_NAME_MAX);
         return false;
@@ -88,6 +148,11 @@ bool agg_validate_server(const struct agg_server *s, const char **ret_field, cha
     if (!s->token || !s->token[0] || strlen(s->token) > AGG_TOKEN_MAX) {
         *ret_field = "token";
         snprintf(msg, msg_len, "must be 1 to %d characters", AGG_TOKEN_MAX);
+        return false;
+    }
+    if ((problem = mon_token_problem(s->token))) {
+        *ret_field = "token";
+        snprintf(msg, msg_len, "%s", problem);
         return false;
     }
     if (s->n_services > AGG_MAX_SERVICES) {

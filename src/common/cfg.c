@@ -16,9 +16,13 @@
 #include <string.h>
 #include <yaml.h>
 
-#define CFG_MAX_FILE  (1024 * 1024)
-#define CFG_MAX_DEPTH 32
-#define CFG_MAX_NODES 100000
+#define CFG_MAX_FILE (1024 * 1024)
+/* A secret is one line of at most SECRET_MAX bytes; the file may hold a little more (a comment,
+ * a second line), but never megabytes. */
+#define SECRET_MAX      4096
+#define SECRET_FILE_MAX (64 * 1024)
+#define CFG_MAX_DEPTH   32
+#define CFG_MAX_NODES   100000
 
 struct cfg_parser {
     yaml_parser_t yaml;
@@ -303,44 +307,29 @@ out:
     return r;
 }
 
+/* The message for a failed mon_os_read_file of path (errno is still that of the failure). */
+static void read_error(const char *path, int r, size_t max, char *msg, size_t msg_len)
+{
+    int e = errno;
+    char text[96];
+
+    if (r == MON_EINVAL)
+        snprintf(msg, msg_len,
+                 "%s: not a regular file (a FIFO, device, socket or folder is not read)", path);
+    else if (r == MON_ETOOBIG)
+        snprintf(msg, msg_len, "%s: file too large (limit %zu bytes)", path, max);
+    else if (r == MON_ENOMEM)
+        snprintf(msg, msg_len, "%s: out of memory", path);
+    else
+        snprintf(msg, msg_len, "%s: cannot open: %s", path,
+                 mon_os_errno_text(e, text, sizeof(text)));
+}
+
 int mon_cfg_read_file(const char *path, char **ret_text, size_t *ret_len, struct mon_cfg_error *err)
 {
-    struct mon_buf b;
-    char chunk[8192];
-    FILE *f;
-    size_t n;
-    int r = MON_OK;
-
-    f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        char text[96];
-
-        snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path,
-                 mon_os_errno_text(e, text, sizeof(text)));
-        return mon_err_from_errno(e);
-    }
-    mon_buf_init(&b, CFG_MAX_FILE);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        r = mon_buf_append(&b, chunk, n);
-        if (r < 0) {
-            snprintf(err->msg, sizeof(err->msg), "%s: %s (limit 1 MiB)", path,
-                     r == MON_ETOOBIG ? "file too large" : mon_strerror(r));
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err->msg, sizeof(err->msg), "%s: read error", path);
-        r = MON_EIO;
-        goto out;
-    }
-    *ret_len = b.len;
-    *ret_text = mon_buf_take(&b);
-    if (!*ret_text)
-        r = MON_ENOMEM;
-out:
-    fclose(f);
-    mon_buf_done(&b);
+    int r = mon_os_read_file(path, CFG_MAX_FILE, ret_text, ret_len);
+    if (r < 0)
+        read_error(path, r, CFG_MAX_FILE, err->msg, sizeof(err->msg));
     return r;
 }
 
@@ -572,36 +561,34 @@ int mon_cfg_enum(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, 
 
 int mon_cfg_read_secret_file(const char *path, char **ret, char *why, size_t why_len)
 {
-    char line[4098]; /* one byte more than allowed, to notice a longer line */
-    FILE *f = fopen(path, "rb");
-    size_t n, start = 0;
-    char *s;
+    char *text = NULL, *line, *s;
+    size_t len = 0, n, start = 0;
+    int r = mon_os_read_file(path, SECRET_FILE_MAX, &text, &len);
 
-    if (!f) {
-        char text[96];
-
-        snprintf(why, why_len, "cannot open %s: %s", path,
-                 mon_os_errno_text(errno, text, sizeof(text)));
-        return MON_ENOENT;
+    if (r < 0) {
+        read_error(path, r, SECRET_FILE_MAX, why, why_len);
+        return r == MON_EINVAL || r == MON_ETOOBIG ? r : MON_ENOENT;
     }
-    n = fread(line, 1, sizeof(line) - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    line[strcspn(line, "\r\n")] = '\0';
-    n = strlen(line);
-    if (n > sizeof(line) - 2) { /* never shorten a secret silently */
-        snprintf(why, why_len, "%s: the secret is longer than %zu bytes", path, sizeof(line) - 2);
+    line = text;
+    for (n = 0; n < len && line[n] != '\r' && line[n] != '\n';) /* not strcspn: NULs count */
+        n++;
+    if (n > SECRET_MAX) { /* never shorten a secret silently */
+        snprintf(why, why_len, "%s: the secret is longer than %d bytes", path, SECRET_MAX);
+        free(text);
         return MON_ETOOBIG;
     }
     while (start < n && (line[start] == ' ' || line[start] == '\t'))
         start++;
     while (n > start && (line[n - 1] == ' ' || line[n - 1] == '\t'))
         n--;
-    if (n == start) {
-        snprintf(why, why_len, "%s is empty", path);
+    if (n == start || memchr(line + start, '\0', n - start)) {
+        snprintf(why, why_len, n == start ? "%s is empty" : "%s: the secret contains a NUL byte",
+                 path);
+        free(text);
         return MON_EINVAL;
     }
     s = mon_strndup(line + start, n - start);
+    free(text);
     if (!s)
         return MON_ENOMEM;
     *ret = s;

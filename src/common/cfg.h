@@ -39,7 +39,8 @@ struct mon_cfg_error {
  * On failure returns a MON_E* code and fills err (file, line, reason). */
 int mon_cfg_load_file(const char *path, struct mon_cfg_doc **ret_doc, struct mon_cfg_error *err);
 
-/* Reads a whole file of at most 1 MiB into a malloc'd NUL-terminated string. */
+/* Reads a whole regular file of at most 1 MiB into a malloc'd NUL-terminated string. A FIFO,
+ * device or folder is refused without waiting on it. */
 int mon_cfg_read_file(const char *path, char **ret_text, size_t *ret_len,
                       struct mon_cfg_error *err);
 
@@ -89,7 +90,9 @@ int mon_cfg_enum(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, 
 void mon_cfg_strv_free(char **v, size_t n);
 
 /* Reads a secret from a file: the first line, surrounding whitespace removed, at most 4 KiB.
- * Fails when the file is unreadable, the secret is empty or the line is longer (MON_ETOOBIG). */
+ * The file must be a regular file of at most 64 KiB: a FIFO or device is refused at once, never
+ * waited on (MON_EINVAL). Fails when the file is unreadable (MON_ENOENT), the secret is empty
+ * or holds a NUL byte (MON_EINVAL), or the line or file is longer (MON_ETOOBIG). */
 int mon_cfg_read_secret_file(const char *path, char **ret, char *why, size_t why_len);
 
 #endif

@@ -1,195 +1,72 @@
 /* SPDX-License-Identifier: MIT */
-/* libmicrohttpd wrapper: request assembly (capped bodies), allow-list, routing and responses. */
+/* libmicrohttpd wrapper: the front door, request assembly (capped bodies), per-request checks
+ * and deadlines, allow-list, token checks, routing and responses. */
 #include "common/http.h"
+#include "common/http_priv.h"
 
+#include "common/authlimit.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
+#include "common/http_gate.h"
+#include "common/http_head.h"
 #include "common/net.h"
 #include "common/str.h"
+#include "common/text.h"
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct mon_http_server {
+#define MAX_WORKERS 16
+
+/* One single-threaded libmicrohttpd daemon per worker thread: the door gives each connection to
+ * the first worker that is not running a handler right now, else to the least busy one. So a
+ * few quick clients share one thread (switching threads per request would cost more than the
+ * request, as it did with libmicrohttpd's own accepting) while a slow handler never holds up a
+ * new client. (libmicrohttpd's thread pool spreads added connections by the socket number modulo
+ * the pool size, and Windows numbers sockets in steps of 4: a pool of 4 would have served every
+ * connection on one thread.) */
+struct http_worker {
     struct MHD_Daemon *daemon;
+    struct mon_http_server *srv;
+    atomic_int connections;
+    atomic_int busy; /* handlers running now (0 or 1: one thread) */
+};
+
+struct mon_http_server {
+    struct http_worker workers[MAX_WORKERS];
+    unsigned n_workers;
+    struct mon_http_gate *gate;
     struct mon_http_options opt;
     uint16_t port;
+    char too_many_params;       /* its address marks a request whose query was cut (uri_logged) */
+    pthread_mutex_t defer_lock; /* deferred requests: answer vs. suspend, and the list */
+    struct mon_http_deferred *deferred; /* not answered yet */
+    bool stopping;
+};
+
+struct mon_http_deferred {
+    struct mon_http_deferred *prev, *next;
+    struct mon_http_server *srv;
+    struct MHD_Connection *conn;
+    struct mon_http_response resp;
+    bool answered, suspended;
+    atomic_int refs; /* the request and the answering side */
 };
 
 /* Per-request state kept by libmicrohttpd between access-handler calls. */
 struct http_pending {
     struct mon_buf body;
     bool has_body;
+    struct mon_http_deferred *deferred;
 };
-
-static void response_reset(struct mon_http_response *resp)
-{
-    free(resp->body);
-    resp->body = NULL;
-    resp->body_len = 0;
-    if (resp->fd >= 0)
-        close(resp->fd);
-    resp->fd = -1;
-}
-
-void mon_http_body(struct mon_http_response *resp, int status, const char *content_type, char *body,
-                   size_t len)
-{
-    response_reset(resp);
-    resp->status = status;
-    resp->content_type = content_type;
-    resp->body = body;
-    resp->body_len = body ? len : 0;
-    if (!body) /* allocation failed upstream */
-        resp->status = 500;
-}
-
-void mon_http_json(struct mon_http_response *resp, int status, cJSON *json)
-{
-    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
-    cJSON_Delete(json);
-    if (!text) {
-        mon_http_error(resp, 500, "out of memory");
-        return;
-    }
-    mon_http_body(resp, status, "application/json", text, strlen(text));
-}
-
-void mon_http_error(struct mon_http_response *resp, int status, const char *fmt, ...)
-{
-    char msg[1024];
-    cJSON *obj;
-    char *text;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    obj = cJSON_CreateObject();
-    if (obj && cJSON_AddStringToObject(obj, "error", msg) && (text = cJSON_PrintUnformatted(obj))) {
-        cJSON_Delete(obj);
-        mon_http_body(resp, status, "application/json", text, strlen(text));
-        return;
-    }
-    cJSON_Delete(obj);
-    response_reset(resp);
-    resp->status = status;
-    resp->content_type = "application/json";
-    resp->body = strdup("{\"error\":\"out of memory\"}");
-    resp->body_len = resp->body ? strlen(resp->body) : 0;
-}
-
-void mon_http_set_header(struct mon_http_response *resp, const char *name, const char *value)
-{
-    char *v;
-    if (resp->n_headers >= MON_HTTP_MAX_HEADERS || !(v = strdup(value)))
-        return;
-    resp->headers[resp->n_headers].name = name;
-    resp->headers[resp->n_headers].value = v;
-    resp->n_headers++;
-}
-
-const char *mon_http_query(const struct mon_http_request *req, const char *key)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-const char *mon_http_header(const struct mon_http_request *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-/* True when s starts with "Bearer " in any letter case (ASCII, locale-independent). */
-static bool bearer_prefix(const char *s)
-{
-    static const char want[] = "bearer ";
-    for (size_t i = 0; want[i]; i++) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c != want[i])
-            return false;
-    }
-    return true;
-}
-
-const char *mon_http_bearer(const struct mon_http_request *req)
-{
-    const char *auth = mon_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || !bearer_prefix(auth))
-        return NULL;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return auth;
-}
-
-/* Matches path against pattern, filling params; returns false on mismatch. */
-static bool route_match(const char *pattern, const char *path, struct mon_http_request *req)
-{
-    const char *p = pattern, *s = path;
-    size_t n = 0;
-
-    while (*p && *s) {
-        if (*p == '{') {
-            const char *close = strchr(p, '}');
-            size_t len = strcspn(s, "/");
-            if (!close || n >= MON_HTTP_MAX_PARAMS || len == 0 || len >= MON_HTTP_PARAM_LEN)
-                return false;
-            memcpy(req->params[n], s, len);
-            req->params[n][len] = '\0';
-            n++;
-            p = close + 1;
-            s += len;
-            continue;
-        }
-        if (*p != *s)
-            return false;
-        p++;
-        s++;
-    }
-    if (*p || *s)
-        return false;
-    req->n_params = n;
-    return true;
-}
-
-bool mon_http_dispatch(const struct mon_http_route *routes, size_t n_routes, void *ctx,
-                       struct mon_http_request *req, struct mon_http_response *resp)
-{
-    struct mon_buf allow;
-    bool path_matched = false;
-
-    for (size_t i = 0; i < n_routes; i++) {
-        if (!route_match(routes[i].pattern, req->path, req))
-            continue;
-        path_matched = true;
-        if (strcmp(routes[i].method, req->method) == 0) {
-            routes[i].fn(ctx, req, resp);
-            return true;
-        }
-    }
-    if (!path_matched) {
-        mon_http_error(resp, 404, "not found: %s", req->path);
-        return false;
-    }
-    mon_buf_init(&allow, 256);
-    for (size_t i = 0; i < n_routes; i++) {
-        struct mon_http_request scratch = *req;
-        if (route_match(routes[i].pattern, req->path, &scratch))
-            (void)mon_buf_printf(&allow, "%s%s", allow.len ? ", " : "", routes[i].method);
-    }
-    mon_http_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
-    if (allow.data)
-        mon_http_set_header(resp, MHD_HTTP_HEADER_ALLOW, allow.data);
-    mon_buf_done(&allow);
-    return false;
-}
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct mon_http_response *resp)
 {
@@ -210,7 +87,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct mon_htt
             resp->body = NULL; /* now owned by libmicrohttpd */
     }
     if (!r) {
-        response_reset(resp);
+        mon_http_response_reset(resp);
         return MHD_NO;
     }
     if (resp->content_type)
@@ -222,7 +99,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct mon_htt
     resp->n_headers = 0;
     ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
-    response_reset(resp);
+    mon_http_response_reset(resp);
     return ret;
 }
 
@@ -233,13 +110,206 @@ static enum MHD_Result reply_now(struct MHD_Connection *conn, int status, const 
     return send_response(conn, &resp);
 }
 
-static bool request_has_body(struct MHD_Connection *conn)
+static struct mon_http_conn *conn_state(struct MHD_Connection *conn);
+
+/* The answer is queued: from now on the connection owes the next request head (and, while a
+ * slow reader is still taking the answer, may be pushed out when the server is full). */
+static void answering(struct mon_http_server *srv, struct mon_http_conn *state)
 {
-    const char *cl =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
+    mon_http_conn_set_deadline(state, mon_mono_ms() + (int64_t)srv->opt.timeout_s * 1000);
+}
+
+/* ---- deferred answers ---- */
+
+static void deferred_unref(struct mon_http_deferred *d)
+{
+    if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+        mon_http_response_free(&d->resp);
+        free(d);
+    }
+}
+
+/* Call with defer_lock held. */
+static void deferred_unlink(struct mon_http_server *srv, struct mon_http_deferred *d)
+{
+    if (srv->deferred == d)
+        srv->deferred = d->next;
+    if (d->prev)
+        d->prev->next = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    d->prev = d->next = NULL;
+}
+
+/* Call with defer_lock held: stores the answer and wakes the connection if it sleeps. */
+static void deferred_store(struct mon_http_deferred *d, struct mon_http_response *resp)
+{
+    d->resp = *resp;
+    *resp = (struct mon_http_response){.fd = -1};
+    d->answered = true;
+    deferred_unlink(d->srv, d);
+    if (d->suspended) {
+        d->suspended = false;
+        MHD_resume_connection(d->conn); /* libmicrohttpd calls the access handler again */
+    }
+}
+
+struct mon_http_deferred *mon_http_defer(struct mon_http_request *req)
+{
+    struct mon_http_server *srv = req->server;
+    struct mon_http_deferred *d;
+
+    if (!srv || req->deferred)
+        return NULL;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->srv = srv;
+    d->conn = req->conn;
+    d->resp.fd = -1;
+    atomic_init(&d->refs, 2);
+    pthread_mutex_lock(&srv->defer_lock);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->defer_lock);
+        free(d);
+        return NULL;
+    }
+    d->next = srv->deferred;
+    if (srv->deferred)
+        srv->deferred->prev = d;
+    srv->deferred = d;
+    pthread_mutex_unlock(&srv->defer_lock);
+    req->deferred = d;
+    return d;
+}
+
+void mon_http_deferred_answer(struct mon_http_deferred *d, struct mon_http_response *resp)
+{
+    struct mon_http_server *srv = d->srv;
+    pthread_mutex_lock(&srv->defer_lock);
+    if (!d->answered)
+        deferred_store(d, resp);
+    pthread_mutex_unlock(&srv->defer_lock);
+    mon_http_response_free(resp); /* empty unless it came too late */
+    deferred_unref(d);
+}
+
+/* After the handler deferred: sleep until the answer comes, or send it if it came already. */
+static enum MHD_Result deferred_wait(struct mon_http_server *srv, struct MHD_Connection *conn,
+                                     struct mon_http_deferred *d)
+{
+    struct mon_http_response resp;
+    pthread_mutex_lock(&srv->defer_lock);
+    if (!d->answered) {
+        d->suspended = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&srv->defer_lock);
+        return MHD_YES;
+    }
+    resp = d->resp;
+    d->resp = (struct mon_http_response){.fd = -1};
+    pthread_mutex_unlock(&srv->defer_lock);
+    answering(srv, conn_state(conn));
+    return send_response(conn, &resp);
+}
+
+/* The connection's deadlines and trust, set up in notify_connection. */
+static struct mon_http_conn *conn_state(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    if (strlen(want) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != want[i])
+            return false;
+    }
+    return true;
+}
+
+/* What the header fields of a request say about it, gathered in one pass. */
+struct head_scan {
+    unsigned lengths; /* Content-Length fields */
+    bool transfer_encoding;
+    bool nul; /* a value holds a NUL byte */
+    const char *length;
+};
+
+static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    struct head_scan *h = cls;
+    (void)kind;
+    if (value && memchr(value, '\0', value_size))
+        h->nul = true;
+    if (name_is(key, key_size, "content-length")) {
+        h->lengths++;
+        h->length = value;
+    } else if (name_is(key, key_size, "transfer-encoding")) {
+        h->transfer_encoding = true;
+    }
+    return MHD_YES;
+}
+
+/* The checks of the first access-handler call: the door made the same ones (and more) for the
+ * first request of a connection; these cover later requests on a kept-alive one. Returns the
+ * status to refuse with (msg set) or 0. */
+static int request_checks(struct mon_http_server *srv, struct MHD_Connection *conn,
+                          bool *ret_has_body, char *msg, size_t msg_len)
+{
+    struct head_scan h = {0};
+    const union MHD_ConnectionInfo *ci;
+    int64_t len = 0;
+
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci && ci->header_size > srv->opt.max_header_bytes) {
+        snprintf(msg, msg_len, "request headers too large (limit %zu bytes)",
+                 srv->opt.max_header_bytes);
+        return 431;
+    }
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (srv->opt.allow && !srv->opt.allow(srv->opt.ctx, ci ? ci->client_addr : NULL)) {
+        snprintf(msg, msg_len, "forbidden: client address not in allow_from");
+        return 403;
+    }
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_field, &h);
+    if (h.nul) {
+        snprintf(msg, msg_len, "the request contains a NUL byte");
+        return 400;
+    }
+    if (h.lengths > 1) {
+        snprintf(msg, msg_len, "more than one Content-Length header");
+        return 400;
+    }
+    *ret_has_body = h.transfer_encoding || (h.length && strcmp(h.length, "0") != 0);
+    if (!*ret_has_body)
+        return 0;
+    if (srv->opt.max_body_bytes == 0) {
+        snprintf(msg, msg_len, "request body not accepted");
+        return 413;
+    }
+    /* A chunked body announces no size, and libmicrohttpd (0.9.75) cannot queue a 413 once
+     * the body is arriving: a body past the cap could only be dropped mid-way or read to its
+     * end. So a body needs a Content-Length, checked here, before any of it is read. */
+    if (h.transfer_encoding) {
+        snprintf(msg, msg_len,
+                 "a request body needs a Content-Length (chunked bodies are not accepted)");
+        return 411;
+    }
+    if (mon_parse_int64(h.length, 0, INT64_MAX, &len) < 0 ||
+        (uint64_t)len > srv->opt.max_body_bytes) {
+        snprintf(msg, msg_len, "request body too large (limit %zu bytes)", srv->opt.max_body_bytes);
+        return 413;
+    }
+    return 0;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -247,45 +317,30 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                                       const char *upload_data, size_t *upload_data_size,
                                       void **con_cls)
 {
-    struct mon_http_server *srv = cls;
+    struct http_worker *worker = cls;
+    struct mon_http_server *srv = worker->srv;
     struct http_pending *pending = *con_cls;
     const union MHD_ConnectionInfo *ci;
     struct mon_http_request req;
     struct mon_http_response resp = {.fd = -1};
 
-    if (!pending) {
-        const struct sockaddr *client;
-        bool has_body = request_has_body(conn);
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-        if (ci && ci->header_size > srv->opt.max_header_bytes) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "request headers too large (limit %zu bytes)",
-                     srv->opt.max_header_bytes);
-            return reply_now(conn, 431, msg);
+    if (!pending || *con_cls == (void *)&srv->too_many_params) {
+        struct mon_http_conn *state = conn_state(conn);
+        bool has_body = false;
+        char msg[160];
+        int status;
+
+        if (*con_cls == (void *)&srv->too_many_params) {
+            snprintf(msg, sizeof(msg), "too many query parameters (limit %d)",
+                     MON_HTTP_MAX_QUERY_PARAMS);
+            return reply_now(conn, 400, msg);
         }
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        client = ci ? ci->client_addr : NULL;
-        if (srv->opt.allow && !srv->opt.allow(srv->opt.ctx, client))
-            return reply_now(conn, 403, "forbidden: client address not in allow_from");
-        if (has_body) {
-            const char *cl =
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            int64_t len = 0;
-            if (srv->opt.max_body_bytes == 0)
-                return reply_now(conn, 413, "request body not accepted");
-            /* A chunked body announces no size, and libmicrohttpd (0.9.75) cannot queue a 413
-             * once the body is arriving: a body past the cap could only be dropped mid-way or
-             * read to its end. So a body needs a Content-Length, checked here, before any of it
-             * is read. */
-            if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                            MHD_HTTP_HEADER_TRANSFER_ENCODING))
-                return reply_now(conn, 411,
-                                 "a request body needs a Content-Length (chunked bodies are not "
-                                 "accepted)");
-            if (!cl || mon_parse_int64(cl, 0, INT64_MAX, &len) < 0 ||
-                (uint64_t)len > srv->opt.max_body_bytes)
-                return reply_now(conn, 413, "request body too large");
-        }
+        status = request_checks(srv, conn, &has_body, msg, sizeof(msg));
+        if (status)
+            return reply_now(conn, status, msg);
+        /* A body must arrive within body_timeout_s; while the handler runs there is none. */
+        mon_http_conn_set_deadline(
+            state, has_body ? mon_mono_ms() + (int64_t)srv->opt.body_timeout_s * 1000 : 0);
         /* Answer on a later call, also without a body: libmicrohttpd closes the connection
          * (no keep-alive) after a response queued on this first call. */
         pending = calloc(1, sizeof(*pending));
@@ -302,11 +357,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (pending->deferred) /* resumed: the answer is there */
+        return deferred_wait(srv, conn, pending->deferred);
 
     memset(&req, 0, sizeof(req));
     req.method = method;
     req.path = url;
     req.conn = conn;
+    req.state = conn_state(conn);
+    req.server = srv;
+    mon_http_conn_set_deadline(req.state, 0);
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     req.client = ci ? ci->client_addr : NULL;
     if (pending->has_body) {
@@ -314,22 +374,97 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         req.body_len = pending->body.len;
     }
     (void)version;
+    /* Busy while the handler runs: the door gives new connections to a worker that is not. */
+    atomic_fetch_add_explicit(&worker->busy, 1, memory_order_relaxed);
     srv->opt.handler(srv->opt.ctx, &req, &resp);
+    atomic_fetch_sub_explicit(&worker->busy, 1, memory_order_relaxed);
+    if (req.deferred) {
+        /* e.g. a header the router added: the deferred answer brings its own */
+        mon_http_response_free(&resp);
+        pending->deferred = req.deferred;
+        return deferred_wait(srv, conn, req.deferred);
+    }
+    answering(srv, req.state);
     return send_response(conn, &resp);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
+    struct mon_http_server *srv = cls;
     struct http_pending *pending = *con_cls;
-    (void)cls;
-    (void)conn;
     (void)toe;
-    if (pending) {
+    /* The next request on this connection must have its head complete by then: absolute,
+     * unlike libmicrohttpd's idle timeout, which every received byte restarts. */
+    mon_http_conn_set_deadline(conn_state(conn),
+                               mon_mono_ms() + (int64_t)srv->opt.timeout_s * 1000);
+    if (pending && *con_cls != (void *)&srv->too_many_params) {
+        deferred_unref(pending->deferred);
         mon_buf_done(&pending->body);
         free(pending);
-        *con_cls = NULL;
     }
+    *con_cls = NULL;
+}
+
+/* Tracks the connections libmicrohttpd takes over from the door. The door shuts a socket down
+ * only under its lock, which the CLOSED notification also takes before libmicrohttpd closes
+ * the socket: a descriptor number is never shut down after it was reused. */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct http_worker *w = cls;
+    struct mon_http_server *srv = w->srv;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context =
+            fd && addr ? mon_http_gate_conn_started(srv->gate, fd->connect_fd, addr->client_addr)
+                       : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        mon_http_gate_conn_closed(srv->gate, *socket_context);
+        *socket_context = NULL;
+        atomic_fetch_sub(&w->connections, 1);
+    }
+}
+
+/* Called with the request target before libmicrohttpd parses its query. libmicrohttpd (0.9.75)
+ * then stores each parameter in the connection's fixed memory pool, and a few hundred of them
+ * exhausted it: the connection was closed without any answer. It parses them from this very
+ * buffer, so ending the query right after '?' leaves none to store, and the marker returned
+ * (it becomes the request's context) gets the request a 400. The door rejects such a first
+ * request itself; this covers later ones on a kept-alive connection. */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct mon_http_server *srv = cls;
+    char *query = strchr(uri, '?');
+    (void)conn;
+    if (!query || mon_http_query_params(query + 1, strlen(query + 1)) <= MON_HTTP_MAX_QUERY_PARAMS)
+        return NULL;
+    query[1] = '\0';
+    return &srv->too_many_params;
+}
+
+/* The door hands a connection whose first request head it accepted to libmicrohttpd, which
+ * owns the socket from here on (and closes it when it cannot take it). */
+static void handover(void *ctx, mon_socket fd, const struct sockaddr *client, socklen_t len)
+{
+    struct mon_http_server *srv = ctx;
+    struct http_worker *best = NULL;
+    for (unsigned i = 0; i < srv->n_workers && !best; i++)
+        if (atomic_load_explicit(&srv->workers[i].busy, memory_order_relaxed) == 0)
+            best = &srv->workers[i];
+    if (!best) { /* all busy: the one with the fewest connections waits least, likely */
+        best = &srv->workers[0];
+        for (unsigned i = 1; i < srv->n_workers; i++)
+            if (atomic_load(&srv->workers[i].connections) < atomic_load(&best->connections))
+                best = &srv->workers[i];
+    }
+    /* Counted here, uncounted when libmicrohttpd reports it closed (or could not take it). */
+    atomic_fetch_add(&best->connections, 1);
+    if (MHD_add_connection(best->daemon, fd, client, len) != MHD_YES)
+        atomic_fetch_sub(&best->connections, 1);
 }
 
 static int hex_digit(char c)
@@ -374,6 +509,12 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
  * the limit itself is checked on the header size (431 from access_handler), and requests too
  * large for the pool get libmicrohttpd's own 431. Only a request of about the pool size (over
  * twice the limit) can still meet that silent close. */
+static unsigned min3(unsigned a, unsigned b, unsigned c)
+{
+    unsigned m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
 static size_t pool_size(size_t max_header_bytes)
 {
     return 2 * max_header_bytes + 8192;
@@ -384,15 +525,17 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
 {
     struct mon_http_server *srv;
     struct mon_listen_addr addr;
+    struct mon_http_gate_options door;
     /* poll() where libmicrohttpd has it, never its epoll mode: in that (edge-triggered) mode
      * libmicrohttpd 0.9.75 misses the end of a connection whose client sent part of a request
      * and hung up, so the socket stays open in CLOSE-WAIT and holds a connection slot until
-     * the idle timeout; a burst of such clients locks everyone out for minutes and makes
-     * MHD_stop_daemon() wait. poll() and select() are level-triggered. */
+     * the idle timeout. poll() and select() are level-triggered. The door listens; connections
+     * arrive through MHD_add_connection (which needs the inter-thread channel, as deferred
+     * answers do: MHD_ALLOW_SUSPEND_RESUME includes it). */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD |
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
         (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES ? MHD_USE_POLL : MHD_USE_AUTO);
-    const union MHD_DaemonInfo *info;
+    unsigned max_conn;
     int r;
 
     r = mon_parse_listen_addr(opt->listen, &addr);
@@ -404,28 +547,68 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
     if (!srv)
         return MON_ENOMEM;
     srv->opt = *opt;
+    pthread_mutex_init(&srv->defer_lock, NULL);
     if (!srv->opt.max_header_bytes)
         srv->opt.max_header_bytes = 16384;
-    if (addr.family == AF_INET6)
-        flags |= MHD_USE_DUAL_STACK;
-    srv->daemon = MHD_start_daemon(
-        flags, addr.port, NULL, NULL, access_handler, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr.ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(opt->max_connections ? opt->max_connections : 64),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt->per_ip_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opt->timeout_s ? opt->timeout_s : 10),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv->opt.max_header_bytes),
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opt->threads > 1 ? opt->threads : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-        NULL, MHD_OPTION_END);
-    if (!srv->daemon) {
+    if (!srv->opt.timeout_s)
+        srv->opt.timeout_s = 10;
+    if (!srv->opt.head_timeout_s)
+        srv->opt.head_timeout_s = 5;
+    if (!srv->opt.body_timeout_s)
+        srv->opt.body_timeout_s = 10;
+    max_conn = opt->max_connections ? opt->max_connections : 64;
+    door = (struct mon_http_gate_options){
+        .addr = (const struct sockaddr *)&addr.ss,
+        .addr_len =
+            addr.family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+        .dual_stack = addr.family == AF_INET6,
+        .max_connections = max_conn,
+        .per_ip_connections = opt->per_ip_connections,
+        .head_timeout_ms = srv->opt.head_timeout_s * 1000,
+        .look_ms = 500 * min3(srv->opt.head_timeout_s, srv->opt.timeout_s, srv->opt.body_timeout_s),
+        .limits = {.max_header_bytes = srv->opt.max_header_bytes,
+                   .max_body_bytes = srv->opt.max_body_bytes},
+        .allow = opt->allow,
+        .allow_ctx = opt->ctx,
+        .handover = handover,
+        .ctx = srv,
+    };
+    if (mon_http_gate_new(&door, &srv->gate) < 0) {
         snprintf(why, why_len, "cannot listen on %s (address in use or not available)",
                  opt->listen);
+        pthread_mutex_destroy(&srv->defer_lock);
         free(srv);
         return MON_EIO;
     }
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : addr.port;
+    /* The door counts a connection the moment it takes it; libmicrohttpd's own limit only
+     * needs room for those handed over and not yet reported back as started or closed. */
+    srv->n_workers =
+        opt->threads > 1 ? (opt->threads < MAX_WORKERS ? opt->threads : MAX_WORKERS) : 1;
+    for (unsigned i = 0; i < srv->n_workers && r == MON_OK; i++) {
+        struct http_worker *w = &srv->workers[i];
+        w->srv = srv;
+        w->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, access_handler, w, MHD_OPTION_CONNECTION_LIMIT, max_conn + 64,
+            MHD_OPTION_CONNECTION_TIMEOUT, srv->opt.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            pool_size(srv->opt.max_header_bytes), MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+            srv, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, w, MHD_OPTION_URI_LOG_CALLBACK,
+            uri_logged, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+        if (!w->daemon)
+            r = MON_ESYS;
+    }
+    if (r == MON_OK)
+        r = mon_http_gate_run(srv->gate);
+    if (r < 0) {
+        snprintf(why, why_len, "cannot start the HTTP server on %s", opt->listen);
+        for (unsigned i = 0; i < srv->n_workers; i++)
+            if (srv->workers[i].daemon)
+                MHD_stop_daemon(srv->workers[i].daemon);
+        mon_http_gate_free(srv->gate);
+        pthread_mutex_destroy(&srv->defer_lock);
+        free(srv);
+        return MON_ESYS;
+    }
+    srv->port = mon_http_gate_port(srv->gate);
     *ret = srv;
     return MON_OK;
 }
@@ -439,6 +622,26 @@ void mon_http_stop(struct mon_http_server *srv)
 {
     if (!srv)
         return;
-    MHD_stop_daemon(srv->daemon);
+    mon_http_gate_stop(srv->gate); /* no more hand-overs */
+    /* libmicrohttpd (0.9.75) aborts when stopped with a connection set aside: answer every
+     * deferred request first (whoever answers later finds it answered). */
+    pthread_mutex_lock(&srv->defer_lock);
+    srv->stopping = true;
+    while (srv->deferred) {
+        struct mon_http_deferred *d = srv->deferred;
+        struct mon_http_response resp = {.fd = -1};
+        srv->deferred = d->next; /* taken off the list here; deferred_store finds it off */
+        if (d->next)
+            d->next->prev = NULL;
+        d->next = NULL;
+        mon_http_error(&resp, 503, "the server is stopping");
+        deferred_store(d, &resp);
+        deferred_unref(d); /* the answering side's reference: it must not answer any more */
+    }
+    pthread_mutex_unlock(&srv->defer_lock);
+    for (unsigned i = 0; i < srv->n_workers; i++)
+        MHD_stop_daemon(srv->workers[i].daemon); /* closes every connection (each reported) */
+    mon_http_gate_free(srv->gate);
+    pthread_mutex_destroy(&srv->defer_lock);
     free(srv);
 }

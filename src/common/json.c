@@ -4,10 +4,12 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/text.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 double mon_round(double v, int decimals)
@@ -76,5 +78,135 @@ int mon_json_get_string(const cJSON *obj, const char *name, size_t max_len, cons
         return MON_EINVAL;
     }
     *ret = it->valuestring;
+    return MON_OK;
+}
+
+/* Rejects what cJSON would accept but lose: "\u0000" inside a string (the string would end
+ * there) and raw control characters, which JSON forbids in strings. */
+static bool strings_clean(const char *text, size_t len, char *why, size_t why_len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!in_string) {
+            in_string = c == '"';
+            continue;
+        }
+        if (c == '"') {
+            in_string = false;
+        } else if (c == '\\') {
+            if (i + 5 < len && text[i + 1] == 'u' && memcmp(text + i + 2, "0000", 4) == 0) {
+                snprintf(why, why_len, "a string contains \\u0000");
+                return false;
+            }
+            i++; /* the escaped character, whatever it is */
+        } else if (c < 0x20) {
+            snprintf(why, why_len, "a string contains a raw control character");
+            return false;
+        }
+    }
+    return true;
+}
+
+static int key_order(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key that obj names twice, or NULL. Small objects are compared pairwise; larger
+ * ones sorted, so a hostile object of 100,000 keys costs n log n, not n². */
+static int duplicate_key(const cJSON *obj, const char **ret_key)
+{
+    const cJSON *a, *b;
+    const char **keys;
+    size_t n = 0, i = 0;
+
+    *ret_key = NULL;
+    for (a = obj->child; a; a = a->next)
+        n++;
+    if (n <= 16) {
+        for (a = obj->child; a; a = a->next)
+            for (b = a->next; b; b = b->next)
+                if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+                    *ret_key = a->string;
+                    return MON_OK;
+                }
+        return MON_OK;
+    }
+    keys = malloc(n * sizeof(*keys));
+    if (!keys)
+        return MON_ENOMEM;
+    for (a = obj->child; a; a = a->next)
+        keys[i++] = a->string ? a->string : "";
+    qsort(keys, n, sizeof(*keys), key_order);
+    for (i = 1; i < n && !*ret_key; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            *ret_key = keys[i];
+    free(keys);
+    return MON_OK;
+}
+
+/* Walks the tree without recursion (cJSON allows 1000 levels): each container's children are
+ * visited through the next/child links, returning to the parent via an explicit stack. */
+static int check_keys(const cJSON *root, char *why, size_t why_len)
+{
+    const cJSON *stack[1024];
+    size_t depth = 0;
+    const cJSON *it = root;
+
+    while (it) {
+        if (cJSON_IsObject(it)) {
+            const char *dup;
+            int r = duplicate_key(it, &dup);
+            if (r < 0)
+                return r;
+            if (dup) {
+                char shown[64];
+                mon_text_sanitize(dup, strlen(dup), shown, sizeof(shown));
+                snprintf(why, why_len, "duplicate key \"%s\"", shown);
+                return MON_EPARSE;
+            }
+        }
+        if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && it->child &&
+            depth < sizeof(stack) / sizeof(stack[0])) {
+            stack[depth++] = it;
+            it = it->child;
+            continue;
+        }
+        while (it && !it->next && depth > 0)
+            it = stack[--depth];
+        it = (it && it != root) ? it->next : NULL;
+    }
+    return MON_OK;
+}
+
+int mon_json_parse_strict(const char *text, size_t len, cJSON **ret, char *why, size_t why_len)
+{
+    const char *end = NULL;
+    cJSON *root;
+    int r;
+
+    if (!strings_clean(text, len, why, why_len))
+        return MON_EPARSE;
+    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        snprintf(why, why_len, "not JSON");
+        return MON_EPARSE;
+    }
+    while (end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (!end || end != text + len) {
+        snprintf(why, why_len, "data after the JSON value");
+        cJSON_Delete(root);
+        return MON_EPARSE;
+    }
+    r = check_keys(root, why, why_len);
+    if (r < 0) {
+        if (r == MON_ENOMEM)
+            snprintf(why, why_len, "out of memory");
+        cJSON_Delete(root);
+        return r;
+    }
+    *ret = root;
     return MON_OK;
 }

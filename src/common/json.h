@@ -30,6 +30,14 @@ int mon_json_get_number(const struct cJSON *obj, const char *name, double min, d
 int mon_json_get_string(const struct cJSON *obj, const char *name, size_t max_len, const char **ret,
                         char *why, size_t why_len);
 
+/* Parses len bytes of UTF-8 as exactly one JSON value, stricter than cJSON alone: strings may
+ * not hold \u0000 (cJSON would cut them there) or raw control characters, only whitespace may
+ * follow the value, and no object may name a key twice. On failure returns MON_EPARSE with a
+ * short reason in why ("duplicate key \"name\"", "data after the JSON value") or MON_ENOMEM;
+ * *ret is written only on success (free it with cJSON_Delete). */
+int mon_json_parse_strict(const char *text, size_t len, struct cJSON **ret, char *why,
+                          size_t why_len);
+
 /* Rounds v to `decimals` decimal places (half away from zero). */
 double mon_round(double v, int decimals);
 

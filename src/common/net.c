@@ -123,11 +123,35 @@ bool mon_cidr_contains(const struct mon_cidr *cidr, const struct sockaddr *sa)
 
 void mon_format_sockaddr(const struct sockaddr *sa, char *buf, size_t size)
 {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     const void *a = NULL;
-    if (sa && sa->sa_family == AF_INET)
+    int family = sa ? sa->sa_family : AF_UNSPEC;
+    if (family == AF_INET) {
         a = &((const struct sockaddr_in *)sa)->sin_addr;
-    else if (sa && sa->sa_family == AF_INET6)
-        a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (!a || !inet_ntop(sa->sa_family, a, buf, (socklen_t)size))
+    } else if (family == AF_INET6) {
+        const uint8_t *b = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        /* A dual-stack listener's IPv4 client reads as IPv4. */
+        if (memcmp(b, mapped, sizeof(mapped)) == 0) {
+            a = b + 12;
+            family = AF_INET;
+        } else {
+            a = b;
+        }
+    }
+    if (!a || !inet_ntop(family, a, buf, (socklen_t)size))
         mon_strlcpy(buf, "?", size);
+}
+
+void mon_addr_key(const struct sockaddr *sa, bool prefix64, uint8_t key[16])
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(key, 0, 16);
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(key, mapped, sizeof(mapped));
+        memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        if (prefix64 && memcmp(key, mapped, sizeof(mapped)) != 0)
+            memset(key + 8, 0, 8);
+    }
 }

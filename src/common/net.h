@@ -32,7 +32,14 @@ int mon_parse_cidr(const char *text, struct mon_cidr *ret);
  * blocks (dual-stack listeners report IPv4 clients that way). */
 bool mon_cidr_contains(const struct mon_cidr *cidr, const struct sockaddr *sa);
 
-/* Writes the numeric form of a socket address ("10.0.0.5", "::1") into buf. */
+/* Writes the numeric form of a socket address ("10.0.0.5", "::1") into buf; an IPv4-mapped
+ * IPv6 address is written as IPv4. */
 void mon_format_sockaddr(const struct sockaddr *sa, char *buf, size_t size);
+
+/* The 16-byte identity of a client address: IPv6 as it is, IPv4 as its IPv4-mapped IPv6 form
+ * (so a dual-stack listener counts a client the same either way); all zero for other families.
+ * With prefix64, only the first 64 bits of a (non-mapped) IPv6 address are kept: one host can
+ * pick any address of its /64. */
+void mon_addr_key(const struct sockaddr *sa, bool prefix64, uint8_t key[16]);
 
 #endif

@@ -74,6 +74,21 @@ bool mon_secret_equal(const char *given, const char *expected)
     return bad == 0;
 }
 
+const char *mon_token_problem(const char *token)
+{
+    size_t len = token ? strlen(token) : 0;
+    if (len == 0)
+        return "is empty";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)token[i] < 0x20 || token[i] == 0x7f)
+            return "contains a line break, tab or another control character";
+    if (strspn(token, " ") == len)
+        return "contains only spaces";
+    if (token[0] == ' ' || token[len - 1] == ' ')
+        return "starts or ends with a space";
+    return NULL;
+}
+
 bool mon_strlcpy(char *dst, const char *src, size_t size)
 {
     size_t n = strlen(src);

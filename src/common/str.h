@@ -36,6 +36,11 @@ char *mon_strndup(const char *s, size_t n);
  * cut reason is still a reason), "" on a format error. */
 void mon_str_format(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Checks a token or other secret as both daemons accept it (config files, token files, the
+ * API): not empty, no control characters (CR, LF, tab, NUL, DEL...), no leading or trailing
+ * space (HTTP header values lose them) and so never only spaces. Returns NULL when fine, else a
+ * static reason ("contains a line break or another control character"). */
+const char *mon_token_problem(const char *token);
 
 /* True when the len bytes at s are well-formed UTF-8 (RFC 3629: no overlong forms, no
  * surrogates, nothing above U+10FFFF), as JSON text must be. Pure; NUL bytes are allowed. */

@@ -6,6 +6,7 @@ every text field and query parameter; oversized headers and bodies rejected earl
 The dashboard's XSS checks are in tests/web/security.test.mjs, the constant-time compare in
 test_constant_time.py (it needs callgrind)."""
 import datetime
+import http.client as http_client
 import json
 import os
 import secrets
@@ -19,11 +20,12 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lanmon_testlib import (BIN_DIR, Agent, Aggregator, CleanupTestCase, FakeAgent,  # noqa
-                            free_port, http, scaled, wait_until)
+                            Response, free_port, http, scaled, wait_until)
 
 TABLES = {"servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
           "service_status", "unit_states", "events", "seed_imports", "gpu_states"}
@@ -68,6 +70,25 @@ def raw(port, data, src="127.0.0.1", timeout=5.0, chunks=None):
     head, _, body = out.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.") else 0
     return status, head.decode(errors="replace"), body, sent
+
+
+def http_from(src, method, url, headers=None, body=None, timeout=5.0):
+    """http() from a chosen loopback source address (a client of its own)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http_client.HTTPConnection(u.hostname, u.port, timeout=scaled(timeout),
+                                      source_address=(src, 0))
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=data,
+                     headers=hdrs)
+        r = conn.getresponse()
+        return Response(r.status, dict(r.getheaders()), r.read())
+    finally:
+        conn.close()
 
 
 def get(port, path, extra=b"", src="127.0.0.1"):
@@ -338,9 +359,11 @@ class AdminApiTest(Fixture):
                   ("DELETE", f"/api/servers/{sid}", None),
                   ("POST", f"/api/servers?admin_token={tok}", {"name": "q", "host": "h",
                                                                 "token": "t"})]
-        for method, path, body in routes:
+        # One client address per route: five wrong tokens each, below the 20 after which an
+        # address must wait (AuthThrottleTest), so every refusal here is the token's.
+        for i, (method, path, body) in enumerate(routes):
             for hdrs in refusals:
-                r = http(method, g.base + path, headers=hdrs, body=body)
+                r = http_from(f"127.0.9.{i + 1}", method, g.base + path, headers=hdrs, body=body)
                 self.assertEqual(r.status, 401, (method, path, hdrs, r.body))
                 self.assertIn("admin token", r.json()["error"])
         self.assertEqual(g.api("PATCH", f"/api/servers/{sid}", {"name": "x"}).status, 405)
@@ -373,7 +396,8 @@ class AdminApiTest(Fixture):
 
 class AllowFromTest(Fixture):
     def check(self, a):
-        """127.0.0.1 is refused before any token check, 127.0.0.2 is let through to it."""
+        """127.0.0.1 is answered 403 when it connects, before any of its request is read (so
+        before any token check); 127.0.0.2 is let through to the token check."""
         ok = "Authorization: Bearer " + a.token + "\r\n"
         st, head, body, _ = get(a.port, b"/v1/snapshot", ok.encode(), src="127.0.0.1")
         self.assertEqual(st, 403, head)
@@ -389,6 +413,10 @@ class AllowFromTest(Fixture):
         self.assertEqual(st, 401, head)  # allowed address, then the token check
         st, _, _, _ = get(a.port, b"/v1/snapshot", ok.encode(), src="127.0.0.3")
         self.assertEqual(st, 403)
+        # Refused at accept: nothing of the request was even read; logged with the address.
+        st, head, _, _ = raw(a.port, b"", src="127.0.0.1", timeout=2)
+        self.assertEqual(st, 403, head)
+        self.assertIn("outside allow_from (latest 127.0.0.1", a.output())
 
     def test_ipv4(self):
         a = self.agent(self.live_proc(), extra={"allow_from": ["127.0.0.2/32"]}, start=False)

@@ -11,10 +11,23 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 typedef int socklen_t_compat;
+typedef SOCKET mon_socket;
+typedef WSAPOLLFD mon_pollfd;
+#define MON_SOCKET_INVALID INVALID_SOCKET
+#define MON_POLLIN         POLLRDNORM /* WSAPoll refuses some of what POLLIN includes */
+/* Whether a thread in mon_os_poll on a listening socket wakes when another thread shuts it
+ * down (Linux: yes; WSAPoll: not reliably, so waits there are bounded). */
+#define MON_OS_POLL_WAKES_ON_SHUTDOWN 0
 #else
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+typedef int mon_socket;
+typedef struct pollfd mon_pollfd;
+#define MON_SOCKET_INVALID            (-1)
+#define MON_POLLIN                    POLLIN
+#define MON_OS_POLL_WAKES_ON_SHUTDOWN 1
 #endif
 
 /* The longest file path the daemons take (Linux's PATH_MAX; longer Windows paths need opting in).
@@ -46,6 +59,13 @@ int mon_os_realpath(const char *path, char *buf, size_t size);
 /* Opens a regular file read-only; returns its descriptor and size. Directories and other
  * non-regular files are MON_ENOENT (nothing is listed). */
 int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size);
+
+/* Reads a whole regular file of at most max bytes into a malloc'd NUL-terminated buffer.
+ * Never waits for a writer: a FIFO, device or socket is refused without being read (the file
+ * is opened non-blocking and checked before any read). MON_EINVAL: not a regular file;
+ * MON_ETOOBIG: larger than max; other MON_E* codes from opening or reading (errno is set).
+ * *ret and *ret_len are written only on success. */
+int mon_os_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /* Takes an exclusive advisory lock on path (created when missing) without waiting, held until
  * mon_os_unlock_file or the process ends: one process per resource. MON_EBUSY when another
@@ -121,6 +141,38 @@ void mon_os_request_stop(void);
 /* Raises the soft limit of open files to the hard limit (a poller keeps one connection per
  * agent). Returns the new limit, or -1 when it cannot be read. */
 long mon_os_raise_fd_limit(void);
+
+/* ---- TCP sockets (the HTTP front door) ---- */
+
+/* A non-blocking, non-inherited listening TCP socket bound to addr; an IPv6 one also takes
+ * IPv4 clients when dual_stack. An address in use is MON_EBUSY. */
+int mon_os_listen(const struct sockaddr *addr, socklen_t addr_len, bool dual_stack, int backlog,
+                  mon_socket *ret);
+
+/* The local port of a bound socket, 0 when unknown. */
+unsigned mon_os_sock_port(mon_socket s);
+
+/* Accepts one waiting connection as a non-blocking, non-inherited socket and its peer address.
+ * MON_EAGAIN when none is waiting. */
+int mon_os_accept(mon_socket listener, mon_socket *ret, struct sockaddr_storage *ret_addr,
+                  socklen_t *ret_addr_len);
+
+/* Non-blocking recv (peek: leave the bytes queued for the next reader): the number of bytes,
+ * 0 at end of stream, MON_EAGAIN when nothing is there yet, another MON_E* code on error. */
+long mon_os_sock_recv(mon_socket s, void *buf, size_t len, bool peek);
+
+/* Non-blocking send without SIGPIPE: bytes sent, MON_EAGAIN, or another MON_E* code. */
+long mon_os_sock_send(mon_socket s, const void *buf, size_t len);
+
+/* Ends sending (and receiving too when both): the peer sees end of stream, a thread blocked
+ * in poll on s wakes up. */
+void mon_os_sock_shutdown(mon_socket s, bool both);
+
+void mon_os_sock_close(mon_socket s);
+
+/* poll()/WSAPoll() over n sockets (n >= 1); timeout_ms < 0 waits without limit. Returns the
+ * number of ready sockets, 0 on timeout or interruption. */
+int mon_os_poll(mon_pollfd *fds, size_t n, int timeout_ms);
 
 /* Resident set size of this process in bytes, or -1 when unknown. */
 long long mon_os_rss_bytes(void);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* POSIX (Linux) implementation of the portability layer. */
+#define _GNU_SOURCE /* accept4, SOCK_NONBLOCK */
 #include "common/os/os.h"
 
 #include "common/err.h"
@@ -115,6 +116,61 @@ int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_s
     *ret_fd = fd;
     *ret_size = (unsigned long long)st.st_size;
     return MON_OK;
+}
+
+int mon_os_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+    struct stat st;
+    size_t len = 0;
+    char *buf = NULL;
+    int fd, r = MON_OK;
+
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    if (fstat(fd, &st) < 0) {
+        r = mon_err_from_errno(errno);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        r = MON_EINVAL;
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > max) {
+        r = MON_ETOOBIG;
+        goto out;
+    }
+    buf = malloc(max + 2);
+    if (!buf) {
+        r = MON_ENOMEM;
+        goto out;
+    }
+    /* Up to one byte past max, so that a file that grew since fstat is still caught. */
+    while (len <= max) {
+        ssize_t n = read(fd, buf + len, max + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = mon_err_from_errno(errno);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        r = MON_ETOOBIG;
+        goto out;
+    }
+    buf[len] = '\0';
+    *ret = buf;
+    *ret_len = len;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return r;
 }
 
 int mon_os_fsync(int fd)
@@ -312,4 +368,84 @@ int mon_os_notify(const char *state)
         r = mon_err_from_errno(errno);
     close(fd);
     return r;
+}
+
+int mon_os_listen(const struct sockaddr *addr, socklen_t addr_len, bool dual_stack, int backlog,
+                  mon_socket *ret)
+{
+    int one = 1, v6only = dual_stack ? 0 : 1, e;
+    int s = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return mon_err_from_errno(errno);
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (addr->sa_family == AF_INET6)
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+    if (bind(s, addr, addr_len) < 0 || listen(s, backlog) < 0) {
+        e = errno;
+        close(s);
+        return e == EADDRINUSE ? MON_EBUSY : mon_err_from_errno(e);
+    }
+    *ret = s;
+    return MON_OK;
+}
+
+unsigned mon_os_sock_port(mon_socket s)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len = sizeof(ss);
+    if (getsockname(s, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+int mon_os_accept(mon_socket listener, mon_socket *ret, struct sockaddr_storage *ret_addr,
+                  socklen_t *ret_addr_len)
+{
+    socklen_t len = sizeof(*ret_addr);
+    int s = accept4(listener, (struct sockaddr *)ret_addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED
+                   ? MON_EAGAIN
+                   : mon_err_from_errno(errno);
+    *ret = s;
+    *ret_addr_len = len;
+    return MON_OK;
+}
+
+long mon_os_sock_recv(mon_socket s, void *buf, size_t len, bool peek)
+{
+    ssize_t n = recv(s, buf, len, MSG_DONTWAIT | (peek ? MSG_PEEK : 0));
+    if (n >= 0)
+        return (long)n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? MON_EAGAIN
+                                                                     : mon_err_from_errno(errno);
+}
+
+long mon_os_sock_send(mon_socket s, const void *buf, size_t len)
+{
+    ssize_t n = send(s, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0)
+        return (long)n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? MON_EAGAIN
+                                                                     : mon_err_from_errno(errno);
+}
+
+void mon_os_sock_shutdown(mon_socket s, bool both)
+{
+    shutdown(s, both ? SHUT_RDWR : SHUT_WR);
+}
+
+void mon_os_sock_close(mon_socket s)
+{
+    close(s);
+}
+
+int mon_os_poll(mon_pollfd *fds, size_t n, int timeout_ms)
+{
+    int r = poll(fds, (nfds_t)n, timeout_ms);
+    return r < 0 ? 0 : r;
 }

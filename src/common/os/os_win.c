@@ -139,6 +139,59 @@ int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_s
     return MON_OK;
 }
 
+int mon_os_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+    struct _stat64 st;
+    size_t len = 0;
+    char *buf = NULL;
+    int fd, r = MON_OK;
+
+    /* Windows opens named pipes and devices without waiting; the type check refuses them. */
+    fd = _open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    if (_fstat64(fd, &st) < 0) {
+        r = mon_err_from_errno(errno);
+        goto out;
+    }
+    if (!(st.st_mode & _S_IFREG)) {
+        r = MON_EINVAL;
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > max) {
+        r = MON_ETOOBIG;
+        goto out;
+    }
+    buf = malloc(max + 2);
+    if (!buf) {
+        r = MON_ENOMEM;
+        goto out;
+    }
+    while (len <= max) {
+        size_t want = max + 1 - len;
+        int n = _read(fd, buf + len, want > INT_MAX ? INT_MAX : (unsigned)want);
+        if (n < 0) {
+            r = mon_err_from_errno(errno);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        r = MON_ETOOBIG;
+        goto out;
+    }
+    buf[len] = '\0';
+    *ret = buf;
+    *ret_len = len;
+    buf = NULL;
+out:
+    free(buf);
+    _close(fd);
+    return r;
+}
+
 int mon_os_fsync(int fd)
 {
     return _commit(fd) == 0 ? MON_OK : mon_err_from_errno(errno);
@@ -380,4 +433,92 @@ int mon_os_notify(const char *state)
 {
     (void)state;
     return 0;
+}
+
+int mon_os_listen(const struct sockaddr *addr, socklen_t addr_len, bool dual_stack, int backlog,
+                  mon_socket *ret)
+{
+    DWORD v6only = dual_stack ? 0 : 1;
+    BOOL exclusive = TRUE;
+    u_long nonblocking = 1;
+    int e;
+    SOCKET s = socket(addr->sa_family, SOCK_STREAM, IPPROTO_TCP);
+    if (s == INVALID_SOCKET)
+        return MON_ESYS;
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    /* Without it another process could bind the same port beside us (SO_REUSEADDR there
+     * means "steal the port"). */
+    setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive, sizeof(exclusive));
+    if (addr->sa_family == AF_INET6)
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only, sizeof(v6only));
+    if (bind(s, addr, addr_len) != 0 || listen(s, backlog) != 0 ||
+        ioctlsocket(s, FIONBIO, &nonblocking) != 0) {
+        e = WSAGetLastError();
+        closesocket(s);
+        return e == WSAEADDRINUSE || e == WSAEACCES ? MON_EBUSY : MON_ESYS;
+    }
+    *ret = s;
+    return MON_OK;
+}
+
+unsigned mon_os_sock_port(mon_socket s)
+{
+    struct sockaddr_storage ss = {0};
+    int len = sizeof(ss);
+    if (getsockname(s, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+int mon_os_accept(mon_socket listener, mon_socket *ret, struct sockaddr_storage *ret_addr,
+                  socklen_t *ret_addr_len)
+{
+    int len = sizeof(*ret_addr);
+    u_long nonblocking = 1;
+    SOCKET s = accept(listener, (struct sockaddr *)ret_addr, &len);
+    if (s == INVALID_SOCKET) {
+        int e = WSAGetLastError();
+        return e == WSAEWOULDBLOCK || e == WSAECONNRESET || e == WSAEINTR ? MON_EAGAIN : MON_ESYS;
+    }
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    ioctlsocket(s, FIONBIO, &nonblocking);
+    *ret = s;
+    *ret_addr_len = len;
+    return MON_OK;
+}
+
+long mon_os_sock_recv(mon_socket s, void *buf, size_t len, bool peek)
+{
+    int n = recv(s, buf, len > INT_MAX ? INT_MAX : (int)len, peek ? MSG_PEEK : 0);
+    if (n >= 0)
+        return n;
+    return WSAGetLastError() == WSAEWOULDBLOCK ? MON_EAGAIN : MON_EIO;
+}
+
+long mon_os_sock_send(mon_socket s, const void *buf, size_t len)
+{
+    int n = send(s, buf, len > INT_MAX ? INT_MAX : (int)len, 0);
+    if (n >= 0)
+        return n;
+    return WSAGetLastError() == WSAEWOULDBLOCK ? MON_EAGAIN : MON_EIO;
+}
+
+void mon_os_sock_shutdown(mon_socket s, bool both)
+{
+    shutdown(s, both ? SD_BOTH : SD_SEND);
+}
+
+void mon_os_sock_close(mon_socket s)
+{
+    closesocket(s);
+}
+
+int mon_os_poll(mon_pollfd *fds, size_t n, int timeout_ms)
+{
+    int r = WSAPoll(fds, (ULONG)n, timeout_ms);
+    return r < 0 ? 0 : r;
 }

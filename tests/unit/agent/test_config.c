@@ -128,6 +128,12 @@ static void test_errors_name_line_and_key(void **state)
     expect_error("node_id: a\n", "'token'", "required");
     expect_error("token: abcdefgh\n", "'node_id'", "missing");
     expect_error("node_id: a\ntoken: short\n", "'token'", "8 characters");
+    /* Issue 11 item 14: a token no HTTP header can carry whole. */
+    expect_error("node_id: a\ntoken: \"abcdefgh\\r\\nX-Injected: 1\"\n", "'token'",
+                 "control character");
+    expect_error("node_id: a\ntoken: \"abc\\tdefgh\"\n", "'token'", "control character");
+    expect_error("node_id: a\ntoken: \"          \"\n", "'token'", "only spaces");
+    expect_error("node_id: a\ntoken: \" abcdefgh\"\n", "'token'", "starts or ends with a space");
     expect_error("node_id: a\ntoken: abcdefgh\ntoken_file: /x\n", "token_file", "not both");
     expect_error("node_id: a\ntoken: abcdefgh\nnode_id: b\n", ":3:", "twice");
     expect_error("node_id: [a]\ntoken: abcdefgh\n", ":1:", "'node_id'");

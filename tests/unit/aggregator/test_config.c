@@ -5,6 +5,7 @@
  * postgresql:// database is refused). */
 #include "aggregator/config.h"
 #include "common/err.h"
+#include "common/os/os.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,6 +190,59 @@ static void test_gpu_state_errors_name_line_and_key(void **state)
     parse_bad("events: { server_down: false }\n", "events.server_down");
 }
 
+/* Issue 11 item 2: the aggregator takes allow_from too (checked when a client connects). */
+static void test_allow_from(void **state)
+{
+    struct agg_config *cfg;
+    struct sockaddr_in in;
+    (void)state;
+    cfg = parse_ok("listen: \"127.0.0.1:8080\"\n");
+    assert_int_equal(cfg->n_allow_from, 0);
+    memset(&in, 0, sizeof(in));
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(0x0a000005); /* 10.0.0.5 */
+    assert_true(agg_config_client_allowed(cfg, (struct sockaddr *)&in));
+    agg_config_free(cfg);
+    cfg = parse_ok("allow_from: [\"192.168.1.0/24\", \"::1\"]\n");
+    assert_int_equal(cfg->n_allow_from, 2);
+    assert_false(agg_config_client_allowed(cfg, (struct sockaddr *)&in));
+    in.sin_addr.s_addr = htonl(0xc0a80107); /* 192.168.1.7 */
+    assert_true(agg_config_client_allowed(cfg, (struct sockaddr *)&in));
+    agg_config_free(cfg);
+    parse_bad("allow_from: [\"10.0.0.0/33\"]\n", "cfg.yaml:1");
+    parse_bad("allow_from: [\"10.0.0.0/33\"]\n", "not an IPv4/IPv6 address or CIDR block");
+    parse_bad("allow_from: \"10.0.0.0/8\"\n", "allow_from");
+}
+
+/* Issue 11 item 14: tokens with line breaks or only spaces, in every place a token is set. */
+static void test_token_rules(void **state)
+{
+    (void)state;
+    parse_bad("admin_token: \"admin-token\\r\\nX-Injected: 1\"\n", "control character");
+    parse_bad("admin_token: \"          \"\n", "only spaces");
+    parse_bad("admin_token: \" admin-token-123\"\n", "starts or ends with a space");
+    parse_bad("servers:\n  - {name: a, host: 10.0.0.1, token: \"tok\\n123456\"}\n",
+              "servers[0].token");
+    parse_bad("servers:\n  - {name: a, host: 10.0.0.1, token: \"   \"}\n", "only spaces");
+}
+
+/* Issue 11 item 13: server names in the config follow the API's rules. */
+static void test_server_names(void **state)
+{
+    struct agg_config *cfg;
+    (void)state;
+    cfg = parse_ok("servers:\n  - {name: \"  srv \\u00a0 01 \", host: 10.0.0.1, token: tok12345}\n"
+                   "  - {name: \"\\u540d\\u524d\", host: 10.0.0.2, token: tok12345}\n");
+    assert_string_equal(cfg->servers[0].name, "srv 01"); /* spaces normalised */
+    assert_string_equal(cfg->servers[1].name, "\xe5\x90\x8d\xe5\x89\x8d");
+    agg_config_free(cfg);
+    parse_bad("servers:\n  - {name: \"srv\\u200b01\", host: 10.0.0.1, token: tok12345}\n",
+              "invisible");
+    parse_bad("servers:\n  - {name: srv-01, host: 10.0.0.1, token: tok12345}\n"
+              "  - {name: SRV-01, host: 10.0.0.2, token: tok12345}\n",
+              "used twice");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +255,9 @@ int main(void)
 #endif
         cmocka_unit_test(test_gpu_state_and_events),
         cmocka_unit_test(test_gpu_state_errors_name_line_and_key),
+        cmocka_unit_test(test_allow_from),
+        cmocka_unit_test(test_token_rules),
+        cmocka_unit_test(test_server_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

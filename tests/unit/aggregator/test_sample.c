@@ -427,6 +427,60 @@ static void test_nulls_and_edges(void **state)
     assert_null(s);
 }
 
+static int parse_text(const char *text, struct agg_sample **ret, char *why)
+{
+    return agg_sample_parse(text, strlen(text), ret, why, 256);
+}
+
+#define MINIMAL "\"ts\": \"2026-01-17T10:00:00Z\", \"cpu_pct\": 1, \"disks\": [], \"gpus\": []"
+
+/* Issue 11 item 9: agent replies are parsed as strictly as API bodies. */
+static void test_strict_json(void **state)
+{
+    struct agg_sample *s = NULL;
+    char why[256];
+    (void)state;
+    assert_int_equal(parse_text("{\"node_id\": \"nz\\u0000\\u001b[31m\", " MINIMAL "}", &s, why),
+                     MON_EPARSE);
+    assert_string_equal(why, "a string contains \\u0000");
+    assert_int_equal(parse_text("{" MINIMAL "} garbage", &s, why), MON_EPARSE);
+    assert_string_equal(why, "data after the JSON value");
+    assert_int_equal(parse_text("{" MINIMAL ", \"cpu_pct\": 99}", &s, why), MON_EPARSE);
+    assert_string_equal(why, "duplicate key \"cpu_pct\"");
+    assert_null(s);
+    assert_int_equal(parse_text("{" MINIMAL "}\r\n", &s, why), MON_OK);
+    agg_sample_free(s);
+}
+
+/* Issue 11 item 13: control, invisible and bidi characters never leave the parser. */
+static void test_hidden_characters_stripped(void **state)
+{
+    struct agg_sample *s = NULL;
+    char why[256];
+    (void)state;
+    assert_int_equal(
+        parse_text("{\"node_id\": \"srv\\u202e01\\u200b\\u001b[31m\", \"ts\": "
+                   "\"2026-01-17T10:00:00Z\", \"cpu_pct\": 1, \"disks\": [{\"mount\": "
+                   "\"/d\\u2066a\\u2069ta\", \"error\": \"x\\u0007y\"}], \"gpus\": [{\"name\": "
+                   "\"NVIDIA\\u00ad A100\\ufeff\", \"uuid\": \"GPU-\\u2060a\", \"error\": "
+                   "\"lost\\u2028!\"}], \"services\": [{\"name\": \"a\\u200d.service\", "
+                   "\"active_state\": \"fai\\u200cled\", \"sub_state\": \"dead\", \"error\": "
+                   "\"e\\u0085\"}]}",
+                   &s, why),
+        MON_OK);
+    assert_string_equal(s->node_id, "srv01[31m");
+    assert_string_equal(s->disks[0].mount, "/data");
+    assert_string_equal(s->disks[0].error, "xy");
+    assert_string_equal(s->gpus[0].name, "NVIDIA A100");
+    assert_string_equal(s->gpus[0].uuid, "GPU-a");
+    assert_string_equal(s->gpus[0].error, "lost!");
+    assert_string_equal(s->units[0].name, "a.service");
+    assert_string_equal(s->units[0].active_state, "failed");
+    assert_int_equal(s->services_failed_count, 1);
+    assert_string_equal(s->units[0].error, "e");
+    agg_sample_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_gpu_field_rejections),
         cmocka_unit_test(test_gpu_process_cap),
         cmocka_unit_test(test_gpu_text_stripped),
+        cmocka_unit_test(test_strict_json),
+        cmocka_unit_test(test_hidden_characters_stripped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -720,6 +721,59 @@ static void test_secret_file(void **state)
     free(big);
 }
 
+/* Issue 11 item 8: a token file (or config) that is a FIFO, a device or huge is refused at once,
+ * without waiting for a writer; a NUL in the secret is not cut off silently. */
+static void test_secret_file_not_regular(void **state)
+{
+    char *s = NULL, *text = NULL;
+    char why[256] = "", dir[64], path[96], *big;
+    struct mon_cfg_error err;
+    size_t len = 0;
+    (void)state;
+#ifndef _WIN32
+    snprintf(dir, sizeof(dir), "/tmp/mon_test_cfg_fifo_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/token", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* No writer ever opens it: a blocking open would hang here (ctest's timeout). */
+    assert_int_equal(mon_cfg_read_secret_file(path, &s, why, sizeof(why)), MON_EINVAL);
+    assert_null(s);
+    msg_has(why, path, "not a regular file", NULL);
+    assert_int_equal(mon_cfg_read_file(path, &text, &len, &err), MON_EINVAL);
+    assert_null(text);
+    msg_has(err.msg, path, "not a regular file", NULL);
+    unlink(path);
+    rmdir(dir);
+    assert_true(mon_cfg_read_secret_file("/dev/null", &s, why, sizeof(why)) < 0);
+    assert_null(s);
+    /* A folder is no token file either. */
+    assert_int_equal(mon_cfg_read_secret_file("/tmp", &s, why, sizeof(why)), MON_EINVAL);
+#else
+    (void)dir;
+    (void)path;
+    (void)err;
+    (void)len;
+    (void)text;
+#endif
+    /* A NUL inside the first line: refused, not read as the part before it. */
+    write_temp("tok\0junk\n", 9, path);
+    assert_int_equal(mon_cfg_read_secret_file(path, &s, why, sizeof(why)), MON_EINVAL);
+    assert_null(s);
+    msg_has(why, "NUL", NULL, NULL);
+    unlink(path);
+    /* More than 64 KiB (a wrong file named as the token file): refused before reading. */
+    big = malloc(70000);
+    assert_non_null(big);
+    memset(big, 'x', 70000);
+    big[10] = '\n';
+    write_temp(big, 70000, path);
+    assert_int_equal(mon_cfg_read_secret_file(path, &s, why, sizeof(why)), MON_ETOOBIG);
+    assert_null(s);
+    msg_has(why, "too large", NULL, NULL);
+    unlink(path);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_load_file_size_cap),
         cmocka_unit_test(test_load_file_empty),
         cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_secret_file_not_regular),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

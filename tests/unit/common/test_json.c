@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,13 +162,66 @@ static void test_get_string(void **state)
     cJSON_Delete(obj);
 }
 
+/* Parses text strictly; returns the reason, or "" after success. */
+static const char *strict(const char *text, char *why, size_t why_len)
+{
+    cJSON *root = (cJSON *)(uintptr_t)1;
+    int r;
+    why[0] = '\0';
+    r = mon_json_parse_strict(text, strlen(text), &root, why, why_len);
+    if (r == MON_OK) {
+        assert_non_null(root);
+        cJSON_Delete(root);
+        return "";
+    }
+    assert_int_equal(r, MON_EPARSE);
+    assert_ptr_equal(root, (cJSON *)(uintptr_t)1); /* untouched */
+    return why;
+}
+
+/* Issue 11 item 9: what cJSON alone accepts but loses. */
+static void test_parse_strict(void **state)
+{
+    char why[128], big[2048];
+    size_t n = 0;
+    (void)state;
+    assert_string_equal(strict("{\"a\": [1, {\"b\": \"c\"}], \"d\": null}  \n", why, 128), "");
+    assert_string_equal(strict("\"\\\\u0000\"", why, 128),
+                        ""); /* an escaped backslash, then text */
+    assert_string_equal(strict("\"\\u0001 \\u00e9\"", why, 128), "");
+    assert_string_equal(strict("{\"n\": \"nz\\u0000\\u001b[31m\"}", why, 128),
+                        "a string contains \\u0000");
+    assert_string_equal(strict("{\"k\\u0000x\": 1}", why, 128), "a string contains \\u0000");
+    assert_string_equal(strict("\"a\tb\"", why, 128), "a string contains a raw control character");
+    assert_string_equal(strict("{\"a\": 1} x", why, 128), "data after the JSON value");
+    assert_string_equal(strict("{\"a\": 1}{}", why, 128), "data after the JSON value");
+    assert_string_equal(strict("[1] ]", why, 128), "data after the JSON value");
+    assert_string_equal(strict("{\"a\": ", why, 128), "not JSON");
+    assert_string_equal(strict("", why, 128), "not JSON");
+    assert_string_equal(strict("{\"name\": \"a\", \"name\": \"b\"}", why, 128),
+                        "duplicate key \"name\"");
+    assert_string_equal(strict("[{\"x\": {\"y\": 1, \"y\": 2}}]", why, 128), "duplicate key \"y\"");
+    /* Many keys (sorted, not compared pairwise), the repeat at the end. */
+    n += (size_t)snprintf(big + n, sizeof(big) - n, "{");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "\"k%d\": %d, ", i, i);
+    snprintf(big + n, sizeof(big) - n, "\"k42\": 0}");
+    assert_string_equal(strict(big, why, 128), "duplicate key \"k42\"");
+    big[n] = '\0';
+    snprintf(big + n, sizeof(big) - n, "\"k100\": 0}");
+    assert_string_equal(strict(big, why, 128), "");
+    /* A repeated key is named, shown safely. */
+    assert_string_equal(strict("{\"\\u202e\": 1, \"\\u202e\": 2}", why, 128),
+                        "duplicate key \"\xef\xbf\xbd\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round),      cmocka_unit_test(test_add_rounded),
         cmocka_unit_test(test_add_opt),    cmocka_unit_test(test_add_time),
         cmocka_unit_test(test_get_number), cmocka_unit_test(test_get_number_nonfinite),
-        cmocka_unit_test(test_get_string),
+        cmocka_unit_test(test_get_string), cmocka_unit_test(test_parse_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -308,6 +308,9 @@ static void test_format_sockaddr(void **state)
     assert_string_equal(buf, "10.0.0.5");
     mon_format_sockaddr((const struct sockaddr *)&b, buf, sizeof(buf));
     assert_string_equal(buf, "::1");
+    b = sa6("::ffff:10.1.2.3");
+    mon_format_sockaddr((const struct sockaddr *)&b, buf, sizeof(buf));
+    assert_string_equal(buf, "10.1.2.3");
     memset(&u, 0, sizeof(u));
     u.ss_family = AF_UNIX;
     mon_format_sockaddr((const struct sockaddr *)&u, buf, sizeof(buf));
@@ -318,14 +321,46 @@ static void test_format_sockaddr(void **state)
     assert_string_equal(tiny, "?");
 }
 
+/* Client identities for the per-address caps and the failed-login counts. */
+static void test_addr_key(void **state)
+{
+    struct sockaddr_storage v4 = sa4("10.1.2.3"), mapped = sa6("::ffff:10.1.2.3"),
+                            v6a = sa6("fd00:1:2:3::1"), v6b = sa6("fd00:1:2:3::2"),
+                            v6c = sa6("fd00:1:2:4::1");
+    uint8_t a[16], b[16];
+    (void)state;
+    mon_addr_key((const struct sockaddr *)&v4, false, a);
+    mon_addr_key((const struct sockaddr *)&mapped, false, b);
+    assert_memory_equal(a, b, 16); /* one client, whichever socket family saw it */
+    mon_addr_key((const struct sockaddr *)&mapped, true, b);
+    assert_memory_equal(a, b, 16); /* IPv4 is never cut to a /64 */
+    mon_addr_key((const struct sockaddr *)&v6a, false, a);
+    mon_addr_key((const struct sockaddr *)&v6b, false, b);
+    assert_memory_not_equal(a, b, 16);
+    mon_addr_key((const struct sockaddr *)&v6a, true, a);
+    mon_addr_key((const struct sockaddr *)&v6b, true, b);
+    assert_memory_equal(a, b, 16); /* the same /64 */
+    mon_addr_key((const struct sockaddr *)&v6c, true, b);
+    assert_memory_not_equal(a, b, 16);
+    mon_addr_key(NULL, false, a);
+    memset(b, 0, 16);
+    assert_memory_equal(a, b, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_ipv4),           cmocka_unit_test(test_listen_ipv6),
-        cmocka_unit_test(test_listen_rejects),        cmocka_unit_test(test_cidr_parse),
-        cmocka_unit_test(test_cidr_rejects),          cmocka_unit_test(test_contains_ipv4),
-        cmocka_unit_test(test_contains_ipv6),         cmocka_unit_test(test_contains_mapped),
-        cmocka_unit_test(test_contains_other_family), cmocka_unit_test(test_format_sockaddr),
+        cmocka_unit_test(test_listen_ipv4),
+        cmocka_unit_test(test_listen_ipv6),
+        cmocka_unit_test(test_listen_rejects),
+        cmocka_unit_test(test_cidr_parse),
+        cmocka_unit_test(test_cidr_rejects),
+        cmocka_unit_test(test_contains_ipv4),
+        cmocka_unit_test(test_contains_ipv6),
+        cmocka_unit_test(test_contains_mapped),
+        cmocka_unit_test(test_contains_other_family),
+        cmocka_unit_test(test_format_sockaddr),
+        cmocka_unit_test(test_addr_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

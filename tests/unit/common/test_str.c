@@ -225,6 +225,33 @@ static void test_utf8_valid(void **state)
     assert_false(mon_utf8_valid("\xc3\xa9", 1));
 }
 
+/* Issue 11 item 14: a token HTTP cannot carry whole is refused wherever tokens are set. */
+static void test_token_problem(void **state)
+{
+    static const char *const bad[] = {"",
+                                      "abc\r\ndef",
+                                      "abc\ndef",
+                                      "\tabcdefgh",
+                                      "abc\x7f",
+                                      "   ",
+                                      " ",
+                                      " abcdefgh",
+                                      "abcdefgh ",
+                                      "abc\x01"
+                                      "def"};
+    (void)state;
+    assert_non_null(mon_token_problem(NULL));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (!mon_token_problem(bad[i]))
+            fail_msg("token '%s' accepted", bad[i]);
+    assert_non_null(strstr(mon_token_problem("a\r\nb"), "control"));
+    assert_non_null(strstr(mon_token_problem("   "), "only spaces"));
+    assert_null(mon_token_problem("abcdefgh"));
+    assert_null(mon_token_problem("inner space ok"));
+    assert_null(mon_token_problem("t\xc3\xa9"
+                                  "st-token-\xe5\x90\x8d"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_starts_with_and_strndup),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_token_problem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
