@@ -69,7 +69,7 @@ void agg_api_field_error(struct mon_http_response *resp, int status, const char 
                          const char *msg)
 {
     cJSON *root = cJSON_CreateObject(), *fields;
-    char text[512];
+    char text[1024]; /* room for a message that quotes a 256-byte name: never cut */
     snprintf(text, sizeof(text), "%s: %s", field, msg);
     cJSON_AddStringToObject(root, "error", text);
     fields = cJSON_AddObjectToObject(root, "fields");
@@ -89,8 +89,7 @@ void agg_api_store_error(struct mon_http_response *resp, int r, const char *what
         mon_http_error(resp, 500, "%s: database error (%s)", what, mon_strerror(r));
 }
 
-/* True (after a 409) when another server than except_id has a name that differs from name
- * only in letter case or width (agg_name_key); false when the name is free. */
+/* Drops the cached server list so that a change made through the API shows at once. */
 void agg_api_list_invalidate(struct agg_api *api)
 {
     pthread_mutex_lock(&api->list_lock);
@@ -139,6 +138,7 @@ static void handle_get(void *ctx, struct mon_http_request *req, struct mon_http_
         agg_api_reply_server(ctx, id, 200, resp);
 }
 
+/* The value of the in-memory bucket for a metric/agg pair, as the store would return it. */
 static bool bucket_value(const struct agg_hourly_row *row, const char *metric, const char *agg,
                          double *ret)
 {
@@ -265,7 +265,6 @@ static void handle_services(void *ctx, struct mon_http_request *req, struct mon_
         mon_http_json(resp, 200, out);
 }
 
-/* The catalog's answer for a deferred request (on the catalog's thread, or at once). */
 static void handle_events(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;

@@ -78,36 +78,42 @@ static bool validate_or_reply(const struct agg_server *s, struct mon_http_respon
     return false;
 }
 
+/* True (after a 409) when another server than except_id has a name that differs from name
+ * only in letter case, width or spacing (agg_name_key); false when the name is free. */
 static bool name_taken(struct agg_api *api, const char *name, int64_t except_id,
                        struct mon_http_response *resp)
 {
-    char key[AGG_NAME_KEY_LEN], other[AGG_NAME_KEY_LEN];
+    char key[AGG_NAME_KEY_LEN], other[AGG_NAME_KEY_LEN], msg[AGG_FIELD_MSG_LEN + 320];
     struct agg_server *list = NULL;
     size_t n = 0;
-    bool taken = false;
     int r = agg_store_server_list(api->store, &list, &n);
+    size_t found = SIZE_MAX;
 
     if (r < 0) {
         agg_api_store_error(resp, r, "server list");
         return true;
     }
     agg_name_key(name, key, sizeof(key));
-    for (size_t i = 0; i < n && !taken; i++) {
+    for (size_t i = 0; i < n && found == SIZE_MAX; i++) {
         if (list[i].id == except_id || !list[i].name)
             continue;
         agg_name_key(list[i].name, other, sizeof(other));
-        taken = strcmp(key, other) == 0;
+        if (strcmp(key, other) == 0)
+            found = i;
+    }
+    if (found != SIZE_MAX && strcmp(list[found].name, name) == 0) {
+        agg_api_field_error(resp, 409, "name", "another server already has this name");
+    } else if (found != SIZE_MAX) {
+        snprintf(msg, sizeof(msg),
+                 "looks the same as another server's name, \"%s\" (names that differ only in "
+                 "letter case, width or spacing are the same name)",
+                 list[found].name);
+        agg_api_field_error(resp, 409, "name", msg);
     }
     agg_server_list_free(list, n);
-    if (taken)
-        agg_api_field_error(
-            resp, 409, "name",
-            "another server already has this name (names are compared ignoring letter "
-            "case and spacing)");
-    return taken;
+    return found != SIZE_MAX;
 }
 
-/* Drops the cached server list so that a change made through the API shows at once. */
 void agg_api_handle_create(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
@@ -190,7 +196,7 @@ void agg_api_handle_delete(void *ctx, struct mon_http_request *req, struct mon_h
     mon_http_json(resp, 200, o);
 }
 
-/* The value of the in-memory bucket for a metric/agg pair, as the store would return it. */
+/* The catalog's answer for a deferred request (on the catalog's thread, or at once). */
 static void catalog_done(void *ctx, int status, char *json)
 {
     struct mon_http_response resp = {.fd = -1};

@@ -719,6 +719,9 @@ class NameRulesTest(Hardening):
             r = self.add(g, name)
             self.assertEqual(r.status, 409, (name, r.body))
             self.assertEqual(list(r.json()["fields"]), ["name"])
+            want = ("another server already has this name" if name.strip() == "srv-01" else
+                    'looks the same as another server\'s name, "srv-01"')
+            self.assertIn(want, r.json()["error"])
         for name in ("srv-01\u200b", "\u202esrv-01", "srv\u2066-01\u2069", "srv\u00ad-01",
                      "\ufeffsrv-01", "srv\t01", "srv-01\u2028"):
             r = self.add(g, name)
