@@ -562,6 +562,11 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
         .addr_len =
             addr.family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
         .dual_stack = addr.family == AF_INET6,
+        /* The seam for HTTPS: a listener whose daemons use MHD_USE_TLS sets .tls, and the door
+         * then reads no request head (it is encrypted) but still applies allow_from, the caps
+         * and the head deadline, which then covers the handshake (http_gate.h). The head checks
+         * of request_checks() and uri_logged() apply to every request there. */
+        .tls = false,
         .max_connections = max_conn,
         .per_ip_connections = opt->per_ip_connections,
         .head_timeout_ms = srv->opt.head_timeout_s * 1000,

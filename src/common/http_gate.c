@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP front door: accept, allow-list, caps with push-out, request-head deadlines and
- * checks by peeking, clean 4xx answers, hand-over to libmicrohttpd, keep-alive deadlines. */
+ * checks by peeking (on a TLS listener: the first byte only), clean 4xx answers, hand-over to
+ * libmicrohttpd, keep-alive deadlines. */
 #include "common/http_gate.h"
 
 #include "common/clock.h"
@@ -214,6 +215,32 @@ static void pending_answer(struct mon_http_gate *g, struct pending *p, int statu
     p->deadline_ms = now + LINGER_MS;
 }
 
+static void pending_handover(struct mon_http_gate *g, struct pending *p)
+{
+    pending_unlink(g, p);
+    g->handed_over = true; /* its deadline is set elsewhere: look again soon */
+    g->opt.handover(g->opt.ctx, p->fd, (struct sockaddr *)&p->addr, p->addr_len);
+    free(p);
+}
+
+#define TLS_HANDSHAKE_RECORD 0x16 /* the content type of a TLS record that opens a handshake */
+
+/* A TLS listener's connection sent its first byte (peeked): a handshake goes to the server,
+ * plain HTTP (a request line starts with a letter) gets a readable 400, the rest is closed. */
+static void pending_first_byte(struct mon_http_gate *g, struct pending *p, unsigned char first,
+                               int64_t now)
+{
+    if (first == TLS_HANDSHAKE_RECORD) {
+        pending_handover(g, p);
+        return;
+    }
+    report(g, REPORT_BAD, (struct sockaddr *)&p->addr, "plain HTTP on the HTTPS port");
+    if ((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z'))
+        pending_answer(g, p, 400, "this port serves HTTPS only: use https://", now);
+    else
+        pending_drop(g, p);
+}
+
 /* The socket is readable (or due for another peek): look at what the client sent. */
 static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now)
 {
@@ -233,11 +260,15 @@ static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now
             pending_drop(g, p);
         return;
     }
-    n = mon_os_sock_recv(p->fd, g->peek_buf, g->peek_len, true);
+    n = mon_os_sock_recv(p->fd, g->peek_buf, g->opt.tls ? 1 : g->peek_len, true);
     if (n == MON_EAGAIN)
         return;
     if (n <= 0) { /* hung up before sending a request */
         pending_drop(g, p);
+        return;
+    }
+    if (g->opt.tls) {
+        pending_first_byte(g, p, (unsigned char)g->peek_buf[0], now);
         return;
     }
     v = mon_http_head_check(g->peek_buf, (size_t)n, &g->opt.limits, &res);
@@ -255,10 +286,7 @@ static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now
         pending_answer(g, p, res.status, res.error, now);
         return;
     }
-    pending_unlink(g, p);
-    g->handed_over = true; /* its deadline is set elsewhere: look again soon */
-    g->opt.handover(g->opt.ctx, p->fd, (struct sockaddr *)&p->addr, p->addr_len);
-    free(p);
+    pending_handover(g, p);
 }
 
 /* ---- admission: caps and push-out ---- */
@@ -388,8 +416,12 @@ static void admit(struct mon_http_gate *g, mon_socket fd, const struct sockaddr_
     g->pending = p;
     g->n_pending++;
     /* Outside allow_from: answered at once, before a byte of the request is read, and closed
-     * (lingering briefly so that the answer is not lost; the first to go when full). */
-    if (refused)
+     * (lingering briefly so that the answer is not lost; the first to go when full). On a TLS
+     * listener no answer can be read before a handshake, which such a client must not get:
+     * closed at once. */
+    if (refused && g->opt.tls)
+        pending_drop(g, p);
+    else if (refused)
         pending_answer(g, p, 403, "forbidden: client address not in allow_from", now);
     else
         pending_read(g, p, now); /* the head usually came with the connection: no poll round */

@@ -25,6 +25,18 @@ struct mon_http_gate_options {
     const struct sockaddr *addr; /* where to listen */
     socklen_t addr_len;
     bool dual_stack;
+    /* The listener serves HTTPS (libmicrohttpd with GnuTLS does the handshake). A request head
+     * is then encrypted until libmicrohttpd has made the handshake, so the door cannot read it:
+     * it waits for the first byte only (within head_timeout_ms of the accept) and hands the
+     * connection over when that byte starts a TLS handshake record; mon_http_gate_conn_started
+     * then gives the handshake and the first request head head_timeout_ms together, enforced
+     * by the door like every deadline of a served connection, and libmicrohttpd parses the
+     * head (http.c checks it as it checks kept-alive requests). Still at accept, as for plain
+     * listeners: allow_from (refused clients are closed without an answer: nothing can be said
+     * before the handshake), the caps per address and in total with push-out. A first byte
+     * that looks like plain HTTP gets a plain 400 telling the client to use https (a clear
+     * failure, not a hang); anything else is closed. */
+    bool tls;
     unsigned max_connections;    /* waiting at the door + served, in total */
     unsigned per_ip_connections; /* per client address; 0 = no cap */
     unsigned head_timeout_ms;    /* a new connection's first request head, from accept */
