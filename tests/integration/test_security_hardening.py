@@ -687,6 +687,8 @@ class ErrorEchoTest(Hardening):
                  (g.port, b"/api/events?type=%ff%1b%e2%80%ae"),
                  (g.port, b"/api/events?limit=%ff"),
                  (g.port, b"/api/servers/1/timeseries?metric=cpu_pct&from=%ff%00"),
+                 (g.port, b"/api/gpus?state=%ff%1b%e2%80%ae"),
+                 (g.port, b"/api/gpus?server_id=%ff%00"),
                  (a.port, b"/v1/x%ff"), (a.port, b"/v1/%e2%80%aex")]
         for port, path in cases:
             st, head, body, _ = get(port, path)
