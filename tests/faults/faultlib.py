@@ -17,7 +17,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from lanmon_testlib import (BIN_DIR, Agent, Aggregator, LiveProc, http,  # noqa: E402,F401
-                            wait_until)
+                            server_entry, wait_until)
 
 INTERVAL = 1.0
 TIMEOUT = 0.5
@@ -126,13 +126,6 @@ class Ctx:
         self.cleanups = []
         if errors:
             raise AssertionError("; ".join(str(e) for e in errors))
-
-
-def server_entry(name, agent, **kw):
-    e = {"name": name, "host": "127.0.0.1", "agent_port": agent.port, "token": agent.token,
-         "services": [], "enabled": True}
-    e.update(kw)
-    return e
 
 
 # ---- readings from /proc -------------------------------------------------------------------

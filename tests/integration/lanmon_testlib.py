@@ -445,6 +445,14 @@ class Aggregator(Daemon):
                     con.execute("ROLLBACK")
 
 
+def server_entry(name, agent, **kw):
+    """A servers: entry (config or POST body) for an agent on loopback; kw adds or overrides."""
+    e = {"name": name, "host": "127.0.0.1", "agent_port": agent.port, "token": agent.token,
+         "services": [], "enabled": True}
+    e.update(kw)
+    return e
+
+
 class FakeAgent:
     """A misbehaving 'agent' on loopback: mode is 'hang' (accepts, never answers), 'malformed'
     (200 with broken JSON), 'huge' (200 with a 10 MB body) or 'status:<code>'."""

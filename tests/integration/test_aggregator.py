@@ -10,18 +10,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, DBusMock, FakeAgent,  # noqa: E402
-                            http, wait_until)
+                            http, server_entry, wait_until)
 
 INTERVAL = 1.0
 TIMEOUT = 0.5
 OFFLINE_AFTER = 2 * INTERVAL + TIMEOUT + INTERVAL  # the bound for server_down
-
-
-def server_entry(name, agent, **kw):
-    e = {"name": name, "host": "127.0.0.1", "agent_port": agent.port, "token": agent.token,
-         "services": [], "enabled": True}
-    e.update(kw)
-    return e
 
 
 class Fixture(CleanupTestCase):

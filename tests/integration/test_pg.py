@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, DBusMock,  # noqa: E402
-                            free_port, pg_server, wait_until)
+                            free_port, pg_server, server_entry, wait_until)
 
 EXE = os.path.join(os.environ.get("LANMON_BIN_DIR", ""), "monitor-aggregator")
 TABLES = {
@@ -45,13 +45,6 @@ def run(g, *args, env=None, timeout=120):
     p = subprocess.run([EXE, "--config", g.config_path, *args], capture_output=True,
                        timeout=timeout, env=env or g.env)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def server_entry(name, agent, **kw):
-    e = {"name": name, "host": "127.0.0.1", "agent_port": agent.port, "token": agent.token,
-         "services": [], "enabled": True}
-    e.update(kw)
-    return e
 
 
 def table_rows(g, table):
