@@ -81,8 +81,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
     return len;
 }
 
-int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64_t timeout_ms,
-                           int64_t max_bytes, struct agg_agent_body *body, void **ret_headers)
+int agg_agent_headers(const char *token, void **ret_headers)
 {
     struct curl_slist *headers = NULL, *grown;
     char *auth = NULL;
@@ -107,12 +106,16 @@ int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64
         curl_slist_free_all(headers);
         return MON_ENOMEM;
     }
-    headers = grown;
+    *ret_headers = grown;
+    return MON_OK;
+}
+
+void agg_agent_easy_setup(void *easy, int64_t timeout_ms, int64_t max_bytes,
+                          struct agg_agent_body *body)
+{
     if (timeout_ms < 1)
         timeout_ms = 1;
-    curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -126,6 +129,23 @@ int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64
     curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
+}
+
+void agg_agent_easy_target(void *easy, const char *url, void *headers)
+{
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)headers);
+}
+
+int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64_t timeout_ms,
+                           int64_t max_bytes, struct agg_agent_body *body, void **ret_headers)
+{
+    void *headers = NULL;
+    int r = agg_agent_headers(token, &headers);
+    if (r < 0)
+        return r;
+    agg_agent_easy_setup(easy, timeout_ms, max_bytes, body);
+    agg_agent_easy_target(easy, url, headers);
     *ret_headers = headers;
     return MON_OK;
 }

@@ -22,12 +22,23 @@ struct agg_agent_body {
 int agg_agent_url(const char *host, int port, const char *path, char *const *services,
                   size_t n_services, char **ret);
 
-/* Sets up a libcurl easy handle (CURL *, passed as void * to keep curl.h out of this header)
- * for a GET of url with "Authorization: Bearer <token>" (when token is non-empty), the given
- * total/connect timeout, no signals, TCP keep-alive, no proxy, and the reply appended to body
- * (which must be initialised with its cap). *ret_headers receives the header list (a
- * struct curl_slist *) to free with agg_agent_headers_free after the transfer.
- * MON_EINVAL for a token with control characters, MON_ENOMEM. */
+/* Builds the request headers for token ("Authorization: Bearer <token>" when non-empty, and
+ * "Accept: application/json") into *ret_headers (a struct curl_slist *, free with
+ * agg_agent_headers_free). MON_EINVAL for a token with control characters, MON_ENOMEM. */
+int agg_agent_headers(const char *token, void **ret_headers);
+
+/* Sets the options of a libcurl easy handle (CURL *, passed as void * to keep curl.h out of
+ * this header) that stay the same from request to request: GET, the total/connect timeout, no
+ * signals, TCP keep-alive, no proxy, no redirects, and the reply appended to body (initialised
+ * with its cap of max_bytes). */
+void agg_agent_easy_setup(void *easy, int64_t timeout_ms, int64_t max_bytes,
+                          struct agg_agent_body *body);
+
+/* Points a set-up easy handle at url with headers (both must outlive the transfer). */
+void agg_agent_easy_target(void *easy, const char *url, void *headers);
+
+/* agg_agent_headers + agg_agent_easy_setup + agg_agent_easy_target in one: *ret_headers
+ * receives the header list to free after the transfer. MON_EINVAL, MON_ENOMEM. */
 int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64_t timeout_ms,
                            int64_t max_bytes, struct agg_agent_body *body, void **ret_headers);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Wires the engine together: poll results feed the rollup and the live state; the poller's
- * tick drives offline detection, checkpoints and the daily retention job. */
+ * tick drives offline detection; a housekeeping thread writes finished buckets, checkpoints
+ * and runs the daily retention job, away from the poller thread. */
 #include "aggregator/engine.h"
 
 #include "aggregator/dbname.h"
@@ -15,9 +16,12 @@
 #include "common/json.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WRITER_BUSY_MS      500  /* a single write waits at most this long for a lock */
 #define READER_BUSY_MS      100  /* bucket seeding retries at the next sample instead */
@@ -26,6 +30,7 @@
 #define VACUUM_EVERY_N_RUNS 7
 #define STOP_DRAIN_MS       1500
 #define CHECKPOINT_FLUSH_MS 5000
+#define HOUSEKEEPING_MS     1000 /* finished buckets are written within about a second */
 
 struct agg_engine {
     struct agg_engine_options opt;
@@ -34,13 +39,18 @@ struct agg_engine {
     struct agg_state *state;
     struct agg_rollup *rollup;
     struct agg_poller *poller;
-    /* Touched only on the poller thread (in on_tick). */
+    /* The housekeeping thread. */
+    pthread_t housekeeper;
+    bool housekeeper_started;
+    pthread_mutex_t hk_lock;
+    pthread_cond_t hk_wake;
+    bool hk_monotonic, hk_stop;
     int64_t next_checkpoint, next_retention;
     unsigned retention_runs;
 };
 
-static void on_result(void *ctx, int64_t server_id, struct agg_sample *sample, const char *error,
-                      int64_t now_utc_ms, int64_t now_mono_ms)
+static void on_result(void *ctx, int64_t server_id, const struct agg_sample *sample,
+                      const char *error, int64_t now_utc_ms, int64_t now_mono_ms)
 {
     struct agg_engine *e = ctx;
     if (!sample) {
@@ -55,16 +65,74 @@ static void on_tick(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms)
 {
     struct agg_engine *e = ctx;
     agg_state_tick(e->state, now_utc_ms, now_mono_ms);
-    if (now_mono_ms >= e->next_checkpoint) {
+}
+
+/* Writes and database maintenance that must never hold up polling. */
+static void housekeeping(struct agg_engine *e)
+{
+    int64_t now = mon_mono_ms();
+    if (now >= e->next_checkpoint) {
         agg_rollup_checkpoint(e->rollup);
-        e->next_checkpoint = now_mono_ms + e->opt.checkpoint_ms;
+        e->next_checkpoint = now + e->opt.checkpoint_ms;
+    } else {
+        agg_rollup_flush(e->rollup);
     }
-    if (now_mono_ms >= e->next_retention) {
-        agg_writer_retention(e->writer, now_utc_ms / 1000 - (int64_t)e->opt.retention_days * 86400);
+    if (now >= e->next_retention) {
+        agg_writer_retention(e->writer,
+                             mon_utc_ms() / 1000 - (int64_t)e->opt.retention_days * 86400);
         if (++e->retention_runs % VACUUM_EVERY_N_RUNS == 0)
             agg_writer_vacuum(e->writer);
-        e->next_retention = now_mono_ms + RETENTION_PERIOD_MS;
+        e->next_retention = now + RETENTION_PERIOD_MS;
     }
+}
+
+static void *housekeeper_main(void *arg)
+{
+    struct agg_engine *e = arg;
+    pthread_mutex_lock(&e->hk_lock);
+    while (!e->hk_stop) {
+        struct timespec ts;
+        pthread_mutex_unlock(&e->hk_lock);
+        housekeeping(e);
+        pthread_mutex_lock(&e->hk_lock);
+        clock_gettime(e->hk_monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
+        ts.tv_sec += HOUSEKEEPING_MS / 1000;
+        if (!e->hk_stop)
+            pthread_cond_timedwait(&e->hk_wake, &e->hk_lock, &ts);
+    }
+    pthread_mutex_unlock(&e->hk_lock);
+    return NULL;
+}
+
+static int housekeeper_start(struct agg_engine *e)
+{
+    pthread_condattr_t attr;
+    pthread_mutex_init(&e->hk_lock, NULL);
+    pthread_condattr_init(&attr);
+    e->hk_monotonic = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
+    pthread_cond_init(&e->hk_wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&e->housekeeper, NULL, housekeeper_main, e) != 0) {
+        pthread_cond_destroy(&e->hk_wake);
+        pthread_mutex_destroy(&e->hk_lock);
+        return MON_ESYS;
+    }
+    e->housekeeper_started = true;
+    return MON_OK;
+}
+
+static void housekeeper_stop(struct agg_engine *e)
+{
+    if (!e->housekeeper_started)
+        return;
+    pthread_mutex_lock(&e->hk_lock);
+    e->hk_stop = true;
+    pthread_cond_signal(&e->hk_wake);
+    pthread_mutex_unlock(&e->hk_lock);
+    pthread_join(e->housekeeper, NULL);
+    pthread_cond_destroy(&e->hk_wake);
+    pthread_mutex_destroy(&e->hk_lock);
+    e->housekeeper_started = false;
 }
 
 static void apply_defaults(struct agg_engine_options *o)
@@ -177,6 +245,7 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     po.interval_ms = e->opt.interval_ms;
     po.timeout_ms = e->opt.timeout_ms;
     po.max_response_bytes = e->opt.max_response_bytes;
+    po.max_sockets = e->opt.max_sockets;
     po.on_result = on_result;
     po.on_tick = on_tick;
     po.ctx = e;
@@ -186,6 +255,10 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     }
     if ((r = load_servers(e, why, why_len)) < 0)
         goto fail;
+    if ((r = housekeeper_start(e)) < 0) {
+        snprintf(why, why_len, "cannot start the housekeeping thread");
+        goto fail;
+    }
     *ret = e;
     return MON_OK;
 fail:
@@ -204,6 +277,7 @@ void agg_engine_stop(struct agg_engine *e)
     if (!e)
         return;
     agg_poller_stop(e->poller);
+    housekeeper_stop(e);
     agg_rollup_checkpoint(e->rollup);
     agg_state_persist_seen(e->state);
     agg_writer_stop(e->writer, STOP_DRAIN_MS);
@@ -226,6 +300,17 @@ void agg_engine_server_remove(struct agg_engine *e, int64_t id)
     agg_poller_remove(e->poller, id);
     agg_state_server_remove(e->state, id);
     agg_rollup_server_remove(e->rollup, id);
+}
+
+int agg_engine_list_json(struct agg_engine *e, const struct agg_list_query *q, struct mon_buf *out,
+                         size_t *ret_matched)
+{
+    return agg_state_list_json(e->state, q, mon_mono_ms(), out, ret_matched);
+}
+
+void agg_engine_counts(struct agg_engine *e, struct agg_state_counts *ret)
+{
+    agg_state_get_counts(e->state, mon_mono_ms(), ret);
 }
 
 cJSON *agg_engine_servers_json(struct agg_engine *e)
@@ -284,14 +369,21 @@ cJSON *agg_engine_health_json(struct agg_engine *e)
     mon_json_add_time(db, "last_write_at", ws.last_success_at);
     mon_json_add_rounded(poll, "interval_s", (double)e->opt.interval_ms / 1000.0, 3);
     cJSON_AddNumberToObject(poll, "lag_ms", (double)ps.lag_ms);
+    cJSON_AddBoolToObject(poll, "overloaded", ps.overloaded);
+    cJSON_AddNumberToObject(poll, "late_polls", (double)ps.late_polls);
     cJSON_AddNumberToObject(poll, "polls_started", (double)ps.polls_started);
     cJSON_AddNumberToObject(poll, "polls_completed", (double)ps.polls_completed);
     cJSON_AddNumberToObject(poll, "polls_failed", (double)ps.polls_failed);
     mon_json_add_rounded(poll, "polls_in_window_pct", agg_poller_in_window_pct(&ps), 1);
-    cJSON_AddNumberToObject(poll, "late_polls", (double)ps.late_polls);
+    cJSON_AddNumberToObject(poll, "in_flight", (double)ps.in_flight);
+    cJSON_AddNumberToObject(poll, "kept_alive", (double)ps.persistent);
     cJSON_AddNumberToObject(servers, "online", (double)sc.online);
     cJSON_AddNumberToObject(servers, "total", (double)sc.total);
     cJSON_AddNumberToObject(servers, "enabled", (double)sc.enabled);
+    for (int i = 0; i < AGG_STATUS_COUNT; i++)
+        if (i != AGG_STATUS_ONLINE)
+            cJSON_AddNumberToObject(servers, agg_status_name((enum agg_status)i),
+                                    (double)sc.by_status[i]);
     return root;
 }
 

@@ -6,6 +6,7 @@
 
 #include "aggregator/gpu_state.h"
 #include "aggregator/model.h"
+#include "aggregator/state.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 struct agg_engine;
 struct agg_gpus_query;
 struct cJSON;
+struct mon_buf;
 
 struct agg_engine_options {
     int64_t interval_ms;             /* poll.interval (0: 5 s) */
@@ -21,6 +23,7 @@ struct agg_engine_options {
     int64_t bucket_ms;               /* history.bucket (0: 1 h; whole seconds) */
     int64_t checkpoint_ms;           /* history.checkpoint (0: 60 s) */
     int retention_days;              /* retention.days (0: 30) */
+    size_t max_sockets;              /* sockets the poller may hold (0: no limit), see poller.h */
     const char *db_path;             /* the `database:` value (a file or a postgresql:// URI) */
     const char *db_password;         /* database_password_file's secret, or NULL */
     struct agg_gpu_state_config gpu; /* gpu_state (idle_after_ms 0: the defaults) */
@@ -28,9 +31,10 @@ struct agg_engine_options {
 };
 
 /* Opens two store connections on db_path (writer and reader; the schema is created or
- * migrated), loads the servers with their persisted states and starts the writer and the
- * poller. The first retention run is ~1 min after start, then every 24 h (VACUUM every 7th
- * run). Returns MON_OK or a MON_E* code with a reason in why. */
+ * migrated), loads the servers with their persisted states and starts the writer, the poller
+ * and the housekeeping thread (finished buckets every second, checkpoints, the retention job:
+ * first ~5 s after start, then every 24 h, VACUUM every 7th run). Returns MON_OK or a MON_E*
+ * code with a reason in why. */
 int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret, char *why,
                      size_t why_len);
 
@@ -45,6 +49,13 @@ void agg_engine_server_upsert(struct agg_engine *e, const struct agg_server *s);
 /* Forgets a deleted server: its request in flight is aborted, its live data freed. */
 void agg_engine_server_remove(struct agg_engine *e, int64_t id);
 
+/* The server list as JSON text appended to out (see agg_state_list_json). MON_OK, MON_ENOMEM. */
+int agg_engine_list_json(struct agg_engine *e, const struct agg_list_query *q, struct mon_buf *out,
+                         size_t *ret_matched);
+
+/* Server counts by status (cheap: kept up to date by the state). */
+void agg_engine_counts(struct agg_engine *e, struct agg_state_counts *ret);
+
 /* JSON views (caller owns the tree); see state.h for the fields. NULL: unknown id / no memory. */
 struct cJSON *agg_engine_servers_json(struct agg_engine *e);
 struct cJSON *agg_engine_server_json(struct agg_engine *e, int64_t id);
@@ -58,8 +69,9 @@ int agg_engine_services_json(struct agg_engine *e, int64_t id, struct cJSON **re
 int agg_engine_gpus_json(struct agg_engine *e, const struct agg_gpus_query *q, struct cJSON **ret);
 
 /* {"status": "ok"|"degraded", "db": {ok, last_error, pending_writes, dropped_writes,
- * last_write_at}, "poll": {interval_s, lag_ms, polls_started, polls_completed,
- * polls_in_window_pct, late_polls}, "servers": {online, total, enabled}}. */
+ * last_write_at}, "poll": {interval_s, lag_ms, overloaded, late_polls, polls_started,
+ * polls_completed, polls_failed, polls_in_window_pct, in_flight, kept_alive}, "servers":
+ * {online, total, enabled, degraded, offline, disabled}}. */
 struct cJSON *agg_engine_health_json(struct agg_engine *e);
 
 /* The in-memory (partial) row of the bucket containing now. MON_ENOENT when none. */

@@ -13,11 +13,13 @@
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/json_arena.h"
 #include "common/log.h"
 #include "common/os/os.h"
 #include "common/os/service.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +328,18 @@ static int do_uninstall_service(void)
 #define INSTANCE_LOCK_WAIT_MS 5000
 #define SERVER_DB_WAIT_MS     60000
 
+/* Descriptors the rest of the daemon may need: API clients (1,024 at most), the database and
+ * its journal, backups, logs, the event loop. */
+#define OTHER_FDS 1280
+
+/* The poller's socket budget for an open-file limit (0: no limit). */
+static size_t poller_sockets(long fd_limit)
+{
+    if (fd_limit < 0 || fd_limit == LONG_MAX)
+        return 0;
+    return fd_limit > OTHER_FDS + 64 ? (size_t)(fd_limit - OTHER_FDS) : 64;
+}
+
 /* The daemon: database lock, store, seeds, engine, API and backups until a stop request. */
 static int run_daemon(const struct agg_config *cfg)
 {
@@ -338,6 +352,7 @@ static int run_daemon(const struct agg_config *cfg)
     bool server = agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES;
     char why[1024], name[512];
     int rc = 1;
+    size_t max_sockets;
 
     agg_db_display(cfg->database, name, sizeof(name));
     /* A file database is locked through files; a server database through its connection. */
@@ -377,14 +392,8 @@ static int run_daemon(const struct agg_config *cfg)
     if (import_seeds(store, cfg) < 0)
         goto out;
     mon_os_signals_block();
-    {
-        /* One kept-alive connection per agent, plus the database, clients and logs. */
-        long fds = mon_os_raise_fd_limit();
-        if (fds >= 0 && (size_t)fds < cfg->n_servers + 256)
-            mon_warn("the open-file limit is %ld: polling many agents needs more (raise "
-                     "LimitNOFILE / ulimit -n)",
-                     fds);
-    }
+    mon_json_arena_install(); /* before the threads start: see json_arena.h */
+    max_sockets = poller_sockets(mon_os_raise_fd_limit());
     curl_global_init(CURL_GLOBAL_DEFAULT);
     {
         struct agg_engine_options eo = {
@@ -394,6 +403,7 @@ static int run_daemon(const struct agg_config *cfg)
             .bucket_ms = cfg->bucket_ms,
             .checkpoint_ms = cfg->checkpoint_ms,
             .retention_days = (int)cfg->retention_days,
+            .max_sockets = max_sockets,
             .db_path = cfg->database,
             .db_password = cfg->database_password,
             .gpu = {.free_mem_mb = (double)cfg->gpu_free_mem_mb,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Per-server accumulators of the current history bucket (plan §4.1.2): avg/min/max of the
- * 5-s samples, per GPU and per mount, checkpointed to the writer and resumed after restart. */
+ * 5-s samples, per GPU and per mount, checkpointed to the writer and resumed after restart.
+ * Adding a sample is O(1) and touches no database; writing and reading stored rows happen in
+ * agg_rollup_flush / agg_rollup_checkpoint / agg_rollup_current, on their callers' threads. */
 #ifndef MON_AGGREGATOR_ROLLUP_H
 #define MON_AGGREGATOR_ROLLUP_H
 
@@ -40,17 +42,25 @@ int agg_rollup_server_add(struct agg_rollup *r, int64_t server_id);
 void agg_rollup_server_remove(struct agg_rollup *r, int64_t server_id);
 
 /* Adds one sample received at recv_utc_ms (the aggregator's clock). A sample for another
- * bucket first finalises the current one (written at once). MON_OK, MON_ENOENT (server not
- * registered) or MON_ENOMEM. */
+ * bucket first moves the finished one to the staging list that agg_rollup_flush writes.
+ * MON_OK, MON_ENOENT (server not registered) or MON_ENOMEM. */
 int agg_rollup_add(struct agg_rollup *r, int64_t server_id, const struct agg_sample *s,
                    int64_t recv_utc_ms);
 
-/* Sends the full current rows of every server with new samples since the last checkpoint
- * (and whose bucket has been seeded) to the writer. Returns the number of servers written. */
+/* Writes the finished buckets staged since the last call, as one writer job, after merging
+ * the stored rows of those that continued a stored bucket (a bucket whose stored row cannot be
+ * read is retried at later calls and counted lost after 10). Returns the number written or
+ * MON_ENOMEM. Call about once a second (engine housekeeping). */
+int agg_rollup_flush(struct agg_rollup *r);
+
+/* agg_rollup_flush, then reads the stored rows of buckets resumed from an earlier run, then
+ * sends the full current rows of every server with new samples since the last checkpoint (and
+ * whose bucket is seeded) to the writer as one job. The lock is held for at most 1,024 servers
+ * at a time. Returns the number of servers written or MON_ENOMEM. */
 int agg_rollup_checkpoint(struct agg_rollup *r);
 
-/* The in-memory row of the server's bucket containing now_utc_ms (the partial point of the
- * history chart). MON_ENOENT when there is none. */
+/* The in-memory row of the server's bucket containing now (merged first with the stored row
+ * when this run resumed that bucket). MON_ENOENT when there is none. */
 int agg_rollup_current(struct agg_rollup *r, int64_t server_id, int64_t now_utc_ms,
                        struct agg_hourly_row *ret);
 

@@ -321,6 +321,52 @@ static void summarise(struct agg_sample *s)
 }
 
 /* Parses the three entry arrays; entries are allocated to exactly the number received. */
+/* arr with room for n entries of size bytes (moved when it grew); NULL when growing failed
+ * (arr is then unchanged) or when nothing was ever needed. */
+static void *grow_to(void *arr, size_t *cap, size_t n, size_t size)
+{
+    void *grown;
+    if (n <= *cap)
+        return arr;
+    grown = realloc(arr, n * size);
+    if (grown)
+        *cap = n;
+    return grown;
+}
+
+/* Makes room in s for the given numbers of entries and zeroes them. */
+static int reserve(struct agg_sample *s, size_t n_disks, size_t n_gpus, size_t n_units,
+                   size_t n_procs)
+{
+    struct agg_disk *d = grow_to(s->disks, &s->cap_disks, n_disks, sizeof(*d));
+    struct agg_gpu *g;
+    struct agg_unit *u;
+    struct agg_gpu_proc *p;
+    if (d)
+        s->disks = d;
+    g = grow_to(s->gpus, &s->cap_gpus, n_gpus, sizeof(*g));
+    if (g)
+        s->gpus = g;
+    u = grow_to(s->units, &s->cap_units, n_units, sizeof(*u));
+    if (u)
+        s->units = u;
+    p = grow_to(s->procs, &s->cap_procs, n_procs, sizeof(*p));
+    if (p)
+        s->procs = p;
+    if ((n_disks && !d) || (n_gpus && !g) || (n_units && !u) || (n_procs && !p))
+        return MON_ENOMEM;
+    if (n_disks)
+        memset(s->disks, 0, n_disks * sizeof(*s->disks));
+    if (n_gpus)
+        memset(s->gpus, 0, n_gpus * sizeof(*s->gpus));
+    if (n_units)
+        memset(s->units, 0, n_units * sizeof(*s->units));
+    if (n_procs)
+        memset(s->procs, 0, n_procs * sizeof(*s->procs));
+    return MON_OK;
+}
+
+/* Parses the entry arrays into the sample's reused storage. */
 static int parse_arrays(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
     const cJSON *disks, *gpus, *units, *it;
@@ -334,14 +380,14 @@ static int parse_arrays(struct agg_parse_ctx *c, const cJSON *root, struct agg_s
     s->units_present = units != NULL;
     if ((r = agg_sample_count_procs(c, gpus, &n_procs)) < 0)
         return r;
-    if ((s->n_disks && !(s->disks = calloc(s->n_disks, sizeof(*s->disks)))) ||
-        (s->n_gpus && !(s->gpus = calloc(s->n_gpus, sizeof(*s->gpus)))) ||
-        (s->n_units && !(s->units = calloc(s->n_units, sizeof(*s->units)))) ||
-        (n_procs && !(s->procs = calloc(n_procs, sizeof(*s->procs)))))
+    if (reserve(s, s->n_disks, s->n_gpus, s->n_units, n_procs) < 0)
         return MON_ENOMEM;
+    /* (each loop also stops at the counted size, which the array cannot exceed) */
     i = 0;
     cJSON_ArrayForEach(it, disks)
     {
+        if (i >= s->n_disks)
+            break;
         if ((r = item_ctx(c, "disks", i, it)) < 0 || (r = parse_disk(c, it, &s->disks[i])) < 0)
             return r;
         i++;
@@ -349,6 +395,8 @@ static int parse_arrays(struct agg_parse_ctx *c, const cJSON *root, struct agg_s
     i = 0;
     cJSON_ArrayForEach(it, gpus)
     {
+        if (i >= s->n_gpus)
+            break;
         if ((r = item_ctx(c, "gpus", i, it)) < 0 ||
             (r = agg_sample_parse_gpu(c, it, i, s, &proc_cursor)) < 0)
             return r;
@@ -358,6 +406,8 @@ static int parse_arrays(struct agg_parse_ctx *c, const cJSON *root, struct agg_s
     i = 0;
     cJSON_ArrayForEach(it, units)
     {
+        if (i >= s->n_units)
+            break;
         if ((r = item_ctx(c, "services", i, it)) < 0 || (r = parse_unit(c, it, &s->units[i])) < 0)
             return r;
         i++;
@@ -365,21 +415,60 @@ static int parse_arrays(struct agg_parse_ctx *c, const cJSON *root, struct agg_s
     return MON_OK;
 }
 
-int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char *why,
-                     size_t why_len)
+/* True when no byte has the high bit set (the common case: a word at a time). */
+static bool ascii_only(const char *s, size_t len)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < len; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x8080808080808080ULL) == 0;
+}
+
+/* Empties s, keeping its arrays for reuse. */
+static void sample_clear(struct agg_sample *s)
+{
+    struct agg_disk *disks = s->disks;
+    struct agg_gpu *gpus = s->gpus;
+    struct agg_unit *units = s->units;
+    struct agg_gpu_proc *procs = s->procs;
+    size_t cd = s->cap_disks, cg = s->cap_gpus, cu = s->cap_units, cp = s->cap_procs;
+    memset(s, 0, sizeof(*s));
+    s->disks = disks;
+    s->gpus = gpus;
+    s->units = units;
+    s->procs = procs;
+    s->cap_disks = cd;
+    s->cap_gpus = cg;
+    s->cap_units = cu;
+    s->cap_procs = cp;
+}
+
+struct agg_sample *agg_sample_new(void)
+{
+    return calloc(1, sizeof(struct agg_sample));
+}
+
+int agg_sample_parse_into(const char *body, size_t len, struct agg_sample *s, char *why,
+                          size_t why_len)
 {
     struct agg_parse_ctx c = {.why = why, .why_len = why_len};
-    struct agg_sample *s = NULL;
     cJSON *root = NULL;
     int r;
 
+    sample_clear(s);
     if (why_len)
         why[0] = '\0';
     if (!body || len == 0) {
         snprintf(why, why_len, "empty reply");
         return MON_EPARSE;
     }
-    if (!mon_utf8_valid(body, len)) { /* JSON text is UTF-8; the API passes strings on */
+    if (!ascii_only(body, len) && !mon_utf8_valid(body, len)) {
+        /* JSON text is UTF-8; the API passes strings on */
         snprintf(why, why_len, "not UTF-8");
         return MON_EPARSE;
     }
@@ -393,23 +482,67 @@ int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char
         r = MON_EPARSE;
         goto out;
     }
-    s = calloc(1, sizeof(*s));
-    if (!s) {
-        r = MON_ENOMEM;
-        goto out;
-    }
     if ((r = parse_top(&c, root, s)) < 0 || (r = parse_arrays(&c, root, s)) < 0)
         goto out;
     summarise(s);
-    *ret = s;
-    s = NULL;
     r = MON_OK;
 out:
     if (r == MON_ENOMEM)
         snprintf(why, why_len, "out of memory");
-    agg_sample_free(s);
+    if (r < 0)
+        sample_clear(s);
     cJSON_Delete(root);
     return r;
+}
+
+int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char *why,
+                     size_t why_len)
+{
+    struct agg_sample *s = agg_sample_new();
+    int r;
+    if (!s) {
+        snprintf(why, why_len, "out of memory");
+        return MON_ENOMEM;
+    }
+    r = agg_sample_parse_into(body, len, s, why, why_len);
+    if (r < 0) {
+        agg_sample_free(s);
+        return r;
+    }
+    *ret = s;
+    return MON_OK;
+}
+
+int agg_sample_copy(struct agg_sample *dst, const struct agg_sample *src)
+{
+    sample_clear(dst);
+    if (reserve(dst, src->n_disks, src->n_gpus, src->n_units, src->n_procs) < 0)
+        return MON_ENOMEM;
+    {
+        struct agg_disk *disks = dst->disks;
+        struct agg_gpu *gpus = dst->gpus;
+        struct agg_unit *units = dst->units;
+        struct agg_gpu_proc *procs = dst->procs;
+        size_t cd = dst->cap_disks, cg = dst->cap_gpus, cu = dst->cap_units, cp = dst->cap_procs;
+        *dst = *src;
+        dst->disks = disks;
+        dst->gpus = gpus;
+        dst->units = units;
+        dst->procs = procs;
+        dst->cap_disks = cd;
+        dst->cap_gpus = cg;
+        dst->cap_units = cu;
+        dst->cap_procs = cp;
+    }
+    if (src->n_disks)
+        memcpy(dst->disks, src->disks, src->n_disks * sizeof(*dst->disks));
+    if (src->n_gpus)
+        memcpy(dst->gpus, src->gpus, src->n_gpus * sizeof(*dst->gpus));
+    if (src->n_units)
+        memcpy(dst->units, src->units, src->n_units * sizeof(*dst->units));
+    if (src->n_procs)
+        memcpy(dst->procs, src->procs, src->n_procs * sizeof(*dst->procs));
+    return MON_OK;
 }
 
 void agg_sample_free(struct agg_sample *s)

@@ -107,18 +107,23 @@ struct agg_sample {
     double cpu_pct;
     double mem_used_bytes, mem_total_bytes, mem_used_pct;
     size_t n_disks, n_gpus, n_units;
-    struct agg_disk *disks; /* arrays of exactly n_* entries (NULL when 0) */
+    struct agg_disk *disks; /* arrays of n_* entries (NULL when never needed) */
     struct agg_gpu *gpus;
     struct agg_unit *units;
     struct agg_gpu_proc *procs; /* every GPU's processes, in GPU order (see agg_gpu) */
     size_t n_procs;
-    bool units_present; /* the reply had a "services" array */
+    size_t cap_disks, cap_gpus, cap_units, cap_procs; /* entries allocated: reused by the next
+                                                         parse */
+    bool units_present;                               /* the reply had a "services" array */
     /* Plan §3.4 summary over GPUs without error: util = max, memory = sum. */
     bool has_gpu;
     double gpu_util_max, gpu_mem_used_mb, gpu_mem_total_mb;
     int services_failed_count;
     bool degraded; /* a GPU, disk or unit entry carried an error */
 };
+
+/* An empty sample to parse into (agg_sample_parse_into), or NULL without memory. */
+struct agg_sample *agg_sample_new(void);
 
 /* Parses an agent /v1/snapshot body. Required: ts (ISO-8601), cpu_pct (0..100), disks and gpus
  * arrays (may be empty). Optional fields may be absent or null. Any wrong type, NaN/huge value,
@@ -131,6 +136,16 @@ int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char
  * valid as long as s is unchanged. */
 const struct agg_gpu_proc *agg_sample_gpu_procs(const struct agg_sample *s,
                                                 const struct agg_gpu *g);
+
+/* The same into an existing sample, reusing its arrays (the poller parses every reply into
+ * one buffer: no allocation of ours per poll once the arrays are large enough). s is
+ * overwritten; after a failure it is empty. Same returns. */
+int agg_sample_parse_into(const char *body, size_t len, struct agg_sample *s, char *why,
+                          size_t why_len);
+
+/* Copies src into dst, reusing dst's arrays when they are large enough. MON_OK or MON_ENOMEM
+ * (dst is then empty). */
+int agg_sample_copy(struct agg_sample *dst, const struct agg_sample *src);
 
 /* Frees a sample and its arrays. Accepts NULL. */
 void agg_sample_free(struct agg_sample *s);

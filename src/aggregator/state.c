@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The live-state registry: per server the last sample, online tracking, the one-hour ring and
  * unit states; state changes become events and persisted states through the writer. The JSON
- * views of this registry live in state_json.c. */
+ * views of this registry live in state_json.c and state_list.c. */
 #include "aggregator/state.h"
 
 #include "aggregator/sample.h"
@@ -15,6 +15,68 @@
 #include <string.h>
 
 #define SEEN_PERSIST_S 60 /* last_seen_at is written at most once a minute per server */
+#define RING_MAX       7200
+
+const char *agg_status_name(enum agg_status s)
+{
+    static const char *const names[] = {"online", "degraded", "offline", "disabled"};
+    return s < AGG_STATUS_COUNT ? names[s] : "offline";
+}
+
+enum agg_status agg_state_rec_status(const struct agg_state_rec *r)
+{
+    if (!r->cfg.enabled)
+        return AGG_STATUS_DISABLED;
+    if (!r->live)
+        return AGG_STATUS_OFFLINE;
+    return r->sample && r->sample->degraded ? AGG_STATUS_DEGRADED : AGG_STATUS_ONLINE;
+}
+
+bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec *r,
+                          int64_t now_mono_ms)
+{
+    (void)st;
+    (void)now_mono_ms;
+    return r->cfg.enabled && r->live;
+}
+
+/* Lock held. Moves the record to the count of its current status. */
+static void recount(struct agg_state *st, struct agg_state_rec *r)
+{
+    enum agg_status now = agg_state_rec_status(r);
+    if (now == r->status)
+        return;
+    st->counts[r->status]--;
+    st->counts[now]++;
+    r->status = now;
+}
+
+static void failing_add(struct agg_state *st, struct agg_state_rec *r)
+{
+    struct agg_state_rec **grown;
+    if (r->failing_pos != SIZE_MAX)
+        return;
+    if (st->n_failing == st->cap_failing) {
+        size_t cap = st->cap_failing ? st->cap_failing * 2 : 16;
+        grown = realloc(st->failing, cap * sizeof(*grown));
+        if (!grown)
+            return; /* checked again at its next failure */
+        st->failing = grown;
+        st->cap_failing = cap;
+    }
+    r->failing_pos = st->n_failing;
+    st->failing[st->n_failing++] = r;
+}
+
+static void failing_del(struct agg_state *st, struct agg_state_rec *r)
+{
+    size_t pos = r->failing_pos;
+    if (pos == SIZE_MAX)
+        return;
+    st->failing[pos] = st->failing[--st->n_failing];
+    st->failing[pos]->failing_pos = pos;
+    r->failing_pos = SIZE_MAX;
+}
 
 static void rec_free(struct agg_state_rec *r)
 {
@@ -22,7 +84,7 @@ static void rec_free(struct agg_state_rec *r)
         return;
     agg_server_done(&r->cfg);
     agg_sample_free(r->sample);
-    free(r->ring);
+    agg_ring_done(&r->ring);
     free(r->units);
     agg_state_gpus_done(r);
     free(r);
@@ -43,8 +105,8 @@ struct agg_state *agg_state_new(const struct agg_state_options *opt)
         st->opt.bucket_s = 3600;
     st->threshold_ms = 2 * st->opt.interval_ms + st->opt.timeout_ms;
     st->ring_cap = (size_t)((3600000 + st->opt.interval_ms - 1) / st->opt.interval_ms);
-    if (st->ring_cap > 7200)
-        st->ring_cap = 7200;
+    if (st->ring_cap > RING_MAX)
+        st->ring_cap = RING_MAX;
     if (st->opt.gpu.idle_after_ms <= 0)
         agg_gpu_state_config_default(&st->opt.gpu);
     st->opt.gpu.interval_ms = st->opt.interval_ms;
@@ -58,13 +120,19 @@ void agg_state_free(struct agg_state *st)
     for (size_t i = 0; i < st->n; i++)
         rec_free(st->recs[i]);
     free(st->recs);
+    free(st->failing);
+    agg_idmap_clear(&st->by_id);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
 
-struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id, size_t *ret_pos)
+struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id)
 {
-    /* recs is kept ordered by id. */
+    return agg_idmap_get(&st->by_id, id);
+}
+
+size_t agg_state_lower_bound(const struct agg_state *st, int64_t id)
+{
     size_t lo = 0, hi = st->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -73,16 +141,7 @@ struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id, size_t *r
         else
             hi = mid;
     }
-    if (ret_pos)
-        *ret_pos = lo;
-    return lo < st->n && st->recs[lo]->cfg.id == id ? st->recs[lo] : NULL;
-}
-
-bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec *r,
-                          int64_t now_mono_ms)
-{
-    return r->cfg.enabled && r->last_seen_mono >= 0 &&
-           now_mono_ms - r->last_seen_mono <= st->threshold_ms;
+    return lo;
 }
 
 static bool same_endpoint(const struct agg_server *a, const struct agg_server *b)
@@ -105,31 +164,35 @@ static void prune_units(struct agg_state_rec *r)
     r->n_units = k;
 }
 
-static int insert_rec(struct agg_state *st, const struct agg_server *s, int64_t now_mono_ms,
-                      size_t pos)
+static int insert_rec(struct agg_state *st, const struct agg_server *s, int64_t now_mono_ms)
 {
     struct agg_state_rec *r = calloc(1, sizeof(*r)), **grown;
+    size_t pos = agg_state_lower_bound(st, s->id);
     if (!r || agg_server_copy(s, &r->cfg) < 0) {
         free(r);
         return MON_ENOMEM;
     }
-    r->ring = calloc(st->ring_cap, sizeof(*r->ring));
-    if (!r->ring)
+    if (agg_ring_init(&r->ring, st->ring_cap) < 0)
         goto fail;
     if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 8;
+        size_t cap = st->cap ? st->cap * 2 : 16;
         grown = realloc(st->recs, cap * sizeof(*grown));
         if (!grown)
             goto fail;
         st->recs = grown;
         st->cap = cap;
     }
+    if (agg_idmap_put(&st->by_id, s->id, r) < 0)
+        goto fail;
     r->online = s->last_online;
     r->last_seen_utc_s = s->last_seen_at;
     r->seen_persisted_s = s->last_seen_at;
     r->last_seen_mono = -1;
     r->grace_mono = now_mono_ms;
     r->status_bucket = -1;
+    r->failing_pos = SIZE_MAX;
+    r->status = agg_state_rec_status(r);
+    st->counts[r->status]++;
     memmove(&st->recs[pos + 1], &st->recs[pos], (st->n - pos) * sizeof(*st->recs));
     st->recs[pos] = r;
     st->n++;
@@ -143,13 +206,12 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
 {
     struct agg_state_rec *r;
     struct agg_server copy;
-    size_t pos;
     int rc = MON_OK;
 
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, s->id, &pos);
+    r = agg_state_find(st, s->id);
     if (!r) {
-        rc = insert_rec(st, s, now_mono_ms, pos);
+        rc = insert_rec(st, s, now_mono_ms);
         goto out;
     }
     if (agg_server_copy(s, &copy) < 0) {
@@ -163,12 +225,17 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
     }
     if (!same_endpoint(&r->cfg, &copy) || r->cfg.enabled != copy.enabled)
         r->grace_mono = now_mono_ms; /* a fresh start for the offline threshold */
+    if (!copy.enabled) {             /* shown online again only after a poll answers */
+        r->live = false;
+        failing_del(st, r);
+    }
     /* The persisted fields are tracked here, not taken from the caller's copy. */
     copy.last_online = r->cfg.last_online;
     copy.last_seen_at = r->cfg.last_seen_at;
     agg_server_done(&r->cfg);
     r->cfg = copy;
     prune_units(r);
+    recount(st, r);
 out:
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -198,7 +265,7 @@ int agg_state_seed_units(struct agg_state *st, int64_t id, const struct agg_unit
     struct agg_state_rec *r;
     int rc = MON_OK;
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
+    r = agg_state_find(st, id);
     if (!r) {
         rc = MON_ENOENT;
         goto out;
@@ -223,10 +290,14 @@ void agg_state_server_remove(struct agg_state *st, int64_t id)
     struct agg_state_rec *r;
     size_t pos;
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, &pos);
+    r = agg_state_find(st, id);
     if (r) {
+        pos = agg_state_lower_bound(st, id);
         memmove(&st->recs[pos], &st->recs[pos + 1], (st->n - pos - 1) * sizeof(*st->recs));
         st->n--;
+        agg_idmap_del(&st->by_id, id);
+        failing_del(st, r);
+        st->counts[r->status]--;
         rec_free(r);
     }
     pthread_mutex_unlock(&st->lock);
@@ -251,23 +322,25 @@ static void persist_seen(struct agg_state *st, struct agg_state_rec *r, int64_t 
 }
 
 /* Sample values of the ring entry (plan §3.4 summary for GPUs, first disk with a value). */
-static void ring_push(struct agg_state *st, struct agg_state_rec *r, const struct agg_sample *s,
-                      int64_t now_utc_ms)
+static void ring_push(struct agg_state_rec *r, const struct agg_sample *s, int64_t now_utc_ms)
 {
-    struct agg_state_point *p = &r->ring[(r->ring_head + r->ring_len) % st->ring_cap];
-    if (r->ring_len == st->ring_cap)
-        r->ring_head = (r->ring_head + 1) % st->ring_cap;
-    else
-        r->ring_len++;
-    memset(p, 0, sizeof(*p));
-    p->utc_ms = now_utc_ms;
-    for (size_t m = 0; m < AGG_METRIC_COUNT; m++) {
-        double v;
-        if (agg_metrics[m].from_sample(s, &v)) {
-            p->present |= (uint8_t)(1u << m);
-            p->values[m] = (float)v;
+    struct agg_ring_values v;
+    memset(&v, 0, sizeof(v));
+    v.has[AGG_RING_CPU] = s->has_cpu;
+    v.v[AGG_RING_CPU] = s->cpu_pct;
+    v.has[AGG_RING_MEM] = s->has_mem;
+    v.v[AGG_RING_MEM] = s->mem_used_pct;
+    for (size_t i = 0; i < s->n_disks; i++) {
+        if (s->disks[i].has_value) {
+            v.has[AGG_RING_DISK] = true;
+            v.v[AGG_RING_DISK] = s->disks[i].used_pct;
+            break;
         }
     }
+    v.has[AGG_RING_GPU_UTIL] = v.has[AGG_RING_GPU_MEM] = s->has_gpu;
+    v.v[AGG_RING_GPU_UTIL] = s->gpu_util_max;
+    v.v[AGG_RING_GPU_MEM] = s->gpu_mem_used_mb;
+    agg_ring_push(&r->ring, now_utc_ms / 1000, &v);
 }
 
 /* States a unit passes through on its way somewhere: they do not change the comparison state,
@@ -347,8 +420,21 @@ static void track_units(struct agg_state *st, struct agg_state_rec *r, const str
     r->status_bucket = bucket;
 }
 
-int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, int64_t now_utc_ms,
-                      int64_t now_mono_ms)
+/* Lock held. Keeps a copy of s as the server's last sample (reusing the stored one). */
+static int keep_sample(struct agg_state_rec *r, const struct agg_sample *s)
+{
+    if (!r->sample && !(r->sample = agg_sample_new()))
+        return MON_ENOMEM;
+    if (agg_sample_copy(r->sample, s) < 0) {
+        agg_sample_free(r->sample);
+        r->sample = NULL;
+        return MON_ENOMEM;
+    }
+    return MON_OK;
+}
+
+int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample *s,
+                      int64_t now_utc_ms, int64_t now_mono_ms)
 {
     struct agg_state_rec *r;
     int64_t now_s = now_utc_ms / 1000;
@@ -356,7 +442,7 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, in
     int rc = MON_OK;
 
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
+    r = agg_state_find(st, id);
     if (!r) {
         rc = MON_ENOENT;
         goto out;
@@ -367,6 +453,8 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, in
     r->sample_utc_ms = now_utc_ms;
     r->last_error[0] = '\0';
     r->failures = 0;
+    r->live = true;
+    failing_del(st, r);
     if (r->online == 0) {
         snprintf(msg, sizeof(msg), "Server %s came back online", r->cfg.name);
         emit(st, r, now_utc_ms, "server_up", msg);
@@ -376,16 +464,33 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, in
     else if (now_s - r->seen_persisted_s >= SEEN_PERSIST_S || r->seen_persisted_s < 0)
         persist_seen(st, r, now_s, -1);
     r->online = 1;
-    ring_push(st, r, s, now_utc_ms);
+    ring_push(r, s, now_utc_ms);
     track_units(st, r, s, now_utc_ms);
     agg_state_gpus_update(st, r, s, now_utc_ms);
-    agg_sample_free(r->sample);
-    r->sample = s;
-    s = NULL;
+    rc = keep_sample(r, s);
+    recount(st, r);
 out:
     pthread_mutex_unlock(&st->lock);
-    agg_sample_free(s);
     return rc;
+}
+
+/* Lock held. Plan §3.1 threshold, counted only for a server whose last poll failed. */
+static void check_down(struct agg_state *st, struct agg_state_rec *r, int64_t now_utc_ms,
+                       int64_t now_mono_ms)
+{
+    int64_t ref = r->last_seen_mono > r->grace_mono ? r->last_seen_mono : r->grace_mono;
+    char msg[300];
+    if (!r->cfg.enabled || r->failures == 0 || now_mono_ms - ref <= st->threshold_ms)
+        return;
+    failing_del(st, r);
+    r->live = false;
+    recount(st, r);
+    if (r->online != 1)
+        return;
+    snprintf(msg, sizeof(msg), "Server %s went offline: %s", r->cfg.name, r->last_error);
+    r->online = 0;
+    emit(st, r, now_utc_ms, "server_down", msg);
+    persist_seen(st, r, -1, 0);
 }
 
 int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int64_t now_utc_ms,
@@ -394,37 +499,28 @@ int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int
     struct agg_state_rec *r;
     int rc = MON_OK;
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
+    r = agg_state_find(st, id);
     if (!r) {
         rc = MON_ENOENT;
     } else {
         mon_strlcpy(r->last_error, error && error[0] ? error : "poll failed",
                     sizeof(r->last_error));
         r->failures++;
+        if (r->live || r->online == 1)
+            failing_add(st, r);
+        check_down(st, r, now_utc_ms, now_mono_ms);
     }
     pthread_mutex_unlock(&st->lock);
-    agg_state_tick(st, now_utc_ms, now_mono_ms);
     return rc;
 }
 
 void agg_state_tick(struct agg_state *st, int64_t now_utc_ms, int64_t now_mono_ms)
 {
-    char msg[300];
     pthread_mutex_lock(&st->lock);
-    for (size_t i = 0; i < st->n; i++) {
-        struct agg_state_rec *r = st->recs[i];
-        int64_t ref = r->last_seen_mono > r->grace_mono ? r->last_seen_mono : r->grace_mono;
-        if (!r->cfg.enabled || r->online != 1 || now_mono_ms - ref <= st->threshold_ms)
-            continue;
-        if (r->last_error[0])
-            snprintf(msg, sizeof(msg), "Server %s went offline: %s", r->cfg.name, r->last_error);
-        else
-            snprintf(msg, sizeof(msg), "Server %s went offline: no reply for %lld s", r->cfg.name,
-                     (long long)((now_mono_ms - ref) / 1000));
-        r->online = 0;
-        emit(st, r, now_utc_ms, "server_down", msg);
-        persist_seen(st, r, -1, 0);
-    }
+    /* Walked backwards: check_down may swap the last entry into the current position. */
+    for (size_t i = st->n_failing; i-- > 0;)
+        if (i < st->n_failing)
+            check_down(st, st->failing[i], now_utc_ms, now_mono_ms);
     pthread_mutex_unlock(&st->lock);
 }
 
@@ -442,14 +538,12 @@ void agg_state_persist_seen(struct agg_state *st)
 void agg_state_get_counts(struct agg_state *st, int64_t now_mono_ms, struct agg_state_counts *ret)
 {
     struct agg_state_counts c = {0};
+    (void)now_mono_ms;
     pthread_mutex_lock(&st->lock);
     c.total = st->n;
-    for (size_t i = 0; i < st->n; i++) {
-        if (st->recs[i]->cfg.enabled)
-            c.enabled++;
-        if (agg_state_rec_online(st, st->recs[i], now_mono_ms))
-            c.online++;
-    }
+    memcpy(c.by_status, st->counts, sizeof(c.by_status));
     pthread_mutex_unlock(&st->lock);
+    c.enabled = c.total - c.by_status[AGG_STATUS_DISABLED];
+    c.online = c.by_status[AGG_STATUS_ONLINE] + c.by_status[AGG_STATUS_DEGRADED];
     *ret = c;
 }

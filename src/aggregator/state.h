@@ -15,6 +15,19 @@ struct agg_state;
 struct agg_sample;
 struct agg_writer;
 struct cJSON;
+struct mon_buf;
+
+/* The status shown for a server (the API's "status"). */
+enum agg_status {
+    AGG_STATUS_ONLINE,
+    AGG_STATUS_DEGRADED,
+    AGG_STATUS_OFFLINE,
+    AGG_STATUS_DISABLED,
+    AGG_STATUS_COUNT
+};
+
+/* "online", "degraded", "offline", "disabled". */
+const char *agg_status_name(enum agg_status s);
 
 struct agg_state_options {
     int64_t interval_ms;       /* poll interval */
@@ -51,34 +64,75 @@ int agg_state_seed_gpus(struct agg_state *st, int64_t id, const struct agg_gpu_s
 /* Removes a server and frees its sample, ring and unit states. */
 void agg_state_server_remove(struct agg_state *st, int64_t id);
 
-/* A poll answered with a valid sample (ownership of s passes to the state, even on error).
- * Emits server_up / service events. MON_ENOENT for an unknown server. */
-int agg_state_poll_ok(struct agg_state *st, int64_t id, struct agg_sample *s, int64_t now_utc_ms,
-                      int64_t now_mono_ms);
+/* A poll answered with a valid sample (copied; the server's stored sample is reused, so a
+ * steady fleet causes no allocation here). Emits server_up / service events. MON_ENOENT for an
+ * unknown server, MON_ENOMEM. */
+int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample *s,
+                      int64_t now_utc_ms, int64_t now_mono_ms);
 
 /* A poll failed with the given reason ("timeout", "token rejected (HTTP 401)"...). */
 int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int64_t now_utc_ms,
                         int64_t now_mono_ms);
 
-/* Offline detection: emits server_down for servers past the threshold. Call every ~250 ms. */
+/* Offline detection (plan §3.1, with the overload rule of issue 12): a server goes offline —
+ * server_down, "online": false — when its last poll failed and it has not been seen for
+ * 2 * interval + timeout. A server we did not get round to polling stays online. Call every
+ * ~250 ms; it only looks at servers whose last poll failed. */
 void agg_state_tick(struct agg_state *st, int64_t now_utc_ms, int64_t now_mono_ms);
 
 /* Persists last_seen_at of every server seen since it was last persisted (at shutdown). */
 void agg_state_persist_seen(struct agg_state *st);
 
 struct agg_state_counts {
-    size_t total, enabled, online;
+    size_t total, enabled, online;      /* online: online or degraded */
+    size_t by_status[AGG_STATUS_COUNT]; /* indexed by enum agg_status */
 };
 void agg_state_get_counts(struct agg_state *st, int64_t now_mono_ms, struct agg_state_counts *ret);
 
-/* JSON views for the API (new trees owned by the caller; NULL on allocation failure).
- * servers: array ordered by id of {id, name, host, agent_port, enabled, services, token_set,
- * online, status, last_error, last_seen_at, latest}. The token is never included. latest
- * counts the GPUs found free and in error in the last sample (gpu_free_count,
- * gpu_error_count). */
+/* The fields of a server list entry, for agg_list_query.fields. */
+enum {
+    AGG_FIELD_ID = 1 << 0,
+    AGG_FIELD_NAME = 1 << 1,
+    AGG_FIELD_HOST = 1 << 2,
+    AGG_FIELD_AGENT_PORT = 1 << 3,
+    AGG_FIELD_ENABLED = 1 << 4,
+    AGG_FIELD_SERVICES = 1 << 5,
+    AGG_FIELD_TOKEN_SET = 1 << 6,
+    AGG_FIELD_ONLINE = 1 << 7,
+    AGG_FIELD_STATUS = 1 << 8,
+    AGG_FIELD_LAST_ERROR = 1 << 9,
+    AGG_FIELD_LAST_SEEN_AT = 1 << 10,
+    AGG_FIELD_LATEST = 1 << 11,
+    AGG_FIELD_ALL = (1 << 12) - 1,
+};
+
+enum agg_list_sort { AGG_SORT_ID, AGG_SORT_NAME, AGG_SORT_STATUS, AGG_SORT_CPU, AGG_SORT_GPU };
+
+struct agg_list_query {
+    int status;    /* an enum agg_status, or -1 for any */
+    const char *q; /* NULL or "": any; else a case-insensitive part of the name or host */
+    enum agg_list_sort sort;
+    size_t offset;
+    size_t limit;    /* 0: no limit */
+    unsigned fields; /* AGG_FIELD_* bits; 0: all */
+};
+
+/* The server list as JSON text appended to out: an array of {id, name, host, agent_port,
+ * enabled, services, token_set, online, status, last_error, last_seen_at, latest} (the token
+ * is never included; latest counts the GPUs found free and in error in the last sample,
+ * gpu_free_count and gpu_error_count), filtered, sorted (ties and AGG_SORT_ID by id; status in the
+ * order offline, degraded, online, disabled; cpu and gpu highest first, servers without a value
+ * last) and paged by q. *ret_matched receives the number of servers that matched before
+ * paging. The registry lock is taken for a bounded number of servers at a time, so a list of
+ * 100,000 servers never holds up the poller for long. MON_OK or MON_ENOMEM. */
+int agg_state_list_json(struct agg_state *st, const struct agg_list_query *q, int64_t now_mono_ms,
+                        struct mon_buf *out, size_t *ret_matched);
+
+/* Every server, ordered by id, as a cJSON array (a convenience over agg_state_list_json for
+ * tests and small callers). NULL on allocation failure. */
 struct cJSON *agg_state_servers_json(struct agg_state *st, int64_t now_mono_ms);
 
-/* One server: the list object plus agent, gpus (with each GPU's state, users, processes and
+/* One server: the list entry plus agent, gpus (with each GPU's state, users, processes and
  * health), disks and service_states from the last sample. NULL for an unknown id (or on
  * allocation failure). */
 struct cJSON *agg_state_server_json(struct agg_state *st, int64_t id, int64_t now_mono_ms);

@@ -76,7 +76,7 @@ int agg_state_seed_gpus(struct agg_state *st, int64_t id, const struct agg_gpu_s
     for (size_t i = 0; i < n; i++)
         track_from_row(&seeds[i], &rows[i]);
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
+    r = agg_state_find(st, id);
     if (!r) {
         rc = MON_ENOENT;
     } else {

@@ -287,9 +287,9 @@ int agg_state_gpus_json(struct agg_state *st, const struct agg_gpus_query *q, in
     /* A bounded number of servers per hold of the lock, resuming after the last id seen, so a
      * large fleet never holds up the poller for long. */
     while (more && rc == MON_OK) {
-        size_t pos = 0, end;
+        size_t pos, end;
         pthread_mutex_lock(&st->lock);
-        (void)agg_state_find(st, next_id, &pos);
+        pos = agg_state_lower_bound(st, next_id);
         end = pos + LOCK_CHUNK < st->n ? pos + LOCK_CHUNK : st->n;
         for (size_t i = pos; i < end && rc == MON_OK; i++) {
             const struct agg_state_rec *r = st->recs[i];

@@ -1,32 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* JSON views of the live-state registry for the API (plan §5.1 and §5.2 field names), built
- * under the registry lock; tokens are never part of them. */
+/* JSON views of one server of the live-state registry for the API (plan §5.2 field names),
+ * built under the registry lock; tokens are never part of them. */
 #include "aggregator/sample.h"
 #include "aggregator/state.h"
 #include "aggregator/state_priv.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
-
-static const char *status_text(const struct agg_state *st, const struct agg_state_rec *r,
-                               int64_t now_mono_ms)
-{
-    if (!r->cfg.enabled)
-        return "disabled";
-    if (!agg_state_rec_online(st, r, now_mono_ms))
-        return "offline";
-    return r->sample && r->sample->degraded ? "degraded" : "online";
-}
-
-static const struct agg_disk *first_disk(const struct agg_sample *s)
-{
-    for (size_t i = 0; i < s->n_disks; i++)
-        if (s->disks[i].has_value)
-            return &s->disks[i];
-    return NULL;
-}
 
 static void add_str_or_null(cJSON *o, const char *name, const char *v)
 {
@@ -36,80 +19,17 @@ static void add_str_or_null(cJSON *o, const char *name, const char *v)
         cJSON_AddNullToObject(o, name);
 }
 
-static cJSON *latest_json(const struct agg_sample *s)
+/* Lock held. The list entry of a record as a cJSON object (the one text writer of
+ * state_list.c is the single definition of those fields). */
+static cJSON *rec_json(const struct agg_state_rec *r)
 {
-    const struct agg_disk *d = first_disk(s);
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    mon_json_add_time(o, "ts", s->ts);
-    for (size_t m = 0; m < AGG_METRIC_COUNT; m++) {
-        double v = 0;
-        bool has = agg_metrics[m].from_sample(s, &v);
-        mon_json_add_opt(o, agg_metrics[m].name, has, v, agg_metrics[m].decimals);
-    }
-    /* The totals beside the metrics, from the same disk and GPUs. */
-    mon_json_add_opt(o, "disk_used_bytes", d != NULL, d ? d->used_bytes : 0, 0);
-    mon_json_add_opt(o, "disk_total_bytes", d != NULL, d ? d->total_bytes : 0, 0);
-    mon_json_add_opt(o, "gpu_mem_total_mb", s->has_gpu, s->gpu_mem_total_mb, 0);
-    cJSON_AddNumberToObject(o, "gpu_count", (double)s->n_gpus);
-    cJSON_AddNumberToObject(o, "services_failed_count", s->services_failed_count);
+    struct mon_buf b;
+    cJSON *o = NULL;
+    mon_buf_init(&b, 1024 * 1024);
+    if (agg_state_rec_write(r, AGG_FIELD_ALL, &b) == MON_OK)
+        o = cJSON_ParseWithLength(b.data, b.len);
+    mon_buf_done(&b);
     return o;
-}
-
-/* The GPUs found free and in error by the last sample (as stale as latest itself). */
-static void add_gpu_counts(cJSON *latest, const struct agg_state_rec *r)
-{
-    cJSON_AddNumberToObject(latest, "gpu_free_count",
-                            (double)agg_state_gpus_count(r, AGG_GPU_FREE));
-    cJSON_AddNumberToObject(latest, "gpu_error_count",
-                            (double)agg_state_gpus_count(r, AGG_GPU_ERROR));
-}
-
-static cJSON *rec_json(const struct agg_state *st, const struct agg_state_rec *r,
-                       int64_t now_mono_ms)
-{
-    cJSON *o = cJSON_CreateObject(), *svc, *latest;
-    if (!o)
-        return NULL;
-    cJSON_AddNumberToObject(o, "id", (double)r->cfg.id);
-    cJSON_AddStringToObject(o, "name", r->cfg.name);
-    cJSON_AddStringToObject(o, "host", r->cfg.host);
-    cJSON_AddNumberToObject(o, "agent_port", r->cfg.port);
-    cJSON_AddBoolToObject(o, "enabled", r->cfg.enabled);
-    svc = cJSON_AddArrayToObject(o, "services");
-    for (size_t i = 0; svc && i < r->cfg.n_services; i++)
-        cJSON_AddItemToArray(svc, cJSON_CreateString(r->cfg.services[i]));
-    cJSON_AddBoolToObject(o, "token_set", r->cfg.token && r->cfg.token[0]);
-    cJSON_AddBoolToObject(o, "online", agg_state_rec_online(st, r, now_mono_ms));
-    cJSON_AddStringToObject(o, "status", status_text(st, r, now_mono_ms));
-    add_str_or_null(o, "last_error", r->last_error);
-    mon_json_add_time(o, "last_seen_at", r->last_seen_utc_s);
-    latest = r->sample ? latest_json(r->sample) : cJSON_CreateNull();
-    if (latest && r->sample)
-        add_gpu_counts(latest, r);
-    if (!latest || !cJSON_AddItemToObject(o, "latest", latest)) {
-        cJSON_Delete(latest);
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
-}
-
-cJSON *agg_state_servers_json(struct agg_state *st, int64_t now_mono_ms)
-{
-    cJSON *arr = cJSON_CreateArray();
-    pthread_mutex_lock(&st->lock);
-    for (size_t i = 0; arr && i < st->n; i++) {
-        cJSON *o = rec_json(st, st->recs[i], now_mono_ms);
-        if (!o || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(arr);
-            arr = NULL;
-        }
-    }
-    pthread_mutex_unlock(&st->lock);
-    return arr;
 }
 
 static cJSON *agent_json(const struct agg_sample *s)
@@ -196,8 +116,9 @@ cJSON *agg_state_server_json(struct agg_state *st, int64_t id, int64_t now_mono_
     struct agg_state_rec *r;
     cJSON *o = NULL, *agent, *units;
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
-    if (!r || !(o = rec_json(st, r, now_mono_ms)))
+    (void)now_mono_ms;
+    r = agg_state_find(st, id);
+    if (!r || !(o = rec_json(r)))
         goto out;
     agent = r->sample ? agent_json(r->sample) : cJSON_CreateNull();
     if (!agent || !cJSON_AddItemToObject(o, "agent", agent)) {
@@ -227,7 +148,7 @@ int agg_state_services_json(struct agg_state *st, int64_t id, cJSON **ret)
     cJSON *arr = NULL;
     int rc = MON_OK;
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
+    r = agg_state_find(st, id);
     if (!r)
         rc = MON_ENOENT;
     else if (!(arr = units_json(r)))
@@ -242,14 +163,17 @@ int agg_state_recent_json(struct agg_state *st, int64_t id, const char *metric, 
                           cJSON **ret)
 {
     const struct agg_metric *m = agg_metric_find(metric);
-    struct agg_state_rec *r;
-    cJSON *root = NULL, *data;
     int rc = MON_OK;
+    struct agg_state_rec *r;
+    struct agg_ring_values v;
+    cJSON *root = NULL, *data;
+    size_t i = 0;
+    int64_t t = 0;
 
     if (!m)
         return MON_EINVAL;
     pthread_mutex_lock(&st->lock);
-    r = agg_state_find(st, id, NULL);
+    r = agg_state_find(st, id);
     if (!r) {
         rc = MON_ENOENT;
         goto out;
@@ -263,10 +187,9 @@ int agg_state_recent_json(struct agg_state *st, int64_t id, const char *metric, 
     cJSON_AddStringToObject(root, "metric", m->name);
     cJSON_AddNumberToObject(root, "interval_s", (double)st->opt.interval_ms / 1000.0);
     data = cJSON_AddArrayToObject(root, "data");
-    for (size_t i = 0; data && i < r->ring_len; i++) {
-        const struct agg_state_point *p = &r->ring[(r->ring_head + i) % st->ring_cap];
+    while (data && agg_ring_next(&r->ring, &i, &t, &v)) {
         cJSON *o;
-        if (p->utc_ms < now_utc_ms - 3600000)
+        if (t * 1000 < now_utc_ms - 3600000)
             continue;
         o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(data, o)) {
@@ -274,8 +197,8 @@ int agg_state_recent_json(struct agg_state *st, int64_t id, const char *metric, 
             data = NULL;
             break;
         }
-        mon_json_add_time(o, "ts", p->utc_ms / 1000);
-        mon_json_add_opt(o, "value", (p->present & (1u << m->id)) != 0, p->values[m->id], 1);
+        mon_json_add_time(o, "ts", t);
+        mon_json_add_opt(o, "value", v.has[m->id], v.v[m->id], 1);
     }
     if (!data) {
         cJSON_Delete(root);

@@ -1,23 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Internals of the live-state registry shared by state.c (updates) and state_json.c (views);
- * nothing else includes this header. */
+/* Internals of the live-state registry shared by state.c (updates), state_json.c (one
+ * server's views) and state_list.c (the server list); nothing else includes this header. */
 #ifndef MON_AGGREGATOR_STATE_PRIV_H
 #define MON_AGGREGATOR_STATE_PRIV_H
 
+#include "aggregator/idmap.h"
+#include "aggregator/ring.h"
 #include "aggregator/state.h"
 #include "aggregator/metric.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/* One ring entry of the live chart (32 bytes: 720 of them per server at a 5-s interval). */
-struct agg_state_point {
-    int64_t utc_ms;
-    float values[AGG_METRIC_COUNT]; /* indexed by enum agg_metric_id */
-    uint8_t present;                /* bit 1 << agg_metric_id: values[id] is set */
-};
-_Static_assert(AGG_METRIC_COUNT <= 8, "agg_state_point.present has one bit per metric");
 
 struct agg_state_unit {
     char name[256];
@@ -45,12 +39,14 @@ struct agg_state_rec {
     int64_t grace_mono;        /* start of the current offline-threshold window */
     int64_t seen_persisted_s;  /* last last_seen_at sent to the writer */
     int online;                /* event tracking: -1 unknown, 0 offline, 1 online */
+    bool live;                 /* shown online: answered in this process and not down since */
+    enum agg_status status;    /* what the counts hold it as */
     char last_error[160];
     int64_t failures; /* consecutive failed polls */
     uint64_t polls_ok;
     int64_t status_bucket; /* bucket of the last service_status rows, -1 none */
-    struct agg_state_point *ring;
-    size_t ring_head, ring_len;
+    size_t failing_pos;    /* index in agg_state.failing, or SIZE_MAX */
+    struct agg_ring ring;
     struct agg_state_unit *units;
     size_t n_units;
     struct agg_state_gpus gpus;
@@ -63,14 +59,33 @@ struct agg_state {
     size_t ring_cap;
     struct agg_state_rec **recs; /* ordered by id */
     size_t n, cap;
+    struct agg_idmap by_id;
+    /* Servers whose last poll failed while they count as online: the only ones that can go
+     * offline, so the periodic check never walks the whole fleet. */
+    struct agg_state_rec **failing;
+    size_t n_failing, cap_failing;
+    size_t counts[AGG_STATUS_COUNT];
 };
 
-/* Lock held. The record of id, or NULL; *ret_pos is where it is or would be inserted. */
-struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id, size_t *ret_pos);
+/* Lock held. The record of id, or NULL. */
+struct agg_state_rec *agg_state_find(struct agg_state *st, int64_t id);
 
-/* Lock held. Plan §3.1: enabled and seen within 2 * interval + timeout. */
+/* Lock held. Index of the first record with an id ≥ id (n when none). */
+size_t agg_state_lower_bound(const struct agg_state *st, int64_t id);
+
+/* Lock held. The status shown for a record. */
+enum agg_status agg_state_rec_status(const struct agg_state_rec *r);
+
+/* Lock held. The record counts as online (enabled, answered and not down since); now_mono_ms
+ * is unused: whether a server is down is decided when its polls fail (state.c). */
 bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec *r,
                           int64_t now_mono_ms);
+
+struct mon_buf;
+
+/* Lock held. Appends the list entry of a record (the AGG_FIELD_* bits of fields) as JSON text.
+ * MON_OK or MON_ENOMEM. */
+int agg_state_rec_write(const struct agg_state_rec *r, unsigned fields, struct mon_buf *b);
 
 /* ---- GPU states (state_gpus.c) ---- */
 

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* fleet: one process playing N monitor-agents on 127.0.0.1 ports BASE..BASE+N-1 for the
- * aggregator benchmark; it answers GET /v1/snapshot with made-up but realistic samples and
- * implements nothing else of the agent. */
-#include "common/buf.h"
+/* fleet: one process playing many monitor-agents for the aggregator benchmark and the overload
+ * test: agent k (of --first .. --first + --count - 1) listens on 127.0.0.A:P with
+ * A = 1 + k / --ports-per-address and P = --base-port + k % --ports-per-address, so that
+ * 100,000 agents fit below the ephemeral port range on a few loopback addresses. It answers
+ * GET /v1/snapshot with made-up but realistic samples (two GPUs, one or two disks, the units
+ * asked for) and implements nothing else of the agent. Replies are written with a small
+ * formatter, not printf, so that the simulator stays cheaper than the aggregator it drives. */
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,18 +26,22 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define FLEET_MAX_HEADER   8192 /* request line + headers, as the real agent */
-#define FLEET_MAX_REPLY    65536
+#define FLEET_MAX_BODY     16384
 #define FLEET_SPARE_FDS    16 /* stdio, epoll, signalfd, the config file, headroom */
 #define FLEET_TAG_LISTENER (UINT64_C(1) << 32) /* epoll tags: + agent index; below: a conn fd */
 #define FLEET_TAG_SIGNAL   UINT64_MAX
+#define FLEET_DEFAULT_PPA  10000 /* ports per address */
 
 struct agent {
     int fd;
-    int port;
-    uint64_t served;
+    uint32_t index; /* global agent number */
+    uint16_t port;
+    uint8_t addr; /* 127.0.0.<addr> */
+    uint32_t served;
 };
 
 struct conn {
@@ -47,20 +55,71 @@ struct conn {
 struct fleet {
     int ep;
     const char *token;
+    size_t token_len;
     struct agent *agents;
     struct conn **conns; /* by fd */
     size_t n_agents, n_fds, n_conns, max_conns;
     int last_fd; /* of the connection served last */
     uint64_t requests, accepted, evicted;
+    int64_t ts_second; /* the second ts_text was made for */
+    char ts_text[MON_ISO8601_LEN], since_text[MON_ISO8601_LEN];
 };
 
-/* splitmix64: a deterministic "random" number in [0, 1) for a seed. */
-static double wobble(uint64_t seed)
+/* ---- a tiny writer (bounded; writes nothing past end) ---- */
+
+struct out {
+    char *p, *end;
+};
+
+static void w_mem(struct out *o, const char *s, size_t n)
+{
+    if ((size_t)(o->end - o->p) < n) {
+        o->p = o->end; /* overflow: the caller sees a full buffer and fails */
+        return;
+    }
+    memcpy(o->p, s, n);
+    o->p += n;
+}
+
+static void w_str(struct out *o, const char *s)
+{
+    w_mem(o, s, strlen(s));
+}
+
+static void w_u64(struct out *o, uint64_t v)
+{
+    char tmp[24], *q = tmp + sizeof(tmp);
+    do {
+        *--q = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    w_mem(o, q, (size_t)(tmp + sizeof(tmp) - q));
+}
+
+/* A non-negative value with one decimal, from tenths. */
+static void w_tenths(struct out *o, uint64_t tenths)
+{
+    char d[2] = {'.', (char)('0' + tenths % 10)};
+    w_u64(o, tenths / 10);
+    w_mem(o, d, 2);
+}
+
+static void w_hex(struct out *o, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        tmp[i] = hex[v & 15];
+    w_mem(o, tmp, (size_t)digits);
+}
+
+/* splitmix64: a deterministic "random" number in [0, 1000) for a seed. */
+static uint64_t wobble(uint64_t seed)
 {
     uint64_t z = seed + 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+    return (z ^ (z >> 31)) % 1000;
 }
 
 static int hex(char ch)
@@ -73,18 +132,22 @@ static int hex(char ch)
 
 /* Echoes the comma-separated, percent-encoded units of ?services= as active/running; bytes
  * that cannot be in a unit name are dropped, so nothing needs JSON escaping. */
-static int put_services(struct mon_buf *b, const char *q, const char *since)
+static void put_services(struct out *o, const char *q, const char *since)
 {
     char name[256];
     size_t n = 0;
-    int r = mon_buf_puts(b, ",\"services\":[");
-    while (r == MON_OK) {
-        if (*q == ',' || *q == '&' || *q == '\0') {
-            if (n > 0)
-                r = mon_buf_printf(b,
-                                   "%s{\"name\":\"%.*s\",\"active_state\":\"active\",\"sub_state\":"
-                                   "\"running\",\"since\":\"%s\"}",
-                                   b->data[b->len - 1] == '[' ? "" : ",", (int)n, name, since);
+    bool first = true;
+    w_str(o, ",\"services\":[");
+    for (;;) {
+        if (*q == ',' || *q == '&' || *q == '\0' || *q == ' ') {
+            if (n > 0) {
+                w_str(o, first ? "{\"name\":\"" : ",{\"name\":\"");
+                w_mem(o, name, n);
+                w_str(o, "\",\"active_state\":\"active\",\"sub_state\":\"running\",\"since\":\"");
+                w_str(o, since);
+                w_str(o, "\"}");
+                first = false;
+            }
             n = 0;
             if (*q++ != ',')
                 break;
@@ -99,49 +162,82 @@ static int put_services(struct mon_buf *b, const char *q, const char *since)
             name[n++] = ch;
         q++;
     }
-    return r == MON_OK ? mon_buf_puts(b, "]") : r;
+    w_str(o, "]");
 }
 
-static int put_snapshot(struct mon_buf *b, struct agent *a, const char *services)
+static void refresh_time(struct fleet *f)
 {
-    int64_t now_ms = mon_utc_ms();
-    uint64_t seed = (uint64_t)a->port * 1000003u + a->served;
-    double cpu = 2.0 + 96.0 * wobble(seed), mem_pct = 30.0 + 40.0 * wobble(seed + 1);
-    double total = 274877906944.0, disk_total = 1.0e12,
-           disk_used = 2.0e11 + 6.0e11 * wobble(a->port);
-    char ts[MON_ISO8601_LEN], since[MON_ISO8601_LEN];
-    int r;
+    int64_t now = mon_utc_ms() / 1000;
+    if (now == f->ts_second)
+        return;
+    f->ts_second = now;
+    if (mon_format_iso8601(now, f->ts_text, sizeof(f->ts_text)) < 0 ||
+        mon_format_iso8601(now - 3600, f->since_text, sizeof(f->since_text)) < 0)
+        f->ts_text[0] = f->since_text[0] = '\0';
+}
 
-    if (mon_format_iso8601(now_ms / 1000, ts, sizeof(ts)) < 0 ||
-        mon_format_iso8601(now_ms / 1000 - 3600, since, sizeof(since)) < 0)
-        return MON_ERANGE;
-    r = mon_buf_printf(b,
-                       "{\"node_id\":\"fleet-%d\",\"ts\":\"%s\",\"agent_version\":\"0.1.0\","
-                       "\"uptime_s\":%" PRId64 ",\"cpu_count\":64,\"load\":[%.2f,%.2f,%.2f],"
-                       "\"cpu_pct\":%.1f,\"mem\":{\"used_bytes\":%.0f,\"total_bytes\":%.0f,"
-                       "\"used_pct\":%.1f},\"disks\":[{\"mount\":\"/\",\"used_bytes\":%.0f,"
-                       "\"total_bytes\":%.0f,\"used_pct\":%.1f}",
-                       a->port, ts, 86400 + now_ms / 1000 % 1000000, cpu * 0.64, cpu * 0.6,
-                       cpu * 0.55, cpu, total * mem_pct / 100.0, total, mem_pct, disk_used,
-                       disk_total, disk_used * 100.0 / disk_total);
-    if (r == MON_OK && a->port % 2)
-        r = mon_buf_puts(b, ",{\"mount\":\"/data\",\"used_bytes\":3000000000000,\"total_bytes\":"
-                            "8000000000000,\"used_pct\":37.5}");
-    for (int g = 0; g < 2 && r == MON_OK; g++) {
-        double util = 100.0 * wobble(seed + 2 + (uint64_t)g);
-        r = mon_buf_printf(b,
-                           "%s{\"index\":%d,\"name\":\"NVIDIA A100-SXM4-80GB\",\"uuid\":\"GPU-"
-                           "%08x-%04x-4000-8000-%012x\",\"util_pct\":%.1f,\"mem_used_mb\":%.0f,"
-                           "\"mem_total_mb\":81920,\"temp_c\":%.1f,\"power_w\":%.1f}",
-                           g ? "," : "],\"gpus\":[", g, (unsigned)a->port, (unsigned)g,
-                           (unsigned)a->port, util, 81920.0 * util / 100.0, 35.0 + util * 0.4,
-                           60.0 + util * 3.4);
+/* The snapshot body of agent a (values move from request to request). */
+static void put_snapshot(struct fleet *f, struct out *o, struct agent *a, const char *services)
+{
+    uint64_t seed = (uint64_t)a->index * 1000003u + a->served;
+    uint64_t cpu = 20 + wobble(seed) * 96 / 100, mem_pct = 300 + wobble(seed + 1) * 4 / 10;
+    uint64_t total = 274877906944ULL, disk_total = 1000000000000ULL;
+    uint64_t disk_used = 200000000000ULL + wobble(a->index) * 600000000ULL;
+
+    w_str(o, "{\"node_id\":\"fleet-");
+    w_u64(o, a->index);
+    w_str(o, "\",\"ts\":\"");
+    w_str(o, f->ts_text);
+    w_str(o, "\",\"agent_version\":\"0.1.0\",\"uptime_s\":");
+    w_u64(o, 86400 + (uint64_t)f->ts_second % 1000000);
+    w_str(o, ",\"cpu_count\":64,\"load\":[");
+    w_tenths(o, cpu * 64 / 100);
+    w_str(o, ",");
+    w_tenths(o, cpu * 60 / 100);
+    w_str(o, ",");
+    w_tenths(o, cpu * 55 / 100);
+    w_str(o, "],\"cpu_pct\":");
+    w_tenths(o, cpu);
+    w_str(o, ",\"mem\":{\"used_bytes\":");
+    w_u64(o, total / 1000 * mem_pct);
+    w_str(o, ",\"total_bytes\":");
+    w_u64(o, total);
+    w_str(o, ",\"used_pct\":");
+    w_tenths(o, mem_pct);
+    w_str(o, "},\"disks\":[{\"mount\":\"/\",\"used_bytes\":");
+    w_u64(o, disk_used);
+    w_str(o, ",\"total_bytes\":");
+    w_u64(o, disk_total);
+    w_str(o, ",\"used_pct\":");
+    w_tenths(o, disk_used / 1000000000ULL);
+    w_str(o, "}");
+    if (a->index % 2)
+        w_str(o, ",{\"mount\":\"/data\",\"used_bytes\":3000000000000,\"total_bytes\":"
+                 "8000000000000,\"used_pct\":37.5}");
+    w_str(o, "],\"gpus\":[");
+    for (int g = 0; g < 2; g++) {
+        uint64_t util = wobble(seed + 2 + (uint64_t)g); /* tenths */
+        w_str(o, g ? ",{\"index\":1" : "{\"index\":0");
+        w_str(o, ",\"name\":\"NVIDIA A100-SXM4-80GB\",\"uuid\":\"GPU-");
+        w_hex(o, a->index, 8);
+        w_str(o, "-");
+        w_hex(o, (uint64_t)g, 4);
+        w_str(o, "-4000-8000-");
+        w_hex(o, a->index, 12);
+        w_str(o, "\",\"util_pct\":");
+        w_tenths(o, util);
+        w_str(o, ",\"mem_used_mb\":");
+        w_u64(o, 81920 * util / 1000);
+        w_str(o, ",\"mem_total_mb\":81920,\"temp_c\":");
+        w_tenths(o, 350 + util * 4 / 10);
+        w_str(o, ",\"power_w\":");
+        w_tenths(o, 600 + util * 34 / 10);
+        w_str(o, "}");
     }
-    if (r == MON_OK)
-        r = mon_buf_puts(b, "]");
-    if (r == MON_OK && services)
-        r = put_services(b, services, since);
-    return r == MON_OK ? mon_buf_puts(b, ",\"health\":\"ok\"}") : r;
+    w_str(o, "]");
+    if (services)
+        put_services(o, services, f->since_text);
+    w_str(o, ",\"health\":\"ok\"}");
 }
 
 /* Returns the value of header name in the NUL-terminated header block, or NULL. */
@@ -157,50 +253,53 @@ static const char *header(const char *block, const char *name)
     return NULL;
 }
 
-/* Answers one request (block: its headers, NUL-terminated). The reply must fit the socket
- * buffer at once (its clients never pipeline); otherwise the connection is closed. */
-static int respond(struct fleet *f, struct conn *c, char *block)
+/* Answers one request (block: its headers, NUL-terminated) with one writev. The reply must
+ * fit the socket buffer at once (its clients never pipeline); otherwise the connection is
+ * closed. */
+static int respond(struct fleet *f, struct conn *c, const char *block)
 {
-    struct mon_buf body, all;
+    char body[FLEET_MAX_BODY], head[256];
+    struct out ob = {body, body + sizeof(body)}, oh = {head, head + sizeof(head)};
     const char *auth = header(block, "Authorization"), *services = NULL, *text = "OK";
     bool path_ok =
         strncmp(block, "GET /v1/snapshot", 16) == 0 && (block[16] == ' ' || block[16] == '?');
-    char *query = path_ok && block[16] == '?' ? block + 17 : NULL;
-    size_t tlen = strlen(f->token);
-    int status = 200, r;
+    int status = 200;
+    struct iovec iov[2];
 
     if (!path_ok) {
         status = 404;
         text = "Not Found";
     } else if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
-               strncmp(auth + 7, f->token, tlen) != 0 || auth[7 + tlen] != '\r') {
+               strncmp(auth + 7, f->token, f->token_len) != 0 || auth[7 + f->token_len] != '\r') {
         status = 401;
         text = "Unauthorized";
     }
-    if (query)
-        query[strcspn(query, " \r")] = '\0';
-    for (const char *q = query; q && !services; q = (q = strchr(q, '&')) ? q + 1 : NULL)
-        if (strncmp(q, "services=", 9) == 0)
-            services = q + 9;
-    mon_buf_init(&body, FLEET_MAX_REPLY);
-    mon_buf_init(&all, FLEET_MAX_REPLY);
-    if (status == 200)
-        r = put_snapshot(&body, c->agent, services);
-    else
-        r = mon_buf_printf(&body, "{\"error\":\"%s\"}", text);
-    if (r == MON_OK)
-        r = mon_buf_printf(&all,
-                           "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                           "Content-Length: %zu\r\n%s\r\n%s",
-                           status, text, body.len,
-                           status == 401 ? "WWW-Authenticate: Bearer\r\n" : "", body.data);
-    if (r == MON_OK && send(c->fd, all.data, all.len, MSG_NOSIGNAL) != (ssize_t)all.len)
-        r = MON_EIO;
-    mon_buf_done(&body);
-    mon_buf_done(&all);
+    if (path_ok && block[16] == '?')
+        for (const char *q = block + 17; q && *q && *q != ' ' && !services;
+             q = (q = strpbrk(q, "& ")) && *q == '&' ? q + 1 : NULL)
+            if (strncmp(q, "services=", 9) == 0)
+                services = q + 9;
+    refresh_time(f);
+    if (status == 200) {
+        put_snapshot(f, &ob, c->agent, services);
+    } else {
+        w_str(&ob, "{\"error\":\"");
+        w_str(&ob, text);
+        w_str(&ob, "\"}");
+    }
+    w_str(&oh, status == 200   ? "HTTP/1.1 200 OK"
+               : status == 401 ? "HTTP/1.1 401 Unauthorized"
+                               : "HTTP/1.1 404 Not Found");
+    w_str(&oh, "\r\nContent-Type: application/json\r\nContent-Length: ");
+    w_u64(&oh, (uint64_t)(ob.p - body));
+    w_str(&oh, status == 401 ? "\r\nWWW-Authenticate: Bearer\r\n\r\n" : "\r\n\r\n");
     c->agent->served += status == 200;
     f->requests++;
-    return r;
+    if (ob.p == ob.end || oh.p == oh.end)
+        return MON_ETOOBIG;
+    iov[0] = (struct iovec){head, (size_t)(oh.p - head)};
+    iov[1] = (struct iovec){body, (size_t)(ob.p - body)};
+    return writev(c->fd, iov, 2) == (ssize_t)(iov[0].iov_len + iov[1].iov_len) ? MON_OK : MON_EIO;
 }
 
 static void conn_close(struct fleet *f, struct conn *c)
@@ -220,21 +319,21 @@ static void on_conn(struct fleet *f, struct conn *c)
     }
     c->in_len += n > 0 ? (size_t)n : 0;
     for (;;) { /* every complete request, in order */
-        size_t end = 0;
-        while (end + 4 <= c->in_len && memcmp(c->in + end, "\r\n\r\n", 4) != 0)
-            end++;
-        if (end + 4 > c->in_len) { /* incomplete: wait for more unless the buffer is full */
+        char *end;
+        c->in[c->in_len] = '\0';
+        end = strstr(c->in, "\r\n\r\n");
+        if (!end) { /* incomplete: wait for more unless the buffer is full */
             if (c->in_len == FLEET_MAX_HEADER)
                 conn_close(f, c);
             return;
         }
-        c->in[end + 2] = '\0';
+        end[2] = '\0';
         if (respond(f, c, c->in) < 0) {
             conn_close(f, c);
             return;
         }
-        c->in_len -= end + 4;
-        memmove(c->in, c->in + end + 4, c->in_len);
+        c->in_len -= (size_t)(end + 4 - c->in);
+        memmove(c->in, end + 4, c->in_len);
         c->idle = true;
         f->last_fd = c->fd;
     }
@@ -276,31 +375,37 @@ static void on_listener(struct fleet *f, struct agent *a)
     f->accepted++;
 }
 
-static int open_listener(struct fleet *f, size_t i, int port)
+static int open_listener(struct fleet *f, size_t i)
 {
+    struct agent *a = &f->agents[i];
     struct sockaddr_in sin = {.sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                              .sin_port = htons(a->port),
+                              .sin_addr.s_addr = htonl(0x7f000000u | a->addr)};
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = FLEET_TAG_LISTENER + i};
     int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    f->agents[i] = (struct agent){.fd = fd, .port = port};
+    a->fd = fd;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 512) < 0 ||
         epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        fprintf(stderr, "fleet: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
+        fprintf(stderr, "fleet: cannot listen on 127.0.0.%u:%u: %s\n", a->addr, a->port,
+                strerror(errno));
         return -1;
     }
     return 0;
 }
 
 /* Compact on purpose: the aggregator reads at most 1 MiB of config (~100 bytes a server). */
-static int print_config(const char *path, int64_t base, size_t count, const char *token)
+static int print_config(const char *path, const struct fleet *f)
 {
     FILE *out = fopen(path, "w");
     bool ok = out && fputs("servers:\n", out) >= 0;
-    for (size_t i = 0; ok && i < count; i++)
-        ok = fprintf(out, "- {name: fleet-%zu, host: 127.0.0.1, agent_port: %zu, token: \"%s\"}\n",
-                     (size_t)base + i, (size_t)base + i, token) > 0;
+    for (size_t i = 0; ok && i < f->n_agents; i++) {
+        const struct agent *a = &f->agents[i];
+        ok = fprintf(out,
+                     "- {name: fleet-%" PRIu32
+                     ", host: 127.0.0.%u, agent_port: %u, token: \"%s\"}\n",
+                     a->index, a->addr, a->port, f->token) > 0;
+    }
     if (out && fclose(out) != 0)
         ok = false;
     if (!ok)
@@ -308,79 +413,114 @@ static int print_config(const char *path, int64_t base, size_t count, const char
     return ok ? 0 : -1;
 }
 
-static int parse_args(int argc, char **argv, int64_t *ret_base, int64_t *ret_count,
-                      const char **ret_token, const char **ret_config)
+struct args {
+    int64_t base, count, first, per_addr;
+    const char *token, *config;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
 {
     int r = MON_OK;
     if (argc % 2 == 0)
         return MON_EINVAL;
     for (int i = 1; i + 1 < argc && r == MON_OK; i += 2) {
         if (strcmp(argv[i], "--base-port") == 0)
-            r = mon_parse_int64(argv[i + 1], 1, 65535, ret_base);
+            r = mon_parse_int64(argv[i + 1], 1, 65535, &a->base);
         else if (strcmp(argv[i], "--count") == 0)
-            r = mon_parse_int64(argv[i + 1], 1, 65535, ret_count);
+            r = mon_parse_int64(argv[i + 1], 1, 1000000, &a->count);
+        else if (strcmp(argv[i], "--first") == 0)
+            r = mon_parse_int64(argv[i + 1], 0, 1000000, &a->first);
+        else if (strcmp(argv[i], "--ports-per-address") == 0)
+            r = mon_parse_int64(argv[i + 1], 1, 65535, &a->per_addr);
         else if (strcmp(argv[i], "--token") == 0)
-            *ret_token = argv[i + 1];
+            a->token = argv[i + 1];
         else if (strcmp(argv[i], "--print-config") == 0)
-            *ret_config = argv[i + 1];
+            a->config = argv[i + 1];
         else
             r = MON_EINVAL;
     }
-    if (r < 0 || *ret_base < 1 || *ret_count < 1 || *ret_base + *ret_count - 1 > 65535 ||
-        !*ret_token || !**ret_token || strlen(*ret_token) > 256 ||
-        (*ret_token)[strcspn(*ret_token, "\"\\ \t\r\n#:{}[],&*!|>'%@`")] != '\0')
+    if (r < 0 || a->base < 1 || a->count < 1 || !a->token || !*a->token || strlen(a->token) > 256 ||
+        a->token[strcspn(a->token, "\"\\ \t\r\n#:{}[],&*!|>'%@`")] != '\0')
+        return MON_EINVAL;
+    if (a->per_addr == 0)
+        a->per_addr = a->first + a->count <= FLEET_DEFAULT_PPA ? 65536 : FLEET_DEFAULT_PPA;
+    /* The last agent's port and address must exist. */
+    if (a->base + (a->per_addr < a->first + a->count ? a->per_addr : a->first + a->count) - 1 >
+            65535 ||
+        (a->first + a->count - 1) / a->per_addr + 1 > 254)
         return MON_EINVAL;
     return MON_OK;
 }
 
-int main(int argc, char **argv)
+/* Raises the open-file limit and sizes the connection table. */
+static int size_fds(struct fleet *f)
 {
-    struct fleet f = {.ep = -1};
-    struct epoll_event events[256];
-    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = FLEET_TAG_SIGNAL};
     struct rlimit rl;
-    const char *config = NULL;
-    int64_t base = 0, count = 0;
-    int sfd = -1, rc = 1;
-    size_t opened = 0;
-    sigset_t mask;
-
-    if (parse_args(argc, argv, &base, &count, &f.token, &config) < 0) {
-        fprintf(stderr,
-                "Usage: fleet --base-port P --count N --token T [--print-config FILE]\n"
-                "  serves ports P..P+N-1 on 127.0.0.1; T: 1-256 characters, no spaces or quotes\n");
-        return 2;
-    }
-    f.n_agents = (size_t)count;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < f.n_agents + 2 * FLEET_SPARE_FDS) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < f->n_agents + 2 * FLEET_SPARE_FDS) {
         fprintf(stderr,
                 "fleet: %zu agents need at least %zu file descriptors but the limit is %llu "
-                "(raise it: ulimit -Hn)\n",
-                f.n_agents, f.n_agents + 2 * FLEET_SPARE_FDS, (unsigned long long)rl.rlim_cur);
-        return 1;
+                "(raise it: ulimit -Hn, or run more fleet processes with --first)\n",
+                f->n_agents, f->n_agents + 2 * FLEET_SPARE_FDS, (unsigned long long)rl.rlim_cur);
+        return -1;
     }
-    f.n_fds = rl.rlim_cur < (1u << 20) ? (size_t)rl.rlim_cur : (1u << 20);
-    f.max_conns = f.n_fds - f.n_agents - FLEET_SPARE_FDS;
-    if (config && print_config(config, base, f.n_agents, f.token) < 0)
+    f->n_fds = rl.rlim_cur < (1u << 20) ? (size_t)rl.rlim_cur : (1u << 20);
+    f->max_conns = f->n_fds - f->n_agents - FLEET_SPARE_FDS;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct fleet f = {.ep = -1, .ts_second = -1};
+    struct args a = {0};
+    struct epoll_event events[256];
+    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = FLEET_TAG_SIGNAL};
+    int sfd = -1, rc = 1;
+    size_t opened = 0;
+    sigset_t mask;
+
+    if (parse_args(argc, argv, &a) < 0) {
+        fprintf(stderr,
+                "Usage: fleet --base-port P --count N --token T [--first K]\n"
+                "             [--ports-per-address M] [--print-config FILE]\n"
+                "  agents K..K+N-1; agent k on 127.0.0.(1 + k / M):(P + k %% M); M: 65536\n"
+                "  (one address) up to 10,000 agents, else 10,000; T: 1-256 characters, no\n"
+                "  spaces or quotes\n");
+        return 2;
+    }
+    f.token = a.token;
+    f.token_len = strlen(a.token);
+    f.n_agents = (size_t)a.count;
+    if (size_fds(&f) < 0)
         return 1;
+    f.agents = calloc(f.n_agents, sizeof(*f.agents));
+    if (!f.agents)
+        return 1;
+    for (size_t i = 0; i < f.n_agents; i++) {
+        uint32_t k = (uint32_t)(a.first + (int64_t)i);
+        f.agents[i] = (struct agent){.fd = -1,
+                                     .index = k,
+                                     .port = (uint16_t)(a.base + k % a.per_addr),
+                                     .addr = (uint8_t)(1 + k / a.per_addr)};
+    }
+    if (a.config && print_config(a.config, &f) < 0)
+        goto out;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
-    f.agents = calloc(f.n_agents, sizeof(*f.agents));
     f.conns = calloc(f.n_fds, sizeof(*f.conns));
     f.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!f.agents || !f.conns || f.ep < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+    if (!f.conns || f.ep < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
         (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
         epoll_ctl(f.ep, EPOLL_CTL_ADD, sfd, &sev) < 0) {
         fprintf(stderr, "fleet: cannot set up: %s\n", strerror(errno));
         goto out;
     }
     for (; opened < f.n_agents; opened++)
-        if (open_listener(&f, opened, (int)(base + (int64_t)opened)) < 0)
+        if (open_listener(&f, opened) < 0)
             goto out;
     printf("ready\n");
     fflush(stdout);
@@ -406,8 +546,8 @@ out:
     for (size_t fd = 0; f.conns && fd < f.n_fds; fd++)
         if (f.conns[fd])
             conn_close(&f, f.conns[fd]);
-    for (size_t i = 0; f.agents && i <= opened && i < f.n_agents; i++)
-        if (f.agents[i].fd > 0)
+    for (size_t i = 0; f.agents && i < f.n_agents; i++)
+        if (f.agents[i].fd >= 0)
             close(f.agents[i].fd);
     if (sfd >= 0)
         close(sfd);

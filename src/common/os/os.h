@@ -174,6 +174,11 @@ void mon_os_sock_close(mon_socket s);
  * number of ready sockets, 0 on timeout or interruption. */
 int mon_os_poll(mon_pollfd *fds, size_t n, int timeout_ms);
 
+/* Hands heap memory that is free but still mapped back to the OS (after large temporary
+ * buffers were released: the C library keeps them otherwise). Costs a walk of the heap: call
+ * it rarely. */
+void mon_os_release_free_memory(void);
+
 /* Resident set size of this process in bytes, or -1 when unknown. */
 long long mon_os_rss_bytes(void);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <limits.h>
@@ -448,4 +449,11 @@ int mon_os_poll(mon_pollfd *fds, size_t n, int timeout_ms)
 {
     int r = poll(fds, (nfds_t)n, timeout_ms);
     return r < 0 ? 0 : r;
+}
+
+void mon_os_release_free_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
+#include <malloc.h>
 #include <psapi.h>
 #include <signal.h>
 #include <stdio.h>
@@ -521,4 +522,9 @@ int mon_os_poll(mon_pollfd *fds, size_t n, int timeout_ms)
 {
     int r = WSAPoll(fds, (ULONG)n, timeout_ms);
     return r < 0 ? 0 : r;
+}
+
+void mon_os_release_free_memory(void)
+{
+    _heapmin();
 }

@@ -102,7 +102,7 @@ static void agent_stop(struct agent *a)
     pthread_mutex_destroy(&a->lock);
 }
 
-static void on_result(void *ctx, int64_t id, struct agg_sample *s, const char *error,
+static void on_result(void *ctx, int64_t id, const struct agg_sample *s, const char *error,
                       int64_t now_utc_ms, int64_t now_mono_ms)
 {
     struct results *res = ctx;
@@ -121,7 +121,6 @@ static void on_result(void *ctx, int64_t id, struct agg_sample *s, const char *e
         }
     }
     pthread_mutex_unlock(&res->lock);
-    agg_sample_free(s);
 }
 
 static void on_tick(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms)

@@ -115,10 +115,13 @@ static void test_accumulate_and_checkpoint(void **state)
     assert_int_equal(agg_rollup_checkpoint(r), 0);
     assert_int_equal(capture_count(&cap, AGG_JOB_HOURLY, NULL), 1);
 
-    /* Rollover: one more sample in the bucket, then one in the next bucket writes the
-     * finished bucket at once. */
+    /* Rollover: one more sample in the bucket, then one in the next bucket stages the
+     * finished bucket, which the next flush writes (off the poller thread). */
     add(r, 1, sample(100, 0, 0, 25), B0 * 1000 + 9900);
     add(r, 1, sample(1, 0, 0, 25), B0 * 1000 + 10100);
+    assert_int_equal(capture_count(&cap, AGG_JOB_HOURLY, NULL), 1);
+    assert_int_equal(agg_rollup_flush(r), 1);
+    assert_int_equal(agg_rollup_flush(r), 0);
     j = capture_last(&cap, AGG_JOB_HOURLY);
     assert_int_equal(capture_count(&cap, AGG_JOB_HOURLY, NULL), 2);
     assert_int_equal(j->u.hourly.rows[0].ts, B0);

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* The last hour of one server's chart values (cpu, memory, disk, GPU utilisation, GPU memory)
+ * at poll resolution, in 12 bytes a point: percentages in tenths (what the API shows), GPU
+ * memory as a float, time as seconds since the previous point. */
+#ifndef MON_AGGREGATOR_RING_H
+#define MON_AGGREGATOR_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum agg_ring_metric {
+    AGG_RING_CPU,
+    AGG_RING_MEM,
+    AGG_RING_DISK,
+    AGG_RING_GPU_UTIL,
+    AGG_RING_GPU_MEM,
+    AGG_RING_METRICS
+};
+
+struct agg_ring_point {
+    uint32_t pct_a; /* bits 0-15: seconds since the previous point (signed); 16-25: cpu */
+    uint32_t pct_b; /* bits 0-9: memory, 10-19: disk, 20-29: GPU utilisation */
+    float gpu_mem;  /* MiB; NaN: absent */
+};
+
+struct agg_ring {
+    struct agg_ring_point *pts;
+    int64_t oldest_s, newest_s; /* UTC seconds of the oldest and newest point */
+    uint16_t head, len, cap;
+};
+
+struct agg_ring_values {
+    bool has[AGG_RING_METRICS];
+    double v[AGG_RING_METRICS];
+};
+
+/* Allocates room for cap points (≤ 65535) and writes every byte of it, so that the memory a
+ * full ring takes is resident from the start (RSS does not creep up over the first hour).
+ * MON_OK or MON_ENOMEM. */
+int agg_ring_init(struct agg_ring *r, size_t cap);
+
+/* Frees the points. Accepts a ring that was never initialised (zeroed). */
+void agg_ring_done(struct agg_ring *r);
+
+/* Appends a point at utc_s, dropping the oldest when full. A wall-clock jump of an hour or
+ * more forward, or of more than 9 hours back, starts the ring afresh (no kept point could be
+ * shown or placed any more). */
+void agg_ring_push(struct agg_ring *r, int64_t utc_s, const struct agg_ring_values *v);
+
+/* Walks the points oldest first: start with i = 0 and t = 0, call while it returns true. */
+bool agg_ring_next(const struct agg_ring *r, size_t *i, int64_t *t, struct agg_ring_values *v);
+
+#endif
