@@ -5,6 +5,7 @@
 #include "aggregator/api_priv.h"
 
 #include "aggregator/catalog.h"
+#include "aggregator/api_list.h"
 #include "aggregator/api_params.h"
 #include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
@@ -28,7 +29,6 @@
 #include <string.h>
 
 #define MAX_BODY_BYTES (64 * 1024)
-#define LIST_CACHE_MS  500
 
 /* Room for a 400 message that quotes a query value (mon_http_error's own limit). */
 #define WHY_LEN 1024
@@ -92,43 +92,20 @@ void agg_api_store_error(struct mon_http_response *resp, int r, const char *what
 /* Drops the cached server list so that a change made through the API shows at once. */
 void agg_api_list_invalidate(struct agg_api *api)
 {
-    pthread_mutex_lock(&api->list_lock);
-    free(api->list_body);
-    api->list_body = NULL;
-    pthread_mutex_unlock(&api->list_lock);
+    agg_list_cache_invalidate(api->list_cache);
 }
 
 static void handle_list(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
-    int64_t now = mon_mono_ms();
-    char *copy = NULL;
-    size_t len = 0;
+    agg_api_list_get(api->engine, api->list_cache, req, resp);
+}
 
+static void handle_summary(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
     (void)req;
-    /* One rebuild at a time: concurrent requests wait for it instead of repeating it. */
-    pthread_mutex_lock(&api->list_lock);
-    if (!api->list_body || now - api->list_built_ms >= LIST_CACHE_MS) {
-        cJSON *list = agg_engine_servers_json(api->engine);
-        char *text = list ? cJSON_PrintUnformatted(list) : NULL;
-        cJSON_Delete(list);
-        if (text) {
-            free(api->list_body);
-            api->list_body = text;
-            api->list_len = strlen(text);
-            api->list_built_ms = now;
-        }
-    }
-    if (api->list_body && (copy = malloc(api->list_len + 1))) {
-        memcpy(copy, api->list_body, api->list_len + 1);
-        len = api->list_len;
-    }
-    pthread_mutex_unlock(&api->list_lock);
-    if (!copy) {
-        mon_http_error(resp, 500, "out of memory");
-        return;
-    }
-    mon_http_body(resp, 200, "application/json", copy, len);
+    agg_api_list_summary(api->engine, resp);
 }
 
 static void handle_get(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
@@ -347,6 +324,7 @@ static void handle_health(void *ctx, struct mon_http_request *req, struct mon_ht
 static const struct mon_http_route api_routes[] = {
     {"GET", "/api/servers", handle_list},
     {"POST", "/api/servers", agg_api_handle_create},
+    {"GET", "/api/servers/summary", handle_summary},
     {"GET", "/api/servers/{id}", handle_get},
     {"PUT", "/api/servers/{id}", agg_api_handle_update},
     {"DELETE", "/api/servers/{id}", agg_api_handle_delete},
@@ -399,13 +377,13 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
     api->engine = engine;
     api->store = store;
     api->dbwatch = dbwatch;
-    pthread_mutex_init(&api->list_lock, NULL);
     pthread_mutex_init(&api->mutate_lock, NULL);
     opt.ctx = api;
     if (cfg->n_allow_from)
         opt.allow = allow_client;
     if (mon_authlimit_new("aggregator", &api->auth_failures) < 0 ||
-        agg_catalog_new(cfg->timeout_ms, &api->catalog) < 0) {
+        agg_catalog_new(cfg->timeout_ms, &api->catalog) < 0 ||
+        !(api->list_cache = agg_list_cache_new(engine))) {
         snprintf(why, why_len, "out of memory");
         goto fail;
     }
@@ -413,10 +391,10 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
         goto fail;
     return api;
 fail:
+    agg_list_cache_free(api->list_cache);
     agg_catalog_free(api->catalog);
     mon_authlimit_free(api->auth_failures);
     pthread_mutex_destroy(&api->mutate_lock);
-    pthread_mutex_destroy(&api->list_lock);
     free(api);
     return NULL;
 }
@@ -436,8 +414,7 @@ void agg_api_stop(struct agg_api *api)
     mon_http_stop(api->http);
     agg_catalog_free(api->catalog);
     mon_authlimit_free(api->auth_failures);
-    free(api->list_body);
     pthread_mutex_destroy(&api->mutate_lock);
-    pthread_mutex_destroy(&api->list_lock);
+    agg_list_cache_free(api->list_cache);
     free(api);
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct agg_list_cache;
+
 struct agg_api {
     const struct agg_config *cfg;
     struct agg_engine *engine;
@@ -20,15 +22,10 @@ struct agg_api {
     struct mon_http_server *http;
     struct mon_authlimit *auth_failures;
     struct agg_catalog *catalog;
-    /* GET /api/servers body, shared by every client for LIST_CACHE_MS: the dashboard of each
-     * open browser asks every 5 s, and serialising hundreds of servers costs milliseconds. */
-    pthread_mutex_t list_lock;
+    struct agg_list_cache *list_cache; /* the plain GET /api/servers body (api_list.c) */
     /* Adds and edits one at a time: the look-alike check of a name and the write it guards
      * must not interleave with another add. */
     pthread_mutex_t mutate_lock;
-    char *list_body;
-    size_t list_len;
-    int64_t list_built_ms;
 };
 
 /* The {id} path segment; false after a 404. */

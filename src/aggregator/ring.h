@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The last hour of one server's chart values (cpu, memory, disk, GPU utilisation, GPU memory)
- * at poll resolution, in 12 bytes a point: percentages in tenths (what the API shows), GPU
- * memory as a float, time as seconds since the previous point. */
+ * at poll resolution, in 10 bytes a point: percentages in tenths (what the API shows), GPU
+ * memory as a float without its 4 lowest mantissa bits (exact to 1 TiB in whole MiB), time as
+ * seconds since the previous point (12 bits, signed). */
 #ifndef MON_AGGREGATOR_RING_H
 #define MON_AGGREGATOR_RING_H
 
@@ -18,10 +19,10 @@ enum agg_ring_metric {
     AGG_RING_METRICS
 };
 
+/* 80 bits: 0-11 seconds since the previous point (signed), 12-21 cpu, 22-31 memory, 32-41
+ * disk, 42-51 GPU utilisation (tenths of a percent, 1023: absent), 52-79 GPU memory. */
 struct agg_ring_point {
-    uint32_t pct_a; /* bits 0-15: seconds since the previous point (signed); 16-25: cpu */
-    uint32_t pct_b; /* bits 0-9: memory, 10-19: disk, 20-29: GPU utilisation */
-    float gpu_mem;  /* MiB; NaN: absent */
+    uint16_t w[5];
 };
 
 struct agg_ring {
@@ -43,9 +44,9 @@ int agg_ring_init(struct agg_ring *r, size_t cap);
 /* Frees the points. Accepts a ring that was never initialised (zeroed). */
 void agg_ring_done(struct agg_ring *r);
 
-/* Appends a point at utc_s, dropping the oldest when full. A wall-clock jump of an hour or
- * more forward, or of more than 9 hours back, starts the ring afresh (no kept point could be
- * shown or placed any more). */
+/* Appends a point at utc_s, dropping the oldest when full. A gap longer than a time step can
+ * hold gets one or two empty points in between; a jump of an hour or more forward, or of more
+ * than 34 minutes back (a wall-clock change), starts the ring afresh. */
 void agg_ring_push(struct agg_ring *r, int64_t utc_s, const struct agg_ring_values *v);
 
 /* Walks the points oldest first: start with i = 0 and t = 0, call while it returns true. */

@@ -55,11 +55,30 @@ void agg_rollup_acc_reset(struct agg_rollup_acc *a, int64_t bucket)
 
 void agg_rollup_acc_done(struct agg_rollup_acc *a)
 {
+    for (size_t i = 0; i < a->n_gpus; i++) {
+        free(a->gpus[i].uuid);
+        free(a->gpus[i].name);
+    }
+    for (size_t i = 0; i < a->n_disks; i++)
+        free(a->disks[i].mount);
     free(a->gpus);
     free(a->disks);
     a->gpus = NULL;
     a->disks = NULL;
     a->n_gpus = a->n_disks = 0;
+}
+
+/* Keeps a copy of text in *dst, allocating only when it changed. */
+static void keep_text(char **dst, const char *text)
+{
+    char *copy;
+    if (*dst && strcmp(*dst, text) == 0)
+        return;
+    copy = strdup(text);
+    if (!copy)
+        return; /* the old text stays */
+    free(*dst);
+    *dst = copy;
 }
 
 static struct agg_gpu_acc *gpu_slot(struct agg_rollup_acc *a, int index)
@@ -83,18 +102,21 @@ static struct agg_gpu_acc *gpu_slot(struct agg_rollup_acc *a, int index)
 static struct agg_disk_acc *disk_slot(struct agg_rollup_acc *a, const char *mount)
 {
     struct agg_disk_acc *d;
+    char *copy;
     for (size_t i = 0; i < a->n_disks; i++)
         if (strcmp(a->disks[i].mount, mount) == 0)
             return &a->disks[i];
-    if (a->n_disks >= AGG_MAX_DISKS)
+    if (a->n_disks >= AGG_MAX_DISKS || !(copy = strdup(mount)))
         return NULL;
     d = realloc(a->disks, (a->n_disks + 1) * sizeof(*d));
-    if (!d)
+    if (!d) {
+        free(copy);
         return NULL;
+    }
     a->disks = d;
     d = &a->disks[a->n_disks++];
     memset(d, 0, sizeof(*d));
-    mon_strlcpy(d->mount, mount, sizeof(d->mount));
+    d->mount = copy;
     return d;
 }
 
@@ -107,9 +129,9 @@ static void add_gpus(struct agg_rollup_acc *a, const struct agg_sample *s)
             continue;
         g->samples++;
         if (in->uuid[0])
-            mon_strlcpy(g->uuid, in->uuid, sizeof(g->uuid));
+            keep_text(&g->uuid, in->uuid);
         if (in->name[0])
-            mon_strlcpy(g->name, in->name, sizeof(g->name));
+            keep_text(&g->name, in->name);
         if (in->error[0])
             continue;
         if (in->has_util)
@@ -201,10 +223,10 @@ static void merge_gpu_row(struct agg_rollup_acc *a, const struct agg_gpu_hourly_
     int64_t n = row->samples;
     if (!g)
         return;
-    if (!g->uuid[0])
-        mon_strlcpy(g->uuid, row->uuid, sizeof(g->uuid));
-    if (!g->name[0])
-        mon_strlcpy(g->name, row->name, sizeof(g->name));
+    if (!g->uuid && row->uuid[0])
+        keep_text(&g->uuid, row->uuid);
+    if (!g->name && row->name[0])
+        keep_text(&g->name, row->name);
     g->samples += n;
     if (row->has_util)
         stat_merge(&g->util, n, row->util_pct_avg, row->util_pct_avg, row->util_pct_max, 0);
@@ -275,8 +297,8 @@ static void fill_gpu_row(const struct agg_rollup_acc *a, const struct agg_gpu_ac
     o->server_id = a->server_id;
     o->ts = a->bucket;
     o->gpu_index = g->index;
-    mon_strlcpy(o->uuid, g->uuid, sizeof(o->uuid));
-    mon_strlcpy(o->name, g->name, sizeof(o->name));
+    mon_strlcpy(o->uuid, g->uuid ? g->uuid : "", sizeof(o->uuid));
+    mon_strlcpy(o->name, g->name ? g->name : "", sizeof(o->name));
     o->samples = g->samples;
     o->has_util = g->util.n > 0;
     o->util_pct_avg = stat_avg(&g->util);

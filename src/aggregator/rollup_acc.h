@@ -19,9 +19,11 @@ struct agg_stat_acc {
     double sum, min, max, last;
 };
 
+/* Texts are malloc'd to their length (a fixed 96 or 256 bytes each, times GPUs and mounts,
+ * was a tenth of the memory a server takes). */
 struct agg_gpu_acc {
     int index;
-    char uuid[96], name[96];
+    char *uuid, *name; /* NULL: not known yet */
     int64_t samples;
     struct agg_stat_acc util, mem, temp, power;
     bool has_total;
@@ -29,7 +31,7 @@ struct agg_gpu_acc {
 };
 
 struct agg_disk_acc {
-    char mount[256];
+    char *mount;
     int64_t samples;
     struct agg_stat_acc pct;
     double used_bytes, total_bytes;

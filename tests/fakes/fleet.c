@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fleet: one process playing many monitor-agents for the aggregator benchmark and the overload
- * test: agent k (of --first .. --first + --count - 1) listens on 127.0.0.A:P with
- * A = 1 + k / --ports-per-address and P = --base-port + k % --ports-per-address, so that
- * 100,000 agents fit below the ephemeral port range on a few loopback addresses. It answers
+ * test: agent k (of --first .. --first + --count - 1) listens on address --address + k / M
+ * (counting up in the last byte) and port --base-port + k % M, M = --ports-per-address, so
+ * that 100,000 agents fit below the ephemeral port range on a few loopback addresses. It answers
  * GET /v1/snapshot with made-up but realistic samples (two GPUs, one or two disks, the units
  * asked for) and implements nothing else of the agent. Replies are written with a small
  * formatter, not printf, so that the simulator stays cheaper than the aggregator it drives. */
@@ -40,7 +40,7 @@ struct agent {
     int fd;
     uint32_t index; /* global agent number */
     uint16_t port;
-    uint8_t addr; /* 127.0.0.<addr> */
+    uint32_t addr; /* IPv4, host order */
     uint32_t served;
 };
 
@@ -378,17 +378,17 @@ static void on_listener(struct fleet *f, struct agent *a)
 static int open_listener(struct fleet *f, size_t i)
 {
     struct agent *a = &f->agents[i];
-    struct sockaddr_in sin = {.sin_family = AF_INET,
-                              .sin_port = htons(a->port),
-                              .sin_addr.s_addr = htonl(0x7f000000u | a->addr)};
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(a->port), .sin_addr.s_addr = htonl(a->addr)};
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = FLEET_TAG_LISTENER + i};
     int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     a->fd = fd;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 512) < 0 ||
         epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        fprintf(stderr, "fleet: cannot listen on 127.0.0.%u:%u: %s\n", a->addr, a->port,
-                strerror(errno));
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
+        fprintf(stderr, "fleet: cannot listen on %s:%u: %s\n", ip, a->port, strerror(errno));
         return -1;
     }
     return 0;
@@ -401,10 +401,11 @@ static int print_config(const char *path, const struct fleet *f)
     bool ok = out && fputs("servers:\n", out) >= 0;
     for (size_t i = 0; ok && i < f->n_agents; i++) {
         const struct agent *a = &f->agents[i];
-        ok = fprintf(out,
-                     "- {name: fleet-%" PRIu32
-                     ", host: 127.0.0.%u, agent_port: %u, token: \"%s\"}\n",
-                     a->index, a->addr, a->port, f->token) > 0;
+        struct in_addr in = {.s_addr = htonl(a->addr)};
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in, ip, sizeof(ip));
+        ok = fprintf(out, "- {name: fleet-%" PRIu32 ", host: %s, agent_port: %u, token: \"%s\"}\n",
+                     a->index, ip, a->port, f->token) > 0;
     }
     if (out && fclose(out) != 0)
         ok = false;
@@ -415,6 +416,7 @@ static int print_config(const char *path, const struct fleet *f)
 
 struct args {
     int64_t base, count, first, per_addr;
+    uint32_t address; /* first address, host order */
     const char *token, *config;
 };
 
@@ -432,7 +434,13 @@ static int parse_args(int argc, char **argv, struct args *a)
             r = mon_parse_int64(argv[i + 1], 0, 1000000, &a->first);
         else if (strcmp(argv[i], "--ports-per-address") == 0)
             r = mon_parse_int64(argv[i + 1], 1, 65535, &a->per_addr);
-        else if (strcmp(argv[i], "--token") == 0)
+        else if (strcmp(argv[i], "--address") == 0) {
+            struct in_addr in;
+            if (inet_pton(AF_INET, argv[i + 1], &in) != 1 ||
+                (ntohl(in.s_addr) >> 24) != 127) /* loopback only */
+                r = MON_EINVAL;
+            a->address = ntohl(in.s_addr);
+        } else if (strcmp(argv[i], "--token") == 0)
             a->token = argv[i + 1];
         else if (strcmp(argv[i], "--print-config") == 0)
             a->config = argv[i + 1];
@@ -442,12 +450,14 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (r < 0 || a->base < 1 || a->count < 1 || !a->token || !*a->token || strlen(a->token) > 256 ||
         a->token[strcspn(a->token, "\"\\ \t\r\n#:{}[],&*!|>'%@`")] != '\0')
         return MON_EINVAL;
+    if (a->address == 0)
+        a->address = 0x7f000001u; /* 127.0.0.1 */
     if (a->per_addr == 0)
         a->per_addr = a->first + a->count <= FLEET_DEFAULT_PPA ? 65536 : FLEET_DEFAULT_PPA;
     /* The last agent's port and address must exist. */
     if (a->base + (a->per_addr < a->first + a->count ? a->per_addr : a->first + a->count) - 1 >
             65535 ||
-        (a->first + a->count - 1) / a->per_addr + 1 > 254)
+        (a->address & 0xffu) + (uint32_t)((a->first + a->count - 1) / a->per_addr) > 254)
         return MON_EINVAL;
     return MON_OK;
 }
@@ -484,11 +494,11 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &a) < 0) {
         fprintf(stderr,
-                "Usage: fleet --base-port P --count N --token T [--first K]\n"
+                "Usage: fleet --base-port P --count N --token T [--first K] [--address A]\n"
                 "             [--ports-per-address M] [--print-config FILE]\n"
-                "  agents K..K+N-1; agent k on 127.0.0.(1 + k / M):(P + k %% M); M: 65536\n"
-                "  (one address) up to 10,000 agents, else 10,000; T: 1-256 characters, no\n"
-                "  spaces or quotes\n");
+                "  agents K..K+N-1; agent k on (A + k / M):(P + k %% M), A a loopback address\n"
+                "  (default 127.0.0.1, counting up in its last byte); M: 65536 (one address) up\n"
+                "  to 10,000 agents, else 10,000; T: 1-256 characters, no spaces or quotes\n");
         return 2;
     }
     f.token = a.token;
@@ -504,7 +514,7 @@ int main(int argc, char **argv)
         f.agents[i] = (struct agent){.fd = -1,
                                      .index = k,
                                      .port = (uint16_t)(a.base + k % a.per_addr),
-                                     .addr = (uint8_t)(1 + k / a.per_addr)};
+                                     .addr = a.address + (uint32_t)(k / a.per_addr)};
     }
     if (a.config && print_config(a.config, &f) < 0)
         goto out;
