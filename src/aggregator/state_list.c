@@ -436,7 +436,9 @@ int agg_state_list_json(struct agg_state *st, const struct agg_list_query *q, in
     }
     if ((r = collect(st, q, &list, &n)) < 0)
         return r;
-    if (q->sort == AGG_SORT_NAME)
+    if (n < 2) /* nothing to sort (and qsort must not get NULL) */
+        ;
+    else if (q->sort == AGG_SORT_NAME)
         qsort(list, n, sizeof(*list), cmp_name);
     else if (q->sort == AGG_SORT_STATUS)
         qsort(list, n, sizeof(*list), cmp_status);

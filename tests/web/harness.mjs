@@ -340,6 +340,56 @@ export class Aggregator {
   }
 }
 
+// The fleet simulator (build/bin/fleet): count fake agents on a loopback address of its own
+// (127.R.S.1 with random R and S, so that parallel runs and other programs' listeners on
+// 127.0.0.1 never collide), ports 20000.. on it. servers(): entries for Aggregator({servers}).
+export class Fleet {
+  constructor({ count, token = 'fleet-token-0123' }) {
+    this.count = count;
+    this.token = token;
+    this.dir = mkdtemp('lanmon-fleet-');
+    this.address = `127.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 250)}.1`;
+    this.proc = null;
+  }
+
+  async start() {
+    const cfg = path.join(this.dir, 'servers.yaml');
+    const log = fs.openSync(path.join(this.dir, 'fleet.log'), 'a');
+    this.proc = track(spawn(path.join(BIN_DIR, 'fleet'), ['--base-port', '20000', '--count', String(this.count),
+      '--address', this.address, '--ports-per-address', '40000', '--token', this.token, '--print-config', cfg],
+    { env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0:abort_on_error=0' }, stdio: ['ignore', 'pipe', log] }));
+    fs.closeSync(log);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('fleet not ready within 30 s')), 30000);
+      this.proc.stdout.on('data', (d) => {
+        if (String(d).includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      this.proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`fleet exited with ${code}: ${fs.readFileSync(path.join(this.dir, 'fleet.log'), 'utf8')}`));
+      });
+    });
+    return this;
+  }
+
+  servers() {
+    return Array.from({ length: this.count }, (_, k) => ({
+      name: `fleet-${k}`, host: this.address, agent_port: 20000 + k, token: this.token,
+    }));
+  }
+
+  async close() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGTERM');
+      if (!(await waitExit(this.proc, 5000))) this.proc.kill('SIGKILL');
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 // Tiny sequential runner: each case runs even if an earlier one failed; prints a summary
 // "N passed, N failed" and sets the exit code.
 export function runner() {

@@ -470,6 +470,10 @@ static void test_list_query(void **state)
     q.offset = 9;
     list_ids(st, &q, ids, sizeof(ids), &matched);
     assert_string_equal(ids, "");
+    q = (struct agg_list_query){.status = AGG_STATUS_DEGRADED, .sort = AGG_SORT_NAME};
+    list_ids(st, &q, ids, sizeof(ids), &matched); /* nothing matches: nothing to sort */
+    assert_string_equal(ids, "");
+    assert_int_equal(matched, 0);
 
     /* Fields, and names that need escaping come back intact. */
     q = (struct agg_list_query){.status = -1, .fields = AGG_FIELD_NAME | AGG_FIELD_LATEST};

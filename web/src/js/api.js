@@ -53,7 +53,8 @@ function markConnection(ok) {
   if (changed) for (const fn of conn.listeners) fn(connection());
 }
 
-async function request(method, path, { body, headers } = {}) {
+// The JSON body of a reply, and with withResponse {data, response} (for paging headers).
+async function request(method, path, { body, headers, withResponse = false } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
   let resp;
@@ -83,7 +84,7 @@ async function request(method, path, { body, headers } = {}) {
   markConnection(true);
   setServerDate(resp.headers.get('Date'));
   if (!resp.ok) throw new ApiError(resp.status, data || (text ? { error: text.slice(0, 200) } : null));
-  return data;
+  return withResponse ? { data, response: resp } : data;
 }
 
 export function apiGet(path) {
@@ -142,8 +143,22 @@ export async function apiSend(method, path, body) {
 }
 
 // ---- endpoints ---------------------------------------------------------------------------
+// One page of the server list: {list, total} (total: how many match the filters).
+async function serverPage(query) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== '' && v !== null && v !== undefined) q.set(k, String(v));
+  const { data, response } = await request('GET', `/api/servers?${q}`, { withResponse: true });
+  const total = Number(response.headers.get('X-Total-Count'));
+  return { list: data, total: Number.isFinite(total) ? total : data.length };
+}
+
 export const api = {
   servers: () => apiGet('/api/servers'),
+  // Only the given fields of every server (e.g. 'id,name' for a picker).
+  serverFields: (fields) => apiGet(`/api/servers?fields=${encodeURIComponent(fields)}&sort=name`),
+  serverPage,
+  summary: () => apiGet('/api/servers/summary'),
+  health: () => apiGet('/api/health'),
   server: (id) => apiGet(`/api/servers/${encodeURIComponent(id)}`),
   recent: (id, metric) => apiGet(`/api/servers/${encodeURIComponent(id)}/recent?metric=${encodeURIComponent(metric)}`),
   timeseries: (id, metric, agg, from, to) => apiGet(`/api/servers/${encodeURIComponent(id)}/timeseries?${new URLSearchParams({ metric, agg, from, to })}`),

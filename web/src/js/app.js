@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Dashboard entry point: navbar (pages, language, theme), hash router (#/, #/servers/{id},
-// #/gpus, #/events, #/manage, #/manage/add, #/manage/edit/{id}) and the lost-connection banner.
-import { connection, onConnectionChange } from './api.js';
+// #/gpus, #/events, #/manage, #/manage/add, #/manage/edit/{id}), the lost-connection banner
+// and the overload banner (from /api/health every 15 s).
+import { api, connection, onConnectionChange } from './api.js';
 import { h, icon, setText } from './dom.js';
-import { LANGS, fmtAgo, fmtTime, lang, onLangChange, setLang, t } from './i18n.js';
+import { LANGS, fmtAgo, fmtDurationMs, fmtTime, lang, onLangChange, setLang, t } from './i18n.js';
 import * as overview from './pages/overview.js';
 import * as detail from './pages/detail.js';
 import * as events from './pages/events.js';
@@ -11,7 +12,7 @@ import * as gpus from './pages/gpus.js';
 import * as manage from './pages/manage.js';
 import * as serverForm from './pages/server_form.js';
 import { parseHash } from './route.js';
-import { showFlashes } from './ui.js';
+import { showFlashes, startPoller } from './ui.js';
 
 const ROUTES = [
   { re: /^\/?$/, page: overview, nav: 'overview' },
@@ -76,11 +77,46 @@ function renderNavbar(activeKey) {
       h('span', { class: 'd-none d-sm-inline text-secondary' }, icon('globe', 'icon')), langSel, themeBtn)));
 }
 
-// ---- lost-connection banner --------------------------------------------------------------
+// ---- banners -----------------------------------------------------------------------------
 let bannerTimer = null;
 
-function renderBanner() {
+// Two places in #banner-slot: the lost-connection banner, then the overload banner.
+function bannerPlace(id) {
   const slot = document.getElementById('banner-slot');
+  let el = document.getElementById(id);
+  if (!el) {
+    el = h('div', { id });
+    if (id === 'conn-slot') slot.prepend(el);
+    else slot.append(el);
+  }
+  return el;
+}
+
+let lastHealth = null;
+
+function renderOverload() {
+  const slot = bannerPlace('load-slot');
+  const poll = lastHealth && lastHealth.poll;
+  if (!poll || !poll.overloaded) {
+    if (slot.firstChild) slot.replaceChildren();
+    return;
+  }
+  const text = t('load.overloaded', { lag: fmtDurationMs(poll.lag_ms), interval: fmtDurationMs(poll.interval_s * 1000) });
+  slot.replaceChildren(h('div', { class: 'alert alert-warning mb-0 mt-2', role: 'status', id: 'overload-banner' },
+    h('div', { class: 'd-flex align-items-center gap-2' }, icon('alert', 'icon alert-icon'), h('div', { text }))));
+}
+
+async function checkHealth() {
+  try {
+    lastHealth = await api.health();
+  } catch {
+    lastHealth = null; /* unreachable: the lost-connection banner says so */
+  }
+  renderOverload();
+}
+
+function renderBanner() {
+  const slot = bannerPlace('conn-slot');
   const c = connection();
   if (c.ok) {
     slot.replaceChildren();
@@ -131,6 +167,7 @@ function mount() {
 function rerender() {
   mount();
   renderBanner();
+  renderOverload();
 }
 
 window.addEventListener('hashchange', mount);
@@ -138,3 +175,4 @@ onLangChange(rerender);
 onConnectionChange(renderBanner);
 mount();
 renderBanner();
+startPoller(checkHealth, 15000);

@@ -68,6 +68,12 @@ const STRINGS = {
     'ov.no_gpu': 'no GPU',
     'ov.failed_units': 'Failed units',
     'ov.no_sample': 'No data received yet.',
+    'ov.pages': 'Pages',
+    'ov.prev': 'Previous page',
+    'ov.next': 'Next page',
+    'ov.page_info': 'Showing {from}–{to} of {total}',
+    'ov.page_of': 'Page {page} of {pages}',
+    'load.overloaded': 'The aggregator is overloaded: polls start {lag} late, so every server is polled less often than every {interval}. No server is reported offline because of it.',
     'ov.gpus': 'GPUs',
     'ov.gpus_free': '{free} free / {total}',
     'ov.gpu_errors': '{n} in error',
@@ -338,6 +344,12 @@ const STRINGS = {
     'ov.no_gpu': '无 GPU',
     'ov.failed_units': '失败的服务',
     'ov.no_sample': '尚未收到数据。',
+    'ov.pages': '分页',
+    'ov.prev': '上一页',
+    'ov.next': '下一页',
+    'ov.page_info': '显示第 {from}–{to} 台，共 {total} 台',
+    'ov.page_of': '第 {page} / {pages} 页',
+    'load.overloaded': '中心节点负载过高：轮询比计划晚 {lag} 开始，每台服务器的轮询间隔都长于 {interval}。不会因此把任何服务器判为离线。',
     'ov.gpus': 'GPU',
     'ov.gpus_free': '{free} 空闲 / {total}',
     'ov.gpu_errors': '{n} 块故障',
@@ -699,4 +711,13 @@ export function fmtDuration(seconds) {
   if (h || d) parts.push(zh ? `${h} 小时` : `${h} h`);
   parts.push(zh ? `${m} 分钟` : `${m} min`);
   return parts.join(' ');
+}
+
+// A short delay: "850 ms", "12 s", "3.5 min" (and in Chinese).
+export function fmtDurationMs(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return t('common.none');
+  const zh = current === 'zh-CN';
+  if (ms < 1000) return zh ? `${nf(0).format(ms)} 毫秒` : `${nf(0).format(ms)} ms`;
+  if (ms < 90000) return zh ? `${nf(1).format(ms / 1000)} 秒` : `${nf(1).format(ms / 1000)} s`;
+  return zh ? `${nf(1).format(ms / 60000)} 分钟` : `${nf(1).format(ms / 60000)} min`;
 }

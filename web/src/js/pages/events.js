@@ -113,7 +113,7 @@ export function mount(root, { query }) {
   async function refresh() {
     try {
       if (!state.servers) {
-        state.servers = await api.servers();
+        state.servers = await api.serverFields('id,name');
         fillServers(state.servers);
       }
       const q = { limit: String(PAGE_SIZE) };

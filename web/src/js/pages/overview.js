@@ -1,35 +1,22 @@
 // SPDX-License-Identifier: MIT
 // Overview (#/): one card per server with status, last seen, CPU/memory/disk/GPU usage, free
 // and failing GPUs and failed units (an offline server's last values dimmed, marked stale);
-// summary counts, filtering by status and name, sorting; refreshed every 5 s
-// with in-place updates (only changed text is touched).
+// summary counts, filtering by status and name, sorting and paging done by the aggregator
+// (GET /api/servers/summary + one page of GET /api/servers), so that a fleet of thousands
+// costs a few tens of KB per 5-s refresh; cards are updated in place.
 import { NetworkError, api } from '../api.js';
 import { h, icon, setAttr, setClass, setText, syncKeyed } from '../dom.js';
-import { fmtAgo, fmtMiB, fmtPct, t } from '../i18n.js';
+import { fmtAgo, fmtMiB, fmtNumber, fmtPct, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
 import { gpuCardLine, staleMarker } from '../gpu_ui.js';
-import { STATUS_ORDER, emptyState, errorAlert, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge, usageBar } from '../ui.js';
+import { emptyState, errorAlert, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge, usageBar } from '../ui.js';
 
 const STATUSES = ['online', 'degraded', 'offline', 'disabled'];
 const SORTS = ['name', 'status', 'cpu', 'gpu'];
 const STATUS_BG = { online: 'bg-success', degraded: 'bg-warning', offline: 'bg-danger', disabled: 'bg-secondary' };
-
-const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
-
-function sorter(key) {
-  const byName = (a, b) => collator.compare(a.name, b.name) || a.id - b.id;
-  const num = (v) => (v === null || v === undefined ? -1 : v);
-  switch (key) {
-    case 'status':
-      return (a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || byName(a, b);
-    case 'cpu':
-      return (a, b) => num(b.latest && b.latest.cpu_pct) - num(a.latest && a.latest.cpu_pct) || byName(a, b);
-    case 'gpu':
-      return (a, b) => num(b.latest && b.latest.gpu_util_pct) - num(a.latest && a.latest.gpu_util_pct) || byName(a, b);
-    default:
-      return byName;
-  }
-}
+export const PAGE_SIZE = 48;
+const FIELDS = 'id,name,host,agent_port,status,online,last_error,last_seen_at,latest';
+const SEARCH_DELAY_MS = 250;
 
 function createCard(s) {
   const stripe = h('div', { class: 'card-status-start' });
@@ -99,11 +86,15 @@ function createCard(s) {
 
 export function mount(root, { query }) {
   document.title = `${t('nav.overview')} · lanmon`;
+  const page0 = Number.parseInt(query.get('page') || '1', 10);
   const state = {
     q: query.get('q') || '',
     status: STATUSES.includes(query.get('status')) ? query.get('status') : '',
     sort: SORTS.includes(query.get('sort')) ? query.get('sort') : 'name',
+    page: Number.isFinite(page0) && page0 > 0 ? page0 : 1,
     list: null,
+    total: 0,
+    summary: null,
   };
   const views = new Map();
 
@@ -125,48 +116,79 @@ export function mount(root, { query }) {
   const errSlot = h('div');
   const grid = h('div', { class: 'row row-cards', id: 'server-grid' });
   const emptySlot = h('div');
+  // (hidden on the nav itself: a d-flex class would override the attribute)
+  const pager = h('nav', { class: 'ov-pager mt-3', 'aria-label': t('ov.pages'), hidden: true });
 
-  root.append(pageHeader(t('ov.title'), summary), controls, errSlot, grid, emptySlot);
+  root.append(pageHeader(t('ov.title'), summary), controls, errSlot, grid, emptySlot, pager);
 
-  function onFilter() {
+  let poller = null;
+  function apply(resetPage) {
     state.q = search.value;
     state.status = statusSel.value;
     state.sort = sortSel.value;
-    replaceQuery({ q: state.q.trim(), status: state.status, sort: state.sort === 'name' ? '' : state.sort });
-    render();
+    if (resetPage) state.page = 1;
+    replaceQuery({
+      q: state.q.trim(), status: state.status, sort: state.sort === 'name' ? '' : state.sort,
+      page: state.page > 1 ? String(state.page) : '',
+    });
+    if (poller) poller.now();
   }
-  search.addEventListener('input', onFilter);
-  statusSel.addEventListener('change', onFilter);
-  sortSel.addEventListener('change', onFilter);
+  let searchTimer = null;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => apply(true), SEARCH_DELAY_MS);
+  });
+  statusSel.addEventListener('change', () => apply(true));
+  sortSel.addEventListener('change', () => apply(true));
+  function goPage(p) {
+    state.page = p;
+    apply(false);
+    window.scrollTo({ top: 0 });
+  }
 
-  function renderSummary(list) {
-    const counts = { online: 0, degraded: 0, offline: 0, disabled: 0 };
-    for (const s of list) if (s.status in counts) counts[s.status]++;
-    const online = list.filter((s) => s.online).length;
-    const parts = [h('span', { class: 'ov-online-total fw-bold', text: t('ov.summary', { online, total: list.length }) })];
+  function renderSummary(sum) {
+    const parts = [h('span', { class: 'ov-online-total fw-bold', text: t('ov.summary', { online: fmtNumber(sum.online, 0), total: fmtNumber(sum.total, 0) }) })];
     for (const st of STATUSES) {
-      if (!counts[st]) continue;
+      const n = sum.status[st] || 0;
+      if (!n) continue;
       parts.push(h('button', {
         type: 'button', class: `btn btn-sm ${state.status === st ? 'btn-secondary' : 'btn-outline-secondary'}`,
         dataset: { count: st }, 'aria-pressed': state.status === st ? 'true' : 'false',
-        on: { click: () => { statusSel.value = state.status === st ? '' : st; onFilter(); } },
-      }, h('span', { class: `badge ${STATUS_BG[st]} badge-empty me-1` }), `${t(`status.${st}`)} ${counts[st]}`));
+        on: { click: () => { statusSel.value = state.status === st ? '' : st; apply(true); } },
+      }, h('span', { class: `badge ${STATUS_BG[st]} badge-empty me-1` }), `${t(`status.${st}`)} ${fmtNumber(n, 0)}`));
     }
     summary.replaceChildren(...parts);
   }
 
+  function pageButton(label, target, disabled, key) {
+    return h('button', {
+      type: 'button', class: 'btn btn-sm btn-outline-secondary', disabled, dataset: { page: key },
+      'aria-label': label, title: label, on: { click: () => goPage(target) },
+    }, icon(key === 'prev' ? 'back' : 'next'));
+  }
+
+  function renderPager() {
+    const pages = Math.max(1, Math.ceil(state.total / PAGE_SIZE));
+    pager.hidden = state.total <= PAGE_SIZE;
+    if (pager.hidden) return;
+    const from = (state.page - 1) * PAGE_SIZE + 1;
+    const to = Math.min(state.total, state.page * PAGE_SIZE);
+    pager.replaceChildren(h('div', { class: 'd-flex flex-wrap align-items-center justify-content-between gap-2' },
+      h('span', { class: 'ov-page-info text-secondary', text: t('ov.page_info', { from: fmtNumber(from, 0), to: fmtNumber(to, 0), total: fmtNumber(state.total, 0) }) }),
+      h('div', { class: 'd-flex align-items-center gap-2' },
+        pageButton(t('ov.prev'), state.page - 1, state.page <= 1, 'prev'),
+        h('span', { class: 'ov-page-no', text: t('ov.page_of', { page: fmtNumber(state.page, 0), pages: fmtNumber(pages, 0) }) }),
+        pageButton(t('ov.next'), state.page + 1, state.page >= pages, 'next'))));
+  }
+
   function render() {
-    const list = state.list;
-    if (!list) return;
-    renderSummary(list);
-    const q = state.q.trim().toLowerCase();
-    const shown = list.filter((s) => (!state.status || s.status === state.status) &&
-      (!q || s.name.toLowerCase().includes(q) || s.host.toLowerCase().includes(q)));
-    shown.sort(sorter(state.sort));
-    syncKeyed(grid, views, shown, (s) => s.id, createCard);
-    if (!list.length) {
+    if (!state.list || !state.summary) return;
+    renderSummary(state.summary);
+    syncKeyed(grid, views, state.list, (s) => s.id, createCard);
+    renderPager();
+    if (!state.summary.total) {
       emptySlot.replaceChildren(emptyState(t('ov.empty'), h('a', { class: 'btn btn-primary', href: '#/manage/add' }, icon('plus'), t('ov.empty_add'))));
-    } else if (!shown.length) {
+    } else if (!state.list.length) {
       emptySlot.replaceChildren(emptyState(t('ov.no_match')));
     } else if (emptySlot.firstChild) {
       emptySlot.replaceChildren();
@@ -175,7 +197,17 @@ export function mount(root, { query }) {
 
   async function refresh() {
     try {
-      state.list = await api.servers();
+      const q = { q: state.q.trim(), status: state.status, sort: state.sort, fields: FIELDS, limit: PAGE_SIZE, offset: (state.page - 1) * PAGE_SIZE };
+      const [sum, pg] = await Promise.all([api.summary(), api.serverPage(q)]);
+      const pages = Math.max(1, Math.ceil(pg.total / PAGE_SIZE));
+      if (state.page > pages) { /* servers went away: show the last page instead */
+        state.page = pages;
+        apply(false);
+        return;
+      }
+      state.summary = sum;
+      state.list = pg.list;
+      state.total = pg.total;
       if (errSlot.firstChild) errSlot.replaceChildren();
       render();
     } catch (e) {
@@ -186,6 +218,11 @@ export function mount(root, { query }) {
     }
   }
 
-  const poller = startPoller(refresh, 5000);
-  return { unmount: () => poller.stop() };
+  poller = startPoller(refresh, 5000);
+  return {
+    unmount: () => {
+      clearTimeout(searchTimer);
+      poller.stop();
+    },
+  };
 }
