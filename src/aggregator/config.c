@@ -234,7 +234,7 @@ static int load_sections(const struct mon_cfg_doc *doc, const struct mon_cfg_nod
             (r = mon_cfg_duration(doc, poll, "interval", 1000, 3600000, &cfg->interval_ms, err)) <
                 0 ||
             (r = mon_cfg_duration(doc, poll, "timeout", 100, 600000, &cfg->timeout_ms, err)) < 0 ||
-            (r = mon_cfg_int(doc, poll, "max_response_bytes", 1024, 64 * 1024 * 1024,
+            (r = mon_cfg_int(doc, poll, "max_response_bytes", 1024, AGG_MAX_RESPONSE_BYTES,
                              &cfg->max_response_bytes, err)) < 0)
             return r;
         if (cfg->timeout_ms > cfg->interval_ms)

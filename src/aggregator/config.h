@@ -15,6 +15,10 @@
 #define AGG_MAX_CIDRS          64
 #define AGG_ADMIN_TOKEN_MAX    4096 /* bytes: what a token file holds, what a request may send */
 
+/* The largest poll.max_response_bytes: a real snapshot is ~1-100 KB (64 GPUs, disks and units
+ * at most); 64 MiB let ten endless agents make the aggregator hold 617 MB (issue 11 item 15). */
+#define AGG_MAX_RESPONSE_BYTES (8 * 1024 * 1024)
+
 struct agg_config {
     char *path; /* the file it came from */
     char *listen;

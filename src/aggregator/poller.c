@@ -21,15 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define START_BATCH     256          /* polls started before the loop looks at replies again */
-#define POOL_KEEP       256          /* idle transfers kept for reuse */
-#define BODY_KEEP       65536        /* reply buffers larger than this are freed after use */
-#define TRIM_EVERY_MS   10000        /* at most this often: give freed big buffers back */
-#define ARENA_BYTES     (256 * 1024) /* parse trees of replies up to ~60 KB need no malloc */
-#define CURL_SAFETY_MS  60000        /* libcurl's own timeout, beyond ours: only a last resort */
-#define OVERLOAD_LOG_MS 60000        /* while overloaded, one log line per minute */
-#define TRANSIENT_SHARE 8            /* 1/8 of the socket budget for per-poll connections */
-#define TRANSIENT_MAX   1024
+#define START_BATCH      256          /* polls started before the loop looks at replies again */
+#define POOL_KEEP        256          /* idle transfers kept for reuse */
+#define BODY_KEEP        65536        /* reply buffers larger than this are freed after use */
+#define TRIM_EVERY_MS    10000        /* at most this often: give freed big buffers back */
+#define ARENA_BYTES      (256 * 1024) /* parse trees of replies up to ~60 KB need no malloc */
+#define CURL_SAFETY_MS   60000        /* libcurl's own timeout, beyond ours: only a last resort */
+#define OVERLOAD_LOG_MS  60000        /* while overloaded, one log line per minute */
+#define OVERLOAD_CALM_MS 10000        /* keeping up this long ends an overload episode */
+#define TRANSIENT_SHARE  8            /* 1/8 of the socket budget for per-poll connections */
+#define TRANSIENT_MAX    1024
 /* Polls due within this much of now start together: the loop wakes ~40 times a second
  * instead of once per poll (a wake-up costs more than a poll on a small fleet), and each
  * server keeps the same place in the round, so its interval is unchanged. */
@@ -91,7 +92,7 @@ struct agg_poller {
     struct mon_json_arena arena;
     int64_t lag_cur, lag_prev, window_end;
     bool was_overloaded;
-    int64_t overload_logged, late_logged_base;
+    int64_t overload_logged, late_logged_base, last_over;
     bool big_freed, warned_sockets;
     int64_t trimmed_at;
 };
@@ -481,31 +482,34 @@ static bool apply_changes(struct agg_poller *p, int64_t now)
 
 /* ---- the loop ---- */
 
-/* Once per tick: rolls the lag window, logs overload (rate-limited) and gives big freed
- * buffers back to the OS. */
+/* Once per tick: rolls the lag window, logs overload (at most once a minute, and "back on
+ * schedule" once it has kept up for OVERLOAD_CALM_MS) and gives big freed buffers back. */
 static void housekeeping(struct agg_poller *p, int64_t now)
 {
     int64_t window = p->opt.interval_ms > 1000 ? p->opt.interval_ms : 1000;
-    bool over;
+    int64_t lag;
     if (now >= p->window_end) {
         p->lag_prev = p->lag_cur;
         p->lag_cur = 0;
         p->window_end = now + window;
     }
-    over = (p->lag_cur > p->lag_prev ? p->lag_cur : p->lag_prev) > p->opt.interval_ms;
-    if (over && (!p->was_overloaded || now - p->overload_logged >= OVERLOAD_LOG_MS)) {
-        mon_warn("polling is behind schedule: polls start %lld ms late (interval %lld ms, %zu "
-                 "servers, %llu late polls in the last minute); every server's interval is "
-                 "stretched alike and none is reported down for it",
-                 (long long)(p->lag_cur > p->lag_prev ? p->lag_cur : p->lag_prev),
-                 (long long)p->opt.interval_ms, p->n_targets,
-                 (unsigned long long)(p->local.late_polls - (uint64_t)p->late_logged_base));
-        p->overload_logged = now;
-        p->late_logged_base = (int64_t)p->local.late_polls;
-    } else if (!over && p->was_overloaded) {
+    lag = p->lag_cur > p->lag_prev ? p->lag_cur : p->lag_prev;
+    if (lag > p->opt.interval_ms) {
+        if (!p->was_overloaded || now - p->overload_logged >= OVERLOAD_LOG_MS) {
+            mon_warn("polling is behind schedule: polls start %lld ms late (interval %lld ms, "
+                     "%zu servers, %llu late polls since the last report); every server's "
+                     "interval is stretched alike and none is reported down for it",
+                     (long long)lag, (long long)p->opt.interval_ms, p->n_targets,
+                     (unsigned long long)(p->local.late_polls - (uint64_t)p->late_logged_base));
+            p->overload_logged = now;
+            p->late_logged_base = (int64_t)p->local.late_polls;
+        }
+        p->was_overloaded = true;
+        p->last_over = now;
+    } else if (p->was_overloaded && now - p->last_over >= OVERLOAD_CALM_MS) {
         mon_info("polling is back on schedule (%zu servers)", p->n_targets);
+        p->was_overloaded = false;
     }
-    p->was_overloaded = over;
     if (p->big_freed && now - p->trimmed_at >= TRIM_EVERY_MS) {
         mon_os_release_free_memory();
         p->big_freed = false;

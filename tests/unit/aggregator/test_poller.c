@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -165,7 +166,7 @@ static void wait_for(struct results *res, int idx, int ok, int failed)
     }
 }
 
-static void test_errors_are_isolated(void **state)
+static void errors_are_isolated(bool simple)
 {
     struct agent agents[B_COUNT];
     struct results res = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -175,6 +176,7 @@ static void test_errors_are_isolated(void **state)
                                    .timeout_ms = 600,
                                    .max_response_bytes = 64 * 1024,
                                    .tick_ms = 50,
+                                   .simple_io = simple,
                                    .on_result = on_result,
                                    .on_tick = on_tick,
                                    .ctx = &res};
@@ -183,7 +185,6 @@ static void test_errors_are_isolated(void **state)
     struct agg_poller_stats st;
     struct agg_server s;
     char why[256];
-    (void)state;
 
     for (int i = 0; i < B_COUNT; i++) {
         agent_start(&agents[i], (enum behaviour)i);
@@ -223,6 +224,7 @@ static void test_errors_are_isolated(void **state)
     pthread_mutex_unlock(&agents[B_GOOD].lock);
 
     agg_poller_get_stats(p, &st);
+    assert_string_equal(st.io_kind, simple ? "curl_multi_poll" : "epoll");
     assert_int_equal(st.targets, B_COUNT + 1);
     assert_true(st.polls_started >= st.polls_completed + st.polls_failed);
     assert_true(st.polls_completed >= 6);
@@ -230,6 +232,139 @@ static void test_errors_are_isolated(void **state)
 
     agg_poller_stop(p);
     for (int i = 0; i < B_COUNT; i++)
+        agent_stop(&agents[i]);
+}
+
+static void test_errors_are_isolated(void **state)
+{
+    (void)state;
+    errors_are_isolated(false);
+}
+
+/* The same with the driver Windows uses (curl_multi_poll). */
+static void test_errors_are_isolated_simple_io(void **state)
+{
+    (void)state;
+    errors_are_isolated(true);
+}
+
+/* Issue 12: the loop stalls (the tick callback blocks for three timeouts, as a CPU-starved or
+ * stopped process would) while replies wait in their sockets: none of those polls may fail
+ * with "timeout" - our slowness is not the agents'. */
+struct stall {
+    struct results res;
+    int stalls;
+};
+
+static void on_tick_stall(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms)
+{
+    struct stall *st = ctx;
+    bool stall;
+    pthread_mutex_lock(&st->res.lock);
+    stall = st->res.r[0].ok >= 2 && st->stalls < 3;
+    st->stalls += stall;
+    pthread_mutex_unlock(&st->res.lock);
+    if (stall)
+        mon_sleep_ms(1000);
+}
+
+static void on_result_stall(void *ctx, int64_t id, const struct agg_sample *s, const char *error,
+                            int64_t now_utc_ms, int64_t now_mono_ms)
+{
+    on_result(&((struct stall *)ctx)->res, id, s, error, now_utc_ms, now_mono_ms);
+}
+
+static void test_stall_is_not_a_timeout(void **state)
+{
+    struct agent agents[4];
+    struct stall st = {.res = {.lock = PTHREAD_MUTEX_INITIALIZER}};
+    struct agg_poller_options o = {.interval_ms = 200,
+                                   .timeout_ms = 300,
+                                   .max_response_bytes = 64 * 1024,
+                                   .tick_ms = 50,
+                                   .on_result = on_result_stall,
+                                   .on_tick = on_tick_stall,
+                                   .ctx = &st};
+    struct agg_poller *p = NULL;
+    struct agg_poller_stats stats;
+    struct agg_server s;
+    char why[256];
+    (void)state;
+    assert_int_equal(agg_poller_start(&o, &p, why, sizeof(why)), MON_OK);
+    for (int i = 0; i < 4; i++) {
+        agent_start(&agents[i], B_GOOD);
+        st.res.r[i].id = i + 1;
+        server_for(&s, i + 1, mon_http_port(agents[i].srv), NULL, 0);
+        agg_poller_upsert(p, &s);
+    }
+    wait_for(&st.res, 0, 2, 0);
+    for (int64_t deadline = mon_mono_ms() + 15000; mon_mono_ms() < deadline;) {
+        bool done;
+        pthread_mutex_lock(&st.res.lock);
+        done = st.stalls >= 3;
+        pthread_mutex_unlock(&st.res.lock);
+        if (done)
+            break;
+        mon_sleep_ms(50);
+    }
+    for (int i = 0; i < 4; i++)
+        wait_for(&st.res, i, 6, 0);
+    pthread_mutex_lock(&st.res.lock);
+    assert_int_equal(st.stalls, 3);
+    for (int i = 0; i < 4; i++)
+        if (st.res.r[i].failed)
+            fail_msg("server %d failed %d time(s): %s", i + 1, st.res.r[i].failed,
+                     st.res.r[i].last_error);
+    pthread_mutex_unlock(&st.res.lock);
+    agg_poller_get_stats(p, &stats);
+    assert_int_equal(stats.polls_failed, 0);
+    assert_true(stats.late_polls > 0); /* a 1-s stall with a 200-ms interval is late */
+    agg_poller_stop(p);
+    for (int i = 0; i < 4; i++)
+        agent_stop(&agents[i]);
+}
+
+/* With fewer sockets than servers, the servers past the budget get a new connection for each
+ * poll (the rest stay kept alive) and every poll still succeeds. */
+static void test_socket_budget(void **state)
+{
+    enum { N = 16 };
+    static struct agent agents[N];
+    struct results res = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct agg_poller_options o = {.interval_ms = 300,
+                                   .timeout_ms = 1000,
+                                   .max_response_bytes = 64 * 1024,
+                                   .max_sockets = 16, /* 12 kept alive, 4 per poll */
+                                   .on_result = on_result,
+                                   .ctx = &res};
+    struct agg_poller *p = NULL;
+    struct agg_poller_stats st;
+    struct agg_server s;
+    char why[256];
+    int requests = 0;
+    (void)state;
+    assert_int_equal(agg_poller_start(&o, &p, why, sizeof(why)), MON_OK);
+    for (int i = 0; i < N; i++) {
+        agent_start(&agents[i], B_GOOD);
+        server_for(&s, i + 1, mon_http_port(agents[i].srv), NULL, 0);
+        agg_poller_upsert(p, &s);
+    }
+    for (int64_t deadline = mon_mono_ms() + 15000;; mon_sleep_ms(50)) {
+        agg_poller_get_stats(p, &st);
+        if (st.polls_completed >= 4 * N || mon_mono_ms() > deadline)
+            break;
+    }
+    assert_true(st.polls_completed >= 4 * N);
+    assert_int_equal(st.polls_failed, 0);
+    assert_int_equal(st.persistent, 12);
+    for (int i = 0; i < N; i++) {
+        pthread_mutex_lock(&agents[i].lock);
+        requests += agents[i].requests;
+        pthread_mutex_unlock(&agents[i].lock);
+    }
+    assert_true(requests >= 4 * N);
+    agg_poller_stop(p);
+    for (int i = 0; i < N; i++)
         agent_stop(&agents[i]);
 }
 
@@ -417,6 +552,9 @@ int main(void)
         cmocka_unit_test(test_urls_and_error_texts),
         cmocka_unit_test(test_blocking_get),
         cmocka_unit_test(test_errors_are_isolated),
+        cmocka_unit_test(test_errors_are_isolated_simple_io),
+        cmocka_unit_test(test_stall_is_not_a_timeout),
+        cmocka_unit_test(test_socket_budget),
         cmocka_unit_test(test_rate_and_late_polls),
         cmocka_unit_test(test_remove_in_flight_and_disable),
     };
