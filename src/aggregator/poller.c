@@ -4,9 +4,8 @@
  * replies that had arrived were read), and the overload accounting of /api/health. */
 #include "aggregator/poller.h"
 
-#include "aggregator/agentclient.h"
-#include "aggregator/idmap.h"
 #include "aggregator/pollio.h"
+#include "aggregator/poller_priv.h"
 #include "aggregator/sample.h"
 #include "aggregator/model.h"
 #include "common/clock.h"
@@ -22,80 +21,17 @@
 #include <string.h>
 
 #define START_BATCH      256          /* polls started before the loop looks at replies again */
-#define POOL_KEEP        256          /* idle transfers kept for reuse */
-#define BODY_KEEP        65536        /* reply buffers larger than this are freed after use */
 #define TRIM_EVERY_MS    10000        /* at most this often: give freed big buffers back */
 #define ARENA_BYTES      (256 * 1024) /* parse trees of replies up to ~60 KB need no malloc */
-#define CURL_SAFETY_MS   60000        /* libcurl's own timeout, beyond ours: only a last resort */
 #define OVERLOAD_LOG_MS  60000        /* while overloaded, one log line per minute */
 #define OVERLOAD_CALM_MS 10000        /* keeping up this long ends an overload episode */
+#define STALL_GRACE_MS   50           /* longer work or oversleep than this counts as a stall */
 #define TRANSIENT_SHARE  8            /* 1/8 of the socket budget for per-poll connections */
 #define TRANSIENT_MAX    1024
 /* Polls due within this much of now start together: the loop wakes ~40 times a second
  * instead of once per poll (a wake-up costs more than a poll on a small fleet), and each
  * server keeps the same place in the round, so its interval is unchanged. */
 #define QUANTUM_MS 25
-
-/* One request to an agent; pooled and reused (its easy handle, buffer and options). */
-struct xfer {
-    CURL *easy;
-    struct target *t;
-    struct agg_agent_body body;
-    int64_t due, deadline; /* monotonic ms */
-    /* The URL and headers this request uses (the target's at its start). When the server is
-     * reconfigured meanwhile, the request takes them over and frees them at its end. */
-    char *url;
-    void *headers;
-    bool owns_request;
-    struct xfer *prev, *next; /* in flight, oldest first; or the free list (next only) */
-};
-
-struct target {
-    int64_t id;
-    char *url;       /* NULL: the server cannot be polled, setup_error says why */
-    void *headers;   /* struct curl_slist * */
-    int setup_error; /* MON_EINVAL (host or token) or MON_ENOMEM */
-    bool persistent; /* kept-alive connection; else a new one per poll */
-    bool dead;       /* removed: freed after the batch of changes */
-    int shard;       /* agg_pollio shard (multi handle) of its transfers */
-    struct xfer *xfer;
-};
-
-struct change {
-    struct change *next;
-    bool remove;
-    int64_t id;
-    struct agg_server cfg; /* for an upsert */
-};
-
-struct agg_poller {
-    struct agg_poller_options opt;
-    struct agg_pollio *io;
-    pthread_t thread;
-    pthread_mutex_t lock; /* guards changes, stop, stats and published_at */
-    struct change *changes, *changes_tail;
-    bool stop;
-    struct agg_poller_stats stats; /* published copy */
-    int64_t published_at;
-    /* Owned by the poller thread. */
-    struct agg_poller_stats local;
-    struct agg_idmap by_id;
-    struct target **targets; /* ordered by id: the round-robin order */
-    size_t n_targets, cap_targets;
-    size_t cursor;    /* next target to poll */
-    int64_t next_due; /* monotonic ms of the poll at cursor, scaled by n_targets */
-    struct xfer *fly_head, *fly_tail, *pool;
-    size_t in_flight, transient_in_flight, pooled;
-    size_t max_persistent, max_transient, max_in_flight;
-    int64_t quantum;           /* ms, see QUANTUM_MS */
-    struct agg_sample *sample; /* parse buffer, reused */
-    struct mon_json_arena arena;
-    int64_t lag_cur, lag_prev, window_end;
-    bool was_overloaded;
-    int64_t overload_logged, late_logged_base, last_over;
-    bool big_freed, warned_sockets;
-    int64_t trimmed_at;
-};
 
 /* The schedule works in units of interval / n_targets ("steps"): next_due advances by one
  * step per poll. To stay exact without fractions it is kept in ms * n_targets. */
@@ -116,7 +52,7 @@ static void publish(struct agg_poller *p, int64_t now)
     pthread_mutex_unlock(&p->lock);
 }
 
-static void free_target(struct agg_poller *p, struct target *t)
+static void free_target(struct agg_poller *p, struct agg_poll_target *t)
 {
     agg_pollio_leave(p->io, t->shard);
     agg_agent_headers_free(t->headers);
@@ -124,194 +60,7 @@ static void free_target(struct agg_poller *p, struct target *t)
     free(t);
 }
 
-/* ---- transfers ---- */
-
-static struct xfer *xfer_get(struct agg_poller *p)
-{
-    struct xfer *x = p->pool;
-    if (x) {
-        p->pool = x->next;
-        p->pooled--;
-        x->next = NULL;
-        return x;
-    }
-    x = calloc(1, sizeof(*x));
-    if (!x || !(x->easy = curl_easy_init())) {
-        free(x);
-        return NULL;
-    }
-    mon_buf_init(&x->body.buf, (size_t)p->opt.max_response_bytes);
-    agg_agent_easy_setup(x->easy, p->opt.timeout_ms + CURL_SAFETY_MS, p->opt.max_response_bytes,
-                         &x->body);
-    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-    return x;
-}
-
-static void xfer_free(struct xfer *x)
-{
-    curl_easy_cleanup(x->easy);
-    mon_buf_done(&x->body.buf);
-    free(x);
-}
-
-/* Back to the pool: big reply buffers are freed so that one huge reply does not stay. */
-static void xfer_put(struct agg_poller *p, struct xfer *x)
-{
-    if (x->owns_request) {
-        free(x->url);
-        agg_agent_headers_free(x->headers);
-    }
-    x->url = NULL;
-    x->headers = NULL;
-    x->owns_request = false;
-    x->t = NULL;
-    x->body.too_large = false;
-    if (x->body.buf.cap > BODY_KEEP) {
-        mon_buf_done(&x->body.buf);
-        p->big_freed = true;
-    } else {
-        mon_buf_reset(&x->body.buf);
-    }
-    if (p->pooled >= POOL_KEEP) {
-        xfer_free(x);
-        return;
-    }
-    x->prev = NULL;
-    x->next = p->pool;
-    p->pool = x;
-    p->pooled++;
-}
-
-static void fly_unlink(struct agg_poller *p, struct xfer *x)
-{
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        p->fly_head = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    else
-        p->fly_tail = x->prev;
-    x->prev = x->next = NULL;
-    p->in_flight--;
-    if (!x->t->persistent)
-        p->transient_in_flight--;
-    x->t->xfer = NULL;
-}
-
-/* Ends a transfer without a result (its server was removed). */
-static void xfer_abort(struct agg_poller *p, struct xfer *x)
-{
-    agg_pollio_remove(p->io, x->t->shard, x->easy);
-    fly_unlink(p, x);
-    xfer_put(p, x);
-}
-
-static void report(struct agg_poller *p, int64_t id, const struct agg_sample *s, const char *error,
-                   int64_t now)
-{
-    p->opt.on_result(p->opt.ctx, id, s, error, mon_utc_ms(), now);
-}
-
-static void finish(struct agg_poller *p, struct xfer *x, int cc, bool timed_out, int64_t now)
-{
-    char why[200] = "", error[256] = "";
-    int64_t id = x->t->id, due = x->due;
-    long status = 0;
-    int r;
-
-    agg_pollio_remove(p->io, x->t->shard, x->easy);
-    fly_unlink(p, x);
-    if (timed_out) {
-        snprintf(error, sizeof(error), "timeout");
-        r = MON_ETIMEDOUT;
-    } else {
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-        r = agg_agent_result(cc, status, x->body.too_large, error, sizeof(error));
-    }
-    if (r == MON_OK) {
-        mon_json_arena_begin(&p->arena);
-        r = agg_sample_parse_into(x->body.buf.data, x->body.buf.len, p->sample, why, sizeof(why));
-        mon_json_arena_end();
-        if (r < 0)
-            snprintf(error, sizeof(error), "bad reply: %s", why);
-    }
-    xfer_put(p, x);
-    if (r == MON_OK) {
-        p->local.polls_completed++;
-        if (now - due <= p->opt.interval_ms)
-            p->local.polls_in_window++;
-    } else {
-        p->local.polls_failed++;
-    }
-    report(p, id, r == MON_OK ? p->sample : NULL, r == MON_OK ? NULL : error, now);
-}
-
-/* agg_pollio's report of a finished transfer. */
-static void on_done(void *ctx, void *easy, int curl_code)
-{
-    struct agg_poller *p = ctx;
-    char *priv = NULL;
-    curl_easy_getinfo((CURL *)easy, CURLINFO_PRIVATE, &priv);
-    if (priv)
-        finish(p, (struct xfer *)(void *)priv, curl_code, false, mon_mono_ms());
-}
-
-/* Our timeouts: a request whose deadline passed is failed only after everything that was
- * ready to read has been read, so a loop that was itself late (starved of CPU, stopped) does
- * not blame an agent whose reply was waiting in the socket. */
-static void expire(struct agg_poller *p)
-{
-    int64_t t0 = mon_mono_ms();
-    if (!p->fly_head || p->fly_head->deadline > t0)
-        return;
-    agg_pollio_run(p->io, 0);
-    while (p->fly_head && p->fly_head->deadline <= t0)
-        finish(p, p->fly_head, CURLE_OK, true, mon_mono_ms());
-}
-
 /* ---- schedule ---- */
-
-static void start(struct agg_poller *p, struct target *t, int64_t due, int64_t now)
-{
-    struct xfer *x;
-    p->local.polls_started++;
-    if (!t->url) {
-        p->local.polls_failed++;
-        report(p, t->id, NULL,
-               t->setup_error == MON_EINVAL ? "invalid host or token" : "out of memory", now);
-        return;
-    }
-    x = xfer_get(p);
-    if (!x) {
-        p->local.polls_failed++;
-        report(p, t->id, NULL, "out of memory", now);
-        return;
-    }
-    agg_agent_easy_target(x->easy, t->url, t->headers);
-    x->url = t->url;
-    x->headers = t->headers;
-    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, t->persistent ? 0L : 1L);
-    x->t = t;
-    x->due = due;
-    x->deadline = now + p->opt.timeout_ms;
-    if (agg_pollio_add(p->io, t->shard, x->easy) < 0) {
-        xfer_put(p, x);
-        p->local.polls_failed++;
-        report(p, t->id, NULL, "out of memory", now);
-        return;
-    }
-    t->xfer = x;
-    x->prev = p->fly_tail;
-    if (p->fly_tail)
-        p->fly_tail->next = x;
-    else
-        p->fly_head = x;
-    p->fly_tail = x;
-    p->in_flight++;
-    if (!t->persistent)
-        p->transient_in_flight++;
-}
 
 /* Starts the polls that are due, in round-robin order. A server whose previous request is
  * still running is skipped (late). Behind by more than an interval, the schedule moves on to
@@ -322,7 +71,7 @@ static int schedule(struct agg_poller *p, int64_t now)
     int64_t n = (int64_t)p->n_targets, iv = p->opt.interval_ms;
     int started = 0;
     for (; n > 0 && started < START_BATCH && due_ms(p) <= now + p->quantum; started++) {
-        struct target *t = p->targets[p->cursor];
+        struct agg_poll_target *t = p->targets[p->cursor];
         int64_t due = due_ms(p), lag = now - due;
         if (!t->xfer && (p->in_flight >= p->max_in_flight ||
                          (!t->persistent && p->transient_in_flight >= p->max_transient)))
@@ -337,7 +86,7 @@ static int schedule(struct agg_poller *p, int64_t now)
         if (t->xfer)
             p->local.late_polls++;
         else
-            start(p, t, due, now);
+            agg_poller_start_poll(p, t, due, now);
         p->next_due += iv;
         if (++p->cursor >= p->n_targets)
             p->cursor = 0;
@@ -349,12 +98,13 @@ static int schedule(struct agg_poller *p, int64_t now)
 
 static int by_id(const void *a, const void *b)
 {
-    int64_t x = (*(struct target *const *)a)->id, y = (*(struct target *const *)b)->id;
+    int64_t x = (*(struct agg_poll_target *const *)a)->id,
+            y = (*(struct agg_poll_target *const *)b)->id;
     return x < y ? -1 : x > y;
 }
 
 /* Builds the URL and headers of a server; on failure the target keeps none. */
-static void target_config(struct target *t, const struct agg_server *s)
+static void target_config(struct agg_poll_target *t, const struct agg_server *s)
 {
     char *url = NULL;
     void *headers = NULL;
@@ -377,14 +127,14 @@ static void target_config(struct target *t, const struct agg_server *s)
 }
 
 /* Poller thread: applies one change. Returns true when the set of servers changed. */
-static bool apply_change(struct agg_poller *p, struct change *c)
+static bool apply_change(struct agg_poller *p, struct agg_poll_change *c)
 {
-    struct target *t = agg_idmap_get(&p->by_id, c->id), **grown;
+    struct agg_poll_target *t = agg_idmap_get(&p->by_id, c->id), **grown;
     if (c->remove || !c->cfg.enabled) {
         if (!t)
             return false;
         if (t->xfer)
-            xfer_abort(p, t->xfer);
+            agg_poller_abort(p, t->xfer);
         agg_idmap_del(&p->by_id, c->id);
         t->dead = true;
         return true;
@@ -458,7 +208,7 @@ static void reorder(struct agg_poller *p, int64_t cursor_id, size_t old_n, int64
 /* Poller thread: takes the queued changes and applies them. Returns false when stopping. */
 static bool apply_changes(struct agg_poller *p, int64_t now)
 {
-    struct change *list, *c;
+    struct agg_poll_change *list, *c;
     bool stop, changed = false;
     size_t old_n = p->n_targets;
     int64_t cursor_id = old_n ? p->targets[p->cursor]->id : 0;
@@ -527,8 +277,8 @@ static int wait_ms(const struct agg_poller *p, int64_t now, int64_t next_tick)
         until = due_ms(p);
     if (p->in_flight && now + p->quantum < until)
         until = now + p->quantum;
-    if (p->fly_head && p->fly_head->deadline < until)
-        until = p->fly_head->deadline;
+    if (p->fly_head && p->fly_head->deadline + p->stalled_ms < until)
+        until = p->fly_head->deadline + p->stalled_ms;
     if (until - now > 1000)
         return 1000;
     return until <= now ? 0 : (int)(until - now);
@@ -541,11 +291,12 @@ static void *poller_main(void *arg)
 
     p->window_end = now;
     for (;;) {
-        now = mon_mono_ms();
+        int64_t busy_from = mon_mono_ms(), planned, paused_at, over;
+        now = busy_from;
         if (!apply_changes(p, now))
             break;
         agg_pollio_run(p->io, 0); /* the replies that arrived since the last round */
-        expire(p);
+        agg_poller_expire(p);
         if (schedule(p, mon_mono_ms()) > 0)
             agg_pollio_run(p->io, 0); /* sends the new requests now */
         now = mon_mono_ms();
@@ -556,10 +307,17 @@ static void *poller_main(void *arg)
             next_tick = now + p->opt.tick_ms;
         }
         publish(p, now);
-        agg_pollio_pause(p->io, wait_ms(p, now, next_tick));
+        planned = wait_ms(p, now, next_tick);
+        paused_at = mon_mono_ms();
+        agg_pollio_pause(p->io, (int)planned);
+        /* Work beyond the grace, or a pause that overslept (stopped, starved): a stall. */
+        over = paused_at - busy_from - STALL_GRACE_MS;
+        p->stalled_ms += over > 0 ? over : 0;
+        over = mon_mono_ms() - paused_at - planned - STALL_GRACE_MS;
+        p->stalled_ms += over > 0 ? over : 0;
     }
     while (p->fly_head)
-        xfer_abort(p, p->fly_head);
+        agg_poller_abort(p, p->fly_head);
     for (size_t i = 0; i < p->n_targets; i++)
         free_target(p, p->targets[i]);
     p->n_targets = 0;
@@ -596,7 +354,7 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
     }
     p = calloc(1, sizeof(*p));
     if (!p || !(p->sample = agg_sample_new()) || mon_json_arena_init(&p->arena, ARENA_BYTES) < 0 ||
-        agg_pollio_new(opt->simple_io, on_done, p, &p->io) < 0) {
+        agg_pollio_new(opt->simple_io, agg_poller_on_done, p, &p->io) < 0) {
         if (p) {
             agg_sample_free(p->sample);
             mon_json_arena_done(&p->arena);
@@ -635,7 +393,7 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
 
 void agg_poller_stop(struct agg_poller *p)
 {
-    struct change *c;
+    struct agg_poll_change *c;
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
@@ -649,9 +407,9 @@ void agg_poller_stop(struct agg_poller *p)
         free(c);
     }
     while (p->pool) {
-        struct xfer *x = p->pool;
+        struct agg_poll_xfer *x = p->pool;
         p->pool = x->next;
-        xfer_free(x);
+        agg_poller_xfer_free(x);
     }
     agg_pollio_free(p->io);
     agg_idmap_clear(&p->by_id);
@@ -663,7 +421,7 @@ void agg_poller_stop(struct agg_poller *p)
     curl_global_cleanup();
 }
 
-static void push_change(struct agg_poller *p, struct change *c)
+static void push_change(struct agg_poller *p, struct agg_poll_change *c)
 {
     pthread_mutex_lock(&p->lock);
     if (p->changes_tail)
@@ -677,7 +435,7 @@ static void push_change(struct agg_poller *p, struct change *c)
 
 int agg_poller_upsert(struct agg_poller *p, const struct agg_server *s)
 {
-    struct change *c = calloc(1, sizeof(*c));
+    struct agg_poll_change *c = calloc(1, sizeof(*c));
     if (!c)
         return MON_ENOMEM;
     if (agg_server_copy(s, &c->cfg) < 0) {
@@ -691,7 +449,7 @@ int agg_poller_upsert(struct agg_poller *p, const struct agg_server *s)
 
 void agg_poller_remove(struct agg_poller *p, int64_t server_id)
 {
-    struct change *c = calloc(1, sizeof(*c));
+    struct agg_poll_change *c = calloc(1, sizeof(*c));
     if (!c)
         return;
     c->remove = true;

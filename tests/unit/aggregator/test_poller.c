@@ -224,7 +224,11 @@ static void errors_are_isolated(bool simple)
     pthread_mutex_unlock(&agents[B_GOOD].lock);
 
     agg_poller_get_stats(p, &st);
+#ifdef __linux__
     assert_string_equal(st.io_kind, simple ? "curl_multi_poll" : "epoll");
+#else
+    assert_string_equal(st.io_kind, "curl_multi_poll"); /* no event loop in the OS layer */
+#endif
     assert_int_equal(st.targets, B_COUNT + 1);
     assert_true(st.polls_started >= st.polls_completed + st.polls_failed);
     assert_true(st.polls_completed >= 6);

@@ -50,6 +50,7 @@ static void test_encoding(void **state)
     int64_t ts[8];
     double cpu[8];
     (void)state;
+    memset(&last, 0, sizeof(last));
     assert_int_equal(sizeof(struct agg_ring_point), 10);
     assert_int_equal(agg_ring_init(&r, 8), MON_OK);
     v = values(23.44, 81920);
@@ -89,6 +90,7 @@ static void test_wrap_gaps_and_jumps(void **state)
     int64_t ts[8];
     double cpu[8];
     (void)state;
+    memset(&last, 0, sizeof(last));
     assert_int_equal(agg_ring_init(&r, 4), MON_OK);
     for (int i = 0; i < 6; i++) {
         v = values(i, 1);

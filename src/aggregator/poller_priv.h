@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of the poll loop shared by poller.c (schedule, servers, loop, API) and
+ * poller_xfer.c (transfers, results, timeouts); nothing else includes this header. */
+#ifndef MON_AGGREGATOR_POLLER_PRIV_H
+#define MON_AGGREGATOR_POLLER_PRIV_H
+
+#include "aggregator/agentclient.h"
+#include "aggregator/idmap.h"
+#include "aggregator/poller.h"
+#include "aggregator/store.h"
+#include "common/json_arena.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One request to an agent; pooled and reused (its easy handle, buffer and options). */
+struct agg_poll_xfer {
+    CURL *easy;
+    struct agg_poll_target *t;
+    struct agg_agent_body body;
+    int64_t due;      /* monotonic ms */
+    int64_t deadline; /* on the serviced clock (see serviced_ms) */
+    /* The URL and headers this request uses (the target's at its start). When the server is
+     * reconfigured meanwhile, the request takes them over and frees them at its end. */
+    char *url;
+    void *headers;
+    bool owns_request;
+    struct agg_poll_xfer *prev, *next; /* in flight, oldest first; or the free list (next only) */
+};
+
+struct agg_poll_target {
+    int64_t id;
+    char *url;       /* NULL: the server cannot be polled, setup_error says why */
+    void *headers;   /* struct curl_slist * */
+    int setup_error; /* MON_EINVAL (host or token) or MON_ENOMEM */
+    bool persistent; /* kept-alive connection; else a new one per poll */
+    bool dead;       /* removed: freed after the batch of changes */
+    int shard;       /* agg_pollio shard (multi handle) of its transfers */
+    struct agg_poll_xfer *xfer;
+};
+
+struct agg_poll_change {
+    struct agg_poll_change *next;
+    bool remove;
+    int64_t id;
+    struct agg_server cfg; /* for an upsert */
+};
+
+struct agg_poller {
+    struct agg_poller_options opt;
+    struct agg_pollio *io;
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards changes, stop, stats and published_at */
+    struct agg_poll_change *changes, *changes_tail;
+    bool stop;
+    struct agg_poller_stats stats; /* published copy */
+    int64_t published_at;
+    /* Owned by the poller thread. */
+    struct agg_poller_stats local;
+    struct agg_idmap by_id;
+    struct agg_poll_target **targets; /* ordered by id: the round-robin order */
+    size_t n_targets, cap_targets;
+    size_t cursor;    /* next target to poll */
+    int64_t next_due; /* monotonic ms of the poll at cursor, scaled by n_targets */
+    struct agg_poll_xfer *fly_head, *fly_tail, *pool;
+    size_t in_flight, transient_in_flight, pooled;
+    size_t max_persistent, max_transient, max_in_flight;
+    int64_t quantum;           /* ms, see QUANTUM_MS */
+    int64_t stalled_ms;        /* time the loop could not service its sockets, see serviced_ms */
+    struct agg_sample *sample; /* parse buffer, reused */
+    struct mon_json_arena arena;
+    int64_t lag_cur, lag_prev, window_end;
+    bool was_overloaded;
+    int64_t overload_logged, late_logged_base, last_over;
+    bool big_freed, warned_sockets;
+    int64_t trimmed_at;
+};
+
+/* The clock our timeouts run on: monotonic time minus the time the loop could not look at its
+ * sockets (stopped, starved of CPU, or busy for long stretches). A request whose agent was
+ * never given the chance to answer (not even sent yet when the loop stalled) is not failed. */
+static inline int64_t agg_poller_serviced_ms(const struct agg_poller *p, int64_t mono)
+{
+    return mono - p->stalled_ms;
+}
+
+/* Starts one poll of t, due at due (reports a failure at once when it cannot start). */
+void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int64_t due,
+                           int64_t now);
+
+/* Ends a transfer without a result (its server was removed, or the loop stops). */
+void agg_poller_abort(struct agg_poller *p, struct agg_poll_xfer *x);
+
+/* agg_pollio's report of a finished transfer (ctx: the poller). */
+void agg_poller_on_done(void *ctx, void *easy, int curl_code);
+
+/* Fails the requests whose deadline passed, after reading what had arrived. */
+void agg_poller_expire(struct agg_poller *p);
+
+/* Frees an idle transfer of the pool. */
+void agg_poller_xfer_free(struct agg_poll_xfer *x);
+
+#endif

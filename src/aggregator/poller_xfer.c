@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* The poller's transfers: a pool of reusable easy handles and reply buffers, starting a poll,
+ * turning a finished one into a sample or an error text for the callback, and our timeouts. */
+#include "aggregator/poller_priv.h"
+
+#include "aggregator/pollio.h"
+#include "aggregator/sample.h"
+#include "common/clock.h"
+#include "common/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_KEEP      256   /* idle transfers kept for reuse */
+#define BODY_KEEP      65536 /* reply buffers larger than this are freed after use */
+#define CURL_SAFETY_MS 60000 /* libcurl's own timeout, beyond ours: only a last resort */
+
+static struct agg_poll_xfer *xfer_get(struct agg_poller *p)
+{
+    struct agg_poll_xfer *x = p->pool;
+    if (x) {
+        p->pool = x->next;
+        p->pooled--;
+        x->next = NULL;
+        return x;
+    }
+    x = calloc(1, sizeof(*x));
+    if (!x || !(x->easy = curl_easy_init())) {
+        free(x);
+        return NULL;
+    }
+    mon_buf_init(&x->body.buf, (size_t)p->opt.max_response_bytes);
+    agg_agent_easy_setup(x->easy, p->opt.timeout_ms + CURL_SAFETY_MS, p->opt.max_response_bytes,
+                         &x->body);
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    return x;
+}
+
+void agg_poller_xfer_free(struct agg_poll_xfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    mon_buf_done(&x->body.buf);
+    free(x);
+}
+
+/* Back to the pool: big reply buffers are freed so that one huge reply does not stay. */
+static void xfer_put(struct agg_poller *p, struct agg_poll_xfer *x)
+{
+    if (x->owns_request) {
+        free(x->url);
+        agg_agent_headers_free(x->headers);
+    }
+    x->url = NULL;
+    x->headers = NULL;
+    x->owns_request = false;
+    x->t = NULL;
+    x->body.too_large = false;
+    if (x->body.buf.cap > BODY_KEEP) {
+        mon_buf_done(&x->body.buf);
+        p->big_freed = true;
+    } else {
+        mon_buf_reset(&x->body.buf);
+    }
+    if (p->pooled >= POOL_KEEP) {
+        agg_poller_xfer_free(x);
+        return;
+    }
+    x->prev = NULL;
+    x->next = p->pool;
+    p->pool = x;
+    p->pooled++;
+}
+
+static void fly_unlink(struct agg_poller *p, struct agg_poll_xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        p->fly_head = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    else
+        p->fly_tail = x->prev;
+    x->prev = x->next = NULL;
+    p->in_flight--;
+    if (!x->t->persistent)
+        p->transient_in_flight--;
+    x->t->xfer = NULL;
+}
+
+/* Ends a transfer without a result (its server was removed). */
+void agg_poller_abort(struct agg_poller *p, struct agg_poll_xfer *x)
+{
+    agg_pollio_remove(p->io, x->t->shard, x->easy);
+    fly_unlink(p, x);
+    xfer_put(p, x);
+}
+
+static void report(struct agg_poller *p, int64_t id, const struct agg_sample *s, const char *error,
+                   int64_t now)
+{
+    p->opt.on_result(p->opt.ctx, id, s, error, mon_utc_ms(), now);
+}
+
+static void finish(struct agg_poller *p, struct agg_poll_xfer *x, int cc, bool timed_out,
+                   int64_t now)
+{
+    char why[200] = "", error[256] = "";
+    int64_t id = x->t->id, due = x->due;
+    long status = 0;
+    int r;
+
+    agg_pollio_remove(p->io, x->t->shard, x->easy);
+    fly_unlink(p, x);
+    if (timed_out) {
+        snprintf(error, sizeof(error), "timeout");
+        r = MON_ETIMEDOUT;
+    } else {
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        r = agg_agent_result(cc, status, x->body.too_large, error, sizeof(error));
+    }
+    if (r == MON_OK) {
+        mon_json_arena_begin(&p->arena);
+        r = agg_sample_parse_into(x->body.buf.data, x->body.buf.len, p->sample, why, sizeof(why));
+        mon_json_arena_end();
+        if (r < 0)
+            snprintf(error, sizeof(error), "bad reply: %s", why);
+    }
+    xfer_put(p, x);
+    if (r == MON_OK) {
+        p->local.polls_completed++;
+        if (now - due <= p->opt.interval_ms)
+            p->local.polls_in_window++;
+    } else {
+        p->local.polls_failed++;
+    }
+    report(p, id, r == MON_OK ? p->sample : NULL, r == MON_OK ? NULL : error, now);
+}
+
+/* agg_pollio's report of a finished transfer. */
+void agg_poller_on_done(void *ctx, void *easy, int curl_code)
+{
+    struct agg_poller *p = ctx;
+    char *priv = NULL;
+    curl_easy_getinfo((CURL *)easy, CURLINFO_PRIVATE, &priv);
+    if (priv)
+        finish(p, (struct agg_poll_xfer *)(void *)priv, curl_code, false, mon_mono_ms());
+}
+
+/* Our timeouts: a request whose deadline passed is failed only after everything that was
+ * ready to read has been read, so a loop that was itself late (starved of CPU, stopped) does
+ * not blame an agent whose reply was waiting in the socket. */
+void agg_poller_expire(struct agg_poller *p)
+{
+    int64_t t0 = agg_poller_serviced_ms(p, mon_mono_ms());
+    if (!p->fly_head || p->fly_head->deadline > t0)
+        return;
+    agg_pollio_run(p->io, 0);
+    while (p->fly_head && p->fly_head->deadline <= t0)
+        finish(p, p->fly_head, CURLE_OK, true, mon_mono_ms());
+}
+
+/* ---- schedule ---- */
+
+void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int64_t due,
+                           int64_t now)
+{
+    struct agg_poll_xfer *x;
+    p->local.polls_started++;
+    if (!t->url) {
+        p->local.polls_failed++;
+        report(p, t->id, NULL,
+               t->setup_error == MON_EINVAL ? "invalid host or token" : "out of memory", now);
+        return;
+    }
+    x = xfer_get(p);
+    if (!x) {
+        p->local.polls_failed++;
+        report(p, t->id, NULL, "out of memory", now);
+        return;
+    }
+    agg_agent_easy_target(x->easy, t->url, t->headers);
+    x->url = t->url;
+    x->headers = t->headers;
+    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, t->persistent ? 0L : 1L);
+    x->t = t;
+    x->due = due;
+    x->deadline = agg_poller_serviced_ms(p, now) + p->opt.timeout_ms;
+    if (agg_pollio_add(p->io, t->shard, x->easy) < 0) {
+        xfer_put(p, x);
+        p->local.polls_failed++;
+        report(p, t->id, NULL, "out of memory", now);
+        return;
+    }
+    t->xfer = x;
+    x->prev = p->fly_tail;
+    if (p->fly_tail)
+        p->fly_tail->next = x;
+    else
+        p->fly_head = x;
+    p->fly_tail = x;
+    p->in_flight++;
+    if (!t->persistent)
+        p->transient_in_flight++;
+}
