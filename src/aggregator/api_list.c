@@ -259,7 +259,7 @@ static char *cached_list(struct agg_list_cache *c, size_t *ret_len)
     c->wanted_ms = now;
     if (rebuild_due(c, now))
         pthread_cond_signal(&c->wake);
-    while (!c->body && !c->stop && (now = mon_mono_ms()) < deadline) {
+    while (!c->body && !c->stop && mon_mono_ms() < deadline) {
         uint64_t gen = c->generation;
         pthread_cond_signal(&c->wake);
         while (c->generation == gen && !c->stop && mon_mono_ms() < deadline)

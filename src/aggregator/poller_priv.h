@@ -21,7 +21,9 @@ struct agg_poll_xfer {
     struct agg_poll_target *t;
     struct agg_agent_body body;
     int64_t due;      /* monotonic ms */
-    int64_t deadline; /* on the serviced clock (see serviced_ms) */
+    int64_t deadline; /* on the serviced clock (see agg_poller_serviced_ms) */
+    int64_t started;  /* monotonic ms */
+    bool extended;    /* the deadline was moved to the request's sending time */
     /* The URL and headers this request uses (the target's at its start). When the server is
      * reconfigured meanwhile, the request takes them over and frees them at its end. */
     char *url;

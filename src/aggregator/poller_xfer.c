@@ -74,14 +74,15 @@ static void xfer_put(struct agg_poller *p, struct agg_poll_xfer *x)
 
 static void fly_unlink(struct agg_poller *p, struct agg_poll_xfer *x)
 {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
+    /* (head and tail compared by address: the head has no prev, the tail no next) */
+    if (p->fly_head == x)
         p->fly_head = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    else
+    else if (x->prev)
+        x->prev->next = x->next;
+    if (p->fly_tail == x)
         p->fly_tail = x->prev;
+    else if (x->next)
+        x->next->prev = x->prev;
     x->prev = x->next = NULL;
     p->in_flight--;
     if (!x->t->persistent)
@@ -151,14 +152,47 @@ void agg_poller_on_done(void *ctx, void *easy, int curl_code)
 /* Our timeouts: a request whose deadline passed is failed only after everything that was
  * ready to read has been read, so a loop that was itself late (starved of CPU, stopped) does
  * not blame an agent whose reply was waiting in the socket. */
+/* Moves x to the end of the in-flight list with a later deadline. */
+static void requeue(struct agg_poller *p, struct agg_poll_xfer *x, int64_t deadline)
+{
+    if (x->next) {
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            p->fly_head = x->next;
+        x->next->prev = x->prev;
+        x->prev = p->fly_tail;
+        x->next = NULL;
+        p->fly_tail->next = x;
+        p->fly_tail = x;
+    }
+    x->deadline = deadline;
+}
+
 void agg_poller_expire(struct agg_poller *p)
 {
     int64_t t0 = agg_poller_serviced_ms(p, mon_mono_ms());
     if (!p->fly_head || p->fly_head->deadline > t0)
         return;
     agg_pollio_run(p->io, 0);
-    while (p->fly_head && p->fly_head->deadline <= t0)
-        finish(p, p->fly_head, CURLE_OK, true, mon_mono_ms());
+    while (p->fly_head && p->fly_head->deadline <= t0) {
+        struct agg_poll_xfer *x = p->fly_head;
+        curl_off_t sent_us = 0;
+        /* A request sent late (its connection completed while the loop was behind) gets the
+         * whole timeout from when it was sent: the agent must have had that long to answer. */
+        if (!x->extended &&
+            curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us) == CURLE_OK &&
+            sent_us > 0) {
+            int64_t deadline = agg_poller_serviced_ms(p, x->started + (int64_t)(sent_us / 1000)) +
+                               p->opt.timeout_ms;
+            x->extended = true;
+            if (deadline > t0) {
+                requeue(p, x, deadline);
+                continue;
+            }
+        }
+        finish(p, x, CURLE_OK, true, mon_mono_ms());
+    }
 }
 
 /* ---- schedule ---- */
@@ -186,6 +220,8 @@ void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int6
     curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, t->persistent ? 0L : 1L);
     x->t = t;
     x->due = due;
+    x->started = now;
+    x->extended = false;
     x->deadline = agg_poller_serviced_ms(p, now) + p->opt.timeout_ms;
     if (agg_pollio_add(p->io, t->shard, x->easy) < 0) {
         xfer_put(p, x);

@@ -353,7 +353,9 @@ static int reserve(struct agg_sample *s, size_t n_disks, size_t n_gpus, size_t n
     p = grow_to(s->procs, &s->cap_procs, n_procs, sizeof(*p));
     if (p)
         s->procs = p;
-    if ((n_disks && !d) || (n_gpus && !g) || (n_units && !u) || (n_procs && !p))
+    if ((n_disks && !s->disks) || (n_gpus && !s->gpus) || (n_units && !s->units) ||
+        (n_procs && !s->procs) || (n_disks && !d) || (n_gpus && !g) || (n_units && !u) ||
+        (n_procs && !p))
         return MON_ENOMEM;
     if (n_disks)
         memset(s->disks, 0, n_disks * sizeof(*s->disks));

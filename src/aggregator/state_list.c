@@ -61,8 +61,10 @@ static int put_str(struct mon_buf *b, const char *s)
         case '\t':
             esc[1] = 't';
             break;
-        default:
-            memcpy(esc + 1, "u00", 3);
+        default: /* \u00XX */
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
             n = 6;
@@ -92,8 +94,8 @@ static int put_i64(struct mon_buf *b, int64_t v)
  * without a fraction; otherwise the shortest of %.15g / %.17g that reads back the same). */
 static int put_num(struct mon_buf *b, bool present, double v, int decimals)
 {
-    double r, back = 0;
-    char tmp[32];
+    double r, back;
+    char tmp[32], *end = NULL;
     if (!present || !isfinite(v))
         return put(b, "null");
     r = mon_round(v, decimals);
@@ -109,7 +111,8 @@ static int put_num(struct mon_buf *b, bool present, double v, int decimals)
         return rc == MON_OK ? mon_buf_append(b, tmp, 2) : rc;
     }
     snprintf(tmp, sizeof(tmp), "%1.15g", r);
-    if (sscanf(tmp, "%lg", &back) != 1 || back != r)
+    back = strtod(tmp, &end);
+    if (!end || *end || back != r)
         snprintf(tmp, sizeof(tmp), "%1.17g", r);
     return put(b, tmp);
 }
@@ -254,7 +257,7 @@ static int natural_cmp(const char *a, const char *b)
 {
     while (*a && *b) {
         if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-            const char *ea = a, *eb = b;
+            const char *ea, *eb;
             while (*a == '0' && isdigit((unsigned char)a[1]))
                 a++;
             while (*b == '0' && isdigit((unsigned char)b[1]))
