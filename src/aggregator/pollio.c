@@ -149,8 +149,11 @@ void agg_pollio_free(struct agg_pollio *io)
 int agg_pollio_join(struct agg_pollio *io)
 {
     struct shard *sh = NULL;
-    if (!io->ev) {
-        io->shards[0]->members++;
+    if (!io->ev) { /* one multi handle: its cache must hold every kept-alive connection */
+        sh = io->shards[0];
+        sh->members++;
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS,
+                          (long)(sh->members > SHARD_SIZE ? sh->members : SHARD_SIZE) + 16);
         return 0;
     }
     for (size_t k = 0; k < io->n_shards && !sh; k++) {

@@ -246,6 +246,33 @@ static void test_resume_stored_bucket(void **state)
     }
     free(gpus);
     free(disks);
+    agg_rollup_free(r);
+
+    /* A third run checkpoints without anyone asking for the current row: the checkpoint itself
+     * reads the stored row first (4 samples), so 2 more make 6, not 2. */
+    r = agg_rollup_new(3600, st, w);
+    agg_rollup_server_add(r, id);
+    add(r, id, sample(10, 10, 0, 20), B0 * 1000 + 40000);
+    add(r, id, sample(20, 10, 0, 20), B0 * 1000 + 45000);
+    assert_int_equal(agg_rollup_checkpoint(r), 1);
+    assert_int_equal(agg_writer_flush(w, 5000), MON_OK);
+    memset(&row, 0, sizeof(row));
+    assert_int_equal(agg_store_hourly_get(st, id, B0, &row), MON_OK);
+    assert_int_equal(row.samples, 6);
+    assert_float_equal(row.cpu_pct_max, 60, 1e-6);
+    /* One more sample, then the next hour: B0 is staged and written by the next flush; the new
+     * hour is new in this run (no stored row to read). */
+    add(r, id, sample(70, 10, 0, 20), B0 * 1000 + 50000);
+    add(r, id, sample(30, 10, 0, 20), (B0 + 3600) * 1000 + 1000);
+    assert_int_equal(agg_rollup_flush(r), 1);
+    assert_int_equal(agg_rollup_flush(r), 0);
+    assert_int_equal(agg_rollup_checkpoint(r), 1);
+    assert_int_equal(agg_writer_flush(w, 5000), MON_OK);
+    assert_int_equal(agg_store_hourly_get(st, id, B0, &row), MON_OK);
+    assert_int_equal(row.samples, 7);
+    assert_float_equal(row.cpu_pct_max, 70, 1e-6);
+    assert_int_equal(agg_store_hourly_get(st, id, B0 + 3600, &row), MON_OK);
+    assert_int_equal(row.samples, 1);
 
     agg_rollup_free(r);
     agg_writer_stop(w, 1000);
