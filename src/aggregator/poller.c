@@ -77,15 +77,14 @@ static int schedule(struct agg_poller *p, int64_t now)
                          (!t->persistent && p->transient_in_flight >= p->max_transient)))
             break; /* out of sockets: wait for requests to finish */
         if (lag > iv) {
-            p->local.late_polls++;
             p->next_due = (now - iv) * n;
             due = now - iv;
         }
         if (lag > p->lag_cur)
             p->lag_cur = lag;
-        if (t->xfer)
+        if (lag > iv || t->xfer) /* once per poll, late and skipped alike */
             p->local.late_polls++;
-        else
+        if (!t->xfer)
             agg_poller_start_poll(p, t, due, now);
         p->next_due += iv;
         if (++p->cursor >= p->n_targets)
