@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The packing below has room for four percentages before GPU memory, in the table's order. */
+_Static_assert(AGG_METRIC_GPU_MEM_USED_MB == 4 && AGG_METRIC_COUNT == 5,
+               "the ring packs four percentages and GPU memory");
+
 #define PCT_ABSENT  1023u
 #define PCT_MASK    0x3ffu
 #define DT_MAX      2047
@@ -54,9 +58,11 @@ static void gmem_decode(uint32_t code, bool *has, double *v)
 
 static void pack(struct agg_ring_point *p, int64_t dt, const struct agg_ring_values *v)
 {
-    uint32_t gm = v ? gmem_code(v->has[AGG_RING_GPU_MEM], v->v[AGG_RING_GPU_MEM]) : GMEM_ABSENT;
+    uint32_t gm =
+        v ? gmem_code(v->has[AGG_METRIC_GPU_MEM_USED_MB], v->v[AGG_METRIC_GPU_MEM_USED_MB])
+          : GMEM_ABSENT;
     uint64_t lo = (uint64_t)(dt & 0xfff);
-    for (int m = 0; m < AGG_RING_GPU_MEM; m++)
+    for (int m = 0; m < AGG_METRIC_GPU_MEM_USED_MB; m++)
         lo |= (v ? pct_code(v->has[m], v->v[m]) : PCT_ABSENT) << (12 + 10 * m);
     lo |= (uint64_t)(gm & 0xfffu) << 52;
     for (int i = 0; i < 4; i++)
@@ -143,10 +149,10 @@ bool agg_ring_next(const struct agg_ring *r, size_t *i, int64_t *t, struct agg_r
     p = &r->pts[(r->head + *i) % r->cap];
     lo = low_bits(p);
     *t = *i == 0 ? r->oldest_s : *t + step_of(p);
-    for (int m = 0; m < AGG_RING_GPU_MEM; m++)
+    for (int m = 0; m < AGG_METRIC_GPU_MEM_USED_MB; m++)
         pct_decode(lo >> (12 + 10 * m), &v->has[m], &v->v[m]);
-    gmem_decode((uint32_t)(lo >> 52) | (uint32_t)p->w[4] << 12, &v->has[AGG_RING_GPU_MEM],
-                &v->v[AGG_RING_GPU_MEM]);
+    gmem_decode((uint32_t)(lo >> 52) | (uint32_t)p->w[4] << 12, &v->has[AGG_METRIC_GPU_MEM_USED_MB],
+                &v->v[AGG_METRIC_GPU_MEM_USED_MB]);
     (*i)++;
     return true;
 }

@@ -6,18 +6,11 @@
 #ifndef MON_AGGREGATOR_RING_H
 #define MON_AGGREGATOR_RING_H
 
+#include "aggregator/metric.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-enum agg_ring_metric {
-    AGG_RING_CPU,
-    AGG_RING_MEM,
-    AGG_RING_DISK,
-    AGG_RING_GPU_UTIL,
-    AGG_RING_GPU_MEM,
-    AGG_RING_METRICS
-};
 
 /* 80 bits: 0-11 seconds since the previous point (signed), 12-21 cpu, 22-31 memory, 32-41
  * disk, 42-51 GPU utilisation (tenths of a percent, 1023: absent), 52-79 GPU memory. */
@@ -32,8 +25,8 @@ struct agg_ring {
 };
 
 struct agg_ring_values {
-    bool has[AGG_RING_METRICS];
-    double v[AGG_RING_METRICS];
+    bool has[AGG_METRIC_COUNT];
+    double v[AGG_METRIC_COUNT];
 };
 
 /* Allocates room for cap points (≤ 65535) and writes every byte of it, so that the memory a

@@ -321,25 +321,13 @@ static void persist_seen(struct agg_state *st, struct agg_state_rec *r, int64_t 
         agg_writer_server_seen(st->opt.writer, r->cfg.id, last_seen, online);
 }
 
-/* Sample values of the ring entry (plan §3.4 summary for GPUs, first disk with a value). */
+/* Sample values of the ring entry: each metric's live value (metric.c). */
 static void ring_push(struct agg_state_rec *r, const struct agg_sample *s, int64_t now_utc_ms)
 {
     struct agg_ring_values v;
     memset(&v, 0, sizeof(v));
-    v.has[AGG_RING_CPU] = s->has_cpu;
-    v.v[AGG_RING_CPU] = s->cpu_pct;
-    v.has[AGG_RING_MEM] = s->has_mem;
-    v.v[AGG_RING_MEM] = s->mem_used_pct;
-    for (size_t i = 0; i < s->n_disks; i++) {
-        if (s->disks[i].has_value) {
-            v.has[AGG_RING_DISK] = true;
-            v.v[AGG_RING_DISK] = s->disks[i].used_pct;
-            break;
-        }
-    }
-    v.has[AGG_RING_GPU_UTIL] = v.has[AGG_RING_GPU_MEM] = s->has_gpu;
-    v.v[AGG_RING_GPU_UTIL] = s->gpu_util_max;
-    v.v[AGG_RING_GPU_MEM] = s->gpu_mem_used_mb;
+    for (size_t m = 0; m < AGG_METRIC_COUNT; m++)
+        v.has[m] = agg_metrics[m].from_sample(s, &v.v[m]);
     agg_ring_push(&r->ring, now_utc_ms / 1000, &v);
 }
 

@@ -158,20 +158,17 @@ static int put_latest(struct mon_buf *b, const struct agg_state_rec *rec)
     int r = put(b, "{");
     if (r == MON_OK && (r = put_key(b, &f, "ts")) == MON_OK)
         r = put_time(b, s->ts);
-    if (r == MON_OK && (r = put_key(b, &f, "cpu_pct")) == MON_OK)
-        r = put_num(b, s->has_cpu, s->cpu_pct, 1);
-    if (r == MON_OK && (r = put_key(b, &f, "mem_used_pct")) == MON_OK)
-        r = put_num(b, s->has_mem, s->mem_used_pct, 1);
-    if (r == MON_OK && (r = put_key(b, &f, "disk_used_pct")) == MON_OK)
-        r = put_num(b, d != NULL, d ? d->used_pct : 0, 1);
+    for (size_t m = 0; r == MON_OK && m < AGG_METRIC_COUNT; m++) {
+        double v = 0;
+        bool has = agg_metrics[m].from_sample(s, &v);
+        if ((r = put_key(b, &f, agg_metrics[m].name)) == MON_OK)
+            r = put_num(b, has, v, agg_metrics[m].decimals);
+    }
+    /* The totals beside the metrics, from the same disk and GPUs. */
     if (r == MON_OK && (r = put_key(b, &f, "disk_used_bytes")) == MON_OK)
         r = put_num(b, d != NULL, d ? d->used_bytes : 0, 0);
     if (r == MON_OK && (r = put_key(b, &f, "disk_total_bytes")) == MON_OK)
         r = put_num(b, d != NULL, d ? d->total_bytes : 0, 0);
-    if (r == MON_OK && (r = put_key(b, &f, "gpu_util_pct")) == MON_OK)
-        r = put_num(b, s->has_gpu, s->gpu_util_max, 1);
-    if (r == MON_OK && (r = put_key(b, &f, "gpu_mem_used_mb")) == MON_OK)
-        r = put_num(b, s->has_gpu, s->gpu_mem_used_mb, 0);
     if (r == MON_OK && (r = put_key(b, &f, "gpu_mem_total_mb")) == MON_OK)
         r = put_num(b, s->has_gpu, s->gpu_mem_total_mb, 0);
     if (r == MON_OK && (r = put_key(b, &f, "gpu_count")) == MON_OK)

@@ -19,12 +19,12 @@ static struct agg_ring_values values(double cpu, double gpu_mem)
 {
     struct agg_ring_values v;
     memset(&v, 0, sizeof(v));
-    v.has[AGG_RING_CPU] = true;
-    v.v[AGG_RING_CPU] = cpu;
-    v.has[AGG_RING_MEM] = true;
-    v.v[AGG_RING_MEM] = 100.0;
-    v.has[AGG_RING_GPU_MEM] = gpu_mem >= 0;
-    v.v[AGG_RING_GPU_MEM] = gpu_mem;
+    v.has[AGG_METRIC_CPU_PCT] = true;
+    v.v[AGG_METRIC_CPU_PCT] = cpu;
+    v.has[AGG_METRIC_MEM_USED_PCT] = true;
+    v.v[AGG_METRIC_MEM_USED_PCT] = 100.0;
+    v.has[AGG_METRIC_GPU_MEM_USED_MB] = gpu_mem >= 0;
+    v.v[AGG_METRIC_GPU_MEM_USED_MB] = gpu_mem;
     return v;
 }
 
@@ -36,7 +36,7 @@ static size_t walk(const struct agg_ring *r, int64_t *ts, double *cpu, struct ag
     struct agg_ring_values v;
     while (agg_ring_next(r, &i, &t, &v)) {
         ts[n] = t;
-        cpu[n] = v.has[AGG_RING_CPU] ? v.v[AGG_RING_CPU] : -1;
+        cpu[n] = v.has[AGG_METRIC_CPU_PCT] ? v.v[AGG_METRIC_CPU_PCT] : -1;
         *last = v;
         n++;
     }
@@ -58,27 +58,27 @@ static void test_encoding(void **state)
     assert_int_equal(walk(&r, ts, cpu, &last), 1);
     assert_int_equal(ts[0], T0);
     assert_float_equal(cpu[0], 23.4, 1e-9); /* tenths, as the API rounds */
-    assert_float_equal(last.v[AGG_RING_MEM], 100, 1e-9);
-    assert_false(last.has[AGG_RING_DISK]);
-    assert_false(last.has[AGG_RING_GPU_UTIL]);
-    assert_true(last.has[AGG_RING_GPU_MEM]);
-    assert_float_equal(last.v[AGG_RING_GPU_MEM], 81920, 1e-9);
+    assert_float_equal(last.v[AGG_METRIC_MEM_USED_PCT], 100, 1e-9);
+    assert_false(last.has[AGG_METRIC_DISK_USED_PCT]);
+    assert_false(last.has[AGG_METRIC_GPU_UTIL_PCT]);
+    assert_true(last.has[AGG_METRIC_GPU_MEM_USED_MB]);
+    assert_float_equal(last.v[AGG_METRIC_GPU_MEM_USED_MB], 81920, 1e-9);
     /* Whole MiB stay exact up to 1 TiB; beyond, the relative error is below 1e-6. */
     v = values(99.96, 1048575);
     agg_ring_push(&r, T0 + 5, &v);
     walk(&r, ts, cpu, &last);
     assert_float_equal(cpu[1], 100, 1e-9);
-    assert_float_equal(last.v[AGG_RING_GPU_MEM], 1048575, 1e-9);
+    assert_float_equal(last.v[AGG_METRIC_GPU_MEM_USED_MB], 1048575, 1e-9);
     v = values(-3, 5e6 + 3);
     agg_ring_push(&r, T0 + 10, &v);
     walk(&r, ts, cpu, &last);
     assert_float_equal(cpu[2], 0, 1e-9); /* clamped to 0..100 */
-    assert_true(fabs(last.v[AGG_RING_GPU_MEM] - (5e6 + 3)) / 5e6 < 1e-6);
+    assert_true(fabs(last.v[AGG_METRIC_GPU_MEM_USED_MB] - (5e6 + 3)) / 5e6 < 1e-6);
     v = values(NAN, -1);
     agg_ring_push(&r, T0 + 15, &v);
     walk(&r, ts, cpu, &last);
     assert_float_equal(cpu[3], -1, 1e-9); /* absent */
-    assert_false(last.has[AGG_RING_GPU_MEM]);
+    assert_false(last.has[AGG_METRIC_GPU_MEM_USED_MB]);
     agg_ring_done(&r);
     agg_ring_done(&r); /* twice is fine */
 }
