@@ -3,9 +3,10 @@
  * test: agent k (of --first .. --first + --count - 1) listens on address --address + k / M
  * (counting up in the last byte) and port --base-port + k % M, M = --ports-per-address, so
  * that 100,000 agents fit below the ephemeral port range on a few loopback addresses. It answers
- * GET /v1/snapshot with made-up but realistic samples (two GPUs, one or two disks, the units
- * asked for) and implements nothing else of the agent. Replies are written with a small
- * formatter, not printf, so that the simulator stays cheaper than the aggregator it drives. */
+ * GET /v1/snapshot with made-up but realistic samples (two GPUs with their health fields and
+ * the job on each busy one, one or two disks, the units asked for) and implements nothing else of
+ * the agent. Replies are written with a small formatter, not printf, so that the simulator stays
+ * cheaper than the aggregator it drives. */
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/str.h"
@@ -176,6 +177,37 @@ static void refresh_time(struct fleet *f)
         f->ts_text[0] = f->since_text[0] = '\0';
 }
 
+/* The agent's per-GPU health and process fields (as the real agent sends them with NVML): a
+ * GPU above 5 % utilisation runs one job of one of four users, using its memory. */
+static void put_gpu_health(struct out *o, const struct agent *a, int g, uint64_t util,
+                           const char *since)
+{
+    static const char *const users[] = {"alice", "bob", "carol", "dave"};
+    uint64_t who = ((uint64_t)a->index + (uint64_t)g) % 4;
+    w_str(o, ",\"fan_pct\":");
+    w_u64(o, 30 + util / 20);
+    w_str(o, ",\"sm_clock_mhz\":1410,\"power_limit_w\":400,\"pstate\":0,\"throttle\":");
+    w_str(o, util > 900 ? "[\"sw_power_cap\"]" : "[]");
+    w_str(o, ",\"ecc\":{\"mode\":\"enabled\",\"volatile_corrected\":0,"
+             "\"volatile_uncorrected\":0,\"aggregate_corrected\":0,\"aggregate_uncorrected\":0},"
+             "\"remapped_rows\":{\"corrected\":0,\"uncorrected\":0,\"pending\":false,"
+             "\"failed\":false},\"xid\":[],\"processes\":[");
+    if (util > 50) {
+        w_str(o, "{\"pid\":");
+        w_u64(o, 100000 + (uint64_t)a->index % 800000 + (uint64_t)g);
+        w_str(o, ",\"user\":\"");
+        w_str(o, users[who]);
+        w_str(o, "\",\"uid\":");
+        w_u64(o, 1001 + who);
+        w_str(o, ",\"command\":\"python3\",\"type\":\"compute\",\"used_mem_mb\":");
+        w_u64(o, 81920 * util / 1000);
+        w_str(o, ",\"container\":null,\"started_at\":\"");
+        w_str(o, since);
+        w_str(o, "\"}");
+    }
+    w_str(o, "],\"processes_truncated\":false");
+}
+
 /* The snapshot body of agent a (values move from request to request). */
 static void put_snapshot(struct fleet *f, struct out *o, struct agent *a, const char *services)
 {
@@ -232,6 +264,7 @@ static void put_snapshot(struct fleet *f, struct out *o, struct agent *a, const 
         w_tenths(o, 350 + util * 4 / 10);
         w_str(o, ",\"power_w\":");
         w_tenths(o, 600 + util * 34 / 10);
+        put_gpu_health(o, a, g, util, f->since_text);
         w_str(o, "}");
     }
     w_str(o, "]");
