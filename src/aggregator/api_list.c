@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/os/cond.h"
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
@@ -30,10 +31,10 @@
 struct agg_list_cache {
     struct agg_engine *engine;
     pthread_mutex_t lock;
-    pthread_cond_t wake;  /* a rebuild is wanted, or stop */
-    pthread_cond_t built; /* a rebuild finished */
+    struct mon_cond wake;  /* a rebuild is wanted, or stop */
+    struct mon_cond built; /* a rebuild finished */
     pthread_t thread;
-    bool stop, monotonic;
+    bool stop;
     char *body; /* NULL: none (yet, or invalidated) */
     size_t len;
     int64_t built_ms, wanted_ms;
@@ -138,18 +139,10 @@ int agg_api_list_params(const char *status, const char *q, const char *sort, con
     return MON_OK;
 }
 
-/* Lock held. Waits on cond for at most ms. */
-static void timed_wait(struct agg_list_cache *c, pthread_cond_t *cond, int64_t ms)
+/* Lock held. Waits on cond for at most ms (callers recheck their condition). */
+static void timed_wait(struct agg_list_cache *c, struct mon_cond *cond, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(c->monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(cond, &c->lock, &ts);
+    mon_cond_wait_until(cond, &c->lock, mon_cond_deadline(ms));
 }
 
 /* Lock held. A rebuild is due: nothing cached, or stale while clients still ask. */
@@ -196,7 +189,7 @@ static void *refresher_main(void *arg)
         mon_buf_done(&b);
         c->built_ms = mon_mono_ms();
         c->generation++;
-        pthread_cond_broadcast(&c->built);
+        mon_cond_broadcast(&c->built);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
@@ -205,19 +198,22 @@ static void *refresher_main(void *arg)
 struct agg_list_cache *agg_list_cache_new(struct agg_engine *e)
 {
     struct agg_list_cache *c = calloc(1, sizeof(*c));
-    pthread_condattr_t attr;
     if (!c)
         return NULL;
     c->engine = e;
+    if (mon_cond_init(&c->wake) < 0) {
+        free(c);
+        return NULL;
+    }
+    if (mon_cond_init(&c->built) < 0) {
+        mon_cond_destroy(&c->wake);
+        free(c);
+        return NULL;
+    }
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_init(&attr);
-    c->monotonic = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
-    pthread_cond_init(&c->wake, &attr);
-    pthread_cond_init(&c->built, &attr);
-    pthread_condattr_destroy(&attr);
     if (pthread_create(&c->thread, NULL, refresher_main, c) != 0) {
-        pthread_cond_destroy(&c->wake);
-        pthread_cond_destroy(&c->built);
+        mon_cond_destroy(&c->wake);
+        mon_cond_destroy(&c->built);
         pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
@@ -231,12 +227,12 @@ void agg_list_cache_free(struct agg_list_cache *c)
         return;
     pthread_mutex_lock(&c->lock);
     c->stop = true;
-    pthread_cond_broadcast(&c->wake);
+    mon_cond_broadcast(&c->wake);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
     free(c->body);
-    pthread_cond_destroy(&c->wake);
-    pthread_cond_destroy(&c->built);
+    mon_cond_destroy(&c->wake);
+    mon_cond_destroy(&c->built);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -258,10 +254,10 @@ static char *cached_list(struct agg_list_cache *c, size_t *ret_len)
     pthread_mutex_lock(&c->lock);
     c->wanted_ms = now;
     if (rebuild_due(c, now))
-        pthread_cond_signal(&c->wake);
+        mon_cond_broadcast(&c->wake);
     while (!c->body && !c->stop && mon_mono_ms() < deadline) {
         uint64_t gen = c->generation;
-        pthread_cond_signal(&c->wake);
+        mon_cond_broadcast(&c->wake);
         while (c->generation == gen && !c->stop && mon_mono_ms() < deadline)
             timed_wait(c, &c->built, 1000);
     }

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/os/cond.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -43,8 +44,8 @@ struct agg_engine {
     pthread_t housekeeper;
     bool housekeeper_started;
     pthread_mutex_t hk_lock;
-    pthread_cond_t hk_wake;
-    bool hk_monotonic, hk_stop;
+    struct mon_cond hk_wake;
+    bool hk_stop;
     int64_t next_checkpoint, next_retention;
     unsigned retention_runs;
 };
@@ -91,14 +92,13 @@ static void *housekeeper_main(void *arg)
     struct agg_engine *e = arg;
     pthread_mutex_lock(&e->hk_lock);
     while (!e->hk_stop) {
-        struct timespec ts;
+        int64_t deadline;
         pthread_mutex_unlock(&e->hk_lock);
         housekeeping(e);
         pthread_mutex_lock(&e->hk_lock);
-        clock_gettime(e->hk_monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
-        ts.tv_sec += HOUSEKEEPING_MS / 1000;
-        if (!e->hk_stop)
-            pthread_cond_timedwait(&e->hk_wake, &e->hk_lock, &ts);
+        deadline = mon_cond_deadline(HOUSEKEEPING_MS);
+        while (!e->hk_stop && mon_cond_wait_until(&e->hk_wake, &e->hk_lock, deadline))
+            ;
     }
     pthread_mutex_unlock(&e->hk_lock);
     return NULL;
@@ -106,14 +106,11 @@ static void *housekeeper_main(void *arg)
 
 static int housekeeper_start(struct agg_engine *e)
 {
-    pthread_condattr_t attr;
+    if (mon_cond_init(&e->hk_wake) < 0)
+        return MON_ENOMEM;
     pthread_mutex_init(&e->hk_lock, NULL);
-    pthread_condattr_init(&attr);
-    e->hk_monotonic = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
-    pthread_cond_init(&e->hk_wake, &attr);
-    pthread_condattr_destroy(&attr);
     if (pthread_create(&e->housekeeper, NULL, housekeeper_main, e) != 0) {
-        pthread_cond_destroy(&e->hk_wake);
+        mon_cond_destroy(&e->hk_wake);
         pthread_mutex_destroy(&e->hk_lock);
         return MON_ESYS;
     }
@@ -127,10 +124,10 @@ static void housekeeper_stop(struct agg_engine *e)
         return;
     pthread_mutex_lock(&e->hk_lock);
     e->hk_stop = true;
-    pthread_cond_signal(&e->hk_wake);
+    mon_cond_broadcast(&e->hk_wake);
     pthread_mutex_unlock(&e->hk_lock);
     pthread_join(e->housekeeper, NULL);
-    pthread_cond_destroy(&e->hk_wake);
+    mon_cond_destroy(&e->hk_wake);
     pthread_mutex_destroy(&e->hk_lock);
     e->housekeeper_started = false;
 }
