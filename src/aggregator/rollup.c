@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK_CHUNK   1024 /* accumulators handled per hold of the lock */
-#define SEED_RETRIES 10   /* failed reads of a finished bucket's stored row before it is lost */
+#define LOCK_CHUNK          1024 /* accumulators handled per hold of the lock */
+#define CHECKPOINT_DRAIN_MS 5000 /* longest wait for the writer between checkpoint chunks */
+#define SEED_RETRIES        10 /* failed reads of a finished bucket's stored row before it is lost */
 
 struct agg_rollup {
     pthread_mutex_t lock; /* the accumulators, the staging list and the stats */
@@ -380,13 +381,22 @@ int agg_rollup_checkpoint(struct agg_rollup *r)
 {
     struct batch b = {0};
     size_t next = 0, written = 0;
-    bool more = true;
+    bool more = true, drain = r->writer != NULL;
     int rc = agg_rollup_flush(r);
 
     if (rc < 0)
         return rc;
     seed_live(r);
     while (more && rc == MON_OK) {
+        /* One chunk's rows at a time: the previous chunk is written before the next is built,
+         * so a checkpoint of 100,000 servers holds ~1 MB of rows, not ~120 MB. A writer that
+         * does not keep up (a slow or failing database) is not waited for again. */
+        if (b.n) {
+            if (batch_send(r, &b) < 0)
+                rc = MON_ENOMEM;
+            if (drain && agg_writer_flush(r->writer, CHECKPOINT_DRAIN_MS) < 0)
+                drain = false;
+        }
         pthread_mutex_lock(&r->lock);
         for (size_t end = next + LOCK_CHUNK; next < r->n_accs && next < end; next++) {
             struct agg_rollup_acc *a = r->accs[next];

@@ -144,6 +144,41 @@ static void test_accumulate_and_checkpoint(void **state)
     capture_stop(&cap);
 }
 
+/* A checkpoint of many servers goes to the writer in chunks of at most 1,024 servers' rows
+ * (a checkpoint never holds every server's rows at once). */
+static void test_checkpoint_in_chunks(void **state)
+{
+    enum { N = 2500 };
+    struct capture cap;
+    struct agg_rollup *r;
+    struct agg_sample *s = sample(10, 5, 50, 20);
+    size_t rows = 0, jobs;
+    (void)state;
+    capture_start(&cap);
+    r = agg_rollup_new(10, NULL, cap.writer);
+    for (int64_t id = 1; id <= N; id++) {
+        assert_int_equal(agg_rollup_server_add(r, id), MON_OK);
+        assert_int_equal(agg_rollup_add(r, id, s, B0 * 1000 + 100), MON_OK);
+    }
+    assert_int_equal(agg_rollup_checkpoint(r), N);
+    capture_flush(&cap);
+    jobs = capture_count(&cap, AGG_JOB_HOURLY, NULL);
+    assert_int_equal(jobs, 3);
+    pthread_mutex_lock(&cap.lock);
+    for (size_t i = 0; i < cap.n; i++) {
+        if (cap.jobs[i].kind != AGG_JOB_HOURLY)
+            continue;
+        assert_true(cap.jobs[i].u.hourly.n <= 1024);
+        assert_int_equal(cap.jobs[i].u.hourly.n_gpus, 2 * cap.jobs[i].u.hourly.n);
+        rows += cap.jobs[i].u.hourly.n;
+    }
+    pthread_mutex_unlock(&cap.lock);
+    assert_int_equal(rows, N);
+    agg_sample_free(s);
+    agg_rollup_free(r);
+    capture_stop(&cap);
+}
+
 static void test_samples_without_gpu(void **state)
 {
     static const char body[] = "{\"ts\":\"2026-01-17T10:00:00Z\",\"cpu_pct\":null,\"disks\":[],"
@@ -284,6 +319,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accumulate_and_checkpoint),
+        cmocka_unit_test(test_checkpoint_in_chunks),
         cmocka_unit_test(test_samples_without_gpu),
         cmocka_unit_test(test_resume_stored_bucket),
     };
