@@ -97,8 +97,9 @@ static struct agg_sample *sample(const char *gpus_json)
 
 static void poll_ok(struct agg_state *st, int64_t id, const char *gpus, int64_t dt_ms)
 {
-    assert_int_equal(agg_state_poll_ok(st, id, sample(gpus), T0_UTC + dt_ms, T0_MONO + dt_ms),
-                     MON_OK);
+    struct agg_sample *s = sample(gpus);
+    assert_int_equal(agg_state_poll_ok(st, id, s, T0_UTC + dt_ms, T0_MONO + dt_ms), MON_OK);
+    agg_sample_free(s); /* the state keeps its own copy */
 }
 
 /* The type and message of the recorded events, in order. */
@@ -311,8 +312,11 @@ static void test_views(void **state)
     cJSON_Delete(root);
     assert_int_equal(agg_state_gpus_json(st, &q, T0_MONO, &root), MON_ENOENT);
 
-    /* Long after: both offline by the clock; their GPUs are unknown and stale, since the last
-     * time they were seen. */
+    /* Long after: both offline (their polls failed and they were not seen for longer than the
+     * threshold); their GPUs are unknown and stale, since the last time they were seen. */
+    for (int64_t id = 1; id <= 2; id++)
+        assert_int_equal(agg_state_poll_fail(st, id, "timeout", T0_UTC + 60000, T0_MONO + 60000),
+                         MON_OK);
     root = gpus_json(st, -1, 0, T0_MONO + 60000);
     assert_int_equal(summary(root, "unknown"), 4);
     assert_int_equal(summary(root, "free"), 0);
