@@ -19,10 +19,11 @@
 #include <string.h>
 #include <time.h>
 
-#define LIST_CACHE_MS 500
-#define WANTED_MS     10000 /* rebuilt in the background while asked for this recently */
-#define FIRST_WAIT_MS 30000 /* a request waits at most this long for a body */
-#define WHY_LEN       1024
+#define LIST_CACHE_MS  500
+#define WANTED_MS      10000 /* rebuilt in the background while asked for this recently */
+#define FIRST_WAIT_MS  30000 /* a request waits at most this long for a body */
+#define STALE_SLACK_MS 250   /* scheduling slack before a body counts as too old */
+#define WHY_LEN        1024
 
 /* The plain list is rebuilt by a thread of its own, while clients keep asking for it (in the
  * last WANTED_MS), as soon as it is LIST_CACHE_MS old: requests copy the latest body and never
@@ -37,7 +38,9 @@ struct agg_list_cache {
     bool stop;
     char *body; /* NULL: none (yet, or invalidated) */
     size_t len;
-    int64_t built_ms, wanted_ms;
+    int64_t built_ms;    /* when the build of body began: the moment its content shows */
+    int64_t build_ms;    /* how long the last build took */
+    int64_t wanted_ms;   /* the last request */
     uint64_t generation; /* rebuilds done */
     uint64_t epoch;      /* invalidations: a build begun before one is not kept */
 };
@@ -160,7 +163,7 @@ static void *refresher_main(void *arg)
         struct agg_list_query all = {.status = -1};
         struct mon_buf b;
         size_t matched = 0, len;
-        int64_t now = mon_mono_ms();
+        int64_t now = mon_mono_ms(), started;
         uint64_t epoch = c->epoch;
         if (!rebuild_due(c, now)) {
             /* Stale but not asked for: sleep until asked; fresh: until it goes stale. */
@@ -168,6 +171,7 @@ static void *refresher_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&c->lock);
+        started = now;
         mon_buf_init(&b, SIZE_MAX / 2);
         if (agg_engine_list_json(c->engine, &all, &b, &matched) == MON_OK) {
             char *body;
@@ -187,7 +191,8 @@ static void *refresher_main(void *arg)
             pthread_mutex_lock(&c->lock);
         }
         mon_buf_done(&b);
-        c->built_ms = mon_mono_ms();
+        c->built_ms = started;
+        c->build_ms = mon_mono_ms() - started;
         c->generation++;
         mon_cond_broadcast(&c->built);
     }
@@ -246,6 +251,13 @@ void agg_list_cache_invalidate(struct agg_list_cache *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Lock held. The body is older than the background rebuilds keep it while clients ask (it
+ * was last asked for long ago): a request must wait for a fresh one. */
+static bool too_old(const struct agg_list_cache *c, int64_t now)
+{
+    return now - c->built_ms > LIST_CACHE_MS + 2 * c->build_ms + STALE_SLACK_MS;
+}
+
 /* A copy of the latest plain list (NULL without memory or when none could be built). */
 static char *cached_list(struct agg_list_cache *c, size_t *ret_len)
 {
@@ -255,7 +267,7 @@ static char *cached_list(struct agg_list_cache *c, size_t *ret_len)
     c->wanted_ms = now;
     if (rebuild_due(c, now))
         mon_cond_broadcast(&c->wake);
-    while (!c->body && !c->stop && mon_mono_ms() < deadline) {
+    while ((!c->body || too_old(c, now)) && !c->stop && mon_mono_ms() < deadline) {
         uint64_t gen = c->generation;
         mon_cond_broadcast(&c->wake);
         while (c->generation == gen && !c->stop && mon_mono_ms() < deadline)
