@@ -689,6 +689,9 @@ class ErrorEchoTest(Hardening):
                  (g.port, b"/api/servers/1/timeseries?metric=cpu_pct&from=%ff%00"),
                  (g.port, b"/api/gpus?state=%ff%1b%e2%80%ae"),
                  (g.port, b"/api/gpus?server_id=%ff%00"),
+                 (g.port, b"/api/servers?sort=%ff%1b%e2%80%ae"),
+                 (g.port, b"/api/servers?status=%e2%80%aeonline&limit=%ff%00"),
+                 (g.port, b"/api/servers?fields=id,%ff%1b"), (g.port, b"/api/servers?q=%ff%00"),
                  (a.port, b"/v1/x%ff"), (a.port, b"/v1/%e2%80%aex")]
         for port, path in cases:
             st, head, body, _ = get(port, path)
