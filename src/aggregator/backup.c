@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/cond.h"
 #include "common/os/os.h"
 #include "common/str.h"
 
@@ -21,7 +22,7 @@
 #define DEFAULT_PERIOD_MS      (24 * 3600 * 1000LL)
 #define DEFAULT_RETRY_MIN_MS   15000           /* first retry of a failed backup */
 #define DEFAULT_RETRY_MAX_MS   (3600 * 1000LL) /* retries double up to hourly */
-#define PATH_LEN               4200
+#define PATH_LEN               (MON_PATH_MAX + MON_PATH_SUFFIX_MAX)
 
 /* Records "<what> <path>: <the system's reason>" in why and returns errno's MON_E* code. */
 static int errno_why(char *why, size_t why_len, const char *what, const char *path)
@@ -235,26 +236,9 @@ struct agg_backup_sched {
     char *dir;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool monotonic_cond;
+    struct mon_cond wake;
     bool stop; /* under lock */
 };
-
-/* Waits on b->wake for at most ms (lock held). */
-static void timed_wait(struct agg_backup_sched *b, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(b->monotonic_cond ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
-    if (ms < 0)
-        ms = 0;
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&b->wake, &b->lock, &ts);
-}
 
 int64_t agg_backup_retry_delay_ms(int failures, int64_t min_ms, int64_t max_ms)
 {
@@ -277,7 +261,7 @@ static void *sched_main(void *arg)
         struct agg_backup_result res = {0};
         int r;
         if (now < next) {
-            timed_wait(b, next - now);
+            mon_cond_wait_until(&b->wake, &b->lock, next);
             continue;
         }
         pthread_mutex_unlock(&b->lock);
@@ -305,7 +289,6 @@ static void *sched_main(void *arg)
 int agg_backup_sched_start(const struct agg_backup_options *opt, struct agg_backup_sched **ret)
 {
     struct agg_backup_sched *b;
-    pthread_condattr_t attr;
 
     if (!opt || !opt->store || !opt->dir || opt->keep_days < 1 || !ret)
         return MON_EINVAL;
@@ -328,13 +311,14 @@ int agg_backup_sched_start(const struct agg_backup_options *opt, struct agg_back
     if (b->opt.retry_max_ms < b->opt.retry_min_ms)
         b->opt.retry_max_ms =
             DEFAULT_RETRY_MAX_MS > b->opt.retry_min_ms ? DEFAULT_RETRY_MAX_MS : b->opt.retry_min_ms;
+    if (mon_cond_init(&b->wake) != MON_OK) {
+        free(b->dir);
+        free(b);
+        return MON_ENOMEM;
+    }
     pthread_mutex_init(&b->lock, NULL);
-    pthread_condattr_init(&attr);
-    b->monotonic_cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
-    pthread_cond_init(&b->wake, &attr);
-    pthread_condattr_destroy(&attr);
     if (pthread_create(&b->thread, NULL, sched_main, b) != 0) {
-        pthread_cond_destroy(&b->wake);
+        mon_cond_destroy(&b->wake);
         pthread_mutex_destroy(&b->lock);
         free(b->dir);
         free(b);
@@ -350,10 +334,10 @@ void agg_backup_sched_stop(struct agg_backup_sched *b)
         return;
     pthread_mutex_lock(&b->lock);
     b->stop = true;
-    pthread_cond_signal(&b->wake);
+    mon_cond_broadcast(&b->wake);
     pthread_mutex_unlock(&b->lock);
     pthread_join(b->thread, NULL);
-    pthread_cond_destroy(&b->wake);
+    mon_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->lock);
     free(b->dir);
     free(b);

@@ -118,7 +118,7 @@ static char *resolve_path(const char *base, const char *rel)
 static char *default_web_root(void)
 {
     static const char *const candidates[] = {"web", "../web", "../share/monitor-aggregator/web"};
-    char exe[4096], path[4200];
+    char exe[MON_PATH_MAX], path[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     if (mon_os_exe_dir(exe, sizeof(exe)) < 0)
         return NULL;
     for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {

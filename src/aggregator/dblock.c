@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PATH_LEN 4200
+#define PATH_LEN (MON_PATH_MAX + MON_PATH_SUFFIX_MAX)
 
 int agg_dblock_take_file(const char *database, struct agg_dblock *l, char *why, size_t why_len)
 {

@@ -9,6 +9,7 @@
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/cond.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/os/os.h"
@@ -25,7 +26,7 @@
 #define CHECK_BUSY_MS    5000 /* the check's connection waits this long for a lock at open */
 #define INTERRUPT_MS     20   /* stop repeats the interrupt until the check has returned */
 #define TEXT_LEN         600
-#define PATH_LEN         4200
+#define PATH_LEN         (MON_PATH_MAX + MON_PATH_SUFFIX_MAX)
 
 enum integrity_state { INTEGRITY_CHECKING, INTEGRITY_OK, INTEGRITY_FAILED };
 
@@ -39,8 +40,7 @@ struct agg_dbwatch {
     int64_t watch_ms;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool monotonic_cond;
+    struct mon_cond wake;
     /* Everything below is under lock. */
     bool stop;
     struct agg_store *checking; /* the check's connection while the check runs */
@@ -61,20 +61,6 @@ struct agg_dbwatch {
 static int64_t now_s(void)
 {
     return mon_utc_ms() / 1000;
-}
-
-/* Waits on w->wake for at most ms (lock held). */
-static void timed_wait(struct agg_dbwatch *w, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(w->monotonic_cond ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&w->wake, &w->lock, &ts);
 }
 
 /* The store's own consistency check on a connection of its own: a damaged page otherwise goes
@@ -98,7 +84,7 @@ static void run_integrity_check(struct agg_dbwatch *w)
     pthread_mutex_lock(&w->lock);
     w->checking = NULL;
     stopped = w->stop;
-    pthread_cond_broadcast(&w->wake);
+    mon_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     agg_store_close(st);
     if (stopped)
@@ -170,7 +156,7 @@ static void *watch_main(void *arg)
     run_integrity_check(w);
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
-        timed_wait(w, w->watch_ms);
+        mon_cond_wait_until(&w->wake, &w->lock, mon_cond_deadline(w->watch_ms));
         if (w->stop || !w->in_file || !w->have_id)
             continue;
         pthread_mutex_unlock(&w->lock);
@@ -197,7 +183,6 @@ static void take_identity(struct agg_dbwatch *w)
 int agg_dbwatch_start(const struct agg_dbwatch_options *opt, struct agg_dbwatch **ret)
 {
     struct agg_dbwatch *w;
-    pthread_condattr_t attr;
 
     if (!opt || !opt->database || !ret)
         return MON_EINVAL;
@@ -220,13 +205,15 @@ int agg_dbwatch_start(const struct agg_dbwatch_options *opt, struct agg_dbwatch 
     w->integrity_at = w->integrity_ms = w->file_problem_since = -1;
     w->backup_attempt_at = w->backup_success_at = w->backup_next_at = -1;
     take_identity(w);
+    if (mon_cond_init(&w->wake) != MON_OK) {
+        free(w->database);
+        free(w->password);
+        free(w);
+        return MON_ENOMEM;
+    }
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_init(&attr);
-    w->monotonic_cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
-    pthread_cond_init(&w->wake, &attr);
-    pthread_condattr_destroy(&attr);
     if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
-        pthread_cond_destroy(&w->wake);
+        mon_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         free(w->database);
         free(w->password);
@@ -243,16 +230,16 @@ void agg_dbwatch_stop(struct agg_dbwatch *w)
         return;
     pthread_mutex_lock(&w->lock);
     w->stop = true;
-    pthread_cond_broadcast(&w->wake);
+    mon_cond_broadcast(&w->wake);
     /* An interrupt that lands just before the check's statement starts is forgotten by
      * SQLite, so it is repeated until the check has returned. */
     while (w->checking) {
         agg_store_interrupt(w->checking);
-        timed_wait(w, INTERRUPT_MS);
+        mon_cond_wait_until(&w->wake, &w->lock, mon_cond_deadline(INTERRUPT_MS));
     }
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->wake);
+    mon_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->database);
     free(w->password);

@@ -56,7 +56,7 @@ static void usage(FILE *out)
 static char *default_config_path(void)
 {
     const char *env = getenv("MONITOR_AGGREGATOR_CONFIG");
-    char dir[4096], path[4200];
+    char dir[MON_PATH_MAX], path[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     if (env && *env)
         return strdup(env);
     if (mon_os_exe_dir(dir, sizeof(dir)) < 0)
@@ -280,7 +280,7 @@ static int do_install_service(const struct options *o)
         .description = "Polls the lanmon agents of the LAN, keeps their history and serves the "
                        "dashboard.",
     };
-    char config[4096], args[4200], why[512];
+    char config[MON_PATH_MAX], args[MON_PATH_MAX + MON_PATH_SUFFIX_MAX], why[512];
     struct agg_config *cfg = NULL;
     struct mon_cfg_error err;
     int r;
@@ -485,7 +485,7 @@ static int open_log_file(const struct agg_config *cfg, bool service)
  * default one beside the configuration, so that a broken configuration is reported too. */
 static void service_early_log(const char *config)
 {
-    char path[4200];
+    char path[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     const char *slash = strrchr(config, '/'), *bs = strrchr(config, '\\');
     int dir_len;
     if (bs && (!slash || bs > slash))

@@ -55,7 +55,7 @@ bool agg_static_path_ok(const char *path)
 void agg_static_serve(const char *web_root, struct mon_http_request *req,
                       struct mon_http_response *resp)
 {
-    char root[4096], joined[8192], real[4096];
+    char root[MON_PATH_MAX], joined[2 * MON_PATH_MAX], real[MON_PATH_MAX];
     const char *path = req->path;
     unsigned long long size;
     size_t root_len;

@@ -22,7 +22,7 @@
 static void remove_db_files(const char *path)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char name[4200];
+    char name[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
         if (snprintf(name, sizeof(name), "%s%s", path, suffixes[i]) < (int)sizeof(name))
             remove(name);
@@ -82,7 +82,7 @@ static int backup_copy(struct agg_store *st, sqlite3 *dst, char *why, size_t why
 
 int agg_sqlite_backup_to(struct agg_store *st, const char *dest_path, char *why, size_t why_len)
 {
-    char tmp[4200];
+    char tmp[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     sqlite3 *dst = NULL;
     int fd, r, rc;
 

@@ -27,7 +27,7 @@ static bool is_file_path(const char *path)
 int agg_sqlite_prepare_file(struct agg_store *st, const char *path)
 {
     struct mon_os_file_id id, wal_id;
-    char wal[4200];
+    char wal[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     int fd = -1, r;
 
     if (!is_file_path(path))
@@ -67,7 +67,7 @@ int agg_sqlite_restrict_files(const char *database, char *done, size_t done_len)
     if (!is_file_path(database))
         return MON_OK;
     for (size_t i = 0; i < sizeof(db_file_suffixes) / sizeof(db_file_suffixes[0]); i++) {
-        char name[4200];
+        char name[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
         unsigned old = 0;
         int r, n;
         if (snprintf(name, sizeof(name), "%s%s", database, db_file_suffixes[i]) >=

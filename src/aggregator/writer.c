@@ -7,6 +7,7 @@
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/cond.h"
 #include "common/log.h"
 #include "common/str.h"
 
@@ -36,9 +37,8 @@ struct agg_writer {
     struct agg_writer_options opt;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* jobs queued or stop requested */
-    pthread_cond_t idle; /* a job finished (flush waits on it) */
-    bool monotonic_cond; /* the conditions wait on CLOCK_MONOTONIC */
+    struct mon_cond wake; /* jobs queued or stop requested */
+    struct mon_cond idle; /* a job finished (flush waits on it) */
     struct agg_write_job *head, *tail;
     size_t n_queued;
     bool busy; /* the thread holds a job outside the queue */
@@ -97,22 +97,6 @@ static int default_exec(void *ctx, const struct agg_write_job *j, char *why, siz
     return r;
 }
 
-/* Waits on cond for at most ms (lock held). */
-static void timed_wait(struct agg_writer *w, pthread_cond_t *cond, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(w->monotonic_cond ? CLOCK_MONOTONIC : CLOCK_REALTIME, &ts);
-    if (ms < 0)
-        ms = 0;
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(cond, &w->lock, &ts);
-}
-
 static bool transient(int r)
 {
     return r == MON_EBUSY || r == MON_EIO;
@@ -133,7 +117,7 @@ static void wait_backoff(struct agg_writer *w, int64_t until)
         int64_t end = w->stopping && w->stop_deadline < until ? w->stop_deadline : until;
         if (now >= end)
             return;
-        timed_wait(w, &w->wake, end - now);
+        mon_cond_wait_until(&w->wake, &w->lock, end);
     }
 }
 
@@ -279,7 +263,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->wake, &w->lock);
+            mon_cond_wait(&w->wake, &w->lock);
         if (!w->head || drain_over(w))
             break;
         j = w->head;
@@ -296,7 +280,7 @@ static void *writer_main(void *arg)
         record_result(w, j, r, why);
         w->busy = false;
         job_free(j);
-        pthread_cond_broadcast(&w->idle);
+        mon_cond_broadcast(&w->idle);
     }
     /* Whatever is left could not be written in time. */
     while ((j = w->head)) {
@@ -307,7 +291,7 @@ static void *writer_main(void *arg)
     log_dropped(w, "at stop: the database did not take them in time", true);
     w->tail = NULL;
     w->n_queued = 0;
-    pthread_cond_broadcast(&w->idle);
+    mon_cond_broadcast(&w->idle);
     pthread_mutex_unlock(&w->lock);
     return NULL;
 }
@@ -315,7 +299,6 @@ static void *writer_main(void *arg)
 int agg_writer_start(const struct agg_writer_options *opt, struct agg_writer **ret)
 {
     struct agg_writer *w = calloc(1, sizeof(*w));
-    pthread_condattr_t attr;
     if (!w)
         return MON_ENOMEM;
     w->opt = *opt;
@@ -331,15 +314,19 @@ int agg_writer_start(const struct agg_writer_options *opt, struct agg_writer **r
     }
     w->st.db_ok = true;
     w->st.last_error_at = w->st.last_success_at = -1;
+    if (mon_cond_init(&w->wake) != MON_OK) {
+        free(w);
+        return MON_ENOMEM;
+    }
+    if (mon_cond_init(&w->idle) != MON_OK) {
+        mon_cond_destroy(&w->wake);
+        free(w);
+        return MON_ENOMEM;
+    }
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_init(&attr);
-    w->monotonic_cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
-    pthread_cond_init(&w->wake, &attr);
-    pthread_cond_init(&w->idle, &attr);
-    pthread_condattr_destroy(&attr);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        pthread_cond_destroy(&w->wake);
-        pthread_cond_destroy(&w->idle);
+        mon_cond_destroy(&w->wake);
+        mon_cond_destroy(&w->idle);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return MON_ESYS;
@@ -355,11 +342,11 @@ void agg_writer_stop(struct agg_writer *w, int64_t drain_ms)
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     w->stop_deadline = mon_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
-    pthread_cond_broadcast(&w->wake);
+    mon_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->wake);
-    pthread_cond_destroy(&w->idle);
+    mon_cond_destroy(&w->wake);
+    mon_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->lock);
     free(w);
 }
@@ -375,7 +362,7 @@ int agg_writer_flush(struct agg_writer *w, int64_t timeout_ms)
             r = MON_ETIMEDOUT;
             break;
         }
-        timed_wait(w, &w->idle, left);
+        mon_cond_wait_until(&w->idle, &w->lock, deadline);
     }
     pthread_mutex_unlock(&w->lock);
     return r;
@@ -437,7 +424,7 @@ static int push(struct agg_writer *w, struct agg_write_job *j)
         w->head = j;
     w->tail = j;
     w->n_queued++;
-    pthread_cond_signal(&w->wake);
+    mon_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     return MON_OK;
 }

@@ -31,6 +31,11 @@ void mon_cond_broadcast(struct mon_cond *c)
     pthread_cond_broadcast(&c->cond);
 }
 
+void mon_cond_wait(struct mon_cond *c, pthread_mutex_t *lock)
+{
+    pthread_cond_wait(&c->cond, lock);
+}
+
 int64_t mon_cond_deadline(int64_t ms)
 {
     return mon_mono_ms() + (ms > 0 ? ms : 0);

@@ -27,6 +27,10 @@ void mon_cond_broadcast(struct mon_cond *c);
 /* The deadline for mon_cond_wait_until that is ms from now (mon_mono_ms() time). */
 int64_t mon_cond_deadline(int64_t ms);
 
+/* Waits on c with lock held (released while waiting) until a signal, without a time limit: for
+ * threads whose only way out is a signal (a stop request broadcasts). */
+void mon_cond_wait(struct mon_cond *c, pthread_mutex_t *lock);
+
 /* Waits on c with lock held (released while waiting, held again on return) until a signal or
  * deadline_ms (mon_mono_ms() time). Returns true when woken before the deadline (possibly
  * spuriously: callers loop on their predicate), false once the deadline has passed. */
