@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* JSON of /v1/snapshot (plan §6.1.1 plus our fields) from sampled values; pure, unit-tested. */
+/* JSON of /v1/snapshot (fields in docs/api.md) from sampled values; pure, unit-tested. */
 #ifndef MON_AGENT_SNAPSHOT_H
 #define MON_AGENT_SNAPSHOT_H
 

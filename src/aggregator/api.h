@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The aggregator's REST API (plan §5) and static dashboard on the common HTTP wrapper. */
+/* The aggregator's REST API (docs/api.md) and static dashboard on the common HTTP wrapper. */
 #ifndef MON_AGGREGATOR_API_H
 #define MON_AGGREGATOR_API_H
 

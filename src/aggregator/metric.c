@@ -52,8 +52,8 @@ static bool sample_gpu_mem(const struct agg_sample *s, double *ret)
 
 #define ROW(field) offsetof(struct agg_hourly_row, field)
 
-/* disk_used_pct and gpu_mem_used_mb keep the bucket's last value as their "avg" (plan §4.2:
- * a snapshot), under the plan's column names. */
+/* disk_used_pct and gpu_mem_used_mb keep the bucket's last value as their "avg" (a
+ * snapshot of the hour's end), under the column names of docs/api.md. */
 const struct agg_metric agg_metrics[AGG_METRIC_COUNT] = {
     {.id = AGG_METRIC_CPU_PCT,
      .name = "cpu_pct",

@@ -71,9 +71,10 @@ struct agg_event {
     char message[512];
 };
 
-/* One history bucket per server (plan §4.2 columns + extras). *_avg are averages over
- * `samples`; disk_* and gpu_mem_used_mb/total are the last value seen in the bucket (plan:
- * "snapshot"). has_* false stores NULL. metric.h names the fields each history metric reads. */
+/* One history bucket per server (columns in docs/api.md, history). *_avg are averages over
+ * `samples`; disk_* and gpu_mem_used_mb/total are the last value seen in the bucket (a
+ * snapshot, not an average). has_* false stores NULL. metric.h names the fields each history metric
+ * reads. */
 struct agg_hourly_row {
     int64_t server_id;
     int64_t ts;      /* bucket start, UTC s */

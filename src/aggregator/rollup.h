@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Per-server accumulators of the current history bucket (plan §4.1.2): avg/min/max of the
- * 5-s samples, per GPU and per mount, checkpointed to the writer and resumed after restart.
+/* Per-server accumulators of the current history bucket (one row per server and hour): avg/min/max
+ * of the 5-s samples, per GPU and per mount, checkpointed to the writer and resumed after restart.
  * Adding a sample is O(1) and touches no database; writing and reading stored rows happen in
  * agg_rollup_flush / agg_rollup_checkpoint / agg_rollup_current, on their callers' threads. */
 #ifndef MON_AGGREGATOR_ROLLUP_H

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One agent snapshot as the aggregator understands it: parsed from the agent's JSON field by
- * field, with caps on every array and string, and the plan §3.4 multi-GPU summary. Who is on
+ * field, with caps on every array and string, and the multi-GPU summary (busiest GPU's
+ * utilisation, all GPUs' memory summed). Who is on
  * each GPU (processes) and its health come with the GPU entry (issue 10). */
 #ifndef MON_AGGREGATOR_SAMPLE_H
 #define MON_AGGREGATOR_SAMPLE_H

@@ -362,9 +362,9 @@ static bool unit_requested(const struct agg_state_rec *r, const char *name)
     return false;
 }
 
-/* Plan §7.2.2 service events plus the service_status history rows: a row when a unit's state
- * changes and one per unit at each bucket boundary. Only the units this server watches count:
- * an agent reporting others (a real one never does) cannot add states, rows or events. */
+/* Service events (service_down/service_up) plus the service_status history rows: a row when a
+ * unit's state changes and one per unit at each bucket boundary. Only the units this server watches
+ * count: an agent reporting others (a real one never does) cannot add states, rows or events. */
 static void track_units(struct agg_state *st, struct agg_state_rec *r, const struct agg_sample *s,
                         int64_t now_utc_ms)
 {
@@ -462,7 +462,8 @@ out:
     return rc;
 }
 
-/* Lock held. Plan §3.1 threshold, counted only for a server whose last poll failed. */
+/* Lock held. The offline threshold (2 * interval + timeout without a reply), counted only for a
+ * server whose last poll failed. */
 static void check_down(struct agg_state *st, struct agg_state_rec *r, int64_t now_utc_ms,
                        int64_t now_mono_ms)
 {

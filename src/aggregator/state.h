@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Live state of every configured server: last sample, online/offline by the plan §3.1 rule, a
- * one-hour ring for the live chart, and the events of plan §7.2.2 sent to the writer. Every
- * function takes the current time as parameters so that tests need no sleeping. */
+/* Live state of every configured server: last sample, online/offline (the rule at agg_state_tick),
+ * a one-hour ring for the live chart, and the events (types in docs/api.md) sent to the writer.
+ * Every function takes the current time as parameters so that tests need no sleeping. */
 #ifndef MON_AGGREGATOR_STATE_H
 #define MON_AGGREGATOR_STATE_H
 
@@ -74,7 +74,7 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample 
 int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int64_t now_utc_ms,
                         int64_t now_mono_ms);
 
-/* Offline detection (plan §3.1, with the overload rule of issue 12): a server goes offline —
+/* Offline detection (with the overload rule of docs/architecture.md): a server goes offline —
  * server_down, "online": false — when its last poll failed and it has not been seen for
  * 2 * interval + timeout. A server we did not get round to polling stays online. Call every
  * ~250 ms; it only looks at servers whose last poll failed. */

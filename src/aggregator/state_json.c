@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* JSON views of one server of the live-state registry for the API (plan §5.2 field names),
+/* JSON views of one server of the live-state registry for the API (field names in docs/api.md),
  * built under the registry lock; tokens are never part of them. */
 #include "aggregator/sample.h"
 #include "aggregator/state.h"

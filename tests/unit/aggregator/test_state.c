@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Live state with a fake clock: the plan §3.1 offline rule, plan §7.2.2 events without
+/* Live state with a fake clock: the offline rule, the events without
  * duplicates across restarts, persisted states, service_status rows, the one-hour ring and
  * the JSON views. */
 #include "aggregator/sample.h"
