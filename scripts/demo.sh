@@ -34,6 +34,13 @@ new_token() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 [ -s "$DEMO/agent.token" ] || new_token > "$DEMO/agent.token"
 [ -s "$DEMO/admin.token" ] || new_token > "$DEMO/admin.token"
 chmod 600 "$DEMO/agent.token" "$DEMO/admin.token"
+# The local agent serves HTTPS with a key made once (as the packages do); the aggregator pins it
+# at its first poll.
+if [ ! -s "$DEMO/tls/agent.key" ] || [ ! -s "$DEMO/tls/agent.crt" ]; then
+  mkdir -p "$DEMO/tls"
+  "$BUILD/bin/monitor-agent" --gen-cert --cert "$DEMO/tls/agent.crt" --key "$DEMO/tls/agent.key" \
+    --name "127.0.0.1,localhost" --force >/dev/null
+fi
 
 cat > "$DEMO/agent.yaml" <<YAML
 # Demo agent: this machine's /proc, GPUs if an NVIDIA driver is present.
@@ -43,6 +50,7 @@ token_file: "$DEMO_ABS/agent.token"
 disks: ["/"]
 services_allowlist: ["*.service"]
 gpu: auto
+tls: { cert_file: "$DEMO_ABS/tls/agent.crt", key_file: "$DEMO_ABS/tls/agent.key" }
 YAML
 
 cat > "$DEMO/aggregator.yaml" <<YAML
@@ -55,7 +63,7 @@ web_root: "$BUILD_ABS/web"
 poll: { interval: 5s, timeout: 2s, max_response_bytes: 1048576 }
 history: { retention_days: 30, bucket: 1h, checkpoint: 60s }
 servers:
-  - { name: "$(hostname -s 2>/dev/null || echo localhost)", host: 127.0.0.1, agent_port: $AGENT_PORT, token_file: "agent.token", services: [], enabled: true }
+  - { name: "$(hostname -s 2>/dev/null || echo localhost)", host: 127.0.0.1, agent_port: $AGENT_PORT, token_file: "agent.token", services: [], enabled: true, tls: true }
 YAML
 
 PIDS=()
@@ -92,6 +100,9 @@ if [ "$up" != yes ]; then
   echo "demo: the aggregator did not start (see its message above)" >&2
   exit 1
 fi
+# A demo database from before TLS has the local agent with tls off: turn it on.
+scripts/demo-sim.py "http://127.0.0.1:$WEB_PORT" "$DEMO/admin.token" "$DEMO/agent.token" \
+  tls-local < /dev/null
 if [ "$SIM" != 0 ]; then
   last_port=$((SIM_PORT + SIM_SERVERS - 1))
   for _ in $(seq 1 50); do
@@ -114,7 +125,8 @@ fi
 echo
 echo "  Dashboard:   http://127.0.0.1:$WEB_PORT/"
 echo "  Admin token: $(cat "$DEMO/admin.token")   (asked for when you add, edit or delete servers)"
-echo "  Agent:       http://127.0.0.1:$AGENT_PORT/v1/health   (this machine)"
+echo "  Agent:       https://127.0.0.1:$AGENT_PORT/v1/health   (this machine; TLS key pin"
+echo "               $("$BUILD/bin/monitor-agent" --print-pin --cert "$DEMO/tls/agent.crt"))"
 echo "  Database:    $(printf '%s' "$DATABASE" | sed -E 's#(://[^:/@]*):[^@/]*@#\1@#')"
 if [ "$SIM" != 0 ]; then
   last=$(printf 'sim-gpu-%02d' "$SIM_SERVERS")

@@ -2,7 +2,8 @@
 # Installs monitor-agent on a systemd Linux host without dpkg (idempotent): the binary to
 # /usr/local/bin, the unit to /etc/systemd/system (ExecStart adjusted), the default config to
 # /etc/monitor-agent/config.yaml (never overwritten), the monitor-agent system user, a random
-# token in /etc/monitor-agent/token (never overwritten), then enables and starts the unit.
+# token in /etc/monitor-agent/token and a TLS key and certificate in /etc/monitor-agent/tls (both
+# never overwritten; the key's pin is printed), then enables and starts the unit.
 #
 #   install.sh [--binary PATH] [--root DIR]      install or update (default: the monitor-agent
 #                                                next to this script, else ./monitor-agent)
@@ -98,6 +99,30 @@ make_token() {
     echo "  $(cat "$TOKEN")"
 }
 
+make_cert() {
+    tls_dir="$ETC/tls"
+    if [ -s "$tls_dir/agent.key" ] && [ -s "$tls_dir/agent.crt" ]; then
+        echo "install.sh: keeping the existing TLS key in $tls_dir"
+    else
+        install -d -m 0750 "$tls_dir"
+        rm -f "$tls_dir/agent.key" "$tls_dir/agent.crt"
+        if ! "$BIN_DST" --gen-cert --cert "$tls_dir/agent.crt" --key "$tls_dir/agent.key" >/dev/null; then
+            echo "install.sh: could not make the TLS key; make it with:" >&2
+            echo "  monitor-agent --gen-cert --cert $tls_dir/agent.crt --key $tls_dir/agent.key" >&2
+            return 0
+        fi
+        gid="$(agent_gid)"
+        if [ -n "$gid" ]; then
+            chown "0:$gid" "$tls_dir" "$tls_dir/agent.key"
+            chmod 0640 "$tls_dir/agent.key"
+        fi
+        echo "install.sh: made a TLS key and certificate in $tls_dir"
+    fi
+    echo "install.sh: the agent's TLS key pin (paste it as the server's pin in the aggregator, or"
+    echo "  let the first poll pin it):"
+    echo "  $("$BIN_DST" --print-pin --cert "$tls_dir/agent.crt")"
+}
+
 set_node_id() {
     if grep -q '^node_id: "CHANGE_ME"' "$CONFIG"; then
         host="$(hostname 2>/dev/null || cat /etc/hostname 2>/dev/null || echo localhost)"
@@ -134,6 +159,7 @@ do_install() {
         install -m 0644 "$HERE/config.yaml" "$CONFIG"
     fi
     make_token
+    make_cert
     set_node_id
     if systemd_live; then
         systemctl daemon-reload

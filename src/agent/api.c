@@ -372,7 +372,7 @@ static bool allow_client(void *ctx, const struct sockaddr *client)
 }
 
 struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler *sampler,
-                                  char *why, size_t why_len)
+                                  const struct mon_tls_pair *tls, char *why, size_t why_len)
 {
     struct agent_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
@@ -388,6 +388,7 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
         .threads = 2,
         .handler = dispatch,
         .allow = allow_client,
+        .tls = tls,
     };
 
     if (!api) {
@@ -418,6 +419,11 @@ void agent_api_set_config(struct agent_api *api, struct agent_config *cfg)
     api->cfg = cfg;
     pthread_rwlock_unlock(&api->cfg_lock);
     agent_config_free(old);
+}
+
+int agent_api_set_tls(struct agent_api *api, const struct mon_tls_pair *tls)
+{
+    return mon_http_set_tls(api->http, tls);
 }
 
 const struct agent_config *agent_api_config(struct agent_api *api)

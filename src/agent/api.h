@@ -11,11 +11,17 @@
 #include "agent/sampler.h"
 
 struct agent_api;
+struct mon_tls_pair;
 
-/* Starts listening on cfg->listen. The api keeps a pointer to sampler (not owned) and takes
- * ownership of cfg. Returns NULL with a reason in why. */
+/* Starts listening on cfg->listen, with HTTPS only when tls is set (its key and certificate
+ * are copied). The api keeps a pointer to sampler (not owned) and takes ownership of cfg.
+ * Returns NULL with a reason in why. */
 struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler *sampler,
-                                  char *why, size_t why_len);
+                                  const struct mon_tls_pair *tls, char *why, size_t why_len);
+
+/* New connections get this key and certificate (a reload); MON_EINVAL when the agent was
+ * started without TLS. */
+int agent_api_set_tls(struct agent_api *api, const struct mon_tls_pair *tls);
 
 /* Swaps in a reloaded configuration (token, allowlist, allow_from; the listener stays).
  * Takes ownership of cfg; the old one is freed once no request uses it. */

@@ -10,13 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const agent_keys[] = {"node_id",    "listen",
-                                         "token",      "token_file",
-                                         "disks",      "services_allowlist",
-                                         "gpu",        "gpu_processes",
-                                         "allow_from", "nvml_library",
-                                         "nvidia_smi", "procfs_root",
-                                         "cpu_window", NULL};
+static const char *const agent_keys[] = {
+    "node_id",    "listen",        "token",      "token_file",   "disks",      "services_allowlist",
+    "gpu",        "gpu_processes", "allow_from", "nvml_library", "nvidia_smi", "procfs_root",
+    "cpu_window", "tls",           NULL};
 
 static const char *const gpu_modes[] = {"auto", "off", "nvidia", NULL};
 
@@ -34,6 +31,8 @@ void agent_config_free(struct agent_config *cfg)
     free(cfg->nvml_library);
     free(cfg->nvidia_smi);
     free(cfg->procfs_root);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     free(cfg);
 }
 
@@ -176,7 +175,9 @@ int agent_config_parse(const char *name, const char *text, size_t len, struct ag
         (r = mon_cfg_string(doc, root, "nvml_library", false, &cfg->nvml_library, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "nvidia_smi", false, &cfg->nvidia_smi, err)) < 0 ||
         (r = mon_cfg_string(doc, root, "procfs_root", false, &cfg->procfs_root, err)) < 0 ||
-        (r = mon_cfg_duration(doc, root, "cpu_window", 1000, 300000, &cfg->cpu_window_ms, err)) < 0)
+        (r = mon_cfg_duration(doc, root, "cpu_window", 1000, 300000, &cfg->cpu_window_ms, err)) <
+            0 ||
+        (r = mon_cfg_tls(doc, root, "tls", &cfg->tls_cert_file, &cfg->tls_key_file, err)) < 0)
         goto out;
     cfg->gpu = (enum agent_gpu_mode)gpu;
     if (cfg->node_id[0] == '\0' || strlen(cfg->node_id) > 64) {

@@ -34,6 +34,8 @@ struct agent_config {
     char *nvidia_smi;
     char *procfs_root;
     int64_t cpu_window_ms;
+    char *tls_cert_file; /* tls: {cert_file, key_file}; NULL: plain HTTP */
+    char *tls_key_file;
 };
 
 /* Loads and validates path. On failure returns a MON_E* code with "file:line:col: key 'x':

@@ -3,6 +3,7 @@
  * the blocking GET used for the service catalog (the poller runs its own multi loop). */
 #include "aggregator/agentclient.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 
 #include <ctype.h>
@@ -43,6 +44,12 @@ static int put_escaped(struct mon_buf *b, const char *s)
 int agg_agent_url(const char *host, int port, const char *path, char *const *services,
                   size_t n_services, char **ret)
 {
+    return agg_agent_url_scheme(false, host, port, path, services, n_services, ret);
+}
+
+int agg_agent_url_scheme(bool https, const char *host, int port, const char *path,
+                         char *const *services, size_t n_services, char **ret)
+{
     struct mon_buf b;
     bool v6 = false;
     char *url;
@@ -51,7 +58,8 @@ int agg_agent_url(const char *host, int port, const char *path, char *const *ser
     if (!host || !host_ok(host, &v6) || port < 1 || port > 65535 || !path || path[0] != '/')
         return MON_EINVAL;
     mon_buf_init(&b, 64 * 1024);
-    r = mon_buf_printf(&b, v6 ? "http://[%s]:%d%s" : "http://%s:%d%s", host, port, path);
+    r = mon_buf_printf(&b, v6 ? "%s://[%s]:%d%s" : "%s://%s:%d%s", https ? "https" : "http", host,
+                       port, path);
     for (size_t i = 0; r == MON_OK && i < n_services; i++) {
         r = mon_buf_puts(&b, i == 0 ? (strchr(path, '?') ? "&services=" : "?services=") : ",");
         if (r == MON_OK)
@@ -129,6 +137,9 @@ void agg_agent_easy_setup(void *easy, int64_t timeout_ms, int64_t max_bytes,
     curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
+    body->error[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, body->error);
+    agg_agent_easy_tls(easy, &(struct agg_agent_tls){0});
 }
 
 void agg_agent_easy_target(void *easy, const char *url, void *headers)
@@ -148,6 +159,115 @@ int agg_agent_easy_prepare(void *easy, const char *url, const char *token, int64
     agg_agent_easy_target(easy, url, headers);
     *ret_headers = headers;
     return MON_OK;
+}
+
+void agg_agent_easy_tls(void *easy, const struct agg_agent_tls *tls)
+{
+    bool ca = tls->on && tls->ca_file && tls->ca_file[0];
+    bool pin = tls->on && !ca && tls->pin && tls->pin[0];
+    curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    /* With a CA: a verified chain and host name. Without: the key is what is trusted (pinned,
+     * or pinned now), as with SSH; the agent's self-signed certificate has no chain. */
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, ca ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, ca ? 2L : 0L);
+    curl_easy_setopt(easy, CURLOPT_CAINFO, ca ? tls->ca_file : NULL);
+    curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, pin ? tls->pin : NULL);
+    /* The certificate itself, at each new connection: its dates, and its pin at first use. */
+    curl_easy_setopt(easy, CURLOPT_CERTINFO, tls->on ? 1L : 0L);
+    /* A first-use connection is not kept: the next poll (with the pin) opens its own, and the
+     * unpinned one would hold a socket on both sides until it timed out. */
+    if (tls->on && !ca && !pin)
+        curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+}
+
+static void format_utc(int64_t t, char *buf, size_t size)
+{
+    if (mon_format_iso8601(t, buf, size) < 0)
+        snprintf(buf, size, "%lld (Unix time)", (long long)t);
+}
+
+int agg_agent_tls_check(void *easy, int64_t now_utc_s, char ret_pin[MON_TLS_PIN_LEN], char *why,
+                        size_t why_len)
+{
+    struct curl_certinfo *ci = NULL;
+    long connects = 0;
+    int64_t from = 0, until = 0;
+    char pin[MON_TLS_PIN_LEN], when[64];
+    const char *pem = NULL;
+
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    if (connects == 0)
+        return MON_EAGAIN;
+    if (curl_easy_getinfo(easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
+        ci->num_of_certs < 1) {
+        snprintf(why, why_len, "TLS: the agent's certificate could not be read");
+        return MON_EPERM;
+    }
+    for (struct curl_slist *e = ci->certinfo[0]; e && !pem; e = e->next)
+        if (strncmp(e->data, "Cert:", 5) == 0)
+            pem = e->data + 5;
+    if (!pem || mon_tls_cert_facts(pem, strlen(pem), pin, &from, &until) < 0) {
+        snprintf(why, why_len, "TLS: the agent's certificate could not be read");
+        return MON_EPERM;
+    }
+    if (now_utc_s > until) {
+        format_utc(until, when, sizeof(when));
+        snprintf(why, why_len,
+                 "certificate expired on %s (make a new one on the agent and re-pin it; check "
+                 "the clocks)",
+                 when);
+        return MON_EPERM;
+    }
+    if (now_utc_s < from) {
+        format_utc(from, when, sizeof(when));
+        snprintf(why, why_len,
+                 "certificate not valid before %s (a clock is wrong: run NTP on both machines)",
+                 when);
+        return MON_EPERM;
+    }
+    memcpy(ret_pin, pin, sizeof(pin));
+    return MON_OK;
+}
+
+/* Whether the detail names a plain-HTTP answer to the TLS ClientHello (OpenSSL, GnuTLS). */
+static bool plain_answer(const char *detail)
+{
+    return strstr(detail, "wrong version number") || strstr(detail, "packet length too long") ||
+           strstr(detail, "unexpected TLS packet") || strstr(detail, "unexpected message");
+}
+
+int agg_agent_outcome(int curl_code, long http_status, const struct agg_agent_body *body, char *why,
+                      size_t why_len)
+{
+    CURLcode c = (CURLcode)curl_code;
+    const char *detail = body->error[0] ? body->error : curl_easy_strerror(c);
+    switch (c) {
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        snprintf(why, why_len, AGG_AGENT_PIN_MISMATCH);
+        return MON_EPERM;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        snprintf(why, why_len, "certificate not trusted: %s", detail);
+        return MON_EPERM;
+    case CURLE_SSL_CONNECT_ERROR:
+        if (plain_answer(detail))
+            snprintf(why, why_len,
+                     "TLS handshake failed: the agent speaks plain HTTP (no tls: in its "
+                     "config.yaml; or set tls off for this server)");
+        else
+            snprintf(why, why_len, "TLS handshake failed: %s", detail);
+        return MON_EIO;
+    default:
+        break;
+    }
+    /* A plain request that the agent's HTTPS port answered (see http_gate.c). */
+    if (c == CURLE_OK && http_status == 400 && body->buf.data &&
+        strstr(body->buf.data, "HTTPS only")) {
+        snprintf(why, why_len,
+                 "the agent speaks HTTPS only: turn tls on for this server (and pin its key)");
+        return MON_EIO;
+    }
+    return agg_agent_result(curl_code, http_status, body->too_large, why, why_len);
 }
 
 void agg_agent_headers_free(void *headers)

@@ -354,9 +354,14 @@ static bool allow_client(void *ctx, const struct sockaddr *client)
     return agg_config_client_allowed(api->cfg, client);
 }
 
+int agg_api_set_tls(struct agg_api *api, const struct mon_tls_pair *tls)
+{
+    return mon_http_set_tls(api->http, tls);
+}
+
 struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
-                              struct agg_store *store, struct agg_dbwatch *dbwatch, char *why,
-                              size_t why_len)
+                              struct agg_store *store, struct agg_dbwatch *dbwatch,
+                              const struct mon_tls_pair *tls, char *why, size_t why_len)
 {
     struct agg_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
@@ -370,6 +375,7 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
         .max_body_bytes = MAX_BODY_BYTES,
         .threads = 4,
         .handler = dispatch,
+        .tls = tls,
     };
     if (!api)
         return NULL;

@@ -12,12 +12,18 @@ struct agg_dbwatch;
 struct agg_engine;
 struct agg_store;
 
-/* Starts listening on cfg->listen. cfg, engine, store and dbwatch are borrowed and must
- * outlive the api; store is the API's own connection (CRUD and history reads); dbwatch (may be
- * NULL) adds the database file, integrity and backup fields to /api/health. */
+struct mon_tls_pair;
+
+/* Starts listening on cfg->listen (HTTPS only when tls is set; its key and certificate are
+ * copied). cfg, engine, store and dbwatch are borrowed and must outlive the api; store is the
+ * API's own connection (CRUD and history reads); dbwatch (may be NULL) adds the database file,
+ * integrity and backup fields to /api/health. */
 struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
-                              struct agg_store *store, struct agg_dbwatch *dbwatch, char *why,
-                              size_t why_len);
+                              struct agg_store *store, struct agg_dbwatch *dbwatch,
+                              const struct mon_tls_pair *tls, char *why, size_t why_len);
+
+/* New connections get this key and certificate (SIGHUP); MON_EINVAL without TLS. */
+int agg_api_set_tls(struct agg_api *api, const struct mon_tls_pair *tls);
 
 /* The bound port (after listening on port 0 in tests). */
 unsigned agg_api_port(const struct agg_api *api);

@@ -47,9 +47,9 @@ struct agg_list_cache {
 
 #define Q_MAX_BYTES 256
 
-static const char *const field_names[] = {"id",      "name",       "host",         "agent_port",
-                                          "enabled", "services",   "token_set",    "online",
-                                          "status",  "last_error", "last_seen_at", "latest"};
+static const char *const field_names[] = {
+    "id",     "name",   "host",       "agent_port",   "enabled", "services", "token_set",
+    "online", "status", "last_error", "last_seen_at", "latest",  "tls"};
 
 static const char *const sort_names[] = {"id", "name", "status", "cpu", "gpu"};
 
@@ -71,7 +71,7 @@ static int parse_fields(const char *text, unsigned *ret, char *why, size_t why_l
         if (i == sizeof(field_names) / sizeof(field_names[0])) {
             snprintf(why, why_len,
                      "fields: unknown field '%.*s' (known: id, name, host, agent_port, enabled, "
-                     "services, token_set, online, status, last_error, last_seen_at, latest)",
+                     "services, token_set, online, status, last_error, last_seen_at, latest, tls)",
                      (int)(len > 64 ? 64 : len), p);
             return MON_EINVAL;
         }

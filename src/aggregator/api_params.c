@@ -8,6 +8,7 @@
 #include "aggregator/validate.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/os.h"
 #include "common/json.h"
 #include "common/str.h"
 
@@ -18,8 +19,9 @@
 #include <string.h>
 
 static const char *const event_types[] = {
-    "server_down",    "server_up", "service_failed", "service_recovered", "server_added",
-    "server_removed", "gpu_error", "gpu_recovered",  "gpu_idle",          NULL};
+    "server_down",  "server_up",         "service_failed",     "service_recovered",
+    "server_added", "server_removed",    "gpu_error",          "gpu_recovered",
+    "gpu_idle",     "server_key_pinned", "server_key_changed", NULL};
 
 /* The entry of list equal to v, or NULL. */
 static const char *find(const char *v, const char *const *list)
@@ -191,13 +193,45 @@ static int apply_services(const cJSON *list, struct agg_server *s, char **err_fi
     return MON_OK;
 }
 
+/* tls (bool), tls_pin ("" or null: pin again at the next contact) and tls_ca_file (a file on
+ * the aggregator's machine; "" or null: none). */
+static int apply_tls_fields(const cJSON *root, struct agg_server *s, char **err_field, char *msg,
+                            size_t msg_len)
+{
+    const cJSON *it;
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls"))) {
+        if (!cJSON_IsBool(it))
+            return field_fail("tls", "must be true or false", err_field, msg, msg_len);
+        s->tls = cJSON_IsTrue(it);
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls_pin"))) {
+        if (!cJSON_IsString(it) && !cJSON_IsNull(it))
+            return field_fail("tls_pin", "must be a string or null", err_field, msg, msg_len);
+        if (replace_string(&s->tls_pin, cJSON_IsString(it) ? it->valuestring : "") < 0)
+            return MON_ENOMEM;
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "tls_ca_file"))) {
+        const char *v = cJSON_IsString(it) ? it->valuestring : "";
+        if (!cJSON_IsString(it) && !cJSON_IsNull(it))
+            return field_fail("tls_ca_file", "must be a string or null", err_field, msg, msg_len);
+        if (v[0] && !mon_os_path_exists(v))
+            return field_fail("tls_ca_file", "no such file on the aggregator's machine", err_field,
+                              msg, msg_len);
+        if (replace_string(&s->tls_ca_file, v) < 0)
+            return MON_ENOMEM;
+    }
+    return MON_OK;
+}
+
 /* Applies the fields of the JSON object root onto s. */
 static int apply_fields(const cJSON *root, bool create, struct agg_server *s, char **err_field,
                         char *msg, size_t msg_len)
 {
-    static const char *const known[] = {"name",     "host",    "agent_port", "token",
-                                        "services", "enabled", "id",         NULL};
+    static const char *const known[] = {"name",     "host",        "agent_port", "token",
+                                        "services", "enabled",     "id",         "tls",
+                                        "tls_pin",  "tls_ca_file", NULL};
     const cJSON *it;
+    int r;
 
     cJSON_ArrayForEach(it, root)
     {
@@ -235,11 +269,11 @@ static int apply_fields(const cJSON *root, bool create, struct agg_server *s, ch
             return field_fail("enabled", "must be true or false", err_field, msg, msg_len);
         s->enabled = cJSON_IsTrue(it);
     }
-    if ((it = cJSON_GetObjectItemCaseSensitive(root, "services"))) {
-        int r = apply_services(it, s, err_field, msg, msg_len);
-        if (r < 0)
-            return r;
-    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(root, "services")) &&
+        (r = apply_services(it, s, err_field, msg, msg_len)) < 0)
+        return r;
+    if ((r = apply_tls_fields(root, s, err_field, msg, msg_len)) < 0)
+        return r;
     if (create && !s->token)
         return field_fail("token", "required: the token from the agent's config.yaml", err_field,
                           msg, msg_len);

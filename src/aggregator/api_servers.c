@@ -117,7 +117,8 @@ static bool name_taken(struct agg_api *api, const char *name, int64_t except_id,
 void agg_api_handle_create(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
 {
     struct agg_api *api = ctx;
-    struct agg_server s = {.port = 9109, .enabled = true, .last_seen_at = -1, .last_online = -1};
+    struct agg_server s = {
+        .port = 9109, .enabled = true, .tls = true, .last_seen_at = -1, .last_online = -1};
     char location[64];
     int64_t id;
     int r;
@@ -214,6 +215,7 @@ void agg_api_handle_catalog(void *ctx, struct mon_http_request *req, struct mon_
 {
     struct agg_api *api = ctx;
     struct mon_http_deferred *d;
+    struct agg_agent_tls tls;
     struct agg_server s = {0};
     int64_t id;
     int r;
@@ -230,7 +232,11 @@ void agg_api_handle_catalog(void *ctx, struct mon_http_request *req, struct mon_
         mon_http_error(resp, 503, "the aggregator is stopping");
         goto out;
     }
-    r = agg_catalog_get(api->catalog, id, s.host, s.port, s.token, catalog_done, d);
+    tls = (struct agg_agent_tls){
+        .on = s.tls,
+        .pin = s.tls_pin,
+        .ca_file = s.tls_ca_file && s.tls_ca_file[0] ? s.tls_ca_file : api->cfg->tls_ca_file};
+    r = agg_catalog_get(api->catalog, id, s.host, s.port, s.token, &tls, catalog_done, d);
     if (r < 0) {
         struct mon_http_response busy = {.fd = -1};
         if (r == MON_EBUSY) {

@@ -29,8 +29,10 @@ struct entry {
     int64_t id;
     char *host, *token;
     int port;
-    bool fetching; /* queued or in the multi handle */
-    bool queued;   /* not yet given to the multi handle */
+    bool tls;
+    char *pin, *ca_file; /* "" when none */
+    bool fetching;       /* queued or in the multi handle */
+    bool queued;         /* not yet given to the multi handle */
     CURL *easy;
     void *headers;
     char *url;
@@ -52,6 +54,15 @@ struct agg_catalog {
     int64_t timeout_ms;
     bool stopped; /* guarded by lock */
 };
+
+static void entry_free_target(struct entry *e)
+{
+    free(e->host);
+    free(e->token);
+    free(e->pin);
+    free(e->ca_file);
+    e->host = e->token = e->pin = e->ca_file = NULL;
+}
 
 /* ---- the answer (pure) ---- */
 
@@ -248,13 +259,15 @@ static void entry_start(struct agg_catalog *c, struct entry *e)
     char *json = NULL;
 
     mon_buf_init(&e->body.buf, AGG_CATALOG_MAX_BYTES);
-    r = agg_agent_url(e->host, e->port, "/v1/services", NULL, 0, &e->url);
+    r = agg_agent_url_scheme(e->tls, e->host, e->port, "/v1/services", NULL, 0, &e->url);
     if (r == MON_OK && !(e->easy = curl_easy_init()))
         r = MON_ENOMEM;
     if (r == MON_OK)
         r = agg_agent_easy_prepare(e->easy, e->url, e->token, c->timeout_ms, AGG_CATALOG_MAX_BYTES,
                                    &e->body, &e->headers);
     if (r == MON_OK) {
+        struct agg_agent_tls tls = {.on = e->tls, .pin = e->pin, .ca_file = e->ca_file};
+        agg_agent_easy_tls(e->easy, &tls);
         curl_easy_setopt(e->easy, CURLOPT_PRIVATE, e);
         if (curl_multi_add_handle(c->multi, e->easy) == CURLM_OK)
             return;
@@ -294,8 +307,7 @@ static void expire(struct agg_catalog *c, int64_t now)
         if (!e->fetching && now >= e->expires_ms) {
             *pp = e->next;
             free(e->json);
-            free(e->host);
-            free(e->token);
+            entry_free_target(e);
             free(e);
             continue;
         }
@@ -385,8 +397,7 @@ void agg_catalog_free(struct agg_catalog *c)
         struct entry *e = c->entries;
         c->entries = e->next;
         free(e->json);
-        free(e->host);
-        free(e->token);
+        entry_free_target(e);
         free(e);
     }
     curl_multi_cleanup(c->multi);
@@ -395,19 +406,34 @@ void agg_catalog_free(struct agg_catalog *c)
     curl_global_cleanup();
 }
 
-static bool same_target(const struct entry *e, const char *host, int port, const char *token)
+static bool same_text(const char *a, const char *b)
 {
-    return e->host && strcmp(e->host, host) == 0 && e->port == port &&
-           strcmp(e->token ? e->token : "", token ? token : "") == 0;
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool same_target(const struct entry *e, const char *host, int port, const char *token,
+                        const struct agg_agent_tls *tls)
+{
+    return e->host && strcmp(e->host, host) == 0 && e->port == port && same_text(e->token, token) &&
+           e->tls == tls->on && same_text(e->pin, tls->pin) && same_text(e->ca_file, tls->ca_file);
 }
 
 int agg_catalog_get(struct agg_catalog *c, int64_t id, const char *host, int port,
-                    const char *token, agg_catalog_done_fn done, void *ctx)
+                    const char *token, const struct agg_agent_tls *tls, agg_catalog_done_fn done,
+                    void *ctx)
 {
     int64_t now = mon_mono_ms();
     struct entry *e;
-    char *host_copy = NULL, *token_copy = NULL, *answer;
+    char *host_copy = NULL, *token_copy = NULL, *pin_copy, *ca_copy, *answer;
     int status;
+
+    /* The token goes only to a verified agent: the poller pins the key first. */
+    if (tls->on && !(tls->pin && tls->pin[0]) && !(tls->ca_file && tls->ca_file[0])) {
+        answer = error_json("the agent's TLS key is not pinned yet: it is pinned at the first "
+                            "successful poll");
+        done(ctx, answer ? 409 : 500, answer);
+        return MON_OK;
+    }
 
     pthread_mutex_lock(&c->lock);
     if (c->stopped) {
@@ -427,7 +453,7 @@ int agg_catalog_get(struct agg_catalog *c, int64_t id, const char *host, int por
         pthread_mutex_unlock(&c->lock);
         return MON_OK;
     }
-    if (e && e->json && now < e->expires_ms && same_target(e, host, port, token)) {
+    if (e && e->json && now < e->expires_ms && same_target(e, host, port, token, tls)) {
         status = e->status;
         answer = strdup(e->json);
         pthread_mutex_unlock(&c->lock);
@@ -440,23 +466,29 @@ int agg_catalog_get(struct agg_catalog *c, int64_t id, const char *host, int por
     }
     host_copy = strdup(host);
     token_copy = strdup(token ? token : "");
-    if (!e && host_copy && token_copy && (e = calloc(1, sizeof(*e)))) {
+    pin_copy = strdup(tls->pin ? tls->pin : "");
+    ca_copy = strdup(tls->ca_file ? tls->ca_file : "");
+    if (!e && host_copy && token_copy && pin_copy && ca_copy && (e = calloc(1, sizeof(*e)))) {
         e->id = id;
         e->next = c->entries;
         c->entries = e;
     }
-    if (!e || !host_copy || !token_copy) {
+    if (!e || !host_copy || !token_copy || !pin_copy || !ca_copy) {
         pthread_mutex_unlock(&c->lock);
         free(host_copy);
         free(token_copy);
+        free(pin_copy);
+        free(ca_copy);
         return MON_ENOMEM;
     }
-    free(e->host);
-    free(e->token);
+    entry_free_target(e);
     free(e->json);
     e->json = NULL;
     e->host = host_copy;
     e->token = token_copy;
+    e->pin = pin_copy;
+    e->ca_file = ca_copy;
+    e->tls = tls->on;
     e->port = port;
     e->fetching = e->queued = true;
     e->waiters[0] = (struct waiter){done, ctx};

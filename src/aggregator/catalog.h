@@ -6,6 +6,8 @@
 #ifndef MON_AGGREGATOR_CATALOG_H
 #define MON_AGGREGATOR_CATALOG_H
 
+#include "aggregator/agentclient.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,7 +38,8 @@ void agg_catalog_free(struct agg_catalog *c);
  * exactly once (maybe before this returns); MON_EBUSY: too many fetches or askers now (answer
  * 503 and let the client retry); MON_ENOMEM. */
 int agg_catalog_get(struct agg_catalog *c, int64_t id, const char *host, int port,
-                    const char *token, agg_catalog_done_fn done, void *ctx);
+                    const char *token, const struct agg_agent_tls *tls, agg_catalog_done_fn done,
+                    void *ctx);
 
 /* The answer for a finished agent call (pure; tested on its own): 200 with the agent's
  * services list rebuilt from known fields (name, description, active_state, sub_state,

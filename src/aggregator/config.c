@@ -27,6 +27,8 @@ static const char *const top_keys[] = {"listen",
                                        "gpu_state",
                                        "events",
                                        "servers",
+                                       "tls",
+                                       "tls_ca_file",
                                        NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
 static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
@@ -34,8 +36,9 @@ static const char *const backup_keys[] = {"dir", "keep_days", NULL};
 static const char *const log_keys[] = {"file", "max_size_mb", "keep", NULL};
 static const char *const gpu_state_keys[] = {"free_mem_mb", "busy_util_pct", "idle_after", NULL};
 static const char *const events_keys[] = {"gpu_idle", NULL};
-static const char *const server_keys[] = {"name",       "host",     "agent_port", "token",
-                                          "token_file", "services", "enabled",    NULL};
+static const char *const server_keys[] = {"name",       "host",        "agent_port", "token",
+                                          "token_file", "services",    "enabled",    "tls",
+                                          "tls_pin",    "tls_ca_file", NULL};
 
 void agg_config_free(struct agg_config *cfg)
 {
@@ -50,6 +53,9 @@ void agg_config_free(struct agg_config *cfg)
     free(cfg->backup_dir);
     free(cfg->log_file);
     free(cfg->allow_from);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    free(cfg->tls_ca_file);
     agg_server_list_free(cfg->servers, cfg->n_servers);
     free(cfg);
 }
@@ -131,6 +137,29 @@ static char *default_web_root(void)
     return NULL;
 }
 
+/* An optional file path, resolved from base_dir; it must exist. */
+static int load_path(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, const char *key,
+                     const char *base_dir, char **ret, struct mon_cfg_error *err)
+{
+    char *given = NULL, *path;
+    int r = mon_cfg_string(doc, map, key, false, &given, err);
+    if (r < 0 || !given)
+        return r;
+    path = given[0] ? resolve_path(base_dir, given) : NULL;
+    if (given[0] && !path)
+        r = MON_ENOMEM;
+    else if (path && !mon_os_path_exists(path))
+        r = mon_cfg_fail(doc, map, key, err, "file '%s' does not exist", path);
+    free(given);
+    if (r < 0) {
+        free(path);
+        return r;
+    }
+    free(*ret);
+    *ret = path;
+    return MON_OK;
+}
+
 static int load_server(const struct mon_cfg_doc *doc, const struct mon_cfg_node *n,
                        const char *base_dir, struct agg_server *s, struct mon_cfg_error *err)
 {
@@ -140,6 +169,7 @@ static int load_server(const struct mon_cfg_doc *doc, const struct mon_cfg_node 
     int r;
 
     s->enabled = true;
+    s->tls = true; /* a server new to the database: pinned TLS unless told otherwise */
     s->last_seen_at = -1;
     s->last_online = -1;
     if ((r = mon_cfg_check_keys(doc, n, server_keys, err)) < 0 ||
@@ -150,7 +180,10 @@ static int load_server(const struct mon_cfg_doc *doc, const struct mon_cfg_node 
         (r = mon_cfg_string(doc, n, "token_file", false, &token_file, err)) < 0 ||
         (r = mon_cfg_string_list(doc, n, "services", AGG_MAX_SERVICES, &s->services, &s->n_services,
                                  err)) < 0 ||
-        (r = mon_cfg_bool(doc, n, "enabled", &s->enabled, err)) < 0)
+        (r = mon_cfg_bool(doc, n, "enabled", &s->enabled, err)) < 0 ||
+        (r = mon_cfg_bool(doc, n, "tls", &s->tls, err)) < 0 ||
+        (r = mon_cfg_string(doc, n, "tls_pin", false, &s->tls_pin, err)) < 0 ||
+        (r = load_path(doc, n, "tls_ca_file", base_dir, &s->tls_ca_file, err)) < 0)
         goto out;
     s->port = (int)port;
     if (s->token && token_file) {
@@ -441,6 +474,8 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
         (r = load_backup(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_log(doc, root, base_dir, cfg, err)) < 0 ||
         (r = load_allow_from(doc, root, cfg, err)) < 0 ||
+        (r = mon_cfg_tls(doc, root, "tls", &cfg->tls_cert_file, &cfg->tls_key_file, err)) < 0 ||
+        (r = load_path(doc, root, "tls_ca_file", base_dir, &cfg->tls_ca_file, err)) < 0 ||
         (r = load_servers(doc, root, base_dir, cfg, err)) < 0)
         goto out;
     {
@@ -482,6 +517,18 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
     }
     if ((r = load_database(doc, root, base_dir, database, cfg, err)) < 0)
         goto out;
+    if (cfg->tls_cert_file) {
+        char *cert = resolve_path(base_dir, cfg->tls_cert_file),
+             *key = resolve_path(base_dir, cfg->tls_key_file);
+        free(cfg->tls_cert_file);
+        free(cfg->tls_key_file);
+        cfg->tls_cert_file = cert;
+        cfg->tls_key_file = key;
+        if (!cert || !key) {
+            r = MON_ENOMEM;
+            goto out;
+        }
+    }
     if (web_root && web_root[0]) {
         cfg->web_root = resolve_path(base_dir, web_root);
         if (cfg->web_root && !mon_os_path_exists(cfg->web_root)) {

@@ -44,6 +44,9 @@ struct agg_config {
     size_t n_servers;
     struct mon_cidr *allow_from; /* clients allowed to connect; none: everyone */
     size_t n_allow_from;
+    char *tls_cert_file; /* the listener's tls: {cert_file, key_file} (resolved); NULL: HTTP */
+    char *tls_key_file;
+    char *tls_ca_file; /* resolved; verifies agents whose own tls_ca_file is empty; NULL: none */
 };
 
 /* Loads and validates path. On failure returns a MON_E* code with the message in err. */

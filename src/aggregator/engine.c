@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/os/cond.h"
+#include "common/log.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -60,6 +61,19 @@ static void on_result(void *ctx, int64_t server_id, const struct agg_sample *sam
     }
     agg_rollup_add(e->rollup, server_id, sample, now_utc_ms);
     agg_state_poll_ok(e->state, server_id, sample, now_utc_ms, now_mono_ms);
+}
+
+/* Trust on first use: the live state takes the pin and records server_key_pinned; the writer
+ * stores it (queued: a thousand agents pinned at once must not hold up the poll loop), only
+ * while the server has none (an admin's pin, saved meanwhile, wins). */
+static void on_pinned(void *ctx, int64_t server_id, const char *pin, int64_t now_utc_ms)
+{
+    struct agg_engine *e = ctx;
+    if (agg_writer_server_pin(e->writer, server_id, pin) < 0)
+        mon_warn("server %lld: the pinned TLS key could not be queued for storing; it is "
+                 "pinned again after a restart",
+                 (long long)server_id);
+    agg_state_key_pinned(e->state, server_id, pin, now_utc_ms);
 }
 
 static void on_tick(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms)
@@ -245,6 +259,8 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     po.max_sockets = e->opt.max_sockets;
     po.on_result = on_result;
     po.on_tick = on_tick;
+    po.on_pinned = on_pinned;
+    po.tls_ca_file = e->opt.tls_ca_file;
     po.ctx = e;
     if ((r = agg_poller_start(&po, &e->poller, reason, sizeof(reason))) < 0) {
         snprintf(why, why_len, "cannot start the poller: %s", reason);

@@ -28,6 +28,7 @@ struct agg_engine_options {
     const char *db_password;         /* database_password_file's secret, or NULL */
     struct agg_gpu_state_config gpu; /* gpu_state (idle_after_ms 0: the defaults) */
     bool gpu_idle_events;            /* events.gpu_idle */
+    const char *tls_ca_file;         /* verifies agents without their own tls_ca_file; NULL: none */
 };
 
 /* Opens two store connections on db_path (writer and reader; the schema is created or

@@ -16,6 +16,8 @@
 #include "common/json_arena.h"
 #include "common/log.h"
 #include "common/os/os.h"
+#include "common/tls.h"
+#include "common/tls_cli.h"
 #include "common/os/service.h"
 
 #include <curl/curl.h>
@@ -30,6 +32,8 @@ static void usage(FILE *out)
                  "                          --backup FILE | --restore FILE | --check-db |\n"
                  "                          --migrate-to URI |\n"
                  "                          --install-service | --uninstall-service]\n"
+                 "       monitor-aggregator --gen-cert --cert FILE --key FILE [--days N]\n"
+                 "                          [--name HOST[,HOST...]] [--force]\n"
                  "       monitor-aggregator --version\n\n"
                  "  --config PATH   configuration (default $MONITOR_AGGREGATOR_CONFIG, else\n"
                  "                  config.yaml beside the executable)\n"
@@ -50,6 +54,9 @@ static void usage(FILE *out)
                  "  --uninstall-service  (Windows) stop and remove that service\n"
                  "  --service       run under the Service Control Manager (set by\n"
                  "                  --install-service; logs go to the log file)\n"
+                 "  --gen-cert      make a self-signed ECDSA P-256 key and certificate for the\n"
+                 "                  dashboard's HTTPS (tls: in config.yaml; default 3650 days,\n"
+                 "                  names: the host name and the machine's addresses)\n"
                  "  --version       print the version and exit\n");
 }
 
@@ -240,6 +247,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             m = MODE_UNINSTALL_SERVICE;
         } else if (strcmp(argv[i], "--service") == 0) {
             m = MODE_SERVICE;
+        } else if (strcmp(argv[i], "--gen-cert") == 0) {
+            return mon_tls_gen_cert_main("monitor-aggregator", argc - 1, argv + 1);
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("monitor-aggregator %s\n", MON_VERSION);
             return 0;
@@ -341,6 +350,40 @@ static size_t poller_sockets(long fd_limit)
 }
 
 /* The daemon: database lock, store, seeds, engine, API and backups until a stop request. */
+/* Loads the listener's key and certificate (tls:); true also when there are none. */
+static bool load_tls(const struct agg_config *cfg, struct mon_tls_pair *ret)
+{
+    char why[512];
+    if (!cfg->tls_cert_file)
+        return true;
+    if (mon_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, ret, why, sizeof(why)) < 0) {
+        mon_error("tls: %s", why);
+        return false;
+    }
+    return true;
+}
+
+/* SIGHUP: the listener's certificate is read again (for new connections). */
+static void reload_tls(const struct agg_config *cfg, struct agg_api *api)
+{
+    struct mon_tls_pair tls = {0};
+    if (!cfg->tls_cert_file) {
+        mon_info("reload is not supported: servers are managed in the dashboard; restart to "
+                 "apply config.yaml changes");
+        return;
+    }
+    if (!load_tls(cfg, &tls)) {
+        mon_warn("the listener keeps its certificate");
+        return;
+    }
+    if (agg_api_set_tls(api, &tls) < 0)
+        mon_warn("the new certificate could not be used; the listener keeps the old one");
+    else
+        mon_info("tls: certificate %s loaded (pin %s); other config.yaml changes need a restart",
+                 cfg->tls_cert_file, tls.pin);
+    mon_tls_pair_done(&tls);
+}
+
 static int run_daemon(const struct agg_config *cfg)
 {
     struct agg_backup_sched *backups = NULL;
@@ -350,10 +393,13 @@ static int run_daemon(const struct agg_config *cfg)
     struct agg_api *api = NULL;
     struct agg_dblock locks = AGG_DBLOCK_INIT;
     bool server = agg_db_kind_of(cfg->database) == AGG_DB_POSTGRES;
+    struct mon_tls_pair tls = {0};
     char why[1024], name[512];
     int rc = 1;
     size_t max_sockets;
 
+    if (!load_tls(cfg, &tls))
+        return 1;
     agg_db_display(cfg->database, name, sizeof(name));
     /* A file database is locked through files; a server database through its connection. */
     if (!server && lock_database(cfg->database, &locks) < 0)
@@ -410,6 +456,7 @@ static int run_daemon(const struct agg_config *cfg)
                     .busy_util_pct = (double)cfg->gpu_busy_util_pct,
                     .idle_after_ms = cfg->gpu_idle_after_ms},
             .gpu_idle_events = cfg->events_gpu_idle,
+            .tls_ca_file = cfg->tls_ca_file,
         };
         if (agg_engine_start(&eo, &engine, why, sizeof(why)) < 0) {
             mon_error("cannot start polling: %s", why);
@@ -424,13 +471,17 @@ static int run_daemon(const struct agg_config *cfg)
             mon_warn("cannot start the database watch: no integrity check, no watch of the "
                      "database file");
     }
-    api = agg_api_start(cfg, engine, store, dbwatch, why, sizeof(why));
+    api = agg_api_start(cfg, engine, store, dbwatch, tls.cert_pem ? &tls : NULL, why, sizeof(why));
     if (!api) {
         mon_error("%s", why);
         goto out_curl;
     }
-    mon_info("listening on %s (database %s, dashboard %s)", cfg->listen, name,
+    mon_info("listening on %s (%s, database %s, dashboard %s)", cfg->listen,
+             tls.cert_pem ? "HTTPS" : "plain HTTP", name,
              cfg->web_root ? cfg->web_root : "not installed");
+    if (tls.cert_pem)
+        mon_info("tls: certificate %s, pin %s", cfg->tls_cert_file, tls.pin);
+    mon_tls_pair_done(&tls);
     mon_os_service_ready();
     if (cfg->backup_dir) {
         struct agg_backup_options bo = {
@@ -449,8 +500,7 @@ static int run_daemon(const struct agg_config *cfg)
     if (!cfg->admin_token)
         mon_warn("no admin_token set: adding, editing and deleting servers is disabled");
     while (mon_os_signals_wait() != MON_OS_SIGNAL_STOP)
-        mon_info("reload is not supported: servers are managed in the dashboard; restart to "
-                 "apply config.yaml changes");
+        reload_tls(cfg, api);
     mon_info("stopping");
     rc = 0;
 out_curl:
@@ -460,6 +510,7 @@ out_curl:
     agg_dbwatch_stop(dbwatch);
     curl_global_cleanup();
 out:
+    mon_tls_pair_done(&tls);
     agg_store_close(store);
     agg_dblock_release(&locks);
     return rc;
@@ -517,10 +568,15 @@ static int run(void *arg)
         goto out;
     }
     switch (o->mode) {
-    case MODE_CHECK_CONFIG:
+    case MODE_CHECK_CONFIG: {
+        struct mon_tls_pair tls = {0};
+        if (!load_tls(cfg, &tls))
+            break;
+        mon_tls_pair_done(&tls);
         printf("%s: configuration is valid (%zu servers to import)\n", o->config, cfg->n_servers);
         rc = 0;
         break;
+    }
     case MODE_RESTORE:
         rc = do_restore(cfg, o->file);
         break;

@@ -15,10 +15,12 @@ void agg_server_done(struct agg_server *s)
     free(s->name);
     free(s->host);
     free(s->token);
+    free(s->tls_pin);
+    free(s->tls_ca_file);
     for (size_t i = 0; i < s->n_services; i++)
         free(s->services[i]);
     free(s->services);
-    s->name = s->host = s->token = NULL;
+    s->name = s->host = s->token = s->tls_pin = s->tls_ca_file = NULL;
     s->services = NULL;
     s->n_services = 0;
 }
@@ -42,6 +44,8 @@ int agg_server_copy(const struct agg_server *src, struct agg_server *ret)
     c.name = dup_or_null(src->name, &failed);
     c.host = dup_or_null(src->host, &failed);
     c.token = dup_or_null(src->token, &failed);
+    c.tls_pin = dup_or_null(src->tls_pin, &failed);
+    c.tls_ca_file = dup_or_null(src->tls_ca_file, &failed);
     c.services = NULL;
     c.n_services = 0;
     if (src->n_services > 0) {

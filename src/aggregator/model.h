@@ -15,6 +15,7 @@
 #define AGG_HOST_MAX       253
 #define AGG_TOKEN_MAX      512
 #define AGG_MAX_SERVICES   64
+#define AGG_PATH_MAX       1024 /* bytes of a configured file path (tls_ca_file) */
 
 struct agg_server {
     int64_t id;
@@ -28,6 +29,9 @@ struct agg_server {
     int64_t created_at;   /* UTC s */
     int64_t last_seen_at; /* UTC s, -1 never */
     int last_online;      /* persisted last known state: -1 unknown, 0 offline, 1 online */
+    bool tls;             /* poll over HTTPS */
+    char *tls_pin;        /* "sha256//..." or NULL/"" (pinned at the first handshake) */
+    char *tls_ca_file;    /* verify the chain and host name with this CA instead; NULL/"" */
 };
 
 /* Frees the fields of a server (not the struct). Accepts NULL. */
@@ -67,7 +71,8 @@ struct agg_event {
     char server_name[AGG_NAME_MAX_BYTES + 1];
     int64_t ts;
     char type[32]; /* server_down, server_up, service_failed, service_recovered,
-                      server_added, server_removed, gpu_error, gpu_recovered, gpu_idle */
+                      server_added, server_removed, gpu_error, gpu_recovered, gpu_idle,
+                      server_key_pinned, server_key_changed */
     char message[512];
 };
 

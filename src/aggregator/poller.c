@@ -57,6 +57,8 @@ static void free_target(struct agg_poller *p, struct agg_poll_target *t)
     agg_pollio_leave(p->io, t->shard);
     agg_agent_headers_free(t->headers);
     free(t->url);
+    free(t->pin);
+    free(t->ca_file);
     free(t);
 }
 
@@ -107,7 +109,15 @@ static void target_config(struct agg_poll_target *t, const struct agg_server *s)
 {
     char *url = NULL;
     void *headers = NULL;
-    int r = agg_agent_url(s->host, s->port, "/v1/snapshot", s->services, s->n_services, &url);
+    int r = agg_agent_url_scheme(s->tls, s->host, s->port, "/v1/snapshot", s->services,
+                                 s->n_services, &url);
+    char *pin = s->tls_pin && s->tls_pin[0] ? strdup(s->tls_pin) : NULL;
+    char *ca = s->tls_ca_file && s->tls_ca_file[0] ? strdup(s->tls_ca_file) : NULL;
+    free(t->pin);
+    free(t->ca_file);
+    t->tls = s->tls;
+    t->pin = pin;
+    t->ca_file = ca;
     if (r == MON_OK)
         r = agg_agent_headers(s->token, &headers);
     if (t->xfer && !t->xfer->owns_request && t->xfer->url == t->url) {
@@ -364,6 +374,9 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
         return MON_ENOMEM;
     }
     p->opt = *opt;
+    if (opt->tls_ca_file && opt->tls_ca_file[0])
+        p->ca_file = strdup(opt->tls_ca_file); /* NULL on failure: no global CA (logged below) */
+    p->opt.tls_ca_file = NULL;
     if (p->opt.interval_ms <= 0)
         p->opt.interval_ms = 5000;
     if (p->opt.tick_ms <= 0)
@@ -381,6 +394,7 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
         agg_pollio_free(p->io);
         agg_sample_free(p->sample);
         mon_json_arena_done(&p->arena);
+        free(p->ca_file);
         free(p);
         curl_global_cleanup();
         snprintf(why, why_len, "cannot start the poller thread");
@@ -416,6 +430,7 @@ void agg_poller_stop(struct agg_poller *p)
     mon_json_arena_done(&p->arena);
     free(p->targets);
     pthread_mutex_destroy(&p->lock);
+    free(p->ca_file);
     free(p);
     curl_global_cleanup();
 }

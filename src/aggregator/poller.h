@@ -20,6 +20,10 @@ struct agg_server;
  * error text ("timeout", "bad reply: cpu_pct: not a number"...). Runs on the poller thread. */
 typedef void (*agg_poll_result_fn)(void *ctx, int64_t server_id, const struct agg_sample *sample,
                                    const char *error, int64_t now_utc_ms, int64_t now_mono_ms);
+/* Trust on first use: the first TLS handshake with an unpinned server gave this pin (the
+ * poller already uses it for the next polls). Runs on the poller thread. */
+typedef void (*agg_poll_pinned_fn)(void *ctx, int64_t server_id, const char *pin,
+                                   int64_t now_utc_ms);
 /* Periodic work on the poller thread (offline detection). */
 typedef void (*agg_poll_tick_fn)(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms);
 
@@ -34,7 +38,9 @@ struct agg_poller_options {
     size_t max_sockets;
     bool simple_io; /* tests: use the curl_multi_poll driver even where epoll exists */
     agg_poll_result_fn on_result;
-    agg_poll_tick_fn on_tick; /* may be NULL */
+    agg_poll_tick_fn on_tick;     /* may be NULL */
+    agg_poll_pinned_fn on_pinned; /* may be NULL */
+    const char *tls_ca_file;      /* for servers without their own (copied); NULL: none */
     void *ctx;
 };
 

@@ -38,6 +38,9 @@ struct agg_poll_target {
     void *headers;   /* struct curl_slist * */
     int setup_error; /* MON_EINVAL (host or token) or MON_ENOMEM */
     bool persistent; /* kept-alive connection; else a new one per poll */
+    bool tls;        /* poll over HTTPS */
+    char *pin;       /* "sha256//..." or NULL: pinned at the first handshake */
+    char *ca_file;   /* the server's own, or NULL */
     bool dead;       /* removed: freed after the batch of changes */
     int shard;       /* agg_pollio shard (multi handle) of its transfers */
     struct agg_poll_xfer *xfer;
@@ -78,6 +81,7 @@ struct agg_poller {
     int64_t overload_logged, late_logged_base, last_over;
     bool big_freed, warned_sockets;
     int64_t trimmed_at;
+    char *ca_file; /* opt.tls_ca_file's copy: for servers without their own */
 };
 
 /* The clock our timeouts run on: monotonic time minus the time the loop could not look at its

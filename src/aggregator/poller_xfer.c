@@ -104,6 +104,28 @@ static void report(struct agg_poller *p, int64_t id, const struct agg_sample *s,
     p->opt.on_result(p->opt.ctx, id, s, error, mon_utc_ms(), now);
 }
 
+/* A TLS poll went through: the certificate's dates (at each new connection), and trust on
+ * first use. MON_OK, or MON_EPERM with the reason in error (the data is not taken). */
+static int tls_check(struct agg_poller *p, struct agg_poll_xfer *x, char *error, size_t error_len)
+{
+    struct agg_poll_target *t = x->t;
+    char pin[MON_TLS_PIN_LEN];
+    int r = agg_agent_tls_check(x->easy, mon_utc_ms() / 1000, pin, error, error_len);
+    if (r == MON_EAGAIN) /* a kept-alive connection, checked when it was opened */
+        return MON_OK;
+    if (r < 0 || t->pin || t->ca_file || p->ca_file)
+        return r;
+    /* The first handshake: this key is the agent's from now on. */
+    t->pin = strdup(pin);
+    if (!t->pin) {
+        snprintf(error, error_len, "out of memory");
+        return MON_ENOMEM;
+    }
+    if (p->opt.on_pinned)
+        p->opt.on_pinned(p->opt.ctx, t->id, pin, mon_utc_ms());
+    return MON_OK;
+}
+
 static void finish(struct agg_poller *p, struct agg_poll_xfer *x, int cc, bool timed_out,
                    int64_t now)
 {
@@ -119,7 +141,9 @@ static void finish(struct agg_poller *p, struct agg_poll_xfer *x, int cc, bool t
         r = MON_ETIMEDOUT;
     } else {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-        r = agg_agent_result(cc, status, x->body.too_large, error, sizeof(error));
+        r = agg_agent_outcome(cc, status, &x->body, error, sizeof(error));
+        if (r == MON_OK && x->t->tls)
+            r = tls_check(p, x, error, sizeof(error));
     }
     if (r == MON_OK) {
         mon_json_arena_begin(&p->arena);
@@ -218,6 +242,11 @@ void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int6
     x->url = t->url;
     x->headers = t->headers;
     curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, t->persistent ? 0L : 1L);
+    {
+        struct agg_agent_tls tls = {
+            .on = t->tls, .pin = t->pin, .ca_file = t->ca_file ? t->ca_file : p->ca_file};
+        agg_agent_easy_tls(x->easy, &tls); /* libcurl copies the strings */
+    }
     x->t = t;
     x->due = due;
     x->started = now;

@@ -4,6 +4,7 @@
  * views of this registry live in state_json.c and state_list.c. */
 #include "aggregator/state.h"
 
+#include "aggregator/agentclient.h"
 #include "aggregator/sample.h"
 #include "aggregator/state_priv.h"
 #include "aggregator/writer.h"
@@ -202,6 +203,11 @@ fail:
     return MON_ENOMEM;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
 int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, int64_t now_mono_ms)
 {
     struct agg_state_rec *r;
@@ -218,6 +224,8 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
         rc = MON_ENOMEM;
         goto out;
     }
+    if (!same_text(r->cfg.tls_pin, copy.tls_pin) || r->cfg.tls != copy.tls)
+        r->key_changed = false; /* re-pinned: a mismatch with the new pin is news again */
     if (!same_endpoint(&r->cfg, &copy)) {
         agg_sample_free(r->sample);
         r->sample = NULL;
@@ -443,6 +451,7 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample 
     r->failures = 0;
     r->live = true;
     failing_del(st, r);
+    r->key_changed = false;
     if (r->online == 0) {
         snprintf(msg, sizeof(msg), "Server %s came back online", r->cfg.name);
         emit(st, r, now_utc_ms, "server_up", msg);
@@ -498,6 +507,39 @@ int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int
         if (r->live || r->online == 1)
             failing_add(st, r);
         check_down(st, r, now_utc_ms, now_mono_ms);
+        if (!r->key_changed && error && strcmp(error, AGG_AGENT_PIN_MISMATCH) == 0) {
+            char msg[300];
+            r->key_changed = true;
+            snprintf(msg, sizeof(msg),
+                     "Server %s presented a different TLS key than the one pinned: its data is "
+                     "refused until an admin re-pins it (or the agent's old key is restored)",
+                     r->cfg.name);
+            emit(st, r, now_utc_ms, "server_key_changed", msg);
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int agg_state_key_pinned(struct agg_state *st, int64_t id, const char *pin, int64_t now_utc_ms)
+{
+    struct agg_state_rec *r;
+    char msg[300], *copy = strdup(pin);
+    int rc = MON_OK;
+
+    if (!copy)
+        return MON_ENOMEM;
+    pthread_mutex_lock(&st->lock);
+    r = agg_state_find(st, id);
+    if (!r) {
+        rc = MON_ENOENT;
+        free(copy);
+    } else {
+        free(r->cfg.tls_pin);
+        r->cfg.tls_pin = copy;
+        snprintf(msg, sizeof(msg), "Server %s: TLS key pinned at first contact (%s)", r->cfg.name,
+                 pin);
+        emit(st, r, now_utc_ms, "server_key_pinned", msg);
     }
     pthread_mutex_unlock(&st->lock);
     return rc;

@@ -74,6 +74,9 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample 
 int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int64_t now_utc_ms,
                         int64_t now_mono_ms);
 
+/* Trust on first use happened: the server's pin is now pin (a server_key_pinned event). */
+int agg_state_key_pinned(struct agg_state *st, int64_t id, const char *pin, int64_t now_utc_ms);
+
 /* Offline detection (with the overload rule of docs/architecture.md): a server goes offline —
  * server_down, "online": false — when its last poll failed and it has not been seen for
  * 2 * interval + timeout. A server we did not get round to polling stays online. Call every
@@ -103,7 +106,8 @@ enum {
     AGG_FIELD_LAST_ERROR = 1 << 9,
     AGG_FIELD_LAST_SEEN_AT = 1 << 10,
     AGG_FIELD_LATEST = 1 << 11,
-    AGG_FIELD_ALL = (1 << 12) - 1,
+    AGG_FIELD_TLS = 1 << 12, /* tls, tls_pin, tls_ca_file, tls_state */
+    AGG_FIELD_ALL = (1 << 13) - 1,
 };
 
 enum agg_list_sort { AGG_SORT_ID, AGG_SORT_NAME, AGG_SORT_STATUS, AGG_SORT_CPU, AGG_SORT_GPU };

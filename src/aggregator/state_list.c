@@ -194,6 +194,29 @@ static int put_services(struct mon_buf *b, const struct agg_server *cfg)
     return r == MON_OK ? put(b, "]") : r;
 }
 
+/* tls_state: "off" (plain HTTP), "ca" (chain and host name verified), "pinned", "unpinned"
+ * (the next handshake pins the key) or "key_changed" (pin mismatch: data refused). */
+static int put_tls(struct mon_buf *b, bool *f, const struct agg_state_rec *rec)
+{
+    const struct agg_server *c = &rec->cfg;
+    bool ca = c->tls_ca_file && c->tls_ca_file[0], pinned = c->tls_pin && c->tls_pin[0];
+    const char *state = !c->tls            ? "off"
+                        : rec->key_changed ? "key_changed"
+                        : ca               ? "ca"
+                        : pinned           ? "pinned"
+                                           : "unpinned";
+    int r = put_key(b, f, "tls");
+    if (r == MON_OK)
+        r = put(b, c->tls ? "true" : "false");
+    if (r == MON_OK && (r = put_key(b, f, "tls_pin")) == MON_OK)
+        r = put_str_or_null(b, pinned ? c->tls_pin : NULL);
+    if (r == MON_OK && (r = put_key(b, f, "tls_ca_file")) == MON_OK)
+        r = put_str_or_null(b, ca ? c->tls_ca_file : NULL);
+    if (r == MON_OK && (r = put_key(b, f, "tls_state")) == MON_OK)
+        r = put_str(b, state);
+    return r;
+}
+
 int agg_state_rec_write(const struct agg_state_rec *r, unsigned fields, struct mon_buf *b)
 {
     enum agg_status status = agg_state_rec_status(r);
@@ -216,6 +239,8 @@ int agg_state_rec_write(const struct agg_state_rec *r, unsigned fields, struct m
     FIELD(AGG_FIELD_LAST_ERROR, "last_error", put_str_or_null(b, r->last_error));
     FIELD(AGG_FIELD_LAST_SEEN_AT, "last_seen_at", put_time(b, r->last_seen_utc_s));
     FIELD(AGG_FIELD_LATEST, "latest", r->sample ? put_latest(b, r) : put(b, "null"));
+    if (rc == MON_OK && (fields & AGG_FIELD_TLS))
+        rc = put_tls(b, &f, r);
 #undef FIELD
     return rc == MON_OK ? put(b, "}") : rc;
 }

@@ -43,6 +43,7 @@ struct agg_state_rec {
     enum agg_status status;    /* what the counts hold it as */
     char last_error[160];
     int64_t failures; /* consecutive failed polls */
+    bool key_changed; /* the agent's key stopped matching the pin (reported once) */
     uint64_t polls_ok;
     int64_t status_bucket; /* bucket of the last service_status rows, -1 none */
     size_t failing_pos;    /* index in agg_state.failing, or SIZE_MAX */

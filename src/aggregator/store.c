@@ -291,6 +291,15 @@ int agg_store_server_update(struct agg_store *st, const struct agg_server *in)
     return r;
 }
 
+int agg_store_server_set_pin(struct agg_store *st, int64_t id, const char *pin, bool *ret_set)
+{
+    int r;
+    pthread_mutex_lock(&st->lock);
+    r = st->ops->server_set_pin(st, id, pin, ret_set);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
 int agg_store_server_delete(struct agg_store *st, int64_t id)
 {
     int r;

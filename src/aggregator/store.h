@@ -109,8 +109,12 @@ int agg_store_server_get_by_name(struct agg_store *st, const char *name, struct 
 /* Inserts (id and created_at are assigned; created_at = now). MON_EEXIST when the name is
  * taken. Also writes a server_added event in the same transaction. */
 int agg_store_server_insert(struct agg_store *st, const struct agg_server *in, int64_t *ret_id);
-/* Replaces name, host, port, token, services and enabled of in->id. MON_ENOENT, MON_EEXIST. */
+/* Replaces name, host, port, token, services, enabled and the TLS settings of in->id.
+ * MON_ENOENT, MON_EEXIST. */
 int agg_store_server_update(struct agg_store *st, const struct agg_server *in);
+/* Trust on first use: stores pin for server id only while it has none; *ret_set says whether
+ * it did (false: an admin set one meanwhile, or the server is gone). */
+int agg_store_server_set_pin(struct agg_store *st, int64_t id, const char *pin, bool *ret_set);
 /* Deletes the server and all its history rows (samples, per-GPU, per-disk, service_status,
  * unit and GPU states); its events are kept with server_id NULL and a server_removed event is
  * added, all in one transaction. MON_ENOENT when absent. */

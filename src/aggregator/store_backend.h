@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* The schema version every backend's migration list reaches. */
-#define AGG_STORE_SCHEMA_VERSION 3
+#define AGG_STORE_SCHEMA_VERSION 4
 
 #define AGG_STORE_ERR_LEN 512
 
@@ -91,6 +91,7 @@ struct agg_store_ops {
     int (*server_insert)(struct agg_store *st, const struct agg_server *in, int64_t now,
                          int64_t *ret_id);
     int (*server_update)(struct agg_store *st, const struct agg_server *in);
+    int (*server_set_pin)(struct agg_store *st, int64_t id, const char *pin, bool *ret_set);
     int (*server_delete)(struct agg_store *st, int64_t id, int64_t now);
     int (*seed_import)(struct agg_store *st, const struct agg_server *seed, int64_t now,
                        bool *ret_imported, int64_t *ret_id);

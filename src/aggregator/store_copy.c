@@ -20,8 +20,8 @@
 const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT] = {
     {"servers",
      "id, name, host, agent_port, enabled, services, token, last_seen_at, created_at, "
-     "last_online",
-     10, true, false},
+     "last_online, tls, tls_pin, tls_ca_file",
+     13, true, false},
     {"samples_hourly", HOURLY_COLUMNS, 22, true, true},
     {"gpu_samples_hourly",
      "id, server_id, ts, gpu_index, uuid, name, samples, util_pct_avg, util_pct_max, "

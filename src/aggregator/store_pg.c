@@ -347,6 +347,7 @@ const struct agg_store_ops agg_store_pg_ops = {
     .server_get_by_name = agg_pg_server_get_by_name,
     .server_insert = agg_pg_server_insert,
     .server_update = agg_pg_server_update,
+    .server_set_pin = agg_pg_server_set_pin,
     .server_delete = agg_pg_server_delete,
     .seed_import = agg_pg_seed_import,
     .server_seen = agg_pg_server_seen,

@@ -25,6 +25,7 @@ enum agg_pg_stmt {
     P_SERVER_GET_BY_NAME,
     P_SERVER_INSERT,
     P_SERVER_UPDATE,
+    P_SERVER_SET_PIN,
     P_SERVER_NAME,
     P_SERVER_DELETE,
     P_SERVER_SEEN,
@@ -260,6 +261,7 @@ int agg_pg_server_get_by_name(struct agg_store *st, const char *name, struct agg
 int agg_pg_server_insert(struct agg_store *st, const struct agg_server *in, int64_t now,
                          int64_t *ret_id);
 int agg_pg_server_update(struct agg_store *st, const struct agg_server *in);
+int agg_pg_server_set_pin(struct agg_store *st, int64_t id, const char *pin, bool *ret_set);
 int agg_pg_server_delete(struct agg_store *st, int64_t id, int64_t now);
 int agg_pg_seed_import(struct agg_store *st, const struct agg_server *seed, int64_t now,
                        bool *ret_imported, int64_t *ret_id);

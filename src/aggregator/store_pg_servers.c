@@ -26,7 +26,10 @@ static int server_from_row(struct agg_store *st, const PGresult *res, int row, v
     sv.last_seen_at = agg_pg_int64_or(res, row, 7, -1);
     sv.created_at = agg_pg_int64_or(res, row, 8, 0);
     sv.last_online = (int)agg_pg_int64_or(res, row, 9, -1);
-    if (!sv.name || !sv.host || !sv.token) {
+    sv.tls = agg_pg_int64_or(res, row, 10, 0) != 0;
+    sv.tls_pin = agg_pg_dup_text(res, row, 11);
+    sv.tls_ca_file = agg_pg_dup_text(res, row, 12);
+    if (!sv.name || !sv.host || !sv.token || !sv.tls_pin || !sv.tls_ca_file) {
         r = agg_store_fail(st, MON_ENOMEM, "out of memory");
         goto out;
     }
@@ -133,7 +136,8 @@ int agg_pg_server_get_by_name(struct agg_store *st, const char *name, struct agg
     AGG_PG_RETRY(st, server_get_by_name_once(st, name, ret));
 }
 
-/* Adds name, host, port, enabled, services and token (the order of both statements). */
+/* Adds name, host, port, enabled, services, token and the TLS settings (the order of both
+ * statements). */
 static void server_fields(struct agg_pg_params *p, const struct agg_server *in,
                           const char *services_json)
 {
@@ -143,6 +147,9 @@ static void server_fields(struct agg_pg_params *p, const struct agg_server *in,
     agg_pg_param_int(p, in->enabled ? 1 : 0);
     agg_pg_param_text(p, services_json);
     agg_pg_param_text(p, in->token ? in->token : "");
+    agg_pg_param_int(p, in->tls ? 1 : 0);
+    agg_pg_param_text(p, in->tls_pin ? in->tls_pin : "");
+    agg_pg_param_text(p, in->tls_ca_file ? in->tls_ca_file : "");
 }
 
 /* Inserts a server and its server_added event inside the caller's transaction. */
@@ -337,6 +344,26 @@ out:
 int agg_pg_server_delete(struct agg_store *st, int64_t id, int64_t now)
 {
     AGG_PG_RETRY(st, server_delete_once(st, id, now));
+}
+
+static int server_set_pin_once(struct agg_store *st, int64_t id, const char *pin, bool *ret_set)
+{
+    struct agg_pg_params p = {0};
+    PGresult *res = NULL;
+    int r;
+    agg_pg_param_int(&p, id);
+    agg_pg_param_text(&p, pin);
+    r = agg_pg_exec(st, P_SERVER_SET_PIN, &p, &res);
+    agg_pg_params_done(&p);
+    if (r == MON_OK)
+        *ret_set = agg_pg_changes(res) > 0;
+    PQclear(res);
+    return r;
+}
+
+int agg_pg_server_set_pin(struct agg_store *st, int64_t id, const char *pin, bool *ret_set)
+{
+    AGG_PG_RETRY(st, server_set_pin_once(st, id, pin, ret_set));
 }
 
 static int server_seen_once(struct agg_store *st, int64_t id, int64_t last_seen_at, int online)

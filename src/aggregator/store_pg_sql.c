@@ -87,6 +87,10 @@ const struct agg_store_migration agg_pg_migrations[AGG_STORE_SCHEMA_VERSION] = {
         "ecc_volatile bigint, ecc_aggregate bigint, xid_seen_at bigint, "
         "xid_seen_n integer NOT NULL DEFAULT 0, updated_at bigint NOT NULL, "
         "PRIMARY KEY (server_id, gpu_index));"},
+    /* 4: TLS per server (see the SQLite list): existing servers keep plain HTTP. */
+    {4, "ALTER TABLE servers ADD COLUMN tls integer NOT NULL DEFAULT 0,"
+        " ADD COLUMN tls_pin text NOT NULL DEFAULT '',"
+        " ADD COLUMN tls_ca_file text NOT NULL DEFAULT '';"},
 };
 
 const char agg_pg_version_table_sql[] =
@@ -112,7 +116,7 @@ const char *const agg_pg_partitioned[AGG_PG_PARTITIONED] = {
 
 #define SERVER_COLUMNS                                                                             \
     "SELECT id, name, host, agent_port, enabled, services, token, last_seen_at, created_at, "      \
-    "last_online FROM servers "
+    "last_online, tls, tls_pin, tls_ca_file FROM servers "
 
 #define EVENT_COLUMNS "SELECT id, server_id, server_name, ts, type, message FROM events "
 
@@ -140,11 +144,16 @@ const char *const agg_pg_stmt_sql[P__COUNT] = {
     [P_SERVER_GET] = SERVER_COLUMNS "WHERE id = $1::bigint",
     [P_SERVER_GET_BY_NAME] = SERVER_COLUMNS "WHERE name = $1::text",
     [P_SERVER_INSERT] = "INSERT INTO servers (name, host, agent_port, enabled, services, token, "
-                        "created_at) VALUES ($1::text, $2::text, $3::int, $4::int, $5::text, "
-                        "$6::text, $7::bigint) RETURNING id",
+                        "tls, tls_pin, tls_ca_file, created_at) VALUES ($1::text, $2::text, "
+                        "$3::int, $4::int, $5::text, $6::text, $7::int, $8::text, $9::text, "
+                        "$10::bigint) RETURNING id",
     [P_SERVER_UPDATE] = "UPDATE servers SET name = $2::text, host = $3::text, agent_port = "
-                        "$4::int, enabled = $5::int, services = $6::text, token = $7::text "
+                        "$4::int, enabled = $5::int, services = $6::text, token = $7::text, "
+                        "tls = $8::int, tls_pin = $9::text, tls_ca_file = $10::text "
                         "WHERE id = $1::bigint",
+    /* Trust on first use: only while no pin is stored (an admin's pin wins a race). */
+    [P_SERVER_SET_PIN] = "UPDATE servers SET tls_pin = $2::text WHERE id = $1::bigint AND "
+                         "tls_pin = ''",
     [P_SERVER_NAME] = "SELECT name FROM servers WHERE id = $1::bigint FOR UPDATE",
     [P_SERVER_DELETE] = "DELETE FROM servers WHERE id = $1::bigint",
     [P_SERVER_SEEN] = "UPDATE servers SET "

@@ -5,6 +5,7 @@
 #include "aggregator/store_backend.h"
 
 #include "common/err.h"
+#include "common/tls.h"
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
@@ -31,6 +32,10 @@ int agg_store_server_check(struct agg_store *st, const struct agg_server *in)
             len >= sizeof(((struct agg_unit_state *)0)->name))
             return agg_store_fail(st, MON_EINVAL, "service name %zu is empty or too long", i);
     }
+    if (in->tls_pin && in->tls_pin[0] && strlen(in->tls_pin) >= MON_TLS_PIN_LEN)
+        return agg_store_fail(st, MON_EINVAL, "tls_pin longer than %d bytes", MON_TLS_PIN_LEN - 1);
+    if (in->tls_ca_file && strlen(in->tls_ca_file) > AGG_PATH_MAX)
+        return agg_store_fail(st, MON_EINVAL, "tls_ca_file longer than %d bytes", AGG_PATH_MAX);
     return MON_OK;
 }
 

@@ -367,6 +367,7 @@ const struct agg_store_ops agg_store_sqlite_ops = {
     .server_get_by_name = agg_sqlite_server_get_by_name,
     .server_insert = agg_sqlite_server_insert,
     .server_update = agg_sqlite_server_update,
+    .server_set_pin = agg_sqlite_server_set_pin,
     .server_delete = agg_sqlite_server_delete,
     .seed_import = agg_sqlite_seed_import,
     .server_seen = agg_sqlite_server_seen,

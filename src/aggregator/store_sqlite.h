@@ -26,6 +26,7 @@ enum agg_sqlite_stmt {
     S_SERVER_GET_BY_NAME,
     S_SERVER_INSERT,
     S_SERVER_UPDATE,
+    S_SERVER_SET_PIN,
     S_SERVER_NAME,
     S_SERVER_DELETE,
     S_SERVER_SEEN,
@@ -175,6 +176,7 @@ int agg_sqlite_server_get_by_name(struct agg_store *st, const char *name, struct
 int agg_sqlite_server_insert(struct agg_store *st, const struct agg_server *in, int64_t now,
                              int64_t *ret_id);
 int agg_sqlite_server_update(struct agg_store *st, const struct agg_server *in);
+int agg_sqlite_server_set_pin(struct agg_store *st, int64_t id, const char *pin, bool *ret_set);
 int agg_sqlite_server_delete(struct agg_store *st, int64_t id, int64_t now);
 int agg_sqlite_seed_import(struct agg_store *st, const struct agg_server *seed, int64_t now,
                            bool *ret_imported, int64_t *ret_id);

@@ -23,7 +23,10 @@ static int server_from_row(struct agg_store *st, sqlite3_stmt *s, void *ret, voi
     sv.last_seen_at = agg_sqlite_col_int64_or(s, 7, -1);
     sv.created_at = sqlite3_column_int64(s, 8);
     sv.last_online = (int)agg_sqlite_col_int64_or(s, 9, -1);
-    if (!sv.name || !sv.host || !sv.token) {
+    sv.tls = sqlite3_column_int(s, 10) != 0;
+    sv.tls_pin = agg_sqlite_col_dup(s, 11);
+    sv.tls_ca_file = agg_sqlite_col_dup(s, 12);
+    if (!sv.name || !sv.host || !sv.token || !sv.tls_pin || !sv.tls_ca_file) {
         r = MON_ENOMEM;
         goto out;
     }
@@ -121,7 +124,7 @@ int agg_sqlite_server_get_by_name(struct agg_store *st, const char *name, struct
     return r;
 }
 
-/* Binds ?2..?7 of S_SERVER_INSERT / S_SERVER_UPDATE (the same order in both, shifted by one
+/* Binds ?2..?10 of S_SERVER_INSERT / S_SERVER_UPDATE (the same order in both, shifted by one
  * for insert, where name is ?1). */
 static void bind_server_fields(sqlite3_stmt *s, int first, const struct agg_server *in,
                                const char *services_json)
@@ -132,6 +135,9 @@ static void bind_server_fields(sqlite3_stmt *s, int first, const struct agg_serv
     sqlite3_bind_int(s, first + 3, in->enabled ? 1 : 0);
     agg_sqlite_bind_text(s, first + 4, services_json);
     agg_sqlite_bind_text(s, first + 5, in->token ? in->token : "");
+    sqlite3_bind_int(s, first + 6, in->tls ? 1 : 0);
+    agg_sqlite_bind_text(s, first + 7, in->tls_pin ? in->tls_pin : "");
+    agg_sqlite_bind_text(s, first + 8, in->tls_ca_file ? in->tls_ca_file : "");
 }
 
 /* Inserts a server and its server_added event inside the caller's transaction. */
@@ -154,7 +160,7 @@ static int server_insert_tx(struct agg_store *st, const struct agg_server *in, i
     if (r < 0)
         goto out;
     bind_server_fields(s, 1, in, services);
-    sqlite3_bind_int64(s, 7, now);
+    sqlite3_bind_int64(s, 10, now);
     r = agg_sqlite_step_write(st, s, NULL);
     if (r == MON_EEXIST)
         agg_store_fail(st, r, "a server named \"%s\" exists", in->name);
@@ -265,6 +271,22 @@ int agg_sqlite_server_update(struct agg_store *st, const struct agg_server *in)
 out:
     agg_sqlite_release(s);
     free(services);
+    return r;
+}
+
+int agg_sqlite_server_set_pin(struct agg_store *st, int64_t id, const char *pin, bool *ret_set)
+{
+    sqlite3_stmt *s = NULL;
+    int changes = 0;
+    int r = agg_sqlite_stmt(st, S_SERVER_SET_PIN, &s);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(s, 1, id);
+    agg_sqlite_bind_text(s, 2, pin);
+    r = agg_sqlite_step_write(st, s, &changes);
+    agg_sqlite_release(s);
+    if (r == MON_OK)
+        *ret_set = changes > 0;
     return r;
 }
 

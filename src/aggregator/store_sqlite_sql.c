@@ -106,6 +106,11 @@ const struct agg_store_migration agg_sqlite_migrations[AGG_STORE_SCHEMA_VERSION]
         " xid_seen_n INTEGER NOT NULL DEFAULT 0,"
         " updated_at INTEGER NOT NULL,"
         " PRIMARY KEY(server_id, gpu_index));"},
+    /* 4: TLS per server. Servers of an existing database keep polling plain HTTP (tls 0)
+     * until an admin turns TLS on; new servers get tls from the API (default on). */
+    {4, "ALTER TABLE servers ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE servers ADD COLUMN tls_pin TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE servers ADD COLUMN tls_ca_file TEXT NOT NULL DEFAULT '';"},
 };
 
 /* These cannot change inside a transaction, so they come before the migrations. auto_vacuum
@@ -141,7 +146,7 @@ const char agg_sqlite_schema_sql[] =
 
 #define SERVER_COLUMNS                                                                             \
     "SELECT id, name, host, agent_port, enabled, services, token, last_seen_at, created_at, "      \
-    "last_online FROM servers "
+    "last_online, tls, tls_pin, tls_ca_file FROM servers "
 
 #define EVENT_COLUMNS "SELECT id, server_id, server_name, ts, type, message FROM events "
 
@@ -154,9 +159,13 @@ const char *const agg_sqlite_stmt_sql[S__COUNT] = {
     [S_SERVER_GET] = SERVER_COLUMNS "WHERE id = ?1",
     [S_SERVER_GET_BY_NAME] = SERVER_COLUMNS "WHERE name = ?1",
     [S_SERVER_INSERT] = "INSERT INTO servers(name, host, agent_port, enabled, services, token, "
-                        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "tls, tls_pin, tls_ca_file, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                        "?7, ?8, ?9, ?10)",
     [S_SERVER_UPDATE] = "UPDATE servers SET name = ?2, host = ?3, agent_port = ?4, enabled = ?5, "
-                        "services = ?6, token = ?7 WHERE id = ?1",
+                        "services = ?6, token = ?7, tls = ?8, tls_pin = ?9, tls_ca_file = ?10 "
+                        "WHERE id = ?1",
+    /* Trust on first use: only while no pin is stored (an admin's pin wins a race). */
+    [S_SERVER_SET_PIN] = "UPDATE servers SET tls_pin = ?2 WHERE id = ?1 AND tls_pin = ''",
     [S_SERVER_NAME] = "SELECT name FROM servers WHERE id = ?1",
     [S_SERVER_DELETE] = "DELETE FROM servers WHERE id = ?1",
     [S_SERVER_SEEN] = "UPDATE servers SET "

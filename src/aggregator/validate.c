@@ -4,6 +4,7 @@
 
 #include "common/os/os.h"
 #include "common/str.h"
+#include "common/tls.h"
 #include "common/text.h"
 
 #include <stdio.h>
@@ -174,6 +175,18 @@ bool agg_validate_server(const struct agg_server *s, const char **ret_field, cha
                 return false;
             }
         }
+    }
+    if (s->tls_pin && s->tls_pin[0] && !mon_tls_pin_valid(s->tls_pin)) {
+        *ret_field = "tls_pin";
+        snprintf(msg, msg_len,
+                 "must be empty (pin at the next contact) or sha256// and 44 base64 characters, "
+                 "as monitor-agent --print-pin prints it");
+        return false;
+    }
+    if (s->tls_ca_file && strlen(s->tls_ca_file) > AGG_PATH_MAX) {
+        *ret_field = "tls_ca_file";
+        snprintf(msg, msg_len, "must be at most %d bytes", AGG_PATH_MAX);
+        return false;
     }
     return true;
 }

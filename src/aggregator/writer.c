@@ -84,6 +84,10 @@ static int store_exec(struct agg_store *st, const struct agg_write_job *j)
         return r < 0 ? r : (int)(deleted > 0x7fffffff ? 0x7fffffff : deleted);
     case AGG_JOB_VACUUM:
         return agg_store_vacuum(st);
+    case AGG_JOB_SERVER_PIN: {
+        bool set = false; /* false: an admin's pin came first, which stays */
+        return agg_store_server_set_pin(st, j->server_id, j->u.pin, &set);
+    }
     }
     return MON_EINVAL;
 }
@@ -482,6 +486,15 @@ int agg_writer_gpu_state(struct agg_writer *w, int64_t server_id, const struct a
     if (!j)
         return MON_ENOMEM;
     j->u.gpu = *g;
+    return push(w, j);
+}
+
+int agg_writer_server_pin(struct agg_writer *w, int64_t server_id, const char *pin)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_SERVER_PIN, server_id);
+    if (!j)
+        return MON_ENOMEM;
+    mon_strlcpy(j->u.pin, pin, sizeof(j->u.pin));
     return push(w, j);
 }
 

@@ -5,6 +5,7 @@
 #define MON_AGGREGATOR_WRITER_H
 
 #include "aggregator/model.h"
+#include "common/tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@ enum agg_job_kind {
     AGG_JOB_HOURLY,
     AGG_JOB_RETENTION,
     AGG_JOB_VACUUM,
+    AGG_JOB_SERVER_PIN,
 };
 
 /* One queued write. Public so that tests can execute jobs with a fake (see exec below). */
@@ -54,6 +56,7 @@ struct agg_write_job {
         struct {
             int64_t cutoff; /* UTC s */
         } retention;
+        char pin[MON_TLS_PIN_LEN]; /* trust on first use: stored while the server has none */
     } u;
 };
 
@@ -108,6 +111,7 @@ int agg_writer_service_status(struct agg_writer *w, int64_t server_id, int64_t t
 int agg_writer_unit_state(struct agg_writer *w, int64_t server_id, const struct agg_unit_state *u);
 int agg_writer_gpu_state(struct agg_writer *w, int64_t server_id,
                          const struct agg_gpu_state_row *g);
+int agg_writer_server_pin(struct agg_writer *w, int64_t server_id, const char *pin);
 int agg_writer_server_seen(struct agg_writer *w, int64_t server_id, int64_t last_seen_at,
                            int online);
 /* Takes ownership of the three arrays (malloc'd; freed even on failure). */

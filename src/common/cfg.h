@@ -86,6 +86,12 @@ int mon_cfg_string_list(const struct mon_cfg_doc *doc, const struct mon_cfg_node
 int mon_cfg_enum(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, const char *key,
                  const char *const *choices, int *ret, struct mon_cfg_error *err);
 
+/* The optional mapping `key: {cert_file: PATH, key_file: PATH}` (both required within it).
+ * Absent or null: 0 and nothing written; else the two paths, malloc'd (any previous values
+ * are freed). */
+int mon_cfg_tls(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, const char *key,
+                char **ret_cert, char **ret_key, struct mon_cfg_error *err);
+
 /* Frees an array of n strings from mon_cfg_string_list. Accepts NULL. */
 void mon_cfg_strv_free(char **v, size_t n);
 

@@ -13,6 +13,7 @@
 #include "common/net.h"
 #include "common/str.h"
 #include "common/text.h"
+#include "common/tls.h"
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
@@ -25,6 +26,18 @@
 #include <unistd.h>
 
 #define MAX_WORKERS 16
+
+static size_t pool_size(size_t max_header_bytes);
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls);
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe);
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code);
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn);
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s);
 
 /* One single-threaded libmicrohttpd daemon per worker thread: the door gives each connection to
  * the first worker that is not running a handler right now, else to the least busy one. So a
@@ -40,9 +53,18 @@ struct http_worker {
     atomic_int busy; /* handlers running now (0 or 1: one thread) */
 };
 
-struct mon_http_server {
+/* One set of workers. With TLS a new certificate (mon_http_set_tls) starts a new set for new
+ * connections; the older sets keep serving the connections they have until those close. */
+struct http_gen {
     struct http_worker workers[MAX_WORKERS];
     unsigned n_workers;
+    char *cert_pem, *key_pem; /* the set's own copies (libmicrohttpd keeps pointers) */
+    struct http_gen *older;
+};
+
+struct mon_http_server {
+    pthread_mutex_t gen_lock; /* gen: swapped by mon_http_set_tls, read at each hand-over */
+    struct http_gen *gen;     /* the newest set; older ones hang off it */
     struct mon_http_gate *gate;
     struct mon_http_options opt;
     uint16_t port;
@@ -50,6 +72,7 @@ struct mon_http_server {
     pthread_mutex_t defer_lock; /* deferred requests: answer vs. suspend, and the list */
     struct mon_http_deferred *deferred; /* not answered yet */
     bool stopping;
+    bool tls;
 };
 
 struct mon_http_deferred {
@@ -452,19 +475,92 @@ static void handover(void *ctx, mon_socket fd, const struct sockaddr *client, so
 {
     struct mon_http_server *srv = ctx;
     struct http_worker *best = NULL;
-    for (unsigned i = 0; i < srv->n_workers && !best; i++)
-        if (atomic_load_explicit(&srv->workers[i].busy, memory_order_relaxed) == 0)
-            best = &srv->workers[i];
+    struct http_gen *gen;
+    pthread_mutex_lock(&srv->gen_lock); /* held so that the set is not stopped meanwhile */
+    gen = srv->gen;
+    for (unsigned i = 0; i < gen->n_workers && !best; i++)
+        if (atomic_load_explicit(&gen->workers[i].busy, memory_order_relaxed) == 0)
+            best = &gen->workers[i];
     if (!best) { /* all busy: the one with the fewest connections waits least, likely */
-        best = &srv->workers[0];
-        for (unsigned i = 1; i < srv->n_workers; i++)
-            if (atomic_load(&srv->workers[i].connections) < atomic_load(&best->connections))
-                best = &srv->workers[i];
+        best = &gen->workers[0];
+        for (unsigned i = 1; i < gen->n_workers; i++)
+            if (atomic_load(&gen->workers[i].connections) < atomic_load(&best->connections))
+                best = &gen->workers[i];
     }
     /* Counted here, uncounted when libmicrohttpd reports it closed (or could not take it). */
     atomic_fetch_add(&best->connections, 1);
     if (MHD_add_connection(best->daemon, fd, client, len) != MHD_YES)
         atomic_fetch_sub(&best->connections, 1);
+    pthread_mutex_unlock(&srv->gen_lock);
+}
+
+/* Stops a set's daemons (each closes its connections) and frees it. */
+static void gen_free(struct http_gen *gen)
+{
+    if (!gen)
+        return;
+    for (unsigned i = 0; i < gen->n_workers; i++)
+        if (gen->workers[i].daemon)
+            MHD_stop_daemon(gen->workers[i].daemon);
+    if (gen->key_pem)
+        memset(gen->key_pem, 0, strlen(gen->key_pem));
+    free(gen->key_pem);
+    free(gen->cert_pem);
+    free(gen);
+}
+
+/* Starts a set of workers (with the key and certificate when tls is set). */
+static int gen_start(struct mon_http_server *srv, const struct mon_tls_pair *tls,
+                     struct http_gen **ret)
+{
+    /* poll() where libmicrohttpd has it, never its epoll mode: in that (edge-triggered) mode
+     * libmicrohttpd 0.9.75 misses the end of a connection whose client sent part of a request
+     * and hung up, so the socket stays open in CLOSE-WAIT and holds a connection slot until
+     * the idle timeout. poll() and select() are level-triggered. The door listens; connections
+     * arrive through MHD_add_connection (which needs the inter-thread channel, as deferred
+     * answers do: MHD_ALLOW_SUSPEND_RESUME includes it). */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+        (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES ? MHD_USE_POLL : MHD_USE_AUTO);
+    unsigned max_conn = srv->opt.max_connections ? srv->opt.max_connections : 64;
+    struct http_gen *gen = calloc(1, sizeof(*gen));
+
+    if (!gen)
+        return MON_ENOMEM;
+    if (tls) {
+        flags |= MHD_USE_TLS;
+        gen->cert_pem = strdup(tls->cert_pem);
+        gen->key_pem = strdup(tls->key_pem);
+        if (!gen->cert_pem || !gen->key_pem) {
+            gen_free(gen);
+            return MON_ENOMEM;
+        }
+    }
+    /* The door counts a connection the moment it takes it; libmicrohttpd's own limit only
+     * needs room for those handed over and not yet reported back as started or closed. */
+    gen->n_workers = srv->opt.threads > 1
+                         ? (srv->opt.threads < MAX_WORKERS ? srv->opt.threads : MAX_WORKERS)
+                         : 1;
+    for (unsigned i = 0; i < gen->n_workers; i++) {
+        struct http_worker *w = &gen->workers[i];
+        w->srv = srv;
+        /* The TLS options come last: without TLS the list ends before them. */
+        w->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, access_handler, w, MHD_OPTION_CONNECTION_LIMIT, max_conn + 64,
+            MHD_OPTION_CONNECTION_TIMEOUT, srv->opt.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            pool_size(srv->opt.max_header_bytes), MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+            srv, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, w, MHD_OPTION_URI_LOG_CALLBACK,
+            uri_logged, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+            tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, gen->key_pem,
+            MHD_OPTION_HTTPS_MEM_CERT, gen->cert_pem, MHD_OPTION_HTTPS_PRIORITIES,
+            MON_TLS_PRIORITIES, MHD_OPTION_END);
+        if (!w->daemon) {
+            gen_free(gen);
+            return MON_ESYS;
+        }
+    }
+    *ret = gen;
+    return MON_OK;
 }
 
 static int hex_digit(char c)
@@ -526,15 +622,6 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
     struct mon_http_server *srv;
     struct mon_listen_addr addr;
     struct mon_http_gate_options door;
-    /* poll() where libmicrohttpd has it, never its epoll mode: in that (edge-triggered) mode
-     * libmicrohttpd 0.9.75 misses the end of a connection whose client sent part of a request
-     * and hung up, so the socket stays open in CLOSE-WAIT and holds a connection slot until
-     * the idle timeout. poll() and select() are level-triggered. The door listens; connections
-     * arrive through MHD_add_connection (which needs the inter-thread channel, as deferred
-     * answers do: MHD_ALLOW_SUSPEND_RESUME includes it). */
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
-        (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES ? MHD_USE_POLL : MHD_USE_AUTO);
     unsigned max_conn;
     int r;
 
@@ -547,7 +634,9 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
     if (!srv)
         return MON_ENOMEM;
     srv->opt = *opt;
+    srv->opt.tls = NULL; /* only for the start */
     pthread_mutex_init(&srv->defer_lock, NULL);
+    pthread_mutex_init(&srv->gen_lock, NULL);
     if (!srv->opt.max_header_bytes)
         srv->opt.max_header_bytes = 16384;
     if (!srv->opt.timeout_s)
@@ -562,11 +651,11 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
         .addr_len =
             addr.family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
         .dual_stack = addr.family == AF_INET6,
-        /* The seam for HTTPS: a listener whose daemons use MHD_USE_TLS sets .tls, and the door
-         * then reads no request head (it is encrypted) but still applies allow_from, the caps
-         * and the head deadline, which then covers the handshake (http_gate.h). The head checks
-         * of request_checks() and uri_logged() apply to every request there. */
-        .tls = false,
+        /* HTTPS: the door reads no request head (it is encrypted) but still applies
+         * allow_from, the caps and the head deadline, which then covers the handshake
+         * (http_gate.h). The head checks of request_checks() and uri_logged() apply to every
+         * request there. */
+        .tls = opt->tls != NULL,
         .max_connections = max_conn,
         .per_ip_connections = opt->per_ip_connections,
         .head_timeout_ms = srv->opt.head_timeout_s * 1000,
@@ -582,37 +671,24 @@ int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **
         snprintf(why, why_len, "cannot listen on %s (address in use or not available)",
                  opt->listen);
         pthread_mutex_destroy(&srv->defer_lock);
+        pthread_mutex_destroy(&srv->gen_lock);
         free(srv);
         return MON_EIO;
     }
-    /* The door counts a connection the moment it takes it; libmicrohttpd's own limit only
-     * needs room for those handed over and not yet reported back as started or closed. */
-    srv->n_workers =
-        opt->threads > 1 ? (opt->threads < MAX_WORKERS ? opt->threads : MAX_WORKERS) : 1;
-    for (unsigned i = 0; i < srv->n_workers && r == MON_OK; i++) {
-        struct http_worker *w = &srv->workers[i];
-        w->srv = srv;
-        w->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, access_handler, w, MHD_OPTION_CONNECTION_LIMIT, max_conn + 64,
-            MHD_OPTION_CONNECTION_TIMEOUT, srv->opt.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            pool_size(srv->opt.max_header_bytes), MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-            srv, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, w, MHD_OPTION_URI_LOG_CALLBACK,
-            uri_logged, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
-        if (!w->daemon)
-            r = MON_ESYS;
-    }
+    r = gen_start(srv, opt->tls, &srv->gen);
     if (r == MON_OK)
         r = mon_http_gate_run(srv->gate);
     if (r < 0) {
-        snprintf(why, why_len, "cannot start the HTTP server on %s", opt->listen);
-        for (unsigned i = 0; i < srv->n_workers; i++)
-            if (srv->workers[i].daemon)
-                MHD_stop_daemon(srv->workers[i].daemon);
+        snprintf(why, why_len, "cannot start the HTTP%s server on %s", opt->tls ? "S" : "",
+                 opt->listen);
+        gen_free(srv->gen);
         mon_http_gate_free(srv->gate);
         pthread_mutex_destroy(&srv->defer_lock);
+        pthread_mutex_destroy(&srv->gen_lock);
         free(srv);
         return MON_ESYS;
     }
+    srv->tls = opt->tls != NULL;
     srv->port = mon_http_gate_port(srv->gate);
     *ret = srv;
     return MON_OK;
@@ -644,9 +720,45 @@ void mon_http_stop(struct mon_http_server *srv)
         deferred_unref(d); /* the answering side's reference: it must not answer any more */
     }
     pthread_mutex_unlock(&srv->defer_lock);
-    for (unsigned i = 0; i < srv->n_workers; i++)
-        MHD_stop_daemon(srv->workers[i].daemon); /* closes every connection (each reported) */
+    while (srv->gen) { /* closes every connection (each reported) */
+        struct http_gen *older = srv->gen->older;
+        gen_free(srv->gen);
+        srv->gen = older;
+    }
     mon_http_gate_free(srv->gate);
     pthread_mutex_destroy(&srv->defer_lock);
+    pthread_mutex_destroy(&srv->gen_lock);
     free(srv);
+}
+
+int mon_http_set_tls(struct mon_http_server *srv, const struct mon_tls_pair *tls)
+{
+    struct http_gen *gen, **link;
+    int r;
+
+    if (!srv->tls)
+        return MON_EINVAL;
+    r = gen_start(srv, tls, &gen);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&srv->gen_lock);
+    gen->older = srv->gen;
+    srv->gen = gen;
+    /* Older sets whose connections have all closed go now; the others at the next change. */
+    link = &gen->older;
+    while (*link) {
+        struct http_gen *old = *link;
+        int live = 0;
+        for (unsigned i = 0; i < old->n_workers; i++)
+            live += atomic_load(&old->workers[i].connections);
+        if (live == 0) {
+            *link = old->older;
+            old->older = NULL;
+            gen_free(old);
+        } else {
+            link = &old->older;
+        }
+    }
+    pthread_mutex_unlock(&srv->gen_lock);
+    return MON_OK;
 }

@@ -19,6 +19,7 @@ struct mon_http_server;
 struct mon_http_conn;
 struct mon_authlimit;
 struct mon_http_deferred;
+struct mon_tls_pair;
 
 #define MON_HTTP_MAX_PARAMS  4
 #define MON_HTTP_PARAM_LEN   128
@@ -64,16 +65,17 @@ typedef void (*mon_http_handler_fn)(void *ctx, struct mon_http_request *req,
 typedef bool (*mon_http_allow_fn)(void *ctx, const struct sockaddr *client);
 
 struct mon_http_options {
-    const char *listen;          /* "ip:port", "[ip6]:port" */
-    unsigned max_connections;    /* total concurrent connections, waiting or served */
-    unsigned per_ip_connections; /* 0 = no per-client cap */
-    unsigned timeout_s;          /* a kept-alive connection's next request head must be complete
-                                  * within this (absolute, not reset by single bytes) */
-    unsigned head_timeout_s;     /* a new connection's first request head (0 = 5 s) */
-    unsigned body_timeout_s;     /* a request body, once the head is in (0 = 10 s) */
-    size_t max_header_bytes;     /* request line + headers (0 = 16 KiB); larger gets 431 */
-    size_t max_body_bytes;       /* 0 = bodies refused with 413 */
-    unsigned threads;            /* 1 = one polling thread, else a pool */
+    const char *listen;             /* "ip:port", "[ip6]:port" */
+    unsigned max_connections;       /* total concurrent connections, waiting or served */
+    unsigned per_ip_connections;    /* 0 = no per-client cap */
+    unsigned timeout_s;             /* a kept-alive connection's next request head must be complete
+                                     * within this (absolute, not reset by single bytes) */
+    unsigned head_timeout_s;        /* a new connection's first request head (0 = 5 s) */
+    unsigned body_timeout_s;        /* a request body, once the head is in (0 = 10 s) */
+    size_t max_header_bytes;        /* request line + headers (0 = 16 KiB); larger gets 431 */
+    size_t max_body_bytes;          /* 0 = bodies refused with 413 */
+    unsigned threads;               /* 1 = one polling thread, else a pool */
+    const struct mon_tls_pair *tls; /* non-NULL: HTTPS only (copied at the start) */
     mon_http_handler_fn handler;
     mon_http_allow_fn allow;
     void *ctx;
@@ -82,6 +84,11 @@ struct mon_http_options {
 /* Starts listening. On failure returns a MON_E* code and a reason in why. */
 int mon_http_start(const struct mon_http_options *opt, struct mon_http_server **ret, char *why,
                    size_t why_len);
+
+/* Serves new connections with another key and certificate (a reload); connections already
+ * open keep theirs. MON_EINVAL when the server was not started with TLS; MON_ESYS when
+ * libmicrohttpd refuses the pair (the old one stays). */
+int mon_http_set_tls(struct mon_http_server *srv, const struct mon_tls_pair *tls);
 
 /* The bound port (useful after listening on port 0). */
 uint16_t mon_http_port(const struct mon_http_server *srv);

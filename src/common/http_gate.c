@@ -271,6 +271,13 @@ static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now
         pending_first_byte(g, p, (unsigned char)g->peek_buf[0], now);
         return;
     }
+    if ((unsigned char)g->peek_buf[0] == TLS_HANDSHAKE_RECORD) {
+        /* https:// to a plain port: answered at once, not after the head deadline (the client
+         * reads a plain answer where its handshake expected a record: a clear failure). */
+        report(g, REPORT_BAD, (struct sockaddr *)&p->addr, "TLS on the plain HTTP port");
+        pending_answer(g, p, 400, "this port speaks plain HTTP, not HTTPS", now);
+        return;
+    }
     v = mon_http_head_check(g->peek_buf, (size_t)n, &g->opt.limits, &res);
     if (v == MON_HTTP_HEAD_INCOMPLETE) {
         p->backoff_ms = (size_t)n > p->seen               ? PEEK_MIN_MS

@@ -437,7 +437,9 @@ static int print_config(const char *path, const struct fleet *f)
         struct in_addr in = {.s_addr = htonl(a->addr)};
         char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &in, ip, sizeof(ip));
-        ok = fprintf(out, "- {name: fleet-%" PRIu32 ", host: %s, agent_port: %u, token: \"%s\"}\n",
+        ok = fprintf(out,
+                     "- {name: fleet-%" PRIu32
+                     ", host: %s, agent_port: %u, token: \"%s\", tls: false}\n",
                      a->index, ip, a->port, f->token) > 0;
     }
     if (out && fclose(out) != 0)

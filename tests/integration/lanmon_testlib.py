@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -54,6 +55,14 @@ class Response:
         return json.loads(self.body)
 
 
+def insecure_tls():
+    """A client context for the tests' self-signed certificates (pins are checked elsewhere)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def http(method, url, token=None, headers=None, body=None, timeout=5.0):
     hdrs = dict(headers or {})
     if token is not None:
@@ -64,7 +73,8 @@ def http(method, url, token=None, headers=None, body=None, timeout=5.0):
         hdrs.setdefault("Content-Type", "application/json")
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
-        with urllib.request.urlopen(req, timeout=scaled(timeout)) as r:
+        ctx = insecure_tls() if url.startswith("https:") else None
+        with urllib.request.urlopen(req, timeout=scaled(timeout), context=ctx) as r:
             return Response(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, dict(e.headers), e.read())
@@ -152,8 +162,10 @@ class Agent(Daemon):
     """A real monitor-agent process on 127.0.0.1 with a generated config."""
 
     def __init__(self, procfs, token="test-token-0123456789", extra=None, env=None,
-                 node_id="srv-test", gpus=2, port=None):
+                 node_id="srv-test", gpus=2, port=None, tls=False):
         self.dir = tempfile.mkdtemp(prefix="lanmon-agent-")
+        self.tls = tls
+        self.pin = None
         self.port = port or free_port()
         self.token = token
         self.config_path = os.path.join(self.dir, "config.yaml")
@@ -170,6 +182,11 @@ class Agent(Daemon):
             "cpu_window": "1s",
         }
         self.settings.update(extra or {})
+        if tls:
+            self.cert = os.path.join(self.dir, "agent.crt")
+            self.key = os.path.join(self.dir, "agent.key")
+            self.pin = self.gen_cert()
+            self.settings["tls"] = {"cert_file": self.cert, "key_file": self.key}
         self.env = dict(os.environ)
         self.env["FAKE_NVML_GPUS"] = str(gpus)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -180,7 +197,18 @@ class Agent(Daemon):
 
     @property
     def base(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def gen_cert(self, days=None, name="127.0.0.1"):
+        """Makes a new key and certificate (replacing the old ones); returns the pin."""
+        argv = [os.path.join(BIN_DIR, "monitor-agent"), "--gen-cert", "--cert", self.cert,
+                "--key", self.key, "--name", name, "--force"]
+        if days:
+            argv += ["--days", str(days)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=scaled(30))
+        if r.returncode != 0:
+            raise AssertionError(f"--gen-cert failed: {r.stderr}")
+        return r.stdout.strip()
 
     def write_config(self, **changes):
         self.settings.update(changes)
@@ -271,6 +299,14 @@ def pg_partition(con, table, ts):
                     f"({int(nxt.timestamp())})")
 
 
+def plain_unless_told(server):
+    """Servers new to a database poll over TLS by default; the suites' agents mostly speak plain
+    HTTP, so a server without a tls key gets tls: false here (test_tls.py covers TLS)."""
+    if "tls" in server:
+        return server
+    return {**server, "tls": False}
+
+
 class Aggregator(Daemon):
     """A real monitor-aggregator process on 127.0.0.1 with a temp database: a SQLite file, or a
     new PostgreSQL database when db="postgresql" (default: $LANMON_TEST_DB), in the server pg
@@ -278,8 +314,9 @@ class Aggregator(Daemon):
 
     def __init__(self, servers=(), interval="1s", timeout="500ms", bucket="1h",
                  checkpoint="2s", admin_token="admin-token-0123456789", extra=None, env=None,
-                 db_dir=None, max_response_bytes=1048576, db=None, pg=None):
+                 db_dir=None, max_response_bytes=1048576, db=None, pg=None, tls=False):
         self.dir = db_dir or tempfile.mkdtemp(prefix="lanmon-agg-")
+        self.tls = tls
         self.port = free_port()
         self.admin_token = admin_token
         self.backend = "postgresql" if pg else db or TEST_DB
@@ -304,10 +341,21 @@ class Aggregator(Daemon):
         if admin_token:
             self.lines.append(f"admin_token: {yaml_value(admin_token)}")
         self.lines += list(extra or [])
+        if tls:
+            self.cert = os.path.join(self.dir, "dashboard.crt")
+            self.key = os.path.join(self.dir, "dashboard.key")
+            r = subprocess.run([os.path.join(BIN_DIR, "monitor-aggregator"), "--gen-cert",
+                                "--cert", self.cert, "--key", self.key, "--name", "127.0.0.1"],
+                               capture_output=True, text=True, timeout=scaled(30))
+            if r.returncode != 0:
+                raise AssertionError(f"--gen-cert failed: {r.stderr}")
+            self.pin = r.stdout.strip()
+            self.lines.append(f"tls: {{ cert_file: {yaml_value(self.cert)}, "
+                              f"key_file: {yaml_value(self.key)} }}")
         if servers:
             self.lines.append("servers:")
             for s in servers:
-                self.lines.append("  - " + json.dumps(s))
+                self.lines.append("  - " + json.dumps(plain_unless_told(s)))
         self._write_config()
         self.env = dict(os.environ)
         self.env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
@@ -317,7 +365,7 @@ class Aggregator(Daemon):
 
     @property
     def base(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def _write_config(self):
         with open(self.config_path, "w") as f:
@@ -346,6 +394,8 @@ class Aggregator(Daemon):
         return self
 
     def api(self, method, path, body=None, admin=True, timeout=10.0, headers=None):
+        if method == "POST" and path == "/api/servers" and isinstance(body, dict):
+            body = plain_unless_told(body)
         hdrs = dict(headers or {})
         if admin and self.admin_token:
             hdrs["X-Admin-Token"] = self.admin_token

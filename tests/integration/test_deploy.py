@@ -167,13 +167,27 @@ class DeployTest(unittest.TestCase):
         """`--check-config` on the root's config with token_file pointed into the root."""
         with open(os.path.join(root, "etc/monitor-agent/config.yaml")) as f:
             text = f.read()
-        text = text.replace("token_file: /etc/monitor-agent/token",
-                            "token_file: " + os.path.join(root, "etc/monitor-agent/token"))
+        # token_file and the tls files, pointed into the root.
+        text = text.replace(" /etc/monitor-agent/", " " + os.path.join(root, "etc/monitor-agent/"))
         path = os.path.join(root, "check.yaml")
         with open(path, "w") as f:
             f.write(text)
         p = run([binary, "--config", path, "--check-config"], check=False, timeout=30)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def check_cert(self, root, out, gid):
+        """The TLS key (0640 root:monitor-agent) and certificate exist, and out (what the
+        install printed) holds the pin, which is the certificate's."""
+        key = os.path.join(root, "etc/monitor-agent/tls/agent.key")
+        cert = os.path.join(root, "etc/monitor-agent/tls/agent.crt")
+        st = os.stat(key)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o640)
+        self.assertEqual((st.st_uid, st.st_gid), (0, gid))
+        pin = run([os.path.join(BIN_DIR, "monitor-agent"), "--print-pin", "--cert",
+                   cert]).stdout.strip()
+        self.assertRegex(pin, r"^sha256//[A-Za-z0-9+/]{43}=$")
+        self.assertIn(pin, out)
+        return pin
 
     def check_token(self, root):
         path = os.path.join(root, "etc/monitor-agent/token")
@@ -199,6 +213,8 @@ class DeployTest(unittest.TestCase):
         token, st = self.check_token(root)
         self.assertEqual((st.st_uid, st.st_gid), (0, gid))
         self.assertIn(token.strip(), p.stdout)  # the admin is told the token
+        pin = self.check_cert(root, p.stdout, gid)  # ... and the key's pin
+        self.assertIn("made a TLS key", p.stdout)
         self.assertIn("ufw allow from 10.0.0.10 to any port 9109 proto tcp", p.stdout)
         self.assertIn("firewall-cmd --permanent --add-rich-rule='rule family=ipv4 source "
                       "address=10.0.0.10 port port=9109 protocol=tcp accept'", p.stdout)
@@ -213,6 +229,8 @@ class DeployTest(unittest.TestCase):
         self.assertEqual(self.check_token(root)[0], token)
         self.assertNotIn(token.strip(), p2.stdout)
         self.assertEqual(account_ids(root), (uid, gid))
+        self.assertEqual(self.check_cert(root, p2.stdout, gid), pin)  # never a new key
+        self.assertIn("keeping the TLS key", p2.stdout)
 
         # An empty token file is replaced; a non-empty one never.
         tok = os.path.join(root, "etc/monitor-agent/token")
@@ -258,6 +276,7 @@ class DeployTest(unittest.TestCase):
         token, st = self.check_token(root)
         self.assertEqual((st.st_uid, st.st_gid), (0, gid))
         self.assertIn(token.strip(), p.stdout)
+        pin = self.check_cert(root, p.stdout, gid)
         self.check_config(root, os.path.join(root, "usr/bin/monitor-agent"))
 
         # The admin edits the conffile; an upgrade (the same package again) keeps the edit, the
@@ -270,6 +289,7 @@ class DeployTest(unittest.TestCase):
         p = self.dpkg(root, "--force-confold", "-i", self.deb)
         with open(cfg) as f:
             self.assertEqual(f.read(), edited)
+        self.assertEqual(self.check_cert(root, p.stdout, gid), pin)
         self.assertEqual(self.check_token(root)[0], token)
         self.assertNotIn(token.strip(), p.stdout)
         self.assertEqual(account_ids(root), (uid, gid))
@@ -295,9 +315,10 @@ class DeployTest(unittest.TestCase):
         seed_root(root)
         script = os.path.join(DEPLOY, "install.sh")
         binary = os.path.join(BIN_DIR, "monitor-agent")
-        run([script, "--binary", binary, "--root", root])
+        p = run([script, "--binary", binary, "--root", root])
         uid, gid = account_ids(root)
         self.assertIsNotNone(uid)
+        pin = self.check_cert(root, p.stdout, gid)
         bin_dst = os.path.join(root, "usr/local/bin/monitor-agent")
         unit = os.path.join(root, "etc/systemd/system/monitor-agent.service")
         cfg = os.path.join(root, "etc/monitor-agent/config.yaml")
@@ -313,8 +334,9 @@ class DeployTest(unittest.TestCase):
         # Idempotent: a second run keeps the token and a locally edited config.
         with open(cfg, "a") as f:
             f.write("# local edit\n")
-        run([script, "--binary", binary, "--root", root])
+        p = run([script, "--binary", binary, "--root", root])
         self.assertEqual(self.check_token(root)[0], token)
+        self.assertEqual(self.check_cert(root, p.stdout, gid), pin)
         with open(cfg) as f:
             self.assertTrue(f.read().endswith("# local edit\n"))
         self.assertEqual(account_ids(root), (uid, gid))

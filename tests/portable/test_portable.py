@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -53,10 +54,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+PIN_RE = re.compile(r"sha256//[A-Za-z0-9+/]{43}=")
+
+
 def get(url, token, timeout=5):
+    """GET over the packaged agent's HTTPS (its self-signed certificate: not verified here;
+    the pin checks are in tests/integration/test_tls.py)."""
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
@@ -311,6 +320,9 @@ class PortableTest(unittest.TestCase):
         token = root.read("/etc/monitor-agent/token").strip()
         self.assertRegex(token, TOKEN_RE)
         self.assertIn(token, p.stdout)
+        self.assertRegex(p.stdout, PIN_RE)  # the TLS key's pin beside the token
+        st = os.stat(root.file("/etc/monitor-agent/tls/agent.key"))
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid), (0o640, 0, gid))
         cfg = root.read("/etc/monitor-agent/config.yaml")
         self.assertNotIn("CHANGE_ME", cfg)
         self.assertTrue(os.path.isfile(root.file("/lib/systemd/system/monitor-agent.service")))
@@ -349,7 +361,7 @@ class PortableTest(unittest.TestCase):
     def check_agent_in_root(self, suite):
         root, token, cfg = self.deb_in_root(suite)
         proc, port, stop = self.start_in_root(root, cfg, services=["dbus.service"])
-        base = f"http://127.0.0.1:{port}"
+        base = f"https://127.0.0.1:{port}"
         status, health = get(base + "/v1/health", token)
         self.assertIn(status, (200, 503), health)
         self.assertEqual(health["agent_version"], self.version)
@@ -462,13 +474,14 @@ class PortableTest(unittest.TestCase):
         self.assertRegex(token, TOKEN_RE)
         self.assertIn(token, p.stdout)
         self.assertIn("systemctl enable --now monitor-agent", p.stdout)
+        self.assertRegex(p.stdout, PIN_RE)
         cfg = root.read("/etc/monitor-agent/config.yaml")
         self.assertNotIn("CHANGE_ME", cfg)
         for f in ("/usr/bin/monitor-agent", "/usr/lib/systemd/system/monitor-agent.service"):
             self.assertTrue(os.path.isfile(root.file(f)), f)
         # The installed agent runs in that root.
         proc, port, stop = self.start_in_root(root, cfg)
-        status, snap = get(f"http://127.0.0.1:{port}/v1/snapshot", token)
+        status, snap = get(f"https://127.0.0.1:{port}/v1/snapshot", token)
         self.assertEqual(status, 200)
         self.assertEqual(snap["mem"]["total_bytes"], meminfo_kb(root.path, "MemTotal") * 1024)
         stop()

@@ -279,7 +279,8 @@ export class Aggregator {
     lines.push(...this.extra);
     if (this.servers.length) {
       lines.push('servers:');
-      for (const s of this.servers) lines.push(`  - ${JSON.stringify(s)}`);
+      // Servers new to a database poll over TLS by default; these agents speak plain HTTP.
+      for (const s of this.servers) lines.push(`  - ${JSON.stringify({ tls: false, ...s })}`);
     }
     fs.writeFileSync(this.configPath, `${lines.join('\n')}\n`);
   }

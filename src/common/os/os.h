@@ -36,6 +36,11 @@ typedef struct pollfd mon_pollfd;
 #define MON_PATH_MAX        4096
 #define MON_PATH_SUFFIX_MAX 104
 
+/* The machine's host name and its addresses (loopback and link-local left out), comma
+ * separated, for a certificate's subject alternative names. MON_ETOOBIG when they do not fit
+ * (what fits is kept). */
+int mon_os_host_names(char *buf, size_t size);
+
 /* Process-wide start-up (Winsock on Windows). Returns MON_OK or a MON_E* code. */
 int mon_os_init(void);
 

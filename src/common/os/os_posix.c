@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <stddef.h>
@@ -456,4 +458,52 @@ void mon_os_release_free_memory(void)
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+}
+
+/* Appends ",item" (or "item" first) to buf; false when it does not fit. */
+static bool names_append(char *buf, size_t size, const char *item)
+{
+    size_t used = strlen(buf);
+    int n = snprintf(buf + used, size - used, "%s%s", used ? "," : "", item);
+    if (n < 0 || (size_t)n >= size - used) {
+        buf[used] = '\0';
+        return false;
+    }
+    return true;
+}
+
+int mon_os_host_names(char *buf, size_t size)
+{
+    struct ifaddrs *list = NULL;
+    char host[256], addr[INET6_ADDRSTRLEN];
+    bool fits = true;
+
+    if (size == 0)
+        return MON_ETOOBIG;
+    buf[0] = '\0';
+    if (gethostname(host, sizeof(host)) == 0) {
+        host[sizeof(host) - 1] = '\0';
+        fits = names_append(buf, size, host);
+    }
+    if (getifaddrs(&list) < 0)
+        return fits ? MON_OK : MON_ETOOBIG;
+    for (struct ifaddrs *i = list; i; i = i->ifa_next) {
+        const struct sockaddr *sa = i->ifa_addr;
+        if (!sa || (i->ifa_flags & IFF_LOOPBACK))
+            continue;
+        if (sa->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+        } else if (sa->sa_family == AF_INET6) {
+            const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+            if (IN6_IS_ADDR_LINKLOCAL(a6))
+                continue; /* needs a zone to be used: no one connects by it */
+            inet_ntop(AF_INET6, a6, addr, sizeof(addr));
+        } else {
+            continue;
+        }
+        if (!strstr(buf, addr)) /* an address on two interfaces */
+            fits = names_append(buf, size, addr) && fits;
+    }
+    freeifaddrs(list);
+    return fits ? MON_OK : MON_ETOOBIG;
 }

@@ -528,3 +528,46 @@ void mon_os_release_free_memory(void)
 {
     _heapmin();
 }
+
+int mon_os_host_names(char *buf, size_t size)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *list = NULL;
+    char host[256], addr[INET6_ADDRSTRLEN];
+    size_t used;
+    bool fits = true;
+
+    if (size == 0)
+        return MON_ETOOBIG;
+    buf[0] = '\0';
+    if (gethostname(host, (int)sizeof(host)) != 0)
+        return MON_OK;
+    host[sizeof(host) - 1] = '\0';
+    if (!mon_strlcpy(buf, host, size)) {
+        buf[0] = '\0';
+        return MON_ETOOBIG;
+    }
+    /* Windows resolves its own name to the addresses of its adapters. */
+    if (getaddrinfo(host, NULL, &hints, &list) != 0)
+        return MON_OK;
+    for (struct addrinfo *i = list; i; i = i->ai_next) {
+        int n;
+        if (i->ai_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ai_addr)->sin_addr, addr, sizeof(addr));
+        else if (i->ai_family == AF_INET6 &&
+                 !IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ai_addr)->sin6_addr))
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ai_addr)->sin6_addr, addr,
+                      sizeof(addr));
+        else
+            continue;
+        if (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strstr(buf, addr))
+            continue;
+        used = strlen(buf);
+        n = snprintf(buf + used, size - used, ",%s", addr);
+        if (n < 0 || (size_t)n >= size - used) {
+            buf[used] = '\0';
+            fits = false;
+        }
+    }
+    freeaddrinfo(list);
+    return fits ? MON_OK : MON_ETOOBIG;
+}

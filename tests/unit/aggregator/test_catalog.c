@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+static const struct agg_agent_tls PLAIN = {0};
+
 static cJSON *answer(int curl_code, long status, const char *body, int *ret_status)
 {
     char *json = NULL;
@@ -209,15 +211,16 @@ static void test_one_call_per_server(void **state)
     fake_start(&f, 300);
     assert_int_equal(agg_catalog_new(2000, &c), MON_OK);
     for (int i = 0; i < 32; i++)
-        assert_int_equal(agg_catalog_get(c, 1, "127.0.0.1", f.port, "tok", done, &r), MON_OK);
+        assert_int_equal(agg_catalog_get(c, 1, "127.0.0.1", f.port, "tok", &PLAIN, done, &r),
+                         MON_OK);
     wait_done(&r, 32);
     assert_int_equal(atomic_load(&r.ok), 32);
     assert_int_equal(atomic_load(&f.calls), 1);
-    assert_int_equal(agg_catalog_get(c, 1, "127.0.0.1", f.port, "tok", done, &r), MON_OK);
+    assert_int_equal(agg_catalog_get(c, 1, "127.0.0.1", f.port, "tok", &PLAIN, done, &r), MON_OK);
     wait_done(&r, 33); /* from the kept answer, at once */
     assert_int_equal(atomic_load(&f.calls), 1);
     /* Another token (the server was edited): asked again. */
-    assert_int_equal(agg_catalog_get(c, 1, "127.0.0.1", f.port, "tok2", done, &r), MON_OK);
+    assert_int_equal(agg_catalog_get(c, 1, "127.0.0.1", f.port, "tok2", &PLAIN, done, &r), MON_OK);
     wait_done(&r, 34);
     assert_int_equal(atomic_load(&f.calls), 2);
     agg_catalog_free(c);
@@ -235,7 +238,7 @@ static void test_fetch_cap(void **state)
     fake_start(&f, 400);
     assert_int_equal(agg_catalog_new(2000, &c), MON_OK);
     for (int id = 1; id <= 20; id++) {
-        int rc = agg_catalog_get(c, id, "127.0.0.1", f.port, "tok", done, &r);
+        int rc = agg_catalog_get(c, id, "127.0.0.1", f.port, "tok", &PLAIN, done, &r);
         assert_true(rc == MON_OK || rc == MON_EBUSY);
         accepted += rc == MON_OK;
     }
@@ -243,11 +246,11 @@ static void test_fetch_cap(void **state)
     wait_done(&r, accepted);
     assert_true(atomic_load(&f.max_in_flight) <= AGG_CATALOG_MAX_FETCHES);
     /* Stopping answers whoever still waits, and later askers at once. */
-    assert_int_equal(agg_catalog_get(c, 99, "127.0.0.1", f.port, "tok", done, &r), MON_OK);
+    assert_int_equal(agg_catalog_get(c, 99, "127.0.0.1", f.port, "tok", &PLAIN, done, &r), MON_OK);
     agg_catalog_stop(c);
     wait_done(&r, accepted + 1);
     assert_int_equal(atomic_load(&r.busy), 1);
-    assert_int_equal(agg_catalog_get(c, 98, "127.0.0.1", f.port, "tok", done, &r), MON_OK);
+    assert_int_equal(agg_catalog_get(c, 98, "127.0.0.1", f.port, "tok", &PLAIN, done, &r), MON_OK);
     wait_done(&r, accepted + 2);
     agg_catalog_free(c);
     fake_stop(&f);

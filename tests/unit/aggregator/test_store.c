@@ -404,6 +404,9 @@ static void test_migration_from_version_1(void **state)
     f->st = NULL;
     raw_exec(f->path, "DROP TABLE gpu_states");
     raw_exec(f->path, "DROP TABLE seed_imports");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_pin");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_ca_file");
     raw_set_version(f->path, 1);
     assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
     assert_int_equal(raw_version(f->path), agg_store_schema_version());
@@ -424,14 +427,61 @@ static void test_migration_from_version_2(void **state)
     agg_store_close(f->st);
     f->st = NULL;
     raw_exec(f->path, "DROP TABLE gpu_states");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_pin");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_ca_file");
     raw_set_version(f->path, 2);
     assert_int_equal(raw_tables(f->path), 9);
     assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
-    assert_int_equal(raw_version(f->path), 3);
+    assert_int_equal(raw_version(f->path), agg_store_schema_version());
     assert_int_equal(raw_tables(f->path), 10);
     assert_int_equal(raw_count(f->path, "servers", "name = 'old'"), 1);
     assert_int_equal(agg_store_gpu_state_save(f->st, id, &g), MON_OK);
     assert_int_equal(raw_count(f->path, "gpu_states", NULL), 1);
+}
+
+/* The version that adds TLS per server: the servers of an existing database keep polling plain
+ * HTTP (upgrades keep working) until an admin turns TLS on; the columns round-trip. */
+#define TLS_SCHEMA_VERSION 4
+static void test_migration_to_tls_keeps_plain_http(void **state)
+{
+    struct fx *f = *state;
+    struct agg_server *list = NULL, got = {0};
+    char why[256];
+    bool set = false;
+    size_t n = 0;
+
+    add_server(f->st, "old");
+    agg_store_close(f->st);
+    f->st = NULL;
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_pin");
+    raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_ca_file");
+    raw_set_version(f->path, TLS_SCHEMA_VERSION - 1);
+    assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
+    assert_int_equal(raw_version(f->path), agg_store_schema_version());
+    assert_int_equal(agg_store_server_list(f->st, &list, &n), MON_OK);
+    assert_int_equal(n, 1);
+    assert_false(list[0].tls);
+    assert_string_equal(list[0].tls_pin, "");
+    assert_string_equal(list[0].tls_ca_file, "");
+    /* Trust on first use stores a pin only while there is none. */
+    assert_int_equal(agg_store_server_set_pin(f->st, list[0].id, "sha256//first", &set), MON_OK);
+    assert_true(set);
+    assert_int_equal(agg_store_server_set_pin(f->st, list[0].id, "sha256//second", &set), MON_OK);
+    assert_false(set);
+    assert_int_equal(agg_store_server_get(f->st, list[0].id, &got), MON_OK);
+    got.tls = true;
+    free(got.tls_ca_file);
+    got.tls_ca_file = strdup("/etc/lab-ca.pem");
+    assert_int_equal(agg_store_server_update(f->st, &got), MON_OK);
+    agg_server_done(&got);
+    assert_int_equal(agg_store_server_get(f->st, list[0].id, &got), MON_OK);
+    assert_true(got.tls);
+    assert_string_equal(got.tls_pin, "sha256//first");
+    assert_string_equal(got.tls_ca_file, "/etc/lab-ca.pem");
+    agg_server_done(&got);
+    agg_server_list_free(list, n);
 }
 
 /* ---- servers ---- */
@@ -1316,6 +1366,8 @@ static void test_stats_json(void **state)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_fn, teardown),            \
         cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_fn, teardown),        \
         cmocka_unit_test_setup_teardown(test_migration_from_version_2, setup_fn, teardown),        \
+        cmocka_unit_test_setup_teardown(test_migration_to_tls_keeps_plain_http, setup_fn,          \
+                                        teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_server_crud, setup_fn, teardown),                     \
         cmocka_unit_test_setup_teardown(test_delete_cascades_keeps_events, setup_fn, teardown),    \
         cmocka_unit_test_setup_teardown(test_hourly_upsert_and_get, setup_fn, teardown),           \

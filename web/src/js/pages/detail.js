@@ -10,6 +10,7 @@ import { replaceQuery } from '../route.js';
 import { emptyState, errorAlert, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge, usageBar } from '../ui.js';
 import { staleMarker } from '../gpu_ui.js';
 import { gpuSection } from './detail_gpus.js';
+import { keyChangedAlert, shortPin, tlsBadge } from '../tls.js';
 
 const RANGES = { '1h': 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 };
 const CHARTS = [
@@ -70,8 +71,14 @@ export function mount(root, { params, query }) {
   const cpuCount = h('dd', { class: 'col-7' });
   const load = h('dd', { class: 'col-7' });
   const lastErr = h('div', { class: 'alert alert-danger mb-3', role: 'status', hidden: true });
+  const tlsCell = h('dd', { class: 'col-7', id: 'det-tls' });
+  const pinCell = h('dd', { class: 'col-7 font-monospace small text-break', id: 'det-pin' });
+  const keySlot = h('div');
+  let tlsShown = '';
   const dl = h('dl', { class: 'row mb-0' },
     h('dt', { class: 'col-5', text: t('det.address') }), addr,
+    h('dt', { class: 'col-5', text: t('det.tls') }), tlsCell,
+    h('dt', { class: 'col-5', text: t('det.pin') }), pinCell,
     h('dt', { class: 'col-5', text: t('det.last_seen') }), seen,
     h('dt', { class: 'col-5', text: t('det.node_id') }), nodeId,
     h('dt', { class: 'col-5', text: t('det.version') }), version,
@@ -108,7 +115,7 @@ export function mount(root, { params, query }) {
   const unitEmpty = h('div', { class: 'card-body text-secondary', hidden: true, text: t('det.unit.none') });
 
   const body = h('div', { class: 'detail-body', hidden: true },
-    lastErr,
+    keySlot, lastErr,
     h('div', { class: 'row row-cards mb-3' },
       h('div', { class: 'col-12 col-lg-5' }, h('div', { class: 'card h-100' },
         h('div', { class: 'card-header' }, h('h2', { class: 'card-title', text: t('det.agent') })),
@@ -151,6 +158,13 @@ export function mount(root, { params, query }) {
     setText(title, s.name);
     updateStatusBadge(badge, s.status, s.last_error);
     setText(addr, `${s.host}:${s.agent_port}`);
+    if (tlsShown !== s.tls_state) { // rebuilt only on a change: the re-pin button keeps focus
+      tlsShown = s.tls_state;
+      tlsCell.replaceChildren(tlsBadge(s));
+      keySlot.replaceChildren(s.tls_state === 'key_changed' ? keyChangedAlert(id, () => poller.now()) : '');
+    }
+    setText(pinCell, s.tls_pin ? shortPin(s.tls_pin) : t('common.none'));
+    setAttr(pinCell, 'title', s.tls_pin || null);
     setText(seen, s.last_seen_at ? `${fmtAgo(s.last_seen_at)} (${fmtTime(s.last_seen_at)})` : t('common.never'));
     const showErr = Boolean(s.last_error) && s.status !== 'disabled';
     lastErr.hidden = !showErr;

@@ -9,12 +9,14 @@ import { replaceQuery } from '../route.js';
 import { errorAlert, markRefreshed, pageHeader, startPoller } from '../ui.js';
 
 const TYPES = ['server_down', 'server_up', 'service_failed', 'service_recovered', 'server_added', 'server_removed',
-  'gpu_error', 'gpu_recovered', 'gpu_idle'];
+  'gpu_error', 'gpu_recovered', 'gpu_idle', 'server_key_pinned', 'server_key_changed'];
 const TYPE_CLASS = {
   server_down: 'bg-danger text-danger-fg',
   server_up: 'bg-success text-success-fg',
   service_failed: 'bg-warning text-warning-fg',
   service_recovered: 'bg-teal text-teal-fg',
+  server_key_pinned: 'bg-azure-lt',
+  server_key_changed: 'bg-danger text-danger-fg',
   server_added: 'bg-blue-lt',
   server_removed: 'bg-secondary-lt',
   gpu_error: 'bg-danger text-danger-fg',

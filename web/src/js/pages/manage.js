@@ -6,6 +6,7 @@ import { h, icon, setAttr, setText, syncKeyed } from '../dom.js';
 import { t } from '../i18n.js';
 import { confirmDialog, askAdminToken } from '../modal.js';
 import { errorAlert, flash, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge } from '../ui.js';
+import { tlsBadge } from '../tls.js';
 
 export function mount(root) {
   document.title = `${t('mg.title')} · lanmon`;
@@ -67,13 +68,15 @@ export function mount(root) {
     const name = h('a', { class: 'mg-name' });
     const addr = h('td', { class: 'text-secondary text-nowrap' });
     const badge = statusBadge();
+    const tlsSlot = h('span', { class: 'ms-1' });
+    let tlsShown = null;
     const units = h('td', { class: 'mg-units' });
     const edit = h('a', { class: 'btn btn-sm', dataset: { action: 'edit' } }, icon('edit', 'icon me-1'), h('span', { text: t('common.edit') }));
     const toggleLabel = h('span');
     const toggle = h('button', { type: 'button', class: 'btn btn-sm', dataset: { action: 'toggle' } }, icon('power', 'icon me-1'), toggleLabel);
     const del = h('button', { type: 'button', class: 'btn btn-sm btn-outline-danger', dataset: { action: 'delete' } }, icon('trash', 'icon me-1'), h('span', { text: t('common.delete') }));
     const el = h('tr', { dataset: { serverId: s.id } },
-      h('td', null, name), addr, h('td', null, badge), units,
+      h('td', null, name), addr, h('td', { class: 'text-nowrap' }, badge, tlsSlot), units,
       h('td', { class: 'text-end' }, h('div', { class: 'btn-list flex-nowrap justify-content-end' }, edit, toggle, del)));
     let cur = s;
 
@@ -105,6 +108,10 @@ export function mount(root) {
         setAttr(name, 'href', `#/servers/${x.id}`);
         setText(addr, `${x.host}:${x.agent_port}`);
         updateStatusBadge(badge, x.status, x.last_error);
+        if (tlsShown !== x.tls_state) {
+          tlsShown = x.tls_state;
+          tlsSlot.replaceChildren(tlsBadge(x));
+        }
         setText(units, String((x.services || []).length));
         setAttr(units, 'title', (x.services || []).join(', ') || null);
         setAttr(edit, 'href', `#/manage/edit/${x.id}`);

@@ -10,18 +10,21 @@ import { fmtAgo, fmtMiB, fmtNumber, fmtPct, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
 import { gpuCardLine, staleMarker } from '../gpu_ui.js';
 import { emptyState, errorAlert, markRefreshed, pageHeader, startPoller, statusBadge, updateStatusBadge, usageBar } from '../ui.js';
+import { tlsBadge } from '../tls.js';
 
 const STATUSES = ['online', 'degraded', 'offline', 'disabled'];
 const SORTS = ['name', 'status', 'cpu', 'gpu'];
 const STATUS_BG = { online: 'bg-success', degraded: 'bg-warning', offline: 'bg-danger', disabled: 'bg-secondary' };
 export const PAGE_SIZE = 48;
-const FIELDS = 'id,name,host,agent_port,status,online,last_error,last_seen_at,latest';
+const FIELDS = 'id,name,host,agent_port,status,online,last_error,last_seen_at,latest,tls';
 const SEARCH_DELAY_MS = 250;
 
 function createCard(s) {
   const stripe = h('div', { class: 'card-status-start' });
   const name = h('a', { class: 'server-name text-reset text-truncate', href: `#/servers/${s.id}` });
   const badge = statusBadge();
+  const tlsSlot = h('span', { class: 'flex-shrink-0 small' });
+  let tlsShown = null;
   const host = h('div', { class: 'server-host text-secondary small text-truncate' });
   const seen = h('div', { class: 'server-seen text-secondary small' });
   const err = h('div', { class: 'server-error small text-danger text-truncate', hidden: true });
@@ -42,7 +45,7 @@ function createCard(s) {
     h('div', { class: 'card-body' },
       h('div', { class: 'd-flex align-items-start gap-2' },
         h('h2', { class: 'card-title mb-0 flex-grow-1 text-truncate' }, name), badge),
-      host, seen, err, noSample, stale.el, metrics));
+      h('div', { class: 'd-flex align-items-center gap-2 min-w-0' }, host, tlsSlot), seen, err, noSample, stale.el, metrics));
   const el = h('div', { class: 'col-sm-6 col-lg-4 col-xl-3 server-col', dataset: { serverId: s.id } }, card);
 
   return {
@@ -52,6 +55,10 @@ function createCard(s) {
       setAttr(name, 'href', `#/servers/${x.id}`);
       setAttr(el, 'data-status', x.status);
       updateStatusBadge(badge, x.status, x.last_error);
+      if (tlsShown !== x.tls_state) { // only "plain HTTP" and "key changed" on the cards
+        tlsShown = x.tls_state;
+        tlsSlot.replaceChildren(tlsBadge(x, { compact: true }) || '');
+      }
       setClass(stripe, `card-status-start ${STATUS_BG[x.status] || 'bg-secondary'}`);
       setText(host, `${x.host}:${x.agent_port}`);
       setText(seen, t('ov.last_seen', { ago: fmtAgo(x.last_seen_at) }));

@@ -8,10 +8,25 @@ import { t } from '../i18n.js';
 import { navigate } from '../route.js';
 import { emptyState, errorAlert, flash, pageHeader } from '../ui.js';
 import { validateServer } from '../validate.js';
+import { keyChangedAlert, shortPin, tlsBadge } from '../tls.js';
 
 const FIELD_IDS = {
   name: 'f-name', host: 'f-host', agent_port: 'f-port', token: 'f-token', services: 'f-services', enabled: 'f-enabled',
+  tls: 'f-tls', tls_pin: 'f-pin', tls_ca_file: 'f-ca',
 };
+const PIN_RE = /^sha256\/\/[A-Za-z0-9+/]{43}=$/;
+
+function switchField(id, label, checked, hint) {
+  const input = h('input', { class: 'form-check-input', type: 'checkbox', name: id, checked, id });
+  const fb = h('div', { class: 'invalid-feedback', id: `${id}-error` });
+  return {
+    input,
+    fb,
+    el: h('div', { class: 'mb-3' }, h('label', { class: 'form-check form-switch mb-0', for: id },
+      input, h('span', { class: 'form-check-label', text: label })), fb,
+    hint ? h('small', { class: 'form-hint', id: `${id}-hint`, text: hint }) : null),
+  };
+}
 
 function field(id, label, input, hint) {
   const fb = h('div', { class: 'invalid-feedback', id: `${id}-error` });
@@ -56,20 +71,31 @@ export function mount(root, { params }) {
     el: h('div', { class: 'mb-3' }, h('label', { class: 'form-check form-switch', for: FIELD_IDS.enabled },
       enabledInput, h('span', { class: 'form-check-label', text: t('form.enabled') })), enabledFb),
   };
-  const fields = { name, host, agent_port: port, token, services, enabled };
+  const tls = switchField(FIELD_IDS.tls, t('form.tls'), true, t('form.tls_hint'));
+  const pin = field(FIELD_IDS.tls_pin, t('form.pin'), h('input', { class: 'form-control font-monospace', type: 'text', name: 'tls_pin', autocomplete: 'off', spellcheck: 'false', placeholder: 'sha256//…' }), t('form.pin_hint'));
+  const ca = field(FIELD_IDS.tls_ca_file, t('form.ca'), h('input', { class: 'form-control', type: 'text', name: 'tls_ca_file', autocomplete: 'off', spellcheck: 'false' }), t('form.ca_hint'));
+  const tlsState = h('div', { class: 'mb-3', id: 'form-tls-state' });
+  const tlsBox = h('fieldset', { class: 'form-fieldset', id: 'form-tls' }, tls.el, tlsState, pin.el, ca.el);
+  const keySlot = h('div');
+  const syncTls = () => {
+    pin.input.disabled = !tls.input.checked;
+    ca.input.disabled = !tls.input.checked;
+  };
+  tls.input.addEventListener('change', syncTls);
+  const fields = { name, host, agent_port: port, token, services, enabled, tls, tls_pin: pin, tls_ca_file: ca };
 
   const formAlert = h('div', { class: 'alert alert-danger', role: 'alert', hidden: true, id: 'form-alert' });
   const saveBtn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'form-save', text: t('form.save') });
   const discoverBtn = h('button', { type: 'button', class: 'btn', id: 'discover-btn', disabled: creating }, icon('list'), t('form.discover'));
   const discoverPanel = h('div', { id: 'discover-panel' });
   const form = h('form', { class: 'card', novalidate: true, id: 'server-form' },
-    h('div', { class: 'card-body' }, formAlert,
+    h('div', { class: 'card-body' }, formAlert, keySlot,
       h('div', { class: 'row' },
         h('div', { class: 'col-12 col-md-6' }, name.el),
         h('div', { class: 'col-12 col-md-6' }, host.el),
         h('div', { class: 'col-12 col-md-4' }, port.el),
         h('div', { class: 'col-12 col-md-8' }, token.el)),
-      services.el, enabled.el),
+      tlsBox, services.el, enabled.el),
     h('div', { class: 'card-footer d-flex flex-wrap gap-2 align-items-center' },
       saveBtn, h('a', { class: 'btn btn-link', href: '#/manage', text: t('common.cancel') }),
       h('div', { class: 'ms-auto d-flex align-items-center gap-2' },
@@ -84,6 +110,9 @@ export function mount(root, { params }) {
       token: token.input.value,
       services: parseServices(services.input.value),
       enabled: enabledInput.checked,
+      tls: tls.input.checked,
+      tls_pin: pin.input.value.trim(),
+      tls_ca_file: ca.input.value.trim(),
     };
   }
 
@@ -126,14 +155,19 @@ export function mount(root, { params }) {
     clearErrors();
     const v = values();
     const errs = validateServer(v, creating);
+    if (v.tls && v.tls_pin && !PIN_RE.test(v.tls_pin)) errs.tls_pin = ['form.pin_invalid', {}];
     if (Object.keys(errs).length) {
       const msgs = {};
       for (const [k, [key, vars]] of Object.entries(errs)) msgs[k] = t(key, vars);
       showErrors(msgs, t('form.errors'));
       return;
     }
-    const body = { name: v.name, host: v.host, agent_port: Number(v.port), services: v.services, enabled: v.enabled };
+    const body = { name: v.name, host: v.host, agent_port: Number(v.port), services: v.services, enabled: v.enabled, tls: v.tls };
     if (v.token) body.token = v.token;
+    // The pin and CA file are sent only when they changed: a save never undoes a pin the
+    // aggregator took at the first contact meanwhile.
+    if (v.tls && v.tls_pin !== ((server && server.tls_pin) || '')) body.tls_pin = v.tls_pin;
+    if (v.tls && v.tls_ca_file !== ((server && server.tls_ca_file) || '')) body.tls_ca_file = v.tls_ca_file;
     saveBtn.disabled = true;
     saveBtn.textContent = t('form.saving');
     try {
@@ -238,6 +272,17 @@ export function mount(root, { params }) {
       token.input.placeholder = s.token_set ? t('form.token_keep') : t('form.token_unset');
       services.input.value = (s.services || []).join('\n');
       enabledInput.checked = Boolean(s.enabled);
+      tls.input.checked = Boolean(s.tls);
+      pin.input.value = s.tls_pin || '';
+      ca.input.value = s.tls_ca_file || '';
+      syncTls();
+      tlsState.replaceChildren(tlsBadge(s), s.tls_pin ? h('span', { class: 'ms-2 font-monospace small', title: s.tls_pin, text: shortPin(s.tls_pin) }) : '');
+      if (s.tls_state === 'key_changed') {
+        keySlot.replaceChildren(keyChangedAlert(editId, () => {
+          pin.input.value = '';
+          server = { ...server, tls_pin: null };
+        }));
+      }
       root.append(form, discoverPanel);
     }).catch((e) => {
       if (!alive) return;
