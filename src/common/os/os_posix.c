@@ -317,11 +317,32 @@ int mon_os_restrict_mode(const char *path, unsigned mode, unsigned *ret_old_mode
     return 1;
 }
 
+/* strerror_r is the XSI one (int: 0 when buf holds the text) or, with _GNU_SOURCE (this file
+ * needs it for accept4), the GNU one (char *: the text, in buf or a static string). */
+static const char *xsi_text(int r, char *buf)
+{
+    return r == 0 ? buf : NULL;
+}
+
+static const char *gnu_text(char *r, char *buf)
+{
+    (void)buf;
+    return r;
+}
+
+#define STRERROR_TEXT(r, buf) _Generic((r), int : xsi_text, char * : gnu_text)(r, buf)
+
 const char *mon_os_errno_text(int errnum, char *buf, size_t size)
 {
-    /* XSI strerror_r (int result: _POSIX_C_SOURCE without _GNU_SOURCE). */
-    if (size && strerror_r(errnum, buf, size) != 0)
+    const char *text;
+
+    if (!size)
+        return buf;
+    text = STRERROR_TEXT(strerror_r(errnum, buf, size), buf);
+    if (!text || !*text)
         snprintf(buf, size, "error %d", errnum);
+    else if (text != buf)
+        mon_strlcpy(buf, text, size);
     return buf;
 }
 
