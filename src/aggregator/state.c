@@ -224,8 +224,12 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
         rc = MON_ENOMEM;
         goto out;
     }
-    if (!same_text(r->cfg.tls_pin, copy.tls_pin) || r->cfg.tls != copy.tls)
-        r->key_changed = false; /* re-pinned: a mismatch with the new pin is news again */
+    /* A new pin makes a mismatch with it news again. An emptied pin (re-pin at the next contact)
+     * does not: a poll started before this update may still report the old mismatch, which is
+     * not a second key change; the next good poll clears the flag. */
+    if ((!same_text(r->cfg.tls_pin, copy.tls_pin) && copy.tls_pin && copy.tls_pin[0]) ||
+        r->cfg.tls != copy.tls)
+        r->key_changed = false;
     if (!same_endpoint(&r->cfg, &copy)) {
         agg_sample_free(r->sample);
         r->sample = NULL;
