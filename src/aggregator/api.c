@@ -7,6 +7,7 @@
 #include "aggregator/catalog.h"
 #include "aggregator/api_list.h"
 #include "aggregator/api_params.h"
+#include "aggregator/api_usage.h"
 #include "aggregator/dbwatch.h"
 #include "aggregator/engine.h"
 #include "aggregator/state.h"
@@ -321,6 +322,26 @@ static void handle_health(void *ctx, struct mon_http_request *req, struct mon_ht
     mon_http_json(resp, 200, root);
 }
 
+static void handle_usage(void *ctx, struct mon_http_request *req, struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    agg_api_usage_report(api->engine, api->store, req, resp, false);
+}
+
+static void handle_usage_csv(void *ctx, struct mon_http_request *req,
+                             struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    agg_api_usage_report(api->engine, api->store, req, resp, true);
+}
+
+static void handle_usage_series(void *ctx, struct mon_http_request *req,
+                                struct mon_http_response *resp)
+{
+    struct agg_api *api = ctx;
+    agg_api_usage_timeseries(api->engine, api->store, req, resp);
+}
+
 static const struct mon_http_route api_routes[] = {
     {"GET", "/api/servers", handle_list},
     {"POST", "/api/servers", agg_api_handle_create},
@@ -333,6 +354,9 @@ static const struct mon_http_route api_routes[] = {
     {"GET", "/api/servers/{id}/services", handle_services},
     {"GET", "/api/servers/{id}/services/catalog", agg_api_handle_catalog},
     {"GET", "/api/gpus", handle_gpus},
+    {"GET", "/api/usage", handle_usage},
+    {"GET", "/api/usage.csv", handle_usage_csv},
+    {"GET", "/api/usage/timeseries", handle_usage_series},
     {"GET", "/api/events", handle_events},
     {"GET", "/api/health", handle_health},
 };

@@ -31,7 +31,8 @@ static const char *const top_keys[] = {"listen",
                                        "tls_ca_file",
                                        NULL};
 static const char *const poll_keys[] = {"interval", "timeout", "max_response_bytes", NULL};
-static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint", NULL};
+static const char *const history_keys[] = {"retention_days", "bucket", "checkpoint",
+                                           "usage_retention_days", NULL};
 static const char *const backup_keys[] = {"dir", "keep_days", NULL};
 static const char *const log_keys[] = {"file", "max_size_mb", "keep", NULL};
 static const char *const gpu_state_keys[] = {"free_mem_mb", "busy_util_pct", "idle_after", NULL};
@@ -277,6 +278,8 @@ static int load_sections(const struct mon_cfg_doc *doc, const struct mon_cfg_nod
         if ((r = mon_cfg_check_keys(doc, hist, history_keys, err)) < 0 ||
             (r = mon_cfg_int(doc, hist, "retention_days", 1, 3650, &cfg->retention_days, err)) <
                 0 ||
+            (r = mon_cfg_int(doc, hist, "usage_retention_days", 1, 36500,
+                             &cfg->usage_retention_days, err)) < 0 ||
             (r = mon_cfg_duration(doc, hist, "bucket", 1000, 86400000, &cfg->bucket_ms, err)) < 0 ||
             (r = mon_cfg_duration(doc, hist, "checkpoint", 1000, 3600000, &cfg->checkpoint_ms,
                                   err)) < 0)
@@ -445,6 +448,7 @@ int agg_config_parse(const char *name, const char *text, size_t len, const char 
     cfg->timeout_ms = 2000;
     cfg->max_response_bytes = 1048576;
     cfg->retention_days = 30;
+    cfg->usage_retention_days = 365;
     cfg->bucket_ms = 3600000;
     cfg->checkpoint_ms = 60000;
     cfg->backup_keep_days = 7;

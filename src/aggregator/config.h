@@ -31,6 +31,7 @@ struct agg_config {
     char *web_root;          /* resolved; NULL when no dashboard assets were found */
     int64_t interval_ms, timeout_ms, max_response_bytes;
     int64_t retention_days, bucket_ms, checkpoint_ms;
+    int64_t usage_retention_days; /* history.usage_retention_days: GPU usage rows (365) */
     char *backup_dir; /* resolved; NULL when the config has no backup section (no daily backup) */
     int64_t backup_keep_days;
     char *log_file;      /* resolved; the configured or the default file (see log_configured) */

@@ -10,6 +10,7 @@
 #include "aggregator/sample.h"
 #include "aggregator/state.h"
 #include "aggregator/store.h"
+#include "aggregator/usage.h"
 #include "aggregator/writer.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -40,6 +41,7 @@ struct agg_engine {
     struct agg_writer *writer;
     struct agg_state *state;
     struct agg_rollup *rollup;
+    struct agg_usage *usage;
     struct agg_poller *poller;
     /* The housekeeping thread. */
     pthread_t housekeeper;
@@ -60,6 +62,7 @@ static void on_result(void *ctx, int64_t server_id, const struct agg_sample *sam
         return;
     }
     agg_rollup_add(e->rollup, server_id, sample, now_utc_ms);
+    agg_usage_add(e->usage, server_id, sample, now_utc_ms, now_mono_ms);
     agg_state_poll_ok(e->state, server_id, sample, now_utc_ms, now_mono_ms);
 }
 
@@ -88,6 +91,7 @@ static void housekeeping(struct agg_engine *e)
     int64_t now = mon_mono_ms();
     if (now >= e->next_checkpoint) {
         agg_rollup_checkpoint(e->rollup);
+        agg_usage_checkpoint(e->usage);
         e->next_checkpoint = now + e->opt.checkpoint_ms;
     } else {
         agg_rollup_flush(e->rollup);
@@ -95,6 +99,8 @@ static void housekeeping(struct agg_engine *e)
     if (now >= e->next_retention) {
         agg_writer_retention(e->writer,
                              mon_utc_ms() / 1000 - (int64_t)e->opt.retention_days * 86400);
+        agg_writer_usage_retention(e->writer, mon_utc_ms() / 1000 -
+                                                  (int64_t)e->opt.usage_retention_days * 86400);
         if (++e->retention_runs % VACUUM_EVERY_N_RUNS == 0)
             agg_writer_vacuum(e->writer);
         e->next_retention = now + RETENTION_PERIOD_MS;
@@ -160,6 +166,8 @@ static void apply_defaults(struct agg_engine_options *o)
         o->checkpoint_ms = 60000;
     if (o->retention_days <= 0)
         o->retention_days = 30;
+    if (o->usage_retention_days <= 0)
+        o->usage_retention_days = 365;
 }
 
 /* The persisted GPU states of a server into the live state (a database that cannot be read
@@ -193,6 +201,8 @@ static int load_servers(struct agg_engine *e, char *why, size_t why_len)
         r = agg_state_server_upsert(e->state, &list[i], now);
         if (r >= 0)
             r = agg_rollup_server_add(e->rollup, list[i].id);
+        if (r >= 0)
+            r = agg_usage_server_add(e->usage, list[i].id, list[i].name);
         if (r >= 0 && agg_store_unit_states_load(e->rstore, list[i].id, &units, &n_units) >= 0) {
             agg_state_seed_units(e->state, list[i].id, units, n_units);
             free(units);
@@ -215,6 +225,7 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     struct agg_writer_options wo = {0};
     struct agg_state_options so = {0};
     struct agg_poller_options po = {0};
+    struct agg_usage_options uo = {0};
     char reason[256] = "";
     int r;
 
@@ -246,7 +257,14 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     so.gpu_idle_events = e->opt.gpu_idle_events;
     e->state = agg_state_new(&so);
     e->rollup = agg_rollup_new(e->opt.bucket_ms / 1000, e->rstore, e->writer);
-    if (!e->state || !e->rollup) {
+    uo.reader = e->rstore;
+    uo.writer = e->writer;
+    uo.interval_ms = e->opt.interval_ms;
+    if (so.gpu.idle_after_ms <= 0) /* the state's own rule for "no gpu_state given" */
+        agg_gpu_state_config_default(&so.gpu);
+    uo.free_mem_mb = so.gpu.free_mem_mb;
+    e->usage = agg_usage_new(&uo);
+    if (!e->state || !e->rollup || !e->usage) {
         r = MON_ENOMEM;
         snprintf(why, why_len, "out of memory");
         goto fail;
@@ -278,6 +296,7 @@ fail:
     agg_poller_stop(e->poller);
     agg_writer_stop(e->writer, 0);
     agg_rollup_free(e->rollup);
+    agg_usage_free(e->usage);
     agg_state_free(e->state);
     agg_store_close(e->rstore);
     agg_store_close(e->wstore);
@@ -292,9 +311,11 @@ void agg_engine_stop(struct agg_engine *e)
     agg_poller_stop(e->poller);
     housekeeper_stop(e);
     agg_rollup_checkpoint(e->rollup);
+    agg_usage_checkpoint(e->usage);
     agg_state_persist_seen(e->state);
     agg_writer_stop(e->writer, STOP_DRAIN_MS);
     agg_rollup_free(e->rollup);
+    agg_usage_free(e->usage);
     agg_state_free(e->state);
     agg_store_close(e->rstore);
     agg_store_close(e->wstore);
@@ -305,6 +326,7 @@ void agg_engine_server_upsert(struct agg_engine *e, const struct agg_server *s)
 {
     agg_state_server_upsert(e->state, s, mon_mono_ms());
     agg_rollup_server_add(e->rollup, s->id);
+    agg_usage_server_add(e->usage, s->id, s->name);
     agg_poller_upsert(e->poller, s);
 }
 
@@ -313,6 +335,7 @@ void agg_engine_server_remove(struct agg_engine *e, int64_t id)
     agg_poller_remove(e->poller, id);
     agg_state_server_remove(e->state, id);
     agg_rollup_server_remove(e->rollup, id);
+    agg_usage_server_remove(e->usage, id);
 }
 
 int agg_engine_list_json(struct agg_engine *e, const struct agg_list_query *q, struct mon_buf *out,
@@ -410,9 +433,18 @@ int64_t agg_engine_bucket_s(const struct agg_engine *e)
     return agg_rollup_bucket_s(e->rollup);
 }
 
+int agg_engine_usage_current(struct agg_engine *e, int64_t server_id, const char *user,
+                             struct agg_usage_row **ret_rows, size_t *ret_n, int64_t **ret_servers,
+                             size_t *ret_n_servers)
+{
+    return agg_usage_current(e->usage, mon_utc_ms(), server_id, user, ret_rows, ret_n, ret_servers,
+                             ret_n_servers);
+}
+
 int agg_engine_checkpoint_now(struct agg_engine *e)
 {
     agg_rollup_checkpoint(e->rollup);
+    agg_usage_checkpoint(e->usage);
     agg_state_persist_seen(e->state);
     return agg_writer_flush(e->writer, CHECKPOINT_FLUSH_MS);
 }

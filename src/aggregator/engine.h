@@ -24,6 +24,7 @@ struct agg_engine_options {
     int64_t checkpoint_ms;           /* history.checkpoint (0: 60 s) */
     int retention_days;              /* retention.days (0: 30) */
     size_t max_sockets;              /* sockets the poller may hold (0: no limit), see poller.h */
+    int usage_retention_days;        /* history.usage_retention_days (0: 365) */
     const char *db_path;             /* the `database:` value (a file or a postgresql:// URI) */
     const char *db_password;         /* database_password_file's secret, or NULL */
     struct agg_gpu_state_config gpu; /* gpu_state (idle_after_ms 0: the defaults) */
@@ -80,6 +81,11 @@ int agg_engine_current_bucket(struct agg_engine *e, int64_t server_id, struct ag
 
 /* History bucket length in seconds. */
 int64_t agg_engine_bucket_s(const struct agg_engine *e);
+
+/* The GPU usage of the current hour from memory (agg_usage_current at the present time). */
+int agg_engine_usage_current(struct agg_engine *e, int64_t server_id, const char *user,
+                             struct agg_usage_row **ret_rows, size_t *ret_n, int64_t **ret_servers,
+                             size_t *ret_n_servers);
 
 /* Tests: checkpoints every bucket now and waits (≤ 5 s) until the writer queue is empty.
  * MON_OK or MON_ETIMEDOUT. */

@@ -450,6 +450,7 @@ static int run_daemon(const struct agg_config *cfg)
             .checkpoint_ms = cfg->checkpoint_ms,
             .retention_days = (int)cfg->retention_days,
             .max_sockets = max_sockets,
+            .usage_retention_days = (int)cfg->usage_retention_days,
             .db_path = cfg->database,
             .db_password = cfg->database_password,
             .gpu = {.free_mem_mb = (double)cfg->gpu_free_mem_mb,

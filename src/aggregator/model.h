@@ -110,6 +110,29 @@ struct agg_disk_hourly_row {
     double used_bytes, total_bytes;              /* last */
 };
 
+/* GPU usage of one user on one server (issue 15): one hour of gpu_usage_hourly (ts is the
+ * hour's start), one day of gpu_usage_daily, or a sum over a range (ts 0). Seconds are
+ * GPU-seconds: distinct users on a GPU share each poll's interval equally. */
+#define AGG_USAGE_USER_MAX 64
+struct agg_usage_row {
+    int64_t ts;
+    int64_t server_id;
+    char server_name[AGG_NAME_MAX + 1]; /* the server's name when written (kept after deletion) */
+    char user[AGG_USAGE_USER_MAX];      /* passwd name, uid as text, or "(unknown)" */
+    double gpu_seconds;                 /* the user's share of the time its GPUs were held */
+    double busy_gpu_seconds;            /* gpu_seconds x the GPU's utilisation / 100 */
+    double mem_mb_seconds;              /* the user's processes' memory x time */
+    int64_t max_gpus;                   /* most GPUs the user held in one poll */
+    int64_t processes;             /* distinct processes (pid and start time) seen in the hour */
+    int64_t first_seen, last_seen; /* UTC s of the first and last poll that counted it */
+};
+
+/* One bucket of a usage timeseries (sums over the selected users and servers). */
+struct agg_usage_point {
+    int64_t ts;
+    double gpu_seconds, busy_gpu_seconds, mem_mb_seconds;
+};
+
 /* One point of a stored timeseries; a NULL value (e.g. no GPU) gives has_value false. */
 struct agg_point {
     int64_t ts;

@@ -182,6 +182,41 @@ int agg_store_timeseries(struct agg_store *st, int64_t server_id, const char *me
                          const char *agg, int64_t from, int64_t to, struct agg_point **ret,
                          size_t *ret_n);
 
+/* ---- GPU usage accounting (issue 15; store_usage.c) ----
+ * gpu_usage_hourly holds one row per hour, server and user; gpu_usage_daily the same summed
+ * per UTC day, and gpu_usage_user_hourly / gpu_usage_user_daily the same per user over all
+ * servers, all kept equal to the hours by every upsert (one transaction), so that a month is
+ * read from ~30 rows per server and user, or per user. None refers to servers: a deleted
+ * server's usage stays under the name it had. Times are UTC seconds; hours and days start at
+ * multiples of 3600 and 86400. */
+#define AGG_USAGE_HOUR_S 3600
+#define AGG_USAGE_DAY_S  86400
+/* Inserts or replaces the given hourly rows (each ts an hour start) and moves each day's row
+ * by the difference, all in ONE transaction: the checkpoint of the usage accounting. */
+int agg_store_usage_upsert(struct agg_store *st, const struct agg_usage_row *rows, size_t n);
+/* The rows of one server's hour (to resume accumulating after a restart), ordered by user;
+ * *ret malloc'd (NULL when none). */
+int agg_store_usage_hour_get(struct agg_store *st, int64_t server_id, int64_t ts,
+                             struct agg_usage_row **ret, size_t *ret_n);
+/* Sums over the hours h with from <= h < to (both multiples of 3600, from <= to), one row per
+ * (server_id, user) ordered by server_id and user, ts 0; server_name is the greatest name the
+ * rows carry. server_id 0 and user NULL select all. Whole UTC days inside the range are read
+ * from the daily table. per_server false (server_id must be 0): one row per user over all
+ * servers (server_id 0, server_name ""; max_gpus the most on one server), from the per-user
+ * tables. *ret malloc'd (NULL when none). */
+int agg_store_usage_query(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                          const char *user, bool per_server, struct agg_usage_row **ret,
+                          size_t *ret_n);
+/* Sums per bucket of bucket_s (3600 or 86400) seconds over the hours from <= h < to (multiples
+ * of 3600), the buckets starting at multiples of bucket_s shifted by -offset_s (a day from
+ * local midnight: offset_s = the UTC offset, east positive, |offset_s| < 86400, a multiple of
+ * 3600), oldest first; only buckets with rows. server_id 0 and user NULL select all. */
+int agg_store_usage_timeseries(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                               const char *user, int64_t bucket_s, int64_t offset_s,
+                               struct agg_usage_point **ret, size_t *ret_n);
+/* Deletes hourly rows with ts < cutoff and daily rows of days that end at or before cutoff. */
+int agg_store_usage_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
+
 /* ---- retention and care ---- */
 /* Deletes rows with ts < cutoff from samples_hourly, gpu_samples_hourly,
  * disk_samples_hourly, service_status and events in one transaction; *ret_deleted = total rows

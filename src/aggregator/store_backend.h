@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* The schema version every backend's migration list reaches. */
-#define AGG_STORE_SCHEMA_VERSION 4
+#define AGG_STORE_SCHEMA_VERSION 5
 
 #define AGG_STORE_ERR_LEN 512
 
@@ -49,7 +49,7 @@ struct agg_store_table {
     bool has_id, has_ts;
 };
 
-#define AGG_STORE_TABLE_COUNT 9
+#define AGG_STORE_TABLE_COUNT 13
 
 /* Every table, parents before the tables that reference them. */
 extern const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT];
@@ -125,6 +125,18 @@ struct agg_store_ops {
                       enum agg_metric_agg agg, int64_t from, int64_t to, struct agg_point **ret,
                       size_t *ret_n);
 
+    int (*usage_upsert)(struct agg_store *st, const struct agg_usage_row *rows, size_t n);
+    int (*usage_hour_get)(struct agg_store *st, int64_t server_id, int64_t ts,
+                          struct agg_usage_row **ret, size_t *ret_n);
+    /* from <= to are hour starts; the backend splits the range into hours and whole days. */
+    int (*usage_query)(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                       const char *user, bool per_server, struct agg_usage_row **ret,
+                       size_t *ret_n);
+    int (*usage_timeseries)(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                            const char *user, int64_t bucket_s, int64_t offset_s,
+                            struct agg_usage_point **ret, size_t *ret_n);
+    int (*usage_retention)(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
+
     int (*retention)(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
     int (*vacuum)(struct agg_store *st);
     int (*check)(struct agg_store *st);
@@ -197,6 +209,10 @@ int agg_store_services_decode(struct agg_store *st, const char *text, size_t len
 /* The message of the server_added and server_removed events. */
 void agg_store_event_text_added(char *buf, size_t size, const struct agg_server *in);
 void agg_store_event_text_removed(char *buf, size_t size, const char *name);
+
+/* The whole UTC days inside the hours [from, to): [*ret_d0, *ret_d1), empty (both = to) when
+ * none. The part of a usage query read from gpu_usage_daily. */
+void agg_store_usage_days(int64_t from, int64_t to, int64_t *ret_d0, int64_t *ret_d1);
 
 /* Grows *arr (of elem-sized items) so that it holds at least need items; records "out of
  * memory" on failure. MON_OK or MON_ENOMEM. */

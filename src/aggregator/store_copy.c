@@ -16,6 +16,13 @@
     "disk_used_bytes, disk_total_bytes, gpu_util_pct_avg, gpu_util_pct_max, gpu_util_pct_min, "    \
     "gpu_mem_used_mb, gpu_mem_total_mb, gpu_mem_used_mb_max, gpu_mem_used_mb_min"
 
+#define USAGE_COLUMNS(key)                                                                         \
+    key ", server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "     \
+        "max_gpus, processes, first_seen, last_seen"
+#define USER_USAGE_COLUMNS(key)                                                                    \
+    key ", user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, "        \
+        "first_seen, last_seen"
+
 /* Parents first: servers before everything that references it. */
 const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT] = {
     {"servers",
@@ -39,6 +46,10 @@ const struct agg_store_table agg_store_tables[AGG_STORE_TABLE_COUNT] = {
      "server_id, gpu_index, uuid, state, since, low_since, idle_reported, error_open, "
      "conditions, ecc_volatile, ecc_aggregate, xid_seen_at, xid_seen_n, updated_at",
      14, false, false},
+    {"gpu_usage_hourly", USAGE_COLUMNS("ts"), 11, false, true},
+    {"gpu_usage_daily", USAGE_COLUMNS("day"), 11, false, false},
+    {"gpu_usage_user_hourly", USER_USAGE_COLUMNS("ts"), 9, false, true},
+    {"gpu_usage_user_daily", USER_USAGE_COLUMNS("day"), 9, false, false},
 };
 
 /* Passes each source row on to the target (an agg_store_row_fn). */

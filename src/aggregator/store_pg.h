@@ -48,6 +48,14 @@ enum agg_pg_stmt {
     P_GPU_STATE_LOAD,
     P_GPU_STATE_SAVE,
     P_PARTITIONS_OF,
+    P_USAGE_UPSERT,
+    P_USAGE_HOUR_GET,
+    P_USAGE_QUERY,
+    P_USAGE_QUERY_USERS,
+    P_USAGE_SERIES,
+    P_USAGE_SERIES_USERS,
+    P_RET_USAGE_DAILY,
+    P_RET_USAGE_USER_DAILY,
     P__COUNT
 };
 
@@ -76,8 +84,11 @@ extern const char agg_pg_timeout_sql[];
 extern const char agg_pg_table_exists_sql[];
 extern const char agg_pg_database_size_sql[];
 
-/* The history tables partitioned by month (RANGE on ts), in agg_store_tables' order. */
-#define AGG_PG_PARTITIONED 4
+/* The tables partitioned by month (RANGE on ts), in agg_store_tables' order: first the
+ * history tables (retention.days), then the hourly GPU usage tables
+ * (history.usage_retention_days). */
+#define AGG_PG_PARTITIONED         6
+#define AGG_PG_HISTORY_PARTITIONED 4
 extern const char *const agg_pg_partitioned[AGG_PG_PARTITIONED];
 
 /* Statement texts built from fixed names only (metric.h's columns, agg_store_tables, the
@@ -237,10 +248,11 @@ int agg_pg_partition_for(struct agg_store *st, int t, int64_t ts);
 int agg_pg_partitions_span(struct agg_store *st, int t, int64_t from, int64_t to);
 /* Every partitioned table gets the partitions from this month to `ahead` months later. */
 int agg_pg_partitions_ahead(struct agg_store *st, int64_t now, int ahead);
-/* Drops the partitions of every month that ends at or before cutoff (each counted first:
- * *ret_rows) inside the caller's transaction; forgets them in the cache only through
- * agg_pg_partitions_forget after the commit. */
-int agg_pg_partitions_drop_before(struct agg_store *st, int64_t cutoff, int64_t *ret_rows);
+/* Drops the partitions of every month that ends at or before cutoff of the partitioned tables
+ * first..end-1 (each counted first: *ret_rows) inside the caller's transaction; forgets them in
+ * the cache only through agg_pg_partitions_forget after the commit. */
+int agg_pg_partitions_drop_before(struct agg_store *st, int first, int end, int64_t cutoff,
+                                  int64_t *ret_rows);
 /* Empties the cache of known partitions (after a retention, or when the server said a row
  * had no partition). */
 void agg_pg_partitions_forget(struct agg_store *st);
@@ -306,6 +318,18 @@ int agg_pg_check(struct agg_store *st);
 int agg_pg_stats(struct agg_store *st, char **ret_json);
 int agg_pg_backup_to(struct agg_store *st, const char *dest_path, char *why, size_t why_len);
 int agg_pg_restore_check(const char *src, char *why, size_t why_len);
+
+/* store_pg_usage.c */
+int agg_pg_usage_upsert(struct agg_store *st, const struct agg_usage_row *rows, size_t n);
+int agg_pg_usage_hour_get(struct agg_store *st, int64_t server_id, int64_t ts,
+                          struct agg_usage_row **ret, size_t *ret_n);
+int agg_pg_usage_query(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                       const char *user, bool per_server, struct agg_usage_row **ret,
+                       size_t *ret_n);
+int agg_pg_usage_timeseries(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                            const char *user, int64_t bucket_s, int64_t offset_s,
+                            struct agg_usage_point **ret, size_t *ret_n);
+int agg_pg_usage_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
 
 /* store_pg_copy.c */
 int agg_pg_check_empty(struct agg_store *st);

@@ -23,15 +23,15 @@ static int retention_once(struct agg_store *st, int64_t cutoff, int64_t *ret_del
     if (r < 0)
         return r;
     /* Months that end at or before the cutoff go whole (their rows counted first). */
-    r = agg_pg_partitions_drop_before(st, cutoff, &dropped);
+    r = agg_pg_partitions_drop_before(st, 0, AGG_PG_HISTORY_PARTITIONED, cutoff, &dropped);
     if (r < 0)
         goto out;
     total += dropped;
     /* The month holding the cutoff keeps its newer rows; its older ones are deleted. Events
      * are not partitioned (few rows, paged by id). */
     agg_pg_param_int(&p, cutoff);
-    for (int t = 0; t <= AGG_PG_PARTITIONED && r == MON_OK; t++) {
-        const char *table = t < AGG_PG_PARTITIONED ? agg_pg_partitioned[t] : "events";
+    for (int t = 0; t <= AGG_PG_HISTORY_PARTITIONED && r == MON_OK; t++) {
+        const char *table = t < AGG_PG_HISTORY_PARTITIONED ? agg_pg_partitioned[t] : "events";
         PGresult *res = NULL;
         char sql[128];
         if (!agg_pg_delete_before_sql(table, sql, sizeof(sql))) {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Monthly partitions of the PostgreSQL history tables (samples_hourly, gpu_samples_hourly,
- * disk_samples_hourly, service_status; RANGE on ts): named <table>_pYYYYMM and covering
- * [first second of the month, first second of the next) in UTC, created ahead of time at open
- * and on demand before a write of a month they do not have yet, and dropped whole by
- * retention once the month lies entirely before the cutoff. A small cache per connection
- * remembers the months known to exist, so a write checks with no round trip. */
+ * disk_samples_hourly, service_status) and hourly GPU usage tables (RANGE on ts): named
+ * <table>_pYYYYMM and covering [first second of the month, first second of the next) in UTC,
+ * created ahead of time at open and on demand before a write of a month they do not have yet, and
+ * dropped whole by retention once the month lies entirely before the cutoff. A small cache per
+ * connection remembers the months known to exist, so a write checks with no round trip. */
 #include "aggregator/store_pg.h"
 
 #include "common/clock.h"
@@ -127,12 +127,13 @@ static bool partition_month(const char *table, const char *name, int64_t *ret_st
     return true;
 }
 
-int agg_pg_partitions_drop_before(struct agg_store *st, int64_t cutoff, int64_t *ret_rows)
+int agg_pg_partitions_drop_before(struct agg_store *st, int first, int end, int64_t cutoff,
+                                  int64_t *ret_rows)
 {
     int64_t rows = 0;
     int r = MON_OK;
 
-    for (int t = 0; r == MON_OK && t < AGG_PG_PARTITIONED; t++) {
+    for (int t = first; r == MON_OK && t < end; t++) {
         struct agg_pg_params p = {0};
         PGresult *res = NULL;
 

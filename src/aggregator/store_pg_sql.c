@@ -68,6 +68,14 @@
     "CREATE INDEX events_ts ON events (ts DESC);"                                                  \
     "CREATE INDEX events_server_id ON events (server_id, id DESC);"
 
+/* The GPU usage tables' columns after the hour or day (no foreign key: a deleted server's
+ * usage stays). */
+#define USER_USAGE_COLS                                                                            \
+    "user_name text COLLATE \"C\" NOT NULL, gpu_seconds float8 NOT NULL, "                         \
+    "busy_gpu_seconds float8 NOT NULL, mem_mb_seconds float8 NOT NULL, max_gpus bigint NOT NULL, " \
+    "processes bigint NOT NULL, first_seen bigint NOT NULL, last_seen bigint NOT NULL"
+#define USAGE_COLS "server_id bigint NOT NULL, server_name text NOT NULL, " USER_USAGE_COLS
+
 /* Ordered schema migrations with the same version numbers and meaning as SQLite's list; the
  * runner in store_pg.c records the version in lanmon_schema. Never edit a released entry. */
 const struct agg_store_migration agg_pg_migrations[AGG_STORE_SCHEMA_VERSION] = {
@@ -91,6 +99,17 @@ const struct agg_store_migration agg_pg_migrations[AGG_STORE_SCHEMA_VERSION] = {
     {4, "ALTER TABLE servers ADD COLUMN tls integer NOT NULL DEFAULT 0,"
         " ADD COLUMN tls_pin text NOT NULL DEFAULT '',"
         " ADD COLUMN tls_ca_file text NOT NULL DEFAULT '';"},
+    /* 5: GPU usage accounting (see the SQLite list); the hourly tables partitioned by month
+     * like the history, with their own retention (history.usage_retention_days). */
+    {5, "CREATE TABLE gpu_usage_hourly (ts bigint NOT NULL, " USAGE_COLS
+        ", PRIMARY KEY (ts, server_id, user_name)) PARTITION BY RANGE (ts);"
+        "CREATE INDEX gpu_usage_hourly_server ON gpu_usage_hourly (server_id, ts);"
+        "CREATE TABLE gpu_usage_daily (day bigint NOT NULL, " USAGE_COLS
+        ", PRIMARY KEY (day, server_id, user_name));"
+        "CREATE TABLE gpu_usage_user_hourly (ts bigint NOT NULL, " USER_USAGE_COLS
+        ", PRIMARY KEY (ts, user_name)) PARTITION BY RANGE (ts);"
+        "CREATE TABLE gpu_usage_user_daily (day bigint NOT NULL, " USER_USAGE_COLS
+        ", PRIMARY KEY (day, user_name));"},
 };
 
 const char agg_pg_version_table_sql[] =
@@ -112,7 +131,25 @@ const char agg_pg_table_exists_sql[] = "SELECT (to_regclass($1::text) IS NOT NUL
 const char agg_pg_database_size_sql[] = "SELECT pg_database_size(current_database())";
 
 const char *const agg_pg_partitioned[AGG_PG_PARTITIONED] = {
-    "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly", "service_status"};
+    "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
+    "service_status", "gpu_usage_hourly",   "gpu_usage_user_hourly"};
+
+/* The filters of the usage reads: $5 server (0 any), $6 user (NULL any). */
+#define USER_FILTER  "AND ($6::text IS NULL OR user_name = $6::text)"
+#define USAGE_FILTER "AND ($5::bigint = 0 OR server_id = $5::bigint) " USER_FILTER
+
+/* A user's row of an hour or day moved by the difference d (see P_USAGE_UPSERT). */
+#define USER_UPSERT(table, key, key_value)                                                         \
+    "INSERT INTO " table " (" key ", user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "   \
+    "max_gpus, processes, first_seen, last_seen) SELECT " key_value ", $4::text, d.g, d.b, d.m, "  \
+    "$8::bigint, d.p, $10::bigint, $11::bigint FROM d ON CONFLICT (" key ", user_name) DO UPDATE " \
+    "SET gpu_seconds = " table ".gpu_seconds + excluded.gpu_seconds, "                             \
+    "busy_gpu_seconds = " table ".busy_gpu_seconds + excluded.busy_gpu_seconds, "                  \
+    "mem_mb_seconds = " table ".mem_mb_seconds + excluded.mem_mb_seconds, "                        \
+    "max_gpus = GREATEST(" table ".max_gpus, excluded.max_gpus), "                                 \
+    "processes = " table ".processes + excluded.processes, "                                       \
+    "first_seen = LEAST(" table ".first_seen, excluded.first_seen), "                              \
+    "last_seen = GREATEST(" table ".last_seen, excluded.last_seen) RETURNING 1"
 
 #define SERVER_COLUMNS                                                                             \
     "SELECT id, name, host, agent_port, enabled, services, token, last_seen_at, created_at, "      \
@@ -258,6 +295,88 @@ const char *const agg_pg_stmt_sql[P__COUNT] = {
     /* Our partitions of a partitioned table, by name (<table>_pYYYYMM). */
     [P_PARTITIONS_OF] = "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = "
                         "i.inhrelid WHERE i.inhparent = to_regclass($1::text) ORDER BY 1",
+    /* One hour of one server and user: the hour replaced, its day and the user's hour and day
+     * moved by the difference to what the hour held (o), in one statement. $1 hour, $2 server,
+     * $3 server name, $4 user, $5..$7 sums, $8 max GPUs, $9 processes, $10/$11 first/last. */
+    [P_USAGE_UPSERT] =
+        "WITH o AS (SELECT gpu_seconds g, busy_gpu_seconds b, mem_mb_seconds m, processes p "
+        "FROM gpu_usage_hourly WHERE ts = $1::bigint AND server_id = $2::bigint "
+        "AND user_name = $4::text), "
+        "d AS (SELECT $5::float8 - COALESCE((SELECT g FROM o), 0) g, "
+        "$6::float8 - COALESCE((SELECT b FROM o), 0) b, "
+        "$7::float8 - COALESCE((SELECT m FROM o), 0) m, "
+        "$9::bigint - COALESCE((SELECT p FROM o), 0) p), "
+        "h AS (INSERT INTO gpu_usage_hourly (ts, server_id, server_name, user_name, gpu_seconds, "
+        "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, last_seen) VALUES "
+        "($1::bigint, $2::bigint, $3::text, $4::text, $5::float8, $6::float8, $7::float8, "
+        "$8::bigint, $9::bigint, $10::bigint, $11::bigint) "
+        "ON CONFLICT (ts, server_id, user_name) DO UPDATE SET server_name = excluded.server_name, "
+        "gpu_seconds = excluded.gpu_seconds, busy_gpu_seconds = excluded.busy_gpu_seconds, "
+        "mem_mb_seconds = excluded.mem_mb_seconds, max_gpus = excluded.max_gpus, "
+        "processes = excluded.processes, first_seen = excluded.first_seen, "
+        "last_seen = excluded.last_seen RETURNING 1), "
+        "dd AS (INSERT INTO gpu_usage_daily (day, server_id, server_name, user_name, gpu_seconds, "
+        "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, last_seen) "
+        "SELECT $1::bigint - $1::bigint % 86400, $2::bigint, $3::text, $4::text, d.g, d.b, d.m, "
+        "$8::bigint, d.p, $10::bigint, $11::bigint FROM d "
+        "ON CONFLICT (day, server_id, user_name) DO UPDATE SET "
+        "server_name = excluded.server_name, "
+        "gpu_seconds = gpu_usage_daily.gpu_seconds + excluded.gpu_seconds, "
+        "busy_gpu_seconds = gpu_usage_daily.busy_gpu_seconds + excluded.busy_gpu_seconds, "
+        "mem_mb_seconds = gpu_usage_daily.mem_mb_seconds + excluded.mem_mb_seconds, "
+        "max_gpus = GREATEST(gpu_usage_daily.max_gpus, excluded.max_gpus), "
+        "processes = gpu_usage_daily.processes + excluded.processes, "
+        "first_seen = LEAST(gpu_usage_daily.first_seen, excluded.first_seen), "
+        "last_seen = GREATEST(gpu_usage_daily.last_seen, excluded.last_seen) RETURNING 1), "
+        "uh AS (" USER_UPSERT(
+            "gpu_usage_user_hourly", "ts",
+            "$1::bigint") "), "
+                          "ud AS (" USER_UPSERT(
+                              "gpu_usage_user_daily", "day",
+                              "$1::bigint - $1::bigint % 86400") ") SELECT (SELECT count(*) FROM "
+                                                                 "h) + (SELECT count(*) FROM dd) + "
+                                                                 "(SELECT count(*) FROM uh) + "
+                                                                 "(SELECT count(*) FROM ud)",
+    [P_USAGE_HOUR_GET] = "SELECT ts, server_id, server_name, user_name, gpu_seconds, "
+                         "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, "
+                         "last_seen FROM gpu_usage_hourly WHERE server_id = $1::bigint AND "
+                         "ts = $2::bigint ORDER BY user_name",
+    /* $1/$2 the hours, $3/$4 the whole days inside them, $5 server (0 any), $6 user (NULL
+     * any); as the SQLite statement. */
+    [P_USAGE_QUERY] =
+        "SELECT 0, server_id, max(server_name), user_name, sum(gpu_seconds), "
+        "sum(busy_gpu_seconds), sum(mem_mb_seconds), max(max_gpus), sum(processes), "
+        "min(first_seen), max(last_seen) FROM ("
+        "SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "
+        "max_gpus, processes, first_seen, last_seen FROM gpu_usage_daily "
+        "WHERE day >= $3::bigint AND day < $4::bigint " USAGE_FILTER
+        " UNION ALL SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
+        "mem_mb_seconds, max_gpus, processes, first_seen, last_seen FROM gpu_usage_hourly "
+        "WHERE ((ts >= $1::bigint AND ts < $3::bigint) OR (ts >= $4::bigint AND ts < "
+        "$2::bigint)) " USAGE_FILTER
+        ") u GROUP BY server_id, user_name ORDER BY server_id, user_name",
+    [P_USAGE_QUERY_USERS] =
+        "SELECT 0, 0, '', user_name, sum(gpu_seconds), sum(busy_gpu_seconds), "
+        "sum(mem_mb_seconds), max(max_gpus), sum(processes), min(first_seen), max(last_seen) "
+        "FROM (SELECT user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, "
+        "processes, first_seen, last_seen FROM gpu_usage_user_daily "
+        "WHERE day >= $3::bigint AND day < $4::bigint AND $5::bigint = 0 " USER_FILTER
+        " UNION ALL SELECT user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, "
+        "processes, first_seen, last_seen FROM gpu_usage_user_hourly "
+        "WHERE ((ts >= $1::bigint AND ts < $3::bigint) OR (ts >= $4::bigint AND ts < "
+        "$2::bigint)) " USER_FILTER ") u GROUP BY user_name ORDER BY user_name",
+    /* $3 bucket length, $4 offset (east positive), $5 server, $6 user (NULL any). */
+    [P_USAGE_SERIES] =
+        "SELECT ts - (ts + $4::bigint + $3::bigint * 2) % $3::bigint AS b, sum(gpu_seconds), "
+        "sum(busy_gpu_seconds), sum(mem_mb_seconds) FROM gpu_usage_hourly "
+        "WHERE ts >= $1::bigint AND ts < $2::bigint " USAGE_FILTER " GROUP BY b ORDER BY b",
+    [P_USAGE_SERIES_USERS] =
+        "SELECT ts - (ts + $4::bigint + $3::bigint * 2) % $3::bigint AS b, sum(gpu_seconds), "
+        "sum(busy_gpu_seconds), sum(mem_mb_seconds) FROM gpu_usage_user_hourly "
+        "WHERE ts >= $1::bigint AND ts < $2::bigint AND $5::bigint = 0 " USER_FILTER
+        " GROUP BY b ORDER BY b",
+    [P_RET_USAGE_DAILY] = "DELETE FROM gpu_usage_daily WHERE day <= $1::bigint - 86400",
+    [P_RET_USAGE_USER_DAILY] = "DELETE FROM gpu_usage_user_daily WHERE day <= $1::bigint - 86400",
 };
 
 bool agg_pg_timeseries_sql(const char *column, char *buf, size_t size)

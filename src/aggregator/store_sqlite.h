@@ -62,11 +62,29 @@ enum agg_sqlite_stmt {
     S_COUNT_EVENTS,
     S_COUNT_SEED,
     S_COUNT_GPU_STATES,
+    S_COUNT_USAGE_HOURLY,
+    S_COUNT_USAGE_DAILY,
+    S_COUNT_USAGE_USER_HOURLY,
+    S_COUNT_USAGE_USER_DAILY,
     S_SEED_SEEN,
     S_SEED_RECORD,
     S_SERVER_NAME_TAKEN,
     S_GPU_STATE_LOAD,
     S_GPU_STATE_SAVE,
+    S_USAGE_OLD,
+    S_USAGE_HOUR_UPSERT,
+    S_USAGE_DAY_UPSERT,
+    S_USAGE_USER_HOUR_UPSERT,
+    S_USAGE_USER_DAY_UPSERT,
+    S_USAGE_HOUR_GET,
+    S_USAGE_QUERY,
+    S_USAGE_QUERY_USERS,
+    S_USAGE_SERIES,
+    S_USAGE_SERIES_USERS,
+    S_RET_USAGE_HOURLY,
+    S_RET_USAGE_DAILY,
+    S_RET_USAGE_USER_HOURLY,
+    S_RET_USAGE_USER_DAILY,
     S__COUNT
 };
 
@@ -84,8 +102,8 @@ extern const char agg_sqlite_integrity_check_sql[];
 /* Describes the database's own tables as (table, item) rows for the schema check. */
 extern const char agg_sqlite_schema_sql[];
 
-/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS..S_COUNT_GPU_STATES. */
-extern const char *const agg_sqlite_stats_tables[S_COUNT_GPU_STATES - S_COUNT_SERVERS + 1];
+/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS..S_COUNT_USAGE_USER_DAILY. */
+extern const char *const agg_sqlite_stats_tables[S_COUNT_USAGE_USER_DAILY - S_COUNT_SERVERS + 1];
 
 /* Writes the timeseries query of one samples_hourly column into buf (the column comes from
  * metric.h's table, never from a caller). False when buf is too small. */
@@ -236,6 +254,18 @@ int agg_sqlite_table_info(struct agg_store *st, const struct agg_store_table *t,
                           struct agg_store_table_info *ret);
 int agg_sqlite_copy_out(struct agg_store *st, const struct agg_store_table *t, agg_store_row_fn row,
                         void *ctx);
+
+/* store_sqlite_usage.c */
+int agg_sqlite_usage_upsert(struct agg_store *st, const struct agg_usage_row *rows, size_t n);
+int agg_sqlite_usage_hour_get(struct agg_store *st, int64_t server_id, int64_t ts,
+                              struct agg_usage_row **ret, size_t *ret_n);
+int agg_sqlite_usage_query(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                           const char *user, bool per_server, struct agg_usage_row **ret,
+                           size_t *ret_n);
+int agg_sqlite_usage_timeseries(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
+                                const char *user, int64_t bucket_s, int64_t offset_s,
+                                struct agg_usage_point **ret, size_t *ret_n);
+int agg_sqlite_usage_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
 
 /* store_sqlite_backup.c */
 int agg_sqlite_backup_to(struct agg_store *st, const char *dest_path, char *why, size_t why_len);

@@ -371,7 +371,7 @@ int agg_sqlite_stats(struct agg_store *st, char **ret_json)
         r = MON_ENOMEM;
         goto out;
     }
-    for (int i = S_COUNT_SERVERS; i <= S_COUNT_GPU_STATES; i++) {
+    for (int i = S_COUNT_SERVERS; i <= S_COUNT_USAGE_USER_DAILY; i++) {
         int64_t count = 0;
         r = agg_sqlite_query_int(st, (enum agg_sqlite_stmt)i, &count);
         if (r < 0)

@@ -111,6 +111,60 @@ const struct agg_store_migration agg_sqlite_migrations[AGG_STORE_SCHEMA_VERSION]
     {4, "ALTER TABLE servers ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE servers ADD COLUMN tls_pin TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE servers ADD COLUMN tls_ca_file TEXT NOT NULL DEFAULT '';"},
+    /* 5: GPU usage accounting (issue 15): GPU-seconds per hour, server and user, and the same
+     * summed per UTC day so that a month reads ~30 rows per server and user. No foreign key:
+     * a deleted server's usage stays, under the name it had. */
+    {5, "CREATE TABLE gpu_usage_hourly ("
+        " ts INTEGER NOT NULL,"
+        " server_id INTEGER NOT NULL,"
+        " server_name TEXT NOT NULL,"
+        " user_name TEXT NOT NULL,"
+        " gpu_seconds REAL NOT NULL,"
+        " busy_gpu_seconds REAL NOT NULL,"
+        " mem_mb_seconds REAL NOT NULL,"
+        " max_gpus INTEGER NOT NULL,"
+        " processes INTEGER NOT NULL,"
+        " first_seen INTEGER NOT NULL,"
+        " last_seen INTEGER NOT NULL,"
+        " PRIMARY KEY(ts, server_id, user_name));"
+        "CREATE INDEX gpu_usage_hourly_server ON gpu_usage_hourly(server_id, ts);"
+        "CREATE TABLE gpu_usage_daily ("
+        " day INTEGER NOT NULL,"
+        " server_id INTEGER NOT NULL,"
+        " server_name TEXT NOT NULL,"
+        " user_name TEXT NOT NULL,"
+        " gpu_seconds REAL NOT NULL,"
+        " busy_gpu_seconds REAL NOT NULL,"
+        " mem_mb_seconds REAL NOT NULL,"
+        " max_gpus INTEGER NOT NULL,"
+        " processes INTEGER NOT NULL,"
+        " first_seen INTEGER NOT NULL,"
+        " last_seen INTEGER NOT NULL,"
+        " PRIMARY KEY(day, server_id, user_name));"
+        /* The same per user over all servers, for the questions about users only (the usage
+         * page's first one, and the daily chart of a user or of everyone). */
+        "CREATE TABLE gpu_usage_user_hourly ("
+        " ts INTEGER NOT NULL,"
+        " user_name TEXT NOT NULL,"
+        " gpu_seconds REAL NOT NULL,"
+        " busy_gpu_seconds REAL NOT NULL,"
+        " mem_mb_seconds REAL NOT NULL,"
+        " max_gpus INTEGER NOT NULL,"
+        " processes INTEGER NOT NULL,"
+        " first_seen INTEGER NOT NULL,"
+        " last_seen INTEGER NOT NULL,"
+        " PRIMARY KEY(ts, user_name));"
+        "CREATE TABLE gpu_usage_user_daily ("
+        " day INTEGER NOT NULL,"
+        " user_name TEXT NOT NULL,"
+        " gpu_seconds REAL NOT NULL,"
+        " busy_gpu_seconds REAL NOT NULL,"
+        " mem_mb_seconds REAL NOT NULL,"
+        " max_gpus INTEGER NOT NULL,"
+        " processes INTEGER NOT NULL,"
+        " first_seen INTEGER NOT NULL,"
+        " last_seen INTEGER NOT NULL,"
+        " PRIMARY KEY(day, user_name));"},
 };
 
 /* These cannot change inside a transaction, so they come before the migrations. auto_vacuum
@@ -262,6 +316,10 @@ const char *const agg_sqlite_stmt_sql[S__COUNT] = {
     [S_COUNT_EVENTS] = "SELECT COUNT(*) FROM events",
     [S_COUNT_SEED] = "SELECT COUNT(*) FROM seed_imports",
     [S_COUNT_GPU_STATES] = "SELECT COUNT(*) FROM gpu_states",
+    [S_COUNT_USAGE_HOURLY] = "SELECT COUNT(*) FROM gpu_usage_hourly",
+    [S_COUNT_USAGE_DAILY] = "SELECT COUNT(*) FROM gpu_usage_daily",
+    [S_COUNT_USAGE_USER_HOURLY] = "SELECT COUNT(*) FROM gpu_usage_user_hourly",
+    [S_COUNT_USAGE_USER_DAILY] = "SELECT COUNT(*) FROM gpu_usage_user_daily",
     [S_SEED_SEEN] = "SELECT 1 FROM seed_imports WHERE name = ?1",
     [S_SEED_RECORD] = "INSERT OR IGNORE INTO seed_imports(name, imported_at) VALUES (?1, ?2)",
     [S_SERVER_NAME_TAKEN] = "SELECT 1 FROM servers WHERE name = ?1",
@@ -280,12 +338,121 @@ const char *const agg_sqlite_stmt_sql[S__COUNT] = {
         "conditions = excluded.conditions, ecc_volatile = excluded.ecc_volatile, "
         "ecc_aggregate = excluded.ecc_aggregate, xid_seen_at = excluded.xid_seen_at, "
         "xid_seen_n = excluded.xid_seen_n, updated_at = excluded.updated_at",
+    /* The hour's stored sums, so that the day's row moves by the difference. */
+    [S_USAGE_OLD] = "SELECT gpu_seconds, busy_gpu_seconds, mem_mb_seconds, processes "
+                    "FROM gpu_usage_hourly WHERE ts = ?1 AND server_id = ?2 AND user_name = ?3",
+    [S_USAGE_HOUR_UPSERT] =
+        "INSERT INTO gpu_usage_hourly(ts, server_id, server_name, user_name, gpu_seconds, "
+        "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, last_seen) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+        "ON CONFLICT(ts, server_id, user_name) DO UPDATE SET server_name = excluded.server_name, "
+        "gpu_seconds = excluded.gpu_seconds, busy_gpu_seconds = excluded.busy_gpu_seconds, "
+        "mem_mb_seconds = excluded.mem_mb_seconds, max_gpus = excluded.max_gpus, "
+        "processes = excluded.processes, first_seen = excluded.first_seen, "
+        "last_seen = excluded.last_seen",
+    /* ?5..?7 and ?9 are the differences to the hour's previous sums. */
+    [S_USAGE_DAY_UPSERT] =
+        "INSERT INTO gpu_usage_daily(day, server_id, server_name, user_name, gpu_seconds, "
+        "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, last_seen) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+        "ON CONFLICT(day, server_id, user_name) DO UPDATE SET server_name = excluded.server_name, "
+        "gpu_seconds = gpu_usage_daily.gpu_seconds + excluded.gpu_seconds, "
+        "busy_gpu_seconds = gpu_usage_daily.busy_gpu_seconds + excluded.busy_gpu_seconds, "
+        "mem_mb_seconds = gpu_usage_daily.mem_mb_seconds + excluded.mem_mb_seconds, "
+        "max_gpus = max(gpu_usage_daily.max_gpus, excluded.max_gpus), "
+        "processes = gpu_usage_daily.processes + excluded.processes, "
+        "first_seen = min(gpu_usage_daily.first_seen, excluded.first_seen), "
+        "last_seen = max(gpu_usage_daily.last_seen, excluded.last_seen)",
+    /* Per user over all servers: ?1 hour or day, ?2 user, ?3..?5 and ?7 differences. */
+    [S_USAGE_USER_HOUR_UPSERT] =
+        "INSERT INTO gpu_usage_user_hourly(ts, user_name, gpu_seconds, busy_gpu_seconds, "
+        "mem_mb_seconds, "
+        "max_gpus, processes, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT(ts, user_name) DO UPDATE SET "
+        "gpu_seconds = gpu_usage_user_hourly.gpu_seconds + excluded.gpu_seconds, "
+        "busy_gpu_seconds = gpu_usage_user_hourly.busy_gpu_seconds + excluded.busy_gpu_seconds, "
+        "mem_mb_seconds = gpu_usage_user_hourly.mem_mb_seconds + excluded.mem_mb_seconds, "
+        "max_gpus = max(gpu_usage_user_hourly.max_gpus, excluded.max_gpus), "
+        "processes = gpu_usage_user_hourly.processes + excluded.processes, "
+        "first_seen = min(gpu_usage_user_hourly.first_seen, excluded.first_seen), "
+        "last_seen = max(gpu_usage_user_hourly.last_seen, excluded.last_seen)",
+    [S_USAGE_USER_DAY_UPSERT] =
+        "INSERT INTO gpu_usage_user_daily(day, user_name, gpu_seconds, busy_gpu_seconds, "
+        "mem_mb_seconds, "
+        "max_gpus, processes, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT(day, user_name) DO UPDATE SET "
+        "gpu_seconds = gpu_usage_user_daily.gpu_seconds + excluded.gpu_seconds, "
+        "busy_gpu_seconds = gpu_usage_user_daily.busy_gpu_seconds + excluded.busy_gpu_seconds, "
+        "mem_mb_seconds = gpu_usage_user_daily.mem_mb_seconds + excluded.mem_mb_seconds, "
+        "max_gpus = max(gpu_usage_user_daily.max_gpus, excluded.max_gpus), "
+        "processes = gpu_usage_user_daily.processes + excluded.processes, "
+        "first_seen = min(gpu_usage_user_daily.first_seen, excluded.first_seen), "
+        "last_seen = max(gpu_usage_user_daily.last_seen, excluded.last_seen)",
+    [S_USAGE_HOUR_GET] = "SELECT ts, server_id, server_name, user_name, gpu_seconds, "
+                         "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, "
+                         "last_seen FROM gpu_usage_hourly WHERE ts = ?2 AND server_id = ?1 "
+                         "ORDER BY user_name",
+    /* ?1/?2 the hours, ?3/?4 the whole days inside them (agg_store_usage_days), ?5 server
+     * (0 any), ?6 user (NULL any). */
+    [S_USAGE_QUERY] =
+        "SELECT 0, server_id, max(server_name), user_name, sum(gpu_seconds), "
+        "sum(busy_gpu_seconds), sum(mem_mb_seconds), max(max_gpus), sum(processes), "
+        "min(first_seen), max(last_seen) FROM ("
+        "SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "
+        "max_gpus, processes, first_seen, last_seen FROM gpu_usage_daily "
+        "WHERE day >= ?3 AND day < ?4 AND (?5 = 0 OR server_id = ?5) "
+        "AND (?6 IS NULL OR user_name = ?6) "
+        "UNION ALL SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
+        "mem_mb_seconds, max_gpus, processes, first_seen, last_seen FROM gpu_usage_hourly "
+        "WHERE ts >= ?1 AND ts < ?3 AND (?5 = 0 OR server_id = ?5) "
+        "AND (?6 IS NULL OR user_name = ?6) "
+        "UNION ALL SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
+        "mem_mb_seconds, max_gpus, processes, first_seen, last_seen FROM gpu_usage_hourly "
+        "WHERE ts >= ?4 AND ts < ?2 AND (?5 = 0 OR server_id = ?5) "
+        "AND (?6 IS NULL OR user_name = ?6)) "
+        "GROUP BY server_id, user_name ORDER BY server_id, user_name",
+    /* The same per user over all servers (server_id 0, no name). */
+    [S_USAGE_QUERY_USERS] =
+        "SELECT 0, 0, '', user_name, sum(gpu_seconds), sum(busy_gpu_seconds), "
+        "sum(mem_mb_seconds), max(max_gpus), sum(processes), min(first_seen), max(last_seen) "
+        "FROM (SELECT user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, "
+        "processes, first_seen, last_seen FROM gpu_usage_user_daily "
+        "WHERE day >= ?3 AND day < ?4 AND (?6 IS NULL OR user_name = ?6) "
+        "UNION ALL SELECT user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, "
+        "processes, first_seen, last_seen FROM gpu_usage_user_hourly "
+        "WHERE ((ts >= ?1 AND ts < ?3) OR (ts >= ?4 AND ts < ?2)) "
+        "AND (?6 IS NULL OR user_name = ?6)) GROUP BY user_name ORDER BY user_name",
+    /* ?3 bucket length, ?4 offset (east positive), ?5 server (0 any), ?6 user (NULL any). */
+    [S_USAGE_SERIES] =
+        "SELECT ts - (ts + ?4 + ?3 * 2) % ?3 AS b, sum(gpu_seconds), sum(busy_gpu_seconds), "
+        "sum(mem_mb_seconds) FROM gpu_usage_hourly WHERE ts >= ?1 AND ts < ?2 "
+        "AND (?5 = 0 OR server_id = ?5) AND (?6 IS NULL OR user_name = ?6) GROUP BY b ORDER BY b",
+    /* Without a server: from the per-user hours (?5 unused). */
+    [S_USAGE_SERIES_USERS] =
+        "SELECT ts - (ts + ?4 + ?3 * 2) % ?3 AS b, sum(gpu_seconds), sum(busy_gpu_seconds), "
+        "sum(mem_mb_seconds) FROM gpu_usage_user_hourly WHERE ts >= ?1 AND ts < ?2 "
+        "AND (?5 = 0) AND (?6 IS NULL OR user_name = ?6) GROUP BY b ORDER BY b",
+    [S_RET_USAGE_HOURLY] = "DELETE FROM gpu_usage_hourly WHERE ts < ?1",
+    [S_RET_USAGE_USER_HOURLY] = "DELETE FROM gpu_usage_user_hourly WHERE ts < ?1",
+    [S_RET_USAGE_USER_DAILY] = "DELETE FROM gpu_usage_user_daily WHERE day <= ?1 - 86400",
+    [S_RET_USAGE_DAILY] = "DELETE FROM gpu_usage_daily WHERE day <= ?1 - 86400",
 };
 
-/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_GPU_STATES. */
-const char *const agg_sqlite_stats_tables[S_COUNT_GPU_STATES - S_COUNT_SERVERS + 1] = {
-    "servers",     "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly", "service_status",
-    "unit_states", "events",         "seed_imports",       "gpu_states",
+/* Table names for agg_store_stats, in the order of S_COUNT_SERVERS.. S_COUNT_USAGE_USER_DAILY. */
+const char *const agg_sqlite_stats_tables[S_COUNT_USAGE_USER_DAILY - S_COUNT_SERVERS + 1] = {
+    "servers",
+    "samples_hourly",
+    "gpu_samples_hourly",
+    "disk_samples_hourly",
+    "service_status",
+    "unit_states",
+    "events",
+    "seed_imports",
+    "gpu_states",
+    "gpu_usage_hourly",
+    "gpu_usage_daily",
+    "gpu_usage_user_hourly",
+    "gpu_usage_user_daily",
 };
 
 bool agg_sqlite_timeseries_sql(const char *column, char *buf, size_t size)
@@ -316,11 +483,18 @@ bool agg_sqlite_table_info_sql(const struct agg_store_table *t, char *buf, size_
 {
     /* AUTOINCREMENT tables remember in sqlite_sequence ids that were handed out and deleted
      * since; the others reuse max(id) + 1, which is what their sequence must pass. */
-    int n = t->has_id ? snprintf(buf, size,
-                                 "SELECT COUNT(*), MAX(COALESCE((SELECT seq FROM sqlite_sequence "
-                                 "WHERE name = '%s'), 0), COALESCE(MAX(id), 0)), %s, %s FROM %s",
-                                 t->name, t->has_ts ? "MIN(ts)" : "0", t->has_ts ? "MAX(ts)" : "0",
-                                 t->name)
-                      : snprintf(buf, size, "SELECT COUNT(*), 0, 0, 0 FROM %s", t->name);
+    char id_high[160] = "0";
+    int n = 0;
+    if (t->has_id)
+        n = snprintf(id_high, sizeof(id_high),
+                     "MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '%s'), 0), "
+                     "COALESCE(MAX(id), 0))",
+                     t->name);
+    if (n < 0 || (size_t)n >= sizeof(id_high))
+        return false;
+    /* The ts range (for the target's partitions) whether or not the table has an id. */
+    n = snprintf(buf, size, "SELECT COUNT(*), %s, %s, %s FROM %s", id_high,
+                 t->has_ts ? "COALESCE(MIN(ts), 0)" : "0", t->has_ts ? "COALESCE(MAX(ts), 0)" : "0",
+                 t->name);
     return n >= 0 && (size_t)n < size;
 }

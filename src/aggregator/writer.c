@@ -57,6 +57,8 @@ static void job_free(struct agg_write_job *j)
         free(j->u.hourly.gpus);
         free(j->u.hourly.disks);
     }
+    if (j->kind == AGG_JOB_USAGE)
+        free(j->u.usage.rows);
     free(j);
 }
 
@@ -88,6 +90,11 @@ static int store_exec(struct agg_store *st, const struct agg_write_job *j)
         bool set = false; /* false: an admin's pin came first, which stays */
         return agg_store_server_set_pin(st, j->server_id, j->u.pin, &set);
     }
+    case AGG_JOB_USAGE:
+        return agg_store_usage_upsert(st, j->u.usage.rows, j->u.usage.n);
+    case AGG_JOB_USAGE_RETENTION:
+        r = agg_store_usage_retention(st, j->u.retention.cutoff, &deleted);
+        return r < 0 ? r : MON_OK;
     }
     return MON_EINVAL;
 }
@@ -532,6 +539,27 @@ int agg_writer_hourly(struct agg_writer *w, struct agg_hourly_row *rows, size_t 
 int agg_writer_retention(struct agg_writer *w, int64_t cutoff)
 {
     struct agg_write_job *j = job_new(AGG_JOB_RETENTION, -1);
+    if (!j)
+        return MON_ENOMEM;
+    j->u.retention.cutoff = cutoff;
+    return push(w, j);
+}
+
+int agg_writer_usage(struct agg_writer *w, struct agg_usage_row *rows, size_t n)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_USAGE, -1);
+    if (!j) {
+        free(rows);
+        return MON_ENOMEM;
+    }
+    j->u.usage.rows = rows;
+    j->u.usage.n = n;
+    return push(w, j);
+}
+
+int agg_writer_usage_retention(struct agg_writer *w, int64_t cutoff)
+{
+    struct agg_write_job *j = job_new(AGG_JOB_USAGE_RETENTION, -1);
     if (!j)
         return MON_ENOMEM;
     j->u.retention.cutoff = cutoff;

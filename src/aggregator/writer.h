@@ -24,6 +24,8 @@ enum agg_job_kind {
     AGG_JOB_RETENTION,
     AGG_JOB_VACUUM,
     AGG_JOB_SERVER_PIN,
+    AGG_JOB_USAGE,
+    AGG_JOB_USAGE_RETENTION,
 };
 
 /* One queued write. Public so that tests can execute jobs with a fake (see exec below). */
@@ -57,6 +59,10 @@ struct agg_write_job {
             int64_t cutoff; /* UTC s */
         } retention;
         char pin[MON_TLS_PIN_LEN]; /* trust on first use: stored while the server has none */
+        struct {
+            struct agg_usage_row *rows; /* owned by the job */
+            size_t n;
+        } usage;
     } u;
 };
 
@@ -119,6 +125,10 @@ int agg_writer_hourly(struct agg_writer *w, struct agg_hourly_row *rows, size_t 
                       struct agg_gpu_hourly_row *gpus, size_t n_gpus,
                       struct agg_disk_hourly_row *disks, size_t n_disks);
 int agg_writer_retention(struct agg_writer *w, int64_t cutoff);
+/* GPU usage checkpoint (agg_store_usage_upsert); takes ownership of rows (freed on failure). */
+int agg_writer_usage(struct agg_writer *w, struct agg_usage_row *rows, size_t n);
+/* Deletes GPU usage older than cutoff (history.usage_retention_days). */
+int agg_writer_usage_retention(struct agg_writer *w, int64_t cutoff);
 int agg_writer_vacuum(struct agg_writer *w);
 
 #endif

@@ -692,6 +692,9 @@ class ErrorEchoTest(Hardening):
                  (g.port, b"/api/servers?sort=%ff%1b%e2%80%ae"),
                  (g.port, b"/api/servers?status=%e2%80%aeonline&limit=%ff%00"),
                  (g.port, b"/api/servers?fields=id,%ff%1b"), (g.port, b"/api/servers?q=%ff%00"),
+                 (g.port, b"/api/usage?from=%ff%1b%e2%80%ae"),
+                 (g.port, b"/api/usage.csv?group_by=%ff%00"),
+                 (g.port, b"/api/usage/timeseries?bucket=%e2%80%ae%ff"),
                  (a.port, b"/v1/x%ff"), (a.port, b"/v1/%e2%80%aex")]
         for port, path in cases:
             st, head, body, _ = get(port, path)

@@ -172,6 +172,24 @@ static void test_gpu_state_and_events(void **state)
     agg_config_free(cfg);
 }
 
+/* history.usage_retention_days: 365 by default, its own value, strict. */
+static void test_usage_retention(void **state)
+{
+    struct agg_config *cfg = parse_ok("listen: \"127.0.0.1:8080\"\n");
+    (void)state;
+    assert_int_equal(cfg->usage_retention_days, 365);
+    assert_int_equal(cfg->retention_days, 30);
+    agg_config_free(cfg);
+    cfg = parse_ok("history: { retention_days: 7, usage_retention_days: 730 }\n");
+    assert_int_equal(cfg->usage_retention_days, 730);
+    assert_int_equal(cfg->retention_days, 7);
+    agg_config_free(cfg);
+    parse_bad("history: { usage_retention_days: 0 }\n", "history.usage_retention_days");
+    parse_bad("history: { usage_retention_days: 1y }\n", "history.usage_retention_days");
+    parse_bad("history: { usage_retention_days: 40000 }\n", "history.usage_retention_days");
+    parse_bad("listen: \"127.0.0.1:8080\"\nhistory: { usage_retention: 5 }\n", "cfg.yaml:2:");
+}
+
 static void test_gpu_state_errors_name_line_and_key(void **state)
 {
     (void)state;
@@ -254,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_database_password_file),
 #endif
         cmocka_unit_test(test_gpu_state_and_events),
+        cmocka_unit_test(test_usage_retention),
         cmocka_unit_test(test_gpu_state_errors_name_line_and_key),
         cmocka_unit_test(test_allow_from),
         cmocka_unit_test(test_token_rules),

@@ -402,6 +402,10 @@ static void test_migration_from_version_1(void **state)
     add_server(f->st, "old");
     agg_store_close(f->st);
     f->st = NULL;
+    raw_exec(f->path, "DROP TABLE gpu_usage_hourly");
+    raw_exec(f->path, "DROP TABLE gpu_usage_daily");
+    raw_exec(f->path, "DROP TABLE gpu_usage_user_hourly");
+    raw_exec(f->path, "DROP TABLE gpu_usage_user_daily");
     raw_exec(f->path, "DROP TABLE gpu_states");
     raw_exec(f->path, "DROP TABLE seed_imports");
     raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls");
@@ -426,6 +430,10 @@ static void test_migration_from_version_2(void **state)
 
     agg_store_close(f->st);
     f->st = NULL;
+    raw_exec(f->path, "DROP TABLE gpu_usage_hourly");
+    raw_exec(f->path, "DROP TABLE gpu_usage_daily");
+    raw_exec(f->path, "DROP TABLE gpu_usage_user_hourly");
+    raw_exec(f->path, "DROP TABLE gpu_usage_user_daily");
     raw_exec(f->path, "DROP TABLE gpu_states");
     raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls");
     raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_pin");
@@ -434,7 +442,7 @@ static void test_migration_from_version_2(void **state)
     assert_int_equal(raw_tables(f->path), 9);
     assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
     assert_int_equal(raw_version(f->path), agg_store_schema_version());
-    assert_int_equal(raw_tables(f->path), 10);
+    assert_int_equal(raw_tables(f->path), 14);
     assert_int_equal(raw_count(f->path, "servers", "name = 'old'"), 1);
     assert_int_equal(agg_store_gpu_state_save(f->st, id, &g), MON_OK);
     assert_int_equal(raw_count(f->path, "gpu_states", NULL), 1);
@@ -454,6 +462,10 @@ static void test_migration_to_tls_keeps_plain_http(void **state)
     add_server(f->st, "old");
     agg_store_close(f->st);
     f->st = NULL;
+    raw_exec(f->path, "DROP TABLE gpu_usage_hourly"); /* version 5, after TLS */
+    raw_exec(f->path, "DROP TABLE gpu_usage_daily");
+    raw_exec(f->path, "DROP TABLE gpu_usage_user_hourly");
+    raw_exec(f->path, "DROP TABLE gpu_usage_user_daily");
     raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls");
     raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_pin");
     raw_exec(f->path, "ALTER TABLE servers DROP COLUMN tls_ca_file");
@@ -1021,7 +1033,8 @@ static void test_injection_strings_are_data(void **state)
     assert_int_equal(raw_count(f->path, "disk_samples_hourly", NULL), 0);
     assert_int_equal(raw_count(f->path, "seed_imports", NULL), 0);
     assert_int_equal(raw_count(f->path, "gpu_states", NULL), 0);
-    assert_int_equal(raw_tables(f->path), 10);
+    assert_int_equal(raw_count(f->path, "gpu_usage_hourly", NULL), 0);
+    assert_int_equal(raw_tables(f->path), 14);
 }
 
 /* ---- locking ---- */

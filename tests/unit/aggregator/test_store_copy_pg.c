@@ -73,6 +73,20 @@ static void count_table(void *ctx, const char *table, int64_t source_rows, int64
 
 /* Fills a SQLite database with every kind of row, hostile texts and doubles that only read
  * back exactly with 17 digits. */
+static struct agg_usage_row usage_row(int64_t ts, int64_t server_id, const char *server_name,
+                                      const char *user, double gpu_s)
+{
+    struct agg_usage_row u = {.ts = ts, .server_id = server_id, .max_gpus = 2, .processes = 3};
+    snprintf(u.server_name, sizeof(u.server_name), "%s", server_name);
+    snprintf(u.user, sizeof(u.user), "%s", user);
+    u.gpu_seconds = gpu_s;
+    u.busy_gpu_seconds = gpu_s / 7;
+    u.mem_mb_seconds = gpu_s * 81559;
+    u.first_seen = ts + 1;
+    u.last_seen = ts + 3599;
+    return u;
+}
+
 static void fill_sqlite(struct agg_store *src, int64_t t)
 {
     char *services[] = {"nginx.service", "a\"b\\c\td.service"};
@@ -98,6 +112,7 @@ static void fill_sqlite(struct agg_store *src, int64_t t)
     struct agg_event e = {.ts = t};
     int64_t a, b, c;
     struct agg_hourly_row h[3];
+    struct agg_usage_row usage[3];
     struct agg_gpu_hourly_row g = gpu(0, t);
     struct agg_disk_hourly_row d = disk(0, t);
     bool imported = false;
@@ -142,6 +157,12 @@ static void fill_sqlite(struct agg_store *src, int64_t t)
     assert_true(imported);
     /* The highest id goes too: only sqlite_sequence remembers it. */
     assert_int_equal(agg_store_server_delete(src, id), MON_OK);
+    /* GPU usage across the month boundary, with names to escape, and of the deleted server c
+     * (usage stays under its name); 3 hours, 3 days, 3 user-hours, 3 user-days. */
+    usage[0] = usage_row(t, a, "tab\there", "al\tice", 1.0 / 3.0);
+    usage[1] = usage_row(t, b, "b", "bob\"\\N", 3599.999999999999);
+    usage[2] = usage_row(t + 3600, c, "c", "al\tice", 1e-300);
+    assert_int_equal(agg_store_usage_upsert(src, usage, 3), MON_OK);
 }
 
 /* Compares every value of table in both databases, in key order: integers and texts equal,
@@ -225,6 +246,22 @@ static void test_copy_from_sqlite_is_exact(void **state)
          "server_id, gpu_index, uuid, state, since, low_since, idle_reported, error_open, "
          "conditions, ecc_volatile, ecc_aggregate, xid_seen_at, xid_seen_n, updated_at",
          14},
+        {"gpu_usage_hourly",
+         "ts, server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "
+         "max_gpus, processes, first_seen, last_seen",
+         11},
+        {"gpu_usage_daily",
+         "day, server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "
+         "max_gpus, processes, first_seen, last_seen",
+         11},
+        {"gpu_usage_user_hourly",
+         "ts, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, "
+         "first_seen, last_seen",
+         9},
+        {"gpu_usage_user_daily",
+         "day, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, "
+         "first_seen, last_seen",
+         9},
     };
     struct fx *f = *state;
     struct agg_store *src = NULL, *dst = NULL;
@@ -239,17 +276,19 @@ static void test_copy_from_sqlite_is_exact(void **state)
         agg_store_open_ex(f->uri, NULL, 1000, AGG_STORE_OPEN_REQUIRE_EMPTY, &dst, why, sizeof(why)),
         MON_OK);
     assert_int_equal(agg_store_copy_all(src, dst, count_table, &counts, why, sizeof(why)), MON_OK);
-    assert_int_equal(counts.tables, 9);
+    assert_int_equal(counts.tables, 13);
     assert_false(counts.mismatch);
     /* servers 2 (two deleted), 3 hourly, 1 gpu, 1 disk, 1 status, 1 unit, events 7 (4 added,
-     * 2 removed, 1 down), 1 seed, 1 GPU state */
-    assert_int_equal(counts.rows, 2 + 3 + 1 + 1 + 1 + 1 + 7 + 1 + 1);
+     * 2 removed, 1 down), 1 seed, 1 GPU state, 3 + 3 + 3 + 3 GPU usage */
+    assert_int_equal(counts.rows, 2 + 3 + 1 + 1 + 1 + 1 + 7 + 1 + 1 + 12);
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         compare_table(path, f->uri, tables[i].name, tables[i].columns, tables[i].n);
     /* The partitions of the months the rows came from (Nov 2019, Dec 2025, Jan 2026). */
     assert_true(table_exists(f->uri, "samples_hourly_p201911"));
     assert_true(table_exists(f->uri, "samples_hourly_p202512"));
     assert_true(table_exists(f->uri, "samples_hourly_p202601"));
+    assert_true(table_exists(f->uri, "gpu_usage_hourly_p202512"));
+    assert_true(table_exists(f->uri, "gpu_usage_user_hourly_p202601"));
     /* Sequences moved on: the ids of deleted servers (3, 4) are never handed out again. */
     id = add_server(dst, "after");
     assert_int_equal(id, 5);

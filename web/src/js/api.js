@@ -164,6 +164,8 @@ export const api = {
   timeseries: (id, metric, agg, from, to) => apiGet(`/api/servers/${encodeURIComponent(id)}/timeseries?${new URLSearchParams({ metric, agg, from, to })}`),
   catalog: (id) => apiGet(`/api/servers/${encodeURIComponent(id)}/services/catalog`),
   events: (q) => apiGet(`/api/events?${new URLSearchParams(q)}`),
+  usage: (q) => apiGet(`/api/usage?${new URLSearchParams(q)}`),
+  usageSeries: (q) => apiGet(`/api/usage/timeseries?${new URLSearchParams(q)}`),
   gpus: (serverId) => apiGet(serverId ? `/api/gpus?server_id=${encodeURIComponent(serverId)}` : '/api/gpus'),
   create: (body) => apiSend('POST', '/api/servers', body),
   update: (id, body) => apiSend('PUT', `/api/servers/${encodeURIComponent(id)}`, body),

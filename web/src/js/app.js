@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Dashboard entry point: navbar (pages, language, theme), hash router (#/, #/servers/{id},
-// #/gpus, #/events, #/manage, #/manage/add, #/manage/edit/{id}), the lost-connection banner
+// #/gpus, #/usage, #/events, #/manage, #/manage/add, #/manage/edit/{id}), the lost-connection banner
 // and the overload banner (from /api/health every 15 s).
 import { api, connection, onConnectionChange } from './api.js';
 import { h, icon, setText } from './dom.js';
@@ -9,6 +9,7 @@ import * as overview from './pages/overview.js';
 import * as detail from './pages/detail.js';
 import * as events from './pages/events.js';
 import * as gpus from './pages/gpus.js';
+import * as usage from './pages/usage.js';
 import * as manage from './pages/manage.js';
 import * as serverForm from './pages/server_form.js';
 import { parseHash } from './route.js';
@@ -18,6 +19,7 @@ const ROUTES = [
   { re: /^\/?$/, page: overview, nav: 'overview' },
   { re: /^\/servers\/(\d+)$/, page: detail, nav: 'overview' },
   { re: /^\/gpus$/, page: gpus, nav: 'gpus' },
+  { re: /^\/usage$/, page: usage, nav: 'usage' },
   { re: /^\/events$/, page: events, nav: 'events' },
   { re: /^\/manage$/, page: manage, nav: 'manage' },
   { re: /^\/manage\/add$/, page: serverForm, nav: 'manage' },
@@ -27,6 +29,7 @@ const ROUTES = [
 const NAV = [
   { key: 'overview', href: '#/', label: 'nav.overview' },
   { key: 'gpus', href: '#/gpus', label: 'nav.gpus' },
+  { key: 'usage', href: '#/usage', label: 'nav.usage' },
   { key: 'events', href: '#/events', label: 'nav.events' },
   { key: 'manage', href: '#/manage', label: 'nav.manage' },
 ];

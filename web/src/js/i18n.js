@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // UI strings in English and Simplified Chinese, the current language (navigator.language or
 // the navbar switch, remembered in localStorage) and locale-aware number/time formatting.
+import { USAGE_STRINGS } from './strings_usage.js';
 
 const STRINGS = {
   en: {
@@ -606,6 +607,8 @@ const STRINGS = {
     'ago.d': '{n} 天前',
   },
 };
+
+for (const code of Object.keys(USAGE_STRINGS)) Object.assign(STRINGS[code], USAGE_STRINGS[code]);
 
 export const LANGS = [
   { code: 'en', label: 'English' },

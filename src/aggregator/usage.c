@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/* GPU usage accumulators: one per server for the current hour, one entry per user. The time
+ * since a server's previous successful poll is shared out by agg_usage_account; an hour seen
+ * for the first time is resumed from its stored rows, so that a restart continues it and a
+ * checkpoint (which replaces the stored rows) never counts anything twice. */
+#include "aggregator/usage.h"
+
+#include "aggregator/sample.h"
+#include "aggregator/store.h"
+#include "aggregator/writer.h"
+#include "common/err.h"
+#include "common/str.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A process, told apart from a later one with the same pid by its start time. */
+struct proc_key {
+    int64_t pid, started_at;
+};
+
+struct user_acc {
+    struct agg_usage_row row; /* sums of the hour; ts, server and user filled */
+    /* Processes already counted in row.processes this hour (in this run). */
+    struct proc_key *procs;
+    size_t n_procs, cap_procs;
+    /* Set when the hour was resumed from a stored row: processes that started at or before
+     * its last_seen were counted by the run that wrote it. -1: nothing resumed. */
+    int64_t resumed_last_seen;
+};
+
+struct server_acc {
+    int64_t server_id;
+    char name[AGG_NAME_MAX + 1];
+    int64_t hour;           /* -1: nothing accumulated yet */
+    bool seeded;            /* the stored rows of this hour have been merged (or there were none) */
+    bool dirty;             /* news since the last write */
+    int64_t last_poll_mono; /* previous successful poll, -1 none in this run */
+    struct user_acc *users;
+    size_t n_users, cap_users;
+};
+
+struct agg_usage {
+    pthread_mutex_t lock;
+    struct agg_usage_options opt;
+    struct server_acc **servers;
+    size_t n_servers, cap_servers;
+    struct agg_usage_stats stats;
+};
+
+static void users_clear(struct server_acc *a)
+{
+    for (size_t i = 0; i < a->n_users; i++)
+        free(a->users[i].procs);
+    free(a->users);
+    a->users = NULL;
+    a->n_users = a->cap_users = 0;
+}
+
+static void acc_free(struct server_acc *a)
+{
+    if (!a)
+        return;
+    users_clear(a);
+    free(a);
+}
+
+static struct server_acc *find(struct agg_usage *u, int64_t server_id, size_t *ret_pos)
+{
+    for (size_t i = 0; i < u->n_servers; i++) {
+        if (u->servers[i]->server_id == server_id) {
+            if (ret_pos)
+                *ret_pos = i;
+            return u->servers[i];
+        }
+    }
+    return NULL;
+}
+
+static struct user_acc *user_slot(struct server_acc *a, const char *user)
+{
+    struct user_acc *x;
+    for (size_t i = 0; i < a->n_users; i++)
+        if (strcmp(a->users[i].row.user, user) == 0)
+            return &a->users[i];
+    if (a->n_users == a->cap_users) {
+        size_t cap = a->cap_users ? a->cap_users * 2 : 4;
+        x = realloc(a->users, cap * sizeof(*x));
+        if (!x)
+            return NULL;
+        a->users = x;
+        a->cap_users = cap;
+    }
+    x = &a->users[a->n_users++];
+    memset(x, 0, sizeof(*x));
+    x->row.ts = a->hour;
+    x->row.server_id = a->server_id;
+    mon_strlcpy(x->row.user, user, sizeof(x->row.user));
+    x->row.first_seen = -1;
+    x->row.last_seen = -1;
+    x->resumed_last_seen = -1;
+    return x;
+}
+
+/* Counts a process once per hour. */
+static void count_proc(struct user_acc *x, const struct agg_gpu_proc *p)
+{
+    struct proc_key *grown;
+    for (size_t i = 0; i < x->n_procs; i++)
+        if (x->procs[i].pid == p->pid && x->procs[i].started_at == p->started_at)
+            return;
+    if (x->n_procs == x->cap_procs) {
+        size_t cap = x->cap_procs ? x->cap_procs * 2 : 4;
+        grown = realloc(x->procs, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        x->procs = grown;
+        x->cap_procs = cap;
+    }
+    x->procs[x->n_procs++] = (struct proc_key){p->pid, p->started_at};
+    /* Already counted before a restart: it was running when the resumed row was written. */
+    if (x->resumed_last_seen >= 0 && (p->started_at < 0 || p->started_at <= x->resumed_last_seen))
+        return;
+    x->row.processes++;
+}
+
+static void merge_stored(struct server_acc *a, const struct agg_usage_row *r)
+{
+    struct user_acc *x = user_slot(a, r->user);
+    if (!x)
+        return;
+    x->row.gpu_seconds += r->gpu_seconds;
+    x->row.busy_gpu_seconds += r->busy_gpu_seconds;
+    x->row.mem_mb_seconds += r->mem_mb_seconds;
+    x->row.processes += r->processes;
+    if (r->max_gpus > x->row.max_gpus)
+        x->row.max_gpus = r->max_gpus;
+    if (x->row.first_seen < 0 || (r->first_seen >= 0 && r->first_seen < x->row.first_seen))
+        x->row.first_seen = r->first_seen;
+    if (r->last_seen > x->row.last_seen)
+        x->row.last_seen = r->last_seen;
+    x->resumed_last_seen = r->last_seen;
+}
+
+/* Lock held. Merges the stored rows of a's hour; true when a is seeded. */
+static bool seed(struct agg_usage *u, struct server_acc *a)
+{
+    struct agg_usage_row *rows = NULL;
+    size_t n = 0;
+    if (a->seeded)
+        return true;
+    if (u->opt.reader) {
+        if (agg_store_usage_hour_get(u->opt.reader, a->server_id, a->hour, &rows, &n) < 0) {
+            u->stats.seed_failures++;
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            merge_stored(a, &rows[i]);
+        free(rows);
+    }
+    a->seeded = true;
+    return true;
+}
+
+/* Lock held. The rows of the accumulators with users, as one writer job. */
+static int write_accs(struct agg_usage *u, struct server_acc **accs, size_t n)
+{
+    struct agg_usage_row *rows;
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < n; i++)
+        total += accs[i]->n_users;
+    if (total == 0 || !u->opt.writer)
+        return MON_OK;
+    rows = calloc(total, sizeof(*rows));
+    if (!rows)
+        return MON_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < accs[i]->n_users; j++) {
+            rows[k] = accs[i]->users[j].row;
+            mon_strlcpy(rows[k].server_name, accs[i]->name, sizeof(rows[k].server_name));
+            k++;
+        }
+    }
+    return agg_writer_usage(u->opt.writer, rows, total);
+}
+
+struct agg_usage *agg_usage_new(const struct agg_usage_options *o)
+{
+    struct agg_usage *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    pthread_mutex_init(&u->lock, NULL);
+    u->opt = *o;
+    if (u->opt.interval_ms <= 0)
+        u->opt.interval_ms = 5000;
+    return u;
+}
+
+void agg_usage_free(struct agg_usage *u)
+{
+    if (!u)
+        return;
+    for (size_t i = 0; i < u->n_servers; i++)
+        acc_free(u->servers[i]);
+    free(u->servers);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
+
+int agg_usage_server_add(struct agg_usage *u, int64_t server_id, const char *name)
+{
+    struct server_acc *a;
+    int rc = MON_OK;
+    pthread_mutex_lock(&u->lock);
+    a = find(u, server_id, NULL);
+    if (a) {
+        mon_strlcpy(a->name, name ? name : "", sizeof(a->name));
+        goto out;
+    }
+    if (u->n_servers == u->cap_servers) {
+        size_t cap = u->cap_servers ? u->cap_servers * 2 : 8;
+        struct server_acc **grown = realloc(u->servers, cap * sizeof(*grown));
+        if (!grown) {
+            rc = MON_ENOMEM;
+            goto out;
+        }
+        u->servers = grown;
+        u->cap_servers = cap;
+    }
+    a = calloc(1, sizeof(*a));
+    if (!a) {
+        rc = MON_ENOMEM;
+        goto out;
+    }
+    a->server_id = server_id;
+    mon_strlcpy(a->name, name ? name : "", sizeof(a->name));
+    a->hour = -1;
+    a->last_poll_mono = -1;
+    u->servers[u->n_servers++] = a;
+out:
+    pthread_mutex_unlock(&u->lock);
+    return rc;
+}
+
+void agg_usage_server_remove(struct agg_usage *u, int64_t server_id)
+{
+    struct server_acc *a;
+    size_t pos;
+    pthread_mutex_lock(&u->lock);
+    a = find(u, server_id, &pos);
+    if (a) {
+        if (a->hour >= 0 && a->dirty && seed(u, a))
+            write_accs(u, &a, 1);
+        u->servers[pos] = u->servers[--u->n_servers];
+        acc_free(a);
+    }
+    pthread_mutex_unlock(&u->lock);
+}
+
+static int64_t hour_of(int64_t utc_ms)
+{
+    int64_t s = utc_ms / 1000;
+    return s - s % AGG_USAGE_HOUR_S;
+}
+
+/* Lock held. Adds one poll's shares and processes to a's hour. */
+static void add_poll(struct server_acc *a, const struct agg_sample *s, double dt_s,
+                     double free_mem_mb, int64_t now_s)
+{
+    struct agg_usage_share shares[AGG_MAX_GPUS + 1];
+    size_t n = agg_usage_account(s, dt_s, free_mem_mb, shares, sizeof(shares) / sizeof(*shares));
+
+    for (size_t i = 0; i < n; i++) {
+        struct user_acc *x = user_slot(a, shares[i].user);
+        if (!x)
+            continue;
+        x->row.gpu_seconds += shares[i].gpu_seconds;
+        x->row.busy_gpu_seconds += shares[i].busy_gpu_seconds;
+        x->row.mem_mb_seconds += shares[i].mem_mb_seconds;
+        if (shares[i].gpus > x->row.max_gpus)
+            x->row.max_gpus = shares[i].gpus;
+        if (x->row.first_seen < 0)
+            x->row.first_seen = now_s;
+        x->row.last_seen = now_s;
+        a->dirty = true;
+    }
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < s->n_procs; i++) {
+        const struct agg_gpu_proc *p = &s->procs[i];
+        struct user_acc *x = user_slot(a, p->user[0] ? p->user : AGG_USAGE_UNKNOWN_USER);
+        if (x)
+            count_proc(x, p);
+    }
+}
+
+int agg_usage_add(struct agg_usage *u, int64_t server_id, const struct agg_sample *s,
+                  int64_t now_utc_ms, int64_t now_mono_ms)
+{
+    int64_t hour = hour_of(now_utc_ms);
+    struct server_acc *a;
+    double dt_s = 0;
+    int rc = MON_OK;
+
+    pthread_mutex_lock(&u->lock);
+    a = find(u, server_id, NULL);
+    if (!a) {
+        rc = MON_ENOENT;
+        goto out;
+    }
+    if (a->last_poll_mono >= 0 && now_mono_ms > a->last_poll_mono) {
+        int64_t dt = now_mono_ms - a->last_poll_mono, cap = 2 * u->opt.interval_ms;
+        dt_s = (double)(dt < cap ? dt : cap) / 1000.0;
+    }
+    a->last_poll_mono = now_mono_ms;
+    if (a->hour != hour) {
+        /* The previous hour is complete: write it now, unless that would overwrite stored
+         * usage that could never be read back. */
+        if (a->hour >= 0 && a->dirty) {
+            if (seed(u, a))
+                rc = write_accs(u, &a, 1);
+            else
+                u->stats.lost_hours++;
+        }
+        users_clear(a);
+        a->hour = hour;
+        a->seeded = false;
+        a->dirty = false;
+    }
+    seed(u, a); /* a failure is retried at the next poll or checkpoint */
+    add_poll(a, s, dt_s, u->opt.free_mem_mb, now_utc_ms / 1000);
+    u->stats.polls++;
+out:
+    pthread_mutex_unlock(&u->lock);
+    return rc;
+}
+
+int agg_usage_checkpoint(struct agg_usage *u)
+{
+    struct server_acc **batch;
+    size_t n = 0, rows = 0;
+    int rc;
+
+    pthread_mutex_lock(&u->lock);
+    batch = u->n_servers ? calloc(u->n_servers, sizeof(*batch)) : NULL;
+    for (size_t i = 0; batch && i < u->n_servers; i++) {
+        struct server_acc *a = u->servers[i];
+        if (a->dirty && a->n_users > 0 && seed(u, a)) {
+            batch[n++] = a;
+            rows += a->n_users;
+        }
+    }
+    rc = u->n_servers && !batch ? MON_ENOMEM : write_accs(u, batch, n);
+    if (rc == MON_OK) {
+        for (size_t i = 0; i < n; i++)
+            batch[i]->dirty = false;
+        rc = (int)rows;
+    }
+    pthread_mutex_unlock(&u->lock);
+    free(batch);
+    return rc;
+}
+
+int agg_usage_current(struct agg_usage *u, int64_t now_utc_ms, int64_t server_id, const char *user,
+                      struct agg_usage_row **ret_rows, size_t *ret_n, int64_t **ret_servers,
+                      size_t *ret_n_servers)
+{
+    int64_t hour = hour_of(now_utc_ms), *servers = NULL;
+    struct agg_usage_row *rows = NULL;
+    size_t n = 0, n_servers = 0, total = 0;
+    int rc = MON_OK;
+
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < u->n_servers; i++)
+        total += u->servers[i]->n_users;
+    rows = calloc(total + 1, sizeof(*rows));
+    servers = calloc(u->n_servers + 1, sizeof(*servers));
+    if (!rows || !servers) {
+        rc = MON_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < u->n_servers; i++) {
+        const struct server_acc *a = u->servers[i];
+        if (a->hour != hour || !a->seeded || (server_id > 0 && a->server_id != server_id))
+            continue;
+        servers[n_servers++] = a->server_id;
+        for (size_t j = 0; j < a->n_users; j++) {
+            if (user && strcmp(a->users[j].row.user, user) != 0)
+                continue;
+            rows[n] = a->users[j].row;
+            mon_strlcpy(rows[n].server_name, a->name, sizeof(rows[n].server_name));
+            n++;
+        }
+    }
+out:
+    pthread_mutex_unlock(&u->lock);
+    if (rc < 0) {
+        free(rows);
+        free(servers);
+        return rc;
+    }
+    if (n == 0) { /* the documented NULL for none */
+        free(rows);
+        rows = NULL;
+    }
+    if (n_servers == 0) {
+        free(servers);
+        servers = NULL;
+    }
+    *ret_rows = rows;
+    *ret_n = n;
+    *ret_servers = servers;
+    *ret_n_servers = n_servers;
+    return MON_OK;
+}
+
+void agg_usage_get_stats(struct agg_usage *u, struct agg_usage_stats *ret)
+{
+    pthread_mutex_lock(&u->lock);
+    *ret = u->stats;
+    pthread_mutex_unlock(&u->lock);
+}
