@@ -28,7 +28,8 @@ from lanmon_testlib import (BIN_DIR, Agent, Aggregator, CleanupTestCase, FakeAge
                             Response, free_port, http, scaled, wait_until)
 
 TABLES = {"servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-          "service_status", "unit_states", "events", "seed_imports", "gpu_states"}
+          "service_status", "unit_states", "events", "seed_imports", "gpu_states",
+          "gpu_usage_hourly", "gpu_usage_daily", "gpu_usage_user_hourly", "gpu_usage_user_daily"}
 
 
 def iso(ts):
