@@ -319,12 +319,12 @@ int mon_os_restrict_mode(const char *path, unsigned mode, unsigned *ret_old_mode
 
 /* strerror_r is the XSI one (int: 0 when buf holds the text) or, with _GNU_SOURCE (this file
  * needs it for accept4), the GNU one (char *: the text, in buf or a static string). */
-static const char *xsi_text(int r, char *buf)
+static const char *xsi_text(int r, const char *buf)
 {
     return r == 0 ? buf : NULL;
 }
 
-static const char *gnu_text(char *r, char *buf)
+static const char *gnu_text(const char *r, const char *buf)
 {
     (void)buf;
     return r;
