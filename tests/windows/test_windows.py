@@ -79,6 +79,8 @@ def read_text(path):
 
 
 def write_config(folder, port, agent, extra=""):
+    """The aggregator's config with the plain-HTTP agent (tls: false: servers default to TLS,
+    which this Windows build, without GnuTLS, cannot speak; branch wintls adds it)."""
     with open(os.path.join(folder, "config.yaml"), "w") as f:
         f.write(f'listen: "127.0.0.1:{port}"\n'
                 'database: "data/monitor.db"\n'
@@ -88,7 +90,7 @@ def write_config(folder, port, agent, extra=""):
                 f"{extra}"
                 "servers:\n"
                 f'  - {{ name: "linux-agent", host: 127.0.0.1, agent_port: {agent.port}, '
-                f'token: "{agent.token}", services: [], enabled: true }}\n')
+                f'token: "{agent.token}", services: [], enabled: true, tls: false }}\n')
 
 
 def agent_online(port):
@@ -263,7 +265,8 @@ class WindowsAggregator(unittest.TestCase):
             "servers: []",
             "servers:\n"
             f'  - {{ name: "linux-agent", host: 127.0.0.1, agent_port: {self.agent.port}, '
-            f'token: "{self.agent.token}" }}').replace("interval: 5s", "interval: 1s").replace(
+            f'token: "{self.agent.token}", tls: false }}').replace("interval: 5s",
+                                                                  "interval: 1s").replace(
             "timeout: 2s", "timeout: 500ms")
         with open(os.path.join(folder, "config.yaml"), "w") as f:
             f.write(text)
