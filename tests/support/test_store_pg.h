@@ -69,7 +69,7 @@ static inline int64_t raw_int(const char *uri, const char *sql)
 
 static inline bool table_exists(const char *uri, const char *name)
 {
-    char sql[200];
+    char sql[320]; /* the query around a table name of up to 255 bytes */
     snprintf(sql, sizeof(sql), "SELECT (to_regclass('%s') IS NOT NULL)::int", name);
     return raw_int(uri, sql) == 1;
 }
