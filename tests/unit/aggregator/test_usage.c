@@ -55,7 +55,7 @@ static const struct agg_usage_share *share_of(const struct agg_usage_share *s, s
     return NULL;
 }
 
-static bool near(double a, double b)
+static bool close_to(double a, double b)
 {
     return fabs(a - b) < 1e-9;
 }
@@ -93,19 +93,19 @@ static void test_account_rules(void **state)
     assert_non_null(unknown);
     assert_null(share_of(out, n, "carol"));
     /* Half of GPU 0 and all of GPU 1. */
-    assert_true(near(alice->gpu_seconds, 2.5 + 5.0));
-    assert_true(near(alice->busy_gpu_seconds, 2.5 * 0.8 + 5.0 * 0.5));
-    assert_true(near(alice->mem_mb_seconds, (3000 + 1000 + 2000) * 5.0));
+    assert_true(close_to(alice->gpu_seconds, 2.5 + 5.0));
+    assert_true(close_to(alice->busy_gpu_seconds, 2.5 * 0.8 + 5.0 * 0.5));
+    assert_true(close_to(alice->mem_mb_seconds, (3000 + 1000 + 2000) * 5.0));
     assert_int_equal(alice->gpus, 2);
-    assert_true(near(bob->gpu_seconds, 2.5));
-    assert_true(near(bob->busy_gpu_seconds, 2.0));
-    assert_true(near(bob->mem_mb_seconds, 4000 * 5.0));
+    assert_true(close_to(bob->gpu_seconds, 2.5));
+    assert_true(close_to(bob->busy_gpu_seconds, 2.0));
+    assert_true(close_to(bob->mem_mb_seconds, 4000 * 5.0));
     assert_int_equal(bob->gpus, 1);
-    assert_true(near(unknown->gpu_seconds, 5.0));
-    assert_true(near(unknown->busy_gpu_seconds, 1.0));
-    assert_true(near(unknown->mem_mb_seconds, 6000 * 5.0));
+    assert_true(close_to(unknown->gpu_seconds, 5.0));
+    assert_true(close_to(unknown->busy_gpu_seconds, 1.0));
+    assert_true(close_to(unknown->mem_mb_seconds, 6000 * 5.0));
     /* One GPU's occupancy adds up to Δt whoever holds it. */
-    assert_true(near(alice->gpu_seconds + bob->gpu_seconds + unknown->gpu_seconds, 15.0));
+    assert_true(close_to(alice->gpu_seconds + bob->gpu_seconds + unknown->gpu_seconds, 15.0));
     /* A poll worth nothing (the first one) counts nothing. */
     assert_int_equal(agg_usage_account(s, 0, 512, out, 16), 0);
     /* Room for one user only: the first one gets it, nothing overflows. */
@@ -125,9 +125,9 @@ static void test_account_unknowns(void **state)
     (void)state;
     assert_int_equal(n, 1);
     assert_string_equal(out[0].user, AGG_USAGE_UNKNOWN_USER);
-    assert_true(near(out[0].gpu_seconds, 2.0));
-    assert_true(near(out[0].busy_gpu_seconds, 0));
-    assert_true(near(out[0].mem_mb_seconds, 0));
+    assert_true(close_to(out[0].gpu_seconds, 2.0));
+    assert_true(close_to(out[0].busy_gpu_seconds, 0));
+    assert_true(close_to(out[0].mem_mb_seconds, 0));
     agg_sample_free(s);
 }
 
@@ -232,9 +232,9 @@ static void test_polls_capped_and_checkpointed(void **state)
     poll_at(f, ALICE_ON_0(50), 13000); /* 10 s outage: capped at 2 s */
     checkpoint(f);
     r = stored(f, HOUR0_MS, "alice");
-    assert_true(near(r.gpu_seconds, 4.0));
-    assert_true(near(r.busy_gpu_seconds, 1.0 + 0.5 + 1.0));
-    assert_true(near(r.mem_mb_seconds, 4000 * 4.0));
+    assert_true(close_to(r.gpu_seconds, 4.0));
+    assert_true(close_to(r.busy_gpu_seconds, 1.0 + 0.5 + 1.0));
+    assert_true(close_to(r.mem_mb_seconds, 4000 * 4.0));
     assert_int_equal(r.max_gpus, 1);
     assert_int_equal(r.processes, 1);
     assert_string_equal(r.server_name, "gpu-a");
@@ -246,7 +246,7 @@ static void test_polls_capped_and_checkpointed(void **state)
     checkpoint(f);
     checkpoint(f);
     r = stored(f, HOUR0_MS, "alice");
-    assert_true(near(r.gpu_seconds, 5.0));
+    assert_true(close_to(r.gpu_seconds, 5.0));
 }
 
 /* The hour ends: the poll in the next hour writes the previous one at once. */
@@ -261,10 +261,10 @@ static void test_hour_change_writes_previous(void **state)
     poll_at(f, ALICE_ON_0(100), end + 500); /* billed to the hour of the poll */
     assert_int_equal(agg_writer_flush(f->writer, 5000), MON_OK);
     r = stored(f, HOUR0_MS, "alice");
-    assert_true(near(r.gpu_seconds, 1.0));
+    assert_true(close_to(r.gpu_seconds, 1.0));
     checkpoint(f);
     r = stored(f, HOUR0_MS + end, "alice");
-    assert_true(near(r.gpu_seconds, 1.5));
+    assert_true(close_to(r.gpu_seconds, 1.5));
 }
 
 /* kill -9 after a checkpoint: the new process resumes the stored hour (no double count), and a
@@ -295,7 +295,7 @@ static void test_restart_resumes_hour(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(n_cov, 1);
     assert_int_equal(covered[0], f->server);
-    assert_true(near(cur[0].gpu_seconds, 3.0));
+    assert_true(close_to(cur[0].gpu_seconds, 3.0));
     free(cur);
     free(covered);
     /* Another hour, or a filter on another user: nothing. */
@@ -314,8 +314,8 @@ static void test_restart_resumes_hour(void **state)
 
     checkpoint(f);
     r = stored(f, HOUR0_MS, "alice");
-    assert_true(near(r.gpu_seconds, 2.0 + 1.0)); /* 2 s before, 1 s after; the lost 1 s gone */
-    assert_int_equal(r.processes, 2);            /* pid 10 once, pid 15 new */
+    assert_true(close_to(r.gpu_seconds, 2.0 + 1.0)); /* 2 s before, 1 s after; the lost 1 s gone */
+    assert_int_equal(r.processes, 2);                /* pid 10 once, pid 15 new */
     assert_int_equal(r.first_seen, HOUR0_MS / 1000 + 2);
     assert_int_equal(r.last_seen, HOUR0_MS / 1000 + 61);
 }
@@ -336,7 +336,7 @@ static void test_removed_server_keeps_last_hour(void **state)
     agg_sample_free(s);
     assert_int_equal(agg_writer_flush(f->writer, 5000), MON_OK);
     r = stored(f, HOUR0_MS, "alice");
-    assert_true(near(r.gpu_seconds, 1.0));
+    assert_true(close_to(r.gpu_seconds, 1.0));
     assert_string_equal(r.server_name, "gpu-a");
 }
 
@@ -354,10 +354,10 @@ static void test_shared_and_multi_gpu(void **state)
     checkpoint(f);
     alice = stored(f, HOUR0_MS, "alice");
     bob = stored(f, HOUR0_MS, "bob");
-    assert_true(near(alice.gpu_seconds, 5.0));
-    assert_true(near(alice.busy_gpu_seconds, 3.0));
-    assert_true(near(bob.gpu_seconds, 15.0));
-    assert_true(near(bob.busy_gpu_seconds, 3.0 + 10.0));
+    assert_true(close_to(alice.gpu_seconds, 5.0));
+    assert_true(close_to(alice.busy_gpu_seconds, 3.0));
+    assert_true(close_to(bob.gpu_seconds, 15.0));
+    assert_true(close_to(bob.busy_gpu_seconds, 3.0 + 10.0));
     assert_int_equal(alice.max_gpus, 1);
     assert_int_equal(bob.max_gpus, 2);
     assert_int_equal(bob.processes, 2);
