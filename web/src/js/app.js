@@ -4,7 +4,7 @@
 // and the overload banner (from /api/health every 15 s).
 import { api, connection, onConnectionChange } from './api.js';
 import { h, icon, setText } from './dom.js';
-import { LANGS, fmtAgo, fmtDurationMs, fmtTime, lang, onLangChange, setLang, t } from './i18n.js';
+import { fmtAgo, fmtDurationMs, fmtTime, langSelect, onLangChange, t } from './i18n.js';
 import * as overview from './pages/overview.js';
 import * as detail from './pages/detail.js';
 import * as events from './pages/events.js';
@@ -56,10 +56,7 @@ function renderNavbar(activeKey) {
   const links = NAV.map((n) => h('li', { class: `nav-item${n.key === activeKey ? ' active' : ''}` },
     h('a', { class: 'nav-link', href: n.href, 'aria-current': n.key === activeKey ? 'page' : null, dataset: { nav: n.key } },
       h('span', { class: 'nav-link-title', text: t(n.label) }))));
-  const langSel = h('select', {
-    class: 'form-select form-select-sm', id: 'lang-select', 'aria-label': t('nav.language'),
-    on: { change: (ev) => setLang(ev.target.value) },
-  }, LANGS.map((l) => h('option', { value: l.code, selected: l.code === lang(), text: l.label })));
+  const langSel = langSelect();
   const dark = theme() === 'dark';
   const themeBtn = h('button', {
     type: 'button', class: 'btn btn-ghost-secondary btn-icon', id: 'theme-toggle',
