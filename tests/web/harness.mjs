@@ -1,9 +1,26 @@
 // SPDX-License-Identifier: MIT
-// Test harness for the dashboard tests and the dashboard benchmark: real monitor-agent and
-// monitor-aggregator processes on 127.0.0.1 with generated configs, a live fixture procfs
-// (its /proc/stat counters advance), the D-Bus systemd mock, SQLite seeding, and Chromium via
-// playwright-core (Debian's /usr/bin/chromium, never a downloaded browser). Mirrors
-// tests/integration/lanmon_testlib.py.
+// Test harness for the dashboard tests (tests/web/*.test.mjs) and the dashboard benchmark. The
+// daemons are the real ones (build/bin/monitor-agent, build/bin/monitor-aggregator) on
+// 127.0.0.1 ports from freePort(); what the harness stands in for is their surroundings:
+// - LiveProc: the kernel's /proc for the agent (its procfs_root): a copy of
+//   tests/fixtures/proc/<fixture>/ whose /proc/stat counters advance every 0.2 s like real
+//   jiffies, rewritten in place because the agent keeps the file open.
+// - Agent: an installed agent: the config.yaml an operator writes (/etc/monitor-agent/ in
+//   docs/operations.md), with NVIDIA's driver library replaced by the fake libnvidia-ml.so.1
+//   (tests/fakes/fake_nvml.c, FAKE_NVML_* variables) and nvidia-smi absent.
+// - DBusMock: systemd on the system bus (python3-dbusmock's systemd template on a private bus,
+//   tests/dbus/start-mock.sh), for the agent's unit states.
+// - Aggregator: an installed aggregator: its config.yaml (/etc/monitor-aggregator/), a fresh
+//   SQLite database made by --init-db, sql() to seed the history a running system would have
+//   accumulated (hourly rows, usage), web_root = the build's copy of web/src (build/web).
+//   Servers are polled over plain HTTP (tls: false): the test agents have no TLS section.
+// - Fleet: many agents at once (build/bin/fleet, tests/fakes/fleet.c) on a loopback address.
+// - launchBrowser: a user's browser: Debian's /usr/bin/chromium driven by playwright-core from
+//   web/node_modules (never a downloaded browser).
+// Agents that reply with a scripted snapshot (GPU processes, usage) are plain node:http servers
+// in the tests that need them (gpus, usage, security). Mirrors the process/config side of
+// tests/integration/lanmon_testlib.py (free_port, wait_until, LiveProc, Agent, DBusMock,
+// Aggregator); keep the two in step when a daemon's config or startup changes.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
