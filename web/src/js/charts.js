@@ -33,6 +33,10 @@ function axisFormatter(kind) {
   return f;
 }
 
+// Tick steps of the time axes in seconds (uPlot's defaults go down to milliseconds).
+const TIME_INCRS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+  2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400];
+
 // X axis labels in the browser's time zone and language.
 function timeValues(u, splits, axisIdx, space, incr) {
   return splits.map((v) => {
@@ -87,6 +91,9 @@ export function createChart(title) {
       ticks: { stroke: c.grid, width: 1 },
       values: timeValues,
       space: 64,
+      // Whole minutes at least: the labels show hours and minutes, so finer ticks would repeat
+      // the same label ("10:08 10:08").
+      incrs: TIME_INCRS,
     };
     const yValue = (u, v) => (v === null || v === undefined ? t('common.none') : fmtPct(v));
     const series = [{ label: t('ev.time'), value: (u, v) => (v === null || v === undefined ? t('common.none') : fmtTime(v * 1000)) }];

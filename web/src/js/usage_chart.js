@@ -13,6 +13,15 @@ function axisColours() {
   return { axis: dark ? '#9ba9be' : '#49566c', grid: dark ? 'rgba(255,255,255,0.08)' : 'rgba(4,32,69,0.08)' };
 }
 
+// Decimals that show a tick step exactly: 0.25 → 2, 0.5 → 1, 5 → 0 (at most 3).
+function stepDecimals(incr) {
+  for (let d = 0; d < 3; d++) {
+    const scaled = incr * 10 ** d;
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-9) return d;
+  }
+  return 3;
+}
+
 // {el, set(points, fromS, toS), setError(msg), destroy()}; points from /api/usage/timeseries.
 export function createDailyChart() {
   const title = h('h3', { class: 'card-title', text: t('use.daily') });
@@ -42,10 +51,13 @@ export function createDailyChart() {
       ],
       scales: { x: { time: true, range: (u, min, max) => [min - 43200, max + 43200] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [
+        // Whole days: the labels are dates, so finer ticks would repeat them.
         { stroke: c.axis, grid: { show: false }, ticks: { stroke: c.grid }, space: 48,
+          incrs: [86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400],
           values: (u, splits) => splits.map((v) => (v === null ? '' : dateFmt.format(new Date(v * 1000)))) },
         { stroke: c.axis, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid }, size: 48,
-          values: (u, splits) => splits.map((v) => fmtNumber(v, 1)) },
+          // As many decimals as the tick step needs (0.25 must not read 0.3).
+          values: (u, splits, axisIdx, space, incr) => splits.map((v) => fmtNumber(v, stepDecimals(incr))) },
       ],
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
