@@ -5,7 +5,7 @@ import json
 import socket
 import time
 
-from faultlib import (INTERVAL, RESET, Prober, ScriptedAgent, SlowClients, case,
+from faultlib import (INTERVAL, RESET, FakeAgent, Prober, SlowClients, case,
                       check, events_of, fd_count, http, http_reply, raw_request, server_by_name,
                       server_entry, settle_fds, snapshot_body, status_of, wait_online, wait_until)
 
@@ -78,7 +78,7 @@ def malformed_input(ctx):
     a = ctx.agent(proc)
     fakes = []
     for label, raw in bad_agent_replies():
-        f = ScriptedAgent(lambda n, raw=raw: raw)
+        f = FakeAgent(lambda req, raw=raw: raw)
         ctx.defer(f.close)
         fakes.append((label, f))
     servers = [server_entry("good", a)] + [

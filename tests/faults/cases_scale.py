@@ -5,12 +5,11 @@
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
 
-from faultlib import BIN_DIR, case, check, rss_kb, wait_until
+from faultlib import BIN_DIR, FakeAgent, case, check, rss_kb, wait_until
 
 CGROUP_CPU = "/sys/fs/cgroup/cpu"
 
@@ -162,46 +161,6 @@ def cpu_starved(ctx):
     ctx.fig("offline_max", max_offline)
 
 
-class EndlessAgent:
-    """Answers every request with 200 and a body that never ends (until the client leaves)."""
-
-    def __init__(self, ctx):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.sent = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-        ctx.defer(self.stop)
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        chunk = b" " * 65536
-        try:
-            c.settimeout(5)
-            c.recv(8192)
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
-            while not self.stopping:
-                c.sendall(chunk)
-                self.sent += len(chunk)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
-
-
 @case(32, "ten agents that never stop sending, poll.max_response_bytes at its maximum",
       "a cap above 8 MiB is refused; RSS stays within ten caps while they send and goes back "
       "down after (was: 617 MB, never returned)", limit_s=180)
@@ -212,7 +171,9 @@ def endless_replies(ctx):
                         "--check-config"], capture_output=True, text=True, timeout=30)
     check(r.returncode != 0 and "max_response_bytes" in r.stderr and "8388608" in r.stderr,
           f"a 64 MiB cap was not refused: rc {r.returncode} {r.stderr.strip()}")
-    agents = [EndlessAgent(ctx) for _ in range(10)]
+    agents = [FakeAgent("endless") for _ in range(10)]
+    for a in agents:
+        ctx.defer(a.close)
     servers = [{"name": f"endless-{i}", "host": "127.0.0.1", "agent_port": a.port,
                 "token": "t-0123456789", "services": [], "enabled": True}
                for i, a in enumerate(agents)]
@@ -228,10 +189,10 @@ def endless_replies(ctx):
         time.sleep(0.2)
     errors = {s["last_error"] for s in g.servers().values()}
     for a in agents:
-        a.stop()
+        a.close()
     after = wait_until(lambda: (lambda v: v if v - base <= 24 * 1024 else None)(rss_kb(pid)),
                        timeout=30, step=0.5, what="RSS back near the baseline")
-    sent_mb = sum(a.sent for a in agents) / 1048576
+    sent_mb = sum(a.sent_bytes for a in agents) / 1048576
     check(errors <= {"reply too large", "timeout"}, f"last errors {errors}")
     check(sent_mb > 100, f"the agents sent only {sent_mb:.0f} MiB")
     check(peak - base <= 10 * cap // 1024 * 2 + 32 * 1024,

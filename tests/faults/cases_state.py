@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 
-from faultlib import (INTERVAL, KeepAliveClient, ScriptedAgent, case, check, db_query,
+from faultlib import (INTERVAL, FakeAgent, KeepAliveClient, case, check, db_query,
                       events_of, fd_count, http_reply, rss_kb, server_by_name, server_entry,
                       settle_fds, snapshot_body, wait_online, wait_until)
 
@@ -154,8 +154,8 @@ def delete_in_flight(ctx):
     rng = random.Random(11)
     proc = ctx.live_proc()
     a = ctx.agent(proc)
-    slow = ScriptedAgent(lambda n: http_reply(snapshot_body()),
-                         delay_s=lambda n: rng.uniform(0.15, 0.45))
+    slow = FakeAgent(lambda req: http_reply(snapshot_body()),
+                     delay_s=lambda req: rng.uniform(0.15, 0.45))
     ctx.defer(slow.close)
     g = ctx.aggregator([server_entry("good", a)], checkpoint="1s")
     gid = wait_online(g, "good")

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Fault-injection harness: numbered cases that each state what must hold, run one after the
 other (long waits in background threads beside them) and summed up in a table; plus the
-helpers they share (fd and RSS readings, slow clients, scripted agents). Loopback only."""
+helpers they share (fd and RSS readings, slow clients; the fake agent is lanmon_testlib's
+FakeAgent). Loopback only."""
 import argparse
 import http.client as http_client
 import json
@@ -9,15 +10,15 @@ import os
 import select
 import socket
 import sqlite3
-import struct
 import sys
 import threading
 import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from lanmon_testlib import (BIN_DIR, Agent, Aggregator, LiveProc, http,  # noqa: E402,F401
-                            server_entry, wait_until)
+from lanmon_testlib import (BIN_DIR, RESET, Agent, Aggregator, FakeAgent,  # noqa: E402,F401
+                            LiveProc, Prober, http, http_reply, server_entry, snapshot,
+                            wait_until)
 
 INTERVAL = 1.0
 TIMEOUT = 0.5
@@ -174,44 +175,6 @@ def db_query(path, sql, args=()):
 
 # ---- clients -------------------------------------------------------------------------------
 
-def timed_get(url, token=None, headers=None, timeout=5.0):
-    """(status or None, seconds) of one GET on a fresh connection."""
-    t0 = time.monotonic()
-    try:
-        r = http("GET", url, token=token, headers=headers, timeout=timeout)
-        return r.status, time.monotonic() - t0
-    except OSError:
-        return None, time.monotonic() - t0
-
-
-class Prober:
-    """A normal client in a thread: one GET every `every` s; records status and latency."""
-
-    def __init__(self, url, token=None, headers=None, every=0.25, timeout=5.0):
-        self.url, self.token, self.headers = url, token, headers
-        self.every, self.timeout = every, timeout
-        self.results = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.results.append(timed_get(self.url, self.token, self.headers, self.timeout))
-            self._stop.wait(self.every)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(self.timeout + 2)
-        return self.results
-
-    def max_latency(self):
-        return max((t for _, t in self.results), default=0.0)
-
-    def failures(self):
-        return [r for r in self.results if r[0] != 200]
-
-
 class SlowClients:
     """n connections, each from its own loopback source address (src_net + 1..n), that send
     `prefix` and then one more byte every `every` s, never finishing the request (slow-loris).
@@ -268,102 +231,10 @@ class SlowClients:
             s.close()
 
 
-RESET = b"<reset>"  # a ScriptedAgent reply: reset the connection (RST) instead of answering
-
-
-class ScriptedAgent:
-    """A fake agent on loopback whose reply is computed per request: reply(n) returns the raw
-    bytes to send for the n-th request (None: close without answering, RESET: reset the
-    connection); delay_s(n) is how
-    long to wait first. Counts requests and connections still open (in flight)."""
-
-    def __init__(self, reply, delay_s=None):
-        self.reply = reply
-        self.delay_s = delay_s or (lambda n: 0.0)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        self.in_flight = 0
-        self.aborted = 0  # the client went away before the reply was sent
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _serve(self, conn):
-        conn.settimeout(2)
-        try:
-            while not self._stop.is_set():
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                with self.lock:
-                    self.requests += 1
-                    n = self.requests
-                    self.in_flight += 1
-                try:
-                    deadline = time.monotonic() + self.delay_s(n)
-                    gone = False
-                    while time.monotonic() < deadline and not gone:
-                        r, _, _ = select.select([conn], [], [], max(0, deadline -
-                                                                    time.monotonic()))
-                        if r:
-                            gone = conn.recv(1, socket.MSG_PEEK) == b""
-                    if gone:
-                        with self.lock:
-                            self.aborted += 1
-                        return
-                    out = self.reply(n)
-                    if out is None:
-                        return
-                    if out == RESET:
-                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                        struct.pack("ii", 1, 0))
-                        return
-                    conn.sendall(out)
-                    return  # one reply per connection (http_reply says Connection: close)
-                finally:
-                    with self.lock:
-                        self.in_flight -= 1
-        except OSError:
-            return
-        finally:
-            conn.close()
-
-    def _accept(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
-def http_reply(body, status="200 OK", content_length=None, extra=b""):
-    if isinstance(body, str):
-        body = body.encode()
-    n = len(body) if content_length is None else content_length
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {n}\r\nConnection: close\r\n").encode() + extra + b"\r\n" + body
-
-
 def snapshot_body(node="fake", cpu=10.0):
-    return json.dumps({"node_id": node, "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                       "agent_version": "0.0.0", "cpu_pct": cpu, "cpu_count": 1,
-                       "mem": {"used_bytes": 1, "total_bytes": 2, "used_pct": 50.0},
-                       "disks": [], "gpus": [], "health": "ok"})
+    """The fault cases' snapshot text (their string replacements expect these values)."""
+    return json.dumps(snapshot(node, agent_version="0.0.0", cpu_pct=cpu, cpu_count=1,
+                               mem={"used_bytes": 1, "total_bytes": 2, "used_pct": 50.0}))
 
 
 def raw_request(port, data, timeout=10.0, shutdown=False, src="127.0.0.1"):

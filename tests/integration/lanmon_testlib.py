@@ -1,14 +1,13 @@
 # SPDX-License-Identifier: MIT
-"""Shared helpers for the integration suites: free ports, a live fixture procfs, real agent
-processes, the D-Bus systemd mock and small HTTP helpers. Loopback only; every wait bounded."""
-import atexit
-import contextlib
+"""Shared helpers for the integration and fault suites: free ports, a live fixture procfs, real
+agent and aggregator processes, the D-Bus systemd mock, small HTTP helpers, and (from the
+modules beside it) the one fake agent, FakeAgent, and the aggregator's database. Loopback only;
+every wait bounded."""
 import json
 import os
 import shutil
 import signal
 import socket
-import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -17,6 +16,11 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+
+# The fake agent and the aggregator's database live beside this file; suites import them here.
+from fakeagent import (ENDLESS, HANG, RESET, FakeAgent, FakeRequest, InFlight,  # noqa: F401
+                       http_reply, json_reply, snapshot)
+from lanmon_db import TEST_DB, AggregatorDatabase, pg_partition, pg_server  # noqa: F401
 
 BIN_DIR = os.environ.get("LANMON_BIN_DIR", "")
 FAKES_DIR = os.environ.get("LANMON_FAKES_DIR", "")
@@ -78,6 +82,41 @@ def http(method, url, token=None, headers=None, body=None, timeout=5.0):
             return Response(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, dict(e.headers), e.read())
+
+
+class Prober:
+    """A normal client in a thread: one GET of url every `every` s; records (status, seconds),
+    the status being the repr of the error when no answer came."""
+
+    def __init__(self, url, token=None, headers=None, every=0.25, timeout=5.0):
+        self.url, self.token, self.headers = url, token, headers
+        self.every, self.timeout = every, timeout
+        self.results = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            try:
+                st = http("GET", self.url, token=self.token, headers=self.headers,
+                          timeout=self.timeout).status
+            except OSError as e:
+                st = repr(e)
+            self.results.append((st, time.monotonic() - t0))
+            self._stop.wait(self.every)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(self.timeout + 2)
+        return self.results
+
+    def failures(self):
+        return [r for r in self.results if r[0] != 200]
+
+    def max_latency(self):
+        return max((t for _, t in self.results), default=0.0)
 
 
 class LiveProc:
@@ -266,39 +305,6 @@ def yaml_value(v):
     return json.dumps(v)
 
 
-# ---- the database backend of the aggregators a suite starts -----------------------------
-# LANMON_TEST_DB=postgresql (ctest's integration.aggregator.pg) gives every Aggregator a new
-# database in one PostgreSQL server per test process (the CTest fixture's when
-# LANMON_PG_FIXTURE is set, else one started here and stopped at exit); anything else, SQLite
-# files. Tests reach the database through Aggregator.query() and friends, never sqlite3 directly.
-TEST_DB = os.environ.get("LANMON_TEST_DB", "sqlite")
-_pg = None
-
-
-def pg_server():
-    """The PostgreSQL server of this process (started on first use)."""
-    global _pg
-    if _pg is None:
-        from pgserver import PgServer  # beside this file
-        _pg = PgServer.shared()
-        atexit.register(_pg.close)
-    return _pg
-
-
-def pg_partition(con, table, ts):
-    """Creates the monthly partition (the aggregator's naming) of table that holds ts, for rows
-    a test writes directly into an old month."""
-    import datetime
-    d = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
-    start = datetime.datetime(d.year, d.month, 1, tzinfo=datetime.timezone.utc)
-    nxt = datetime.datetime(d.year + (d.month == 12), d.month % 12 + 1, 1,
-                            tzinfo=datetime.timezone.utc)
-    with con.cursor() as cur:
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {table}_p{d.year:04d}{d.month:02d} PARTITION OF "
-                    f"{table} FOR VALUES FROM ({int(start.timestamp())}) TO "
-                    f"({int(nxt.timestamp())})")
-
-
 def plain_unless_told(server):
     """Servers new to a database poll over TLS by default; the suites' agents mostly speak plain
     HTTP, so a server without a tls key gets tls: false here (test_tls.py covers TLS)."""
@@ -307,7 +313,7 @@ def plain_unless_told(server):
     return {**server, "tls": False}
 
 
-class Aggregator(Daemon):
+class Aggregator(Daemon, AggregatorDatabase):
     """A real monitor-aggregator process on 127.0.0.1 with a temp database: a SQLite file, or a
     new PostgreSQL database when db="postgresql" (default: $LANMON_TEST_DB), in the server pg
     (a PgServer; default: the process's)."""
@@ -421,79 +427,6 @@ class Aggregator(Daemon):
             self.pg.drop_db(self.pg_db)
             self.pg_db = None
 
-    # ---- the database, whichever backend ----
-    @contextlib.contextmanager
-    def db_connection(self):
-        """A connection of the test's own (sqlite3 or psycopg2, autocommit)."""
-        if self.backend == "postgresql":
-            con = self.pg.connect(self.pg_db)
-        else:
-            con = sqlite3.connect(self.db, timeout=5, isolation_level=None)
-        try:
-            yield con
-        finally:
-            con.close()
-
-    def query(self, sql, args=()):
-        """Rows of sql ('?' placeholders, SQLite style) as a list of tuples."""
-        with self.db_connection() as con:
-            if self.backend == "postgresql":
-                with con.cursor() as cur:
-                    cur.execute(sql.replace("?", "%s"), tuple(args))
-                    return cur.fetchall() if cur.description else []
-            return con.execute(sql, tuple(args)).fetchall()
-
-    def execute(self, statements):
-        """Runs (sql, args) pairs in one transaction; for PostgreSQL, rows with a ts get the
-        partition of their month first (as the aggregator's own writes do)."""
-        with self.db_connection() as con:
-            if self.backend == "postgresql":
-                with con.cursor() as cur:
-                    for sql, args in statements:
-                        words = sql.split()
-                        if words[:2] == ["INSERT", "INTO"] and words[2] in (
-                                "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-                                "service_status") and "ts" in sql:
-                            cols = sql[sql.index("(") + 1:sql.index(")")].replace(" ", "")
-                            pg_partition(con, words[2], args[cols.split(",").index("ts")])
-                        cur.execute(sql.replace("?", "%s"), tuple(args))
-            else:
-                con.execute("BEGIN")
-                for sql, args in statements:
-                    con.execute(sql, tuple(args))
-                con.execute("COMMIT")
-
-    def integrity(self):
-        """"ok" when the database passes its own check (SQLite: integrity_check; PostgreSQL:
-        every table reads)."""
-        if self.backend == "postgresql":
-            for t in ("servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-                      "service_status", "unit_states", "events", "seed_imports"):
-                self.query(f"SELECT COUNT(*) FROM {t}")
-            return "ok"
-        return self.query("PRAGMA integrity_check")[0][0]
-
-    @contextlib.contextmanager
-    def db_locked(self):
-        """Holds a lock that blocks every write of the aggregator until the block ends."""
-        with self.db_connection() as con:
-            if self.backend == "postgresql":
-                con.autocommit = False
-                with con.cursor() as cur:
-                    cur.execute("LOCK TABLE servers, samples_hourly, gpu_samples_hourly, "
-                                "disk_samples_hourly, service_status, unit_states, events, "
-                                "seed_imports IN EXCLUSIVE MODE")  # reads still pass
-                try:
-                    yield
-                finally:
-                    con.rollback()
-            else:
-                con.execute("BEGIN EXCLUSIVE")
-                try:
-                    yield
-                finally:
-                    con.execute("ROLLBACK")
-
 
 def server_entry(name, agent, **kw):
     """A servers: entry (config or POST body) for an agent on loopback; kw adds or overrides."""
@@ -501,69 +434,6 @@ def server_entry(name, agent, **kw):
          "services": [], "enabled": True}
     e.update(kw)
     return e
-
-
-class FakeAgent:
-    """A misbehaving 'agent' on loopback: mode is 'hang' (accepts, never answers), 'malformed'
-    (200 with broken JSON), 'huge' (200 with a 10 MB body) or 'status:<code>'."""
-
-    def __init__(self, mode):
-        self.mode = mode
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._conns = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _reply(self, conn):
-        try:
-            conn.settimeout(2)
-            data = b""
-            while b"\r\n\r\n" not in data and len(data) < 65536:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            if self.mode == "malformed":
-                body = b'{"node_id": "x", "ts": "2026-01-01T00:00:00Z", "cpu_pct": '
-                status = b"200 OK"
-            elif self.mode == "huge":
-                body = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
-                status = b"200 OK"
-            else:
-                code = int(self.mode.split(":")[1])
-                body = b'{"error": "nope"}'
-                status = f"{code} Nope".encode()
-            conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: " + str(len(body)).encode() +
-                         b"\r\nConnection: close\r\n\r\n" + body)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            if self.mode == "hang":
-                self._conns.append(conn)  # keep it open, never answer
-                continue
-            threading.Thread(target=self._reply, args=(conn,), daemon=True).start()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(2)
-        for c in self._conns:
-            c.close()
-        self.sock.close()
 
 
 # ---- Valgrind: LANMON_VALGRIND=1 runs both daemons under memcheck --------------------------
