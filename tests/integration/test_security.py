@@ -5,210 +5,20 @@ token; allow_from on the agent; static files cannot leave web_root; SQL injectio
 every text field and query parameter; oversized headers and bodies rejected early.
 The dashboard's XSS checks are in tests/web/security.test.mjs, the constant-time compare in
 test_constant_time.py (it needs callgrind)."""
-import datetime
-import http.client as http_client
 import json
 import os
 import secrets
-import select
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (BIN_DIR, Agent, Aggregator, CleanupTestCase, FakeAgent,  # noqa
-                            Response, free_port, http, scaled, wait_until)
-
-TABLES = {"servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
-          "service_status", "unit_states", "events", "seed_imports", "gpu_states",
-          "gpu_usage_hourly", "gpu_usage_daily", "gpu_usage_user_hourly", "gpu_usage_user_daily"}
-
-
-def iso(ts):
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
-
-
-def raw(port, data, src="127.0.0.1", timeout=5.0, chunks=None):
-    """Sends raw bytes (no client-side normalisation of the path) and reads until the server
-    closes or goes quiet. With chunks, sends them one by one after data and stops sending as
-    soon as a reply arrives. Returns (status, head, body, bytes of chunks sent)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    out, sent = b"", 0
-    try:
-        s.settimeout(scaled(timeout))
-        s.bind((src, 0))
-        s.connect(("127.0.0.1", port))
-        s.sendall(data)
-        for c in chunks or ():
-            # Give the server 50 ms to answer before each further piece.
-            if select.select([s], [], [], 0.05)[0]:
-                break
-            s.sendall(c)
-            sent += len(c)
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            out += c
-            if b"\r\n\r\n" in out:
-                head, _, body = out.partition(b"\r\n\r\n")
-                cl = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
-                if cl and len(body) >= int(cl[0].split(b":")[1]):
-                    break
-    except (socket.timeout, ConnectionError):
-        pass
-    finally:
-        s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.") else 0
-    return status, head.decode(errors="replace"), body, sent
-
-
-def http_from(src, method, url, headers=None, body=None, timeout=5.0):
-    """http() from a chosen loopback source address (a client of its own)."""
-    u = urllib.parse.urlsplit(url)
-    conn = http_client.HTTPConnection(u.hostname, u.port, timeout=scaled(timeout),
-                                      source_address=(src, 0))
-    hdrs = dict(headers or {})
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        hdrs.setdefault("Content-Type", "application/json")
-    try:
-        conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=data,
-                     headers=hdrs)
-        r = conn.getresponse()
-        return Response(r.status, dict(r.getheaders()), r.read())
-    finally:
-        conn.close()
-
-
-def get(port, path, extra=b"", src="127.0.0.1"):
-    return raw(port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-               extra + b"\r\n", src=src)
-
-
-class SnapshotAgent:
-    """A fake agent serving a well-formed snapshot whose strings are chosen by the test (GPU
-    names, mounts, unit names and states, node_id, errors) and a /v1/services catalog; it
-    records the Authorization headers it receives."""
-
-    def __init__(self, strings, catalog=None, catalog_status=200):
-        self.strings = dict(strings)
-        self.unit_state = "active"
-        self.catalog = catalog or []
-        self.catalog_status = catalog_status
-        self.auth = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                outer.auth.append(self.headers.get("Authorization"))
-                if self.path.startswith("/v1/snapshot"):
-                    code, body = 200, outer.snapshot()
-                elif self.path.startswith("/v1/services"):
-                    code = outer.catalog_status
-                    body = {"services": outer.catalog} if code == 200 else \
-                        {"error": outer.strings["agent_error"]}
-                else:
-                    code, body = 404, {"error": "not found"}
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def snapshot(self):
-        p, now = self.strings, int(time.time())
-        return {
-            "node_id": p["node_id"], "ts": iso(now), "agent_version": p["agent_version"],
-            "uptime_s": 1000, "cpu_count": 4, "load": [0.5, 0.4, 0.3], "cpu_pct": 12.5,
-            "mem": {"used_bytes": 1000, "total_bytes": 4000, "used_pct": 25.0},
-            "disks": [{"mount": p["mount"], "used_bytes": 10, "total_bytes": 40, "used_pct": 25.0},
-                      {"mount": "/data", "used_bytes": None, "total_bytes": None,
-                       "used_pct": None, "error": p["disk_error"]}],
-            "gpus": [{"index": 0, "name": p["gpu_name"], "uuid": p["gpu_uuid"], "util_pct": 40.0,
-                      "mem_used_mb": 100, "mem_total_mb": 1000, "temp_c": 50.0, "power_w": 70.0},
-                     {"index": 1, "name": "ok gpu", "uuid": "GPU-1", "util_pct": None,
-                      "mem_used_mb": None, "mem_total_mb": None, "temp_c": None,
-                      "power_w": None, "error": p["gpu_error"]}],
-            "services": [{"name": p["unit"], "active_state": self.unit_state,
-                          "sub_state": p["sub_state"], "since": iso(now - 60)},
-                         {"name": "odd.service", "active_state": p["active_state"],
-                          "sub_state": p["sub_state"]},
-                         {"name": "broken.service", "error": p["unit_error"]},
-                         {"name": p.get("unwatched", "x<b>.service"), "active_state": "failed",
-                          "sub_state": "failed"}],
-            "health": "degraded",
-        }
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Fixture(CleanupTestCase):
-    def agent(self, proc, start=True, **kw):
-        a = Agent(proc.dir, **kw)
-
-        def stop():
-            rc, _ = a.stop()
-            out = a.output()
-            a.close()
-            self.assertIn(rc, (0, -9), f"agent exit {rc}\n{out[-3000:]}")
-        self.cleanups.append(stop)
-        return a.start() if start else a
-
-    def aggregator(self, servers=(), start=True, **kw):
-        g = Aggregator(servers=servers, **kw)
-
-        def stop():
-            rc, _ = g.stop()
-            out = g.output()
-            g.close()
-            self.assertIn(rc, (0, -9), f"aggregator exit {rc}\n{out[-4000:]}")
-        self.cleanups.append(stop)
-        return g.start() if start else g
-
-    def snapshot_agent(self, strings, **kw):
-        f = SnapshotAgent(strings, **kw)
-        self.cleanups.append(f.close)
-        return f
-
-    def db(self, g):
-        con = sqlite3.connect(g.db, timeout=10)
-        self.cleanups.append(con.close)
-        return con
-
-    def assert_db_intact(self, g, servers):
-        con = sqlite3.connect(g.db, timeout=10)
-        try:
-            self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-            tables = {r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-            self.assertEqual(tables, TABLES)
-            self.assertEqual(con.execute("SELECT COUNT(*) FROM servers").fetchone()[0], servers)
-        finally:
-            con.close()
+from lanmon_testlib import BIN_DIR, free_port, http, scaled, wait_until  # noqa: E402
+from securitylib import Fixture, get, http_from, raw  # noqa: E402
 
 
 class TokenLeakTest(Fixture):
@@ -227,8 +37,7 @@ class TokenLeakTest(Fixture):
         proc = self.live_proc()
         a = self.agent(proc, token=agent_tok, env=debug)
         b = self.agent(proc, token=other_tok, env=debug, node_id="srv-other")
-        failing = FakeAgent("status:500")
-        self.cleanups.append(failing.close)
+        failing = self.fake_agent("status:500")
         g = self.aggregator([
             {"name": "good", "host": "127.0.0.1", "agent_port": a.port, "token": agent_tok,
              "services": [], "enabled": True},
@@ -577,8 +386,8 @@ class SqlInjectionTest(Fixture):
         sid = wait_until(lambda: g.servers()["srv"]["online"] and g.servers()["srv"]["id"],
                          timeout=10, what="fake agent online")
         # The stored token reaches the agent byte for byte.
-        self.assertEqual(fake.auth[-1], "Bearer " + token)
-        fake.unit_state = "failed"
+        self.assertEqual(fake.log[-1].headers.get("authorization"), "Bearer " + token)
+        fake.reply.unit_state = "failed"
         wait_until(lambda: [e for e in g.events(server_id=sid) if e["type"] == "service_failed"],
                    timeout=10, what="service_failed")
         con = self.db(g)
