@@ -518,3 +518,28 @@ class CleanupTestCase(unittest.TestCase):
         p = LiveProc(busy_pct=busy)
         self.cleanups.append(p.close)
         return p
+
+    def agent(self, proc, start=True, **kw):
+        """An Agent on the fixture procfs proc (a LiveProc), started unless told; it must exit
+        0 after the test (-9 when the test killed it): a sanitizer report fails the test."""
+        a = Agent(proc.dir, **kw)
+        self.cleanups.append(lambda: self._stop_checked(a, "agent"))
+        return a.start() if start else a
+
+    def aggregator(self, servers=(), start=True, **kw):
+        """An Aggregator of servers, started unless told, checked at its exit as agent()."""
+        g = Aggregator(servers=servers, **kw)
+        self.cleanups.append(lambda: self._stop_checked(g, "aggregator"))
+        return g.start() if start else g
+
+    def fake_agent(self, reply, **kw):
+        """A FakeAgent (fakeagent.py: reply and options there), closed after the test."""
+        f = FakeAgent(reply, **kw)
+        self.cleanups.append(f.close)
+        return f
+
+    def _stop_checked(self, d, what):
+        rc, _ = d.stop()
+        out = d.output()
+        d.close()
+        self.assertIn(rc, (0, -9), f"{what} exit {rc}\n{out[-4000:]}")

@@ -14,8 +14,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, FakeAgent, Prober,  # noqa: E402
-                            Response, http_reply, json_reply, scaled, snapshot, wait_until)
+from lanmon_testlib import (CleanupTestCase, Prober, Response,  # noqa: E402
+                            http_reply, json_reply, scaled, snapshot, wait_until)
 
 TABLES = {"servers", "samples_hourly", "gpu_samples_hourly", "disk_samples_hourly",
           "service_status", "unit_states", "events", "seed_imports", "gpu_states",
@@ -134,34 +134,6 @@ class AgentStrings:
 
 
 class Fixture(CleanupTestCase):
-    def agent(self, proc, start=True, **kw):
-        a = Agent(proc.dir, **kw)
-
-        def stop():
-            rc, _ = a.stop()
-            out = a.output()
-            a.close()
-            self.assertIn(rc, (0, -9), f"agent exit {rc}\n{out[-3000:]}")
-        self.cleanups.append(stop)
-        return a.start() if start else a
-
-    def aggregator(self, servers=(), start=True, **kw):
-        g = Aggregator(servers=servers, **kw)
-
-        def stop():
-            rc, _ = g.stop()
-            out = g.output()
-            g.close()
-            self.assertIn(rc, (0, -9), f"aggregator exit {rc}\n{out[-4000:]}")
-        self.cleanups.append(stop)
-        return g.start() if start else g
-
-    def fake_agent(self, reply, **kw):
-        """A FakeAgent (lanmon_testlib), closed after the test."""
-        f = FakeAgent(reply, **kw)
-        self.cleanups.append(f.close)
-        return f
-
     def snapshot_agent(self, strings, **kw):
         """A FakeAgent serving AgentStrings(strings, **kw) (its .reply)."""
         return self.fake_agent(AgentStrings(strings, **kw))

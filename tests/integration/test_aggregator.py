@@ -9,49 +9,21 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, DBusMock, FakeAgent,  # noqa: E402
-                            http, server_entry, wait_until)
+from lanmon_testlib import (Agent, Aggregator, CleanupTestCase, DBusMock,  # noqa: E402
+                            server_entry, wait_until)
 
 INTERVAL = 1.0
 TIMEOUT = 0.5
 OFFLINE_AFTER = 2 * INTERVAL + TIMEOUT + INTERVAL  # the bound for server_down
 
 
-class Fixture(CleanupTestCase):
-    def agent(self, proc, **kw):
-        a = Agent(proc.dir, **kw).start()
-
-        def stop():
-            rc, _ = a.stop()
-            out = a.output()
-            a.close()
-            self.assertIn(rc, (0, -9), f"agent exit {rc}\n{out[-2000:]}")
-        self.cleanups.append(stop)
-        return a
-
-    def aggregator(self, servers=(), **kw):
-        g = Aggregator(servers=servers, **kw).start()
-
-        def stop():
-            rc, took = g.stop()
-            out = g.output()
-            g.close()
-            self.assertIn(rc, (0, -9), f"aggregator exit {rc}\n{out[-4000:]}")
-        self.cleanups.append(stop)
-        return g
-
-    def fake(self, mode):
-        f = FakeAgent(mode)
-        self.cleanups.append(f.close)
-        return f
-
-
-class PollingTest(Fixture):
+class PollingTest(CleanupTestCase):
     def test_online_values_and_failures_isolated(self):
         proc = self.live_proc()
         good = self.agent(proc)
         wrong_token = self.agent(proc, token="agent-token-other-012345")
-        hang, bad, huge = self.fake("hang"), self.fake("malformed"), self.fake("huge")
+        hang, bad = self.fake_agent("hang"), self.fake_agent("malformed")
+        huge = self.fake_agent("huge")
         g = self.aggregator([
             server_entry("good", good),
             server_entry("wrongtoken", good, agent_port=wrong_token.port),
@@ -174,7 +146,7 @@ class PollingTest(Fixture):
         self.assertGreaterEqual(rows, 2)
 
 
-class CrudTest(Fixture):
+class CrudTest(CleanupTestCase):
     def test_crud_and_validation(self):
         proc = self.live_proc()
         a = self.agent(proc)
@@ -262,7 +234,7 @@ class CrudTest(Fixture):
             self.assertNotIn(b"root:", r.body)
 
 
-class HistoryTest(Fixture):
+class HistoryTest(CleanupTestCase):
     def test_buckets_match_samples(self):
         proc = self.live_proc(busy=25)
         a = self.agent(proc)
@@ -394,7 +366,7 @@ class HistoryTest(Fixture):
                    timeout=15, what="writes resumed")
 
 
-class CommandLineTest(Fixture):
+class CommandLineTest(CleanupTestCase):
     def test_check_config_and_version(self):
         import subprocess
         exe = os.path.join(os.environ["LANMON_BIN_DIR"], "monitor-aggregator")

@@ -3,7 +3,8 @@
 daemons on 127.0.0.0/8; the other items are in test_security_hardening.py:
 
   item 2  SlowLorisTest      1,100 / 300 slow sockets, allow_from at accept, absolute deadlines
-  item 3  AuthFailureTest    failed tokens logged and slowed (429), polls at the same address kept"""
+  item 3  AuthFailureTest    failed tokens logged and slowed (429), polls at the same address
+                             kept"""
 import os
 import resource
 import selectors

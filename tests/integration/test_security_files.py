@@ -11,23 +11,11 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (BIN_DIR, Aggregator, CleanupTestCase, free_port,  # noqa: E402
-                            scaled, wait_until)
+from lanmon_testlib import (BIN_DIR, CleanupTestCase, free_port, scaled,  # noqa: E402
+                            wait_until)
 
 
-class Fixture(CleanupTestCase):
-    def aggregator(self, servers=(), start=True, **kw):
-        g = Aggregator(servers=servers, **kw)
-
-        def stop():
-            rc, _ = g.stop()
-            g.close()
-            self.assertIn(rc, (0, -9), f"aggregator exit {rc}")
-        self.cleanups.append(stop)
-        return g.start() if start else g
-
-
-class FileModesTest(Fixture):
+class FileModesTest(CleanupTestCase):
     """Issue 11 item 4: the database, its -wal/-shm, the lock file and every backup hold (or sit
     beside) the agents' tokens: 0600 whatever the umask; logs 0640. Files an older version left
     wider are narrowed at start, and the log says so."""

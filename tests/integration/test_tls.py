@@ -13,17 +13,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from lanmon_testlib import (BIN_DIR, Agent, Aggregator, CleanupTestCase, http,  # noqa: E402
-                            scaled, wait_until)
+from lanmon_testlib import (BIN_DIR, Agent, CleanupTestCase, http,  # noqa: E402
+                            scaled, server_entry, wait_until)
 
 PIN_MISMATCH = "certificate changed (pin mismatch)"
-
-
-def entry(name, agent, **kw):
-    e = {"name": name, "host": "127.0.0.1", "agent_port": agent.port, "token": agent.token,
-         "tls": True}
-    e.update(kw)
-    return e
 
 
 def curl_pin_ok(url, pin):
@@ -35,28 +28,6 @@ def curl_pin_ok(url, pin):
 
 
 class Fixture(CleanupTestCase):
-    def agent(self, proc, **kw):
-        a = Agent(proc.dir, **kw).start()
-
-        def stop():
-            rc, _ = a.stop()
-            out = a.output()
-            a.close()
-            self.assertIn(rc, (0, -9), f"agent exit {rc}\n{out[-2000:]}")
-        self.cleanups.append(stop)
-        return a
-
-    def aggregator(self, servers=(), **kw):
-        g = Aggregator(servers=servers, **kw).start()
-
-        def stop():
-            rc, _ = g.stop()
-            out = g.output()
-            g.close()
-            self.assertIn(rc, (0, -9), f"aggregator exit {rc}\n{out[-4000:]}")
-        self.cleanups.append(stop)
-        return g
-
     def server(self, g, name):
         return g.servers()[name]
 
@@ -133,7 +104,7 @@ class AgentTlsTest(Fixture):
 class PinningTest(Fixture):
     def test_pinned_handshake(self):
         a = self.agent(self.live_proc(), tls=True)
-        g = self.aggregator([entry("pinned", a, tls_pin=a.pin)])
+        g = self.aggregator([server_entry("pinned", a, tls=True, tls_pin=a.pin)])
         s = self.wait_online(g, "pinned")
         self.assertEqual(s["tls_state"], "pinned")
         self.assertEqual(s["tls_pin"], a.pin)
@@ -200,9 +171,9 @@ class PinningTest(Fixture):
         wrong_name.gen_cert(name="not-this-host.example")
         wrong_name.start()
         g = self.aggregator([
-            entry("wrongca", a, tls_ca_file=other.cert),
-            entry("rightca", a, tls_ca_file=a.cert),
-            entry("wrongname", wrong_name, tls_ca_file=wrong_name.cert),
+            server_entry("wrongca", a, tls=True, tls_ca_file=other.cert),
+            server_entry("rightca", a, tls=True, tls_ca_file=a.cert),
+            server_entry("wrongname", wrong_name, tls=True, tls_ca_file=wrong_name.cert),
         ])
         s = self.wait_error(g, "wrongca", "certificate not trusted: ")
         self.assertEqual(s["tls_state"], "ca")
@@ -221,7 +192,8 @@ class PinningTest(Fixture):
         offset = os.path.join(proc.dir, "clock-offset")
         with open(offset, "w") as f:
             f.write(str(3 * 86400))  # the aggregator's clock runs three days ahead
-        g = self.aggregator([entry("pinned", a, tls_pin=a.pin), entry("tofu", a)],
+        g = self.aggregator([server_entry("pinned", a, tls=True, tls_pin=a.pin),
+                             server_entry("tofu", a, tls=True)],
                             env={"LANMON_TEST_CLOCK_OFFSET_FILE": offset})
         s = self.wait_error(g, "pinned", "certificate expired on ")
         self.assertFalse(s["online"])
@@ -240,8 +212,8 @@ class CrossedTest(Fixture):
         proc = self.live_proc()
         tls_agent = self.agent(proc, tls=True)
         plain_agent = self.agent(proc)
-        g = self.aggregator([entry("plain-to-tls", tls_agent, tls=False),
-                             entry("tls-to-plain", plain_agent)])
+        g = self.aggregator([server_entry("plain-to-tls", tls_agent, tls=False),
+                             server_entry("tls-to-plain", plain_agent, tls=True)])
         s = self.wait_error(g, "plain-to-tls", "the agent speaks HTTPS only")
         self.assertEqual(s["last_error"],
                          "the agent speaks HTTPS only: turn tls on for this server (and pin its "
