@@ -100,7 +100,7 @@ class FakeAgent:
       counted in `aborted` and gets nothing.
     keep_alive: serve further requests on a connection (the reply must not say Connection:
       close: http_reply(..., close=False)); otherwise one request per connection.
-    counted(req): whether a request counts in requests / in_flight / aborted (default: all);
+    counted(req): whether a request counts in requests and in_flight (default: all);
       `shared` is an InFlight counted as well (over several agents).
 
     Records: requests (counted requests), in_flight / max_in_flight, aborted, sent_bytes (of
