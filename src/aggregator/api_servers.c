@@ -227,8 +227,7 @@ void agg_api_handle_catalog(void *ctx, struct mon_http_request *req, struct mon_
         agg_api_store_error(resp, r, "server");
         return;
     }
-    d = mon_http_defer(req);
-    if (!d) {
+    if (mon_http_defer(req, &d) < 0) {
         mon_http_error(resp, 503, "the aggregator is stopping");
         goto out;
     }

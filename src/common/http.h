@@ -149,10 +149,11 @@ void mon_http_error(struct mon_http_response *resp, int status, const char *fmt,
     __attribute__((format(printf, 3, 4)));
 
 /* For a handler whose answer comes from elsewhere (another thread) later: the connection is
- * set aside (no worker thread waits for it) until mon_http_deferred_answer. Returns NULL when
- * the server is stopping or out of memory: then answer at once. The handler must not fill
- * resp after deferring. */
-struct mon_http_deferred *mon_http_defer(struct mon_http_request *req);
+ * set aside (no worker thread waits for it) until mon_http_deferred_answer, which releases
+ * *ret_deferred (shared by the request and the answering side; never free it). MON_EBUSY when
+ * the server is stopping, MON_EINVAL when req was deferred already or has no server,
+ * MON_ENOMEM: then answer at once. The handler must not fill resp after deferring. */
+int mon_http_defer(struct mon_http_request *req, struct mon_http_deferred **ret_deferred);
 
 /* Answers a deferred request, from any thread, exactly once per mon_http_defer: takes over
  * what resp holds (fill it with mon_http_json/mon_http_error/mon_http_set_header first).

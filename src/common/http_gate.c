@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The HTTP front door: accept, allow-list, caps with push-out, request-head deadlines and
- * checks by peeking (on a TLS listener: the first byte only), clean 4xx answers, hand-over to
- * libmicrohttpd, keep-alive deadlines. */
+/* The HTTP front door: the door's thread (accept, request-head deadlines and checks by peeking,
+ * on a TLS listener the first byte only), clean 4xx answers, hand-over to libmicrohttpd,
+ * keep-alive deadlines, and the door's lifetime. Admission and caps: http_gate_admit.c. */
 #include "common/http_gate.h"
+#include "common/http_gate_priv.h"
 
 #include "common/clock.h"
 #include "common/err.h"
-#include "common/log.h"
-#include "common/net.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -15,136 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LINGER_MS       2000 /* after a 4xx: time for the client to read it and hang up */
-#define PEEK_MIN_MS     20   /* re-peek a partial head after this, doubling ... */
-#define PEEK_MAX_MS     250  /* ... up to this, while nothing new arrives */
-#define FULL_RECHECK_MS 100  /* while no connection can be taken: look again after this */
-#define ACCEPT_BURST    64
-#define REPORT_MS       60000 /* each kind of refusal is logged at most once a minute */
-
-enum pending_state {
-    PENDING_WAIT,    /* nothing received yet: polled for input */
-    PENDING_PARTIAL, /* part of a head: peeked again on a timer (its bytes stay queued, so
-                      * the socket would always poll readable) */
-    PENDING_LINGER,  /* answered with a 4xx and half-closed: draining until the client hangs up */
-};
-
-struct pending {
-    struct pending *prev, *next;
-    mon_socket fd;
-    uint8_t key[16];
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
-    enum pending_state state;
-    int64_t deadline_ms, next_peek_ms;
-    unsigned backoff_ms;
-    size_t seen;
-};
-
-struct mon_http_conn {
-    struct mon_http_conn *prev, *next;
-    mon_socket fd;
-    uint8_t key[16];
-    _Atomic int64_t deadline_ms;
-    atomic_bool trusted;
-    bool gone; /* shut down by the door, to be closed by the server; guarded by the lock */
-};
-
-enum report_kind {
-    REPORT_REFUSED,
-    REPORT_PER_IP,
-    REPORT_FULL,
-    REPORT_SLOW,
-    REPORT_IDLE,
-    REPORT_BAD
-};
-
-struct report {
-    unsigned count;
-    int64_t logged_ms;
-    char last[64]; /* the latest client address */
-    char detail[160];
-};
-
-struct mon_http_gate {
-    struct mon_http_gate_options opt;
-    mon_socket listener;
-    uint16_t port;
-    pthread_t thread;
-    bool running;
-    atomic_bool stop;
-    /* The door's thread only: */
-    struct pending *pending;
-    size_t n_pending;
-    char *peek_buf;
-    size_t peek_len;
-    mon_pollfd *pfds;
-    struct pending **polled;
-    struct report reports[REPORT_BAD + 1];
-    bool handed_over; /* since the last timers() */
-    /* Shared with the server's threads: */
-    pthread_mutex_t lock;
-    struct mon_http_conn *live;
-    size_t n_live; /* not gone */
-};
-
-/* ---- reports: counted in the door's thread, logged at most once a minute per kind ---- */
-
-static void report(struct mon_http_gate *g, enum report_kind kind, const struct sockaddr *client,
-                   const char *detail)
-{
-    struct report *r = &g->reports[kind];
-    r->count++;
-    if (client)
-        mon_format_sockaddr(client, r->last, sizeof(r->last));
-    if (detail)
-        snprintf(r->detail, sizeof(r->detail), "%s", detail);
-}
-
-static void report_line(enum report_kind kind, const struct report *r)
-{
-    switch (kind) {
-    case REPORT_REFUSED:
-        mon_warn("refused %u connection(s) from outside allow_from (latest %s)", r->count, r->last);
-        break;
-    case REPORT_PER_IP:
-        mon_warn("%u connection(s) over the per-address limit closed (latest from %s)", r->count,
-                 r->last);
-        break;
-    case REPORT_FULL:
-        mon_warn("connection limit reached: %u waiting connection(s) pushed out (latest new one "
-                 "from %s)",
-                 r->count, r->last);
-        break;
-    case REPORT_SLOW:
-        mon_info("closed %u connection(s) that sent no complete request head in time (latest "
-                 "from %s)",
-                 r->count, r->last);
-        break;
-    case REPORT_IDLE:
-        mon_info("closed %u kept-alive connection(s) whose next request did not arrive in time",
-                 r->count);
-        break;
-    case REPORT_BAD:
-        mon_info("answered %u malformed request(s) with a 4xx (latest from %s: %s)", r->count,
-                 r->last, r->detail);
-        break;
-    }
-}
-
-/* Logs each kind of event at most once a minute, with the count since the last line. */
-static void reports_flush(struct mon_http_gate *g, int64_t now)
-{
-    for (size_t k = 0; k < sizeof(g->reports) / sizeof(g->reports[0]); k++) {
-        struct report *r = &g->reports[k];
-        if (r->count == 0 || (r->logged_ms && now - r->logged_ms < REPORT_MS))
-            continue;
-        report_line((enum report_kind)k, r);
-        r->count = 0;
-        r->logged_ms = now;
-    }
-}
 
 /* ---- connections waiting at the door ---- */
 
@@ -160,7 +29,7 @@ static void pending_unlink(struct mon_http_gate *g, struct pending *p)
     g->n_pending--;
 }
 
-static void pending_drop(struct mon_http_gate *g, struct pending *p)
+void mon_http_gate_pending_drop(struct mon_http_gate *g, struct pending *p)
 {
     pending_unlink(g, p);
     mon_os_sock_close(p->fd);
@@ -186,8 +55,8 @@ static const char *reason_phrase(int status)
 }
 
 /* Answers status {"error": msg} on the raw socket, half-closes it and lets it linger. */
-static void pending_answer(struct mon_http_gate *g, struct pending *p, int status, const char *msg,
-                           int64_t now)
+void mon_http_gate_pending_answer(struct mon_http_gate *g, struct pending *p, int status,
+                                  const char *msg, int64_t now)
 {
     char head[256], *body;
     cJSON *obj = cJSON_CreateObject();
@@ -234,15 +103,16 @@ static void pending_first_byte(struct mon_http_gate *g, struct pending *p, unsig
         pending_handover(g, p);
         return;
     }
-    report(g, REPORT_BAD, (struct sockaddr *)&p->addr, "plain HTTP on the HTTPS port");
+    mon_http_gate_report(g, REPORT_BAD, (struct sockaddr *)&p->addr,
+                         "plain HTTP on the HTTPS port");
     if ((first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z'))
-        pending_answer(g, p, 400, "this port serves HTTPS only: use https://", now);
+        mon_http_gate_pending_answer(g, p, 400, "this port serves HTTPS only: use https://", now);
     else
-        pending_drop(g, p);
+        mon_http_gate_pending_drop(g, p);
 }
 
 /* The socket is readable (or due for another peek): look at what the client sent. */
-static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now)
+void mon_http_gate_pending_read(struct mon_http_gate *g, struct pending *p, int64_t now)
 {
     struct mon_http_head_result res;
     enum mon_http_head_verdict v;
@@ -257,14 +127,14 @@ static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now
                 break;
         }
         if (n <= 0)
-            pending_drop(g, p);
+            mon_http_gate_pending_drop(g, p);
         return;
     }
     n = mon_os_sock_recv(p->fd, g->peek_buf, g->opt.tls ? 1 : g->peek_len, true);
     if (n == MON_EAGAIN)
         return;
     if (n <= 0) { /* hung up before sending a request */
-        pending_drop(g, p);
+        mon_http_gate_pending_drop(g, p);
         return;
     }
     if (g->opt.tls) {
@@ -274,8 +144,9 @@ static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now
     if ((unsigned char)g->peek_buf[0] == TLS_HANDSHAKE_RECORD) {
         /* https:// to a plain port: answered at once, not after the head deadline (the client
          * reads a plain answer where its handshake expected a record: a clear failure). */
-        report(g, REPORT_BAD, (struct sockaddr *)&p->addr, "TLS on the plain HTTP port");
-        pending_answer(g, p, 400, "this port speaks plain HTTP, not HTTPS", now);
+        mon_http_gate_report(g, REPORT_BAD, (struct sockaddr *)&p->addr,
+                             "TLS on the plain HTTP port");
+        mon_http_gate_pending_answer(g, p, 400, "this port speaks plain HTTP, not HTTPS", now);
         return;
     }
     v = mon_http_head_check(g->peek_buf, (size_t)n, &g->opt.limits, &res);
@@ -289,149 +160,11 @@ static void pending_read(struct mon_http_gate *g, struct pending *p, int64_t now
         return;
     }
     if (v == MON_HTTP_HEAD_REJECT) {
-        report(g, REPORT_BAD, (struct sockaddr *)&p->addr, res.error);
-        pending_answer(g, p, res.status, res.error, now);
+        mon_http_gate_report(g, REPORT_BAD, (struct sockaddr *)&p->addr, res.error);
+        mon_http_gate_pending_answer(g, p, res.status, res.error, now);
         return;
     }
     pending_handover(g, p);
-}
-
-/* ---- admission: caps and push-out ---- */
-
-struct victim {
-    struct pending *p;
-    struct mon_http_conn *c;
-    int64_t deadline;
-    bool trusted;
-};
-
-/* Keeps the better victim: untrusted before trusted, then the earliest deadline. */
-static void consider(struct victim *v, struct pending *p, struct mon_http_conn *c, int64_t deadline,
-                     bool trusted)
-{
-    if ((v->p || v->c) &&
-        (trusted > v->trusted || (trusted == v->trusted && deadline >= v->deadline)))
-        return;
-    v->p = p;
-    v->c = c;
-    v->deadline = deadline;
-    v->trusted = trusted;
-}
-
-/* The connection to push out (of this client address, or of anyone when key is NULL): one
- * waiting at the door, or a served one that is between requests or receiving a body. Call with
- * the lock held. */
-static struct victim pick_victim(struct mon_http_gate *g, const uint8_t *key)
-{
-    struct victim v = {0};
-    for (struct pending *p = g->pending; p; p = p->next)
-        if (!key || memcmp(p->key, key, 16) == 0)
-            consider(&v, p, NULL, p->state == PENDING_LINGER ? 0 : p->deadline_ms, false);
-    for (struct mon_http_conn *c = g->live; c; c = c->next) {
-        int64_t d = atomic_load(&c->deadline_ms);
-        if (!c->gone && d != 0 && (!key || memcmp(c->key, key, 16) == 0))
-            consider(&v, NULL, c, d, atomic_load(&c->trusted));
-    }
-    return v;
-}
-
-/* Call with the lock held. */
-static void push_out(struct mon_http_gate *g, struct victim *v)
-{
-    if (v->p) {
-        pending_drop(g, v->p);
-    } else if (v->c) {
-        mon_os_sock_shutdown(v->c->fd, true); /* the server sees the end and closes it */
-        v->c->gone = true;
-        g->n_live--;
-    }
-}
-
-static size_t count_key(struct mon_http_gate *g, const uint8_t *key)
-{
-    size_t n = 0;
-    for (struct pending *p = g->pending; p; p = p->next)
-        n += memcmp(p->key, key, 16) == 0;
-    for (struct mon_http_conn *c = g->live; c; c = c->next)
-        n += !c->gone && memcmp(c->key, key, 16) == 0;
-    return n;
-}
-
-/* True when a new connection could be taken now: below the cap, or someone to push out. */
-static bool may_accept(struct mon_http_gate *g)
-{
-    bool ok;
-    if (g->n_pending > 0)
-        return true;
-    pthread_mutex_lock(&g->lock);
-    ok = g->n_live < g->opt.max_connections;
-    for (struct mon_http_conn *c = g->live; c && !ok; c = c->next)
-        ok = !c->gone && atomic_load(&c->deadline_ms) != 0;
-    pthread_mutex_unlock(&g->lock);
-    return ok;
-}
-
-static void admit(struct mon_http_gate *g, mon_socket fd, const struct sockaddr_storage *addr,
-                  socklen_t addr_len, int64_t now)
-{
-    const struct sockaddr *sa = (const struct sockaddr *)addr;
-    struct pending *p;
-    struct victim v;
-    uint8_t key[16];
-    bool over, refused = g->opt.allow && !g->opt.allow(g->opt.allow_ctx, sa);
-
-    if (refused)
-        report(g, REPORT_REFUSED, sa, NULL);
-    mon_addr_key(sa, false, key);
-    pthread_mutex_lock(&g->lock);
-    if (g->opt.per_ip_connections && count_key(g, key) >= g->opt.per_ip_connections) {
-        v = pick_victim(g, key);
-        report(g, REPORT_PER_IP, sa, NULL);
-        if (!v.p && !v.c) {
-            pthread_mutex_unlock(&g->lock);
-            mon_os_sock_close(fd);
-            return;
-        }
-        push_out(g, &v);
-    }
-    over = g->n_pending + g->n_live >= g->opt.max_connections;
-    if (over) {
-        v = pick_victim(g, NULL);
-        if (!v.p && !v.c) {
-            pthread_mutex_unlock(&g->lock);
-            mon_os_sock_close(fd);
-            return;
-        }
-        report(g, REPORT_FULL, sa, NULL);
-        push_out(g, &v);
-    }
-    pthread_mutex_unlock(&g->lock);
-    p = calloc(1, sizeof(*p));
-    if (!p) {
-        mon_os_sock_close(fd);
-        return;
-    }
-    p->fd = fd;
-    memcpy(p->key, key, sizeof(key));
-    memcpy(&p->addr, addr, sizeof(*addr));
-    p->addr_len = addr_len;
-    p->state = PENDING_WAIT;
-    p->deadline_ms = now + g->opt.head_timeout_ms;
-    p->next = g->pending;
-    if (g->pending)
-        g->pending->prev = p;
-    g->pending = p;
-    g->n_pending++;
-    /* Outside allow_from: answered at once, before a byte of the request is read, and closed
-     * (lingering briefly so that the answer is not lost; the first to go when full). On a TLS
-     * listener no answer can be read before a handshake, which such a client must not get:
-     * closed at once. */
-    if (refused && g->opt.tls)
-        pending_drop(g, p);
-    else if (refused)
-        pending_answer(g, p, 403, "forbidden: client address not in allow_from", now);
-    else
-        pending_read(g, p, now); /* the head usually came with the connection: no poll round */
 }
 
 /* ---- the door's thread ---- */
@@ -453,10 +186,10 @@ static int timers(struct mon_http_gate *g, int64_t now)
         after = p->next;
         if (now >= p->deadline_ms) {
             if (p->state != PENDING_LINGER)
-                report(g, REPORT_SLOW, (struct sockaddr *)&p->addr, NULL);
-            pending_drop(g, p);
+                mon_http_gate_report(g, REPORT_SLOW, (struct sockaddr *)&p->addr, NULL);
+            mon_http_gate_pending_drop(g, p);
         } else if (p->state == PENDING_PARTIAL && now >= p->next_peek_ms) {
-            pending_read(g, p, now); /* may hand p over or free it */
+            mon_http_gate_pending_read(g, p, now); /* may hand p over or free it */
         }
     }
     for (p = g->pending; p; p = p->next) {
@@ -476,7 +209,7 @@ static int timers(struct mon_http_gate *g, int64_t now)
             mon_os_sock_shutdown(c->fd, true);
             c->gone = true;
             g->n_live--;
-            report(g, REPORT_IDLE, NULL, NULL);
+            mon_http_gate_report(g, REPORT_IDLE, NULL, NULL);
         } else if (d < next) {
             next = d;
         }
@@ -500,10 +233,10 @@ static void *gate_main(void *arg)
     while (!atomic_load(&g->stop)) {
         int64_t now = mon_mono_ms();
         int timeout = timers(g, now);
-        bool accepting = may_accept(g);
+        bool accepting = mon_http_gate_may_accept(g);
         size_t n = 1;
 
-        reports_flush(g, now);
+        mon_http_gate_reports_flush(g, now);
         g->pfds[0].fd = g->listener;
         g->pfds[0].events = accepting ? MON_POLLIN : 0;
         g->pfds[0].revents = 0;
@@ -523,14 +256,15 @@ static void *gate_main(void *arg)
         /* The polled entries stay valid here: only this thread frees them. */
         for (size_t i = 1; i < n; i++)
             if (g->pfds[i].revents)
-                pending_read(g, g->polled[i], now);
+                mon_http_gate_pending_read(g, g->polled[i], now);
         for (int i = 0; i < ACCEPT_BURST && (g->pfds[0].revents & MON_POLLIN); i++) {
             struct sockaddr_storage addr;
             socklen_t addr_len = 0;
             mon_socket fd;
-            if (!may_accept(g) || mon_os_accept(g->listener, &fd, &addr, &addr_len) < 0)
+            if (!mon_http_gate_may_accept(g) ||
+                mon_os_accept(g->listener, &fd, &addr, &addr_len) < 0)
                 break;
-            admit(g, fd, &addr, addr_len, now);
+            mon_http_gate_admit(g, fd, &addr, addr_len, now);
         }
     }
     return NULL;
@@ -593,7 +327,7 @@ void mon_http_gate_stop(struct mon_http_gate *g)
     pthread_join(g->thread, NULL);
     g->running = false;
     while (g->pending)
-        pending_drop(g, g->pending);
+        mon_http_gate_pending_drop(g, g->pending);
 }
 
 void mon_http_gate_free(struct mon_http_gate *g)
@@ -612,58 +346,4 @@ void mon_http_gate_free(struct mon_http_gate *g)
     free(g->pfds);
     free(g->polled);
     free(g);
-}
-
-struct mon_http_conn *mon_http_gate_conn_started(struct mon_http_gate *g, mon_socket fd,
-                                                 const struct sockaddr *client)
-{
-    struct mon_http_conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->fd = fd;
-    mon_addr_key(client, false, c->key);
-    /* The head is here already (the door checked it): the first request is read at once. */
-    atomic_store(&c->deadline_ms, mon_mono_ms() + g->opt.head_timeout_ms);
-    pthread_mutex_lock(&g->lock);
-    c->next = g->live;
-    if (g->live)
-        g->live->prev = c;
-    g->live = c;
-    g->n_live++;
-    pthread_mutex_unlock(&g->lock);
-    return c;
-}
-
-void mon_http_gate_conn_closed(struct mon_http_gate *g, struct mon_http_conn *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&g->lock);
-    if (g->live == c)
-        g->live = c->next;
-    if (c->prev)
-        c->prev->next = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (!c->gone)
-        g->n_live--;
-    pthread_mutex_unlock(&g->lock);
-    free(c);
-}
-
-void mon_http_conn_set_deadline(struct mon_http_conn *c, int64_t deadline_ms)
-{
-    if (c)
-        atomic_store_explicit(&c->deadline_ms, deadline_ms, memory_order_relaxed);
-}
-
-void mon_http_conn_trust(struct mon_http_conn *c)
-{
-    if (c)
-        atomic_store_explicit(&c->trusted, true, memory_order_relaxed);
-}
-
-bool mon_http_conn_trusted(const struct mon_http_conn *c)
-{
-    return c && atomic_load_explicit(&c->trusted, memory_order_relaxed);
 }

@@ -68,10 +68,11 @@ void mon_http_gate_stop(struct mon_http_gate *g);
 void mon_http_gate_free(struct mon_http_gate *g);
 
 /* A connection the server took over (from its "connection started" notification): tracked
- * for the caps and deadlines until mon_http_gate_conn_closed. NULL when out of memory (the
- * connection then simply has no deadline). */
-struct mon_http_conn *mon_http_gate_conn_started(struct mon_http_gate *g, mon_socket fd,
-                                                 const struct sockaddr *client);
+ * for the caps and deadlines until mon_http_gate_conn_closed, which frees *ret_conn (owned by
+ * the gate; the server keeps the pointer). MON_ENOMEM when out of memory (the connection then
+ * simply has no deadline). Thread-safe (takes the gate's lock). */
+int mon_http_gate_conn_started(struct mon_http_gate *g, mon_socket fd,
+                               const struct sockaddr *client, struct mon_http_conn **ret_conn);
 
 /* The server is about to close the connection's socket. Accepts NULL. */
 void mon_http_gate_conn_closed(struct mon_http_gate *g, struct mon_http_conn *c);

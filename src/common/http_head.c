@@ -21,7 +21,7 @@ static enum mon_http_head_verdict reject(struct mon_http_head_result *res, int s
     return MON_HTTP_HEAD_REJECT;
 }
 
-static bool name_is(const char *name, size_t len, const char *want)
+bool mon_http_name_is(const char *name, size_t len, const char *want)
 {
     if (strlen(want) != len)
         return false;
@@ -117,9 +117,9 @@ static enum mon_http_head_verdict field_line(const char *line, size_t len, struc
         v++;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    if (name_is(line, (size_t)(colon - line), "transfer-encoding")) {
+    if (mon_http_name_is(line, (size_t)(colon - line), "transfer-encoding")) {
         f->has_te = true;
-    } else if (name_is(line, (size_t)(colon - line), "content-length")) {
+    } else if (mon_http_name_is(line, (size_t)(colon - line), "content-length")) {
         if (f->has_length)
             return reject(res, 400, "more than one Content-Length header");
         if (v == end)

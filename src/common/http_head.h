@@ -44,4 +44,8 @@ enum mon_http_head_verdict mon_http_head_check(const char *buf, size_t len,
  * '&'-separated piece, an upper bound of what libmicrohttpd stores. */
 size_t mon_http_query_params(const char *query, size_t len);
 
+/* True when the len bytes of a header field name equal want (lower case) in any letter case,
+ * without the locale-dependent ctype functions. */
+bool mon_http_name_is(const char *name, size_t len, const char *want);
+
 #endif

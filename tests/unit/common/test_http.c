@@ -157,7 +157,7 @@ static void h_later(void *ctx, struct mon_http_request *req, struct mon_http_res
     pthread_t th;
     assert_non_null(l);
     l->t = t;
-    l->d = mon_http_defer(req);
+    assert_int_equal(mon_http_defer(req, &l->d), MON_OK);
     assert_non_null(l->d);
     mon_http_set_header(resp, "X-Dropped", "1"); /* ignored: the deferred answer counts */
     if (atomic_load(&t->never_answer)) {
