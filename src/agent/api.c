@@ -399,9 +399,9 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
     pthread_mutex_init(&api->units_lock, NULL);
     api->cfg = cfg;
     api->sampler = sampler;
-    api->units = agent_systemd_units_new(UNIT_TIMEOUT_MS);
     opt.ctx = api;
-    if (!api->units || mon_authlimit_new("agent", &api->auth_failures) < 0 ||
+    if (agent_systemd_units_new(UNIT_TIMEOUT_MS, &api->units) < 0 ||
+        mon_authlimit_new("agent", &api->auth_failures) < 0 ||
         mon_http_start(&opt, &api->http, why, why_len) < 0) {
         if (!api->units || !api->auth_failures)
             snprintf(why, why_len, "out of memory");

@@ -24,11 +24,13 @@ struct agent_systemd_units;
  * connection opened lazily and re-opened after failures, so the agent survives a D-Bus restart
  * and runs without libsystemd (every unit then carries an error saying so). Every call is
  * bounded by timeout_ms. The library is libsystemd.so.0, or $MONITOR_AGENT_LIBSYSTEMD when set
- * (a path or another name). Returns NULL when out of memory. */
-struct agent_systemd_units *agent_systemd_units_new(int64_t timeout_ms);
+ * (a path or another name). Returns MON_OK and the reader in *ret_units (the caller's, freed
+ * with agent_systemd_units_free), or MON_ENOMEM. */
+int agent_systemd_units_new(int64_t timeout_ms, struct agent_systemd_units **ret_units);
 
 /* Like agent_systemd_units_new() with the library to load given (tests use a missing one). */
-struct agent_systemd_units *agent_systemd_units_new_from(int64_t timeout_ms, const char *library);
+int agent_systemd_units_new_from(int64_t timeout_ms, const char *library,
+                                 struct agent_systemd_units **ret_units);
 
 /* Reads the state of one unit by name (LoadUnit/GetUnit + properties ActiveState, SubState,
  * StateChangeTimestamp). A unit systemd does not know gives active_state "inactive",

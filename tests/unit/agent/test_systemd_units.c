@@ -150,8 +150,7 @@ static int setup(void **state)
         return -1;
     }
     use_mock_bus(f);
-    f->u = agent_systemd_units_new(TIMEOUT_MS);
-    if (!f->u)
+    if (agent_systemd_units_new(TIMEOUT_MS, &f->u) < 0)
         goto fail;
     *state = f;
     return 0;
@@ -360,8 +359,7 @@ static void test_no_bus(void **state)
     assert_true(snprintf(addr, sizeof(addr), "unix:path=%s/no-such-socket", f->dir) <
                 (int)sizeof(addr));
     assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1), 0);
-    u = agent_systemd_units_new(TIMEOUT_MS);
-    assert_non_null(u);
+    assert_int_equal(agent_systemd_units_new(TIMEOUT_MS, &u), MON_OK);
     assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_string_equal(st.name, "nginx.service");
     assert_non_null(strstr(st.error, "system bus unavailable"));
@@ -420,12 +418,13 @@ static void test_systemd_gone(void **state)
 static void test_hung_systemd_is_bounded(void **state)
 {
     struct fixture *f = *state;
-    struct agent_systemd_units *u = agent_systemd_units_new(300);
+    struct agent_systemd_units *u = NULL;
     struct agent_unit_state st;
     pid_t pid = mock_pid(f);
     int64_t t0, elapsed;
     int r;
 
+    assert_int_equal(agent_systemd_units_new(300, &u), MON_OK);
     assert_true(pid > 0);
     assert_non_null(u);
     assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_OK);
@@ -464,8 +463,7 @@ static void test_hung_bus_is_bounded(void **state)
     assert_true(snprintf(addr, sizeof(addr), "unix:path=%s", sa.sun_path) < (int)sizeof(addr));
     assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1), 0);
 
-    u = agent_systemd_units_new(300);
-    assert_non_null(u);
+    assert_int_equal(agent_systemd_units_new(300, &u), MON_OK);
     t0 = mon_mono_ms();
     r = agent_systemd_units_get(u, "nginx.service", &st);
     elapsed = mon_mono_ms() - t0;
@@ -526,13 +524,14 @@ static void test_bad_arguments(void **state)
 static void test_no_libsystemd(void **state)
 {
     struct fixture *f = *state;
-    struct agent_systemd_units *u =
-        agent_systemd_units_new_from(TIMEOUT_MS, "libsystemd-absent.so.0");
+    struct agent_systemd_units *u = NULL;
     struct agent_unit_state st, *units = NULL;
     char why[160];
     size_t n = 0;
 
     (void)f;
+    assert_int_equal(agent_systemd_units_new_from(TIMEOUT_MS, "libsystemd-absent.so.0", &u),
+                     MON_OK);
     assert_non_null(u);
     assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_string_equal(st.name, "nginx.service");
@@ -546,7 +545,7 @@ static void test_no_libsystemd(void **state)
 
     /* The environment override names the library too. */
     setenv("MONITOR_AGENT_LIBSYSTEMD", "/nonexistent/libsystemd.so.0", 1);
-    u = agent_systemd_units_new(TIMEOUT_MS);
+    assert_int_equal(agent_systemd_units_new(TIMEOUT_MS, &u), MON_OK);
     unsetenv("MONITOR_AGENT_LIBSYSTEMD");
     assert_non_null(u);
     assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
@@ -558,9 +557,10 @@ static void test_no_libsystemd(void **state)
 static void test_libsystemd_too_old(void **state)
 {
     struct agent_unit_state st;
-    struct agent_systemd_units *u = agent_systemd_units_new_from(TIMEOUT_MS, "libm.so.6");
+    struct agent_systemd_units *u = NULL;
 
     (void)state;
+    assert_int_equal(agent_systemd_units_new_from(TIMEOUT_MS, "libm.so.6", &u), MON_OK);
     assert_non_null(u);
     assert_int_equal(agent_systemd_units_get(u, "nginx.service", &st), MON_EIO);
     assert_non_null(strstr(st.error, "libm.so.6 is too old: no sd_bus_open_system"));
