@@ -63,47 +63,15 @@ void agg_config_free(struct agg_config *cfg)
 
 bool agg_config_client_allowed(const struct agg_config *cfg, const struct sockaddr *client)
 {
-    if (cfg->n_allow_from == 0)
-        return true;
-    for (size_t i = 0; i < cfg->n_allow_from; i++)
-        if (mon_cidr_contains(&cfg->allow_from[i], client))
-            return true;
-    return false;
+    return mon_cidr_list_allows(cfg->allow_from, cfg->n_allow_from, client);
 }
 
 /* allow_from: IPv4/IPv6 addresses or CIDR blocks of the clients that may connect. */
 static int load_allow_from(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
                            struct agg_config *cfg, struct mon_cfg_error *err)
 {
-    const struct mon_cfg_node *node;
-    char **cidrs = NULL;
-    size_t n = 0;
-    int r = mon_cfg_string_list(doc, root, "allow_from", AGG_MAX_CIDRS, &cidrs, &n, err);
-    if (r < 0 || n == 0)
-        goto out;
-    node = mon_cfg_get(root, "allow_from");
-    cfg->allow_from = calloc(n, sizeof(*cfg->allow_from));
-    if (!cfg->allow_from) {
-        r = MON_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (mon_parse_cidr(cidrs[i], &cfg->allow_from[i]) < 0) {
-            r = mon_cfg_fail(doc, node->items[i], NULL, err,
-                             "'%s' is not an IPv4/IPv6 address or CIDR block (e.g. 10.0.0.0/24)",
-                             cidrs[i]);
-            goto out;
-        }
-    }
-    cfg->n_allow_from = n;
-out:
-    mon_cfg_strv_free(cidrs, n);
-    return r;
-}
-
-static bool is_absolute(const char *p)
-{
-    return p[0] == '/' || p[0] == '\\' || (p[0] && p[1] == ':');
+    return mon_cfg_cidr_list(doc, root, "allow_from", AGG_MAX_CIDRS, &cfg->allow_from,
+                             &cfg->n_allow_from, err);
 }
 
 /* Joins base and rel unless rel is absolute; returns malloc'd text. */
@@ -111,7 +79,7 @@ static char *resolve_path(const char *base, const char *rel)
 {
     size_t n;
     char *out;
-    if (is_absolute(rel) || !base || !*base)
+    if (mon_os_path_is_absolute(rel) || !base || !*base)
         return strdup(rel);
     n = strlen(base) + strlen(rel) + 2;
     out = malloc(n);
@@ -557,7 +525,8 @@ out:
 
 int agg_config_load(const char *path, struct agg_config **ret, struct mon_cfg_error *err)
 {
-    char *text = NULL, *dir, *slash;
+    const char *slash;
+    char *text = NULL, *dir;
     size_t len = 0;
     int r = mon_cfg_read_file(path, &text, &len, err);
     if (r < 0)
@@ -569,15 +538,9 @@ int agg_config_load(const char *path, struct agg_config **ret, struct mon_cfg_er
         return MON_ENOMEM;
     }
     memcpy(dir, path, strlen(path) + 1);
-    /* Both separators: the same code runs on Windows. */
-    slash = strrchr(dir, '/');
-    {
-        char *bs = strrchr(dir, '\\');
-        if (bs && (!slash || bs > slash))
-            slash = bs;
-    }
+    slash = mon_os_path_last_sep(dir); /* '\\' too on Windows */
     if (slash)
-        *slash = '\0';
+        dir[slash - dir] = '\0';
     else
         memcpy(dir, ".", 2);
     r = agg_config_parse(path, text, len, dir, ret, err);

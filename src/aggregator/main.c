@@ -170,10 +170,8 @@ static int open_log_file(const struct agg_config *cfg, bool service)
 static void service_early_log(const char *config)
 {
     char path[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
-    const char *slash = strrchr(config, '/'), *bs = strrchr(config, '\\');
+    const char *slash = mon_os_path_last_sep(config);
     int dir_len;
-    if (bs && (!slash || bs > slash))
-        slash = bs;
     dir_len = slash ? (int)(slash - config) : 1;
     snprintf(path, sizeof(path), "%.*s/logs/monitor-aggregator.log", dir_len, slash ? config : ".");
     mon_log_to_file(path, 10 * 1024 * 1024, 5);

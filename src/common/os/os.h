@@ -18,6 +18,8 @@ typedef WSAPOLLFD mon_pollfd;
 /* Whether a thread in mon_os_poll on a listening socket wakes when another thread shuts it
  * down (Linux: yes; WSAPoll: not reliably, so waits there are bounded). */
 #define MON_OS_POLL_WAKES_ON_SHUTDOWN 0
+/* '\\' separates the parts of a path too, and a drive ("C:") makes one absolute. */
+#define MON_OS_PATH_BACKSLASH 1
 #else
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,6 +30,7 @@ typedef struct pollfd mon_pollfd;
 #define MON_SOCKET_INVALID            (-1)
 #define MON_POLLIN                    POLLIN
 #define MON_OS_POLL_WAKES_ON_SHUTDOWN 1
+#define MON_OS_PATH_BACKSLASH         0
 #endif
 
 /* The longest file path the daemons take (Linux's PATH_MAX; longer Windows paths need opting in).
@@ -57,6 +60,16 @@ int mon_os_exe_dir(char *buf, size_t size);
 
 /* True when path names an existing regular file or directory. */
 bool mon_os_path_exists(const char *path);
+
+/* Path syntax, the one place that knows the separators: on POSIX '/' separates and only a path
+ * starting with '/' is absolute; on Windows '\\' separates too and "\\x", "C:\\x" and "C:x"
+ * (a drive) count as absolute. */
+
+/* The last separator in path, or NULL when it has none (a bare name). */
+const char *mon_os_path_last_sep(const char *path);
+
+/* True when path is absolute (not to be resolved against another folder). */
+bool mon_os_path_is_absolute(const char *path);
 
 /* Canonical absolute path with symlinks resolved; MON_ENOENT when it does not exist. */
 int mon_os_realpath(const char *path, char *buf, size_t size);

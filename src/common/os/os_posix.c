@@ -2,6 +2,7 @@
 /* POSIX (Linux) implementation of the portability layer. */
 #define _GNU_SOURCE /* accept4, SOCK_NONBLOCK */
 #include "common/os/os.h"
+#include "common/os/os_priv.h"
 
 #include "common/err.h"
 #include "common/str.h"
@@ -55,7 +56,7 @@ int mon_os_mkdir_p(const char *path)
 
 int mon_os_mkdir_parent(const char *file_path)
 {
-    const char *slash = strrchr(file_path, '/');
+    const char *slash = mon_os_path_last_sep(file_path);
     char dir[MON_PATH_MAX];
     size_t len;
 
@@ -98,6 +99,16 @@ long long mon_os_rss_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
+const char *mon_os_path_last_sep(const char *path)
+{
+    return strrchr(path, '/');
+}
+
+bool mon_os_path_is_absolute(const char *path)
+{
+    return path[0] == '/';
+}
+
 int mon_os_realpath(const char *path, char *buf, size_t size)
 {
     char tmp[PATH_MAX]; /* realpath(3) writes up to PATH_MAX bytes, whatever MON_PATH_MAX is */
@@ -106,74 +117,43 @@ int mon_os_realpath(const char *path, char *buf, size_t size)
     return mon_strlcpy(buf, tmp, size) ? MON_OK : MON_ETOOBIG;
 }
 
-int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size)
+int mon_os_open_file(const char *path, int *ret_fd, unsigned long long *ret_size)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return mon_err_from_errno(errno);
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return MON_ENOENT;
-    }
-    *ret_fd = fd;
-    *ret_size = (unsigned long long)st.st_size;
-    return MON_OK;
-}
-
-int mon_os_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
-{
-    struct stat st;
-    size_t len = 0;
-    char *buf = NULL;
-    int fd, r = MON_OK;
+    int fd;
 
     /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. */
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return mon_err_from_errno(errno);
     if (fstat(fd, &st) < 0) {
-        r = mon_err_from_errno(errno);
-        goto out;
+        int r = mon_err_from_errno(errno);
+        close(fd);
+        return r;
     }
     if (!S_ISREG(st.st_mode)) {
-        r = MON_EINVAL;
-        goto out;
+        close(fd);
+        return MON_EINVAL;
     }
-    if ((unsigned long long)st.st_size > max) {
-        r = MON_ETOOBIG;
-        goto out;
+    *ret_fd = fd;
+    *ret_size = (unsigned long long)st.st_size;
+    return MON_OK;
+}
+
+long mon_os_fd_read(int fd, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0)
+            return (long)n;
+        if (errno != EINTR)
+            return mon_err_from_errno(errno);
     }
-    buf = malloc(max + 2);
-    if (!buf) {
-        r = MON_ENOMEM;
-        goto out;
-    }
-    /* Up to one byte past max, so that a file that grew since fstat is still caught. */
-    while (len <= max) {
-        ssize_t n = read(fd, buf + len, max + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            r = mon_err_from_errno(errno);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len > max) {
-        r = MON_ETOOBIG;
-        goto out;
-    }
-    buf[len] = '\0';
-    *ret = buf;
-    *ret_len = len;
-    buf = NULL;
-out:
-    free(buf);
+}
+
+void mon_os_fd_close(int fd)
+{
     close(fd);
-    return r;
 }
 
 int mon_os_fsync(int fd)
@@ -481,18 +461,6 @@ void mon_os_release_free_memory(void)
 #endif
 }
 
-/* Appends ",item" (or "item" first) to buf; false when it does not fit. */
-static bool names_append(char *buf, size_t size, const char *item)
-{
-    size_t used = strlen(buf);
-    int n = snprintf(buf + used, size - used, "%s%s", used ? "," : "", item);
-    if (n < 0 || (size_t)n >= size - used) {
-        buf[used] = '\0';
-        return false;
-    }
-    return true;
-}
-
 int mon_os_host_names(char *buf, size_t size)
 {
     struct ifaddrs *list = NULL;
@@ -504,7 +472,7 @@ int mon_os_host_names(char *buf, size_t size)
     buf[0] = '\0';
     if (gethostname(host, sizeof(host)) == 0) {
         host[sizeof(host) - 1] = '\0';
-        fits = names_append(buf, size, host);
+        fits = mon_os_names_add(buf, size, host);
     }
     if (getifaddrs(&list) < 0)
         return fits ? MON_OK : MON_ETOOBIG;
@@ -522,8 +490,7 @@ int mon_os_host_names(char *buf, size_t size)
         } else {
             continue;
         }
-        if (!strstr(buf, addr)) /* an address on two interfaces */
-            fits = names_append(buf, size, addr) && fits;
+        fits = mon_os_names_add(buf, size, addr) && fits;
     }
     freeifaddrs(list);
     return fits ? MON_OK : MON_ETOOBIG;

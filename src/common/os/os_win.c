@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Windows implementation of the portability layer (mingw-w64, winpthreads). */
 #include "common/os/os.h"
+#include "common/os/os_priv.h"
 
 #include <limits.h>
 
@@ -34,6 +35,20 @@ static bool is_sep(char c)
     return c == '/' || c == '\\';
 }
 
+const char *mon_os_path_last_sep(const char *path)
+{
+    const char *sep = NULL;
+    for (const char *p = path; *p; p++)
+        if (is_sep(*p))
+            sep = p;
+    return sep;
+}
+
+bool mon_os_path_is_absolute(const char *path)
+{
+    return is_sep(path[0]) || (path[0] && path[1] == ':');
+}
+
 int mon_os_mkdir_p(const char *path)
 {
     char tmp[MON_PATH_MAX];
@@ -62,13 +77,10 @@ int mon_os_mkdir_p(const char *path)
 
 int mon_os_mkdir_parent(const char *file_path)
 {
-    const char *sep = NULL;
+    const char *sep = mon_os_path_last_sep(file_path);
     char dir[MON_PATH_MAX];
     size_t len;
 
-    for (const char *p = file_path; *p; p++)
-        if (is_sep(*p))
-            sep = p;
     if (!sep || sep == file_path) /* a bare name, or a file in the current drive's root */
         return MON_OK;
     len = (size_t)(sep - file_path);
@@ -86,18 +98,16 @@ int mon_os_exe_dir(char *buf, size_t size)
     wchar_t wpath[MAX_PATH * 4];
     char path[MAX_PATH * 4 * 3];
     DWORD n = GetModuleFileNameW(NULL, wpath, (DWORD)(sizeof(wpath) / sizeof(wpath[0])));
-    char *slash;
+    const char *slash;
 
     if (n == 0 || n >= sizeof(wpath) / sizeof(wpath[0]))
         return MON_ESYS;
     if (WideCharToMultiByte(CP_UTF8, 0, wpath, -1, path, (int)sizeof(path), NULL, NULL) <= 0)
         return MON_ETOOBIG;
-    slash = strrchr(path, '\\');
-    if (!slash)
-        slash = strrchr(path, '/');
+    slash = mon_os_path_last_sep(path);
     if (!slash)
         return MON_ENOENT;
-    *slash = '\0';
+    path[slash - path] = '\0';
     return mon_strlcpy(buf, path, size) ? MON_OK : MON_ETOOBIG;
 }
 
@@ -125,72 +135,38 @@ int mon_os_realpath(const char *path, char *buf, size_t size)
     return mon_strlcpy(buf, tmp, size) ? MON_OK : MON_ETOOBIG;
 }
 
-int mon_os_open_regular(const char *path, int *ret_fd, unsigned long long *ret_size)
+int mon_os_open_file(const char *path, int *ret_fd, unsigned long long *ret_size)
 {
     struct _stat64 st;
-    int fd = _open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
-    if (fd < 0)
-        return mon_err_from_errno(errno);
-    if (_fstat64(fd, &st) < 0 || !(st.st_mode & _S_IFREG)) {
-        _close(fd);
-        return MON_ENOENT;
-    }
-    *ret_fd = fd;
-    *ret_size = (unsigned long long)st.st_size;
-    return MON_OK;
-}
-
-int mon_os_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
-{
-    struct _stat64 st;
-    size_t len = 0;
-    char *buf = NULL;
-    int fd, r = MON_OK;
+    int fd;
 
     /* Windows opens named pipes and devices without waiting; the type check refuses them. */
     fd = _open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
     if (fd < 0)
         return mon_err_from_errno(errno);
     if (_fstat64(fd, &st) < 0) {
-        r = mon_err_from_errno(errno);
-        goto out;
+        int r = mon_err_from_errno(errno);
+        _close(fd);
+        return r;
     }
     if (!(st.st_mode & _S_IFREG)) {
-        r = MON_EINVAL;
-        goto out;
+        _close(fd);
+        return MON_EINVAL;
     }
-    if ((unsigned long long)st.st_size > max) {
-        r = MON_ETOOBIG;
-        goto out;
-    }
-    buf = malloc(max + 2);
-    if (!buf) {
-        r = MON_ENOMEM;
-        goto out;
-    }
-    while (len <= max) {
-        size_t want = max + 1 - len;
-        int n = _read(fd, buf + len, want > INT_MAX ? INT_MAX : (unsigned)want);
-        if (n < 0) {
-            r = mon_err_from_errno(errno);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len > max) {
-        r = MON_ETOOBIG;
-        goto out;
-    }
-    buf[len] = '\0';
-    *ret = buf;
-    *ret_len = len;
-    buf = NULL;
-out:
-    free(buf);
+    *ret_fd = fd;
+    *ret_size = (unsigned long long)st.st_size;
+    return MON_OK;
+}
+
+long mon_os_fd_read(int fd, void *buf, size_t len)
+{
+    int n = _read(fd, buf, len > INT_MAX ? INT_MAX : (unsigned)len);
+    return n < 0 ? mon_err_from_errno(errno) : (long)n;
+}
+
+void mon_os_fd_close(int fd)
+{
     _close(fd);
-    return r;
 }
 
 int mon_os_fsync(int fd)
@@ -533,7 +509,6 @@ int mon_os_host_names(char *buf, size_t size)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *list = NULL;
     char host[256], addr[INET6_ADDRSTRLEN];
-    size_t used;
     bool fits = true;
 
     if (size == 0)
@@ -542,15 +517,12 @@ int mon_os_host_names(char *buf, size_t size)
     if (gethostname(host, (int)sizeof(host)) != 0)
         return MON_OK;
     host[sizeof(host) - 1] = '\0';
-    if (!mon_strlcpy(buf, host, size)) {
-        buf[0] = '\0';
+    if (!mon_os_names_add(buf, size, host))
         return MON_ETOOBIG;
-    }
     /* Windows resolves its own name to the addresses of its adapters. */
     if (getaddrinfo(host, NULL, &hints, &list) != 0)
         return MON_OK;
     for (struct addrinfo *i = list; i; i = i->ai_next) {
-        int n;
         if (i->ai_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)i->ai_addr)->sin_addr, addr, sizeof(addr));
         else if (i->ai_family == AF_INET6 &&
@@ -559,14 +531,9 @@ int mon_os_host_names(char *buf, size_t size)
                       sizeof(addr));
         else
             continue;
-        if (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strstr(buf, addr))
+        if (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0)
             continue;
-        used = strlen(buf);
-        n = snprintf(buf + used, size - used, ",%s", addr);
-        if (n < 0 || (size_t)n >= size - used) {
-            buf[used] = '\0';
-            fits = false;
-        }
+        fits = mon_os_names_add(buf, size, addr) && fits;
     }
     freeaddrinfo(list);
     return fits ? MON_OK : MON_ETOOBIG;

@@ -61,9 +61,15 @@ static void test_log_section(void **state)
     assert_int_equal(cfg->log_max_bytes, 2 * 1024 * 1024);
     assert_int_equal(cfg->log_keep, 9);
     agg_config_free(cfg);
-    /* An absolute path (either kind) is kept; an empty section takes the defaults. */
+    /* An absolute path is kept (on Windows a drive path is one: mon_os_path_is_absolute; on
+     * Linux it is a relative name like any other); an empty section takes the defaults. */
+    cfg = parse_ok("log: { file: \"/var/log/lanmon/a.log\" }\n");
+    assert_string_equal(cfg->log_file, "/var/log/lanmon/a.log");
+    agg_config_free(cfg);
     cfg = parse_ok("log: { file: \"C:\\\\lanmon\\\\logs\\\\a.log\" }\n");
-    assert_string_equal(cfg->log_file, "C:\\lanmon\\logs\\a.log");
+    assert_string_equal(cfg->log_file, MON_OS_PATH_BACKSLASH
+                                           ? "C:\\lanmon\\logs\\a.log"
+                                           : "/srv/lanmon/C:\\lanmon\\logs\\a.log");
     agg_config_free(cfg);
     cfg = parse_ok("log: {}\n");
     assert_true(cfg->log_configured);
