@@ -52,8 +52,6 @@ static int load_lists(const struct mon_cfg_doc *doc, const struct mon_cfg_node *
                       struct agent_config *cfg, struct mon_cfg_error *err)
 {
     const struct mon_cfg_node *node;
-    char **cidrs = NULL;
-    size_t n_cidrs = 0;
     int r;
 
     r = mon_cfg_string_list(doc, root, "disks", AGENT_MAX_DISKS, &cfg->disks, &cfg->n_disks, err);
@@ -74,29 +72,8 @@ static int load_lists(const struct mon_cfg_doc *doc, const struct mon_cfg_node *
             return mon_cfg_fail(doc, node->items[i], NULL, err,
                                 "'%s' is not a unit name or glob pattern",
                                 cfg->services_allowlist[i]);
-    r = mon_cfg_string_list(doc, root, "allow_from", AGENT_MAX_CIDRS, &cidrs, &n_cidrs, err);
-    if (r < 0)
-        return r;
-    node = mon_cfg_get(root, "allow_from");
-    if (n_cidrs) {
-        cfg->allow_from = calloc(n_cidrs, sizeof(*cfg->allow_from));
-        if (!cfg->allow_from) {
-            r = MON_ENOMEM;
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < n_cidrs; i++) {
-        if (mon_parse_cidr(cidrs[i], &cfg->allow_from[i]) < 0) {
-            r = mon_cfg_fail(doc, node->items[i], NULL, err,
-                             "'%s' is not an IPv4/IPv6 address or CIDR block (e.g. 10.0.0.0/24)",
-                             cidrs[i]);
-            goto out;
-        }
-    }
-    cfg->n_allow_from = n_cidrs;
-out:
-    mon_cfg_strv_free(cidrs, n_cidrs);
-    return r;
+    return mon_cfg_cidr_list(doc, root, "allow_from", AGENT_MAX_CIDRS, &cfg->allow_from,
+                             &cfg->n_allow_from, err);
 }
 
 static int load_token(const struct mon_cfg_doc *doc, const struct mon_cfg_node *root,
@@ -276,10 +253,5 @@ int agent_config_request_units(const struct agent_config *cfg, const char *param
 
 bool agent_config_client_allowed(const struct agent_config *cfg, const struct sockaddr *client)
 {
-    if (cfg->n_allow_from == 0)
-        return true;
-    for (size_t i = 0; i < cfg->n_allow_from; i++)
-        if (mon_cidr_contains(&cfg->allow_from[i], client))
-            return true;
-    return false;
+    return mon_cidr_list_allows(cfg->allow_from, cfg->n_allow_from, client);
 }

@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mon_cidr;
+struct sockaddr;
+
 enum mon_cfg_kind { MON_CFG_SCALAR, MON_CFG_MAP, MON_CFG_SEQ };
 
 struct mon_cfg_node {
@@ -91,6 +94,17 @@ int mon_cfg_enum(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, 
  * are freed). */
 int mon_cfg_tls(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, const char *key,
                 char **ret_cert, char **ret_key, struct mon_cfg_error *err);
+
+/* A sequence of at most max_items IPv4/IPv6 addresses or CIDR blocks (allow_from). Absent or
+ * empty: 0 with nothing written; else *ret (malloc'd, the caller frees it) and *ret_n. An item
+ * that is neither fails naming its line. (cfg_net.c) */
+int mon_cfg_cidr_list(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map,
+                      const char *key, size_t max_items, struct mon_cidr **ret, size_t *ret_n,
+                      struct mon_cfg_error *err);
+
+/* True when client is in one of the n blocks of list, or when the list is empty (no
+ * allow_from: everyone). Thread-safe; reads list only. (cfg_net.c) */
+bool mon_cidr_list_allows(const struct mon_cidr *list, size_t n, const struct sockaddr *client);
 
 /* Frees an array of n strings from mon_cfg_string_list. Accepts NULL. */
 void mon_cfg_strv_free(char **v, size_t n);
