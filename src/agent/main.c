@@ -70,14 +70,7 @@ static int print_snapshot(const struct agent_config *cfg)
 /* Loads the key and certificate tls: names; true when there is none to load. */
 static bool load_tls(const struct agent_config *cfg, struct mon_tls_pair *ret)
 {
-    char why[512];
-    if (!cfg->tls_cert_file)
-        return true;
-    if (mon_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, ret, why, sizeof(why)) < 0) {
-        mon_error("tls: %s", why);
-        return false;
-    }
-    return true;
+    return mon_cfg_tls_load(cfg->tls_cert_file, cfg->tls_key_file, ret);
 }
 
 static struct agent_config *load_or_report(const char *path)

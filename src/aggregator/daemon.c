@@ -83,14 +83,7 @@ static size_t poller_sockets(long fd_limit)
 /* Loads the listener's key and certificate (tls:); true also when there are none. */
 bool agg_daemon_load_tls(const struct agg_config *cfg, struct mon_tls_pair *ret)
 {
-    char why[512];
-    if (!cfg->tls_cert_file)
-        return true;
-    if (mon_tls_pair_load(cfg->tls_cert_file, cfg->tls_key_file, ret, why, sizeof(why)) < 0) {
-        mon_error("tls: %s", why);
-        return false;
-    }
-    return true;
+    return mon_cfg_tls_load(cfg->tls_cert_file, cfg->tls_key_file, ret);
 }
 
 /* SIGHUP: the listener's certificate is read again (for new connections). */

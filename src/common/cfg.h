@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct mon_cidr;
+struct mon_tls_pair;
 struct sockaddr;
 
 enum mon_cfg_kind { MON_CFG_SCALAR, MON_CFG_MAP, MON_CFG_SEQ };
@@ -105,6 +106,11 @@ int mon_cfg_cidr_list(const struct mon_cfg_doc *doc, const struct mon_cfg_node *
 /* True when client is in one of the n blocks of list, or when the list is empty (no
  * allow_from: everyone). Thread-safe; reads list only. (cfg_net.c) */
 bool mon_cidr_list_allows(const struct mon_cidr *list, size_t n, const struct sockaddr *client);
+
+/* Loads the key and certificate a tls: section named (mon_tls_pair_load) into *ret, the
+ * caller's (mon_tls_pair_done). True also when none is named (cert_file NULL); false when they
+ * do not load, with the reason logged ("tls: ..."). (cfg_tls.c) */
+bool mon_cfg_tls_load(const char *cert_file, const char *key_file, struct mon_tls_pair *ret);
 
 /* Frees an array of n strings from mon_cfg_string_list. Accepts NULL. */
 void mon_cfg_strv_free(char **v, size_t n);

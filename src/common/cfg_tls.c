@@ -3,6 +3,8 @@
 #include "common/cfg.h"
 
 #include "common/err.h"
+#include "common/log.h"
+#include "common/tls.h"
 
 #include <stdlib.h>
 
@@ -39,4 +41,16 @@ int mon_cfg_tls(const struct mon_cfg_doc *doc, const struct mon_cfg_node *map, c
     *ret_cert = cert;
     *ret_key = pem_key;
     return MON_OK;
+}
+
+bool mon_cfg_tls_load(const char *cert_file, const char *key_file, struct mon_tls_pair *ret)
+{
+    char why[512];
+    if (!cert_file)
+        return true;
+    if (mon_tls_pair_load(cert_file, key_file, ret, why, sizeof(why)) < 0) {
+        mon_error("tls: %s", why);
+        return false;
+    }
+    return true;
 }

@@ -198,17 +198,26 @@ void mon_os_request_stop(void)
     kill(getpid(), SIGTERM);
 }
 
-int mon_os_lock_file(const char *path, int *ret_handle)
+/* Takes the exclusive flock on fd without waiting; closes fd when it cannot. */
+static int flock_now(int fd)
 {
-    char pid[32];
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600), n;
-    if (fd < 0)
-        return mon_err_from_errno(errno);
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         close(fd);
         return e == EWOULDBLOCK ? MON_EBUSY : mon_err_from_errno(e);
     }
+    return MON_OK;
+}
+
+int mon_os_lock_file(const char *path, int *ret_handle)
+{
+    char pid[32];
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600), n, r;
+    if (fd < 0)
+        return mon_err_from_errno(errno);
+    r = flock_now(fd);
+    if (r < 0)
+        return r;
     /* The holder's pid, for people looking at the file; the lock itself is what counts. */
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) == 0 && n > 0 && write(fd, pid, (size_t)n) < 0) {
@@ -222,14 +231,12 @@ int mon_os_lock_existing(const char *path, int *ret_handle)
 {
     /* flock, not fcntl: SQLite's own locks on the file are fcntl locks, which flock locks
      * neither see nor disturb on a local file system. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r;
     if (fd < 0)
         return mon_err_from_errno(errno);
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        close(fd);
-        return e == EWOULDBLOCK ? MON_EBUSY : mon_err_from_errno(e);
-    }
+    r = flock_now(fd);
+    if (r < 0)
+        return r;
     *ret_handle = fd;
     return MON_OK;
 }
