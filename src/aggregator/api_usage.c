@@ -162,10 +162,11 @@ void agg_api_usage_report(struct agg_engine *e, struct agg_store *st, struct mon
         mon_http_body(resp, 200, "text/csv; charset=utf-8", body, len);
         mon_http_set_header(resp, "Content-Disposition", disposition);
     } else {
-        cJSON *json = agg_usage_report_json(&rep);
-        if (!json)
+        char *body = NULL;
+        size_t len = 0;
+        if (agg_usage_report_json(&rep, &body, &len) < 0)
             goto oom;
-        mon_http_json(resp, 200, json);
+        mon_http_body(resp, 200, "application/json", body, len);
     }
     goto out;
 oom:

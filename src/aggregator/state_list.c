@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/json_text.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -20,124 +21,41 @@
 
 #define LOCK_CHUNK 512 /* servers handled per hold of the registry lock */
 
-/* ---- JSON text ---- */
+/* ---- JSON text (common/json_text.h) ---- */
 
 static int put(struct mon_buf *b, const char *s)
 {
     return mon_buf_puts(b, s);
 }
 
-/* A JSON string with the escapes RFC 8259 requires (as cJSON writes them). */
 static int put_str(struct mon_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-    int r = mon_buf_append(b, "\"", 1);
-    for (; r == MON_OK && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        r = mon_buf_append(b, run, (size_t)(s - run));
-        run = s + 1;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default: /* \u00XX */
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        if (r == MON_OK)
-            r = mon_buf_append(b, esc, n);
-    }
-    if (r == MON_OK)
-        r = mon_buf_append(b, run, (size_t)(s - run));
-    return r == MON_OK ? mon_buf_append(b, "\"", 1) : r;
+    return mon_jtext_str(b, s);
 }
 
 static int put_i64(struct mon_buf *b, int64_t v)
 {
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return mon_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+    return mon_jtext_i64(b, v);
 }
 
-/* A number rounded to decimals places, printed as cJSON prints the rounded value (integers
- * without a fraction; otherwise the shortest of %.15g / %.17g that reads back the same). */
 static int put_num(struct mon_buf *b, bool present, double v, int decimals)
 {
-    double r, back;
-    char tmp[32], *end = NULL;
-    if (!present || !isfinite(v))
-        return put(b, "null");
-    r = mon_round(v, decimals);
-    if (fabs(r) < 1e15 && r == floor(r))
-        return put_i64(b, (int64_t)r);
-    if (decimals == 1 && fabs(r) < 1e14) {
-        int64_t tenths = llround(r * 10.0), whole = tenths / 10;
-        int rc = tenths < 0 && whole == 0 ? put(b, "-") : MON_OK;
-        if (rc == MON_OK)
-            rc = put_i64(b, whole);
-        tmp[0] = '.';
-        tmp[1] = (char)('0' + (tenths < 0 ? -tenths : tenths) % 10);
-        return rc == MON_OK ? mon_buf_append(b, tmp, 2) : rc;
-    }
-    snprintf(tmp, sizeof(tmp), "%1.15g", r);
-    back = strtod(tmp, &end);
-    if (!end || *end || back != r)
-        snprintf(tmp, sizeof(tmp), "%1.17g", r);
-    return put(b, tmp);
+    return mon_jtext_num(b, present, v, decimals);
 }
 
 static int put_time(struct mon_buf *b, int64_t utc_s)
 {
-    char text[MON_ISO8601_LEN];
-    if (utc_s < 0 || mon_format_iso8601(utc_s, text, sizeof(text)) < 0)
-        return put(b, "null");
-    return put_str(b, text);
+    return mon_jtext_time(b, utc_s);
 }
 
 static int put_str_or_null(struct mon_buf *b, const char *s)
 {
-    return s && s[0] ? put_str(b, s) : put(b, "null");
+    return mon_jtext_str_or_null(b, s);
 }
 
-/* ",\"name\":" (without the comma before the first key of an object). */
 static int put_key(struct mon_buf *b, bool *first, const char *name)
 {
-    int r = *first ? MON_OK : mon_buf_append(b, ",", 1);
-    *first = false;
-    if (r == MON_OK)
-        r = put_str(b, name);
-    return r == MON_OK ? mon_buf_append(b, ":", 1) : r;
+    return mon_jtext_key(b, first, name);
 }
 
 static const struct agg_disk *first_disk(const struct agg_sample *s)

@@ -195,7 +195,8 @@ int agg_store_timeseries(struct agg_store *st, int64_t server_id, const char *me
  * by the difference, all in ONE transaction: the checkpoint of the usage accounting. */
 int agg_store_usage_upsert(struct agg_store *st, const struct agg_usage_row *rows, size_t n);
 /* The rows of one server's hour (to resume accumulating after a restart), ordered by user;
- * *ret malloc'd (NULL when none). */
+ * server_id 0: every server's rows of hour ts and of any later hour (what a starting
+ * aggregator resumes), ordered by server, hour and user. *ret malloc'd (NULL when none). */
 int agg_store_usage_hour_get(struct agg_store *st, int64_t server_id, int64_t ts,
                              struct agg_usage_row **ret, size_t *ret_n);
 /* Sums over the hours h with from <= h < to (both multiples of 3600, from <= to), one row per

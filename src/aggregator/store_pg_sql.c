@@ -341,6 +341,10 @@ const char *const agg_pg_stmt_sql[P__COUNT] = {
                          "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, "
                          "last_seen FROM gpu_usage_hourly WHERE server_id = $1::bigint AND "
                          "ts = $2::bigint ORDER BY user_name",
+    [P_USAGE_HOURS_SINCE] = "SELECT ts, server_id, server_name, user_name, gpu_seconds, "
+                            "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, "
+                            "last_seen FROM gpu_usage_hourly WHERE ts >= $2::bigint AND "
+                            "$1::bigint = 0 ORDER BY server_id, ts, user_name",
     /* $1/$2 the hours, $3/$4 the whole days inside them, $5 server (0 any), $6 user (NULL
      * any); as the SQLite statement. */
     [P_USAGE_QUERY] =

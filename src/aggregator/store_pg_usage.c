@@ -102,8 +102,8 @@ static int hour_get_once(struct agg_store *st, int64_t server_id, int64_t ts,
     int r;
     agg_pg_param_int(&p, server_id);
     agg_pg_param_int(&p, ts);
-    r = read_rows(st, P_USAGE_HOUR_GET, &p, sizeof(struct agg_usage_row), usage_from_row, &list,
-                  ret_n);
+    r = read_rows(st, server_id > 0 ? P_USAGE_HOUR_GET : P_USAGE_HOURS_SINCE, &p,
+                  sizeof(struct agg_usage_row), usage_from_row, &list, ret_n);
     if (r == MON_OK)
         *ret = list;
     return r;

@@ -392,25 +392,25 @@ const char *const agg_sqlite_stmt_sql[S__COUNT] = {
                          "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, "
                          "last_seen FROM gpu_usage_hourly WHERE ts = ?2 AND server_id = ?1 "
                          "ORDER BY user_name",
+    /* Every server's hours from ?2 on (?1 unused): what a starting aggregator resumes. */
+    [S_USAGE_HOURS_SINCE] = "SELECT ts, server_id, server_name, user_name, gpu_seconds, "
+                            "busy_gpu_seconds, mem_mb_seconds, max_gpus, processes, first_seen, "
+                            "last_seen FROM gpu_usage_hourly WHERE ts >= ?2 AND ?1 = 0 "
+                            "ORDER BY server_id, ts, user_name",
     /* ?1/?2 the hours, ?3/?4 the whole days inside them (agg_store_usage_days), ?5 server
      * (0 any), ?6 user (NULL any). */
-    [S_USAGE_QUERY] =
-        "SELECT 0, server_id, max(server_name), user_name, sum(gpu_seconds), "
-        "sum(busy_gpu_seconds), sum(mem_mb_seconds), max(max_gpus), sum(processes), "
-        "min(first_seen), max(last_seen) FROM ("
-        "SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, mem_mb_seconds, "
-        "max_gpus, processes, first_seen, last_seen FROM gpu_usage_daily "
-        "WHERE day >= ?3 AND day < ?4 AND (?5 = 0 OR server_id = ?5) "
-        "AND (?6 IS NULL OR user_name = ?6) "
-        "UNION ALL SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
+    /* The rows of a range per server and user, summed in C (store_sqlite_usage.c): ?1/?2 the
+     * days or hours, ?3 server (0 any), ?4 user (NULL any). */
+    [S_USAGE_RANGE_DAILY] =
+        "SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
+        "mem_mb_seconds, max_gpus, processes, first_seen, last_seen FROM gpu_usage_daily "
+        "WHERE day >= ?1 AND day < ?2 AND (?3 = 0 OR server_id = ?3) "
+        "AND (?4 IS NULL OR user_name = ?4)",
+    [S_USAGE_RANGE_HOURLY] =
+        "SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
         "mem_mb_seconds, max_gpus, processes, first_seen, last_seen FROM gpu_usage_hourly "
-        "WHERE ts >= ?1 AND ts < ?3 AND (?5 = 0 OR server_id = ?5) "
-        "AND (?6 IS NULL OR user_name = ?6) "
-        "UNION ALL SELECT server_id, server_name, user_name, gpu_seconds, busy_gpu_seconds, "
-        "mem_mb_seconds, max_gpus, processes, first_seen, last_seen FROM gpu_usage_hourly "
-        "WHERE ts >= ?4 AND ts < ?2 AND (?5 = 0 OR server_id = ?5) "
-        "AND (?6 IS NULL OR user_name = ?6)) "
-        "GROUP BY server_id, user_name ORDER BY server_id, user_name",
+        "WHERE ts >= ?1 AND ts < ?2 AND (?3 = 0 OR server_id = ?3) "
+        "AND (?4 IS NULL OR user_name = ?4)",
     /* The same per user over all servers (server_id 0, no name). */
     [S_USAGE_QUERY_USERS] =
         "SELECT 0, 0, '', user_name, sum(gpu_seconds), sum(busy_gpu_seconds), "

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/json_text.h"
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
@@ -16,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CSV_MAX_BYTES (64u * 1024 * 1024)
+#define CSV_MAX_BYTES  (64u * 1024 * 1024)
+#define JSON_MAX_BYTES (256u * 1024 * 1024)
 
 static int time_param(const char *name, const char *v, int64_t dflt, int64_t *ret, char *why,
                       size_t why_len)
@@ -269,58 +271,100 @@ static double gb_hours(double mb_seconds)
     return mb_seconds / 1024.0 / 3600.0;
 }
 
-static void add_figures(cJSON *o, const struct agg_usage_row *s)
+/* The figures of a line or of the total, as "key":value pairs after a first key. */
+static int put_figures(struct mon_buf *b, bool *first, const struct agg_usage_row *s)
 {
-    mon_json_add_rounded(o, "gpu_hours", hours(s->gpu_seconds), 4);
-    mon_json_add_rounded(o, "busy_gpu_hours", hours(s->busy_gpu_seconds), 4);
-    mon_json_add_opt(o, "efficiency_pct", s->gpu_seconds > 0,
-                     s->gpu_seconds > 0 ? 100.0 * s->busy_gpu_seconds / s->gpu_seconds : 0, 1);
-    mon_json_add_rounded(o, "gpu_mem_gb_hours", gb_hours(s->mem_mb_seconds), 4);
+    int r = mon_jtext_key(b, first, "gpu_hours");
+    if (r >= 0)
+        r = mon_jtext_fixed(b, true, hours(s->gpu_seconds), 4);
+    if (r >= 0 && (r = mon_jtext_key(b, first, "busy_gpu_hours")) >= 0)
+        r = mon_jtext_fixed(b, true, hours(s->busy_gpu_seconds), 4);
+    if (r >= 0 && (r = mon_jtext_key(b, first, "efficiency_pct")) >= 0)
+        r = mon_jtext_fixed(b, s->gpu_seconds > 0,
+                            s->gpu_seconds > 0 ? 100.0 * s->busy_gpu_seconds / s->gpu_seconds : 0,
+                            1);
+    if (r >= 0 && (r = mon_jtext_key(b, first, "gpu_mem_gb_hours")) >= 0)
+        r = mon_jtext_fixed(b, true, gb_hours(s->mem_mb_seconds), 4);
+    return r;
 }
 
-cJSON *agg_usage_report_json(const struct agg_usage_report *r)
+static int put_line(struct mon_buf *b, const struct agg_usage_report *rep,
+                    const struct agg_usage_line *l)
 {
-    cJSON *root = cJSON_CreateObject(), *rows, *total;
-    if (!root)
-        return NULL;
-    mon_json_add_time(root, "from", r->from);
-    mon_json_add_time(root, "to", r->to);
-    cJSON_AddStringToObject(root, "group_by", group_name(r->group));
-    cJSON_AddBoolToObject(root, "partial", r->partial);
-    rows = cJSON_AddArrayToObject(root, "rows");
-    total = cJSON_AddObjectToObject(root, "total");
-    if (!rows || !total) {
-        cJSON_Delete(root);
-        return NULL;
+    bool f = true;
+    int r = mon_buf_puts(b, "{");
+    if (r >= 0 && (r = mon_jtext_key(b, &f, "user")) >= 0)
+        r = (rep->group & AGG_USAGE_BY_USER) ? mon_jtext_str(b, l->sum.user)
+                                             : mon_buf_puts(b, "null");
+    if (r >= 0 && (rep->group & AGG_USAGE_BY_SERVER)) {
+        if ((r = mon_jtext_key(b, &f, "server_id")) >= 0)
+            r = mon_jtext_i64(b, l->sum.server_id);
+        if (r >= 0 && (r = mon_jtext_key(b, &f, "server_name")) >= 0)
+            r = mon_jtext_str(b, l->sum.server_name);
+        if (r >= 0 && (r = mon_jtext_key(b, &f, "server_deleted")) >= 0)
+            r = mon_buf_puts(b, l->deleted ? "true" : "false");
+    } else if (r >= 0) {
+        r = mon_buf_puts(b, ",\"server_id\":null,\"server_name\":null");
     }
-    for (size_t i = 0; i < r->n; i++) {
-        const struct agg_usage_line *l = &r->lines[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(rows, o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(root);
-            return NULL;
-        }
-        if (r->group & AGG_USAGE_BY_USER)
-            cJSON_AddStringToObject(o, "user", l->sum.user);
-        else
-            cJSON_AddNullToObject(o, "user");
-        if (r->group & AGG_USAGE_BY_SERVER) {
-            cJSON_AddNumberToObject(o, "server_id", (double)l->sum.server_id);
-            cJSON_AddStringToObject(o, "server_name", l->sum.server_name);
-            cJSON_AddBoolToObject(o, "server_deleted", l->deleted);
-        } else {
-            cJSON_AddNullToObject(o, "server_id");
-            cJSON_AddNullToObject(o, "server_name");
-        }
-        add_figures(o, &l->sum);
-        cJSON_AddNumberToObject(o, "max_gpus", (double)l->sum.max_gpus);
-        mon_json_add_time(o, "first_seen", l->sum.first_seen);
-        mon_json_add_time(o, "last_seen", l->sum.last_seen);
-        cJSON_AddBoolToObject(o, "partial", l->partial);
+    if (r >= 0)
+        r = put_figures(b, &f, &l->sum);
+    if (r >= 0 && (r = mon_jtext_key(b, &f, "max_gpus")) >= 0)
+        r = mon_jtext_i64(b, l->sum.max_gpus);
+    if (r >= 0 && (r = mon_jtext_key(b, &f, "processes")) >= 0)
+        r = mon_jtext_i64(b, l->sum.processes);
+    if (r >= 0 && (r = mon_jtext_key(b, &f, "first_seen")) >= 0)
+        r = mon_jtext_time(b, l->sum.first_seen);
+    if (r >= 0 && (r = mon_jtext_key(b, &f, "last_seen")) >= 0)
+        r = mon_jtext_time(b, l->sum.last_seen);
+    if (r >= 0 && (r = mon_jtext_key(b, &f, "partial")) >= 0)
+        r = mon_buf_puts(b, l->partial ? "true}" : "false}");
+    return r;
+}
+
+int agg_usage_report_json(const struct agg_usage_report *r, char **ret, size_t *ret_len)
+{
+    struct mon_buf b;
+    bool f = true;
+    size_t len;
+    char *out;
+    int rc;
+
+    mon_buf_init(&b, JSON_MAX_BYTES);
+    rc = mon_buf_puts(&b, "{");
+    if (rc >= 0 && (rc = mon_jtext_key(&b, &f, "from")) >= 0)
+        rc = mon_jtext_time(&b, r->from);
+    if (rc >= 0 && (rc = mon_jtext_key(&b, &f, "to")) >= 0)
+        rc = mon_jtext_time(&b, r->to);
+    if (rc >= 0 && (rc = mon_jtext_key(&b, &f, "group_by")) >= 0)
+        rc = mon_jtext_str(&b, group_name(r->group));
+    if (rc >= 0 && (rc = mon_jtext_key(&b, &f, "partial")) >= 0)
+        rc = mon_buf_puts(&b, r->partial ? "true" : "false");
+    if (rc >= 0)
+        rc = mon_buf_puts(&b, ",\"rows\":[");
+    for (size_t i = 0; rc >= 0 && i < r->n; i++) {
+        if (i)
+            rc = mon_buf_puts(&b, ",");
+        if (rc >= 0)
+            rc = put_line(&b, r, &r->lines[i]);
     }
-    add_figures(total, &r->total);
-    return root;
+    f = true;
+    if (rc >= 0)
+        rc = mon_buf_puts(&b, "],\"total\":{");
+    if (rc >= 0)
+        rc = put_figures(&b, &f, &r->total);
+    if (rc >= 0)
+        rc = mon_buf_puts(&b, "}}");
+    if (rc < 0) {
+        mon_buf_done(&b);
+        return rc == MON_ETOOBIG ? MON_ENOMEM : rc;
+    }
+    len = b.len;
+    out = mon_buf_take(&b);
+    if (!out)
+        return MON_ENOMEM;
+    *ret = out;
+    *ret_len = len;
+    return MON_OK;
 }
 
 /* Appends one CSV field: quoted when it holds a comma, quote, CR or LF (quotes doubled), and
@@ -347,13 +391,59 @@ static int csv_time(struct mon_buf *b, int64_t t)
     return mon_buf_puts(b, iso);
 }
 
+/* v with exactly `decimals` (1 or 4) decimals, rounded as the JSON figures are (mon_round),
+ * without printf: 5,000 lines of %.4f cost more than the rest of the CSV. */
+static int csv_fixed(struct mon_buf *b, double v, int decimals)
+{
+    double scale = decimals == 1 ? 10.0 : 10000.0, k = round(v * scale);
+    char tmp[48], *p = tmp + sizeof(tmp);
+    uint64_t u;
+    if (!isfinite(k) || fabs(k) >= 1e18)
+        return mon_buf_printf(b, "%.*f", decimals, v);
+    u = (uint64_t)(k < 0 ? -k : k);
+    for (int i = 0; i < decimals; i++) {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    }
+    *--p = '.';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (k < 0)
+        *--p = '-';
+    return mon_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+static int csv_i64(struct mon_buf *b, int64_t v)
+{
+    int r = mon_jtext_i64(b, v);
+    return r >= 0 ? mon_buf_append(b, ",", 1) : r;
+}
+
 static int csv_figures(struct mon_buf *b, const struct agg_usage_row *s)
 {
-    int r = mon_buf_printf(b, ",%.4f,%.4f,", hours(s->gpu_seconds), hours(s->busy_gpu_seconds));
-    if (r >= 0 && s->gpu_seconds > 0)
-        r = mon_buf_printf(b, "%.1f", 100.0 * s->busy_gpu_seconds / s->gpu_seconds);
+    int r = mon_buf_append(b, ",", 1);
     if (r >= 0)
-        r = mon_buf_printf(b, ",%.4f,%lld,", gb_hours(s->mem_mb_seconds), (long long)s->max_gpus);
+        r = csv_fixed(b, hours(s->gpu_seconds), 4);
+    if (r >= 0)
+        r = mon_buf_append(b, ",", 1);
+    if (r >= 0)
+        r = csv_fixed(b, hours(s->busy_gpu_seconds), 4);
+    if (r >= 0)
+        r = mon_buf_append(b, ",", 1);
+    if (r >= 0 && s->gpu_seconds > 0)
+        r = csv_fixed(b, 100.0 * s->busy_gpu_seconds / s->gpu_seconds, 1);
+    if (r >= 0)
+        r = mon_buf_append(b, ",", 1);
+    if (r >= 0)
+        r = csv_fixed(b, gb_hours(s->mem_mb_seconds), 4);
+    if (r >= 0)
+        r = mon_buf_append(b, ",", 1);
+    if (r >= 0)
+        r = csv_i64(b, s->max_gpus);
+    if (r >= 0)
+        r = csv_i64(b, s->processes);
     return r;
 }
 
@@ -367,7 +457,7 @@ int agg_usage_report_csv(const struct agg_usage_report *r, char **ret, size_t *r
     mon_buf_init(&b, CSV_MAX_BYTES);
     rc = mon_buf_puts(&b, "\xef\xbb\xbf"
                           "user,server_id,server_name,gpu_hours,busy_gpu_hours,efficiency_pct,"
-                          "gpu_mem_gb_hours,max_gpus,first_seen,last_seen,partial\r\n");
+                          "gpu_mem_gb_hours,max_gpus,processes,first_seen,last_seen,partial\r\n");
     for (size_t i = 0; rc >= 0 && i < r->n; i++) {
         const struct agg_usage_line *l = &r->lines[i];
         if (r->group & AGG_USAGE_BY_USER)
@@ -375,7 +465,7 @@ int agg_usage_report_csv(const struct agg_usage_report *r, char **ret, size_t *r
         if (rc >= 0)
             rc = mon_buf_puts(&b, ",");
         if (rc >= 0 && (r->group & AGG_USAGE_BY_SERVER)) {
-            rc = mon_buf_printf(&b, "%lld,", (long long)l->sum.server_id);
+            rc = csv_i64(&b, l->sum.server_id);
             if (rc >= 0)
                 rc = csv_text(&b, l->sum.server_name);
         } else if (rc >= 0) {
