@@ -89,6 +89,8 @@ static void on_tick(void *ctx, int64_t now_utc_ms, int64_t now_mono_ms)
 static void housekeeping(struct agg_engine *e)
 {
     int64_t now = mon_mono_ms();
+    /* Stored usage hours are read here, not on the poller thread. */
+    agg_usage_resume(e->usage, mon_utc_ms());
     if (now >= e->next_checkpoint) {
         agg_rollup_checkpoint(e->rollup);
         agg_usage_checkpoint(e->usage);
@@ -212,6 +214,10 @@ static int load_servers(struct agg_engine *e, char *why, size_t why_len)
     }
     if (r < 0)
         snprintf(why, why_len, "cannot load servers: %s", mon_strerror(r));
+    /* The usage hour a restart continues, before the first poll (a failure is retried by the
+     * housekeeper; polls are accounted meanwhile). */
+    if (r >= 0)
+        agg_usage_resume(e->usage, mon_utc_ms());
     for (size_t i = 0; i < n && r >= 0; i++)
         r = agg_poller_upsert(e->poller, &list[i]);
     agg_server_list_free(list, n);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* GPU usage accumulators: one per server for the current hour, one entry per user. The time
- * since a server's previous successful poll is shared out by agg_usage_account; an hour seen
- * for the first time is resumed from its stored rows, so that a restart continues it and a
- * checkpoint (which replaces the stored rows) never counts anything twice. */
+ * since a server's previous successful poll is shared out by agg_usage_account. A checkpoint
+ * replaces the stored rows of the hour, so an hour that may already have stored rows (written
+ * by an earlier run, or by this one before the clock went back) is resumed from them first and
+ * is never written before: agg_usage_resume reads them on the caller's thread (the engine's
+ * start, then the housekeeper), never on the poller's, which only touches memory. */
 #include "aggregator/usage.h"
 
 #include "aggregator/sample.h"
@@ -12,12 +14,16 @@
 #include "common/str.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define RESUME_FLUSH_MS 2000 /* the writer's queue drains before an hour is read back */
 
 /* A process, told apart from a later one with the same pid by its start time. */
 struct proc_key {
     int64_t pid, started_at;
+    bool counted; /* added to row.processes (false: the resumed row already had it) */
 };
 
 struct user_acc {
@@ -33,8 +39,12 @@ struct user_acc {
 struct server_acc {
     int64_t server_id;
     char name[AGG_NAME_MAX + 1];
-    int64_t hour;           /* -1: nothing accumulated yet */
-    bool seeded;            /* the stored rows of this hour have been merged (or there were none) */
+    int64_t hour; /* -1: nothing accumulated yet */
+    bool seeded;  /* the stored rows of this hour have been merged (or there were none) */
+    /* Hours up to this one may have stored rows that are not in memory (an earlier run's, or
+     * this run's own when the clock goes back): they are resumed before they are written.
+     * Later hours start seeded. */
+    int64_t resume_upto;
     bool dirty;             /* news since the last write */
     int64_t last_poll_mono; /* previous successful poll, -1 none in this run */
     struct user_acc *users;
@@ -47,6 +57,10 @@ struct agg_usage {
     struct server_acc **servers;
     size_t n_servers, cap_servers;
     struct agg_usage_stats stats;
+    /* Set once the stored hours at and after the start have been read (agg_usage_resume):
+     * resume_default is then the last of them, else INT64_MAX (every hour is resumed). */
+    bool preloaded;
+    int64_t resume_default;
 };
 
 static void users_clear(struct server_acc *a)
@@ -118,11 +132,12 @@ static void count_proc(struct user_acc *x, const struct agg_gpu_proc *p)
         x->procs = grown;
         x->cap_procs = cap;
     }
-    x->procs[x->n_procs++] = (struct proc_key){p->pid, p->started_at};
     /* Already counted before a restart: it was running when the resumed row was written. */
-    if (x->resumed_last_seen >= 0 && (p->started_at < 0 || p->started_at <= x->resumed_last_seen))
-        return;
-    x->row.processes++;
+    bool counted = !(x->resumed_last_seen >= 0 &&
+                     (p->started_at < 0 || p->started_at <= x->resumed_last_seen));
+    x->procs[x->n_procs++] = (struct proc_key){p->pid, p->started_at, counted};
+    if (counted)
+        x->row.processes++;
 }
 
 static void merge_stored(struct server_acc *a, const struct agg_usage_row *r)
@@ -130,6 +145,15 @@ static void merge_stored(struct server_acc *a, const struct agg_usage_row *r)
     struct user_acc *x = user_slot(a, r->user);
     if (!x)
         return;
+    /* Polls accounted before the resume counted processes that the stored row has already:
+     * those that were running when it was written. */
+    for (size_t i = 0; i < x->n_procs; i++) {
+        struct proc_key *k = &x->procs[i];
+        if (k->counted && (k->started_at < 0 || k->started_at <= r->last_seen)) {
+            k->counted = false;
+            x->row.processes--;
+        }
+    }
     x->row.gpu_seconds += r->gpu_seconds;
     x->row.busy_gpu_seconds += r->busy_gpu_seconds;
     x->row.mem_mb_seconds += r->mem_mb_seconds;
@@ -143,8 +167,9 @@ static void merge_stored(struct server_acc *a, const struct agg_usage_row *r)
     x->resumed_last_seen = r->last_seen;
 }
 
-/* Lock held. Merges the stored rows of a's hour; true when a is seeded. */
-static bool seed(struct agg_usage *u, struct server_acc *a)
+/* Lock held; never on the poller thread (it reads the store). Merges the stored rows of a's
+ * hour; true when a is seeded. */
+static bool seed_now(struct agg_usage *u, struct server_acc *a)
 {
     struct agg_usage_row *rows = NULL;
     size_t n = 0;
@@ -176,6 +201,9 @@ static int write_accs(struct agg_usage *u, struct server_acc **accs, size_t n)
     if (!rows)
         return MON_ENOMEM;
     for (size_t i = 0; i < n; i++) {
+        /* Written rows are stored: coming back to this hour (the clock going back) resumes. */
+        if (accs[i]->hour > accs[i]->resume_upto)
+            accs[i]->resume_upto = accs[i]->hour;
         for (size_t j = 0; j < accs[i]->n_users; j++) {
             rows[k] = accs[i]->users[j].row;
             mon_strlcpy(rows[k].server_name, accs[i]->name, sizeof(rows[k].server_name));
@@ -194,6 +222,9 @@ struct agg_usage *agg_usage_new(const struct agg_usage_options *o)
     u->opt = *o;
     if (u->opt.interval_ms <= 0)
         u->opt.interval_ms = 5000;
+    /* Without a store there is nothing to resume. */
+    u->preloaded = !u->opt.reader;
+    u->resume_default = u->opt.reader ? INT64_MAX : -1;
     return u;
 }
 
@@ -237,6 +268,7 @@ int agg_usage_server_add(struct agg_usage *u, int64_t server_id, const char *nam
     mon_strlcpy(a->name, name ? name : "", sizeof(a->name));
     a->hour = -1;
     a->last_poll_mono = -1;
+    a->resume_upto = u->resume_default;
     u->servers[u->n_servers++] = a;
 out:
     pthread_mutex_unlock(&u->lock);
@@ -250,7 +282,7 @@ void agg_usage_server_remove(struct agg_usage *u, int64_t server_id)
     pthread_mutex_lock(&u->lock);
     a = find(u, server_id, &pos);
     if (a) {
-        if (a->hour >= 0 && a->dirty && seed(u, a))
+        if (a->hour >= 0 && a->dirty && seed_now(u, a)) /* an API thread: it may read */
             write_accs(u, &a, 1);
         u->servers[pos] = u->servers[--u->n_servers];
         acc_free(a);
@@ -315,24 +347,143 @@ int agg_usage_add(struct agg_usage *u, int64_t server_id, const struct agg_sampl
     }
     a->last_poll_mono = now_mono_ms;
     if (a->hour != hour) {
-        /* The previous hour is complete: write it now, unless that would overwrite stored
-         * usage that could never be read back. */
+        /* The previous hour is complete: write it now, unless it was never resumed (that
+         * would overwrite stored usage that could not be read back). */
         if (a->hour >= 0 && a->dirty) {
-            if (seed(u, a))
+            if (a->seeded)
                 rc = write_accs(u, &a, 1);
             else
                 u->stats.lost_hours++;
         }
         users_clear(a);
         a->hour = hour;
-        a->seeded = false;
+        /* No store read here: an hour that may have stored rows waits for agg_usage_resume
+         * (the accumulated polls are kept; the stored rows are added to them). */
+        a->seeded = hour > a->resume_upto;
         a->dirty = false;
     }
-    seed(u, a); /* a failure is retried at the next poll or checkpoint */
     add_poll(a, s, dt_s, u->opt.free_mem_mb, now_utc_ms / 1000);
     u->stats.polls++;
 out:
     pthread_mutex_unlock(&u->lock);
+    return rc;
+}
+
+/* The first stored row of server_id in rows (ordered by server), or n. */
+static size_t first_of(const struct agg_usage_row *rows, size_t n, int64_t server_id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].server_id < server_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Reads every server's stored rows of the current hour and later ones (one query) and resumes
+ * the accumulators of that hour; from then on only hours up to the last stored one are
+ * resumed one by one. */
+static int preload(struct agg_usage *u, int64_t hour)
+{
+    struct agg_usage_row *rows = NULL;
+    size_t n = 0;
+    int64_t last = hour;
+    int r = agg_store_usage_hour_get(u->opt.reader, 0, hour, &rows, &n);
+
+    pthread_mutex_lock(&u->lock);
+    if (r < 0) {
+        u->stats.seed_failures++;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].ts > last)
+            last = rows[i].ts;
+    u->preloaded = true;
+    u->resume_default = last;
+    for (size_t i = 0; i < u->n_servers; i++) {
+        struct server_acc *a = u->servers[i];
+        int64_t upto = a->seeded && a->hour > hour ? a->hour : hour;
+        size_t k = first_of(rows, n, a->server_id);
+        if (a->hour < 0) { /* not polled yet: its first poll continues the stored hour */
+            a->hour = hour;
+            a->seeded = false;
+        }
+        for (size_t j = k; j < n && rows[j].server_id == a->server_id; j++) {
+            if (rows[j].ts > upto)
+                upto = rows[j].ts;
+            if (a->hour == hour && !a->seeded && rows[j].ts == hour)
+                merge_stored(a, &rows[j]);
+        }
+        if (a->hour == hour)
+            a->seeded = true;
+        a->resume_upto = upto;
+    }
+out:
+    pthread_mutex_unlock(&u->lock);
+    free(rows);
+    return r < 0 ? r : MON_OK;
+}
+
+/* An hour of a server waiting to be resumed. */
+struct pending_hour {
+    int64_t server_id, hour;
+};
+
+int agg_usage_resume(struct agg_usage *u, int64_t now_utc_ms)
+{
+    struct pending_hour *todo = NULL;
+    size_t n_todo = 0;
+    bool preloaded;
+    int rc = MON_OK;
+
+    if (!u->opt.reader)
+        return MON_OK;
+    pthread_mutex_lock(&u->lock);
+    preloaded = u->preloaded;
+    pthread_mutex_unlock(&u->lock);
+    if (!preloaded && (rc = preload(u, hour_of(now_utc_ms))) < 0)
+        return rc;
+
+    pthread_mutex_lock(&u->lock);
+    for (size_t i = 0; i < u->n_servers; i++)
+        n_todo += u->servers[i]->hour >= 0 && !u->servers[i]->seeded;
+    todo = n_todo ? calloc(n_todo, sizeof(*todo)) : NULL;
+    n_todo = 0;
+    for (size_t i = 0; todo && i < u->n_servers; i++) {
+        const struct server_acc *a = u->servers[i];
+        if (a->hour >= 0 && !a->seeded)
+            todo[n_todo++] = (struct pending_hour){a->server_id, a->hour};
+    }
+    pthread_mutex_unlock(&u->lock);
+    if (n_todo == 0)
+        goto out;
+    /* This run's own rows of those hours (written before the clock went back) must be in the
+     * store before it is read; no new ones come: an hour is not written before its resume. */
+    if (u->opt.writer && (rc = agg_writer_flush(u->opt.writer, RESUME_FLUSH_MS)) < 0)
+        goto out;
+    for (size_t i = 0; i < n_todo; i++) {
+        struct agg_usage_row *rows = NULL;
+        size_t n = 0;
+        struct server_acc *a;
+        int r = agg_store_usage_hour_get(u->opt.reader, todo[i].server_id, todo[i].hour, &rows, &n);
+        pthread_mutex_lock(&u->lock);
+        a = find(u, todo[i].server_id, NULL);
+        if (r < 0) {
+            u->stats.seed_failures++;
+            rc = r;
+        } else if (a && a->hour == todo[i].hour && !a->seeded) {
+            for (size_t j = 0; j < n; j++)
+                merge_stored(a, &rows[j]);
+            a->seeded = true;
+        }
+        pthread_mutex_unlock(&u->lock);
+        free(rows);
+    }
+out:
+    free(todo);
     return rc;
 }
 
@@ -346,7 +497,7 @@ int agg_usage_checkpoint(struct agg_usage *u)
     batch = u->n_servers ? calloc(u->n_servers, sizeof(*batch)) : NULL;
     for (size_t i = 0; batch && i < u->n_servers; i++) {
         struct server_acc *a = u->servers[i];
-        if (a->dirty && a->n_users > 0 && seed(u, a)) {
+        if (a->dirty && a->n_users > 0 && a->seeded) {
             batch[n++] = a;
             rows += a->n_users;
         }

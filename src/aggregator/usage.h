@@ -39,7 +39,7 @@ size_t agg_usage_account(const struct agg_sample *s, double dt_s, double free_me
 struct agg_usage;
 
 struct agg_usage_options {
-    struct agg_store *reader;  /* reads a stored hour to resume it (NULL: nothing to resume) */
+    struct agg_store *reader;  /* reads stored hours to resume them (NULL: nothing to resume) */
     struct agg_writer *writer; /* receives the checkpoints (NULL: tests keep them in memory) */
     int64_t interval_ms;       /* poll interval: Δt is capped at twice it */
     double free_mem_mb;        /* gpu_state.free_mem_mb: memory below it is not "held" */
@@ -58,13 +58,23 @@ int agg_usage_server_add(struct agg_usage *u, int64_t server_id, const char *nam
 void agg_usage_server_remove(struct agg_usage *u, int64_t server_id);
 
 /* Accounts one successful poll received at now_utc_ms (hour bucket) / now_mono_ms (Δt). A poll
- * in a new hour first writes the previous one. MON_OK, MON_ENOENT (not registered),
- * MON_ENOMEM. */
+ * in a new hour first writes the previous one. Touches memory only (the poller's thread). MON_OK,
+ * MON_ENOENT (not registered), MON_ENOMEM. */
 int agg_usage_add(struct agg_usage *u, int64_t server_id, const struct agg_sample *s,
                   int64_t now_utc_ms, int64_t now_mono_ms);
 
+/* Resumes the hours that may have stored rows (after a restart: the current hour): the first
+ * call reads every server's stored rows of the hour of now_utc_ms and later ones, later calls
+ * the hour of each server still waiting (the clock went back, or the first read failed),
+ * after the writer's queue has drained. An hour is neither written nor listed by
+ * agg_usage_current before its resume; polls are accounted meanwhile and the stored sums
+ * added to them. Reads the store: call it at start before polling, then from the
+ * housekeeping thread, never from the poller's. MON_OK, or the first MON_E* (retried at the
+ * next call). */
+int agg_usage_resume(struct agg_usage *u, int64_t now_utc_ms);
+
 /* Sends the full current rows of every server with news since the last checkpoint (and whose
- * hour has been resumed from the store) to the writer. Returns the number of rows or MON_E*. */
+ * hour has been resumed, agg_usage_resume) to the writer. Returns the number of rows or MON_E*. */
 int agg_usage_checkpoint(struct agg_usage *u);
 
 /* The in-memory rows of the hour containing now_utc_ms (newer than any checkpoint), with the

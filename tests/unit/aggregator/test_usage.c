@@ -149,6 +149,20 @@ static struct agg_usage *usage_new(struct fx *f)
     struct agg_usage *u = agg_usage_new(&o);
     assert_non_null(u);
     assert_int_equal(agg_usage_server_add(u, f->server, "gpu-a"), MON_OK);
+    /* The engine's start: the stored hour is read before the first poll. */
+    assert_int_equal(agg_usage_resume(u, HOUR0_MS), MON_OK);
+    return u;
+}
+
+/* A restarted process whose start-up read of the stored hour has not happened (the engine
+ * retries it from the housekeeper). */
+static struct agg_usage *usage_new_unresumed(struct fx *f)
+{
+    struct agg_usage_options o = {
+        .reader = f->st, .writer = f->writer, .interval_ms = 1000, .free_mem_mb = 512};
+    struct agg_usage *u = agg_usage_new(&o);
+    assert_non_null(u);
+    assert_int_equal(agg_usage_server_add(u, f->server, "gpu-a"), MON_OK);
     return u;
 }
 
@@ -320,6 +334,103 @@ static void test_restart_resumes_hour(void **state)
     assert_int_equal(r.last_seen, HOUR0_MS / 1000 + 61);
 }
 
+/* Polls accounted before the stored hour is read (the read happens on the housekeeper, never
+ * on the poller thread): the hour is neither written nor shown as covered until then, and the
+ * stored sums are then added to the polls, processes that the stored row counted not counted
+ * again. */
+static void test_resume_after_polls(void **state)
+{
+    struct fx *f = *state;
+    struct agg_usage_row r, *cur = NULL;
+    int64_t *covered = NULL;
+    size_t n = 0, n_cov = 0;
+
+    poll_at(f, ALICE_ON_0(100), 1000);
+    poll_at(f, ALICE_ON_0(100), 3000); /* 2 s */
+    checkpoint(f);
+    agg_usage_free(f->u); /* kill -9 */
+    f->u = usage_new_unresumed(f);
+
+    poll_at(f, ALICE_ON_0(100), 60000);
+    poll_at(f,
+            GPU(0, 100, 4000, PROC(10, "alice", 3000, T_EARLY) "," PROC(15, "alice", 1000, T_LATE)),
+            61000); /* 1 s; pid 15 is new */
+    /* Not resumed: a checkpoint writes nothing over the stored 2 s, nothing is covered. */
+    assert_int_equal(agg_usage_checkpoint(f->u), 0);
+    assert_int_equal(agg_writer_flush(f->writer, 5000), MON_OK);
+    r = stored(f, HOUR0_MS, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0));
+    assert_int_equal(agg_usage_current(f->u, HOUR0_MS + 61000, 0, NULL, &cur, &n, &covered, &n_cov),
+                     MON_OK);
+    assert_int_equal(n_cov, 0);
+    free(cur);
+    free(covered);
+
+    assert_int_equal(agg_usage_resume(f->u, HOUR0_MS + 61500), MON_OK);
+    checkpoint(f);
+    r = stored(f, HOUR0_MS, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0 + 1.0));
+    assert_int_equal(r.processes, 2); /* pid 10 once (stored), pid 15 new */
+    assert_int_equal(r.first_seen, HOUR0_MS / 1000 + 3);
+    assert_int_equal(r.last_seen, HOUR0_MS / 1000 + 61);
+}
+
+/* The over-billing an earlier attempt had: reading the stored hour again after this process
+ * has checkpointed it adds its own usage twice. A resumed hour is never read again, however
+ * often agg_usage_resume runs, and the hours after the last stored one are not read at all. */
+static void test_resume_never_rereads_own_rows(void **state)
+{
+    struct fx *f = *state;
+    struct agg_usage_row r;
+    int64_t next = 3600 * 1000LL;
+
+    poll_at(f, ALICE_ON_0(100), 1000);
+    poll_at(f, ALICE_ON_0(100), 2000);
+    checkpoint(f);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(agg_usage_resume(f->u, HOUR0_MS + 2500), MON_OK);
+        checkpoint(f);
+    }
+    poll_at(f, ALICE_ON_0(100), 3000);
+    assert_int_equal(agg_usage_resume(f->u, HOUR0_MS + 3500), MON_OK);
+    checkpoint(f);
+    r = stored(f, HOUR0_MS, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0));
+    /* The next hour starts resumed (nothing can be stored for it): written at once. */
+    poll_at(f, ALICE_ON_0(100), next + 500); /* Δt capped at 2 s */
+    assert_int_equal(agg_usage_checkpoint(f->u), 1);
+    assert_int_equal(agg_writer_flush(f->writer, 5000), MON_OK);
+    assert_int_equal(agg_usage_resume(f->u, HOUR0_MS + next + 600), MON_OK);
+    checkpoint(f);
+    r = stored(f, HOUR0_MS + next, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0));
+    r = stored(f, HOUR0_MS, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0));
+}
+
+/* The clock goes back into an hour this process has already written: the hour is read back
+ * (after the writer's queue drained) before more is added, so it is neither lost nor
+ * doubled. */
+static void test_clock_back_resumes_own_hour(void **state)
+{
+    struct fx *f = *state;
+    struct agg_usage_row r;
+    int64_t next = 3600 * 1000LL;
+
+    poll_at(f, ALICE_ON_0(100), next - 3000);
+    poll_at(f, ALICE_ON_0(100), next - 1000);        /* 2 s in hour 0 */
+    poll_at(f, ALICE_ON_0(100), next + 1000);        /* 2 s in hour 1; hour 0 written */
+    poll_at(f, ALICE_ON_0(100), next - 2000);        /* the clock steps back: hour 0 again */
+    poll_at(f, ALICE_ON_0(100), next - 1500);        /* 0.5 s more */
+    assert_int_equal(agg_usage_checkpoint(f->u), 0); /* not resumed: nothing written */
+    assert_int_equal(agg_usage_resume(f->u, HOUR0_MS + next), MON_OK);
+    checkpoint(f);
+    r = stored(f, HOUR0_MS, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0 + 0.5)); /* the step back itself is worth nothing */
+    r = stored(f, HOUR0_MS + next, "alice");
+    assert_true(close_to(r.gpu_seconds, 2.0));
+}
+
 /* A server deleted mid-hour: its unwritten usage is written before it is forgotten, and polls
  * racing with the deletion are ignored. */
 static void test_removed_server_keeps_last_hour(void **state)
@@ -371,6 +482,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_polls_capped_and_checkpointed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hour_change_writes_previous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_resumes_hour, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_after_polls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_never_rereads_own_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_back_resumes_own_hour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_server_keeps_last_hour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_and_multi_gpu, setup, teardown),
     };
