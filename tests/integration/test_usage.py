@@ -10,8 +10,10 @@ so each change of a user's share is billed up to one poll interval early: over a
 is within (the user's largest rate) x (one interval) of the truth, plus scheduling jitter. The
 first poll after an agent outage is worth up to two intervals (the issue's cap), so one more
 interval may be billed there. kill -9 loses what was not yet checkpointed (at most one
-checkpoint, 1 s here) and the interval before the new process's first poll; a double count after
-the restart would add everything before the kill (seconds of GPU time) and fail."""
+checkpoint, 1 s here) and the interval before the new process's first poll; a clean restart
+mid-hour loses that interval too. A double count after either restart (the stored hour read
+again after this process wrote it) would add everything before it (tens of seconds of GPU
+time) and fail; so would a process counted again."""
 import csv
 import io
 import os
@@ -156,6 +158,12 @@ class UsageTest(CleanupTestCase):
         self.wait_users(g, "srv-b", 0, [], "srv-b after the restart")
         t.mark("restarted")
         time.sleep(PHASE)
+        g.stop()                                # a clean restart mid-hour: resumed, not doubled
+        t.mark("stop")
+        g.start()
+        self.wait_users(g, "srv-a", 0, [alice, bob], "srv-a after the clean restart")
+        t.mark("restarted2")
+        time.sleep(PHASE)
         sa.set(procs_at_0=f"{alice_p.pid}:2000", mem_used_mb_at_0=2000)   # bob leaves
         t.mark("bob_left")
         time.sleep(PHASE)
@@ -184,7 +192,8 @@ class UsageTest(CleanupTestCase):
                 return (0, 0, 0)
             return (1.0, 0.3, 6000.0)
 
-        up = [(ev["start"], ev["kill"]), (ev["restarted"], ev["end"])]
+        up = [(ev["start"], ev["kill"]), (ev["restarted"], ev["stop"]),
+              (ev["restarted2"], ev["end"])]
         expect = {("srv-a", alice): (t.integrate(rate_alice, up), 2.0, 0),
                   ("srv-a", bob): (t.integrate(rate_bob, up), 0.5, 0),
                   ("srv-b", unknown): (t.integrate(rate_unknown, up), 1.0, 1)}
@@ -197,8 +206,10 @@ class UsageTest(CleanupTestCase):
             r = rows[key]
             billed = r["gpu_hours"] * 3600
             slack = max_rate * (INTERVAL + JITTER)
-            over = slack + outages * max_rate * INTERVAL
-            under = slack + max_rate * (CHECKPOINT + INTERVAL)   # lost by kill -9
+            # each restart's first billed poll may reach back before the "restarted" mark
+            over = slack + (outages + 1) * max_rate * INTERVAL
+            # lost by kill -9 (a checkpoint and a poll), and the first poll after each start
+            under = slack + max_rate * (CHECKPOINT + 2 * INTERVAL)
             msg = f"{key}: billed {billed:.2f} s, truth {truth[0]:.2f} s; events {ev}"
             print(f"{key}: GPU time billed {billed:.2f} s, scripted {truth[0]:.2f} s "
                   f"(allowed -{under:.2f}/+{over:.2f})", file=sys.stderr)
@@ -217,6 +228,13 @@ class UsageTest(CleanupTestCase):
             self.assertFalse(r["server_deleted"])
         self.assertEqual(rows[("srv-a", alice)]["max_gpus"], 2)   # one user on two GPUs
         self.assertEqual(rows[("srv-a", bob)]["max_gpus"], 1)
+        # Processes: each one once per hour it ran in, also across the two restarts (a recount
+        # after a restart would make 2 or 3); the memory without a process has none.
+        hours = len({int(x // 3600) for x in (time.time() - (time.monotonic() - ev["start"]),
+                                              time.time())})
+        self.assertIn(rows[("srv-a", alice)]["processes"], range(1, hours + 1))
+        self.assertIn(rows[("srv-a", bob)]["processes"], range(1, hours + 1))
+        self.assertEqual(rows[("srv-b", unknown)]["processes"], 0)
 
         # By user: the sums over servers; the total: the sum of everything.
         by_user = {r["user"]: r for r in self.usage(g, **{"from": iso(t_from)})["rows"]}
@@ -238,6 +256,7 @@ class UsageTest(CleanupTestCase):
             r = rows[(line["server_name"], line["user"])]
             self.assertAlmostEqual(float(line["gpu_hours"]), r["gpu_hours"], delta=0.0003)
             self.assertEqual(int(line["max_gpus"]), r["max_gpus"])
+            self.assertEqual(int(line["processes"]), r["processes"])
         # The timeseries sums to the same figure (hourly buckets, alice only).
         q = urllib.parse.urlencode({"user": alice, "bucket": "1h", "from": iso(t_from)})
         series = g.api("GET", "/api/usage/timeseries?" + q).json()

@@ -333,6 +333,7 @@ export const STRINGS_EN = {
   'use.col.efficiency': 'Efficiency',
   'use.col.mem': 'Memory GB-h',
   'use.col.max_gpus': 'Max GPUs',
+  'use.col.processes': 'Processes',
   'use.col.first_seen': 'First seen',
   'use.col.last_seen': 'Last seen',
   'use.deleted': 'deleted',

@@ -333,6 +333,7 @@ export const STRINGS_ZH_CN = {
   'use.col.efficiency': '利用效率',
   'use.col.mem': '显存 GB·小时',
   'use.col.max_gpus': '最多 GPU 数',
+  'use.col.processes': '进程数',
   'use.col.first_seen': '首次出现',
   'use.col.last_seen': '最后出现',
   'use.deleted': '已删除',

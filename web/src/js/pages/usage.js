@@ -117,10 +117,10 @@ export function mount(root, { query }) {
   const allBtn = h('button', { type: 'button', class: 'btn btn-sm btn-ghost-primary', id: 'usage-all-users', text: t('use.show_all'), on: { click: () => selectUser('') } });
   const dailyCard = h('div', { class: 'card mb-3' }, h('div', { class: 'card-body' }, daily.el, h('div', { class: 'mt-2' }, allBtn)));
   const tbody = h('tbody');
-  const cols = ['user', 'server', 'gpu_hours', 'busy_hours', 'efficiency', 'mem', 'max_gpus', 'first_seen', 'last_seen'];
+  const cols = ['user', 'server', 'gpu_hours', 'busy_hours', 'efficiency', 'mem', 'max_gpus', 'processes', 'first_seen', 'last_seen'];
   const table = h('div', { class: 'card mb-3' }, h('div', { class: 'card-header' }, h('h3', { class: 'card-title', text: t('use.table') })),
     h('div', { class: 'table-responsive' }, h('table', { class: 'table table-vcenter card-table usage-table', id: 'usage-table' },
-      h('thead', {}, h('tr', {}, cols.map((c) => h('th', { class: /hours|efficiency|mem|max/.test(c) ? 'text-end' : '', text: t(`use.col.${c}`) })))),
+      h('thead', {}, h('tr', {}, cols.map((c) => h('th', { class: /hours|efficiency|mem|max|processes/.test(c) ? 'text-end' : '', text: t(`use.col.${c}`) })))),
       tbody)));
   const errSlot = h('div');
   const emptySlot = h('div');
@@ -169,7 +169,7 @@ export function mount(root, { query }) {
     return h('tr', { dataset: { user: r.user, server: r.server_name } },
       h('td', {}, h('a', { href: '#', on: { click: (e) => { e.preventDefault(); selectUser(r.user); } } }, userLabel(r.user))),
       h('td', {}, server), num(hoursText(r.gpu_hours)), num(hoursText(r.busy_gpu_hours)), num(fmtPct(r.efficiency_pct)),
-      num(fmtNumber(r.gpu_mem_gb_hours, 1)), num(String(r.max_gpus)),
+      num(fmtNumber(r.gpu_mem_gb_hours, 1)), num(String(r.max_gpus)), num(String(r.processes)),
       h('td', { class: 'text-nowrap', text: fmtTime(r.first_seen) }), h('td', { class: 'text-nowrap', text: fmtTime(r.last_seen) }));
   }
 
