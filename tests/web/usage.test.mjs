@@ -177,6 +177,11 @@ test('usage page: totals, bars per user with the busy part, user × server table
   assert.equal(await old.count(), 1);
   assert.equal(await text(old.locator('.badge')), 'deleted');
   assert.equal(await old.locator('a[href^="#/servers/"]').count(), 0);
+  // The processes seen (one per hour of the scripted rows): the column after Max GPUs.
+  assert.equal(await text(page.locator('#usage-table thead th').nth(7)), 'Processes');
+  const oldRow = byBoth.rows.find((r) => r.server_name === 'old-box');
+  assert.equal(oldRow.processes, 1);
+  assert.equal(await text(old.locator('td').nth(7)), String(oldRow.processes));
   assert.equal(await page.locator('#usage-table tbody tr[data-server="gpu-a"] a[href^="#/servers/"]').count(), 2);
   await shot('usage-desktop-light-en.png');
 });
@@ -249,6 +254,7 @@ test('Chinese, dark theme and the phone layout', async () => {
   assert.equal(await text(page.locator('#usage-csv')), '下载 CSV');
   await until(async () => (await page.locator('#usage-table tbody tr').count()) > 3, 'rows in Chinese');
   assert.equal(await text(page.locator('#usage-table tbody tr[data-server="old-box"] .badge')), '已删除');
+  assert.equal(await text(page.locator('#usage-table thead th').nth(7)), '进程数');
   await shot('usage-desktop-dark-zh.png');
   const phone = await ctx.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US', isMobile: true, hasTouch: true });
   const p2 = await phone.newPage();
