@@ -9,68 +9,20 @@
 #include "aggregator/api_params.h"
 #include "common/err.h"
 
-#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ARGS 64
-
-struct query {
-    size_t n;
-    char *key[MAX_ARGS];
-    char *value[MAX_ARGS]; /* NULL for "key" without "=" */
-};
-
-static void decode(char *s)
-{
-    for (char *p = s; *p; p++)
-        if (*p == '+')
-            *p = ' ';
-    MHD_http_unescape(s);
-}
-
-/* Splits text in place into q. */
-static void parse_query(char *text, struct query *q)
-{
-    char *p = text;
-    q->n = 0;
-    while (p && *p && q->n < MAX_ARGS) {
-        char *amp = strchr(p, '&'), *eq;
-        if (amp)
-            *amp = '\0';
-        eq = strchr(p, '=');
-        if (eq)
-            *eq = '\0';
-        decode(p);
-        if (eq)
-            decode(eq + 1);
-        q->key[q->n] = p;
-        q->value[q->n] = eq ? eq + 1 : NULL;
-        q->n++;
-        p = amp ? amp + 1 : NULL;
-    }
-}
-
-/* mon_http_query(): the first argument named key, NULL when absent. */
-static const char *lookup(const struct query *q, const char *key)
-{
-    for (size_t i = 0; i < q->n; i++)
-        if (strcmp(q->key[i], key) == 0)
-            return q->value[i];
-    return NULL;
-}
-
-static void check_events(const struct query *q)
+static void check_events(const struct fuzz_query *q)
 {
     static const struct agg_events_params sentinel = {.limit = -3, .type = "sentinel"};
     struct agg_events_params p = sentinel;
-    const char *type = lookup(q, "type");
+    const char *type = fuzz_query_get(q, "type");
     char why[1024];
     int r;
 
     memset(why, 'x', sizeof(why));
-    r = agg_api_params_events(lookup(q, "limit"), lookup(q, "server_id"), type, lookup(q, "before"),
-                              &p, why, sizeof(why));
+    r = agg_api_params_events(fuzz_query_get(q, "limit"), fuzz_query_get(q, "server_id"), type,
+                              fuzz_query_get(q, "before"), &p, why, sizeof(why));
     if (r < 0) {
         FUZZ_CHECK(r == MON_EINVAL && fuzz_terminated(why, sizeof(why)) && why[0]);
         FUZZ_CHECK(memcmp(&p, &sentinel, sizeof(p)) == 0);
@@ -123,15 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = fuzz_strdup(data, size);
     const char *metric;
-    struct query q;
+    struct fuzz_query q;
 
-    parse_query(text, &q);
-    metric = lookup(&q, "metric");
-    fuzz_check_timeseries(metric, lookup(&q, "agg"), lookup(&q, "from"), lookup(&q, "to"));
+    fuzz_query_split(text, &q);
+    metric = fuzz_query_get(&q, "metric");
+    fuzz_check_timeseries(metric, fuzz_query_get(&q, "agg"), fuzz_query_get(&q, "from"),
+                          fuzz_query_get(&q, "to"));
     FUZZ_CHECK(!agg_api_params_metric(metric) ||
                strcmp(agg_api_params_metric(metric), metric) == 0);
     check_events(&q);
-    check_agent_units(lookup(&q, "services"));
+    check_agent_units(fuzz_query_get(&q, "services"));
     free(text);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "common/err.h"
 
 #include <math.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,43 @@ size_t fuzz_split(char *text, char sep, char **fields, size_t n)
         fields[k++] = at + 1;
     }
     return k;
+}
+
+static void query_decode(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '+')
+            *p = ' ';
+    MHD_http_unescape(s);
+}
+
+void fuzz_query_split(char *text, struct fuzz_query *q)
+{
+    char *p = text;
+    q->n = 0;
+    while (p && *p && q->n < FUZZ_QUERY_MAX_ARGS) {
+        char *amp = strchr(p, '&'), *eq;
+        if (amp)
+            *amp = '\0';
+        eq = strchr(p, '=');
+        if (eq)
+            *eq = '\0';
+        query_decode(p);
+        if (eq)
+            query_decode(eq + 1);
+        q->key[q->n] = p;
+        q->value[q->n] = eq ? eq + 1 : NULL;
+        q->n++;
+        p = amp ? amp + 1 : NULL;
+    }
+}
+
+const char *fuzz_query_get(const struct fuzz_query *q, const char *key)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->key[i], key) == 0)
+            return q->value[i];
+    return NULL;
 }
 
 /* An explicit time parameter is what mon_parse_iso8601 makes of it. */

@@ -30,6 +30,20 @@ char *fuzz_strdup(const uint8_t *data, size_t size);
  * fields are NULL. Returns how many fields there were (at most n). */
 size_t fuzz_split(char *text, char sep, char **fields, size_t n);
 
+/* A query string split and percent-decoded as libmicrohttpd does ("+" is a space). */
+#define FUZZ_QUERY_MAX_ARGS 64
+struct fuzz_query {
+    size_t n;
+    char *key[FUZZ_QUERY_MAX_ARGS];
+    char *value[FUZZ_QUERY_MAX_ARGS]; /* NULL for "key" without "=" */
+};
+
+/* Splits text ("a=1&b=2") in place into q. */
+void fuzz_query_split(char *text, struct fuzz_query *q);
+
+/* mon_http_query(): the first argument named key, NULL when absent. */
+const char *fuzz_query_get(const struct fuzz_query *q, const char *key);
+
 /* Fuzzing runs use this as "now" wherever the code under test takes the current time. */
 #define FUZZ_NOW_S 1768644000 /* 2026-01-17T10:00:00Z */
 

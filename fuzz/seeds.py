@@ -153,6 +153,27 @@ def requests():
               "mem_used_pct\n\n\n2026-01-17T10:00:00-05:30", "cpu_pct", "5s\n500ms\n1h\n30d"]
     for i, t in enumerate(series):
         put("timeseries", f"series-{i:02d}", t)
+    # The usage endpoints (fuzz_usage_query): ranges, groupings, filters, names to quote.
+    usage = ['',
+             'group_by=user',
+             'from=2026-01-10T00:00:00Z&to=2026-01-17T10:00:00Z&group_by=user,server',
+             'from=2026-01-10T05:30:00Z&to=2026-01-17T09:15:00Z&group_by=server&server_id=3',
+             'group_by=server,user&user=alice&name=gpu-01',
+             'user=%3Dcmd%7C%27%20%2FC%20calc%27%21A0&group_by=user,server&name=%40SUM(A1)',
+             'user=a%2Cb%22c&name=x%0D%0Ay&group_by=user,server',
+             'bucket=1h&tz_offset=480&user=bob',
+             'bucket=1d&tz_offset=-300&from=2025-01-01T00:00:00Z',
+             'from=2026-01-17T10:00:00Z&to=2026-01-17T09:00:00Z',
+             'from=2024-01-01T00:00:00Z&to=2026-01-17T00:00:00Z',
+             'group_by=users',
+             'server_id=0',
+             'server_id=-1',
+             'tz_offset=30',
+             'bucket=1w',
+             'user=uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu',
+             'from=2026-01-17T10:00:00%2B08:00&to=2026-01-17T12:00:00.5Z']
+    for i, q in enumerate(usage):
+        put("usage_query", f"usage-{i:02d}", q)
     bodies = [{"name": "closed-port", "host": "127.0.0.1", "agent_port": 29999, "token": "x",
                "services": [], "enabled": True},
               {"enabled": False},
