@@ -11,7 +11,6 @@
 #include "common/json_text.h"
 #include "common/str.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cJSON;
-
 /* The longest range of a usage request. */
 #define AGG_USAGE_MAX_RANGE_S (400LL * 86400)
 
