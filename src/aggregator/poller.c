@@ -28,6 +28,7 @@
 #define STALL_GRACE_MS   50           /* longer work or oversleep than this counts as a stall */
 #define TRANSIENT_SHARE  8            /* 1/8 of the socket budget for per-poll connections */
 #define TRANSIENT_MAX    1024
+#define HANDSHAKES_MAX   128 /* default cap of new TLS connections in flight */
 /* Polls due within this much of now start together: the loop wakes ~40 times a second
  * instead of once per poll (a wake-up costs more than a poll on a small fleet), and each
  * server keeps the same place in the round, so its interval is unchanged. */
@@ -46,6 +47,7 @@ static void publish(struct agg_poller *p, int64_t now)
     p->local.overloaded = p->local.lag_ms > p->opt.interval_ms;
     p->local.targets = p->n_targets;
     p->local.in_flight = p->in_flight;
+    p->local.handshakes_in_flight = p->handshakes;
     pthread_mutex_lock(&p->lock);
     p->stats = p->local;
     p->published_at = now;
@@ -72,12 +74,22 @@ static int schedule(struct agg_poller *p, int64_t now)
 {
     int64_t n = (int64_t)p->n_targets, iv = p->opt.interval_ms;
     int started = 0;
+    p->held = false;
     for (; n > 0 && started < START_BATCH && due_ms(p) <= now + p->quantum; started++) {
         struct agg_poll_target *t = p->targets[p->cursor];
         int64_t due = due_ms(p), lag = now - due;
         if (!t->xfer && (p->in_flight >= p->max_in_flight ||
-                         (!t->persistent && p->transient_in_flight >= p->max_transient)))
-            break; /* out of sockets: wait for requests to finish */
+                         (!t->persistent && p->transient_in_flight >= p->max_transient))) {
+            p->held = true; /* out of sockets: wait for requests to finish */
+            break;
+        }
+        if (!t->xfer && p->handshakes >= p->max_handshakes && agg_poller_needs_handshake(t)) {
+            /* Out of handshake slots: this poll and the ones after it wait (the order, and
+             * so every server's interval, stays the same). Not a failure of the agent. */
+            p->local.handshake_waits++;
+            p->held = true;
+            break;
+        }
         if (lag > iv) {
             p->next_due = (now - iv) * n;
             due = now - iv;
@@ -115,6 +127,7 @@ static void target_config(struct agg_poll_target *t, const struct agg_server *s)
     char *ca = s->tls_ca_file && s->tls_ca_file[0] ? strdup(s->tls_ca_file) : NULL;
     free(t->pin);
     free(t->ca_file);
+    t->warm = false; /* new settings: libcurl may not reuse the connection */
     t->tls = s->tls;
     t->pin = pin;
     t->ca_file = ca;
@@ -281,8 +294,9 @@ static void housekeeping(struct agg_poller *p, int64_t now)
 static int wait_ms(const struct agg_poller *p, int64_t now, int64_t next_tick)
 {
     int64_t until = next_tick;
-    /* At the next due time the loop starts every poll due within the following quantum. */
-    if (p->n_targets && p->in_flight < p->max_in_flight && due_ms(p) < until)
+    /* At the next due time the loop starts every poll due within the following quantum
+     * (held back for sockets or handshake slots: when requests in flight end). */
+    if (p->n_targets && !p->held && due_ms(p) < until)
         until = due_ms(p);
     if (p->in_flight && now + p->quantum < until)
         until = now + p->quantum;
@@ -384,6 +398,7 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
     if (p->opt.max_response_bytes <= 0)
         p->opt.max_response_bytes = 1024 * 1024;
     size_limits(p);
+    p->max_handshakes = p->opt.max_handshakes ? p->opt.max_handshakes : HANDSHAKES_MAX;
     p->quantum = p->opt.interval_ms / 8 < QUANTUM_MS ? p->opt.interval_ms / 8 : QUANTUM_MS;
     p->local.io_kind = agg_pollio_kind(p->io);
     p->stats = p->local;

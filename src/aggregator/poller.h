@@ -36,6 +36,10 @@ struct agg_poller_options {
      * 0: no limit. With fewer than one per server, the servers past the limit get a new
      * connection for each poll instead of a kept-alive one. */
     size_t max_sockets;
+    /* New TLS connections (handshakes) in flight at once; 0: 128. Polls that need one wait
+     * for a free slot, in their round-robin order, rather than all starting together when
+     * thousands of agents (re)connect at once and timing out while they share the CPU. */
+    size_t max_handshakes;
     bool simple_io; /* tests: use the curl_multi_poll driver even where epoll exists */
     agg_poll_result_fn on_result;
     agg_poll_tick_fn on_tick;     /* may be NULL */
@@ -55,8 +59,12 @@ struct agg_poller_stats {
     int64_t lag_ms;  /* how late polls started, worst of the last one or two intervals */
     bool overloaded; /* lag_ms beyond the interval: the loop cannot keep up */
     size_t targets, in_flight;
-    size_t persistent;   /* servers polled over kept-alive connections */
-    const char *io_kind; /* "epoll" or "curl_multi_poll" */
+    size_t persistent;               /* servers polled over kept-alive connections */
+    uint64_t tls_handshakes;         /* new TLS connections made (finished polls that opened one) */
+    uint64_t handshake_waits;        /* times the schedule waited for a free handshake slot */
+    size_t handshakes_in_flight;     /* polls in flight counted against max_handshakes */
+    size_t handshakes_in_flight_max; /* the most there were at once */
+    const char *io_kind;             /* "epoll" or "curl_multi_poll" */
 };
 
 /* Starts the thread with no servers. Returns MON_OK, or MON_ENOMEM / MON_ESYS with why. */

@@ -24,6 +24,8 @@ struct agg_poll_xfer {
     int64_t deadline; /* on the serviced clock (see agg_poller_serviced_ms) */
     int64_t started;  /* monotonic ms */
     bool extended;    /* the deadline was moved to the request's sending time */
+    bool handshake;   /* counted against max_handshakes: expected to open a TLS connection */
+    bool reusable;    /* its connection may be kept (TLS: pinned or CA, not a first use) */
     /* The URL and headers this request uses (the target's at its start). When the server is
      * reconfigured meanwhile, the request takes them over and frees them at its end. */
     char *url;
@@ -42,7 +44,11 @@ struct agg_poll_target {
     char *pin;       /* "sha256//..." or NULL: pinned at the first handshake */
     char *ca_file;   /* the server's own, or NULL */
     bool dead;       /* removed: freed after the batch of changes */
-    int shard;       /* agg_pollio shard (multi handle) of its transfers */
+    /* TLS: a kept-alive connection is open, as far as the last poll tells; churn: a poll that
+     * expected one opened a new connection (the agent closes or restarted), so until a poll
+     * reuses a connection again every poll is counted as a handshake. */
+    bool warm, churn;
+    int shard; /* agg_pollio shard (multi handle) of its transfers */
     struct agg_poll_xfer *xfer;
 };
 
@@ -72,7 +78,9 @@ struct agg_poller {
     struct agg_poll_xfer *fly_head, *fly_tail, *pool;
     size_t in_flight, transient_in_flight, pooled;
     size_t max_persistent, max_transient, max_in_flight;
-    int64_t quantum;           /* ms, see QUANTUM_MS */
+    size_t handshakes, max_handshakes; /* new TLS connections in flight, and the cap */
+    bool held;                         /* the schedule waits for a socket or a handshake slot */
+    int64_t quantum;                   /* ms, see QUANTUM_MS */
     int64_t stalled_ms;        /* time the loop could not service its sockets, see serviced_ms */
     struct agg_sample *sample; /* parse buffer, reused */
     struct mon_json_arena arena;
@@ -90,6 +98,12 @@ struct agg_poller {
 static inline int64_t agg_poller_serviced_ms(const struct agg_poller *p, int64_t mono)
 {
     return mono - p->stalled_ms;
+}
+
+/* Whether a poll of t is expected to open a new TLS connection (then it needs a slot). */
+static inline bool agg_poller_needs_handshake(const struct agg_poll_target *t)
+{
+    return t->tls && !(t->warm && t->persistent);
 }
 
 /* Starts one poll of t, due at due (reports a failure at once when it cannot start). */

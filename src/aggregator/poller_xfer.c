@@ -87,7 +87,28 @@ static void fly_unlink(struct agg_poller *p, struct agg_poll_xfer *x)
     p->in_flight--;
     if (!x->t->persistent)
         p->transient_in_flight--;
+    if (x->handshake)
+        p->handshakes--;
+    x->handshake = false;
     x->t->xfer = NULL;
+}
+
+/* TLS: what this poll tells about the target's connection (for the handshake count). */
+static void note_connection(struct agg_poller *p, struct agg_poll_xfer *x, bool ok)
+{
+    struct agg_poll_target *t = x->t;
+    long connects = 0;
+    if (!t->tls)
+        return;
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+    if (connects > 0) {
+        p->local.tls_handshakes++;
+        if (!x->handshake)
+            t->churn = true; /* a connection we expected to be open was not */
+    } else {
+        t->churn = false;
+    }
+    t->warm = ok && t->persistent && x->reusable && !t->churn;
 }
 
 /* Ends a transfer without a result (its server was removed). */
@@ -135,7 +156,6 @@ static void finish(struct agg_poller *p, struct agg_poll_xfer *x, int cc, bool t
     int r;
 
     agg_pollio_remove(p->io, x->t->shard, x->easy);
-    fly_unlink(p, x);
     if (timed_out) {
         snprintf(error, sizeof(error), "timeout");
         r = MON_ETIMEDOUT;
@@ -145,6 +165,8 @@ static void finish(struct agg_poller *p, struct agg_poll_xfer *x, int cc, bool t
         if (r == MON_OK && x->t->tls)
             r = tls_check(p, x, error, sizeof(error));
     }
+    note_connection(p, x, r == MON_OK);
+    fly_unlink(p, x);
     if (r == MON_OK) {
         mon_json_arena_begin(&p->arena);
         r = agg_sample_parse_into(x->body.buf.data, x->body.buf.len, p->sample, why, sizeof(why));
@@ -251,6 +273,9 @@ void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int6
     x->due = due;
     x->started = now;
     x->extended = false;
+    x->handshake = agg_poller_needs_handshake(t);
+    /* A first-use connection (no pin, no CA) is closed after its poll (agg_agent_easy_tls). */
+    x->reusable = t->pin || t->ca_file || p->ca_file;
     x->deadline = agg_poller_serviced_ms(p, now) + p->opt.timeout_ms;
     if (agg_pollio_add(p->io, t->shard, x->easy) < 0) {
         xfer_put(p, x);
@@ -268,4 +293,6 @@ void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int6
     p->in_flight++;
     if (!t->persistent)
         p->transient_in_flight++;
+    if (x->handshake && ++p->handshakes > p->local.handshakes_in_flight_max)
+        p->local.handshakes_in_flight_max = p->handshakes;
 }
