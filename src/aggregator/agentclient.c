@@ -12,29 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef MON_HAVE_OPENSSL
-#include <openssl/ssl.h>
-
-/* libcurl's OpenSSL backend makes an SSL_CTX per connection: this asks it to give the
- * connection's read and write buffers (~34 KB) back while the connection is idle, which a
- * kept-alive agent connection is for all but a few ms of each interval (bench/aggregator --tls:
- * RSS per TLS server). */
-static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userdata)
-{
-    (void)easy;
-    (void)userdata;
-    SSL_CTX_set_mode((SSL_CTX *)ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
-    return CURLE_OK;
-}
-
-/* Only when libcurl's TLS is the OpenSSL we were built with (the callback gets its SSL_CTX). */
-static bool curl_uses_openssl(void)
-{
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    return v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
-}
-#endif
-
 static bool host_ok(const char *host, bool *ret_v6)
 {
     bool v6 = strchr(host, ':') != NULL;
@@ -162,10 +139,6 @@ void agg_agent_easy_setup(void *easy, int64_t timeout_ms, int64_t max_bytes,
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
     body->error[0] = '\0';
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, body->error);
-#ifdef MON_HAVE_OPENSSL
-    if (curl_uses_openssl())
-        curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-#endif
     agg_agent_easy_tls(easy, &(struct agg_agent_tls){0});
 }
 

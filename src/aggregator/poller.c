@@ -296,7 +296,7 @@ static int wait_ms(const struct agg_poller *p, int64_t now, int64_t next_tick)
     int64_t until = next_tick;
     /* At the next due time the loop starts every poll due within the following quantum
      * (held back for sockets or handshake slots: when requests in flight end). */
-    if (p->n_targets && !p->held && due_ms(p) < until)
+    if (p->n_targets && p->in_flight < p->max_in_flight && !p->held && due_ms(p) < until)
         until = due_ms(p);
     if (p->in_flight && now + p->quantum < until)
         until = now + p->quantum;
