@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian 12, only what is missing (idempotent).
-# Debian packages with apt-get, web assets with npm ci. Run as root (or with sudo available).
+# Debian packages with apt-get, web assets with npm ci, and the static libmicrohttpd 1.0 every
+# native build links (scripts/mhd-build: Debian 13's source, built once into a cache outside the
+# tree). Run as root (or with sudo available).
 #   scripts/deps.sh [--quiet] [run|test]
 # run: what `make run` needs (build the daemons, the dashboard and the demo's simulated
 # servers); test (default): everything `make test` uses as well. --quiet prints nothing when
@@ -18,7 +20,7 @@ for a in "$@"; do
 done
 
 RUN_PKGS=(build-essential cmake ninja-build pkg-config
-          libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev
+          libgnutls28-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libsqlite3-dev
           libcmocka-dev libpq-dev curl python3 nodejs npm)
 TEST_PKGS=(git sqlite3 python3-dbusmock dbus prometheus clang-format procps
            postgresql-15 python3-psycopg2
@@ -58,3 +60,6 @@ if [ -f web/package-lock.json ]; then
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi
+
+# libmicrohttpd 1.0 (Debian 12 has 0.9.75): built once per recipe, a no-op afterwards.
+scripts/mhd-build > /dev/null

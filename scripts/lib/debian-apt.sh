@@ -40,12 +40,21 @@ debian_archive_uri() {
 }
 
 # Writes a scratch apt configuration into DIR whose deb-src entries mirror this machine's deb
-# entries (deb822 files: Types deb -> deb-src; one-line files: deb -> deb-src).
+# entries (deb822 files: Types deb -> deb-src; one-line files: deb -> deb-src). With
+# DEBIAN_SRC_SUITE set (e.g. trixie), one deb-src entry for that suite's main component from the
+# archive this machine uses for its own release (debian_archive_uri) instead.
 debian_apt_src_config() {
-  local dir=$1 f
+  local dir=$1 f uri
   rm -rf "$dir/parts"
   mkdir -p "$dir/parts" "$dir/lists/partial" "$dir/cache/archives/partial"
   : > "$dir/sources.list"
+  if [ -n "${DEBIAN_SRC_SUITE:-}" ]; then
+    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg opt=""
+    uri=$(debian_archive_uri) || return 1
+    [ -f "$keyring" ] && opt="[signed-by=$keyring] "
+    echo "deb-src $opt$uri $DEBIAN_SRC_SUITE main" > "$dir/sources.list"
+    return 0
+  fi
   if [ -f /etc/apt/sources.list ]; then
     sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' /etc/apt/sources.list >> "$dir/sources.list"
   fi
