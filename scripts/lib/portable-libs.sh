@@ -1,10 +1,14 @@
 # shellcheck shell=bash
 # Sourced by scripts/portable-build: builds libmicrohttpd (HTTPS through the sysroot's GnuTLS),
 # libyaml and cJSON as static libraries for one architecture from their Debian source packages
-# (in $SRC), with the sysroot's compiler setup, into $CACHE/prefix-<arch>. A change to this file
-# or to the compat header rebuilds them. Needs CACHE, SRC, JOBS, COMPAT_H, log, now, triplet and
-# cc_for and SOURCE_PKGS from the caller.
-LIBS_KEY=$(cat "${BASH_SOURCE[0]}" "$COMPAT_H" | sha256sum | cut -c1-16)
+# (libyaml and cJSON in $SRC; libmicrohttpd 1.0 is the one every build links,
+# scripts/lib/mhd.sh), with the sysroot's compiler setup, into $CACHE/prefix-<arch>. A change to
+# this file, to mhd.sh or to the compat header rebuilds them. Needs CACHE, SRC, JOBS, COMPAT_H,
+# log, now, triplet and cc_for from the caller, scripts/lib/debian-apt.sh sourced.
+. "$(dirname "${BASH_SOURCE[0]}")/mhd.sh"
+PORTABLE_LIBS=(libmicrohttpd libyaml cjson)
+LIBS_KEY=$(cat "${BASH_SOURCE[0]}" "$(dirname "${BASH_SOURCE[0]}")/mhd.sh" "$COMPAT_H" |
+  sha256sum | cut -c1-16)
 
 # The compiler with only the sysroot's headers and libraries, as cmake/portable-toolchain.cmake
 # sets it up: -nostdinc drops the directories the compiler adds on its own (the cross
@@ -22,18 +26,16 @@ lib_cflags() { # arch
 
 build_libmicrohttpd() { # arch prefix
   local arch=$1 prefix=$2 s sysroot="$CACHE/sysroot-$1"
-  s=$(debian_source_dir "$SRC" libmicrohttpd)
+  s=$(mhd_source_dir)
   local b="$CACHE/build-$arch/libmicrohttpd"
   rm -rf "$b" && mkdir -p "$b"
   [ -x "$s/configure" ] || (cd "$s" && autoreconf -fi)
   # HTTPS through the sysroot's GnuTLS (pkg-config there); features the daemons never use are
-  # left out, which keeps the binary and its resident pages small.
+  # left out (mhd.sh), which keeps the binary and its resident pages small.
   (cd "$b" && PKG_CONFIG_LIBDIR="$sysroot/usr/lib/$(triplet "$arch")/pkgconfig:$sysroot/usr/share/pkgconfig" \
     PKG_CONFIG_SYSROOT_DIR="$sysroot" \
     "$s/configure" --host="$(triplet "$arch")" --build="$(gcc -dumpmachine)" --prefix="$prefix" \
-    --disable-shared --enable-static --enable-https --with-gnutls --disable-doc \
-    --disable-examples --disable-curl --disable-dauth --disable-bauth \
-    --disable-postprocessor --disable-httpupgrade \
+    "${MHD_CONFIGURE_OPTS[@]}" \
     CC="$(sysroot_cc "$arch")" CFLAGS="$(lib_cflags "$arch")" &&
     grep -q '^#define HTTPS_SUPPORT 1' MHD_config.h &&
     make -j"$JOBS" -C src/microhttpd && make -C src/microhttpd install &&
@@ -88,7 +90,7 @@ build_libs() { # arch
     rm -rf "$prefix"
   fi
   mkdir -p "$prefix"
-  for lib in "${SOURCE_PKGS[@]}"; do
+  for lib in "${PORTABLE_LIBS[@]}"; do
     [ -f "$prefix/.built-$lib" ] && continue
     log "building $lib (static, $arch; log $CACHE/build-$arch-$lib.log)"
     t=$(now)

@@ -29,14 +29,19 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
     struct http_worker *w = cls;
     struct mon_http_server *srv = w->srv;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *fd =
+        /* libmicrohttpd (1.0) answers every query in one union per connection: each value is
+         * taken before the next query overwrites it. */
+        const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *addr =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        mon_socket fd;
         struct mon_http_conn *state = NULL;
+        *socket_context = NULL;
+        if (!ci)
+            return;
+        fd = ci->connect_fd;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         /* Out of memory: the connection simply has no deadline (NULL is accepted throughout). */
-        if (fd && addr &&
-            mon_http_gate_conn_started(srv->gate, fd->connect_fd, addr->client_addr, &state) < 0)
+        if (ci && mon_http_gate_conn_started(srv->gate, fd, ci->client_addr, &state) < 0)
             state = NULL;
         *socket_context = state;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {

@@ -64,48 +64,57 @@ static void test_authenticate(void **state)
     assert_int_equal(mon_authlimit_new("test", &t.limit), MON_OK);
     srv = start(&o);
     trusted = connect_port(mon_http_port(srv));
-    assert_string_equal(secret_result(trusted,
-                                      "GET /api/secret HTTP/1.1\r\nX-Secret: s3cret-token"
-                                      "\r\n\r\n",
-                                      &wait),
-                        "ok");
-    fd = connect_port(mon_http_port(srv));
     assert_string_equal(
-        secret_result(fd, "GET /api/secret HTTP/1.1\r\nX-Secret:   s3cret-token  \t\r\n\r\n",
+        secret_result(trusted,
+                      "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret: s3cret-token"
+                      "\r\n\r\n",
                       &wait),
         "ok");
-    assert_string_equal(secret_result(fd,
-                                      "GET /api/secret?bearer=1 HTTP/1.1\r\nAuthorization: bearer  "
-                                      "s3cret-token  \r\n\r\n",
-                                      &wait),
-                        "ok");
-    assert_string_equal(secret_result(fd, "GET /api/secret HTTP/1.1\r\nX-Secret:\r\n\r\n", &wait),
+    fd = connect_port(mon_http_port(srv));
+    assert_string_equal(
+        secret_result(fd,
+                      "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret:   s3cret-token  \t\r\n\r\n",
+                      &wait),
+        "ok");
+    assert_string_equal(
+        secret_result(fd,
+                      "GET /api/secret?bearer=1 HTTP/1.1\r\nHost: x\r\nAuthorization: bearer  "
+                      "s3cret-token  \r\n\r\n",
+                      &wait),
+        "ok");
+    assert_string_equal(
+        secret_result(fd, "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret:\r\n\r\n", &wait),
+        "missing");
+    assert_string_equal(secret_result(fd, "GET /api/secret HTTP/1.1\r\nHost: x\r\n\r\n", &wait),
                         "missing");
-    assert_string_equal(secret_result(fd, "GET /api/secret HTTP/1.1\r\n\r\n", &wait), "missing");
     test_sock_close(fd);
     for (int i = 0; i < MON_AUTHLIMIT_FREE; i++) {
-        snprintf(req, sizeof(req), "GET /api/secret HTTP/1.1\r\nX-Secret: guess-%d\r\n\r\n", i);
+        snprintf(req, sizeof(req),
+                 "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret: guess-%d\r\n\r\n", i);
         fd = connect_port(mon_http_port(srv));
         assert_string_equal(secret_result(fd, req, &wait), "wrong");
         test_sock_close(fd);
     }
     /* Now a new connection from this address is not even compared: right or wrong alike. */
     fd = connect_port(mon_http_port(srv));
-    assert_string_equal(secret_result(fd,
-                                      "GET /api/secret HTTP/1.1\r\nX-Secret: s3cret-token"
-                                      "\r\n\r\n",
-                                      &wait),
-                        "wait");
+    assert_string_equal(
+        secret_result(fd,
+                      "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret: s3cret-token"
+                      "\r\n\r\n",
+                      &wait),
+        "wait");
     assert_true(wait >= 1);
     assert_string_equal(
-        secret_result(fd, "GET /api/secret HTTP/1.1\r\nX-Secret: guess\r\n\r\n", &wait), "wait");
+        secret_result(fd, "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret: guess\r\n\r\n", &wait),
+        "wait");
     test_sock_close(fd);
     /* The connection that proved itself before keeps working. */
-    assert_string_equal(secret_result(trusted,
-                                      "GET /api/secret HTTP/1.1\r\nX-Secret: s3cret-token"
-                                      "\r\n\r\n",
-                                      &wait),
-                        "ok");
+    assert_string_equal(
+        secret_result(trusted,
+                      "GET /api/secret HTTP/1.1\r\nHost: x\r\nX-Secret: s3cret-token"
+                      "\r\n\r\n",
+                      &wait),
+        "ok");
     test_sock_close(trusted);
     mon_http_stop(srv);
     mon_authlimit_free(t.limit);
