@@ -5,6 +5,7 @@
 # scripts/lib/mhd.sh), with the sysroot's compiler setup, into $CACHE/prefix-<arch>. A change to
 # this file, to mhd.sh or to the compat header rebuilds them. Needs CACHE, SRC, JOBS, COMPAT_H,
 # log, now, triplet and cc_for from the caller, scripts/lib/debian-apt.sh sourced.
+# shellcheck source=scripts/lib/mhd.sh
 . "$(dirname "${BASH_SOURCE[0]}")/mhd.sh"
 PORTABLE_LIBS=(libmicrohttpd libyaml cjson)
 LIBS_KEY=$(cat "${BASH_SOURCE[0]}" "$(dirname "${BASH_SOURCE[0]}")/mhd.sh" "$COMPAT_H" |
