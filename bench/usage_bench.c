@@ -145,12 +145,13 @@ static int poll_cost(int iterations)
     char body[16384], why[256];
     struct agg_sample *s = NULL;
     struct agg_usage_options uo = {.interval_ms = 5000, .free_mem_mb = 512};
-    struct agg_usage *u = agg_usage_new(&uo);
-    struct agg_rollup *r = agg_rollup_new(3600, NULL, NULL);
+    struct agg_usage *u = NULL;
+    struct agg_rollup *r = NULL;
     int64_t t = 1767225600LL * 1000;
     double t0, usage_ns, rollup_ns, parse_ns;
 
-    if (!u || !r || sample_body(body, sizeof(body)) < 0 ||
+    if (agg_usage_new(&uo, &u) < 0 || agg_rollup_new(3600, NULL, NULL, &r) < 0 ||
+        sample_body(body, sizeof(body)) < 0 ||
         agg_sample_parse(body, strlen(body), &s, why, sizeof(why)) < 0 ||
         agg_usage_server_add(u, 1, "gpu-000") < 0 || agg_rollup_server_add(r, 1) < 0) {
         fprintf(stderr, "usage_bench: setup failed\n");

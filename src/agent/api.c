@@ -371,8 +371,9 @@ static bool allow_client(void *ctx, const struct sockaddr *client)
     return ok;
 }
 
-struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler *sampler,
-                                  const struct mon_tls_pair *tls, char *why, size_t why_len)
+int agent_api_start(struct agent_config *cfg, struct agent_sampler *sampler,
+                    const struct mon_tls_pair *tls, struct agent_api **ret_api, char *why,
+                    size_t why_len)
 {
     struct agent_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
@@ -391,24 +392,31 @@ struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler
         .tls = tls,
     };
 
+    int r = MON_ENOMEM;
+
     if (!api) {
+        snprintf(why, why_len, "out of memory");
         agent_config_free(cfg);
-        return NULL;
+        return MON_ENOMEM;
     }
     pthread_rwlock_init(&api->cfg_lock, NULL);
     pthread_mutex_init(&api->units_lock, NULL);
     api->cfg = cfg;
     api->sampler = sampler;
     opt.ctx = api;
-    if (agent_systemd_units_new(UNIT_TIMEOUT_MS, &api->units) < 0 ||
-        mon_authlimit_new("agent", &api->auth_failures) < 0 ||
-        mon_http_start(&opt, &api->http, why, why_len) < 0) {
-        if (!api->units || !api->auth_failures)
-            snprintf(why, why_len, "out of memory");
-        agent_api_stop(api);
-        return NULL;
+    if ((r = agent_systemd_units_new(UNIT_TIMEOUT_MS, &api->units)) < 0 ||
+        (r = mon_authlimit_new("agent", &api->auth_failures)) < 0) {
+        snprintf(why, why_len, "out of memory");
+        goto fail;
     }
-    return api;
+    r = mon_http_start(&opt, &api->http, why, why_len);
+    if (r < 0)
+        goto fail;
+    *ret_api = api;
+    return MON_OK;
+fail:
+    agent_api_stop(api);
+    return r;
 }
 
 void agent_api_set_config(struct agent_api *api, struct agent_config *cfg)

@@ -14,10 +14,12 @@ struct agent_api;
 struct mon_tls_pair;
 
 /* Starts listening on cfg->listen, with HTTPS only when tls is set (its key and certificate
- * are copied). The api keeps a pointer to sampler (not owned) and takes ownership of cfg.
- * Returns NULL with a reason in why. */
-struct agent_api *agent_api_start(struct agent_config *cfg, struct agent_sampler *sampler,
-                                  const struct mon_tls_pair *tls, char *why, size_t why_len);
+ * are copied). The api keeps a pointer to sampler (not owned: stop the api first) and takes
+ * ownership of cfg, even on failure. Returns MON_OK with the api in *ret_api (owned by the
+ * caller: agent_api_stop), or a reason in why and MON_ENOMEM or mon_http_start's code. */
+int agent_api_start(struct agent_config *cfg, struct agent_sampler *sampler,
+                    const struct mon_tls_pair *tls, struct agent_api **ret_api, char *why,
+                    size_t why_len);
 
 /* New connections get this key and certificate (a reload); MON_EINVAL when the agent was
  * started without TLS. */

@@ -46,12 +46,11 @@ int agent_gpu_procs_new(const char *procfs_root, struct agent_gpu_procs **ret)
     if (!p)
         return MON_ENOMEM;
     p->procfs_root = strdup(procfs_root);
-    p->users = agent_passwd_cache_new();
     p->buf = malloc(PID_FILE_BUFSIZE);
     p->clock_ticks = sysconf(_SC_CLK_TCK);
     if (p->clock_ticks <= 0)
         p->clock_ticks = 100;
-    if (!p->procfs_root || !p->users || !p->buf) {
+    if (!p->procfs_root || !p->buf || agent_passwd_cache_new(&p->users) < 0) {
         agent_gpu_procs_free(p);
         return MON_ENOMEM;
     }

@@ -43,11 +43,11 @@ static void usage(FILE *out)
 static int print_snapshot(const struct agent_config *cfg)
 {
     char why[256];
-    struct agent_sampler *s = agent_sampler_new(cfg, why, sizeof(why));
+    struct agent_sampler *s = NULL;
     size_t len = 0;
     char *json;
 
-    if (!s) {
+    if (agent_sampler_new(cfg, &s, why, sizeof(why)) < 0) {
         fprintf(stderr, "monitor-agent: %s\n", why);
         return 1;
     }
@@ -202,8 +202,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    sampler = agent_sampler_new(cfg, why, sizeof(why));
-    if (!sampler) {
+    if (agent_sampler_new(cfg, &sampler, why, sizeof(why)) < 0) {
         mon_error("cannot start sampling: %s", why);
         mon_tls_pair_done(&tls);
         agent_config_free(cfg);
@@ -211,8 +210,8 @@ int main(int argc, char **argv)
     }
     if (!agent_sampler_wait_ready(sampler, 2000))
         mon_warn("no CPU reading after 2 s; serving anyway");
-    api = agent_api_start(cfg, sampler, tls.cert_pem ? &tls : NULL, why, sizeof(why));
-    if (!api) { /* it freed cfg */
+    if (agent_api_start(cfg, sampler, tls.cert_pem ? &tls : NULL, &api, why, sizeof(why)) <
+        0) { /* it freed cfg */
         mon_error("%s", why);
         goto out;
     }

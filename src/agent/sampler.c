@@ -172,8 +172,7 @@ static void gpu_try_open(struct agent_sampler *s, struct agent_values *v, int64_
     size_t n = 0;
 
     s->gpu_next_try_ms = now + (s->had_gpus ? s->period_ms * GPU_LOST_RETRY_TICKS : GPU_RETRY_MS);
-    s->nvml = agent_gpu_nvml_open(s->nvml_library, why, sizeof(why));
-    if (s->nvml)
+    if (agent_gpu_nvml_open(s->nvml_library, &s->nvml, why, sizeof(why)) == MON_OK)
         return;
     if (agent_gpu_smi_read(s->nvidia_smi, SMI_TIMEOUT_MS, s->smi_last, GPU_MAX, &n, smi_why,
                            sizeof(smi_why)) == MON_OK) {
@@ -406,16 +405,21 @@ static void sampler_release(struct agent_sampler *s)
     free(s);
 }
 
-struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *why, size_t why_len)
+int agent_sampler_new(const struct agent_config *cfg, struct agent_sampler **ret_sampler, char *why,
+                      size_t why_len)
 {
     struct agent_sampler *s = calloc(1, sizeof(*s));
     struct agent_values *v = NULL;
+    int r = MON_ENOMEM;
 
-    if (!s)
-        return NULL;
+    if (!s) {
+        snprintf(why, why_len, "out of memory");
+        return MON_ENOMEM;
+    }
     if (mon_cond_init(&s->wake) != MON_OK) {
+        snprintf(why, why_len, "out of memory");
         free(s);
-        return NULL;
+        return MON_ENOMEM;
     }
     pthread_mutex_init(&s->lock, NULL);
     s->window_ms = cfg->cpu_window_ms;
@@ -439,6 +443,7 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
         agent_procfs_file_init(&s->f_loadavg, cfg->procfs_root, "loadavg") < 0 ||
         agent_procfs_file_init(&s->f_uptime, cfg->procfs_root, "uptime") < 0) {
         snprintf(why, why_len, "out of memory or procfs_root too long");
+        r = MON_ENOMEM;
         goto fail;
     }
     if (cfg->gpu_processes && cfg->gpu != AGENT_GPU_OFF &&
@@ -446,9 +451,9 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
         snprintf(why, why_len, "out of memory");
         goto fail;
     }
-    s->disks = agent_disk_monitor_new(cfg->disks, cfg->n_disks, cfg->cpu_window_ms,
-                                      2 * cfg->cpu_window_ms, NULL);
-    if (!s->disks) {
+    r = agent_disk_monitor_new(cfg->disks, cfg->n_disks, cfg->cpu_window_ms, 2 * cfg->cpu_window_ms,
+                               NULL, &s->disks);
+    if (r < 0) {
         snprintf(why, why_len, "cannot start disk readers");
         goto fail;
     }
@@ -456,6 +461,7 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
     read_cpu(s, v, mon_mono_ms());
     if (v->cpu_error[0]) {
         snprintf(why, why_len, "%s", v->cpu_error);
+        r = MON_EIO;
         goto fail;
     }
     read_small_files(s, v);
@@ -466,14 +472,16 @@ struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *wh
     v = NULL;
     if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
         snprintf(why, why_len, "cannot start the sampling thread");
+        r = MON_ESYS;
         goto fail;
     }
     pthread_setname_np(s->thread, "sampler"); /* bench/agent measures this thread */
-    return s;
+    *ret_sampler = s;
+    return MON_OK;
 fail:
     free(v);
     sampler_release(s);
-    return NULL;
+    return r;
 }
 
 bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms)
@@ -490,10 +498,8 @@ bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms)
 
 void agent_sampler_set_disks(struct agent_sampler *s, char *const *disks, size_t n)
 {
-    struct agent_disk_monitor *fresh =
-        agent_disk_monitor_new(disks, n, s->window_ms, 2 * s->window_ms, NULL);
-    struct agent_disk_monitor *old;
-    if (!fresh)
+    struct agent_disk_monitor *fresh, *old;
+    if (agent_disk_monitor_new(disks, n, s->window_ms, 2 * s->window_ms, NULL, &fresh) < 0)
         return;
     pthread_mutex_lock(&s->lock);
     old = s->disks;

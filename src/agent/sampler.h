@@ -38,8 +38,11 @@ struct agent_values {
 struct agent_sampler;
 
 /* Takes a first reading synchronously and starts the sampling thread. cfg is only read during
- * the call (settings are copied). Returns NULL with a reason when /proc cannot be read. */
-struct agent_sampler *agent_sampler_new(const struct agent_config *cfg, char *why, size_t why_len);
+ * the call (settings are copied). Returns MON_OK with the sampler in *ret_sampler (owned by the
+ * caller: agent_sampler_free), or a reason in why and MON_EIO when /proc cannot be read,
+ * MON_ENOMEM, MON_EINVAL (a bad disk list) or MON_ESYS (no thread). */
+int agent_sampler_new(const struct agent_config *cfg, struct agent_sampler **ret_sampler, char *why,
+                      size_t why_len);
 
 /* Waits (at most timeout_ms) until a CPU percentage is available. Returns true when it is. */
 bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms);

@@ -383,9 +383,9 @@ int agg_api_set_tls(struct agg_api *api, const struct mon_tls_pair *tls)
     return mon_http_set_tls(api->http, tls);
 }
 
-struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
-                              struct agg_store *store, struct agg_dbwatch *dbwatch,
-                              const struct mon_tls_pair *tls, char *why, size_t why_len)
+int agg_api_start(const struct agg_config *cfg, struct agg_engine *engine, struct agg_store *store,
+                  struct agg_dbwatch *dbwatch, const struct mon_tls_pair *tls,
+                  struct agg_api **ret_api, char *why, size_t why_len)
 {
     struct agg_api *api = calloc(1, sizeof(*api));
     struct mon_http_options opt = {
@@ -401,8 +401,12 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
         .handler = dispatch,
         .tls = tls,
     };
-    if (!api)
-        return NULL;
+    int r = MON_ENOMEM;
+
+    if (!api) {
+        snprintf(why, why_len, "out of memory");
+        return MON_ENOMEM;
+    }
     api->cfg = cfg;
     api->engine = engine;
     api->store = store;
@@ -411,22 +415,23 @@ struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *e
     opt.ctx = api;
     if (cfg->n_allow_from)
         opt.allow = allow_client;
-    if (mon_authlimit_new("aggregator", &api->auth_failures) < 0 ||
-        agg_catalog_new(cfg->timeout_ms, &api->catalog) < 0 ||
-        !(api->list_cache = agg_list_cache_new(engine))) {
-        snprintf(why, why_len, "out of memory");
+    if ((r = mon_authlimit_new("aggregator", &api->auth_failures)) < 0 ||
+        (r = agg_catalog_new(cfg->timeout_ms, &api->catalog)) < 0 ||
+        (r = agg_list_cache_new(engine, &api->list_cache)) < 0) {
+        snprintf(why, why_len, "%s", mon_strerror(r)); /* "out of memory" */
         goto fail;
     }
-    if (mon_http_start(&opt, &api->http, why, why_len) < 0)
+    if ((r = mon_http_start(&opt, &api->http, why, why_len)) < 0)
         goto fail;
-    return api;
+    *ret_api = api;
+    return MON_OK;
 fail:
     agg_list_cache_free(api->list_cache);
     agg_catalog_free(api->catalog);
     mon_authlimit_free(api->auth_failures);
     pthread_mutex_destroy(&api->mutate_lock);
     free(api);
-    return NULL;
+    return r;
 }
 
 unsigned agg_api_port(const struct agg_api *api)

@@ -17,10 +17,12 @@ struct mon_tls_pair;
 /* Starts listening on cfg->listen (HTTPS only when tls is set; its key and certificate are
  * copied). cfg, engine, store and dbwatch are borrowed and must outlive the api; store is the
  * API's own connection (CRUD and history reads); dbwatch (may be NULL) adds the database file,
- * integrity and backup fields to /api/health. */
-struct agg_api *agg_api_start(const struct agg_config *cfg, struct agg_engine *engine,
-                              struct agg_store *store, struct agg_dbwatch *dbwatch,
-                              const struct mon_tls_pair *tls, char *why, size_t why_len);
+ * integrity and backup fields to /api/health. Returns MON_OK with the api in *ret_api (owned by
+ * the caller: agg_api_stop), or a reason in why and MON_ENOMEM, MON_ESYS or mon_http_start's
+ * code (the address cannot be bound). */
+int agg_api_start(const struct agg_config *cfg, struct agg_engine *engine, struct agg_store *store,
+                  struct agg_dbwatch *dbwatch, const struct mon_tls_pair *tls,
+                  struct agg_api **ret_api, char *why, size_t why_len);
 
 /* New connections get this key and certificate (SIGHUP); MON_EINVAL without TLS. */
 int agg_api_set_tls(struct agg_api *api, const struct mon_tls_pair *tls);

@@ -200,20 +200,20 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
-struct agg_list_cache *agg_list_cache_new(struct agg_engine *e)
+int agg_list_cache_new(struct agg_engine *e, struct agg_list_cache **ret_cache)
 {
     struct agg_list_cache *c = calloc(1, sizeof(*c));
     if (!c)
-        return NULL;
+        return MON_ENOMEM;
     c->engine = e;
     if (mon_cond_init(&c->wake) < 0) {
         free(c);
-        return NULL;
+        return MON_ENOMEM;
     }
     if (mon_cond_init(&c->built) < 0) {
         mon_cond_destroy(&c->wake);
         free(c);
-        return NULL;
+        return MON_ENOMEM;
     }
     pthread_mutex_init(&c->lock, NULL);
     if (pthread_create(&c->thread, NULL, refresher_main, c) != 0) {
@@ -221,9 +221,10 @@ struct agg_list_cache *agg_list_cache_new(struct agg_engine *e)
         mon_cond_destroy(&c->built);
         pthread_mutex_destroy(&c->lock);
         free(c);
-        return NULL;
+        return MON_ESYS;
     }
-    return c;
+    *ret_cache = c;
+    return MON_OK;
 }
 
 void agg_list_cache_free(struct agg_list_cache *c)

@@ -27,9 +27,10 @@ int agg_api_list_params(const char *status, const char *q, const char *sort, con
                         bool *ret_any, char *why, size_t why_len);
 
 /* The plain list (no parameters) is shared by every client and rebuilt by a thread of its own
- * every 500 ms while clients ask for it, so that no request waits for a rebuild. NULL without
- * memory or thread. */
-struct agg_list_cache *agg_list_cache_new(struct agg_engine *e);
+ * every 500 ms while clients ask for it, so that no request waits for a rebuild. e is borrowed
+ * (free the cache first). Returns MON_OK with the cache in *ret_cache (owned by the caller:
+ * agg_list_cache_free), MON_ENOMEM or MON_ESYS (no thread). */
+int agg_list_cache_new(struct agg_engine *e, struct agg_list_cache **ret_cache);
 void agg_list_cache_free(struct agg_list_cache *c);
 
 /* Drops the cached list (after a change made through the API, so that it shows at once: the

@@ -196,8 +196,8 @@ int agg_daemon_run(const struct agg_config *cfg)
             mon_warn("cannot start the database watch: no integrity check, no watch of the "
                      "database file");
     }
-    api = agg_api_start(cfg, engine, store, dbwatch, tls.cert_pem ? &tls : NULL, why, sizeof(why));
-    if (!api) {
+    if (agg_api_start(cfg, engine, store, dbwatch, tls.cert_pem ? &tls : NULL, &api, why,
+                      sizeof(why)) < 0) {
         mon_error("%s", why);
         goto out_curl;
     }

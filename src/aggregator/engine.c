@@ -261,17 +261,15 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     so.writer = e->writer;
     so.gpu = e->opt.gpu;
     so.gpu_idle_events = e->opt.gpu_idle_events;
-    e->state = agg_state_new(&so);
-    e->rollup = agg_rollup_new(e->opt.bucket_ms / 1000, e->rstore, e->writer);
     uo.reader = e->rstore;
     uo.writer = e->writer;
     uo.interval_ms = e->opt.interval_ms;
     if (so.gpu.idle_after_ms <= 0) /* the state's own rule for "no gpu_state given" */
         agg_gpu_state_config_default(&so.gpu);
     uo.free_mem_mb = so.gpu.free_mem_mb;
-    e->usage = agg_usage_new(&uo);
-    if (!e->state || !e->rollup || !e->usage) {
-        r = MON_ENOMEM;
+    if ((r = agg_state_new(&so, &e->state)) < 0 ||
+        (r = agg_rollup_new(e->opt.bucket_ms / 1000, e->rstore, e->writer, &e->rollup)) < 0 ||
+        (r = agg_usage_new(&uo, &e->usage)) < 0) {
         snprintf(why, why_len, "out of memory");
         goto fail;
     }

@@ -376,7 +376,7 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
         return MON_ESYS;
     }
     p = calloc(1, sizeof(*p));
-    if (!p || !(p->sample = agg_sample_new()) || mon_json_arena_init(&p->arena, ARENA_BYTES) < 0 ||
+    if (!p || agg_sample_new(&p->sample) < 0 || mon_json_arena_init(&p->arena, ARENA_BYTES) < 0 ||
         agg_pollio_new(opt->simple_io, agg_poller_on_done, p, &p->io) < 0) {
         if (p) {
             agg_sample_free(p->sample);

@@ -186,18 +186,19 @@ static void seed_live(struct agg_rollup *r)
 
 /* ---- registry ---- */
 
-struct agg_rollup *agg_rollup_new(int64_t bucket_s, struct agg_store *reader,
-                                  struct agg_writer *writer)
+int agg_rollup_new(int64_t bucket_s, struct agg_store *reader, struct agg_writer *writer,
+                   struct agg_rollup **ret_rollup)
 {
     struct agg_rollup *r = calloc(1, sizeof(*r));
     if (!r)
-        return NULL;
+        return MON_ENOMEM;
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->reader_lock, NULL);
     r->bucket_s = bucket_s > 0 ? bucket_s : 3600;
     r->reader = reader;
     r->writer = writer;
-    return r;
+    *ret_rollup = r;
+    return MON_OK;
 }
 
 void agg_rollup_free(struct agg_rollup *r)

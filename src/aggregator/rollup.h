@@ -23,9 +23,10 @@ struct agg_rollup_stats {
 
 /* Creates an empty rollup. bucket_s > 0. reader (may be NULL: nothing to resume) is used to
  * read stored rows of a bucket touched for the first time; writer receives the rows. Both are
- * borrowed. Returns NULL on allocation failure. All functions are thread-safe. */
-struct agg_rollup *agg_rollup_new(int64_t bucket_s, struct agg_store *reader,
-                                  struct agg_writer *writer);
+ * borrowed (they outlive the rollup). Returns MON_OK with the rollup in *ret_rollup (owned by
+ * the caller: agg_rollup_free) or MON_ENOMEM. All functions are thread-safe. */
+int agg_rollup_new(int64_t bucket_s, struct agg_store *reader, struct agg_writer *writer,
+                   struct agg_rollup **ret_rollup);
 
 /* Frees every accumulator without writing. Accepts NULL. */
 void agg_rollup_free(struct agg_rollup *r);

@@ -450,9 +450,13 @@ static void sample_clear(struct agg_sample *s)
     s->cap_procs = cp;
 }
 
-struct agg_sample *agg_sample_new(void)
+int agg_sample_new(struct agg_sample **ret_sample)
 {
-    return calloc(1, sizeof(struct agg_sample));
+    struct agg_sample *s = calloc(1, sizeof(*s));
+    if (!s)
+        return MON_ENOMEM;
+    *ret_sample = s;
+    return MON_OK;
 }
 
 int agg_sample_parse_into(const char *body, size_t len, struct agg_sample *s, char *why,
@@ -500,11 +504,11 @@ out:
 int agg_sample_parse(const char *body, size_t len, struct agg_sample **ret, char *why,
                      size_t why_len)
 {
-    struct agg_sample *s = agg_sample_new();
-    int r;
-    if (!s) {
+    struct agg_sample *s = NULL;
+    int r = agg_sample_new(&s);
+    if (r < 0) {
         snprintf(why, why_len, "out of memory");
-        return MON_ENOMEM;
+        return r;
     }
     r = agg_sample_parse_into(body, len, s, why, why_len);
     if (r < 0) {

@@ -123,8 +123,9 @@ struct agg_sample {
     bool degraded; /* a GPU, disk or unit entry carried an error */
 };
 
-/* An empty sample to parse into (agg_sample_parse_into), or NULL without memory. */
-struct agg_sample *agg_sample_new(void);
+/* An empty sample to parse into (agg_sample_parse_into) in *ret_sample (owned by the caller:
+ * agg_sample_free). Returns MON_OK or MON_ENOMEM. */
+int agg_sample_new(struct agg_sample **ret_sample);
 
 /* Parses an agent /v1/snapshot body. Required: ts (ISO-8601), cpu_pct (0..100), disks and gpus
  * arrays (may be empty). Optional fields may be absent or null. Any wrong type, NaN/huge value,

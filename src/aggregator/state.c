@@ -91,11 +91,11 @@ static void rec_free(struct agg_state_rec *r)
     free(r);
 }
 
-struct agg_state *agg_state_new(const struct agg_state_options *opt)
+int agg_state_new(const struct agg_state_options *opt, struct agg_state **ret_state)
 {
     struct agg_state *st = calloc(1, sizeof(*st));
     if (!st)
-        return NULL;
+        return MON_ENOMEM;
     pthread_mutex_init(&st->lock, NULL);
     st->opt = *opt;
     if (st->opt.interval_ms <= 0)
@@ -111,7 +111,8 @@ struct agg_state *agg_state_new(const struct agg_state_options *opt)
     if (st->opt.gpu.idle_after_ms <= 0)
         agg_gpu_state_config_default(&st->opt.gpu);
     st->opt.gpu.interval_ms = st->opt.interval_ms;
-    return st;
+    *ret_state = st;
+    return MON_OK;
 }
 
 void agg_state_free(struct agg_state *st)
@@ -423,7 +424,7 @@ static void track_units(struct agg_state *st, struct agg_state_rec *r, const str
 /* Lock held. Keeps a copy of s as the server's last sample (reusing the stored one). */
 static int keep_sample(struct agg_state_rec *r, const struct agg_sample *s)
 {
-    if (!r->sample && !(r->sample = agg_sample_new()))
+    if (!r->sample && agg_sample_new(&r->sample) < 0)
         return MON_ENOMEM;
     if (agg_sample_copy(r->sample, s) < 0) {
         agg_sample_free(r->sample);

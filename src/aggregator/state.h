@@ -39,9 +39,9 @@ struct agg_state_options {
     bool gpu_idle_events;            /* send gpu_idle events (config events.gpu_idle) */
 };
 
-/* Creates an empty registry. Returns NULL on allocation failure. All functions below are
- * thread-safe (one mutex). */
-struct agg_state *agg_state_new(const struct agg_state_options *opt);
+/* Creates an empty registry (opt is copied). Returns MON_OK with it in *ret_state (owned by the
+ * caller: agg_state_free) or MON_ENOMEM. All functions below are thread-safe (one mutex). */
+int agg_state_new(const struct agg_state_options *opt, struct agg_state **ret_state);
 
 /* Frees everything. Accepts NULL. */
 void agg_state_free(struct agg_state *st);

@@ -213,11 +213,11 @@ static int write_accs(struct agg_usage *u, struct server_acc **accs, size_t n)
     return agg_writer_usage(u->opt.writer, rows, total);
 }
 
-struct agg_usage *agg_usage_new(const struct agg_usage_options *o)
+int agg_usage_new(const struct agg_usage_options *o, struct agg_usage **ret_usage)
 {
     struct agg_usage *u = calloc(1, sizeof(*u));
     if (!u)
-        return NULL;
+        return MON_ENOMEM;
     pthread_mutex_init(&u->lock, NULL);
     u->opt = *o;
     if (u->opt.interval_ms <= 0)
@@ -225,7 +225,8 @@ struct agg_usage *agg_usage_new(const struct agg_usage_options *o)
     /* Without a store there is nothing to resume. */
     u->preloaded = !u->opt.reader;
     u->resume_default = u->opt.reader ? INT64_MAX : -1;
-    return u;
+    *ret_usage = u;
+    return MON_OK;
 }
 
 void agg_usage_free(struct agg_usage *u)

@@ -45,8 +45,10 @@ struct agg_usage_options {
     double free_mem_mb;        /* gpu_state.free_mem_mb: memory below it is not "held" */
 };
 
-/* NULL on allocation failure. All functions are thread-safe. */
-struct agg_usage *agg_usage_new(const struct agg_usage_options *o);
+/* Creates an empty accounting (o is copied; its reader and writer are borrowed and outlive it).
+ * Returns MON_OK with it in *ret_usage (owned by the caller: agg_usage_free) or MON_ENOMEM. All
+ * functions are thread-safe. */
+int agg_usage_new(const struct agg_usage_options *o, struct agg_usage **ret_usage);
 /* Frees without writing. Accepts NULL. */
 void agg_usage_free(struct agg_usage *u);
 

@@ -6,6 +6,7 @@
 #define MON_TESTS_SUPPORT_FAKE_NVML_TEST_H
 
 #include "agent/collect/gpu_nvml.h"
+#include "common/err.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -33,8 +34,8 @@ static inline int fake_nvml_reset_env(void **state)
 static inline struct agent_gpu_nvml *fake_nvml_open(const char *lib)
 {
     char why[256] = "";
-    struct agent_gpu_nvml *g = agent_gpu_nvml_open(lib, why, sizeof(why));
-    if (!g)
+    struct agent_gpu_nvml *g = NULL;
+    if (agent_gpu_nvml_open(lib, &g, why, sizeof(why)) != MON_OK)
         fail_msg("agent_gpu_nvml_open(%s): %s", lib, why);
     return g;
 }

@@ -174,30 +174,39 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static struct disk_worker *worker_start(const char *mount, int64_t interval_ms,
-                                        agent_disk_statvfs_fn fn)
+/* Starts the worker of one mount: MON_EINVAL for an empty mount or one that does not fit,
+ * MON_ENOMEM or MON_ESYS (no thread). */
+static int worker_start(const char *mount, int64_t interval_ms, agent_disk_statvfs_fn fn,
+                        struct disk_worker **ret_worker)
 {
-    struct disk_worker *w = calloc(1, sizeof(*w));
+    struct disk_worker *w;
     bool have_cond = false, have_lock = false;
+    int r = MON_ENOMEM;
 
+    if (!mount[0] || strlen(mount) >= sizeof(w->entry.mount))
+        return MON_EINVAL;
+    w = calloc(1, sizeof(*w));
     if (!w)
-        return NULL;
-    if (!mount[0] || !mon_strlcpy(w->entry.mount, mount, sizeof(w->entry.mount)))
-        goto fail;
+        return MON_ENOMEM;
+    mon_strlcpy(w->entry.mount, mount, sizeof(w->entry.mount));
     w->fn = fn;
     w->interval_ms = interval_ms;
     w->refs = 2; /* the thread's and the monitor's */
     have_cond = mon_cond_init(&w->wake) == MON_OK;
     have_lock = have_cond && pthread_mutex_init(&w->lock, NULL) == 0;
-    if (have_lock && pthread_create(&w->thread, NULL, worker_main, w) == 0)
-        return w;
-fail:
+    if (have_lock) {
+        if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+            *ret_worker = w;
+            return MON_OK;
+        }
+        r = MON_ESYS;
+    }
     if (have_lock)
         pthread_mutex_destroy(&w->lock);
     if (have_cond)
         mon_cond_destroy(&w->wake);
     free(w);
-    return NULL;
+    return r;
 }
 
 /* Stops a worker and drops the monitor's reference. A worker inside an attempt may be stuck
@@ -219,30 +228,32 @@ static void worker_stop(struct disk_worker *w)
     worker_unref(w);
 }
 
-struct agent_disk_monitor *agent_disk_monitor_new(char *const *mounts, size_t n_mounts,
-                                                  int64_t interval_ms, int64_t timeout_ms,
-                                                  agent_disk_statvfs_fn fn)
+int agent_disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
+                           int64_t timeout_ms, agent_disk_statvfs_fn fn,
+                           struct agent_disk_monitor **ret_monitor)
 {
     struct agent_disk_monitor *m;
+    int r = MON_ENOMEM;
 
     if (interval_ms <= 0 || timeout_ms <= 0 || (n_mounts > 0 && !mounts))
-        return NULL;
+        return MON_EINVAL;
     m = calloc(1, sizeof(*m));
     if (!m)
-        return NULL;
+        return MON_ENOMEM;
     m->timeout_ms = timeout_ms;
     m->workers = calloc(n_mounts ? n_mounts : 1, sizeof(*m->workers));
     if (!m->workers)
         goto fail;
     for (; m->n < n_mounts; m->n++) {
-        m->workers[m->n] = worker_start(mounts[m->n], interval_ms, fn);
-        if (!m->workers[m->n])
+        r = worker_start(mounts[m->n], interval_ms, fn, &m->workers[m->n]);
+        if (r < 0)
             goto fail;
     }
-    return m;
+    *ret_monitor = m;
+    return MON_OK;
 fail:
     agent_disk_monitor_free(m);
-    return NULL;
+    return r;
 }
 
 size_t agent_disk_monitor_read(struct agent_disk_monitor *m, struct agent_disk_entry *out,

@@ -42,11 +42,12 @@ struct agent_disk_monitor;
  * timeout_ms, or an attempt running longer than that, are reported stale. fn NULL means
  * statvfs(3). Mounts are copied. A mount that is not a mount point (only a directory on
  * another fs) reports "not a mount point" in error. n_mounts 0 gives an empty monitor.
- * Returns NULL for interval_ms or timeout_ms <= 0, an empty mount or one of 256 bytes or
- * more, or when memory or threads run out. */
-struct agent_disk_monitor *agent_disk_monitor_new(char *const *mounts, size_t n_mounts,
-                                                  int64_t interval_ms, int64_t timeout_ms,
-                                                  agent_disk_statvfs_fn fn);
+ * Returns MON_OK with the monitor in *ret_monitor (owned by the caller: agent_disk_monitor_free),
+ * MON_EINVAL for interval_ms or timeout_ms <= 0, an empty mount or one of 256 bytes or more,
+ * MON_ENOMEM, or MON_ESYS when a thread cannot be started. */
+int agent_disk_monitor_new(char *const *mounts, size_t n_mounts, int64_t interval_ms,
+                           int64_t timeout_ms, agent_disk_statvfs_fn fn,
+                           struct agent_disk_monitor **ret_monitor);
 
 /* Copies the current state of every mount into out (up to max entries), in configured order,
  * without blocking on any statvfs. Returns the number written (0 for NULL m). Thread-safe. */

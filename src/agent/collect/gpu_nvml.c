@@ -134,38 +134,43 @@ static const char *resolve_all(void *lib, struct nvml_api *a)
     return NULL;
 }
 
-struct agent_gpu_nvml *agent_gpu_nvml_open(const char *library, char *why, size_t why_len)
+int agent_gpu_nvml_open(const char *library, struct agent_gpu_nvml **ret_nvml, char *why,
+                        size_t why_len)
 {
     struct agent_gpu_nvml *g = calloc(1, sizeof(*g));
     const char *missing;
     nvml_return_t rc;
+    int r;
 
     if (!g) {
         snprintf(why, why_len, "out of memory");
-        return NULL;
+        return MON_ENOMEM;
     }
     g->lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
     if (!g->lib) {
         const char *e = dlerror();
         snprintf(why, why_len, "%s", e ? e : library);
         free(g);
-        return NULL;
+        return MON_ENOENT;
     }
     missing = resolve_all(g->lib, &g->api);
     if (missing) {
         snprintf(why, why_len, "missing symbol %s in %s", missing, library);
+        r = MON_EUNSUPPORTED;
         goto fail;
     }
     rc = g->api.init();
     if (rc != NVML_SUCCESS) {
         snprintf(why, why_len, "nvmlInit failed: %s", agent_gpu_nvml_error(&g->api, rc));
+        r = MON_EIO;
         goto fail;
     }
-    return g;
+    *ret_nvml = g;
+    return MON_OK;
 fail:
     dlclose(g->lib);
     free(g);
-    return NULL;
+    return r;
 }
 
 /* Reads the memory figures in MiB with whichever structure version the library offers. */

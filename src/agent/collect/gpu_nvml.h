@@ -14,10 +14,13 @@
 struct agent_gpu_nvml;
 
 /* Loads library (a soname such as "libnvidia-ml.so.1" or a path), resolves the symbols and
- * calls nvmlInit. On failure returns NULL and a reason in why ("libnvidia-ml.so.1: cannot open
- * shared object file", "nvmlInit failed: Driver Not Loaded", "missing symbol nvmlDeviceGetCount").
- * Optional functions (temperature, power, name, uuid) may be missing: those fields are absent. */
-struct agent_gpu_nvml *agent_gpu_nvml_open(const char *library, char *why, size_t why_len);
+ * calls nvmlInit. Returns MON_OK with the handle in *ret_nvml (owned by the caller, released with
+ * agent_gpu_nvml_close), or a reason in why and MON_ENOMEM, MON_ENOENT (the library cannot be
+ * loaded: "libnvidia-ml.so.1: cannot open shared object file"), MON_EUNSUPPORTED ("missing symbol
+ * nvmlDeviceGetCount in ...") or MON_EIO ("nvmlInit failed: Driver Not Loaded"). Optional
+ * functions (temperature, power, name, uuid) may be missing: those fields are absent. */
+int agent_gpu_nvml_open(const char *library, struct agent_gpu_nvml **ret_nvml, char *why,
+                        size_t why_len);
 
 /* Reads every GPU into out (up to max). Returns MON_OK with *ret_n, or a negative code with a
  * reason in why when the device count itself cannot be read. A GPU whose handle or

@@ -3,6 +3,8 @@
  * accounts are picked up, and a bounded size (the oldest answer makes room). */
 #include "agent/collect/passwd_cache.h"
 
+#include "common/err.h"
+
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -27,9 +29,13 @@ struct agent_passwd_cache {
     size_t buf_size;
 };
 
-struct agent_passwd_cache *agent_passwd_cache_new(void)
+int agent_passwd_cache_new(struct agent_passwd_cache **ret_cache)
 {
-    return calloc(1, sizeof(struct agent_passwd_cache));
+    struct agent_passwd_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return MON_ENOMEM;
+    *ret_cache = c;
+    return MON_OK;
 }
 
 /* Asks NSS; true with the name when uid has an entry whose name fits. */

@@ -12,8 +12,9 @@
 
 struct agent_passwd_cache;
 
-/* Creates an empty cache, or NULL when out of memory. */
-struct agent_passwd_cache *agent_passwd_cache_new(void);
+/* Creates an empty cache in *ret_cache (owned by the caller: agent_passwd_cache_free). Returns
+ * MON_OK or MON_ENOMEM. */
+int agent_passwd_cache_new(struct agent_passwd_cache **ret_cache);
 
 /* Copies uid's user name into name (AGENT_USER_NAME_SIZE bytes) and returns true; false when
  * the database has no such user, or the name is longer than the buffer (callers then show the

@@ -202,7 +202,7 @@ static void test_monitor_reads_and_copies(void **state)
     int64_t until;
 
     fake_reset(1000000, 0);
-    m = agent_disk_monitor_new(mounts, 2, 20, 5000, fake_statvfs);
+    assert_int_equal(agent_disk_monitor_new(mounts, 2, 20, 5000, fake_statvfs, &m), MON_OK);
     assert_non_null(m);
     root[0] = 'X'; /* the monitor keeps its own copy */
     until = mon_mono_ms() + WAIT_MS;
@@ -240,7 +240,7 @@ static void test_monitor_errors(void **state)
     struct agent_disk_entry e;
 
     fake_reset(1000000, ENOENT);
-    m = agent_disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs);
+    assert_int_equal(agent_disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs, &m), MON_OK);
     assert_non_null(m);
     e = wait_settled(m);
     assert_false(e.have_value);
@@ -248,7 +248,7 @@ static void test_monitor_errors(void **state)
     agent_disk_monitor_free(m);
 
     fake_reset(1000000, EACCES);
-    m = agent_disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs);
+    assert_int_equal(agent_disk_monitor_new(mounts, 1, 20, 5000, fake_statvfs, &m), MON_OK);
     assert_non_null(m);
     e = wait_settled(m);
     assert_false(e.have_value);
@@ -270,7 +270,7 @@ static void test_monitor_real_statvfs(void **state)
 
     assert_non_null(mkdtemp(dir));
     mounts[2] = dir;
-    m = agent_disk_monitor_new(mounts, 3, 50, 5000, NULL);
+    assert_int_equal(agent_disk_monitor_new(mounts, 3, 50, 5000, NULL, &m), MON_OK);
     assert_non_null(m);
     until = mon_mono_ms() + WAIT_MS;
     do {
@@ -301,7 +301,7 @@ static void test_monitor_hung_without_value(void **state)
     int64_t t0, until;
 
     fake_reset(0, 0);
-    m = agent_disk_monitor_new(mounts, 1, 20, 100, fake_statvfs);
+    assert_int_equal(agent_disk_monitor_new(mounts, 1, 20, 100, fake_statvfs, &m), MON_OK);
     assert_non_null(m);
     until = mon_mono_ms() + WAIT_MS;
     while (fake_counter(&fake.calls) < 1 && mon_mono_ms() < until)
@@ -336,7 +336,7 @@ static void test_monitor_hung_after_value(void **state)
     int64_t t0, until;
 
     fake_reset(1, 0); /* the first call answers, the second hangs */
-    m = agent_disk_monitor_new(mounts, 1, 10, 150, fake_statvfs);
+    assert_int_equal(agent_disk_monitor_new(mounts, 1, 10, 150, fake_statvfs, &m), MON_OK);
     assert_non_null(m);
     e = wait_settled(m);
     assert_true(e.have_value);
@@ -370,20 +370,23 @@ static void test_monitor_arguments(void **state)
     char *one[] = {root}, *bad_long[] = {long_mount}, *bad_empty[] = {empty};
     struct agent_disk_entry e;
     struct agent_disk_monitor *m;
+    char untouched;
 
     memset(long_mount, 'a', sizeof(long_mount) - 1);
     long_mount[0] = '/';
     long_mount[sizeof(long_mount) - 1] = '\0';
 
-    m = agent_disk_monitor_new(NULL, 0, 1000, 2000, NULL);
+    assert_int_equal(agent_disk_monitor_new(NULL, 0, 1000, 2000, NULL, &m), MON_OK);
     assert_non_null(m);
     assert_int_equal(agent_disk_monitor_read(m, &e, 1), 0);
     agent_disk_monitor_free(m);
 
-    assert_null(agent_disk_monitor_new(one, 1, 0, 2000, NULL));
-    assert_null(agent_disk_monitor_new(one, 1, 1000, 0, NULL));
-    assert_null(agent_disk_monitor_new(bad_long, 1, 1000, 2000, NULL));
-    assert_null(agent_disk_monitor_new(bad_empty, 1, 1000, 2000, NULL));
+    m = (struct agent_disk_monitor *)&untouched; /* written only on success */
+    assert_int_equal(agent_disk_monitor_new(one, 1, 0, 2000, NULL, &m), MON_EINVAL);
+    assert_int_equal(agent_disk_monitor_new(one, 1, 1000, 0, NULL, &m), MON_EINVAL);
+    assert_int_equal(agent_disk_monitor_new(bad_long, 1, 1000, 2000, NULL, &m), MON_EINVAL);
+    assert_int_equal(agent_disk_monitor_new(bad_empty, 1, 1000, 2000, NULL, &m), MON_EINVAL);
+    assert_ptr_equal(m, &untouched);
     assert_int_equal(agent_disk_monitor_read(NULL, &e, 1), 0);
     agent_disk_monitor_free(NULL);
 }

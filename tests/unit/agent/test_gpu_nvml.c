@@ -123,31 +123,40 @@ static void test_lost_gpu(void **state)
 
 static void test_init_fail(void **state)
 {
+    char untouched;
+    struct agent_gpu_nvml *g = (struct agent_gpu_nvml *)&untouched;
     char why[256] = "";
 
     (void)state;
     setenv("FAKE_NVML_INIT_FAIL", "1", 1);
-    assert_null(agent_gpu_nvml_open(FAKE_LIB, why, sizeof(why)));
+    assert_int_equal(agent_gpu_nvml_open(FAKE_LIB, &g, why, sizeof(why)), MON_EIO);
+    assert_ptr_equal(g, &untouched); /* written only on success */
     assert_non_null(strstr(why, "nvmlInit failed"));
     assert_non_null(strstr(why, "Driver Not Loaded"));
 }
 
 static void test_missing_library(void **state)
 {
+    char untouched;
+    struct agent_gpu_nvml *g = (struct agent_gpu_nvml *)&untouched;
     const char *path = MON_FAKES_DIR "/no-such-libnvidia-ml.so.1";
     char why[512] = "";
 
     (void)state;
-    assert_null(agent_gpu_nvml_open(path, why, sizeof(why)));
+    assert_int_equal(agent_gpu_nvml_open(path, &g, why, sizeof(why)), MON_ENOENT);
+    assert_ptr_equal(g, &untouched);
     assert_non_null(strstr(why, path));
 }
 
 static void test_missing_symbol(void **state)
 {
+    char untouched;
+    struct agent_gpu_nvml *g = (struct agent_gpu_nvml *)&untouched;
     char why[512] = "";
 
     (void)state;
-    assert_null(agent_gpu_nvml_open(FAKE_LIB_NOSYM, why, sizeof(why)));
+    assert_int_equal(agent_gpu_nvml_open(FAKE_LIB_NOSYM, &g, why, sizeof(why)), MON_EUNSUPPORTED);
+    assert_ptr_equal(g, &untouched);
     assert_non_null(strstr(why, "missing symbol nvmlDeviceGetUtilizationRates"));
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests for the uid → user name cache in front of the passwd database. */
 #include "agent/collect/passwd_cache.h"
+#include "common/err.h"
 
 #include <pwd.h>
 #include <setjmp.h>
@@ -16,10 +17,11 @@
 
 static void test_names(void **state)
 {
-    struct agent_passwd_cache *c = agent_passwd_cache_new();
+    struct agent_passwd_cache *c = NULL;
     char name[AGENT_USER_NAME_SIZE] = "untouched";
 
     (void)state;
+    assert_int_equal(agent_passwd_cache_new(&c), MON_OK);
     assert_non_null(c);
     assert_true(agent_passwd_cache_name(c, 0, 0, name));
     assert_string_equal(name, "root");
@@ -42,10 +44,11 @@ static void test_names(void **state)
 
 static void test_more_users_than_entries(void **state)
 {
-    struct agent_passwd_cache *c = agent_passwd_cache_new();
+    struct agent_passwd_cache *c = NULL;
     char name[AGENT_USER_NAME_SIZE];
 
     (void)state;
+    assert_int_equal(agent_passwd_cache_new(&c), MON_OK);
     /* 300 distinct uids through a 128-entry table: old answers make room, all stay right */
     for (int round = 0; round < 2; round++) {
         for (uint32_t uid = 100000; uid < 100300; uid++)

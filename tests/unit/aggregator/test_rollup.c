@@ -55,7 +55,7 @@ static void test_accumulate_and_checkpoint(void **state)
     const struct agg_write_job *j;
     (void)state;
     capture_start(&cap);
-    r = agg_rollup_new(10, NULL, cap.writer);
+    assert_int_equal(agg_rollup_new(10, NULL, cap.writer, &r), MON_OK);
     assert_int_equal(agg_rollup_bucket_of(r, B0 * 1000 + 9999), B0);
     assert_int_equal(agg_rollup_bucket_of(r, B0 * 1000 + 10000), B0 + 10);
     assert_int_equal(agg_rollup_server_add(r, 1), MON_OK);
@@ -155,7 +155,7 @@ static void test_checkpoint_in_chunks(void **state)
     size_t rows = 0, jobs;
     (void)state;
     capture_start(&cap);
-    r = agg_rollup_new(10, NULL, cap.writer);
+    assert_int_equal(agg_rollup_new(10, NULL, cap.writer, &r), MON_OK);
     for (int64_t id = 1; id <= N; id++) {
         assert_int_equal(agg_rollup_server_add(r, id), MON_OK);
         assert_int_equal(agg_rollup_add(r, id, s, B0 * 1000 + 100), MON_OK);
@@ -191,7 +191,7 @@ static void test_samples_without_gpu(void **state)
     char why[64];
     (void)state;
     capture_start(&cap);
-    r = agg_rollup_new(3600, NULL, cap.writer);
+    assert_int_equal(agg_rollup_new(3600, NULL, cap.writer, &r), MON_OK);
     agg_rollup_server_add(r, 5);
     assert_int_equal(agg_sample_parse(body, sizeof(body) - 1, &s, why, sizeof(why)), MON_OK);
     add(r, 5, s, B0 * 1000);
@@ -236,7 +236,7 @@ static void test_resume_stored_bucket(void **state)
     assert_int_equal(agg_writer_start(&wo, &w), MON_OK);
 
     /* First run: three samples, checkpointed, then the process "dies" (no final write). */
-    r = agg_rollup_new(3600, st, w);
+    assert_int_equal(agg_rollup_new(3600, st, w, &r), MON_OK);
     agg_rollup_server_add(r, id);
     add(r, id, sample(10, 10, 0, 20), B0 * 1000 + 1000);
     add(r, id, sample(20, 20, 0, 20), B0 * 1000 + 6000);
@@ -247,7 +247,7 @@ static void test_resume_stored_bucket(void **state)
     agg_rollup_free(r);
 
     /* Restart mid-bucket: the stored row is continued, not overwritten. */
-    r = agg_rollup_new(3600, st, w);
+    assert_int_equal(agg_rollup_new(3600, st, w, &r), MON_OK);
     agg_rollup_server_add(r, id);
     add(r, id, sample(60, 40, 0, 22), B0 * 1000 + 30000);
     assert_int_equal(agg_rollup_current(r, id, B0 * 1000 + 30000, &row), MON_OK);
@@ -285,7 +285,7 @@ static void test_resume_stored_bucket(void **state)
 
     /* A third run checkpoints without anyone asking for the current row: the checkpoint itself
      * reads the stored row first (4 samples), so 2 more make 6, not 2. */
-    r = agg_rollup_new(3600, st, w);
+    assert_int_equal(agg_rollup_new(3600, st, w, &r), MON_OK);
     agg_rollup_server_add(r, id);
     add(r, id, sample(10, 10, 0, 20), B0 * 1000 + 40000);
     add(r, id, sample(20, 10, 0, 20), B0 * 1000 + 45000);

@@ -45,7 +45,8 @@ static struct agg_state *new_state(void)
 {
     struct agg_state_options o = {
         .interval_ms = IV, .timeout_ms = TIMEOUT, .bucket_s = 3600, .writer = cap.writer};
-    struct agg_state *st = agg_state_new(&o);
+    struct agg_state *st = NULL;
+    assert_int_equal(agg_state_new(&o, &st), MON_OK);
     assert_non_null(st);
     return st;
 }

@@ -49,7 +49,8 @@ static struct agg_state *new_state(bool idle_events)
         .writer = cap.writer,
         .gpu = {.free_mem_mb = 512, .busy_util_pct = 10, .idle_after_ms = IDLE_MS},
         .gpu_idle_events = idle_events};
-    struct agg_state *st = agg_state_new(&o);
+    struct agg_state *st = NULL;
+    assert_int_equal(agg_state_new(&o, &st), MON_OK);
     assert_non_null(st);
     return st;
 }
