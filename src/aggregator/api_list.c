@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/os/cond.h"
+#include "common/os/lock.h"
 #include "common/str.h"
 
 #include <cjson/cJSON.h>
@@ -143,14 +144,16 @@ int agg_api_list_params(const char *status, const char *q, const char *sort, con
 }
 
 /* Lock held. Waits on cond for at most ms (callers recheck their condition). */
-static void timed_wait(struct agg_list_cache *c, struct mon_cond *cond, int64_t ms)
+static void timed_wait_locked(struct agg_list_cache *c, struct mon_cond *cond, int64_t ms)
 {
+    MON_ASSERT_LOCKED(&c->lock);
     mon_cond_wait_until(cond, &c->lock, mon_cond_deadline(ms));
 }
 
 /* Lock held. A rebuild is due: nothing cached, or stale while clients still ask. */
-static bool rebuild_due(const struct agg_list_cache *c, int64_t now)
+static bool rebuild_due_locked(const struct agg_list_cache *c, int64_t now)
 {
+    MON_ASSERT_LOCKED(&c->lock);
     return c->wanted_ms > 0 && now - c->wanted_ms < WANTED_MS &&
            (!c->body || now - c->built_ms >= LIST_CACHE_MS);
 }
@@ -165,9 +168,9 @@ static void *refresher_main(void *arg)
         size_t matched = 0, len;
         int64_t now = mon_mono_ms(), started;
         uint64_t epoch = c->epoch;
-        if (!rebuild_due(c, now)) {
+        if (!rebuild_due_locked(c, now)) {
             /* Stale but not asked for: sleep until asked; fresh: until it goes stale. */
-            timed_wait(c, &c->wake, c->body ? LIST_CACHE_MS : WANTED_MS);
+            timed_wait_locked(c, &c->wake, c->body ? LIST_CACHE_MS : WANTED_MS);
             continue;
         }
         pthread_mutex_unlock(&c->lock);
@@ -254,8 +257,9 @@ void agg_list_cache_invalidate(struct agg_list_cache *c)
 
 /* Lock held. The body is older than the background rebuilds keep it while clients ask (it
  * was last asked for long ago): a request must wait for a fresh one. */
-static bool too_old(const struct agg_list_cache *c, int64_t now)
+static bool too_old_locked(const struct agg_list_cache *c, int64_t now)
 {
+    MON_ASSERT_LOCKED(&c->lock);
     return now - c->built_ms > LIST_CACHE_MS + 2 * c->build_ms + STALE_SLACK_MS;
 }
 
@@ -266,13 +270,13 @@ static char *cached_list(struct agg_list_cache *c, size_t *ret_len)
     char *copy = NULL;
     pthread_mutex_lock(&c->lock);
     c->wanted_ms = now;
-    if (rebuild_due(c, now))
+    if (rebuild_due_locked(c, now))
         mon_cond_broadcast(&c->wake);
-    while ((!c->body || too_old(c, now)) && !c->stop && mon_mono_ms() < deadline) {
+    while ((!c->body || too_old_locked(c, now)) && !c->stop && mon_mono_ms() < deadline) {
         uint64_t gen = c->generation;
         mon_cond_broadcast(&c->wake);
         while (c->generation == gen && !c->stop && mon_mono_ms() < deadline)
-            timed_wait(c, &c->built, 1000);
+            timed_wait_locked(c, &c->built, 1000);
     }
     if (c->body && (copy = malloc(c->len + 1))) {
         memcpy(copy, c->body, c->len + 1);

@@ -12,6 +12,7 @@
 #include "common/os/cond.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/os/lock.h"
 #include "common/os/os.h"
 #include "common/str.h"
 
@@ -285,8 +286,9 @@ static void add_text_or_null(cJSON *obj, const char *name, const char *text)
 }
 
 /* Lock held. */
-static bool add_integrity(struct agg_dbwatch *w, cJSON *db)
+static bool add_integrity_locked(struct agg_dbwatch *w, cJSON *db)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     cJSON *o = cJSON_AddObjectToObject(db, "integrity");
     if (!o)
         return false;
@@ -298,8 +300,9 @@ static bool add_integrity(struct agg_dbwatch *w, cJSON *db)
 }
 
 /* Lock held. */
-static bool add_file(struct agg_dbwatch *w, cJSON *db)
+static bool add_file_locked(struct agg_dbwatch *w, cJSON *db)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     cJSON *o;
     if (!w->in_file) {
         cJSON_AddNullToObject(db, "file");
@@ -315,8 +318,9 @@ static bool add_file(struct agg_dbwatch *w, cJSON *db)
 }
 
 /* Lock held. */
-static bool add_backup(struct agg_dbwatch *w, cJSON *root)
+static bool add_backup_locked(struct agg_dbwatch *w, cJSON *root)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     cJSON *o = cJSON_AddObjectToObject(root, "backup");
     if (!o)
         return false;
@@ -347,9 +351,9 @@ void agg_dbwatch_health_json(struct agg_dbwatch *w, cJSON *root)
     if (!db)
         return;
     pthread_mutex_lock(&w->lock);
-    bad = add_integrity(w, db);
-    bad = add_file(w, db) || bad;
-    bad = add_backup(w, root) || bad;
+    bad = add_integrity_locked(w, db);
+    bad = add_file_locked(w, db) || bad;
+    bad = add_backup_locked(w, root) || bad;
     pthread_mutex_unlock(&w->lock);
     if (bad && (degraded = cJSON_CreateString("degraded")) &&
         !cJSON_ReplaceItemInObjectCaseSensitive(root, "status", degraded) &&

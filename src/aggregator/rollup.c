@@ -11,6 +11,7 @@
 #include "aggregator/store.h"
 #include "aggregator/writer.h"
 #include "common/err.h"
+#include "common/os/lock.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -292,8 +293,9 @@ void agg_rollup_server_remove(struct agg_rollup *r, int64_t server_id)
 }
 
 /* Lock held. Moves a's finished bucket to the staging list (its arrays go with it). */
-static void stage(struct agg_rollup *r, struct agg_rollup_acc *a)
+static void stage_locked(struct agg_rollup *r, struct agg_rollup_acc *a)
 {
+    MON_ASSERT_LOCKED(&r->lock);
     void *staged = r->staged;
     if (!a->dirty || !grow(&staged, &r->cap_staged, r->n_staged + 1, sizeof(*r->staged))) {
         if (a->dirty)
@@ -324,7 +326,7 @@ int agg_rollup_add(struct agg_rollup *r, int64_t server_id, const struct agg_sam
         /* A later bucket than any before in this run has no stored row: nothing to read. */
         bool fresh = a->max_bucket >= 0 && bucket > a->max_bucket;
         if (a->bucket >= 0)
-            stage(r, a);
+            stage_locked(r, a);
         agg_rollup_acc_reset(a, bucket);
         a->seeded = fresh || !r->reader;
     }
@@ -367,7 +369,7 @@ int agg_rollup_flush(struct agg_rollup *r)
                 written++;
         } else if (keep) { /* retried at the next flush */
             pthread_mutex_lock(&r->lock);
-            stage(r, a);
+            stage_locked(r, a);
             pthread_mutex_unlock(&r->lock);
         }
         agg_rollup_acc_done(a);

@@ -9,6 +9,7 @@
 #include "aggregator/state_priv.h"
 #include "aggregator/writer.h"
 #include "common/err.h"
+#include "common/os/lock.h"
 #include "common/str.h"
 
 #include <stdio.h>
@@ -42,8 +43,9 @@ bool agg_state_rec_online(const struct agg_state *st, const struct agg_state_rec
 }
 
 /* Lock held. Moves the record to the count of its current status. */
-static void recount(struct agg_state *st, struct agg_state_rec *r)
+static void recount_locked(struct agg_state *st, struct agg_state_rec *r)
 {
+    MON_ASSERT_LOCKED(&st->lock);
     enum agg_status now = agg_state_rec_status(r);
     if (now == r->status)
         return;
@@ -248,7 +250,7 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
     agg_server_done(&r->cfg);
     r->cfg = copy;
     prune_units(r);
-    recount(st, r);
+    recount_locked(st, r);
 out:
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -470,7 +472,7 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample 
     track_units(st, r, s, now_utc_ms);
     agg_state_gpus_update(st, r, s, now_utc_ms);
     rc = keep_sample(r, s);
-    recount(st, r);
+    recount_locked(st, r);
 out:
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -478,16 +480,17 @@ out:
 
 /* Lock held. The offline threshold (2 * interval + timeout without a reply), counted only for a
  * server whose last poll failed. */
-static void check_down(struct agg_state *st, struct agg_state_rec *r, int64_t now_utc_ms,
-                       int64_t now_mono_ms)
+static void check_down_locked(struct agg_state *st, struct agg_state_rec *r, int64_t now_utc_ms,
+                              int64_t now_mono_ms)
 {
+    MON_ASSERT_LOCKED(&st->lock);
     int64_t ref = r->last_seen_mono > r->grace_mono ? r->last_seen_mono : r->grace_mono;
     char msg[300];
     if (!r->cfg.enabled || r->failures == 0 || now_mono_ms - ref <= st->threshold_ms)
         return;
     failing_del(st, r);
     r->live = false;
-    recount(st, r);
+    recount_locked(st, r);
     if (r->online != 1)
         return;
     snprintf(msg, sizeof(msg), "Server %s went offline: %s", r->cfg.name, r->last_error);
@@ -511,7 +514,7 @@ int agg_state_poll_fail(struct agg_state *st, int64_t id, const char *error, int
         r->failures++;
         if (r->live || r->online == 1)
             failing_add(st, r);
-        check_down(st, r, now_utc_ms, now_mono_ms);
+        check_down_locked(st, r, now_utc_ms, now_mono_ms);
         if (!r->key_changed && error && strcmp(error, AGG_AGENT_PIN_MISMATCH) == 0) {
             char msg[300];
             r->key_changed = true;
@@ -556,7 +559,7 @@ void agg_state_tick(struct agg_state *st, int64_t now_utc_ms, int64_t now_mono_m
     /* Walked backwards: check_down may swap the last entry into the current position. */
     for (size_t i = st->n_failing; i-- > 0;)
         if (i < st->n_failing)
-            check_down(st, st->failing[i], now_utc_ms, now_mono_ms);
+            check_down_locked(st, st->failing[i], now_utc_ms, now_mono_ms);
     pthread_mutex_unlock(&st->lock);
 }
 

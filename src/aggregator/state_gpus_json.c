@@ -7,6 +7,7 @@
 #include "aggregator/state_priv.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/os/lock.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -245,10 +246,11 @@ static cJSON *seed_gpu_json(const struct agg_state_rec *r, const struct agg_gpu_
 }
 
 /* Lock held. Adds the GPUs of r to arr (those in q's state) and counts them all. */
-static int add_server_gpus(const struct agg_state *st, const struct agg_state_rec *r,
-                           const struct agg_gpus_query *q, int64_t now_mono_ms, cJSON *arr,
-                           size_t counts[AGG_GPU_STATE_COUNT])
+static int add_server_gpus_locked(const struct agg_state *st, const struct agg_state_rec *r,
+                                  const struct agg_gpus_query *q, int64_t now_mono_ms, cJSON *arr,
+                                  size_t counts[AGG_GPU_STATE_COUNT])
 {
+    MON_ASSERT_LOCKED(&st->lock);
     bool live = agg_state_rec_online(st, r, now_mono_ms);
     size_t n = r->sample ? r->sample->n_gpus : r->gpus.n_seeds;
 
@@ -296,7 +298,7 @@ int agg_state_gpus_json(struct agg_state *st, const struct agg_gpus_query *q, in
             if (q->server_id > 0 && r->cfg.id != q->server_id)
                 continue;
             found = true;
-            rc = add_server_gpus(st, r, q, now_mono_ms, arr, counts);
+            rc = add_server_gpus_locked(st, r, q, now_mono_ms, arr, counts);
         }
         more = end < st->n;
         if (more)

@@ -7,8 +7,9 @@
 #include "aggregator/store.h"
 #include "common/clock.h"
 #include "common/err.h"
-#include "common/os/cond.h"
 #include "common/log.h"
+#include "common/os/cond.h"
+#include "common/os/lock.h"
 #include "common/str.h"
 
 #include <pthread.h>
@@ -114,15 +115,17 @@ static bool transient(int r)
 }
 
 /* Lock held. True when stopping and the drain time is over. */
-static bool drain_over(const struct agg_writer *w)
+static bool drain_over_locked(const struct agg_writer *w)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     return w->stopping && mon_mono_ms() >= w->stop_deadline;
 }
 
 /* Lock held. Sleeps until `until` (monotonic ms); new jobs do not cut it short, a stop
  * request shortens it to the drain deadline. */
-static void wait_backoff(struct agg_writer *w, int64_t until)
+static void wait_backoff_locked(struct agg_writer *w, int64_t until)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     for (;;) {
         int64_t now = mon_mono_ms();
         int64_t end = w->stopping && w->stop_deadline < until ? w->stop_deadline : until;
@@ -134,9 +137,10 @@ static void wait_backoff(struct agg_writer *w, int64_t until)
 
 /* Lock held. Records what failed, with the database's reason when it adds something
  * ("database write failed: database or disk is full"), and a suffix such as a retry delay. */
-static void set_last_error(struct agg_writer *w, const char *what, const char *why,
-                           const char *suffix)
+static void set_last_error_locked(struct agg_writer *w, const char *what, const char *why,
+                                  const char *suffix)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     bool add = why[0] && strcmp(why, what) != 0;
     /* A truncated reason is still a useful reason. */
     if (snprintf(w->st.last_error, sizeof(w->st.last_error), "%s%s%s%s", what, add ? ": " : "",
@@ -147,8 +151,9 @@ static void set_last_error(struct agg_writer *w, const char *what, const char *w
 
 /* Lock held. Logs a failed attempt: the first of a run at once, then at most once a minute
  * while the run lasts. */
-static void log_attempt_failed(struct agg_writer *w, const char *what, const char *why)
+static void log_attempt_failed_locked(struct agg_writer *w, const char *what, const char *why)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     int64_t now = mon_mono_ms();
     bool add = why[0] && strcmp(why, what) != 0;
     size_t pending = w->n_queued + 1;
@@ -168,8 +173,9 @@ static void log_attempt_failed(struct agg_writer *w, const char *what, const cha
 }
 
 /* Lock held. Ends a run of failed attempts with one line. */
-static void log_recovered(struct agg_writer *w)
+static void log_recovered_locked(struct agg_writer *w)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     if (!w->log.failing_since)
         return;
     mon_info("database writes work again after %lld s (%llu failed attempts)",
@@ -181,8 +187,9 @@ static void log_recovered(struct agg_writer *w)
 
 /* Lock held. A write the database refused for good (not retried): at most one line a minute,
  * counting the ones in between. */
-static void log_rejected(struct agg_writer *w, const char *why)
+static void log_rejected_locked(struct agg_writer *w, const char *why)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     int64_t now = mon_mono_ms();
     if (w->log.rejected_logged && now - w->log.rejected_logged < LOG_EVERY_MS) {
         w->log.rejected_unlogged++;
@@ -199,8 +206,9 @@ static void log_rejected(struct agg_writer *w, const char *why)
 
 /* Lock held. Writes dropped (a full queue, or not written in time at stop): at most one line a
  * minute, unless final (at stop). */
-static void log_dropped(struct agg_writer *w, const char *why, bool final)
+static void log_dropped_locked(struct agg_writer *w, const char *why, bool final)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     int64_t now = mon_mono_ms();
     if (w->st.dropped == w->log.dropped_logged ||
         (!final && w->log.dropped_logged_at && now - w->log.dropped_logged_at < LOG_EVERY_MS))
@@ -228,14 +236,15 @@ static int run_job(struct agg_writer *w, const struct agg_write_job *j, char *wh
         pthread_mutex_lock(&w->lock);
         w->st.db_ok = false;
         snprintf(retry, sizeof(retry), " (retrying in %lld ms)", (long long)backoff);
-        set_last_error(w, r == MON_EBUSY ? "database is locked" : "database write failed", why,
-                       retry);
-        log_attempt_failed(w, r == MON_EBUSY ? "database is locked" : "database write failed", why);
-        if (drain_over(w)) {
+        set_last_error_locked(w, r == MON_EBUSY ? "database is locked" : "database write failed",
+                              why, retry);
+        log_attempt_failed_locked(
+            w, r == MON_EBUSY ? "database is locked" : "database write failed", why);
+        if (drain_over_locked(w)) {
             pthread_mutex_unlock(&w->lock);
             return r;
         }
-        wait_backoff(w, mon_mono_ms() + backoff);
+        wait_backoff_locked(w, mon_mono_ms() + backoff);
         pthread_mutex_unlock(&w->lock);
         backoff = backoff * 2 > w->opt.backoff_max_ms ? w->opt.backoff_max_ms : backoff * 2;
     }
@@ -245,7 +254,7 @@ static void record_result(struct agg_writer *w, const struct agg_write_job *j, i
                           const char *why)
 {
     if (r >= 0) {
-        log_recovered(w);
+        log_recovered_locked(w);
         w->st.written++;
         w->st.db_ok = true;
         w->st.last_success_at = mon_utc_ms() / 1000;
@@ -256,10 +265,10 @@ static void record_result(struct agg_writer *w, const struct agg_write_job *j, i
     } else {
         w->st.rejected++;
         w->st.db_ok = true; /* the database answered */
-        log_recovered(w);
+        log_recovered_locked(w);
         if (r != MON_ENOENT) {
-            set_last_error(w, "write rejected", why[0] ? why : mon_strerror(r), "");
-            log_rejected(w, why[0] ? why : mon_strerror(r));
+            set_last_error_locked(w, "write rejected", why[0] ? why : mon_strerror(r), "");
+            log_rejected_locked(w, why[0] ? why : mon_strerror(r));
         }
     }
 }
@@ -275,7 +284,7 @@ static void *writer_main(void *arg)
     for (;;) {
         while (!w->head && !w->stopping)
             mon_cond_wait(&w->wake, &w->lock);
-        if (!w->head || drain_over(w))
+        if (!w->head || drain_over_locked(w))
             break;
         j = w->head;
         w->head = j->next;
@@ -299,7 +308,7 @@ static void *writer_main(void *arg)
         w->st.dropped++;
         job_free(j);
     }
-    log_dropped(w, "at stop: the database did not take them in time", true);
+    log_dropped_locked(w, "at stop: the database did not take them in time", true);
     w->tail = NULL;
     w->n_queued = 0;
     mon_cond_broadcast(&w->idle);
@@ -389,8 +398,9 @@ void agg_writer_get_status(struct agg_writer *w, struct agg_writer_status *ret)
 
 /* Lock held: drops the oldest job that is not an event (or the oldest of all when every
  * queued job is an event) to keep the queue bounded. */
-static void drop_one(struct agg_writer *w)
+static void drop_one_locked(struct agg_writer *w)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     struct agg_write_job *prev = NULL, *j = w->head;
     while (j && j->kind == AGG_JOB_EVENT) {
         prev = j;
@@ -424,9 +434,9 @@ static int push(struct agg_writer *w, struct agg_write_job *j)
     }
     if (w->n_queued >= w->opt.max_jobs && w->head) {
         while (w->n_queued >= w->opt.max_jobs && w->head)
-            drop_one(w);
-        log_dropped(w, "because the write queue is full (the database is too slow or failing)",
-                    false);
+            drop_one_locked(w);
+        log_dropped_locked(
+            w, "because the write queue is full (the database is too slow or failing)", false);
     }
     j->next = NULL;
     if (w->tail)

@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/os/lock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -57,8 +58,9 @@ void mon_authlimit_free(struct mon_authlimit *l)
 }
 
 /* The slot of key, or NULL. Call with the lock held. */
-static struct slot *find(struct mon_authlimit *l, const uint8_t *key)
+static struct slot *find_locked(struct mon_authlimit *l, const uint8_t *key)
 {
+    MON_ASSERT_LOCKED(&l->lock);
     for (size_t i = 0; i < SLOTS; i++)
         if (l->slots[i].used && memcmp(l->slots[i].key, key, 16) == 0)
             return &l->slots[i];
@@ -66,8 +68,9 @@ static struct slot *find(struct mon_authlimit *l, const uint8_t *key)
 }
 
 /* A slot for a new key: a free one, else the one quiet for longest that is not waiting. */
-static struct slot *claim(struct mon_authlimit *l, const uint8_t *key, int64_t now)
+static struct slot *claim_locked(struct mon_authlimit *l, const uint8_t *key, int64_t now)
 {
+    MON_ASSERT_LOCKED(&l->lock);
     struct slot *best = NULL;
     for (size_t i = 0; i < SLOTS; i++) {
         struct slot *s = &l->slots[i];
@@ -96,7 +99,7 @@ int mon_authlimit_wait_s(struct mon_authlimit *l, const struct sockaddr *client,
         return 0;
     mon_addr_key(client, true, key);
     pthread_mutex_lock(&l->lock);
-    s = find(l, key);
+    s = find_locked(l, key);
     if (s && s->wait_until_ms > now_ms)
         left = s->wait_until_ms - now_ms;
     pthread_mutex_unlock(&l->lock);
@@ -116,9 +119,9 @@ void mon_authlimit_failed(struct mon_authlimit *l, const struct sockaddr *client
     mon_addr_key(client, true, key);
     mon_format_sockaddr(client, addr, sizeof(addr));
     pthread_mutex_lock(&l->lock);
-    s = find(l, key);
+    s = find_locked(l, key);
     if (!s)
-        s = claim(l, key, now_ms);
+        s = claim_locked(l, key, now_ms);
     if (now_ms - s->last_failure_ms > MON_AUTHLIMIT_FORGET_MS)
         s->failures = 0;
     s->failures++;

@@ -5,6 +5,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/os/lock.h"
 #include "common/os/os.h"
 
 #include <errno.h>
@@ -60,6 +61,7 @@ static int open_log(const char *path, int64_t *ret_size)
  * old file (or stderr when it cannot be reopened) rather than losing lines. */
 static void rotate_locked(void)
 {
+    MON_ASSERT_LOCKED(&log_lock);
     char from[MON_PATH_MAX + MON_PATH_SUFFIX_MAX], to[MON_PATH_MAX + MON_PATH_SUFFIX_MAX];
     int fd;
 

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #endif
 
@@ -295,6 +296,38 @@ static inline long test_sock_recv(int fd, void *buf, size_t len)
         n = recv(fd, buf, len, 0);
     } while (n < 0 && errno == EINTR);
     return (long)n;
+#endif
+}
+
+/* Runs fn(arg) in a child process and returns how the child ended: its exit status (0..255),
+ * 128 + the number of the signal that killed it, or -1 when it could not be started. POSIX
+ * (fork); the Windows build has no fork and runs no test that needs it (they check debug-only
+ * aborts, and that build is Release). */
+static inline int test_run_in_child(void (*fn)(void *), void *arg)
+{
+#ifdef _WIN32
+    (void)fn;
+    (void)arg;
+    return -1;
+#else
+    int status;
+    pid_t pid;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        fn(arg);
+        _exit(0);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 #endif
 }
 

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/os/cond.h"
+#include "common/os/lock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,9 +39,10 @@ struct agent_gpu_xid_watch {
 };
 
 /* Records one event under the lock. */
-static void record(struct agent_gpu_xid_watch *w, const struct nvml_device *dev,
-                   unsigned long long code)
+static void record_locked(struct agent_gpu_xid_watch *w, const struct nvml_device *dev,
+                          unsigned long long code)
 {
+    MON_ASSERT_LOCKED(&w->lock);
     for (size_t i = 0; i < w->n_gpus; i++) {
         struct xid_gpu *g = &w->gpus[i];
         struct agent_gpu_xid_event e = {.code = code > 0xFFFFFFFFULL ? 0xFFFFFFFFu : (unsigned)code,
@@ -85,7 +87,7 @@ static void *xid_main(void *arg)
         rc = w->api->event_wait(w->set, &data, AGENT_XID_WAIT_MS);
         pthread_mutex_lock(&w->lock);
         if (rc == NVML_SUCCESS && (data.event_type & NVML_EVENT_XID_CRITICAL)) {
-            record(w, data.device, data.event_data);
+            record_locked(w, data.device, data.event_data);
         } else if (rc != NVML_SUCCESS && rc != NVML_ERROR_TIMEOUT) {
             /* A lost GPU or a driver hiccup: pause, then wait again (stop still ends it). */
             int64_t until = mon_cond_deadline(ERROR_PAUSE_MS);
