@@ -6,7 +6,7 @@ foreach(variant "" "-nov2" "-nosym" "-procv2" "-procv1")
   set(tgt fake_nvml${variant})
   string(REPLACE "-" "_" tgt ${tgt})
   add_library(${tgt} SHARED ${CMAKE_CURRENT_LIST_DIR}/fake_nvml.c
-              ${CMAKE_CURRENT_LIST_DIR}/fake_nvml_health.c)
+              ${CMAKE_CURRENT_LIST_DIR}/fake_nvml_state.c ${CMAKE_CURRENT_LIST_DIR}/fake_nvml_health.c)
   set_target_properties(${tgt} PROPERTIES
     OUTPUT_NAME nvidia-ml${variant}
     PREFIX "lib"

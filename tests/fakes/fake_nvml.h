@@ -131,6 +131,16 @@ struct fake_state {
     struct fake_gpu_state gpu[FAKE_MAX_GPUS];
 };
 
+/* Starts a session (nvmlInit): path (FAKE_NVML_STATE_FILE, may be NULL) is the state file from
+ * now on, read afresh at the next call. */
+void fake_state_session_begin(const char *path);
+
+/* Takes the state's lock without reading the file (release with fake_state_put). */
+void fake_state_lock(void);
+
+/* The name of call in "unsupported=" lists and for fake_nvml_calls. */
+const char *fake_call_name(enum fake_call call);
+
 /* Locks the state (re-read when the file changed) and returns it; release with
  * fake_state_put. */
 struct fake_state *fake_state_get(void);

@@ -268,7 +268,9 @@ class PortableTest(unittest.TestCase):
         d = self.mkdir("qemu")
         fake = os.path.join(d, "libnvidia-ml.so.1")
         run(sysroot_cc("aarch64") + ["-shared", "-fPIC", "-O2", "-fvisibility=hidden",
-                                     os.path.join(TESTS_DIR, "fakes", "fake_nvml.c"), "-o", fake])
+                                     os.path.join(TESTS_DIR, "fakes", "fake_nvml.c"),
+                                     os.path.join(TESTS_DIR, "fakes", "fake_nvml_state.c"),
+                                     "-o", fake])
         procfs = os.path.join(FIXTURES, "proc", "basic")
         outs = {}
         for arch, b, lib in (("aarch64", a64, fake),
@@ -276,6 +278,7 @@ class PortableTest(unittest.TestCase):
             if arch == "x86_64":
                 run(sysroot_cc("x86_64") + ["-shared", "-fPIC", "-O2", "-fvisibility=hidden",
                                             os.path.join(TESTS_DIR, "fakes", "fake_nvml.c"),
+                                            os.path.join(TESTS_DIR, "fakes", "fake_nvml_state.c"),
                                             "-o", lib])
             cfg = os.path.join(d, f"{arch}.yaml")
             with open(cfg, "w") as f:
