@@ -4,6 +4,12 @@
 #ifndef MON_AGENT_API_H
 #define MON_AGENT_API_H
 
+/* Ownership and threads: the api from agent_api_start belongs to the caller (agent_api_stop); it
+ * owns its configuration (taken by agent_api_start and agent_api_set_config) and borrows the
+ * sampler. Requests are served on the HTTP server's threads; agent_api_start, agent_api_set_tls,
+ * agent_api_set_config, agent_api_config and agent_api_stop are called by the main thread only
+ * (start-up, SIGHUP, exit). */
+
 #include <stdbool.h>
 #include <stddef.h>
 

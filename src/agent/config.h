@@ -3,6 +3,11 @@
 #ifndef MON_AGENT_CONFIG_H
 #define MON_AGENT_CONFIG_H
 
+/* Ownership and threads: a configuration from agent_config_load/agent_config_parse belongs to
+ * the caller (agent_config_free) and is not changed afterwards, so the read-only queries below
+ * may run on several threads at once (the api guards the swap on reload). Strings passed in are
+ * copied. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

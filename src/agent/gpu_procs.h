@@ -6,6 +6,11 @@
 #ifndef MON_AGENT_GPU_PROCS_H
 #define MON_AGENT_GPU_PROCS_H
 
+/* Ownership and threads: the tables from agent_gpu_procs_new belong to the caller
+ * (agent_gpu_procs_free); driver lists passed in are copied; lists returned are borrowed (see
+ * agent_gpu_procs_list). Not thread-safe: one thread (the sampler) uses them, and the snapshot
+ * is built on that thread too. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,6 +3,9 @@
 #ifndef MON_AGENT_METRICS_H
 #define MON_AGENT_METRICS_H
 
+/* Ownership and threads: pure: reads v and units during the call and appends to the caller's
+ * buffer; safe from any thread. */
+
 #include <stddef.h>
 
 #include "agent/collect/systemd_units.h"

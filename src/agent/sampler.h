@@ -6,6 +6,13 @@
 #ifndef MON_AGENT_SAMPLER_H
 #define MON_AGENT_SAMPLER_H
 
+/* Ownership and threads: the sampler from agent_sampler_new belongs to the caller
+ * (agent_sampler_free) and owns its collectors and the cached snapshot; values and snapshot
+ * bodies are returned as copies. agent_sampler_values, agent_sampler_snapshot_json,
+ * agent_sampler_wait_ready and agent_sampler_set_disks are thread-safe (one mutex; the sampling
+ * thread takes it only to publish); agent_sampler_new and agent_sampler_free are for the main
+ * thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

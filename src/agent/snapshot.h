@@ -3,6 +3,10 @@
 #ifndef MON_AGENT_SNAPSHOT_H
 #define MON_AGENT_SNAPSHOT_H
 
+/* Ownership and threads: agent_snapshot_json's object belongs to the caller (cJSON_Delete);
+ * agent_snapshot_health returns a static text. Pure functions of their arguments: safe from any
+ * thread (procs is only read). */
+
 #include <stddef.h>
 
 #include "agent/sampler.h"

@@ -4,6 +4,11 @@
 #ifndef MON_AGGREGATOR_AGENTCLIENT_H
 #define MON_AGGREGATOR_AGENTCLIENT_H
 
+/* Ownership and threads: URLs and texts go into caller storage; header lists from
+ * agg_agent_headers belong to the caller (curl_slist_free_all); easy handles stay the caller's
+ * and are only configured here. No state of its own: the poller thread and the catalog thread
+ * call it, each with its own handles. */
+
 #include "common/buf.h"
 #include "common/tls.h"
 

@@ -3,6 +3,11 @@
 #ifndef MON_AGGREGATOR_API_H
 #define MON_AGGREGATOR_API_H
 
+/* Ownership and threads: the api from agg_api_start belongs to the caller (agg_api_stop) and
+ * borrows everything it is given (see agg_api_start). Requests run on the HTTP server's worker
+ * threads; agg_api_start, agg_api_set_tls, agg_api_port and agg_api_stop are for the main
+ * thread. */
+
 #include <stddef.h>
 
 #include "aggregator/config.h"

@@ -5,6 +5,11 @@
 #ifndef MON_AGGREGATOR_API_LIST_H
 #define MON_AGGREGATOR_API_LIST_H
 
+/* Ownership and threads: the list cache from agg_list_cache_new belongs to the caller
+ * (agg_list_cache_free) and borrows the engine; replies are written into the caller's response.
+ * agg_api_list_get, agg_api_list_summary and agg_list_cache_invalidate are thread-safe (the HTTP
+ * workers call them; the cache has one mutex); agg_api_list_params is pure. */
+
 #include "aggregator/state.h"
 
 #include <stdbool.h>

@@ -5,6 +5,10 @@
 #ifndef MON_AGGREGATOR_API_PARAMS_H
 #define MON_AGGREGATOR_API_PARAMS_H
 
+/* Ownership and threads: pure parsing into caller storage (agg_api_params_server_body fills s
+ * with malloc'd strings, freed with agg_server_done, and a malloc'd field name); metric names
+ * returned are static. Safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -5,6 +5,11 @@
 #ifndef MON_AGGREGATOR_API_PRIV_H
 #define MON_AGGREGATOR_API_PRIV_H
 
+/* Ownership and threads: one struct agg_api, created and freed by api.c, shared by every HTTP
+ * worker; its parts are thread-safe themselves (engine, store, catalog, list cache) and
+ * mutate_lock serialises the requests that change servers (store write, then engine), so that
+ * two edits cannot cross. */
+
 #include "aggregator/api.h"
 #include "common/http.h"
 

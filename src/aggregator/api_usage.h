@@ -4,6 +4,10 @@
 #ifndef MON_AGGREGATOR_API_USAGE_H
 #define MON_AGGREGATOR_API_USAGE_H
 
+/* Ownership and threads: the handlers borrow the engine and the store and write into the
+ * caller's response; they run on the HTTP workers and are thread-safe (the engine and the store
+ * lock themselves). */
+
 #include <stdbool.h>
 
 struct agg_engine;

@@ -6,6 +6,11 @@
 #ifndef MON_AGGREGATOR_BACKUP_H
 #define MON_AGGREGATOR_BACKUP_H
 
+/* Ownership and threads: the scheduler from agg_backup_sched_start belongs to the caller
+ * (agg_backup_sched_stop) and borrows the store named in its options; file names go into caller
+ * storage. The one-shot functions (restore, prune, daily run) keep no state: the main thread
+ * (restore at start-up) and the backup thread call them. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -6,6 +6,11 @@
 #ifndef MON_AGGREGATOR_CATALOG_H
 #define MON_AGGREGATOR_CATALOG_H
 
+/* Ownership and threads: the catalog from agg_catalog_new belongs to the caller
+ * (agg_catalog_stop, agg_catalog_free); host, token and TLS settings are copied. agg_catalog_get
+ * is thread-safe (the HTTP workers call it; its thread does the fetching); agg_catalog_answer is
+ * pure. */
+
 #include "aggregator/agentclient.h"
 
 #include <stdbool.h>

@@ -4,6 +4,9 @@
 #ifndef MON_AGGREGATOR_CHECKDB_H
 #define MON_AGGREGATOR_CHECKDB_H
 
+/* Threads: a command-line action of the main thread, before (instead of) the daemon; it opens
+ * and closes its own store connection and only reads cfg. */
+
 #include <stdio.h>
 
 struct agg_config;

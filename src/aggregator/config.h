@@ -3,6 +3,10 @@
 #ifndef MON_AGGREGATOR_CONFIG_H
 #define MON_AGGREGATOR_CONFIG_H
 
+/* Ownership and threads: a configuration from agg_config_load/agg_config_parse belongs to the
+ * caller (agg_config_free); it is not changed afterwards (a reload builds a new one), so the
+ * read-only query below may run on several threads at once. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -5,6 +5,9 @@
 #ifndef MON_AGGREGATOR_DBLOCK_H
 #define MON_AGGREGATOR_DBLOCK_H
 
+/* Ownership and threads: a struct agg_dblock is caller storage owning the lock handles until
+ * agg_dblock_release; the lock is per process (the main thread takes and releases it). */
+
 #include <stddef.h>
 
 struct agg_dblock {

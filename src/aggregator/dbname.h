@@ -6,6 +6,8 @@
 #ifndef MON_AGGREGATOR_DBNAME_H
 #define MON_AGGREGATOR_DBNAME_H
 
+/* Threads: pure text functions on caller storage: safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 

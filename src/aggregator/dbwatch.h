@@ -5,6 +5,9 @@
 #ifndef MON_AGGREGATOR_DBWATCH_H
 #define MON_AGGREGATOR_DBWATCH_H
 
+/* Ownership: the watch from agg_dbwatch_start belongs to the caller (agg_dbwatch_stop) and
+ * copies the options' texts; agg_dbwatch_health_json adds items to the caller's tree. */
+
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -4,6 +4,13 @@
 #ifndef MON_AGGREGATOR_ENGINE_H
 #define MON_AGGREGATOR_ENGINE_H
 
+/* Ownership and threads: the engine from agg_engine_start belongs to the caller
+ * (agg_engine_stop) and owns its poller, state, rollup, usage accounting, writer and store
+ * connections; arguments are copied, JSON trees and row arrays returned belong to the caller
+ * (cJSON_Delete, free). Every function but start and stop is thread-safe (the HTTP workers and
+ * the engine's own threads call them; each part has its own lock); start and stop are for the
+ * main thread. */
+
 #include "aggregator/gpu_state.h"
 #include "aggregator/model.h"
 #include "aggregator/state.h"

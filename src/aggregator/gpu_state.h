@@ -6,6 +6,9 @@
 #ifndef MON_AGGREGATOR_GPU_STATE_H
 #define MON_AGGREGATOR_GPU_STATE_H
 
+/* Threads: pure functions on caller storage (a track belongs to its server's record, under the
+ * live state's lock); names are static. Safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

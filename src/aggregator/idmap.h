@@ -4,6 +4,10 @@
 #ifndef MON_AGGREGATOR_IDMAP_H
 #define MON_AGGREGATOR_IDMAP_H
 
+/* Ownership and threads: the map is caller storage (agg_idmap_clear frees its table) holding
+ * borrowed values it never frees. No locking: its owner's lock guards it (poller, live state,
+ * rollup, usage). */
+
 #include <stddef.h>
 #include <stdint.h>
 

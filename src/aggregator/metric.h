@@ -7,6 +7,9 @@
 #ifndef MON_AGGREGATOR_METRIC_H
 #define MON_AGGREGATOR_METRIC_H
 
+/* Ownership and threads: metric descriptions and names are static, read-only tables;
+ * agg_metric_names writes into caller storage. Safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 

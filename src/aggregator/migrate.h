@@ -4,6 +4,9 @@
 #ifndef MON_AGGREGATOR_MIGRATE_H
 #define MON_AGGREGATOR_MIGRATE_H
 
+/* Threads: a command-line action of the main thread, instead of the daemon; it opens and closes
+ * both databases itself and only reads cfg. */
+
 #include <stdio.h>
 
 struct agg_config;

@@ -6,6 +6,10 @@
 #ifndef MON_AGGREGATOR_MODEL_H
 #define MON_AGGREGATOR_MODEL_H
 
+/* Ownership and threads: a struct agg_server owns its strings (agg_server_done, agg_server_copy
+ * makes a deep copy, agg_server_list_free frees a list); the other rows are plain values with
+ * fixed-size texts. No locking: whoever holds a row guards it. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -8,6 +8,10 @@
 #ifndef MON_AGGREGATOR_POLLER_H
 #define MON_AGGREGATOR_POLLER_H
 
+/* Ownership: the poller from agg_poller_start belongs to the caller (agg_poller_stop); servers
+ * and options are copied; samples passed to the callbacks are borrowed for the duration of the
+ * call. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

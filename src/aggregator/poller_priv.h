@@ -4,6 +4,10 @@
 #ifndef MON_AGGREGATOR_POLLER_PRIV_H
 #define MON_AGGREGATOR_POLLER_PRIV_H
 
+/* Ownership and threads: the poller owns its targets, transfers and their buffers; everything
+ * here runs on the poller thread except what the lock in struct agg_poller guards (changes,
+ * stop, stats), which the API's threads touch through poller.c. */
+
 #include "aggregator/agentclient.h"
 #include "aggregator/idmap.h"
 #include "aggregator/poller.h"

@@ -10,6 +10,9 @@
 #ifndef MON_AGGREGATOR_POLLIO_H
 #define MON_AGGREGATOR_POLLIO_H
 
+/* Ownership and threads: the driver from agg_pollio_new belongs to the caller (agg_pollio_free);
+ * easy handles added stay the caller's. Only the poller thread calls it, except agg_pollio_wake. */
+
 #include <stdbool.h>
 #include <stddef.h>
 

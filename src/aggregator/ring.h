@@ -6,6 +6,9 @@
 #ifndef MON_AGGREGATOR_RING_H
 #define MON_AGGREGATOR_RING_H
 
+/* Ownership and threads: the ring is caller storage (agg_ring_done frees its points). No
+ * locking: the live state calls it under its own lock. */
+
 #include "aggregator/metric.h"
 
 #include <stdbool.h>

@@ -6,6 +6,9 @@
 #ifndef MON_AGGREGATOR_ROLLUP_H
 #define MON_AGGREGATOR_ROLLUP_H
 
+/* Ownership: the rollup copies what it keeps from samples; rows handed to the writer become the
+ * writer's; agg_rollup_current writes into caller storage. */
+
 #include "aggregator/model.h"
 
 #include <stddef.h>

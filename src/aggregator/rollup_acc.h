@@ -5,6 +5,9 @@
 #ifndef MON_AGGREGATOR_ROLLUP_ACC_H
 #define MON_AGGREGATOR_ROLLUP_ACC_H
 
+/* Ownership: an accumulator is the rollup's storage (agg_rollup_acc_done frees its GPU and mount
+ * arrays); rows are written into caller storage. */
+
 #include "aggregator/store.h"
 
 #include <stdbool.h>

@@ -6,6 +6,11 @@
 #ifndef MON_AGGREGATOR_SAMPLE_H
 #define MON_AGGREGATOR_SAMPLE_H
 
+/* Ownership and threads: a sample from agg_sample_new or agg_sample_parse belongs to the caller
+ * (agg_sample_free) and owns its arrays; agg_sample_copy deep-copies; agg_sample_gpu_procs
+ * returns a pointer into the sample, valid while it is unchanged. Parsing keeps no state: any
+ * thread may parse into its own sample (the poller does, with its JSON arena). */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -4,6 +4,9 @@
 #ifndef MON_AGGREGATOR_SAMPLE_PRIV_H
 #define MON_AGGREGATOR_SAMPLE_PRIV_H
 
+/* Ownership and threads: a parse context lives on the parser's stack for one reply; the readers
+ * write into the sample being parsed. Safe from any thread with its own context. */
+
 #include "aggregator/sample.h"
 
 #include <stdbool.h>

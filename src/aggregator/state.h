@@ -5,6 +5,10 @@
 #ifndef MON_AGGREGATOR_STATE_H
 #define MON_AGGREGATOR_STATE_H
 
+/* Ownership: the registry copies servers, samples and rows it keeps; JSON trees and texts it
+ * returns belong to the caller (cJSON_Delete, the caller's buffer); events go to the writer by
+ * copy. */
+
 #include "aggregator/gpu_state.h"
 #include "aggregator/model.h"
 

@@ -4,6 +4,10 @@
 #ifndef MON_AGGREGATOR_STATE_PRIV_H
 #define MON_AGGREGATOR_STATE_PRIV_H
 
+/* Ownership and threads: the registry owns every record and each record its sample, ring and GPU
+ * tracks. The functions here need st->lock held (the *_locked helpers in the .c files assert it
+ * in debug builds); records and samples are only valid while it is. */
+
 #include "aggregator/idmap.h"
 #include "aggregator/ring.h"
 #include "aggregator/state.h"

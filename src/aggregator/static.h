@@ -4,6 +4,9 @@
 #ifndef MON_AGGREGATOR_STATIC_H
 #define MON_AGGREGATOR_STATIC_H
 
+/* Threads: no state of its own: any HTTP worker may serve files; web_root is only read;
+ * agg_static_content_type returns a static text. */
+
 #include "common/http.h"
 
 /* Answers req from web_root (NULL: 404 with a hint that no dashboard is installed). */

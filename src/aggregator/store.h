@@ -31,6 +31,10 @@
 #ifndef MON_AGGREGATOR_STORE_H
 #define MON_AGGREGATOR_STORE_H
 
+/* Ownership: arrays and texts returned through ret parameters are malloc'd for the caller
+ * (free() or the matching agg_*_free named below); arguments are only read during the call.
+ * agg_store_last_error's text stays the store's (see there). */
+
 #include "aggregator/model.h"
 
 #include <stdbool.h>

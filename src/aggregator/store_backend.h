@@ -5,6 +5,10 @@
 #ifndef MON_AGGREGATOR_STORE_BACKEND_H
 #define MON_AGGREGATOR_STORE_BACKEND_H
 
+/* Ownership and threads: store.c owns the struct agg_store and its backend state; a backend op
+ * runs with st->lock held (the calling thread's only), so backends never lock, and what they
+ * return follows store.h. */
+
 #include "aggregator/metric.h"
 #include "aggregator/store.h"
 

@@ -6,6 +6,10 @@
 #ifndef MON_AGGREGATOR_STORE_PG_H
 #define MON_AGGREGATOR_STORE_PG_H
 
+/* Ownership and threads: the SQL text builders are pure and write into caller storage; every
+ * other function runs with the store's lock held (see store_backend.h) on the connection that
+ * struct agg_pg owns; PGresult objects never leave the function that made them. */
+
 #include "aggregator/metric.h"
 #include "aggregator/store_backend.h"
 #include "common/buf.h"

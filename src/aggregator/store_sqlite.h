@@ -5,6 +5,10 @@
 #ifndef MON_AGGREGATOR_STORE_SQLITE_H
 #define MON_AGGREGATOR_STORE_SQLITE_H
 
+/* Ownership and threads: the SQL text builders are pure and write into caller storage; every
+ * other function runs with the store's lock held (see store_backend.h) on the connection and
+ * prepared statements that struct agg_sqlite owns; agg_sqlite_col_dup returns malloc'd text. */
+
 #include "aggregator/metric.h"
 #include "aggregator/store_backend.h"
 

@@ -7,6 +7,10 @@
 #ifndef MON_AGGREGATOR_USAGE_H
 #define MON_AGGREGATOR_USAGE_H
 
+/* Ownership: the accounting copies the server names and the shares it keeps; rows handed to the
+ * writer become the writer's; arrays returned through ret parameters are malloc'd for the
+ * caller. */
+
 #include "aggregator/model.h"
 
 #include <stdbool.h>

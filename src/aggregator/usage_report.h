@@ -6,6 +6,10 @@
 #ifndef MON_AGGREGATOR_USAGE_REPORT_H
 #define MON_AGGREGATOR_USAGE_REPORT_H
 
+/* Ownership and threads: pure (no I/O, no state): a report is caller storage whose arrays
+ * agg_usage_report_done frees; JSON trees and CSV texts returned belong to the caller. Safe from
+ * any thread. */
+
 #include "aggregator/model.h"
 
 #include <stdbool.h>

@@ -4,6 +4,9 @@
 #ifndef MON_AGGREGATOR_VALIDATE_H
 #define MON_AGGREGATOR_VALIDATE_H
 
+/* Threads: pure checks writing messages into caller storage; field names returned are static.
+ * Safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 

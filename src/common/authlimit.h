@@ -7,6 +7,11 @@
 #ifndef MON_COMMON_AUTHLIMIT_H
 #define MON_COMMON_AUTHLIMIT_H
 
+/* Ownership and threads: the limiter from mon_authlimit_new belongs to the caller
+ * (mon_authlimit_free, after the last request); client addresses and texts are only read during
+ * a call. mon_authlimit_wait_s and mon_authlimit_failed are thread-safe (one mutex): every HTTP
+ * worker calls them. */
+
 #include <stdint.h>
 
 #include "common/os/os.h"

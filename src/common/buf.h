@@ -3,6 +3,9 @@
 #ifndef MON_COMMON_BUF_H
 #define MON_COMMON_BUF_H
 
+/* Ownership and threads: the buffer owns data until mon_buf_take hands it to the caller;
+ * appended bytes are copied. No locking: a buffer is used by one thread at a time. */
+
 #include <stdarg.h>
 #include <stddef.h>
 

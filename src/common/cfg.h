@@ -5,6 +5,11 @@
 #ifndef MON_COMMON_CFG_H
 #define MON_COMMON_CFG_H
 
+/* Ownership and threads: a document from mon_cfg_load_* belongs to the caller
+ * (mon_cfg_doc_free); nodes from mon_cfg_get are borrowed from it and valid until it is freed;
+ * getters copy what they return (strings malloc'd, the caller frees). A document is never
+ * changed after loading, and the functions keep no state of their own: any thread may call them. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,6 +3,10 @@
 #ifndef MON_COMMON_CLOCK_H
 #define MON_COMMON_CLOCK_H
 
+/* Threads: the clock readings, conversions and parsers keep no state and are safe from any
+ * thread; mon_clock_init_from_env and mon_clock_set_offset_file are for start-up, before other
+ * threads run. Results go to caller storage; nothing is allocated. */
+
 #include <stddef.h>
 #include <stdint.h>
 

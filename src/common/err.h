@@ -3,6 +3,8 @@
 #ifndef MON_COMMON_ERR_H
 #define MON_COMMON_ERR_H
 
+/* Threads: both functions are pure; mon_strerror's texts are static (never freed). */
+
 enum mon_err {
     MON_OK = 0,
     MON_ENOMEM = -1,       /* allocation failed */

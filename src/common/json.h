@@ -3,6 +3,11 @@
 #ifndef MON_COMMON_JSON_H
 #define MON_COMMON_JSON_H
 
+/* Ownership and threads: items added to obj belong to obj (the return value is borrowed);
+ * strings read from an object are borrowed and live as long as it does; a tree from
+ * mon_json_parse_strict belongs to the caller (cJSON_Delete). No state of their own: safe from
+ * any thread on objects that thread owns. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -6,6 +6,11 @@
 #ifndef MON_COMMON_JSON_ARENA_H
 #define MON_COMMON_JSON_ARENA_H
 
+/* Ownership and threads: the arena is caller storage (init/done); trees parsed between begin and
+ * end borrow its memory and must be deleted before end. begin/end act on the calling thread only
+ * (a thread-local pointer), so each thread uses its own arena; mon_json_arena_install runs once,
+ * before other threads use cJSON. */
+
 #include <stddef.h>
 
 struct mon_json_arena {

@@ -4,6 +4,11 @@
 #ifndef MON_COMMON_LOG_H
 #define MON_COMMON_LOG_H
 
+/* Threads: mon_log is thread-safe (one mutex, one write per line); mon_log_init, mon_log_to_file
+ * and mon_log_close are for start-up and exit, from the main thread. mon_log_init keeps the
+ * program name without copying it (pass one that lives as long as the process); the log path is
+ * copied. */
+
 #include <stdint.h>
 
 enum mon_log_level { MON_LOG_DEBUG = 0, MON_LOG_INFO, MON_LOG_WARN, MON_LOG_ERROR };

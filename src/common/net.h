@@ -3,6 +3,8 @@
 #ifndef MON_COMMON_NET_H
 #define MON_COMMON_NET_H
 
+/* Threads: pure functions on caller storage (no allocation, no state): safe from any thread. */
+
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -4,6 +4,10 @@
 #ifndef MON_COMMON_STR_H
 #define MON_COMMON_STR_H
 
+/* Ownership and threads: mon_strndup returns malloc'd text (the caller frees); mon_token_problem
+ * returns a static text; everything else writes into caller storage. Pure functions: safe from
+ * any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -5,6 +5,8 @@
 #ifndef MON_COMMON_TEXT_H
 #define MON_COMMON_TEXT_H
 
+/* Threads: pure functions on caller storage (no allocation, no state): safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

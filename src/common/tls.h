@@ -6,6 +6,10 @@
 #ifndef MON_COMMON_TLS_H
 #define MON_COMMON_TLS_H
 
+/* Ownership and threads: a mon_tls_pair owns its PEM texts (mon_tls_pair_done); pins and facts
+ * go to caller storage. The functions keep no state of their own (GnuTLS initialises itself
+ * once) and may be called from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

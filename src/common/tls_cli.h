@@ -3,6 +3,9 @@
 #ifndef MON_COMMON_TLS_CLI_H
 #define MON_COMMON_TLS_CLI_H
 
+/* Threads: command-line entry points, run by main before any thread starts; they print and
+ * return an exit status. */
+
 /* Runs `--gen-cert --cert FILE --key FILE [--days N] [--name HOST[,HOST...]] [--force]` (argv
  * holds these arguments, --gen-cert among them): makes the key and certificate and prints the
  * pin on stdout. Returns the exit status (2: bad arguments, 1: failure). */

@@ -194,15 +194,15 @@ static int worker_start(const char *mount, int64_t interval_ms, agent_disk_statv
     w->refs = 2; /* the thread's and the monitor's */
     have_cond = mon_cond_init(&w->wake) == MON_OK;
     have_lock = have_cond && pthread_mutex_init(&w->lock, NULL) == 0;
-    if (have_lock) {
-        if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
-            *ret_worker = w;
-            return MON_OK;
-        }
-        r = MON_ESYS;
+    if (!have_lock)
+        goto fail;
+    if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+        *ret_worker = w;
+        return MON_OK;
     }
-    if (have_lock)
-        pthread_mutex_destroy(&w->lock);
+    r = MON_ESYS;
+    pthread_mutex_destroy(&w->lock);
+fail:
     if (have_cond)
         mon_cond_destroy(&w->wake);
     free(w);

@@ -4,6 +4,11 @@
 #ifndef MON_AGENT_COLLECT_DISK_MONITOR_H
 #define MON_AGENT_COLLECT_DISK_MONITOR_H
 
+/* Ownership and threads: the monitor from agent_disk_monitor_new belongs to the caller
+ * (agent_disk_monitor_free) and copies the mounts; readings are copied out.
+ * agent_disk_monitor_read is thread-safe; new and free are called by one owner thread (the
+ * sampler's owner). */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

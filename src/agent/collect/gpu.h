@@ -4,6 +4,9 @@
 #ifndef MON_AGENT_COLLECT_GPU_H
 #define MON_AGENT_COLLECT_GPU_H
 
+/* Ownership and threads: plain structs in caller storage; agent_gpu_throttle_name returns a
+ * static text and agent_gpu_processes_merge works in place. Pure: safe from any thread. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -6,6 +6,11 @@
 #ifndef MON_AGENT_COLLECT_GPU_NVML_H
 #define MON_AGENT_COLLECT_GPU_NVML_H
 
+/* Ownership and threads: the handle from agent_gpu_nvml_open belongs to the caller until
+ * agent_gpu_nvml_close (which may hand the last free to the Xid thread); readings and process
+ * lists are written into caller storage. One caller at a time (the sampler thread) for open,
+ * read, processes and close. */
+
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -5,6 +5,10 @@
 #ifndef MON_AGENT_COLLECT_GPU_NVML_API_H
 #define MON_AGENT_COLLECT_GPU_NVML_API_H
 
+/* Ownership and threads: declarations only; a struct nvml_api is filled once when NVML is opened
+ * and only read afterwards, so the sampler and the Xid thread share it without locking (NVML's
+ * own calls are thread-safe). */
+
 #include <stdint.h>
 
 typedef int nvml_return_t;

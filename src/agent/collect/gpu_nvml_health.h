@@ -5,6 +5,10 @@
 #ifndef MON_AGENT_COLLECT_GPU_NVML_HEALTH_H
 #define MON_AGENT_COLLECT_GPU_NVML_HEALTH_H
 
+/* Ownership and threads: reads into caller storage (the reading and the caller's unsupported
+ * flags); no state of its own, so it is as thread-safe as NVML, but the flags belong to one
+ * caller (the sampler thread). */
+
 #include <stdbool.h>
 
 #include "agent/collect/gpu.h"

@@ -4,6 +4,11 @@
 #ifndef MON_AGENT_COLLECT_GPU_NVML_PROCS_H
 #define MON_AGENT_COLLECT_GPU_NVML_PROCS_H
 
+/* Ownership and threads: a struct agent_gpu_nvml_proc_buf is caller storage that grows as needed
+ * (agent_gpu_nvml_proc_buf_done frees it); the decoded lists are written into caller storage.
+ * The per-device state st is the caller's too: safe from any thread with its own buffer and
+ * state. */
+
 #include <stdbool.h>
 #include <stddef.h>
 

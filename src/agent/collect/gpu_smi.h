@@ -4,6 +4,10 @@
 #ifndef MON_AGENT_COLLECT_GPU_SMI_H
 #define MON_AGENT_COLLECT_GPU_SMI_H
 
+/* Ownership and threads: the parsers are pure and write into caller storage; the read functions
+ * run nvidia-smi (bounded by timeout_ms) and keep no state, so any thread may call them; the
+ * sampler does. */
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -6,6 +6,10 @@
 #ifndef MON_AGENT_COLLECT_GPU_XID_H
 #define MON_AGENT_COLLECT_GPU_XID_H
 
+/* Ownership: the watch from agent_gpu_xid_watch_start belongs to the caller until
+ * agent_gpu_xid_watch_stop, which frees it or hands it to its own thread; api and devs are
+ * borrowed (devices are copied). */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -4,6 +4,9 @@
 #ifndef MON_AGENT_COLLECT_PASSWD_CACHE_H
 #define MON_AGENT_COLLECT_PASSWD_CACHE_H
 
+/* Ownership and threads: the cache belongs to the caller (agent_passwd_cache_free); names are
+ * copied out. Not thread-safe: one caller (the sampler thread's process table). */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,6 +3,8 @@
 #ifndef MON_AGENT_COLLECT_PROC_LOADAVG_H
 #define MON_AGENT_COLLECT_PROC_LOADAVG_H
 
+/* Threads: pure parsers writing into caller storage: safe from any thread. */
+
 #include <stddef.h>
 
 /* Parses the first three fields of /proc/loadavg. Malformed or negative: MON_EPARSE. */

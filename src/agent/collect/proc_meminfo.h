@@ -3,6 +3,8 @@
 #ifndef MON_AGENT_COLLECT_PROC_MEMINFO_H
 #define MON_AGENT_COLLECT_PROC_MEMINFO_H
 
+/* Threads: a pure parser writing into caller storage: safe from any thread. */
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -5,6 +5,9 @@
 #ifndef MON_AGENT_COLLECT_PROC_PID_H
 #define MON_AGENT_COLLECT_PROC_PID_H
 
+/* Ownership and threads: the parsers are pure and agent_pid_read reads files into the caller's
+ * buffer; nothing is allocated or kept, so any thread may call them. */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -3,6 +3,8 @@
 #ifndef MON_AGENT_COLLECT_PROC_STAT_H
 #define MON_AGENT_COLLECT_PROC_STAT_H
 
+/* Threads: pure parsers and arithmetic writing into caller storage: safe from any thread. */
+
 #include <stddef.h>
 #include <stdint.h>
 

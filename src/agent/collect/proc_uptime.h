@@ -3,6 +3,8 @@
 #ifndef MON_AGENT_COLLECT_PROC_UPTIME_H
 #define MON_AGENT_COLLECT_PROC_UPTIME_H
 
+/* Threads: a pure parser writing into caller storage: safe from any thread. */
+
 #include <stddef.h>
 
 /* Parses the first field of /proc/uptime. Malformed or negative: MON_EPARSE. */

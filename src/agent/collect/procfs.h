@@ -4,6 +4,10 @@
 #ifndef MON_AGENT_COLLECT_PROCFS_H
 #define MON_AGENT_COLLECT_PROCFS_H
 
+/* Ownership and threads: a struct agent_procfs_file is caller storage that owns its descriptor
+ * (agent_procfs_file_done closes it); reads go into the caller's buffer. One thread at a time
+ * per file (the sampler's). */
+
 #include <stddef.h>
 
 #include "common/os/os.h"

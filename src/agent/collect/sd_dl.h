@@ -3,6 +3,10 @@
 #ifndef MON_AGENT_COLLECT_SD_DL_H
 #define MON_AGENT_COLLECT_SD_DL_H
 
+/* Ownership and threads: the table from agent_sd_open belongs to the caller (agent_sd_close) and
+ * is only read after it is filled; sd-bus objects made through it are not thread-safe, so each
+ * bus is used by one thread at a time (the caller serialises). */
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -5,6 +5,10 @@
 #ifndef MON_COMMON_OS_EVLOOP_H
 #define MON_COMMON_OS_EVLOOP_H
 
+/* Ownership and threads: the loop from mon_os_evloop_new belongs to the caller
+ * (mon_os_evloop_free); the sockets it watches stay the caller's. One thread (the poller) adds,
+ * changes, removes and waits; only mon_os_evloop_wake may be called from any other thread. */
+
 #include <stdint.h>
 
 struct mon_os_evloop;

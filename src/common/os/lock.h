@@ -5,6 +5,9 @@
 #ifndef MON_COMMON_OS_LOCK_H
 #define MON_COMMON_OS_LOCK_H
 
+/* Ownership and threads: the lock is only looked at during the call (never kept); both functions
+ * are safe from any thread. */
+
 #include <pthread.h>
 #include <stdbool.h>
 

@@ -4,6 +4,12 @@
 #ifndef MON_COMMON_OS_OS_H
 #define MON_COMMON_OS_OS_H
 
+/* Ownership and threads: descriptors, handles and sockets returned here belong to the caller
+ * (close or mon_os_unlock_file); mon_os_read_file's buffer is malloc'd for the caller;
+ * everything else writes into caller storage. The functions keep no state, so any thread may
+ * call them, except the process-wide ones documented below (mon_os_init and mon_os_signals_block
+ * before threads start; mon_os_signals_wait from the main thread). */
+
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -4,6 +4,10 @@
 #ifndef MON_COMMON_OS_SERVICE_H
 #define MON_COMMON_OS_SERVICE_H
 
+/* Threads: install and uninstall are command-line actions of the main thread; mon_os_service_run
+ * is called once by main and runs run() on the SCM's service thread; mon_os_service_ready may be
+ * called from any thread. The spec and name are only read during the call. */
+
 #include <stddef.h>
 
 struct mon_os_service_spec {
