@@ -73,15 +73,14 @@ static bool load_tls(const struct agent_config *cfg, struct mon_tls_pair *ret)
     return mon_cfg_tls_load(cfg->tls_cert_file, cfg->tls_key_file, ret);
 }
 
-static struct agent_config *load_or_report(const char *path)
+/* agent_config_load that logs the error (file, line, key) itself. */
+static int load_or_report(const char *path, struct agent_config **ret_cfg)
 {
-    struct agent_config *cfg = NULL;
     struct mon_cfg_error err;
-    if (agent_config_load(path, &cfg, &err) < 0) {
+    int r = agent_config_load(path, ret_cfg, &err);
+    if (r < 0)
         mon_error("%s", err.msg);
-        return NULL;
-    }
-    return cfg;
+    return r;
 }
 
 /* Applies a reloaded configuration: token, allowlist, allow_from and disks take effect; a
@@ -89,10 +88,10 @@ static struct agent_config *load_or_report(const char *path)
  * reported. */
 static void reload(const char *path, struct agent_api *api, struct agent_sampler *sampler)
 {
-    struct agent_config *fresh = load_or_report(path);
+    struct agent_config *fresh = NULL;
     const struct agent_config *cur = agent_api_config(api);
 
-    if (!fresh) {
+    if (load_or_report(path, &fresh) < 0) {
         mon_warn("reload failed, keeping the running configuration");
         return;
     }
@@ -167,8 +166,7 @@ int main(int argc, char **argv)
         return mon_tls_print_pin("monitor-agent", pin_cert);
     mon_log_init("monitor-agent", getenv("MONITOR_DEBUG") ? MON_LOG_DEBUG : MON_LOG_INFO);
     mon_clock_init_from_env(); /* test-only wall-clock offset, see clock.h */
-    cfg = load_or_report(path);
-    if (!cfg)
+    if (load_or_report(path, &cfg) < 0)
         return 1;
     if (print_pin) {
         rc = cfg->tls_cert_file ? mon_tls_print_pin("monitor-agent", cfg->tls_cert_file) : 1;

@@ -78,21 +78,22 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-static struct shard *shard_new(struct agg_pollio *io)
+/* Adds a shard to io (which owns it) and gives it in *ret_shard. MON_OK or MON_ENOMEM. */
+static int shard_new(struct agg_pollio *io, struct shard **ret_shard)
 {
     struct shard *sh, **grown;
     if (io->n_shards == io->cap_shards) {
         size_t cap = io->cap_shards ? io->cap_shards * 2 : 8;
         grown = realloc(io->shards, cap * sizeof(*grown));
         if (!grown)
-            return NULL;
+            return MON_ENOMEM;
         io->shards = grown;
         io->cap_shards = cap;
     }
     sh = calloc(1, sizeof(*sh));
     if (!sh || !(sh->multi = curl_multi_init())) {
         free(sh);
-        return NULL;
+        return MON_ENOMEM;
     }
     sh->io = io;
     sh->index = (uint32_t)io->n_shards;
@@ -106,12 +107,14 @@ static struct shard *shard_new(struct agg_pollio *io)
         curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
     }
     io->shards[io->n_shards++] = sh;
-    return sh;
+    *ret_shard = sh;
+    return MON_OK;
 }
 
 int agg_pollio_new(bool simple, agg_pollio_done_fn done, void *ctx, struct agg_pollio **ret)
 {
     struct agg_pollio *io = calloc(1, sizeof(*io));
+    struct shard *first;
     int r;
     if (!io)
         return MON_ENOMEM;
@@ -125,7 +128,7 @@ int agg_pollio_new(bool simple, agg_pollio_done_fn done, void *ctx, struct agg_p
     }
     if (r < 0)
         io->ev = NULL;
-    if (!shard_new(io)) { /* shard 0 always exists */
+    if (shard_new(io, &first) < 0) { /* shard 0 always exists */
         agg_pollio_free(io);
         return MON_ENOMEM;
     }
@@ -161,7 +164,7 @@ int agg_pollio_join(struct agg_pollio *io)
         if (io->shards[i]->members < SHARD_SIZE)
             sh = io->shards[i];
     }
-    if (!sh && !(sh = shard_new(io)))
+    if (!sh && shard_new(io, &sh) < 0)
         return MON_ENOMEM;
     sh->members++;
     io->hint = sh->index;

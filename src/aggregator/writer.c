@@ -450,21 +450,22 @@ static int push(struct agg_writer *w, struct agg_write_job *j)
     return MON_OK;
 }
 
-static struct agg_write_job *job_new(enum agg_job_kind kind, int64_t server_id)
+static int job_new(enum agg_job_kind kind, int64_t server_id, struct agg_write_job **ret_job)
 {
     struct agg_write_job *j = calloc(1, sizeof(*j));
-    if (j) {
-        j->kind = kind;
-        j->server_id = server_id;
-    }
-    return j;
+    if (!j)
+        return MON_ENOMEM;
+    j->kind = kind;
+    j->server_id = server_id;
+    *ret_job = j;
+    return MON_OK;
 }
 
 int agg_writer_event(struct agg_writer *w, int64_t server_id, const char *server_name, int64_t ts,
                      const char *type, const char *message)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_EVENT, server_id);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_EVENT, server_id, &j) < 0)
         return MON_ENOMEM;
     j->u.event.server_id = server_id;
     j->u.event.ts = ts;
@@ -478,8 +479,8 @@ int agg_writer_event(struct agg_writer *w, int64_t server_id, const char *server
 int agg_writer_service_status(struct agg_writer *w, int64_t server_id, int64_t ts, const char *unit,
                               const char *active_state, const char *sub_state)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_SERVICE_STATUS, server_id);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_SERVICE_STATUS, server_id, &j) < 0)
         return MON_ENOMEM;
     j->u.status.ts = ts;
     mon_strlcpy(j->u.status.unit, unit, sizeof(j->u.status.unit));
@@ -490,8 +491,8 @@ int agg_writer_service_status(struct agg_writer *w, int64_t server_id, int64_t t
 
 int agg_writer_unit_state(struct agg_writer *w, int64_t server_id, const struct agg_unit_state *u)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_UNIT_STATE, server_id);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_UNIT_STATE, server_id, &j) < 0)
         return MON_ENOMEM;
     j->u.unit = *u;
     return push(w, j);
@@ -499,8 +500,8 @@ int agg_writer_unit_state(struct agg_writer *w, int64_t server_id, const struct 
 
 int agg_writer_gpu_state(struct agg_writer *w, int64_t server_id, const struct agg_gpu_state_row *g)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_GPU_STATE, server_id);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_GPU_STATE, server_id, &j) < 0)
         return MON_ENOMEM;
     j->u.gpu = *g;
     return push(w, j);
@@ -508,8 +509,8 @@ int agg_writer_gpu_state(struct agg_writer *w, int64_t server_id, const struct a
 
 int agg_writer_server_pin(struct agg_writer *w, int64_t server_id, const char *pin)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_SERVER_PIN, server_id);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_SERVER_PIN, server_id, &j) < 0)
         return MON_ENOMEM;
     mon_strlcpy(j->u.pin, pin, sizeof(j->u.pin));
     return push(w, j);
@@ -518,8 +519,8 @@ int agg_writer_server_pin(struct agg_writer *w, int64_t server_id, const char *p
 int agg_writer_server_seen(struct agg_writer *w, int64_t server_id, int64_t last_seen_at,
                            int online)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_SERVER_SEEN, server_id);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_SERVER_SEEN, server_id, &j) < 0)
         return MON_ENOMEM;
     j->u.seen.last_seen_at = last_seen_at;
     j->u.seen.online = online;
@@ -530,8 +531,8 @@ int agg_writer_hourly(struct agg_writer *w, struct agg_hourly_row *rows, size_t 
                       struct agg_gpu_hourly_row *gpus, size_t n_gpus,
                       struct agg_disk_hourly_row *disks, size_t n_disks)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_HOURLY, -1);
-    if (!j) {
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_HOURLY, -1, &j) < 0) {
         free(rows);
         free(gpus);
         free(disks);
@@ -548,8 +549,8 @@ int agg_writer_hourly(struct agg_writer *w, struct agg_hourly_row *rows, size_t 
 
 int agg_writer_retention(struct agg_writer *w, int64_t cutoff)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_RETENTION, -1);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_RETENTION, -1, &j) < 0)
         return MON_ENOMEM;
     j->u.retention.cutoff = cutoff;
     return push(w, j);
@@ -557,8 +558,8 @@ int agg_writer_retention(struct agg_writer *w, int64_t cutoff)
 
 int agg_writer_usage(struct agg_writer *w, struct agg_usage_row *rows, size_t n)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_USAGE, -1);
-    if (!j) {
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_USAGE, -1, &j) < 0) {
         free(rows);
         return MON_ENOMEM;
     }
@@ -569,8 +570,8 @@ int agg_writer_usage(struct agg_writer *w, struct agg_usage_row *rows, size_t n)
 
 int agg_writer_usage_retention(struct agg_writer *w, int64_t cutoff)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_USAGE_RETENTION, -1);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_USAGE_RETENTION, -1, &j) < 0)
         return MON_ENOMEM;
     j->u.retention.cutoff = cutoff;
     return push(w, j);
@@ -578,8 +579,8 @@ int agg_writer_usage_retention(struct agg_writer *w, int64_t cutoff)
 
 int agg_writer_vacuum(struct agg_writer *w)
 {
-    struct agg_write_job *j = job_new(AGG_JOB_VACUUM, -1);
-    if (!j)
+    struct agg_write_job *j = NULL;
+    if (job_new(AGG_JOB_VACUUM, -1, &j) < 0)
         return MON_ENOMEM;
     return push(w, j);
 }
