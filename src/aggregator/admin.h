@@ -5,6 +5,10 @@
 #ifndef MON_AGGREGATOR_ADMIN_H
 #define MON_AGGREGATOR_ADMIN_H
 
+/* Threads: command-line actions of the main thread, run instead of the daemon; each opens and
+ * closes what it needs itself (store, locks, service manager) and only reads cfg and the file
+ * names. */
+
 #include "aggregator/config.h"
 
 /* The name of the Windows service (--install-service, --service). */

@@ -5,6 +5,10 @@
 #ifndef MON_AGGREGATOR_DAEMON_H
 #define MON_AGGREGATOR_DAEMON_H
 
+/* Ownership and threads: agg_daemon_run is the main thread's loop and owns everything it starts
+ * until it returns; the start-up helpers are for the main thread too and write into caller
+ * storage (locks, TLS pair) that the caller releases as each says. */
+
 #include <stdbool.h>
 
 #include "aggregator/config.h"

@@ -5,6 +5,9 @@
 #ifndef MON_COMMON_HTTP_HEAD_H
 #define MON_COMMON_HTTP_HEAD_H
 
+/* Threads: pure functions on the caller's bytes (no allocation, no state): safe from any thread;
+ * the front door's threads call them. */
+
 #include <stdbool.h>
 #include <stddef.h>
 
