@@ -161,7 +161,8 @@ static struct agg_usage *usage_new_unresumed(struct fx *f)
 {
     struct agg_usage_options o = {
         .reader = f->st, .writer = f->writer, .interval_ms = 1000, .free_mem_mb = 512};
-    struct agg_usage *u = agg_usage_new(&o);
+    struct agg_usage *u = NULL;
+    assert_int_equal(agg_usage_new(&o, &u), MON_OK);
     assert_non_null(u);
     assert_int_equal(agg_usage_server_add(u, f->server, "gpu-a"), MON_OK);
     return u;
