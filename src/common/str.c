@@ -30,6 +30,25 @@ int mon_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
     return MON_OK;
 }
 
+bool mon_parse_u64_span(const char *p, const char *end, uint64_t *ret)
+{
+    uint64_t v = 0;
+
+    if (p == end)
+        return false;
+    for (; p < end; p++) {
+        unsigned d;
+        if (*p < '0' || *p > '9')
+            return false;
+        d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *ret = v;
+    return true;
+}
+
 int mon_parse_double(const char *s, double *ret)
 {
     char *end;

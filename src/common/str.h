@@ -17,6 +17,10 @@
  * Returns MON_OK, MON_EPARSE or MON_ERANGE. */
 int mon_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 
+/* Parses the unsigned decimal digits of [p, end) (no sign, no space, not empty) into *ret.
+ * Returns false on anything but digits or on overflow, leaving *ret untouched. */
+bool mon_parse_u64_span(const char *p, const char *end, uint64_t *ret);
+
 /* Parses a whole string as a finite double. Returns MON_OK, MON_EPARSE or MON_ERANGE. */
 int mon_parse_double(const char *s, double *ret);
 

@@ -134,12 +134,11 @@ static int parse_line(char *line, int line_no, struct agent_gpu_reading *r, char
     return MON_OK;
 }
 
-int agent_parse_nvidia_smi_csv(const char *buf, size_t len, struct agent_gpu_reading *out,
-                               size_t max, size_t *ret_n, char *why, size_t why_len)
+/* A NUL-terminated copy of nvidia-smi's output for the line splitters; a NUL byte inside
+ * the output is refused (it would silently end the parse early). */
+static int smi_output_copy(const char *buf, size_t len, char **ret_copy, char *why, size_t why_len)
 {
-    char *copy = mon_strndup(buf, len), *line, *next;
-    size_t n = 0;
-    int line_no = 0, r = MON_OK;
+    char *copy = mon_strndup(buf, len);
 
     if (!copy) {
         snprintf(why, why_len, "out of memory");
@@ -147,9 +146,22 @@ int agent_parse_nvidia_smi_csv(const char *buf, size_t len, struct agent_gpu_rea
     }
     if (strlen(copy) != len) {
         snprintf(why, why_len, "NUL byte in nvidia-smi output");
-        r = MON_EPARSE;
-        goto out;
+        free(copy);
+        return MON_EPARSE;
     }
+    *ret_copy = copy;
+    return MON_OK;
+}
+
+int agent_parse_nvidia_smi_csv(const char *buf, size_t len, struct agent_gpu_reading *out,
+                               size_t max, size_t *ret_n, char *why, size_t why_len)
+{
+    char *copy, *line, *next;
+    size_t n = 0;
+    int line_no = 0, r = smi_output_copy(buf, len, &copy, why, why_len);
+
+    if (r != MON_OK)
+        return r;
     for (line = copy; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)
@@ -208,19 +220,12 @@ static int parse_app_line(char *line, int line_no, struct agent_smi_app *app, ch
 int agent_parse_smi_apps_csv(const char *buf, size_t len, struct agent_smi_app *out, size_t max,
                              size_t *ret_n, char *why, size_t why_len)
 {
-    char *copy = mon_strndup(buf, len), *line, *next;
+    char *copy, *line, *next;
     size_t n = 0;
-    int line_no = 0, r = MON_OK;
+    int line_no = 0, r = smi_output_copy(buf, len, &copy, why, why_len);
 
-    if (!copy) {
-        snprintf(why, why_len, "out of memory");
-        return MON_ENOMEM;
-    }
-    if (strlen(copy) != len) {
-        snprintf(why, why_len, "NUL byte in nvidia-smi output");
-        r = MON_EPARSE;
-        goto out;
-    }
+    if (r != MON_OK)
+        return r;
     for (line = copy; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)

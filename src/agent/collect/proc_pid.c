@@ -16,25 +16,6 @@
 #define STAT_STARTTIME_FIELD 22 /* 1-based, as proc(5) numbers them */
 #define CONTAINER_ID_HEX     64
 
-static bool parse_u64(const char *p, const char *end, uint64_t *ret)
-{
-    uint64_t v = 0;
-
-    if (p == end)
-        return false;
-    for (; p < end; p++) {
-        unsigned d;
-        if (*p < '0' || *p > '9')
-            return false;
-        d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *ret = v;
-    return true;
-}
-
 int agent_parse_pid_status_uid(const char *buf, size_t len, uint32_t *ret_uid)
 {
     const char *end = buf + len, *p = buf;
@@ -50,7 +31,7 @@ int agent_parse_pid_status_uid(const char *buf, size_t len, uint32_t *ret_uid)
             num_end = num;
             while (num_end < line_end && *num_end >= '0' && *num_end <= '9')
                 num_end++;
-            if (!parse_u64(num, num_end, &uid) || uid > UINT32_MAX ||
+            if (!mon_parse_u64_span(num, num_end, &uid) || uid > UINT32_MAX ||
                 (num_end < line_end && *num_end != '\t' && *num_end != ' '))
                 return MON_EPARSE;
             *ret_uid = (uint32_t)uid;
@@ -120,7 +101,7 @@ int agent_parse_pid_stat(const char *buf, size_t len, char *name, size_t name_si
         while (p < end && *p != ' ' && *p != '\n')
             p++;
         if (field == STAT_STARTTIME_FIELD) {
-            if (!parse_u64(tok, p, &start))
+            if (!mon_parse_u64_span(tok, p, &start))
                 return MON_EPARSE;
             break;
         }

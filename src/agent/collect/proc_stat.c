@@ -3,6 +3,7 @@
 #include "agent/collect/proc_stat.h"
 
 #include "common/err.h"
+#include "common/str.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -10,26 +11,6 @@
 /* Columns before guest/guest_nice; Linux 2.4 had only the first four. */
 #define CPU_MIN_COLUMNS   4
 #define CPU_KNOWN_COLUMNS 8
-
-/* Parses one unsigned decimal token of [p, end); false on anything but digits or overflow. */
-static bool parse_u64(const char *p, const char *end, uint64_t *ret)
-{
-    uint64_t v = 0;
-
-    if (p == end)
-        return false;
-    for (; p < end; p++) {
-        unsigned d;
-        if (*p < '0' || *p > '9')
-            return false;
-        d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *ret = v;
-    return true;
-}
 
 /* Parses the numbers after "cpu" on one line [p, end). Extra columns from newer kernels
  * (guest, guest_nice and beyond) must be numbers too but are not kept: guest time is
@@ -49,7 +30,7 @@ static int parse_cpu_columns(const char *p, const char *end, struct agent_cpu_ti
         tok = p;
         while (p < end && *p != ' ' && *p != '\t')
             p++;
-        if (!parse_u64(tok, p, &v))
+        if (!mon_parse_u64_span(tok, p, &v))
             return MON_EPARSE;
         if (n < CPU_KNOWN_COLUMNS)
             col[n] = v;
@@ -144,7 +125,7 @@ int agent_parse_proc_stat_btime(const char *buf, size_t len, int64_t *ret_btime)
                 num++;
             while (num_end > num && (num_end[-1] == ' ' || num_end[-1] == '\r'))
                 num_end--;
-            if (!parse_u64(num, num_end, &v) || v > INT64_MAX)
+            if (!mon_parse_u64_span(num, num_end, &v) || v > INT64_MAX)
                 return MON_EPARSE;
             *ret_btime = (int64_t)v;
             return MON_OK;

@@ -75,6 +75,23 @@ static void test_parse_int64_range(void **state)
     int_bad("99999999999999999999999", INT64_MIN, INT64_MAX, MON_ERANGE);
 }
 
+static void test_parse_u64_span(void **state)
+{
+    const char *digits = "18446744073709551615 x";
+    uint64_t v = 7;
+    (void)state;
+    assert_true(mon_parse_u64_span(digits, digits + 20, &v));
+    assert_true(v == UINT64_MAX);
+    assert_true(mon_parse_u64_span("042", "042" + 3, &v));
+    assert_int_equal(v, 42);
+    /* Overflow, a sign, a space and an empty span are refused and leave v alone. */
+    assert_false(mon_parse_u64_span("18446744073709551616", "18446744073709551616" + 20, &v));
+    assert_false(mon_parse_u64_span("-1", "-1" + 2, &v));
+    assert_false(mon_parse_u64_span(digits, digits + 21, &v));
+    assert_false(mon_parse_u64_span(digits, digits, &v));
+    assert_int_equal(v, 42);
+}
+
 static void test_parse_double(void **state)
 {
     double v = 0;
@@ -259,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_parse_int64_syntax),
         cmocka_unit_test(test_parse_int64_range),
+        cmocka_unit_test(test_parse_u64_span),
         cmocka_unit_test(test_parse_double),
         cmocka_unit_test(test_parse_double_rejects),
         cmocka_unit_test(test_secret_equal),
