@@ -224,6 +224,17 @@ static int load_servers(struct agg_engine *e, char *why, size_t why_len)
     return r < 0 ? r : MON_OK;
 }
 
+/* Frees what the engine owns once its threads (poller, housekeeper, writer) are stopped. */
+static void engine_free(struct agg_engine *e)
+{
+    agg_rollup_free(e->rollup);
+    agg_usage_free(e->usage);
+    agg_state_free(e->state);
+    agg_store_close(e->rstore);
+    agg_store_close(e->wstore);
+    free(e);
+}
+
 int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret, char *why,
                      size_t why_len)
 {
@@ -299,12 +310,7 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
 fail:
     agg_poller_stop(e->poller);
     agg_writer_stop(e->writer, 0);
-    agg_rollup_free(e->rollup);
-    agg_usage_free(e->usage);
-    agg_state_free(e->state);
-    agg_store_close(e->rstore);
-    agg_store_close(e->wstore);
-    free(e);
+    engine_free(e);
     return r;
 }
 
@@ -318,12 +324,7 @@ void agg_engine_stop(struct agg_engine *e)
     agg_usage_checkpoint(e->usage);
     agg_state_persist_seen(e->state);
     agg_writer_stop(e->writer, STOP_DRAIN_MS);
-    agg_rollup_free(e->rollup);
-    agg_usage_free(e->usage);
-    agg_state_free(e->state);
-    agg_store_close(e->rstore);
-    agg_store_close(e->wstore);
-    free(e);
+    engine_free(e);
 }
 
 void agg_engine_server_upsert(struct agg_engine *e, const struct agg_server *s)
