@@ -29,7 +29,7 @@ bool mon_lock_held(const pthread_mutex_t *lock);
 _Noreturn void mon_lock_assert_fail(const char *expr, const char *file, int line, const char *func);
 
 #ifdef NDEBUG
-#define MON_ASSERT_LOCKED(lock) ((void)0)
+#define MON_ASSERT_LOCKED(lock) ((void)sizeof(lock)) /* not evaluated, but still type-checked */
 #else
 #define MON_ASSERT_LOCKED(lock)                                                                    \
     ((void)(mon_lock_held(lock) || (mon_lock_assert_fail(#lock, __FILE__, __LINE__, __func__), 0)))
