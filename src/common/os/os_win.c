@@ -142,8 +142,13 @@ int mon_os_open_file(const char *path, int *ret_fd, unsigned long long *ret_size
 
     /* Windows opens named pipes and devices without waiting; the type check refuses them. */
     fd = _open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
-    if (fd < 0)
-        return mon_err_from_errno(errno);
+    if (fd < 0) {
+        int r = mon_err_from_errno(errno);
+        /* Windows refuses to open a folder at all (EACCES): call it what it is, as on POSIX. */
+        if (r == MON_EPERM && _stat64(path, &st) == 0 && (st.st_mode & _S_IFDIR))
+            return MON_EINVAL;
+        return r;
+    }
     if (_fstat64(fd, &st) < 0) {
         int r = mon_err_from_errno(errno);
         _close(fd);
