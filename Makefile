@@ -66,7 +66,7 @@ bench: build
 fuzz:
 	scripts/fuzz.sh run
 
-# Part of make test: every committed corpus input once, then FUZZ_TEST_SECONDS (30) of fuzzing
+# Part of make test: every committed corpus input once, then FUZZ_TEST_SECONDS (15) of fuzzing
 # per target (ctest -L fuzz in build/fuzz).
 fuzz-test:
 	scripts/fuzz.sh test

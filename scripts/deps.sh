@@ -9,6 +9,7 @@
 # nothing is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/debian-apt.sh
 QUIET=no
 PROFILE=test
 for a in "$@"; do
@@ -34,23 +35,8 @@ TEST_PKGS=(git sqlite3 python3-dbusmock dbus prometheus clang-format procps
 PKGS=("${RUN_PKGS[@]}")
 [ "$PROFILE" = run ] || PKGS+=("${TEST_PKGS[@]}")
 
-missing=()
-for p in "${PKGS[@]}"; do
-  # nodejs/npm are often preinstalled outside dpkg (e.g. /usr/local): accept any working binary.
-  case "$p" in
-    nodejs) command -v node >/dev/null 2>&1 && continue ;;
-    npm) command -v npm >/dev/null 2>&1 && continue ;;
-  esac
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "deps: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-elif [ "$QUIET" = no ]; then
+debian_install_missing deps "${PKGS[@]}"
+if [ "$DEBIAN_INSTALLED" -eq 0 ] && [ "$QUIET" = no ]; then
   echo "deps: all Debian packages present"
 fi
 

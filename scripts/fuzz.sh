@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh run    (make fuzz) fuzz every target for FUZZ_SECONDS (default 60),
 #                          FUZZ_JOBS (default 2) at a time; FUZZ_TARGETS="a b" picks some
 #   scripts/fuzz.sh test   (make test) ctest -L fuzz: replay every committed corpus file once,
-#                          then fuzz each target for FUZZ_TEST_SECONDS (default 30)
+#                          then fuzz each target for FUZZ_TEST_SECONDS (default 15)
 #   scripts/fuzz.sh seed   regenerate seeds from real sources (fuzz/seeds.py, needs build/asan)
 #                          and merge them into fuzz/corpus/ (-merge=1 keeps what adds coverage)
 # Each prints a table: target, mode, execs, execs/s, corpus size, crashes. A crash or a broken
@@ -78,7 +78,7 @@ run)
   exit $rc
   ;;
 test)
-  configure "${FUZZ_TEST_SECONDS:-30}"
+  configure "${FUZZ_TEST_SECONDS:-15}"
   rm -rf "$build/summary" && mkdir -p "$build/summary" && touch "$build/summary/.start"
   rc=0
   (cd "$build" && ctest -L fuzz -j2 --output-on-failure) || rc=1

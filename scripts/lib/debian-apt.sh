@@ -2,7 +2,35 @@
 # Sourced helpers shared by scripts/windows-build, scripts/portable-build and scripts/distro-roots:
 # a scratch apt configuration whose entries are derived at run time from this machine's own apt
 # sources (so no archive host name is ever written into the tree), `apt-get source` through it,
-# and the Debian archive URI for debootstrap. Needs: set -euo pipefail in the caller.
+# the Debian archive URI for debootstrap, and the install of missing packages that scripts/deps.sh
+# and the two builds share. Needs: set -euo pipefail in the caller.
+
+# Installs those of the given Debian packages that are not installed (nothing, not even apt-get
+# update, when all are). nodejs/npm count as present when a working node/npm binary is on PATH
+# (often installed outside dpkg). `make test` prepares the Windows and portable builds in the
+# background at the same time, so a held dpkg lock is waited for (up to 10 minutes), not an
+# error. Prints "PREFIX: installing ..." first; uses sudo when not root. Sets DEBIAN_INSTALLED to
+# the number of packages it installed.
+debian_install_missing() {
+  local prefix=$1 p sudo=""
+  shift
+  local missing=()
+  for p in "$@"; do
+    case "$p" in
+    nodejs) command -v node > /dev/null 2>&1 && continue ;;
+    npm) command -v npm > /dev/null 2>&1 && continue ;;
+    esac
+    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  DEBIAN_INSTALLED=${#missing[@]}
+  [ "$DEBIAN_INSTALLED" -gt 0 ] || return 0
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "$prefix: installing ${missing[*]}"
+  local lock=(-o DPkg::Lock::Timeout=600)
+  $sudo apt-get "${lock[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}"
+}
 
 # The first URI of this machine's apt sources that serves the host's own Debian release (the
 # Suites/suite field names its codename), e.g. for `debootstrap SUITE DIR "$(debian_archive_uri)"`.
