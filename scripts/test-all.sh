@@ -21,7 +21,17 @@ setsid nice -n 19 ionice -c 3 sh -c 'PREPARE_ONLY=1 scripts/portable-build && sc
 pprep=$!
 # Their own process groups: a failing native step stops the whole preparation.
 trap 'kill -- -"$wprep" -"$pprep" 2> /dev/null || true' EXIT
-make --no-print-directory test-only fuzz-test test-valgrind TEST_BUILD="$TEST_BUILD"
+T0=$(date +%s)
+# Runs one make target and prints how long it took (CI's log then shows where the time goes).
+stage() {
+  local t
+  t=$(date +%s)
+  make --no-print-directory "$1" TEST_BUILD="$TEST_BUILD"
+  echo "test: $1 took $(($(date +%s) - t)) s ($(($(date +%s) - T0)) s since the native tests began)"
+}
+stage test-only
+stage fuzz-test
+stage test-valgrind
 for job in "windows:$wprep:$wlog" "portable:$pprep:$plog"; do
   IFS=: read -r name pid log <<< "$job"
   if ! wait "$pid"; then
@@ -32,5 +42,6 @@ for job in "windows:$wprep:$wlog" "portable:$pprep:$plog"; do
   echo "test: $(grep -v '^distro-roots' "$log" | tail -n 1)"
 done
 trap - EXIT
-make --no-print-directory test-windows TEST_BUILD="$TEST_BUILD"
-make --no-print-directory test-portable TEST_BUILD="$TEST_BUILD"
+echo "test: waited for the background preparation until $(($(date +%s) - T0)) s"
+stage test-windows
+stage test-portable
