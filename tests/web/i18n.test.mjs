@@ -284,6 +284,76 @@ test('every page in English shows no Chinese, and in Chinese no English units', 
   }
 });
 
+// ---- event messages (stored in English from one template per type: event_text.js) ---------
+// The aggregator's own wording (src/aggregator/state.c, state_gpus.c, store_rows.c).
+const EVENTS = [
+  ['server_down', 'Server srv-a went offline: Connection refused'],
+  ['server_up', 'Server srv-a came back online'],
+  ['service_failed', 'Service nginx.service on srv-a failed'],
+  ['service_recovered', 'Service nginx.service on srv-a recovered'],
+  ['server_added', 'Server srv-a added (127.0.0.1:9109)'],
+  ['server_removed', 'Server srv-a removed'],
+  ['server_key_pinned', 'Server srv-a: TLS key pinned at first contact (sha256//AAAA)'],
+  ['server_key_changed', "Server srv-a presented a different TLS key than the one pinned: its data is refused until an admin re-pins it (or the agent's old key is restored)"],
+  ['gpu_error', 'GPU 3 (NVIDIA A100) on srv-a: fell off the bus'],
+  ['gpu_recovered', 'GPU 0 on srv-a recovered'],
+  ['gpu_idle', 'GPU 1 (NVIDIA A100) on srv-a idle since 2026-12-01T10:00:00Z, held by alice (2 processes), a user the agent cannot see (1 process) and 3 more'],
+  ['gpu_idle', 'GPU 1 on srv-a idle since 2026-12-01T10:00:00Z, 512 MiB held without a listed process'],
+];
+
+test('event messages: each type in Chinese, English unchanged, unknown wording kept', async () => {
+  const { page, context } = await openPage({ locale: 'en-US' });
+  const texts = (code) => page.evaluate(async ([c, evs]) => {
+    const m = await import('/js/i18n.js');
+    const { eventText } = await import('/js/event_text.js');
+    m.setLang(c);
+    return evs.map(([type, message]) => eventText({ type, message }));
+  }, [code, EVENTS]);
+  try {
+    const en = await texts('en');
+    EVENTS.forEach(([type, msg], i) => {
+      if (type === 'gpu_idle') assert.match(en[i], /^GPU 1 .*on srv-a idle since \S.*\d/, en[i]);
+      else assert.equal(en[i], msg, type);
+    });
+    assert.match(en[10], /, held by alice \(2 processes\), a user the agent cannot see \(1 process\) and 3 more$/);
+    const zh = await texts('zh-CN');
+    EVENTS.forEach(([type, msg], i) => {
+      assert.match(zh[i], CJK, `${type} in Chinese: ${zh[i]}`);
+      assert.ok(zh[i].includes('srv-a'), `${type} keeps the server name: ${zh[i]}`);
+      assert.doesNotMatch(zh[i], /\b(Server|went|online|recovered|held by|processes?|idle since|more)\b/, `${type}: ${zh[i]}`);
+    });
+    assert.ok(zh[0].endsWith('Connection refused'), 'the agent error is kept as it came');
+    assert.ok(zh[6].includes('sha256//AAAA') && zh[4].includes('127.0.0.1:9109'));
+    assert.ok(zh[8].includes('NVIDIA A100') && zh[8].includes('fell off the bus'));
+    assert.match(zh[10], /alice（2 个进程）、代理看不到的用户（1 个进程） 等另外 3 位用户$/);
+    assert.ok(zh[11].includes('512 MiB'));
+    const odd = await page.evaluate(async () => {
+      const { eventText } = await import('/js/event_text.js');
+      return [eventText({ type: 'server_up', message: 'something else' }), eventText({ type: 'new_type', message: 'x' }),
+        eventText({ type: 'gpu_idle', message: 'GPU 1 on srv-a idle since 2026-12-01T10:00:00Z, held by ???' })];
+    });
+    assert.deepEqual(odd, ['something else', 'x', 'GPU 1 on srv-a idle since 2026-12-01T10:00:00Z, held by ???']);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the events page shows a real event in Chinese, the stored text as its tooltip', async () => {
+  const r = await ctx.agg.api('POST', '/api/servers', { name: 'srv-ev-zh', host: '127.0.0.1', agent_port: 9, token: 'tok-ev-zh-0123456789', enabled: false, tls: false });
+  assert.equal(r.status, 201, r.text);
+  const { page, context } = await openPage({ locale: 'zh-CN' });
+  try {
+    await page.goto(`${ctx.agg.base}/#/events`);
+    const row = page.locator('tr[data-type=server_added]', { hasText: 'srv-ev-zh' }).first();
+    await row.waitFor({ timeout: 15000 });
+    const cell = row.locator('.ev-message');
+    assert.equal(await cell.innerText(), '已添加服务器 srv-ev-zh（127.0.0.1:9）');
+    assert.match(await cell.getAttribute('title'), /^Server srv-ev-zh added \(127\.0\.0\.1:9\)$/);
+  } finally {
+    await context.close();
+  }
+});
+
 test('no page errors', async () => {
   assert.deepEqual(ctx.pageErrors, []);
 });

@@ -4,6 +4,7 @@
 // every 5 s.
 import { NetworkError, api } from '../api.js';
 import { h, icon } from '../dom.js';
+import { eventText } from '../event_text.js';
 import { fmtAgo, fmtTime, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
 import { errorAlert, markRefreshed, pageHeader, startPoller } from '../ui.js';
@@ -108,7 +109,7 @@ export function mount(root, { query }) {
         h('div', { class: 'ev-abs small text-secondary' }, h('time', { datetime: ev.ts, text: fmtTime(ev.ts) }))),
       h('td', null, server),
       h('td', null, type),
-      h('td', { class: 'ev-message', text: ev.message }));
+      h('td', { class: 'ev-message', text: eventText(ev), title: ev.message }));
   }
 
   let shownKey = '';
