@@ -183,6 +183,16 @@ test('usage page: totals, bars per user with the busy part, user × server table
   assert.equal(oldRow.processes, 1);
   assert.equal(await text(old.locator('td').nth(7)), String(oldRow.processes));
   assert.equal(await page.locator('#usage-table tbody tr[data-server="gpu-a"] a[href^="#/servers/"]').count(), 2);
+  // Every column fits the desktop card: first and last seen to the minute (no year this year),
+  // the whole time as the tooltip.
+  const fit = await page.locator('#usage-table').evaluate((tb) => {
+    const box = tb.parentElement;
+    return { sw: box.scrollWidth, cw: box.clientWidth };
+  });
+  assert.ok(fit.sw <= fit.cw + 1, `the table scrolls sideways: ${fit.sw} px in ${fit.cw}`);
+  const seen = old.locator('td').nth(8);
+  assert.doesNotMatch(await text(seen), /:\d\d:\d\d|\d{4}/, 'first seen: minutes, no year');
+  assert.match(await seen.getAttribute('title'), /\d{4}.*:\d\d:\d\d/);
   await shot('usage-desktop-light-en.png');
 });
 

@@ -83,6 +83,24 @@ export function fmtTime(ts, withDate = true) {
   return f.format(new Date(ms));
 }
 
+// The same to the minute, the year left out when it is this year's (table columns that must not
+// make a table wider than the page: "12/03, 04:00 PM", "2025/12/03 16:00").
+export function fmtTimeShort(ts) {
+  if (ts === null || ts === undefined) return t('common.none');
+  const ms = typeof ts === 'number' ? ts : Date.parse(ts);
+  if (Number.isNaN(ms)) return t('common.none');
+  const sameYear = new Date(ms).getFullYear() === new Date(serverNow()).getFullYear();
+  const k = `${lang()}short${sameYear}`;
+  let f = dtfCache.get(k);
+  if (!f) {
+    f = new Intl.DateTimeFormat(lang(), {
+      ...(sameYear ? {} : { year: 'numeric' }), month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+    });
+    dtfCache.set(k, f);
+  }
+  return f.format(new Date(ms));
+}
+
 // A long span (uptime, how long a process has run) in its two largest units, rounded down:
 // "2 d 4 h", "3 h 5 min", "7 min" (zh-CN: "2 天 4 小时", "3 小时 5 分钟", "7 分钟").
 export function fmtDuration(seconds) {

@@ -3,5 +3,6 @@
 // the tables strings_en.js and strings_zh_CN.js) and the language-aware formatters (format.js).
 export { LANGS, lang, langSelect, missingKeys, onLangChange, setLang, t } from './lang.js';
 export {
-  fmtAgo, fmtBytes, fmtDuration, fmtDurationMs, fmtMiB, fmtNumber, fmtPct, fmtTime, serverNow, setServerDate,
+  fmtAgo, fmtBytes, fmtDuration, fmtDurationMs, fmtMiB, fmtNumber, fmtPct, fmtTime, fmtTimeShort, serverNow,
+  setServerDate,
 } from './format.js';

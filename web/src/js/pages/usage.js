@@ -6,7 +6,7 @@
 // selection. Days are the browser's local days; the current hour is included and marked.
 import { NetworkError, api } from '../api.js';
 import { h, setText } from '../dom.js';
-import { fmtNumber, fmtPct, fmtTime, t } from '../i18n.js';
+import { fmtNumber, fmtPct, fmtTime, fmtTimeShort, t } from '../i18n.js';
 import { replaceQuery } from '../route.js';
 import { emptyState, errorAlert, markRefreshed, pageHeader, startPoller } from '../ui.js';
 import { createDailyChart } from '../usage_chart.js';
@@ -170,7 +170,8 @@ export function mount(root, { query }) {
       h('td', {}, h('a', { href: '#', on: { click: (e) => { e.preventDefault(); selectUser(r.user); } } }, userLabel(r.user))),
       h('td', {}, server), num(hoursText(r.gpu_hours)), num(hoursText(r.busy_gpu_hours)), num(fmtPct(r.efficiency_pct)),
       num(fmtNumber(r.gpu_mem_gb_hours, 1)), num(String(r.max_gpus)), num(String(r.processes)),
-      h('td', { class: 'text-nowrap', text: fmtTime(r.first_seen) }), h('td', { class: 'text-nowrap', text: fmtTime(r.last_seen) }));
+      h('td', { class: 'text-nowrap', text: fmtTimeShort(r.first_seen), title: fmtTime(r.first_seen) }),
+      h('td', { class: 'text-nowrap', text: fmtTimeShort(r.last_seen), title: fmtTime(r.last_seen) }));
   }
 
   let bounds = null;
