@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Fixed-point encoding of the one-hour chart ring: 10-bit tenths of a percent (1023: absent),
- * 28 bits of a float for GPU memory and a signed 12-bit time step, packed into 10 bytes. */
+/* Fixed-point encoding of the one-hour chart ring: a 2-bit step relative to the poll
+ * interval, four 10-bit tenths of a percent (1023: absent) and 22 bits of GPU memory in MiB,
+ * packed into 8 bytes; time points for the other steps. */
 #include "aggregator/ring.h"
 
 #include "common/err.h"
@@ -12,13 +13,21 @@
 /* The packing below has room for four percentages before GPU memory, in the table's order. */
 _Static_assert(AGG_METRIC_GPU_MEM_USED_MB == 4 && AGG_METRIC_COUNT == 5,
                "the ring packs four percentages and GPU memory");
+_Static_assert(sizeof(struct agg_ring_point) == 8, "8 bytes a point");
 
+#define STEP_TIME   3u /* step code of a time point */
+#define SHOWN_BIT   (UINT64_C(1) << 2)
+#define PCT_SHIFT   2
 #define PCT_ABSENT  1023u
 #define PCT_MASK    0x3ffu
-#define DT_MAX      2047
+#define GMEM_SHIFT  42
+#define GMEM_MASK   0x3fffffu
+#define GMEM_ABSENT GMEM_MASK
+#define GMEM_EXACT  0x200000 /* MiB below this are kept exactly; above, in steps of GMEM_STEP */
+#define GMEM_STEP   2048.0
+#define GAP_SHOWN   2047 /* a longer gap shows an empty point this many seconds into it */
 #define DT_MIN      (-2048)
-#define GMEM_ABSENT 0xfffffffu /* 28 bits; as a float a negative NaN, never a stored value */
-#define FORWARD_GAP 3600       /* seconds: every older point would be out of the hour */
+#define FORWARD_GAP 3600 /* seconds: every older point would be out of the hour */
 
 static uint64_t pct_code(bool has, double v)
 {
@@ -36,57 +45,59 @@ static void pct_decode(uint64_t code, bool *has, double *v)
     *v = *has ? (double)code / 10.0 : 0;
 }
 
-static uint32_t gmem_code(bool has, double v)
+static uint64_t gmem_code(bool has, double v)
 {
-    float f;
-    uint32_t bits;
+    double k;
     if (!has || !isfinite(v) || v < 0)
         return GMEM_ABSENT;
-    f = v > 3e38 ? 3e38f : (float)v;
-    memcpy(&bits, &f, sizeof(bits));
-    return (bits + 8) >> 4; /* rounded to the nearest kept value */
+    if (v < GMEM_EXACT - 0.5)
+        return (uint64_t)llround(v);
+    k = round((v - GMEM_EXACT) / GMEM_STEP);
+    return GMEM_EXACT +
+           (k > GMEM_ABSENT - 1 - GMEM_EXACT ? GMEM_ABSENT - 1 - GMEM_EXACT : (uint64_t)k);
 }
 
-static void gmem_decode(uint32_t code, bool *has, double *v)
+static void gmem_decode(uint64_t code, bool *has, double *v)
 {
-    uint32_t bits = code << 4;
-    float f;
+    code &= GMEM_MASK;
     *has = code != GMEM_ABSENT;
-    memcpy(&f, &bits, sizeof(f));
-    *v = *has ? (double)f : 0;
+    if (!*has)
+        *v = 0;
+    else if (code < GMEM_EXACT)
+        *v = (double)code;
+    else
+        *v = GMEM_EXACT + (double)(code - GMEM_EXACT) * GMEM_STEP;
 }
 
-static void pack(struct agg_ring_point *p, int64_t dt, const struct agg_ring_values *v)
+static uint64_t value_point(unsigned step_code, const struct agg_ring_values *v)
 {
-    uint32_t gm =
-        v ? gmem_code(v->has[AGG_METRIC_GPU_MEM_USED_MB], v->v[AGG_METRIC_GPU_MEM_USED_MB])
-          : GMEM_ABSENT;
-    uint64_t lo = (uint64_t)(dt & 0xfff);
+    uint64_t bits = step_code;
     for (int m = 0; m < AGG_METRIC_GPU_MEM_USED_MB; m++)
-        lo |= (v ? pct_code(v->has[m], v->v[m]) : PCT_ABSENT) << (12 + 10 * m);
-    lo |= (uint64_t)(gm & 0xfffu) << 52;
-    for (int i = 0; i < 4; i++)
-        p->w[i] = (uint16_t)(lo >> (16 * i));
-    p->w[4] = (uint16_t)(gm >> 12);
+        bits |= pct_code(v->has[m], v->v[m]) << (PCT_SHIFT + 10 * m);
+    return bits | gmem_code(v->has[AGG_METRIC_GPU_MEM_USED_MB], v->v[AGG_METRIC_GPU_MEM_USED_MB])
+                      << GMEM_SHIFT;
 }
 
-static uint64_t low_bits(const struct agg_ring_point *p)
+static uint64_t time_point(int64_t dt, bool shown)
 {
-    return (uint64_t)p->w[0] | (uint64_t)p->w[1] << 16 | (uint64_t)p->w[2] << 32 |
-           (uint64_t)p->w[3] << 48;
+    return (uint64_t)dt << 3 | (shown ? SHOWN_BIT : 0) | STEP_TIME;
 }
 
-/* The signed time step of a point. */
-static int64_t step_of(const struct agg_ring_point *p)
+/* The signed step of a point, in seconds. */
+static int64_t step_of(const struct agg_ring *r, uint64_t bits)
 {
-    int64_t dt = (int64_t)(low_bits(p) & 0xfff);
-    return dt >= 2048 ? dt - 4096 : dt;
+    uint64_t u;
+    if ((bits & 3u) != STEP_TIME)
+        return (int64_t)r->step_s - 1 + (int64_t)(bits & 3u);
+    u = bits >> 3; /* 61 bits, sign-extended by hand */
+    return (u & (UINT64_C(1) << 60)) ? (int64_t)(u | ~((UINT64_C(1) << 61) - 1)) : (int64_t)u;
 }
 
-int agg_ring_init(struct agg_ring *r, size_t cap)
+int agg_ring_init(struct agg_ring *r, size_t cap, int64_t step_ms)
 {
+    int64_t step_s = (step_ms + 500) / 1000;
     memset(r, 0, sizeof(*r));
-    if (cap == 0 || cap > 65535)
+    if (cap == 0 || cap > 65535 || step_ms <= 0)
         return MON_EINVAL;
     r->pts = malloc(cap * sizeof(*r->pts));
     if (!r->pts)
@@ -95,6 +106,7 @@ int agg_ring_init(struct agg_ring *r, size_t cap)
      * untouched; the point is to make them resident now. */
     memset(r->pts, 0xff, cap * sizeof(*r->pts));
     r->cap = (uint16_t)cap;
+    r->step_s = (uint16_t)(step_s < 1 ? 1 : step_s > GAP_SHOWN ? GAP_SHOWN : step_s);
     return MON_OK;
 }
 
@@ -105,20 +117,18 @@ void agg_ring_done(struct agg_ring *r)
 }
 
 /* Appends one point dt seconds after the newest. */
-static void append(struct agg_ring *r, int64_t dt, const struct agg_ring_values *v)
+static void append(struct agg_ring *r, int64_t dt, uint64_t bits)
 {
-    if (r->cap == 0)
-        return;
     if (r->len == r->cap) { /* drop the oldest: the next one's step says how much later */
         r->head = (uint16_t)((r->head + 1) % r->cap);
         r->len--;
-        r->oldest_s += step_of(&r->pts[r->head]);
+        r->oldest_s += step_of(r, r->pts[r->head].bits);
     }
-    pack(&r->pts[(r->head + r->len) % r->cap], r->len ? dt : 0, v);
-    if (r->len == 0)
-        r->oldest_s = r->newest_s + dt;
-    r->len++;
+    r->pts[(r->head + r->len) % r->cap].bits = bits;
     r->newest_s += dt;
+    if (r->len == 0)
+        r->oldest_s = r->newest_s;
+    r->len++;
 }
 
 void agg_ring_push(struct agg_ring *r, int64_t utc_s, const struct agg_ring_values *v)
@@ -130,29 +140,35 @@ void agg_ring_push(struct agg_ring *r, int64_t utc_s, const struct agg_ring_valu
         r->len = 0;
     if (r->len == 0) {
         r->newest_s = utc_s;
-        append(r, 0, v);
+        append(r, 0, value_point(1, v));
         return;
     }
-    while (dt > DT_MAX) { /* a long gap: empty points keep the time steps small */
-        append(r, DT_MAX, NULL);
-        dt -= DT_MAX;
+    if (dt > GAP_SHOWN) { /* a long gap: an empty point in it, as the chart breaks there */
+        append(r, GAP_SHOWN, time_point(GAP_SHOWN, true));
+        dt -= GAP_SHOWN;
     }
-    append(r, dt, v);
+    if (dt < r->step_s - 1 || dt > r->step_s + 1) { /* off the interval: a time point first */
+        append(r, dt - r->step_s, time_point(dt - r->step_s, false));
+        dt = r->step_s;
+    }
+    append(r, dt, value_point((unsigned)(dt - r->step_s + 1), v));
 }
 
 bool agg_ring_next(const struct agg_ring *r, size_t *i, int64_t *t, struct agg_ring_values *v)
 {
-    const struct agg_ring_point *p;
-    uint64_t lo;
-    if (*i >= r->len)
-        return false;
-    p = &r->pts[(r->head + *i) % r->cap];
-    lo = low_bits(p);
-    *t = *i == 0 ? r->oldest_s : *t + step_of(p);
-    for (int m = 0; m < AGG_METRIC_GPU_MEM_USED_MB; m++)
-        pct_decode(lo >> (12 + 10 * m), &v->has[m], &v->v[m]);
-    gmem_decode((uint32_t)(lo >> 52) | (uint32_t)p->w[4] << 12, &v->has[AGG_METRIC_GPU_MEM_USED_MB],
-                &v->v[AGG_METRIC_GPU_MEM_USED_MB]);
-    (*i)++;
-    return true;
+    while (*i < r->len) {
+        uint64_t bits = r->pts[(r->head + *i) % r->cap].bits;
+        *t = *i == 0 ? r->oldest_s : *t + step_of(r, bits);
+        (*i)++;
+        if ((bits & 3u) == STEP_TIME && !(bits & SHOWN_BIT))
+            continue;
+        if ((bits & 3u) == STEP_TIME)
+            bits = value_point(0, &(struct agg_ring_values){0}); /* an empty point */
+        for (int m = 0; m < AGG_METRIC_GPU_MEM_USED_MB; m++)
+            pct_decode(bits >> (PCT_SHIFT + 10 * m), &v->has[m], &v->v[m]);
+        gmem_decode(bits >> GMEM_SHIFT, &v->has[AGG_METRIC_GPU_MEM_USED_MB],
+                    &v->v[AGG_METRIC_GPU_MEM_USED_MB]);
+        return true;
+    }
+    return false;
 }

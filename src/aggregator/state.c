@@ -86,7 +86,7 @@ static void rec_free(struct agg_state_rec *r)
     if (!r)
         return;
     agg_server_done(&r->cfg);
-    agg_sample_free(r->sample);
+    agg_state_drop_sample(r);
     agg_ring_done(&r->ring);
     free(r->units);
     agg_state_gpus_done(r);
@@ -125,6 +125,8 @@ void agg_state_free(struct agg_state *st)
         rec_free(st->recs[i]);
     free(st->recs);
     free(st->failing);
+    agg_sample_free(st->scratch);
+    free(st->pack_buf);
     agg_idmap_clear(&st->by_id);
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -176,7 +178,7 @@ static int insert_rec(struct agg_state *st, const struct agg_server *s, int64_t 
         free(r);
         return MON_ENOMEM;
     }
-    if (agg_ring_init(&r->ring, st->ring_cap) < 0)
+    if (agg_ring_init(&r->ring, st->ring_cap, st->opt.interval_ms) < 0)
         goto fail;
     if (st->n == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 16;
@@ -234,8 +236,7 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
         r->cfg.tls != copy.tls)
         r->key_changed = false;
     if (!same_endpoint(&r->cfg, &copy)) {
-        agg_sample_free(r->sample);
-        r->sample = NULL;
+        agg_state_drop_sample(r);
         r->last_error[0] = '\0';
     }
     if (!same_endpoint(&r->cfg, &copy) || r->cfg.enabled != copy.enabled)
@@ -423,19 +424,6 @@ static void track_units(struct agg_state *st, struct agg_state_rec *r, const str
     r->status_bucket = bucket;
 }
 
-/* Lock held. Keeps a copy of s as the server's last sample (reusing the stored one). */
-static int keep_sample(struct agg_state_rec *r, const struct agg_sample *s)
-{
-    if (!r->sample && agg_sample_new(&r->sample) < 0)
-        return MON_ENOMEM;
-    if (agg_sample_copy(r->sample, s) < 0) {
-        agg_sample_free(r->sample);
-        r->sample = NULL;
-        return MON_ENOMEM;
-    }
-    return MON_OK;
-}
-
 int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample *s,
                       int64_t now_utc_ms, int64_t now_mono_ms)
 {
@@ -471,7 +459,7 @@ int agg_state_poll_ok(struct agg_state *st, int64_t id, const struct agg_sample 
     ring_push(r, s, now_utc_ms);
     track_units(st, r, s, now_utc_ms);
     agg_state_gpus_update(st, r, s, now_utc_ms);
-    rc = keep_sample(r, s);
+    rc = agg_state_keep_sample(st, r, s);
     recount_locked(st, r);
 out:
     pthread_mutex_unlock(&st->lock);

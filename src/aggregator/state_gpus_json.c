@@ -195,9 +195,9 @@ static void add_state(cJSON *o, const struct agg_state_rec *r, size_t i, bool li
     cJSON_AddBoolToObject(o, "stale", !live);
 }
 
-cJSON *agg_state_gpu_json(const struct agg_state_rec *r, size_t i, bool live, bool with_server)
+cJSON *agg_state_gpu_json(const struct agg_state_rec *r, const struct agg_sample *s, size_t i,
+                          bool live, bool with_server)
 {
-    const struct agg_sample *s = r->sample;
     const struct agg_gpu *g = &s->gpus[i];
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -246,14 +246,17 @@ static cJSON *seed_gpu_json(const struct agg_state_rec *r, const struct agg_gpu_
 }
 
 /* Lock held. Adds the GPUs of r to arr (those in q's state) and counts them all. */
-static int add_server_gpus_locked(const struct agg_state *st, const struct agg_state_rec *r,
+static int add_server_gpus_locked(struct agg_state *st, const struct agg_state_rec *r,
                                   const struct agg_gpus_query *q, int64_t now_mono_ms, cJSON *arr,
                                   size_t counts[AGG_GPU_STATE_COUNT])
 {
     MON_ASSERT_LOCKED(&st->lock);
     bool live = agg_state_rec_online(st, r, now_mono_ms);
     size_t n = r->sample ? r->sample->n_gpus : r->gpus.n_seeds;
+    const struct agg_sample *full = NULL;
 
+    if (r->sample && n && !(full = agg_state_rec_sample(st, r)))
+        return MON_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct agg_gpu_track *t =
             r->sample ? (i < r->gpus.n ? &r->gpus.t[i] : NULL) : &r->gpus.seeds[i];
@@ -262,7 +265,7 @@ static int add_server_gpus_locked(const struct agg_state *st, const struct agg_s
         counts[state]++;
         if (q->state >= 0 && (int)state != q->state)
             continue;
-        o = r->sample ? agg_state_gpu_json(r, i, live, true) : seed_gpu_json(r, t);
+        o = full ? agg_state_gpu_json(r, full, i, live, true) : seed_gpu_json(r, t);
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
             return MON_ENOMEM;

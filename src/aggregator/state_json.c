@@ -51,11 +51,12 @@ static cJSON *agent_json(const struct agg_sample *s)
     return o;
 }
 
-static void add_gpus(cJSON *root, const struct agg_state_rec *r, bool live)
+static void add_gpus(cJSON *root, const struct agg_state_rec *r, const struct agg_sample *s,
+                     bool live)
 {
     cJSON *arr = cJSON_AddArrayToObject(root, "gpus");
-    for (size_t i = 0; arr && r->sample && i < r->sample->n_gpus; i++) {
-        cJSON *o = agg_state_gpu_json(r, i, live, false);
+    for (size_t i = 0; arr && s && i < s->n_gpus; i++) {
+        cJSON *o = agg_state_gpu_json(r, s, i, live, false);
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
             return;
@@ -91,11 +92,11 @@ static const struct agg_unit *sample_unit(const struct agg_sample *s, const char
 }
 
 /* Lock held: the configured units in configuration order with their last sampled state. */
-static cJSON *units_json(const struct agg_state_rec *r)
+static cJSON *units_json(const struct agg_state_rec *r, const struct agg_sample *s)
 {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < r->cfg.n_services; i++) {
-        const struct agg_unit *u = sample_unit(r->sample, r->cfg.services[i]);
+        const struct agg_unit *u = sample_unit(s, r->cfg.services[i]);
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
@@ -114,20 +115,23 @@ static cJSON *units_json(const struct agg_state_rec *r)
 cJSON *agg_state_server_json(struct agg_state *st, int64_t id, int64_t now_mono_ms)
 {
     struct agg_state_rec *r;
+    const struct agg_sample *full = NULL;
     cJSON *o = NULL, *agent, *units;
     pthread_mutex_lock(&st->lock);
     (void)now_mono_ms;
     r = agg_state_find(st, id);
     if (!r || !(o = rec_json(r)))
         goto out;
+    if (r->sample && !(full = agg_state_rec_sample(st, r)))
+        goto fail;
     agent = r->sample ? agent_json(r->sample) : cJSON_CreateNull();
     if (!agent || !cJSON_AddItemToObject(o, "agent", agent)) {
         cJSON_Delete(agent);
         goto fail;
     }
-    add_gpus(o, r, agg_state_rec_online(st, r, now_mono_ms));
-    add_disks(o, r->sample);
-    units = units_json(r);
+    add_gpus(o, r, full, agg_state_rec_online(st, r, now_mono_ms));
+    add_disks(o, full);
+    units = units_json(r, full);
     if (!units || !cJSON_AddItemToObject(o, "service_states", units)) {
         cJSON_Delete(units);
         goto fail;
@@ -145,13 +149,14 @@ out:
 int agg_state_services_json(struct agg_state *st, int64_t id, cJSON **ret)
 {
     struct agg_state_rec *r;
+    const struct agg_sample *full = NULL;
     cJSON *arr = NULL;
     int rc = MON_OK;
     pthread_mutex_lock(&st->lock);
     r = agg_state_find(st, id);
     if (!r)
         rc = MON_ENOENT;
-    else if (!(arr = units_json(r)))
+    else if ((r->sample && !(full = agg_state_rec_sample(st, r))) || !(arr = units_json(r, full)))
         rc = MON_ENOMEM;
     pthread_mutex_unlock(&st->lock);
     if (rc == MON_OK)

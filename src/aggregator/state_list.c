@@ -58,21 +58,24 @@ static int put_key(struct mon_buf *b, bool *first, const char *name)
     return mon_jtext_key(b, first, name);
 }
 
-static const struct agg_disk *first_disk(const struct agg_sample *s)
-{
-    for (size_t i = 0; i < s->n_disks; i++)
-        if (s->disks[i].has_value)
-            return &s->disks[i];
-    return NULL;
-}
-
 /* The last sample's values, with the GPUs found free and in error by it (as stale as the
- * values themselves). */
+ * values themselves). The disk figures are those of its first disk with a value: the sample
+ * kept has no entries unpacked (state_pack.c), so the metrics see that disk alone. */
 static int put_latest(struct mon_buf *b, const struct agg_state_rec *rec)
 {
-    const struct agg_sample *s = rec->sample;
-    const struct agg_disk *d = first_disk(s);
+    struct agg_disk first = {.has_value = true,
+                             .used_pct = rec->disk1.used_pct,
+                             .used_bytes = rec->disk1.used_bytes,
+                             .total_bytes = rec->disk1.total_bytes};
+    struct agg_sample view = *rec->sample, *s = &view;
+    const struct agg_disk *d = rec->disk1.has ? &first : NULL;
     bool f = true;
+    view.disks = rec->disk1.has ? &first : NULL;
+    view.n_disks = rec->disk1.has ? 1 : 0;
+    view.gpus = NULL;
+    view.units = NULL;
+    view.procs = NULL;
+    view.n_gpus = view.n_units = view.n_procs = 0;
     int r = put(b, "{");
     if (r == MON_OK && (r = put_key(b, &f, "ts")) == MON_OK)
         r = put_time(b, s->ts);
@@ -90,7 +93,7 @@ static int put_latest(struct mon_buf *b, const struct agg_state_rec *rec)
     if (r == MON_OK && (r = put_key(b, &f, "gpu_mem_total_mb")) == MON_OK)
         r = put_num(b, s->has_gpu, s->gpu_mem_total_mb, 0);
     if (r == MON_OK && (r = put_key(b, &f, "gpu_count")) == MON_OK)
-        r = put_i64(b, (int64_t)s->n_gpus);
+        r = put_i64(b, (int64_t)rec->sample->n_gpus);
     if (r == MON_OK && (r = put_key(b, &f, "services_failed_count")) == MON_OK)
         r = put_i64(b, s->services_failed_count);
     if (r == MON_OK && (r = put_key(b, &f, "gpu_free_count")) == MON_OK)

@@ -36,15 +36,23 @@ struct agg_state_gpus {
 
 struct agg_state_rec {
     struct agg_server cfg;
-    struct agg_sample *sample; /* last valid sample, NULL before the first */
-    int64_t sample_utc_ms;     /* when it was received */
-    int64_t last_seen_utc_s;   /* -1 never */
-    int64_t last_seen_mono;    /* -1 not in this process */
-    int64_t grace_mono;        /* start of the current offline-threshold window */
-    int64_t seen_persisted_s;  /* last last_seen_at sent to the writer */
-    int online;                /* event tracking: -1 unknown, 0 offline, 1 online */
-    bool live;                 /* shown online: answered in this process and not down since */
-    enum agg_status status;    /* what the counts hold it as */
+    /* The last valid sample (NULL before the first): its scalars and entry counts; its entry
+     * arrays are NULL, kept squeezed in packed (state_pack.c: agg_state_rec_sample). */
+    struct agg_sample *sample;
+    unsigned char *packed;
+    uint32_t packed_len, packed_cap;
+    struct { /* the sample's first disk with a value, for the list */
+        bool has;
+        double used_pct, used_bytes, total_bytes;
+    } disk1;
+    int64_t sample_utc_ms;    /* when it was received */
+    int64_t last_seen_utc_s;  /* -1 never */
+    int64_t last_seen_mono;   /* -1 not in this process */
+    int64_t grace_mono;       /* start of the current offline-threshold window */
+    int64_t seen_persisted_s; /* last last_seen_at sent to the writer */
+    int online;               /* event tracking: -1 unknown, 0 offline, 1 online */
+    bool live;                /* shown online: answered in this process and not down since */
+    enum agg_status status;   /* what the counts hold it as */
     char last_error[160];
     int64_t failures; /* consecutive failed polls */
     bool key_changed; /* the agent's key stopped matching the pin (reported once) */
@@ -70,6 +78,9 @@ struct agg_state {
     struct agg_state_rec **failing;
     size_t n_failing, cap_failing;
     size_t counts[AGG_STATUS_COUNT];
+    struct agg_sample *scratch; /* agg_state_rec_sample's unpacked sample */
+    unsigned char *pack_buf;    /* agg_state_keep_sample's squeeze buffer */
+    size_t pack_cap;
 };
 
 /* Lock held. The record of id, or NULL. */
@@ -92,6 +103,20 @@ struct mon_buf;
  * MON_OK or MON_ENOMEM. */
 int agg_state_rec_write(const struct agg_state_rec *r, unsigned fields, struct mon_buf *b);
 
+/* ---- the kept sample (state_pack.c) ---- */
+
+/* Lock held. Keeps s as r's last sample (its scalars, its entries squeezed, its first disk).
+ * MON_OK or MON_ENOMEM (r then has no sample). */
+int agg_state_keep_sample(struct agg_state *st, struct agg_state_rec *r,
+                          const struct agg_sample *s);
+
+/* Frees r's last sample. */
+void agg_state_drop_sample(struct agg_state_rec *r);
+
+/* Lock held. r's last sample whole, its entries unpacked into st's scratch sample (valid until
+ * the next call or until the lock is released); NULL when r has none, or without memory. */
+const struct agg_sample *agg_state_rec_sample(struct agg_state *st, const struct agg_state_rec *r);
+
 /* ---- GPU states (state_gpus.c) ---- */
 
 /* Lock held. Applies sample s to the GPU records of r (emitting gpu_error, gpu_recovered and
@@ -106,11 +131,11 @@ void agg_state_gpus_done(struct agg_state_rec *r);
 /* Lock held. Number of GPUs of r whose last sample put them in state. */
 size_t agg_state_gpus_count(const struct agg_state_rec *r, enum agg_gpu_state state);
 
-/* Lock held. GPU i of r's last sample as JSON: index, uuid, name, figures, error, state,
- * state_since, state_reason, stale, users, processes, processes_truncated and health, after
- * server_id and server_name when with_server. live: the server counts as online (else the
- * state shown is unknown). NULL on allocation failure. */
-struct cJSON *agg_state_gpu_json(const struct agg_state_rec *r, size_t i, bool live,
-                                 bool with_server);
+/* Lock held. GPU i of s (r's last sample, unpacked: agg_state_rec_sample) as JSON: index, uuid,
+ * name, figures, error, state, state_since, state_reason, stale, users, processes,
+ * processes_truncated and health, after server_id and server_name when with_server. live: the
+ * server counts as online (else the state shown is unknown). NULL on allocation failure. */
+struct cJSON *agg_state_gpu_json(const struct agg_state_rec *r, const struct agg_sample *s,
+                                 size_t i, bool live, bool with_server);
 
 #endif
