@@ -125,6 +125,7 @@ void agg_state_free(struct agg_state *st)
         rec_free(st->recs[i]);
     free(st->recs);
     free(st->failing);
+    free(st->by_name);
     agg_sample_free(st->scratch);
     free(st->pack_buf);
     agg_idmap_clear(&st->by_id);
@@ -202,6 +203,7 @@ static int insert_rec(struct agg_state *st, const struct agg_server *s, int64_t 
     memmove(&st->recs[pos + 1], &st->recs[pos], (st->n - pos) * sizeof(*st->recs));
     st->recs[pos] = r;
     st->n++;
+    st->names_dirty = true;
     return MON_OK;
 fail:
     rec_free(r);
@@ -248,6 +250,8 @@ int agg_state_server_upsert(struct agg_state *st, const struct agg_server *s, in
     /* The persisted fields are tracked here, not taken from the caller's copy. */
     copy.last_online = r->cfg.last_online;
     copy.last_seen_at = r->cfg.last_seen_at;
+    if (!same_text(r->cfg.name, copy.name))
+        st->names_dirty = true;
     agg_server_done(&r->cfg);
     r->cfg = copy;
     prune_units(r);
@@ -314,6 +318,7 @@ void agg_state_server_remove(struct agg_state *st, int64_t id)
         agg_idmap_del(&st->by_id, id);
         failing_del(st, r);
         st->counts[r->status]--;
+        st->names_dirty = true;
         rec_free(r);
     }
     pthread_mutex_unlock(&st->lock);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The server list of GET /api/servers written straight to JSON text (no tree: at 10,000
- * servers a cJSON tree cost tens of milliseconds), with filters, sorting and paging, taking the
- * registry lock for at most LOCK_CHUNK servers at a time. */
+ * servers a cJSON tree cost tens of milliseconds), with filters, sorting (the natural name order
+ * kept between requests, status by counting) and paging, taking the registry lock for at most
+ * LOCK_CHUNK servers at a time. */
 #include "aggregator/sample.h"
 #include "aggregator/state.h"
 #include "aggregator/state_priv.h"
@@ -10,6 +11,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "common/json_text.h"
+#include "common/os/lock.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -170,15 +172,16 @@ int agg_state_rec_write(const struct agg_state_rec *r, unsigned fields, struct m
 
 struct entry {
     int64_t id;
-    double num; /* cpu or gpu; -1 without a value */
-    int rank;   /* status order */
-    char name[72];
+    double num;   /* cpu or gpu; -1 without a value */
+    uint32_t pos; /* name order (agg_state.by_name) */
+    int rank;     /* status order */
 };
 
 static const int status_rank[AGG_STATUS_COUNT] = {[AGG_STATUS_OFFLINE] = 0,
                                                   [AGG_STATUS_DEGRADED] = 1,
                                                   [AGG_STATUS_ONLINE] = 2,
                                                   [AGG_STATUS_DISABLED] = 3};
+#define RANKS 4
 
 static bool contains_nocase(const char *hay, const char *needle)
 {
@@ -225,24 +228,12 @@ static int natural_cmp(const char *a, const char *b)
     return *a ? 1 : *b ? -1 : 0;
 }
 
-static int cmp_id(const struct entry *x, const struct entry *y)
+static int cmp_rec_name(const void *a, const void *b)
 {
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    const struct entry *x = a, *y = b;
-    int c = natural_cmp(x->name, y->name);
-    return c ? c : cmp_id(x, y);
-}
-
-static int cmp_status(const void *a, const void *b)
-{
-    const struct entry *x = a, *y = b;
-    if (x->rank != y->rank)
-        return x->rank < y->rank ? -1 : 1;
-    return cmp_name(a, b);
+    const struct agg_state_rec *x = *(const struct agg_state_rec *const *)a,
+                               *y = *(const struct agg_state_rec *const *)b;
+    int c = natural_cmp(x->cfg.name ? x->cfg.name : "", y->cfg.name ? y->cfg.name : "");
+    return c ? c : x->cfg.id < y->cfg.id ? -1 : x->cfg.id > y->cfg.id;
 }
 
 static int cmp_num(const void *a, const void *b)
@@ -250,7 +241,32 @@ static int cmp_num(const void *a, const void *b)
     const struct entry *x = a, *y = b;
     if (x->num != y->num)
         return x->num > y->num ? -1 : 1; /* highest first, no value (-1) last */
-    return cmp_name(a, b);
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Lock held. Brings st->by_name up to date: the only natural-order sort of the names, once
+ * after the servers changed, so that a sorted page costs integer compares only. */
+static int name_order_locked(struct agg_state *st)
+{
+    MON_ASSERT_LOCKED(&st->lock);
+    if (!st->names_dirty && st->cap_by_name >= st->n)
+        return MON_OK;
+    if (st->cap_by_name < st->n) {
+        struct agg_state_rec **grown = realloc(st->by_name, st->n * sizeof(*grown));
+        if (!grown)
+            return MON_ENOMEM;
+        st->by_name = grown;
+        st->cap_by_name = st->n;
+    }
+    if (st->n)
+        memcpy(st->by_name, st->recs, st->n * sizeof(*st->recs));
+    if (st->n > 1)
+        qsort(st->by_name, st->n, sizeof(*st->by_name), cmp_rec_name);
+    for (size_t i = 0; i < st->n; i++)
+        st->by_name[i]->name_pos = (uint32_t)i;
+    st->names_dirty = false;
+    st->names_gen++;
+    return MON_OK;
 }
 
 static bool matches(const struct agg_state_rec *r, const struct agg_list_query *q)
@@ -261,19 +277,30 @@ static bool matches(const struct agg_state_rec *r, const struct agg_list_query *
            contains_nocase(r->cfg.host, q->q);
 }
 
-/* Collects the matching servers' sort keys, LOCK_CHUNK at a time. */
+/* Collects the matching servers' sort keys in id order (AGG_SORT_ID) or in name order,
+ * LOCK_CHUNK at a time; starts again when the name order changed in between. */
 static int collect(struct agg_state *st, const struct agg_list_query *q, struct entry **ret,
                    size_t *ret_n)
 {
+    bool by_name = q->sort != AGG_SORT_ID, more = true;
     struct entry *list = NULL, *grown;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, i = 0;
     int64_t next_id = 0;
-    bool more = true;
+    uint64_t gen = 0;
     while (more) {
         pthread_mutex_lock(&st->lock);
-        size_t i = agg_state_lower_bound(st, next_id), end = i + LOCK_CHUNK;
-        for (; i < st->n && i < end; i++) {
-            const struct agg_state_rec *r = st->recs[i];
+        if (by_name && name_order_locked(st) < 0) {
+            pthread_mutex_unlock(&st->lock);
+            free(list);
+            return MON_ENOMEM;
+        }
+        if (by_name && i > 0 && gen != st->names_gen)
+            i = n = 0; /* servers were added, renamed or removed: from the start again */
+        gen = st->names_gen;
+        if (!by_name)
+            i = agg_state_lower_bound(st, next_id);
+        for (size_t end = i + LOCK_CHUNK; i < st->n && i < end; i++) {
+            const struct agg_state_rec *r = by_name ? st->by_name[i] : st->recs[i];
             struct entry *e;
             if (!matches(r, q))
                 continue;
@@ -290,20 +317,39 @@ static int collect(struct agg_state *st, const struct agg_list_query *q, struct 
             e = &list[n++];
             e->id = r->cfg.id;
             e->rank = status_rank[r->status];
+            e->pos = r->name_pos;
             e->num = -1;
             if (r->sample && q->sort == AGG_SORT_CPU && r->sample->has_cpu)
                 e->num = r->sample->cpu_pct;
             if (r->sample && q->sort == AGG_SORT_GPU && r->sample->has_gpu)
                 e->num = r->sample->gpu_util_max;
-            snprintf(e->name, sizeof(e->name), "%s", r->cfg.name);
         }
         more = i < st->n;
-        if (more)
+        if (more && !by_name)
             next_id = st->recs[i]->cfg.id;
         pthread_mutex_unlock(&st->lock);
     }
     *ret = list;
     *ret_n = n;
+    return MON_OK;
+}
+
+/* Orders entries collected in name order by status (offline first), keeping the name order
+ * within each: a stable counting sort, no compares. */
+static int sort_status(struct entry **list, size_t n)
+{
+    size_t start[RANKS + 1] = {0};
+    struct entry *out = malloc(n * sizeof(*out));
+    if (!out)
+        return MON_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        start[(*list)[i].rank + 1]++;
+    for (int k = 0; k < RANKS; k++)
+        start[k + 1] += start[k];
+    for (size_t i = 0; i < n; i++)
+        out[start[(*list)[i].rank]++] = (*list)[i];
+    free(*list);
+    *list = out;
     return MON_OK;
 }
 
@@ -382,13 +428,13 @@ int agg_state_list_json(struct agg_state *st, const struct agg_list_query *q, in
     }
     if ((r = collect(st, q, &list, &n)) < 0)
         return r;
+    /* Collected in id or name order already; status and the figures sort from there. */
     if (n < 2) /* nothing to sort (and qsort must not get NULL) */
         ;
-    else if (q->sort == AGG_SORT_NAME)
-        qsort(list, n, sizeof(*list), cmp_name);
-    else if (q->sort == AGG_SORT_STATUS)
-        qsort(list, n, sizeof(*list), cmp_status);
-    else if (q->sort == AGG_SORT_CPU || q->sort == AGG_SORT_GPU)
+    else if (q->sort == AGG_SORT_STATUS && (r = sort_status(&list, n)) < 0) {
+        free(list);
+        return r;
+    } else if (q->sort == AGG_SORT_CPU || q->sort == AGG_SORT_GPU)
         qsort(list, n, sizeof(*list), cmp_num);
     from = q->offset < n ? q->offset : n;
     to = q->limit && q->limit < n - from ? from + q->limit : n;

@@ -59,6 +59,7 @@ struct agg_state_rec {
     uint64_t polls_ok;
     int64_t status_bucket; /* bucket of the last service_status rows, -1 none */
     size_t failing_pos;    /* index in agg_state.failing, or SIZE_MAX */
+    uint32_t name_pos;     /* index in agg_state.by_name while that is current */
     struct agg_ring ring;
     struct agg_state_unit *units;
     size_t n_units;
@@ -78,6 +79,13 @@ struct agg_state {
     struct agg_state_rec **failing;
     size_t n_failing, cap_failing;
     size_t counts[AGG_STATUS_COUNT];
+    /* Every record in the list's name order (natural, ties by id: state_list.c), rebuilt by
+     * the next sorted list after names_dirty is set (a server added, changed or removed);
+     * names_gen counts the rebuilds. */
+    struct agg_state_rec **by_name;
+    size_t cap_by_name;
+    bool names_dirty;
+    uint64_t names_gen;
     struct agg_sample *scratch; /* agg_state_rec_sample's unpacked sample */
     unsigned char *pack_buf;    /* agg_state_keep_sample's squeeze buffer */
     size_t pack_cap;

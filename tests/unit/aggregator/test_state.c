@@ -455,6 +455,22 @@ static void test_list_query(void **state)
     q.sort = AGG_SORT_STATUS; /* offline, online (by name), disabled */
     list_ids(st, &q, ids, sizeof(ids), &matched);
     assert_string_equal(ids, "4,3,2,1,5");
+    /* The name order kept between requests follows a rename, an addition and a removal. */
+    s.enabled = true;
+    s.id = 2;
+    s.name = "srv-11";
+    agg_state_server_upsert(st, &s, T0_MONO);
+    s.id = 6;
+    s.name = "a";
+    agg_state_server_upsert(st, &s, T0_MONO);
+    q.sort = AGG_SORT_NAME;
+    list_ids(st, &q, ids, sizeof(ids), &matched);
+    assert_string_equal(ids, "6,5,3,4,1,2");
+    agg_state_server_remove(st, 6);
+    s.id = 2;
+    s.name = (char *)names[1];
+    agg_state_server_upsert(st, &s, T0_MONO);
+    q.sort = AGG_SORT_STATUS;
     q.status = AGG_STATUS_ONLINE;
     list_ids(st, &q, ids, sizeof(ids), &matched);
     assert_string_equal(ids, "3,2,1");
