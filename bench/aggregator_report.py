@@ -36,7 +36,8 @@ def report(rows, rss0, seconds):
               f"{r['rss_growth_kib_per_server_per_min']} KiB/server/min; overloaded seen: "
               f"{r['overloaded_seen']}; db pending {r['pending_writes']} dropped "
               f"{r['dropped_writes']}; GET /api/servers {r['servers_bytes']} B in "
-              f"{r['servers_get_ms']} ms, page {r['page_bytes']} B; {r['fleet_processes']} fleet "
+              f"{r['servers_get_ms']} ms, page {r['page_bytes']} B, overview refresh "
+              f"{r['overview_bytes']} B; {r['fleet_processes']} fleet "
               f"process(es): {r['fleet_requests']} requests on {r['fleet_connections']} "
               f"connections, {r['fleet_handshakes']} TLS handshakes ("
               f"{r['fleet_handshake_failures']} failed, at most "
@@ -53,6 +54,7 @@ def report(rows, rss0, seconds):
         keys = ("n", "tls", "reconnect", "cpu_pct", "cpu_us_per_poll", "completed", "expected", "failed", "late",
                 "in_window_pct", "online_end", "rss_kib_per_server", "rss_kib_per_server_full_ring",
                 "servers_p99_ms", "servers_page_p99_ms", "servers_bytes", "page_bytes",
+                "overview_bytes",
                 "fleet_cpu_pct", "kept_alive", "lag_max_ms", "overloaded_seen", "load_avg",
                 "fleet_connections", "fleet_handshakes", "all_online_s", "settled_s")
         print(json.dumps({k: (round(r[k], 2) if isinstance(r[k], float) else r[k]) for k in keys}))
@@ -87,6 +89,15 @@ def verdicts(rows):
               f"the end: CPU {r['cpu_pct']:.1f} %, {r['completed']}/{r['expected']} done, "
               f"{r['late']} late, {r['failed']} failed, in window {r['in_window_pct']} %, online "
               f"{r['online_end']} -> {verdict(ok and r['cpu_pct'] <= 100)}")
+    for r in rows:
+        print(f"fleet simulator at N={r['n']}: {r['fleet_cpu_pct']:.1f} % of its core (CPU 1, "
+              f"{r['fleet_processes']} process(es)) "
+              f"-> {'SATURATED' if r['fleet_cpu_pct'] >= 90 else 'not the limit'}")
+    for r in rows:
+        if r["n"] >= 1000:
+            print(f"target: the overview at N={r['n']} fetches kilobytes, not megabytes, per "
+                  f"refresh: {r['overview_bytes']} B (the whole list: {r['servers_bytes']} B) "
+                  f"-> {verdict(r['overview_bytes'] <= 256 * 1024)}")
     worst = max(rows, key=lambda r: r["rss_kib_per_server_full_ring"])
     print(f"target: <= 16 KiB RSS per server with the ring full: worst "
           f"{worst['rss_kib_per_server_full_ring']:.2f} KiB at N={worst['n']} "
