@@ -119,6 +119,8 @@ void agg_ring_done(struct agg_ring *r)
 /* Appends one point dt seconds after the newest. */
 static void append(struct agg_ring *r, int64_t dt, uint64_t bits)
 {
+    if (r->cap == 0)
+        return;
     if (r->len == r->cap) { /* drop the oldest: the next one's step says how much later */
         r->head = (uint16_t)((r->head + 1) % r->cap);
         r->len--;
