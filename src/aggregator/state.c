@@ -126,7 +126,7 @@ void agg_state_free(struct agg_state *st)
     free(st->recs);
     free(st->failing);
     free(st->by_name);
-    agg_sample_free(st->scratch);
+    free(st->unpack_buf);
     free(st->pack_buf);
     agg_idmap_clear(&st->by_id);
     pthread_mutex_destroy(&st->lock);

@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* agg_state_rec_sample lays the four entry arrays one after the other in one buffer. */
+_Static_assert(sizeof(struct agg_disk) % 8 == 0 && sizeof(struct agg_gpu) % 8 == 0 &&
+                   sizeof(struct agg_unit) % 8 == 0 && sizeof(struct agg_gpu_proc) % 8 == 0,
+               "entries keep the next array 8-byte aligned");
+
 #define RUN_MAX 255 /* a zero byte and a count byte stand for up to this many zero bytes */
 
 /* The entry arrays in packing order. */
@@ -85,18 +90,17 @@ void agg_state_drop_sample(struct agg_state_rec *r)
     r->packed_len = r->packed_cap = 0;
 }
 
-/* Lock held. Grows st's squeeze buffer to n bytes. */
-static int scratch_room(struct agg_state *st, size_t n)
+/* Lock held (buf is st's). Grows *buf to n bytes. */
+static int room(unsigned char **buf, size_t *cap, size_t n)
 {
     unsigned char *grown;
-    MON_ASSERT_LOCKED(&st->lock);
-    if (n <= st->pack_cap)
+    if (n <= *cap)
         return MON_OK;
-    grown = realloc(st->pack_buf, n);
+    grown = realloc(*buf, n);
     if (!grown)
         return MON_ENOMEM;
-    st->pack_buf = grown;
-    st->pack_cap = n;
+    *buf = grown;
+    *cap = n;
     return MON_OK;
 }
 
@@ -109,7 +113,7 @@ int agg_state_keep_sample(struct agg_state *st, struct agg_state_rec *r, const s
     parts_of(s, parts);
     for (int k = 0; k < 4; k++)
         total += parts[k].bytes;
-    if (total > UINT32_MAX / 2 || scratch_room(st, 2 * total + 1) < 0)
+    if (total > UINT32_MAX / 2 || room(&st->pack_buf, &st->pack_cap, 2 * total + 1) < 0)
         goto fail;
     for (int k = 0; k < 4; k++)
         len += squeeze(parts[k].p, parts[k].bytes, st->pack_buf + len);
@@ -144,57 +148,29 @@ fail:
     return MON_ENOMEM;
 }
 
-/* arr with room for n entries of size bytes in *cap (grown); NULL without memory. */
-static void *room(void *arr, size_t *cap, size_t n, size_t size)
-{
-    void *grown;
-    if (n <= *cap)
-        return arr;
-    grown = realloc(arr, n * size);
-    if (grown)
-        *cap = n;
-    return grown;
-}
-
 const struct agg_sample *agg_state_rec_sample(struct agg_state *st, const struct agg_state_rec *r)
 {
-    struct agg_sample *x = st->scratch;
+    struct agg_sample *x = &st->scratch;
     const unsigned char *in = r->packed, *end = r->packed + r->packed_len;
     struct part parts[4];
-    void *d, *g, *u, *p;
+    size_t total = 0, at = 0;
     MON_ASSERT_LOCKED(&st->lock);
     if (!r->sample)
         return NULL;
-    if (!x && agg_sample_new(&st->scratch) < 0)
+    *x = *r->sample;
+    parts_of(x, parts);
+    for (int k = 0; k < 4; k++)
+        total += parts[k].bytes;
+    if (room(&st->unpack_buf, &st->unpack_cap, total) < 0)
         return NULL;
-    x = st->scratch;
-    d = room(x->disks, &x->cap_disks, r->sample->n_disks, sizeof(*x->disks));
-    x->disks = d ? d : x->disks;
-    g = room(x->gpus, &x->cap_gpus, r->sample->n_gpus, sizeof(*x->gpus));
-    x->gpus = g ? g : x->gpus;
-    u = room(x->units, &x->cap_units, r->sample->n_units, sizeof(*x->units));
-    x->units = u ? u : x->units;
-    p = room(x->procs, &x->cap_procs, r->sample->n_procs, sizeof(*x->procs));
-    x->procs = p ? p : x->procs;
-    if ((r->sample->n_disks && !d) || (r->sample->n_gpus && !g) || (r->sample->n_units && !u) ||
-        (r->sample->n_procs && !p))
-        return NULL;
-    d = x->disks;
-    g = x->gpus;
-    u = x->units;
-    p = x->procs;
-    {
-        size_t cd = x->cap_disks, cg = x->cap_gpus, cu = x->cap_units, cp = x->cap_procs;
-        *x = *r->sample;
-        x->disks = d;
-        x->gpus = g;
-        x->units = u;
-        x->procs = p;
-        x->cap_disks = cd;
-        x->cap_gpus = cg;
-        x->cap_units = cu;
-        x->cap_procs = cp;
-    }
+    /* The four arrays one after the other in one buffer (sizes asserted above). */
+    x->disks = x->n_disks ? (void *)(st->unpack_buf + at) : NULL;
+    at += parts[0].bytes;
+    x->gpus = x->n_gpus ? (void *)(st->unpack_buf + at) : NULL;
+    at += parts[1].bytes;
+    x->units = x->n_units ? (void *)(st->unpack_buf + at) : NULL;
+    at += parts[2].bytes;
+    x->procs = x->n_procs ? (void *)(st->unpack_buf + at) : NULL;
     parts_of(x, parts);
     for (int k = 0; k < 4; k++)
         if (parts[k].bytes && !expand(&in, end, parts[k].p, parts[k].bytes))

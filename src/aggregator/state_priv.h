@@ -10,6 +10,7 @@
 
 #include "aggregator/idmap.h"
 #include "aggregator/ring.h"
+#include "aggregator/sample.h"
 #include "aggregator/state.h"
 #include "aggregator/metric.h"
 
@@ -86,8 +87,10 @@ struct agg_state {
     size_t cap_by_name;
     bool names_dirty;
     uint64_t names_gen;
-    struct agg_sample *scratch; /* agg_state_rec_sample's unpacked sample */
-    unsigned char *pack_buf;    /* agg_state_keep_sample's squeeze buffer */
+    struct agg_sample scratch; /* agg_state_rec_sample's sample, its entries in unpack_buf */
+    unsigned char *unpack_buf;
+    size_t unpack_cap;
+    unsigned char *pack_buf; /* agg_state_keep_sample's squeeze buffer */
     size_t pack_cap;
 };
 
