@@ -127,7 +127,8 @@ int agg_state_keep_sample(struct agg_state *st, struct agg_state_rec *r, const s
     }
     if (!r->sample && agg_sample_new(&r->sample) < 0)
         goto fail;
-    memcpy(r->packed, st->pack_buf, len);
+    if (len) /* (a sample without entries may have no packed room at all) */
+        memcpy(r->packed, st->pack_buf, len);
     r->packed_len = (uint32_t)len;
     *r->sample = *s;
     r->sample->disks = NULL;
@@ -151,7 +152,7 @@ fail:
 const struct agg_sample *agg_state_rec_sample(struct agg_state *st, const struct agg_state_rec *r)
 {
     struct agg_sample *x = &st->scratch;
-    const unsigned char *in = r->packed, *end = r->packed + r->packed_len;
+    const unsigned char *in = r->packed, *end = in ? in + r->packed_len : in;
     struct part parts[4];
     size_t total = 0, at = 0;
     MON_ASSERT_LOCKED(&st->lock);
