@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 /* The schema version every backend's migration list reaches. */
-#define AGG_STORE_SCHEMA_VERSION 5
+#define AGG_STORE_SCHEMA_VERSION 6
 
 #define AGG_STORE_ERR_LEN 512
 

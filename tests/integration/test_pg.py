@@ -169,7 +169,7 @@ class CommandLineTest(Fixture):
         rc, out, err = run(g, "--check-db")
         self.assertEqual(rc, 0, out + err)
         for want in (f"database: {g.db}", "integrity: ok", "server: PostgreSQL 15",
-                     "monthly partitions: 18", "schema version: 5", "rows servers: 1",
+                     "monthly partitions: 18", "schema version: 6", "rows servers: 1",
                      "rows events: 1", "rows seed_imports: 1"):
             self.assertIn(want, out)
         dump = os.path.join(g.dir, "x.dump")

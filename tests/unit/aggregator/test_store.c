@@ -196,6 +196,92 @@ static void test_migration_to_tls_keeps_plain_http(void **state)
     agg_server_list_free(list, n);
 }
 
+/* Turns the version-6 usage tables back into version 5's: on SQLite rowid tables (each
+ * rebuilt from its own CREATE statement without WITHOUT ROWID), on PostgreSQL the daily
+ * tables' default fillfactor. */
+static void usage_tables_to_version_5(const char *path)
+{
+    static const char *const tables[] = {"gpu_usage_hourly", "gpu_usage_daily",
+                                         "gpu_usage_user_hourly", "gpu_usage_user_daily"};
+    char sql[1024], create[768];
+    if (is_pg(path)) {
+        raw_exec(path, "ALTER TABLE gpu_usage_daily RESET (fillfactor);"
+                       "ALTER TABLE gpu_usage_user_daily RESET (fillfactor)");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT replace(sql, ') WITHOUT ROWID', ')') FROM sqlite_master WHERE name = '%s'",
+                 tables[i]);
+        raw_text(path, sql, create, sizeof(create));
+        snprintf(sql, sizeof(sql),
+                 "ALTER TABLE %s RENAME TO old; %s; INSERT INTO %s SELECT * FROM old; "
+                 "DROP TABLE old",
+                 tables[i], create, tables[i]);
+        raw_exec(path, sql);
+    }
+    raw_exec(path, "CREATE INDEX gpu_usage_hourly_server ON gpu_usage_hourly(server_id, ts)");
+    assert_int_equal(raw_count(path, "sqlite_master", "sql LIKE '%WITHOUT ROWID%'"), 0);
+}
+
+/* A version-5 database (before the usage tables' new layout) migrates in place: the rows and
+ * the sums read from them stay, and checkpoints keep moving the hours and days. */
+static void test_migration_from_version_5_keeps_usage(void **state)
+{
+    struct fx *f = *state;
+    const int64_t t0 = 1767225600LL; /* 2026-01-01T00:00:00Z */
+    struct agg_usage_row rows[3], *before = NULL, *after = NULL;
+    size_t n_before = 0, n_after = 0;
+    int64_t id = add_server(f->st, "gpu-a");
+    char why[256];
+
+    for (int i = 0; i < 3; i++) {
+        rows[i] = (struct agg_usage_row){.ts = t0 + i * 7200,
+                                         .server_id = id,
+                                         .gpu_seconds = 1000.0 + i,
+                                         .busy_gpu_seconds = 500,
+                                         .mem_mb_seconds = 1e6,
+                                         .max_gpus = 1 + i,
+                                         .processes = 2,
+                                         .first_seen = t0 + i * 7200 + 5,
+                                         .last_seen = t0 + i * 7200 + 3595};
+        snprintf(rows[i].server_name, sizeof(rows[i].server_name), "gpu-a");
+        snprintf(rows[i].user, sizeof(rows[i].user), "%s", i == 2 ? "bob" : "alice");
+    }
+    assert_int_equal(agg_store_usage_upsert(f->st, rows, 3), MON_OK);
+    assert_int_equal(
+        agg_store_usage_query(f->st, t0, t0 + 86400, 0, NULL, true, &before, &n_before), MON_OK);
+    agg_store_close(f->st);
+    f->st = NULL;
+    usage_tables_to_version_5(f->path);
+    raw_set_version(f->path, 5);
+    assert_int_equal(agg_store_open(f->path, 1000, &f->st, why, sizeof(why)), MON_OK);
+    assert_int_equal(raw_version(f->path), agg_store_schema_version());
+    if (is_pg(f->path))
+        assert_int_equal(raw_count(f->path, "pg_class",
+                                   "relname IN ('gpu_usage_daily', 'gpu_usage_user_daily') AND "
+                                   "'fillfactor=70' = ANY (reloptions)"),
+                         2);
+    else
+        assert_int_equal(raw_count(f->path, "sqlite_master", "sql LIKE '%WITHOUT ROWID%'"), 4);
+    assert_int_equal(raw_count(f->path, "gpu_usage_hourly", NULL), 3);
+    assert_int_equal(agg_store_usage_query(f->st, t0, t0 + 86400, 0, NULL, true, &after, &n_after),
+                     MON_OK);
+    assert_int_equal(n_after, 2);
+    assert_int_equal(n_before, n_after);
+    assert_memory_equal(before, after, n_after * sizeof(*after));
+    free(after);
+    /* A checkpoint of the first hour again replaces it, in the hour and its day. */
+    rows[0].gpu_seconds = 3000;
+    assert_int_equal(agg_store_usage_upsert(f->st, rows, 1), MON_OK);
+    assert_int_equal(
+        agg_store_usage_query(f->st, t0, t0 + 86400, 0, "alice", true, &after, &n_after), MON_OK);
+    assert_int_equal(n_after, 1);
+    assert_true(after[0].gpu_seconds == 3000 + 1001);
+    free(after);
+    free(before);
+}
+
 /* ---- servers ---- */
 
 static void test_server_crud(void **state)
@@ -480,6 +566,8 @@ static void test_pg_busy_then_released(void **state)
         cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup_fn, teardown),        \
         cmocka_unit_test_setup_teardown(test_migration_from_version_2, setup_fn, teardown),        \
         cmocka_unit_test_setup_teardown(test_migration_to_tls_keeps_plain_http, setup_fn,          \
+                                        teardown),                                                 \
+        cmocka_unit_test_setup_teardown(test_migration_from_version_5_keeps_usage, setup_fn,       \
                                         teardown),                                                 \
         cmocka_unit_test_setup_teardown(test_server_crud, setup_fn, teardown),                     \
         cmocka_unit_test_setup_teardown(test_delete_cascades_keeps_events, setup_fn, teardown)
