@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CSV_MAX_BYTES  (64u * 1024 * 1024)
-#define JSON_MAX_BYTES (256u * 1024 * 1024)
+#define CSV_MAX_BYTES   (64u * 1024 * 1024)
+#define JSON_MAX_BYTES  (256u * 1024 * 1024)
+#define JSON_LINE_BYTES 320u /* room reserved per line of the JSON report */
+#define CSV_LINE_BYTES  128u
 
 static int time_param(const char *name, const char *v, int64_t dflt, int64_t *ret, char *why,
                       size_t why_len)
@@ -216,9 +218,12 @@ int agg_usage_report_build(const struct agg_usage_params *p, const struct agg_us
         all[k++] = (struct tagged){&stored[i], false};
     for (size_t i = 0; i < n_current; i++)
         all[k++] = (struct tagged){&current[i], true};
+    /* Grouped by user only, a user's rows made adjacent; by server, or by user and server, a
+     * server's: the stored rows come in that order already (agg_store_usage_query), so that
+     * the sort of 5,000 lines is one merge pass with the current hour's rows. */
     if (n)
         qsort(all, n, sizeof(*all),
-              (p->group & AGG_USAGE_BY_USER) ? cmp_user_first : cmp_server_first);
+              p->group == AGG_USAGE_BY_USER ? cmp_user_first : cmp_server_first);
     r.total.first_seen = r.total.last_seen = -1;
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || !same_group(all[i - 1].row, all[i].row, p->group))
@@ -270,19 +275,51 @@ static double gb_hours(double mb_seconds)
     return mb_seconds / 1024.0 / 3600.0;
 }
 
-/* The figures of a line or of the total, as "key":value pairs after a first key. */
-static int put_figures(struct mon_buf *b, bool *first, const struct agg_usage_row *s)
+/* Room for a body of n lines of about per_line bytes, in one allocation (growing by doubling
+ * copied the body and touched fresh pages several times); a short estimate only costs a
+ * reallocation. At most half the cap is reserved. */
+static int reserve_lines(struct mon_buf *b, size_t n, size_t per_line, size_t max)
 {
-    int r = mon_jtext_key(b, first, "gpu_hours");
+    size_t want = n < max / 2 / per_line ? n * per_line : max / 2;
+    return mon_buf_reserve(b, 512 + want);
+}
+
+/* Appends the literal text lit (its length known at compile time). */
+#define PUT(b, lit) mon_buf_append((b), (lit), sizeof(lit) - 1)
+
+/* A time as a JSON string, or null before the first sighting (as mon_jtext_time). */
+static int put_time(struct mon_buf *b, int64_t t)
+{
+    char iso[MON_ISO8601_LEN + 2];
+    size_t len;
+    if (t < 0 || mon_format_iso8601(t, iso + 1, sizeof(iso) - 2) < 0)
+        return PUT(b, "null");
+    iso[0] = '"';
+    len = strlen(iso); /* the opening quote and the 20 characters */
+    iso[len] = '"';
+    return mon_buf_append(b, iso, len + 1);
+}
+
+/* The figures of a line or of the total: "gpu_hours":...,"gpu_mem_gb_hours":... (the keys
+ * written as literals: mon_jtext_key escaped each of them, 13 times per line). */
+static int put_figures(struct mon_buf *b, const struct agg_usage_row *s)
+{
+    int r = PUT(b, "\"gpu_hours\":");
     if (r >= 0)
         r = mon_jtext_fixed(b, true, hours(s->gpu_seconds), 4);
-    if (r >= 0 && (r = mon_jtext_key(b, first, "busy_gpu_hours")) >= 0)
+    if (r >= 0)
+        r = PUT(b, ",\"busy_gpu_hours\":");
+    if (r >= 0)
         r = mon_jtext_fixed(b, true, hours(s->busy_gpu_seconds), 4);
-    if (r >= 0 && (r = mon_jtext_key(b, first, "efficiency_pct")) >= 0)
+    if (r >= 0)
+        r = PUT(b, ",\"efficiency_pct\":");
+    if (r >= 0)
         r = mon_jtext_fixed(b, s->gpu_seconds > 0,
                             s->gpu_seconds > 0 ? 100.0 * s->busy_gpu_seconds / s->gpu_seconds : 0,
                             1);
-    if (r >= 0 && (r = mon_jtext_key(b, first, "gpu_mem_gb_hours")) >= 0)
+    if (r >= 0)
+        r = PUT(b, ",\"gpu_mem_gb_hours\":");
+    if (r >= 0)
         r = mon_jtext_fixed(b, true, gb_hours(s->mem_mb_seconds), 4);
     return r;
 }
@@ -290,33 +327,43 @@ static int put_figures(struct mon_buf *b, bool *first, const struct agg_usage_ro
 static int put_line(struct mon_buf *b, const struct agg_usage_report *rep,
                     const struct agg_usage_line *l)
 {
-    bool f = true;
-    int r = mon_buf_puts(b, "{");
-    if (r >= 0 && (r = mon_jtext_key(b, &f, "user")) >= 0)
-        r = (rep->group & AGG_USAGE_BY_USER) ? mon_jtext_str(b, l->sum.user)
-                                             : mon_buf_puts(b, "null");
+    int r = PUT(b, "{\"user\":");
+    if (r >= 0)
+        r = (rep->group & AGG_USAGE_BY_USER) ? mon_jtext_str(b, l->sum.user) : PUT(b, "null");
     if (r >= 0 && (rep->group & AGG_USAGE_BY_SERVER)) {
-        if ((r = mon_jtext_key(b, &f, "server_id")) >= 0)
+        r = PUT(b, ",\"server_id\":");
+        if (r >= 0)
             r = mon_jtext_i64(b, l->sum.server_id);
-        if (r >= 0 && (r = mon_jtext_key(b, &f, "server_name")) >= 0)
+        if (r >= 0)
+            r = PUT(b, ",\"server_name\":");
+        if (r >= 0)
             r = mon_jtext_str(b, l->sum.server_name);
-        if (r >= 0 && (r = mon_jtext_key(b, &f, "server_deleted")) >= 0)
-            r = mon_buf_puts(b, l->deleted ? "true" : "false");
+        if (r >= 0)
+            r = l->deleted ? PUT(b, ",\"server_deleted\":true,")
+                           : PUT(b, ",\"server_deleted\":false,");
     } else if (r >= 0) {
-        r = mon_buf_puts(b, ",\"server_id\":null,\"server_name\":null");
+        r = PUT(b, ",\"server_id\":null,\"server_name\":null,");
     }
     if (r >= 0)
-        r = put_figures(b, &f, &l->sum);
-    if (r >= 0 && (r = mon_jtext_key(b, &f, "max_gpus")) >= 0)
+        r = put_figures(b, &l->sum);
+    if (r >= 0)
+        r = PUT(b, ",\"max_gpus\":");
+    if (r >= 0)
         r = mon_jtext_i64(b, l->sum.max_gpus);
-    if (r >= 0 && (r = mon_jtext_key(b, &f, "processes")) >= 0)
+    if (r >= 0)
+        r = PUT(b, ",\"processes\":");
+    if (r >= 0)
         r = mon_jtext_i64(b, l->sum.processes);
-    if (r >= 0 && (r = mon_jtext_key(b, &f, "first_seen")) >= 0)
-        r = mon_jtext_time(b, l->sum.first_seen);
-    if (r >= 0 && (r = mon_jtext_key(b, &f, "last_seen")) >= 0)
-        r = mon_jtext_time(b, l->sum.last_seen);
-    if (r >= 0 && (r = mon_jtext_key(b, &f, "partial")) >= 0)
-        r = mon_buf_puts(b, l->partial ? "true}" : "false}");
+    if (r >= 0)
+        r = PUT(b, ",\"first_seen\":");
+    if (r >= 0)
+        r = put_time(b, l->sum.first_seen);
+    if (r >= 0)
+        r = PUT(b, ",\"last_seen\":");
+    if (r >= 0)
+        r = put_time(b, l->sum.last_seen);
+    if (r >= 0)
+        r = l->partial ? PUT(b, ",\"partial\":true}") : PUT(b, ",\"partial\":false}");
     return r;
 }
 
@@ -329,7 +376,9 @@ int agg_usage_report_json(const struct agg_usage_report *r, char **ret, size_t *
     int rc;
 
     mon_buf_init(&b, JSON_MAX_BYTES);
-    rc = mon_buf_puts(&b, "{");
+    rc = reserve_lines(&b, r->n, JSON_LINE_BYTES, JSON_MAX_BYTES);
+    if (rc >= 0)
+        rc = mon_buf_puts(&b, "{");
     if (rc >= 0 && (rc = mon_jtext_key(&b, &f, "from")) >= 0)
         rc = mon_jtext_time(&b, r->from);
     if (rc >= 0 && (rc = mon_jtext_key(&b, &f, "to")) >= 0)
@@ -346,11 +395,10 @@ int agg_usage_report_json(const struct agg_usage_report *r, char **ret, size_t *
         if (rc >= 0)
             rc = put_line(&b, r, &r->lines[i]);
     }
-    f = true;
     if (rc >= 0)
         rc = mon_buf_puts(&b, "],\"total\":{");
     if (rc >= 0)
-        rc = put_figures(&b, &f, &r->total);
+        rc = put_figures(&b, &r->total);
     if (rc >= 0)
         rc = mon_buf_puts(&b, "}}");
     if (rc < 0) {
@@ -372,12 +420,15 @@ static int csv_text(struct mon_buf *b, const char *text)
 {
     bool formula = strchr("=+-@\t\r", text[0]) != NULL && text[0] != '\0';
     bool quote = formula || strpbrk(text, ",\"\r\n") != NULL;
-    int r = quote ? mon_buf_puts(b, "\"") : MON_OK;
+    int r;
+    if (!quote)
+        return mon_buf_puts(b, text);
+    r = mon_buf_puts(b, "\"");
     if (r >= 0 && formula)
         r = mon_buf_puts(b, "'");
     for (const char *p = text; r >= 0 && *p; p++)
         r = *p == '"' ? mon_buf_puts(b, "\"\"") : mon_buf_append(b, p, 1);
-    if (r >= 0 && quote)
+    if (r >= 0)
         r = mon_buf_puts(b, "\"");
     return r;
 }
@@ -454,7 +505,10 @@ int agg_usage_report_csv(const struct agg_usage_report *r, char **ret, size_t *r
     int rc;
 
     mon_buf_init(&b, CSV_MAX_BYTES);
-    rc = mon_buf_puts(&b, "\xef\xbb\xbf"
+    rc = reserve_lines(&b, r->n, CSV_LINE_BYTES, CSV_MAX_BYTES);
+    if (rc >= 0)
+        rc = mon_buf_puts(&b,
+                          "\xef\xbb\xbf"
                           "user,server_id,server_name,gpu_hours,busy_gpu_hours,efficiency_pct,"
                           "gpu_mem_gb_hours,max_gpus,processes,first_seen,last_seen,partial\r\n");
     for (size_t i = 0; rc >= 0 && i < r->n; i++) {

@@ -55,6 +55,11 @@ static int buf_reserve(struct mon_buf *b, size_t extra)
     return MON_OK;
 }
 
+int mon_buf_reserve(struct mon_buf *b, size_t n)
+{
+    return buf_reserve(b, n);
+}
+
 int mon_buf_append(struct mon_buf *b, const void *p, size_t n)
 {
     int r = buf_reserve(b, n);

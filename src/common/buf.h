@@ -25,6 +25,10 @@ void mon_buf_done(struct mon_buf *b);
 /* Empties the buffer, keeping its storage. */
 void mon_buf_reset(struct mon_buf *b);
 
+/* Makes room for n more bytes without appending (one allocation for a body whose size is
+ * known roughly in advance). Returns MON_OK, MON_ETOOBIG past the cap or MON_ENOMEM. */
+int mon_buf_reserve(struct mon_buf *b, size_t n);
+
 /* Appends n bytes. Returns MON_OK, MON_ETOOBIG past the cap (buffer unchanged) or MON_ENOMEM. */
 int mon_buf_append(struct mon_buf *b, const void *p, size_t n);
 

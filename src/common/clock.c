@@ -109,6 +109,15 @@ int64_t mon_utc_month_start(int64_t utc_s, int months, int *ret_year, int *ret_m
     return days_from_civil(y, m, 1) * 86400;
 }
 
+/* v as n decimal digits, zero-padded, at p. */
+static void put_digits(char *p, int n, unsigned v)
+{
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 int mon_format_iso8601(int64_t utc_s, char *buf, size_t size)
 {
     int64_t days = utc_s / 86400, rem = utc_s % 86400, y;
@@ -120,8 +129,20 @@ int mon_format_iso8601(int64_t utc_s, char *buf, size_t size)
     civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999 || size < 21)
         return MON_ERANGE;
-    snprintf(buf, size, "%04d-%02u-%02uT%02d:%02d:%02dZ", (int)y, m, d, (int)(rem / 3600),
-             (int)(rem / 60 % 60), (int)(rem % 60));
+    /* Digit by digit: snprintf cost most of a 5,000-line usage report's time stamps. */
+    put_digits(buf, 4, (unsigned)y);
+    buf[4] = '-';
+    put_digits(buf + 5, 2, m);
+    buf[7] = '-';
+    put_digits(buf + 8, 2, d);
+    buf[10] = 'T';
+    put_digits(buf + 11, 2, (unsigned)(rem / 3600));
+    buf[13] = ':';
+    put_digits(buf + 14, 2, (unsigned)(rem / 60 % 60));
+    buf[16] = ':';
+    put_digits(buf + 17, 2, (unsigned)(rem % 60));
+    buf[19] = 'Z';
+    buf[20] = '\0';
     return MON_OK;
 }
 
