@@ -217,6 +217,9 @@ void agg_store_event_text_removed(char *buf, size_t size, const char *name);
 /* The whole UTC days inside the hours [from, to): [*ret_d0, *ret_d1), empty (both = to) when
  * none. The part of a usage query read from gpu_usage_daily. */
 void agg_store_usage_days(int64_t from, int64_t to, int64_t *ret_d0, int64_t *ret_d1);
+/* Orders usage rows by server_id, then user in byte order (PostgreSQL's COLLATE "C"): the
+ * order agg_store_usage_query returns, sorted here rather than by the database. */
+void agg_store_usage_sort(struct agg_usage_row *rows, size_t n);
 
 /* Grows *arr (of elem-sized items) so that it holds at least need items; records "out of
  * memory" on failure. MON_OK or MON_ENOMEM. */

@@ -131,6 +131,8 @@ static int query_once(struct agg_store *st, int64_t from, int64_t to, int64_t se
     agg_pg_param_text(&p, user);
     r = read_rows(st, per_server ? P_USAGE_QUERY : P_USAGE_QUERY_USERS, &p,
                   sizeof(struct agg_usage_row), usage_from_row, &list, ret_n);
+    if (r == MON_OK && per_server)
+        agg_store_usage_sort(list, *ret_n);
     if (r == MON_OK)
         *ret = list;
     return r;

@@ -291,14 +291,6 @@ static int range_add(struct agg_store *st, enum agg_sqlite_stmt id, int64_t from
     return r;
 }
 
-static int cmp_server_user(const void *x, const void *y)
-{
-    const struct agg_usage_row *a = x, *b = y;
-    if (a->server_id != b->server_id)
-        return a->server_id < b->server_id ? -1 : 1;
-    return strcmp(a->user, b->user);
-}
-
 static int query_per_server(struct agg_store *st, int64_t from, int64_t to, int64_t server_id,
                             const char *user, struct agg_usage_row **ret, size_t *ret_n)
 {
@@ -317,7 +309,7 @@ static int query_per_server(struct agg_store *st, int64_t from, int64_t to, int6
         return r;
     }
     if (u.n)
-        qsort(u.rows, u.n, sizeof(*u.rows), cmp_server_user);
+        agg_store_usage_sort(u.rows, u.n);
     else {
         free(u.rows);
         u.rows = NULL;

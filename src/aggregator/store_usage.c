@@ -6,6 +6,7 @@
 
 #include "common/err.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int usage_arg_error(struct agg_store *st, const char *what)
@@ -30,6 +31,20 @@ void agg_store_usage_days(int64_t from, int64_t to, int64_t *ret_d0, int64_t *re
         d0 = d1 = to;
     *ret_d0 = d0;
     *ret_d1 = d1;
+}
+
+static int cmp_server_user(const void *x, const void *y)
+{
+    const struct agg_usage_row *a = x, *b = y;
+    if (a->server_id != b->server_id)
+        return a->server_id < b->server_id ? -1 : 1;
+    return strcmp(a->user, b->user);
+}
+
+void agg_store_usage_sort(struct agg_usage_row *rows, size_t n)
+{
+    if (n > 1)
+        qsort(rows, n, sizeof(*rows), cmp_server_user);
 }
 
 int agg_store_usage_upsert(struct agg_store *st, const struct agg_usage_row *rows, size_t n)
