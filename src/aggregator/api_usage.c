@@ -149,6 +149,9 @@ void agg_api_usage_report(struct agg_engine *e, struct agg_store *st, struct mon
     if (agg_usage_report_build(&p, in.stored, in.n_stored, in.current, in.n_current, names,
                                n_servers, in.partial, &rep) < 0)
         goto oom;
+    /* The report holds copies: its input goes before the body is written, so that the body
+     * takes the freed memory instead of ~1 MB of fresh pages (page faults). */
+    input_done(&in);
     if (csv) {
         char *body = NULL, disposition[128], f[MON_ISO8601_LEN] = "", t[MON_ISO8601_LEN] = "";
         size_t len = 0;
