@@ -172,7 +172,16 @@ struct usage_sums {
     size_t n, cap;
     uint32_t *slots; /* index into rows + 1; 0: empty */
     size_t n_slots;  /* a power of two, at least twice n */
+    uint32_t *next;  /* per row: the row (+ 1) that came after it the last time; 0: none */
+    uint32_t prev;   /* the row (+ 1) of the previous statement row; 0: none */
 };
+
+static bool key_is(const struct agg_usage_row *r, int64_t server_id, const unsigned char *user,
+                   size_t len)
+{
+    return r->server_id == server_id && strncmp(r->user, (const char *)user, len) == 0 &&
+           r->user[len] == '\0';
+}
 
 static uint64_t key_hash(int64_t server_id, const unsigned char *user, size_t len)
 {
@@ -204,38 +213,66 @@ static int sums_grow(struct usage_sums *u)
     return MON_OK;
 }
 
-/* The row of (server_id, user), added when new (sums zero, first/last seen -1); NULL when out
- * of memory. */
+/* The row of (server_id, user) in the hash table (len < AGG_USAGE_USER_MAX), added when new
+ * (sums zero, first/last seen -1); NULL when out of memory. */
 static struct agg_usage_row *sums_slot(struct usage_sums *u, int64_t server_id,
                                        const unsigned char *user, size_t len)
 {
     size_t at;
     struct agg_usage_row *r;
-    if (len >= AGG_USAGE_USER_MAX)
-        len = AGG_USAGE_USER_MAX - 1; /* as agg_sqlite_col_copy cuts it */
     if ((u->n + 1) * 2 > u->n_slots && sums_grow(u) < 0)
         return NULL;
     at = key_hash(server_id, user, len) & (u->n_slots - 1);
     for (; u->slots[at]; at = (at + 1) & (u->n_slots - 1)) {
         r = &u->rows[u->slots[at] - 1];
-        if (r->server_id == server_id && strncmp(r->user, (const char *)user, len) == 0 &&
-            r->user[len] == '\0')
+        if (key_is(r, server_id, user, len))
             return r;
     }
     if (u->n == u->cap) {
         size_t cap = u->cap ? u->cap * 2 : 256;
         struct agg_usage_row *grown = realloc(u->rows, cap * sizeof(*grown));
+        uint32_t *next;
         if (!grown)
             return NULL;
         u->rows = grown;
+        next = realloc(u->next, cap * sizeof(*next));
+        if (!next)
+            return NULL;
+        u->next = next;
         u->cap = cap;
     }
+    u->next[u->n] = 0;
     r = &u->rows[u->n];
     memset(r, 0, sizeof(*r));
     r->server_id = server_id;
     memcpy(r->user, user, len);
     r->first_seen = r->last_seen = -1;
     u->slots[at] = (uint32_t)++u->n;
+    return r;
+}
+
+/* The row of (server_id, user), as sums_slot. First the row that followed the previous one
+ * the last time: the hours of a day, and the days of a steady lab, repeat the same keys in the
+ * same order, which then cost one comparison instead of a hash lookup (~1/5 of the 30-day
+ * request went to the lookups, bench/usage). */
+static struct agg_usage_row *sums_find(struct usage_sums *u, int64_t server_id,
+                                       const unsigned char *user, size_t len)
+{
+    struct agg_usage_row *r;
+    uint32_t guess = u->prev ? u->next[u->prev - 1] : 0, at;
+    if (len >= AGG_USAGE_USER_MAX)
+        len = AGG_USAGE_USER_MAX - 1; /* as agg_sqlite_col_copy cuts it */
+    if (guess && key_is(&u->rows[guess - 1], server_id, user, len)) {
+        u->prev = guess;
+        return &u->rows[guess - 1];
+    }
+    r = sums_slot(u, server_id, user, len);
+    if (!r)
+        return NULL;
+    at = (uint32_t)(r - u->rows) + 1;
+    if (u->prev)
+        u->next[u->prev - 1] = at;
+    u->prev = at;
     return r;
 }
 
@@ -248,7 +285,7 @@ static int sums_add(struct agg_store *st, sqlite3_stmt *s, struct usage_sums *u)
         const unsigned char *user = sqlite3_column_text(s, 2);
         const unsigned char *name = sqlite3_column_text(s, 1);
         size_t len = (size_t)sqlite3_column_bytes(s, 2);
-        struct agg_usage_row *r = sums_slot(
+        struct agg_usage_row *r = sums_find(
             u, sqlite3_column_int64(s, 0), user ? user : (const unsigned char *)"", user ? len : 0);
         int64_t v;
         if (!r)
@@ -304,6 +341,7 @@ static int query_per_server(struct agg_store *st, int64_t from, int64_t to, int6
     if (r >= 0)
         r = range_add(st, S_USAGE_RANGE_HOURLY, d1 > from ? d1 : from, to, server_id, user, &u);
     free(u.slots);
+    free(u.next);
     if (r < 0) {
         free(u.rows);
         return r;
