@@ -12,6 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+double mon_round_int(double v)
+{
+    /* round() without libm (the portable agent's only use of it: linking libm costs about
+     * 0.3 MiB of resident pages). Below 2^52 the fraction v - trunc(v) is exact; from there on
+     * every double is an integer (and NaN or an infinity is returned as it is). */
+    int64_t i;
+    double frac;
+    if (!(fabs(v) < 4503599627370496.0))
+        return v;
+    i = (int64_t)v;
+    frac = v - (double)i;
+    if (frac >= 0.5)
+        i++;
+    else if (frac <= -0.5)
+        i--;
+    return copysign((double)i, v);
+}
+
 double mon_round(double v, int decimals)
 {
     /* Powers of ten by multiplication: exact up to 1e22, unlike some C libraries' pow()
@@ -19,7 +37,7 @@ double mon_round(double v, int decimals)
     double scale = 1.0, r;
     for (int i = 0; i < (decimals < 0 ? -decimals : decimals) && isfinite(scale); i++)
         scale *= 10.0;
-    r = decimals < 0 ? round(v / scale) * scale : round(v * scale) / scale;
+    r = decimals < 0 ? mon_round_int(v / scale) * scale : mon_round_int(v * scale) / scale;
     if (!isfinite(r)) /* v * scale overflowed: v is too large to have digits to round */
         return v;
     return r == 0.0 ? 0.0 : r; /* -0.001 rounds to 0, never to "-0" in JSON */

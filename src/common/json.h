@@ -43,6 +43,9 @@ int mon_json_get_string(const struct cJSON *obj, const char *name, size_t max_le
 int mon_json_parse_strict(const char *text, size_t len, struct cJSON **ret, char *why,
                           size_t why_len);
 
+/* v rounded to an integer, half away from zero, as C's round() (without libm). */
+double mon_round_int(double v);
+
 /* Rounds v to `decimals` decimal places (half away from zero). */
 double mon_round(double v, int decimals);
 

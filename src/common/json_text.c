@@ -137,7 +137,7 @@ int mon_jtext_fixed(struct mon_buf *b, bool present, double v, int decimals)
         return mon_buf_puts(b, "null");
     if (decimals < 0 || decimals > 4)
         return mon_jtext_num(b, present, v, decimals);
-    k = round(v * scales[decimals]); /* mon_round's numerator */
+    k = mon_round_int(v * scales[decimals]); /* mon_round's numerator */
     if (!(fabs(k) < 1e15))
         return mon_jtext_num(b, present, v, decimals);
     scale = (int64_t)scales[decimals];

@@ -44,6 +44,41 @@ static void test_round(void **state)
     assert_true(isnan(mon_round(NAN, 1)));
 }
 
+/* mon_round_int is C's round() without libm: the same result over the awkward cases. */
+static void test_round_int(void **state)
+{
+    static const double cases[] = {0.0,
+                                   -0.0,
+                                   0.3,
+                                   -0.3,
+                                   0.5,
+                                   -0.5,
+                                   1.5,
+                                   -1.5,
+                                   2.5,
+                                   -2.5,
+                                   2.4999,
+                                   -2.4999,
+                                   0.49999999999999994,
+                                   -0.49999999999999994,
+                                   4503599627370495.5,
+                                   -4503599627370495.5,
+                                   4503599627370497.0,
+                                   1e300,
+                                   -1e300,
+                                   123456.789,
+                                   -123456.789,
+                                   INFINITY,
+                                   -INFINITY};
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double want = round(cases[i]), got = mon_round_int(cases[i]);
+        assert_true(got == want);
+        assert_true(signbit(got) == signbit(want));
+    }
+    assert_true(isnan(mon_round_int(NAN)));
+}
+
 static void test_add_rounded(void **state)
 {
     cJSON *obj = cJSON_CreateObject();
@@ -218,10 +253,15 @@ static void test_parse_strict(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round),      cmocka_unit_test(test_add_rounded),
-        cmocka_unit_test(test_add_opt),    cmocka_unit_test(test_add_time),
-        cmocka_unit_test(test_get_number), cmocka_unit_test(test_get_number_nonfinite),
-        cmocka_unit_test(test_get_string), cmocka_unit_test(test_parse_strict),
+        cmocka_unit_test(test_round),
+        cmocka_unit_test(test_round_int),
+        cmocka_unit_test(test_add_rounded),
+        cmocka_unit_test(test_add_opt),
+        cmocka_unit_test(test_add_time),
+        cmocka_unit_test(test_get_number),
+        cmocka_unit_test(test_get_number_nonfinite),
+        cmocka_unit_test(test_get_string),
+        cmocka_unit_test(test_parse_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
