@@ -24,6 +24,8 @@
 
 enum agent_check { AGENT_CHECK_OK = 0, AGENT_CHECK_DEGRADED, AGENT_CHECK_ERROR, AGENT_CHECK_OFF };
 
+/* The sampler copies only the entries in use (values_copy in sampler.c): keep the order of the
+ * fields (the fixed ones, disks, the GPU ones, gpus). */
 struct agent_values {
     int64_t ts_utc_s; /* when these values were sampled */
     bool has_cpu, has_mem, has_load, has_uptime;
@@ -57,7 +59,8 @@ bool agent_sampler_wait_ready(struct agent_sampler *s, int64_t timeout_ms);
 /* Applies a reloaded configuration's disk list (other settings need a restart). */
 void agent_sampler_set_disks(struct agent_sampler *s, char *const *disks, size_t n);
 
-/* Copies the latest values. Thread-safe; never blocks on I/O. */
+/* Copies the latest values (the disk and GPU entries past n_disks and n_gpus of out are not
+ * written). Thread-safe; never blocks on I/O. */
 void agent_sampler_values(struct agent_sampler *s, struct agent_values *out);
 
 /* Returns a malloc'd copy of the cached /v1/snapshot body without "services" (a JSON object
