@@ -172,6 +172,9 @@ void agg_agent_easy_tls(void *easy, const struct agg_agent_tls *tls)
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, ca ? 2L : 0L);
     curl_easy_setopt(easy, CURLOPT_CAINFO, ca ? tls->ca_file : NULL);
     curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, pin ? tls->pin : NULL);
+    /* Schannel (Windows) checks revocation on a verified chain and fails when no CRL or OCSP
+     * server is reachable, as on most LANs: only a revoked certificate is refused. */
+    curl_easy_setopt(easy, CURLOPT_SSL_OPTIONS, ca ? (long)CURLSSLOPT_REVOKE_BEST_EFFORT : 0L);
     /* The certificate itself, at each new connection: its dates, and its pin at first use. */
     curl_easy_setopt(easy, CURLOPT_CERTINFO, tls->on ? 1L : 0L);
     /* A first-use connection is not kept: the next poll (with the pin) opens its own, and the
@@ -229,11 +232,13 @@ int agg_agent_tls_check(void *easy, int64_t now_utc_s, char ret_pin[MON_TLS_PIN_
     return MON_OK;
 }
 
-/* Whether the detail names a plain-HTTP answer to the TLS ClientHello (OpenSSL, GnuTLS). */
+/* Whether the detail names a plain-HTTP answer to the TLS ClientHello (OpenSSL, GnuTLS,
+ * Schannel). */
 static bool plain_answer(const char *detail)
 {
     return strstr(detail, "wrong version number") || strstr(detail, "packet length too long") ||
-           strstr(detail, "unexpected TLS packet") || strstr(detail, "unexpected message");
+           strstr(detail, "unexpected TLS packet") || strstr(detail, "unexpected message") ||
+           strstr(detail, "SEC_E_INVALID_TOKEN");
 }
 
 int agg_agent_outcome(int curl_code, long http_status, const struct agg_agent_body *body, char *why,
@@ -247,7 +252,13 @@ int agg_agent_outcome(int curl_code, long http_status, const struct agg_agent_bo
         return MON_EPERM;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
-        snprintf(why, why_len, "certificate not trusted: %s", detail);
+        /* Schannel matches a CA-verified certificate's DNS names only, never an address. */
+        if (strstr(detail, "failed to match connection hostname"))
+            snprintf(why, why_len,
+                     "certificate not trusted: it does not name this host (with tls_ca_file, "
+                     "Windows matches only DNS names: add the server by its host name)");
+        else
+            snprintf(why, why_len, "certificate not trusted: %s", detail);
         return MON_EPERM;
     case CURLE_SSL_CONNECT_ERROR:
         if (plain_answer(detail))
