@@ -265,6 +265,8 @@ int agg_agent_outcome(int curl_code, long http_status, const struct agg_agent_bo
             snprintf(why, why_len,
                      "TLS handshake failed: the agent speaks plain HTTP (no tls: in its "
                      "config.yaml; or set tls off for this server)");
+        else if (strstr(detail, "failed to receive handshake")) /* Schannel: the peer closed */
+            snprintf(why, why_len, AGG_AGENT_TLS_CLOSED);
         else
             snprintf(why, why_len, "TLS handshake failed: %s", detail);
         return MON_EIO;

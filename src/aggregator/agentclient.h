@@ -18,6 +18,11 @@
 
 /* The last_error of a poll refused because the agent's key is not the pinned one. */
 #define AGG_AGENT_PIN_MISMATCH "certificate changed (pin mismatch)"
+/* Schannel's handshake ended by the agent closing the connection, as a plain-HTTP agent does
+ * after its 400 answer (under wine; Windows itself may name the plain answer). */
+#define AGG_AGENT_TLS_CLOSED                                                                       \
+    "TLS handshake failed: the agent closed the connection (does it speak plain HTTP? then "       \
+    "add tls: to its config.yaml or set tls off for this server)"
 
 /* A reply body being received, capped at buf.max bytes. */
 struct agg_agent_body {

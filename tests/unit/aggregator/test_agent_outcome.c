@@ -41,11 +41,17 @@ static void test_plain_agent_on_tls(void **state)
         assert_int_equal(outcome(CURLE_SSL_CONNECT_ERROR, details[i], why, sizeof(why)), MON_EIO);
         assert_string_equal(why, PLAIN_AGENT);
     }
+    /* Schannel when the agent closes the connection during the handshake. */
+    assert_int_equal(outcome(CURLE_SSL_CONNECT_ERROR,
+                             "schannel: failed to receive handshake, SSL/TLS connection failed",
+                             why, sizeof(why)),
+                     MON_EIO);
+    assert_string_equal(why, AGG_AGENT_TLS_CLOSED);
     /* Any other handshake failure keeps libcurl's words. */
     assert_int_equal(
-        outcome(CURLE_SSL_CONNECT_ERROR, "schannel: failed to receive handshake", why, sizeof(why)),
+        outcome(CURLE_SSL_CONNECT_ERROR, "schannel: SEC_E_ALGORITHM_MISMATCH", why, sizeof(why)),
         MON_EIO);
-    assert_string_equal(why, "TLS handshake failed: schannel: failed to receive handshake");
+    assert_string_equal(why, "TLS handshake failed: schannel: SEC_E_ALGORITHM_MISMATCH");
 }
 
 static void test_trust_failures(void **state)
