@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Windows tests of monitor-aggregator.exe under wine, run by scripts/windows-build after the
-unit tests: the .exe polls a native Linux monitor-agent on 127.0.0.1 (and starts again on its
-database after kill -9); the Windows service (--install-service, sc start/stop, log file,
+unit tests: the .exe polls a native Linux monitor-agent on 127.0.0.1 over TLS as a default install
+does (the key pinned at first contact, through Schannel; and starts again on its database after
+kill -9); a re-keyed agent is refused (pin mismatch), a plain agent is named as such, and the
+.exe's own HTTPS listener (libmicrohttpd with GnuTLS, a certificate from its --gen-cert) serves
+the dashboard and API and refuses plain HTTP; the Windows service (--install-service, sc start/stop, log file,
 reinstall, --uninstall-service) runs
 under wine's Service Control Manager; the zip from `make package-windows` holds what it should
 and runs from the unzipped folder with paths relative to the .exe.
@@ -22,13 +25,14 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from lanmon_testlib import Agent, LiveProc, free_port, http, wait_until  # noqa: E402
+from lanmon_testlib import Agent, LiveProc, free_port, http, scaled, wait_until  # noqa: E402
 
 EXE = os.environ.get("LANMON_WIN_EXE", "")
 ZIP = os.environ.get("LANMON_WIN_ZIP", "")
 WINE = shutil.which("wine") or "wine"
 SERVICE = "monitor-aggregator"
 ADMIN = "admin-token-0123456789"
+PIN_MISMATCH = "certificate changed (pin mismatch)"
 ZIP_FILES = {"monitor-aggregator.exe", "config.example.yaml", "install-service.ps1",
              "README-windows.txt", "nssm/service.json", "web/index.html"}
 
@@ -78,35 +82,51 @@ def read_text(path):
         return ""
 
 
-def write_config(folder, port, agent, extra=""):
-    """The aggregator's config with the plain-HTTP agent (tls: false: servers default to TLS,
-    which this Windows build, without GnuTLS, cannot speak; branch wintls adds it)."""
+def server_line(name, agent):
+    """A server entry as a default install writes it: no tls key (TLS, the key pinned at first
+    contact)."""
+    return (f'  - {{ name: "{name}", host: 127.0.0.1, agent_port: {agent.port}, '
+            f'token: "{agent.token}", services: [], enabled: true }}\n')
+
+
+def write_config(folder, port, agent, extra="", servers=None):
+    """The aggregator's config polling agent (or the (name, agent) pairs of servers)."""
     with open(os.path.join(folder, "config.yaml"), "w") as f:
         f.write(f'listen: "127.0.0.1:{port}"\n'
                 'database: "data/monitor.db"\n'
                 f'admin_token: "{ADMIN}"\n'
-                "poll: { interval: 1s, timeout: 500ms, max_response_bytes: 1048576 }\n"
+                "poll: { interval: 1s, timeout: 1s, max_response_bytes: 1048576 }\n"
                 "history: { retention_days: 30, bucket: 1h, checkpoint: 2s }\n"
                 f"{extra}"
                 "servers:\n"
-                f'  - {{ name: "linux-agent", host: 127.0.0.1, agent_port: {agent.port}, '
-                f'token: "{agent.token}", services: [], enabled: true, tls: false }}\n')
+                + "".join(server_line(n, a) for n, a in (servers or [("linux-agent", agent)])))
 
 
-def agent_online(port):
-    r = http("GET", f"http://127.0.0.1:{port}/api/servers", timeout=2)
-    if r.status != 200:
-        return False
-    servers = {s["name"]: s for s in r.json()}
-    s = servers.get("linux-agent")
-    return bool(s and s["online"] and s["latest"] and s["latest"]["cpu_pct"] == 25.0)
+def servers_by_name(base):
+    r = http("GET", f"{base}/api/servers", timeout=2)
+    return {s["name"]: s for s in r.json()} if r.status == 200 else {}
+
+
+def agent_online(port, pin=None, base=None, name="linux-agent"):
+    """The agent online with data, and (pin) its key pinned by the aggregator."""
+    s = servers_by_name(base or f"http://127.0.0.1:{port}").get(name)
+    return bool(s and s["online"] and s["latest"] and s["latest"]["cpu_pct"] == 25.0 and
+                (pin is None or (s["tls_state"] == "pinned" and s["tls_pin"] == pin)))
+
+
+def curl_pin_ok(url, pin):
+    """True when a fresh TLS connection to url presents the key of pin (native curl)."""
+    r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "--max-time", "5",
+                        "--pinnedpubkey", pin, url], capture_output=True, timeout=scaled(15))
+    return r.returncode == 0
 
 
 class WindowsAggregator(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.proc = LiveProc(busy_pct=25)
-        cls.agent = Agent(cls.proc.dir, gpus=0, extra={"gpu": "off"}).start()
+        # As installed: HTTPS only, with the key made at install time.
+        cls.agent = Agent(cls.proc.dir, gpus=0, extra={"gpu": "off"}, tls=True).start()
         # Wine ends its system processes (services.exe and the services it runs) when the
         # last ordinary wine process exits: keep one alive while the tests run.
         cls.keepalive = subprocess.Popen([WINE, "ping", "-n", "3600", "127.0.0.1"],
@@ -139,8 +159,8 @@ class WindowsAggregator(unittest.TestCase):
         with open(out_path, "wb") as log:
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_until(lambda: agent_online(port), timeout=40,
-                       what="the Linux agent online in the Windows aggregator's /api/servers")
+            wait_until(lambda: agent_online(port, self.agent.pin), timeout=40,
+                       what="the Linux agent online over TLS, its key pinned at first contact")
             # A crash (kill -9) leaves the database lock and the database usable: the next
             # start on the same database comes up at once. (A service crash is the same
             # process dying; wine's SCM does not notice it, so it is checked here.)
@@ -148,7 +168,8 @@ class WindowsAggregator(unittest.TestCase):
             p.wait(30)
             with open(out_path, "ab") as log:
                 p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-            wait_until(lambda: agent_online(port), timeout=40, what="online after the crash")
+            wait_until(lambda: agent_online(port, self.agent.pin), timeout=40,
+                       what="online after the crash, the pin kept")
             # Wine turns SIGINT into a console Ctrl-C: the aggregator stops cleanly.
             p.send_signal(signal.SIGINT)
             self.assertEqual(p.wait(30), 0)
@@ -162,6 +183,8 @@ class WindowsAggregator(unittest.TestCase):
         try:
             self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
             self.assertEqual(con.execute("SELECT count(*) FROM servers").fetchone()[0], 1)
+            self.assertEqual(con.execute("SELECT tls_pin FROM servers").fetchone()[0],
+                             self.agent.pin)
         finally:
             con.close()
 
@@ -265,9 +288,9 @@ class WindowsAggregator(unittest.TestCase):
             "servers: []",
             "servers:\n"
             f'  - {{ name: "linux-agent", host: 127.0.0.1, agent_port: {self.agent.port}, '
-            f'token: "{self.agent.token}", tls: false }}').replace("interval: 5s",
+            f'token: "{self.agent.token}" }}').replace("interval: 5s",
                                                                   "interval: 1s").replace(
-            "timeout: 2s", "timeout: 500ms")
+            "timeout: 2s", "timeout: 1s")
         with open(os.path.join(folder, "config.yaml"), "w") as f:
             f.write(text)
         exe = os.path.join(folder, "monitor-aggregator.exe")
@@ -291,7 +314,8 @@ class WindowsAggregator(unittest.TestCase):
         p = subprocess.Popen([WINE, exe], cwd="/", stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
-            wait_until(lambda: agent_online(port), timeout=40, what="agent online (package)")
+            wait_until(lambda: agent_online(port, self.agent.pin), timeout=40,
+                       what="agent online (package)")
             page = http("GET", f"http://127.0.0.1:{port}/", timeout=5)
             self.assertEqual(page.status, 200)
             self.assertIn(b"<html", page.body.lower())
@@ -303,6 +327,71 @@ class WindowsAggregator(unittest.TestCase):
         finally:
             if p.poll() is None:
                 p.kill()
+
+    def test_4_https_listener_pin_mismatch_and_plain_agent(self):
+        d = self.folder("tls")
+        port = free_port()
+        crt, key = os.path.join(d, "aggregator.crt"), os.path.join(d, "aggregator.key")
+        # The Windows .exe makes its own key and certificate (GnuTLS) and prints the pin.
+        p = wine(EXE, "--gen-cert", "--cert", win_path(crt), "--key", win_path(key), "--name",
+                 "127.0.0.1")
+        pin = p.stdout.strip().splitlines()[-1]
+        self.assertRegex(pin, r"^sha256//[A-Za-z0-9+/]{43}=$")
+        rekeyed = Agent(self.proc.dir, gpus=0, extra={"gpu": "off"}, tls=True,
+                        node_id="srv-rekeyed").start()
+        plain = Agent(self.proc.dir, gpus=0, extra={"gpu": "off"}, node_id="srv-plain").start()
+        write_config(d, port, None,
+                     # single quotes: YAML takes backslashes literally there
+                     extra=f"tls: {{ cert_file: '{win_path(crt)}', key_file: '{win_path(key)}' }}\n",
+                     servers=[("rekeyed", rekeyed), ("plain", plain)])
+        base = f"https://127.0.0.1:{port}"
+        out_path = os.path.join(d, "out.log")
+        with open(out_path, "wb") as log:
+            p = subprocess.Popen([WINE, EXE, "--config", win_path(os.path.join(d, "config.yaml"))],
+                                 stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: agent_online(port, rekeyed.pin, base, "rekeyed"), timeout=40,
+                       what="the TLS agent pinned at first contact, over the HTTPS listener")
+            # The dashboard and the API over HTTPS, with the key --gen-cert made.
+            page = http("GET", base + "/", timeout=5)
+            self.assertEqual(page.status, 200)
+            self.assertIn(b"<html", page.body.lower())
+            self.assertTrue(curl_pin_ok(base + "/api/health", pin))
+            # Plain HTTP to the HTTPS port: a clear refusal, not a hang.
+            r = http("GET", f"http://127.0.0.1:{port}/api/health", timeout=5)
+            self.assertEqual(r.status, 400)
+            self.assertIn("HTTPS only", r.json()["error"])
+            hdr = {"X-Admin-Token": ADMIN}
+            events = http("GET", base + "/api/events?limit=200", headers=hdr).json()["events"]
+            self.assertEqual([e["type"] for e in events].count("server_key_pinned"), 1)
+            # A plain agent polled over TLS: it answers 400 and closes, which wine's Schannel
+            # reports as the connection closed during the handshake.
+            wait_until(lambda: servers_by_name(base).get("plain", {}).get("last_error"),
+                       timeout=20, what="the plain agent's error")
+            self.assertEqual(servers_by_name(base)["plain"]["last_error"],
+                             "TLS handshake failed: the agent closed the connection (does it "
+                             "speak plain HTTP? then add tls: to its config.yaml or set tls off "
+                             "for this server)")
+
+            # The agent gets a new key: its data is refused, one event.
+            rekeyed.stop()
+            old_pin = rekeyed.pin
+            rekeyed.pin = rekeyed.gen_cert()
+            rekeyed.start()
+            wait_until(lambda: servers_by_name(base).get("rekeyed", {}).get("last_error") ==
+                       PIN_MISMATCH, timeout=30, what="the pin mismatch")
+            s = servers_by_name(base)["rekeyed"]
+            self.assertEqual(s["tls_state"], "key_changed")
+            self.assertEqual(s["tls_pin"], old_pin)
+            events = http("GET", base + "/api/events?limit=200", headers=hdr).json()["events"]
+            self.assertEqual([e["type"] for e in events].count("server_key_changed"), 1)
+            p.send_signal(signal.SIGINT)
+            self.assertEqual(p.wait(30), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+            rekeyed.close()
+            plain.close()
 
 
 if __name__ == "__main__":
