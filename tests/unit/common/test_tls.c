@@ -6,6 +6,7 @@
 #include "common/cfg.h"
 #include "common/err.h"
 #include "common/tls.h"
+#include "support/test_os.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -28,8 +27,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/lanmon-tls-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(test_make_temp_dir("lanmon-tls", f->dir, sizeof(f->dir)), 0);
     snprintf(f->cert, sizeof(f->cert), "%s/a.crt", f->dir);
     snprintf(f->key, sizeof(f->key), "%s/a.key", f->dir);
     snprintf(f->cert2, sizeof(f->cert2), "%s/b.crt", f->dir);
@@ -41,10 +39,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    const char *files[] = {f->cert, f->key, f->cert2, f->key2};
-    for (size_t i = 0; i < 4; i++)
-        unlink(files[i]);
-    rmdir(f->dir);
+    test_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -63,13 +58,12 @@ static void test_generate_load_pin(void **state)
     struct fx *f = *state;
     struct mon_tls_pair p = {0};
     char pin[MON_TLS_PIN_LEN], why[512];
-    struct stat st;
     time_t now = time(NULL);
 
     gen(f->cert, f->key, "127.0.0.1,localhost", 30, pin);
     assert_true(mon_tls_pin_valid(pin));
-    assert_int_equal(stat(f->key, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
+    if (test_has_file_modes())
+        assert_int_equal(test_file_mode(f->key), 0600);
     assert_int_equal(mon_tls_pair_load(f->cert, f->key, &p, why, sizeof(why)), MON_OK);
     assert_string_equal(p.pin, pin);
     assert_non_null(strstr(p.cert_pem, "BEGIN CERTIFICATE"));
