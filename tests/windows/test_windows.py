@@ -4,9 +4,9 @@ unit tests: the .exe polls a native Linux monitor-agent on 127.0.0.1 over TLS as
 does (the key pinned at first contact, through Schannel; and starts again on its database after
 kill -9); a re-keyed agent is refused (pin mismatch), a plain agent is named as such, and the
 .exe's own HTTPS listener (libmicrohttpd with GnuTLS, a certificate from its --gen-cert) serves
-the dashboard and API and refuses plain HTTP; the Windows service (--install-service, sc start/stop, log file,
-reinstall, --uninstall-service) runs
-under wine's Service Control Manager; the zip from `make package-windows` holds what it should
+the dashboard and API and refuses plain HTTP; the Windows service (--install-service,
+sc start/stop, log file, reinstall, --uninstall-service) runs under wine's Service Control
+Manager; the zip from `make package-windows` holds what it should
 and runs from the unzipped folder with paths relative to the .exe.
 
 Environment (set by scripts/windows-build): LANMON_WIN_EXE, LANMON_WIN_ZIP, LANMON_BIN_DIR
@@ -342,7 +342,8 @@ class WindowsAggregator(unittest.TestCase):
         plain = Agent(self.proc.dir, gpus=0, extra={"gpu": "off"}, node_id="srv-plain").start()
         write_config(d, port, None,
                      # single quotes: YAML takes backslashes literally there
-                     extra=f"tls: {{ cert_file: '{win_path(crt)}', key_file: '{win_path(key)}' }}\n",
+                     extra=f"tls: {{ cert_file: '{win_path(crt)}', "
+                           f"key_file: '{win_path(key)}' }}\n",
                      servers=[("rekeyed", rekeyed), ("plain", plain)])
         base = f"https://127.0.0.1:{port}"
         out_path = os.path.join(d, "out.log")
