@@ -7,6 +7,7 @@
  * start, then the housekeeper), never on the poller's, which only touches memory. */
 #include "aggregator/usage.h"
 
+#include "aggregator/idmap.h"
 #include "aggregator/sample.h"
 #include "aggregator/store.h"
 #include "aggregator/writer.h"
@@ -38,6 +39,7 @@ struct user_acc {
 
 struct server_acc {
     int64_t server_id;
+    size_t pos; /* index in agg_usage.servers */
     char name[AGG_NAME_MAX + 1];
     int64_t hour; /* -1: nothing accumulated yet */
     bool seeded;  /* the stored rows of this hour have been merged (or there were none) */
@@ -56,6 +58,7 @@ struct agg_usage {
     struct agg_usage_options opt;
     struct server_acc **servers;
     size_t n_servers, cap_servers;
+    struct agg_idmap by_id; /* server id -> its entry of servers: O(1) per poll */
     struct agg_usage_stats stats;
     /* Set once the stored hours at and after the start have been read (agg_usage_resume):
      * resume_default is then the last of them, else INT64_MAX (every hour is resumed). */
@@ -80,16 +83,9 @@ static void acc_free(struct server_acc *a)
     free(a);
 }
 
-static struct server_acc *find(struct agg_usage *u, int64_t server_id, size_t *ret_pos)
+static struct server_acc *find(struct agg_usage *u, int64_t server_id)
 {
-    for (size_t i = 0; i < u->n_servers; i++) {
-        if (u->servers[i]->server_id == server_id) {
-            if (ret_pos)
-                *ret_pos = i;
-            return u->servers[i];
-        }
-    }
-    return NULL;
+    return agg_idmap_get(&u->by_id, server_id);
 }
 
 static struct user_acc *user_slot(struct server_acc *a, const char *user)
@@ -236,6 +232,7 @@ void agg_usage_free(struct agg_usage *u)
     for (size_t i = 0; i < u->n_servers; i++)
         acc_free(u->servers[i]);
     free(u->servers);
+    agg_idmap_clear(&u->by_id);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }
@@ -245,7 +242,7 @@ int agg_usage_server_add(struct agg_usage *u, int64_t server_id, const char *nam
     struct server_acc *a;
     int rc = MON_OK;
     pthread_mutex_lock(&u->lock);
-    a = find(u, server_id, NULL);
+    a = find(u, server_id);
     if (a) {
         mon_strlcpy(a->name, name ? name : "", sizeof(a->name));
         goto out;
@@ -270,6 +267,12 @@ int agg_usage_server_add(struct agg_usage *u, int64_t server_id, const char *nam
     a->hour = -1;
     a->last_poll_mono = -1;
     a->resume_upto = u->resume_default;
+    if (agg_idmap_put(&u->by_id, server_id, a) < 0) {
+        free(a);
+        rc = MON_ENOMEM;
+        goto out;
+    }
+    a->pos = u->n_servers;
     u->servers[u->n_servers++] = a;
 out:
     pthread_mutex_unlock(&u->lock);
@@ -279,13 +282,14 @@ out:
 void agg_usage_server_remove(struct agg_usage *u, int64_t server_id)
 {
     struct server_acc *a;
-    size_t pos;
     pthread_mutex_lock(&u->lock);
-    a = find(u, server_id, &pos);
+    a = find(u, server_id);
     if (a) {
         if (a->hour >= 0 && a->dirty && seed_now(u, a)) /* an API thread: it may read */
             write_accs(u, &a, 1);
-        u->servers[pos] = u->servers[--u->n_servers];
+        agg_idmap_del(&u->by_id, server_id);
+        u->servers[a->pos] = u->servers[--u->n_servers];
+        u->servers[a->pos]->pos = a->pos;
         acc_free(a);
     }
     pthread_mutex_unlock(&u->lock);
@@ -337,7 +341,7 @@ int agg_usage_add(struct agg_usage *u, int64_t server_id, const struct agg_sampl
     int rc = MON_OK;
 
     pthread_mutex_lock(&u->lock);
-    a = find(u, server_id, NULL);
+    a = find(u, server_id);
     if (!a) {
         rc = MON_ENOENT;
         goto out;
@@ -471,7 +475,7 @@ int agg_usage_resume(struct agg_usage *u, int64_t now_utc_ms)
         struct server_acc *a;
         int r = agg_store_usage_hour_get(u->opt.reader, todo[i].server_id, todo[i].hour, &rows, &n);
         pthread_mutex_lock(&u->lock);
-        a = find(u, todo[i].server_id, NULL);
+        a = find(u, todo[i].server_id);
         if (r < 0) {
             u->stats.seed_failures++;
             rc = r;

@@ -453,6 +453,55 @@ static void test_removed_server_keeps_last_hour(void **state)
     assert_string_equal(r.server_name, "gpu-a");
 }
 
+/* Servers are found by id whatever their number and order of removal (a removal moves the
+ * last server into the freed place). */
+static void test_many_servers_found_by_id(void **state)
+{
+    struct fx *f = *state;
+    struct agg_sample *s = sample(ALICE_ON_0(100));
+    const int64_t first = 1000, n = 3000;
+    struct agg_usage_row *rows = NULL;
+    int64_t *ids = NULL;
+    size_t n_rows = 0, n_ids = 0, seen = 0, expected = 0;
+
+    for (int64_t id = first; id < first + n; id++)
+        assert_int_equal(agg_usage_server_add(f->u, id, "many"), MON_OK);
+    for (int64_t id = first; id < first + n; id += 3)
+        agg_usage_server_remove(f->u, id);
+    agg_usage_server_remove(f->u, first + n - 1); /* the last one: nothing moves */
+    for (int64_t id = first; id < first + n; id++) {
+        bool gone = (id - first) % 3 == 0 || id == first + n - 1;
+        assert_int_equal(agg_usage_add(f->u, id, s, HOUR0_MS + 1000, MONO0 + 1000),
+                         gone ? MON_ENOENT : MON_OK);
+    }
+    /* Added again after its removal: found again. */
+    assert_int_equal(agg_usage_server_add(f->u, first, "many"), MON_OK);
+    assert_int_equal(agg_usage_add(f->u, first, s, HOUR0_MS + 1000, MONO0 + 1000), MON_OK);
+    assert_int_equal(agg_usage_add(f->u, f->server, s, HOUR0_MS + 1000, MONO0 + 1000), MON_OK);
+    agg_sample_free(s);
+    /* The list of servers holds each remaining one once, and no removed one (once their hour
+     * is resumed: they were added after the start). */
+    assert_int_equal(agg_usage_resume(f->u, HOUR0_MS + 1000), MON_OK);
+    assert_int_equal(
+        agg_usage_current(f->u, HOUR0_MS + 1000, 0, NULL, &rows, &n_rows, &ids, &n_ids), MON_OK);
+    for (size_t i = 0; i < n_ids; i++) {
+        int64_t id = ids[i];
+        bool gone = id != first && id >= first && ((id - first) % 3 == 0 || id == first + n - 1);
+        assert_false(gone);
+        seen += id == f->server ? 1 : (size_t)(id - first + 1);
+    }
+    /* 1999 servers polled (of 3000 less 1000 removed, less the last one), the re-added one
+     * and the fixture's: each id once (the sum of their positions tells). */
+    assert_int_equal(n_ids, 1999 + 1 + 1);
+    for (int64_t id = first; id < first + n; id++)
+        expected += ((id - first) % 3 != 0 && id != first + n - 1) || id == first
+                        ? (size_t)(id - first + 1)
+                        : 0;
+    assert_int_equal(seen, expected + 1);
+    free(rows);
+    free(ids);
+}
+
 /* Two users on one GPU and one user on two GPUs, through the accumulators. */
 static void test_shared_and_multi_gpu(void **state)
 {
@@ -489,6 +538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_back_resumes_own_hour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_server_keeps_last_hour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_and_multi_gpu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_servers_found_by_id, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
