@@ -20,6 +20,41 @@
 #define BYTES_MAX 1e18
 #define MB_MAX    1e12
 
+const cJSON *agg_sample_member(struct agg_parse_ctx *c, const cJSON *o, const char *name)
+{
+    const cJSON *start, *it;
+    if (!o)
+        return NULL;
+    start = c->obj == o && c->last && c->last->next ? c->last->next : o->child;
+    for (it = start; it; it = it->next)
+        if (it->string && strcmp(it->string, name) == 0)
+            goto found;
+    for (it = o->child; it && it != start; it = it->next)
+        if (it->string && strcmp(it->string, name) == 0)
+            goto found;
+    return NULL;
+found:
+    c->obj = o;
+    c->last = it;
+    return it;
+}
+
+/* An object whose only member is it (or none): the common JSON readers, which look a name up
+ * in an object, find it at once (see agg_sample_member). */
+static cJSON only(const cJSON *it)
+{
+    return (cJSON){.type = cJSON_Object, .child = (cJSON *)it};
+}
+
+/* True when s is printable ASCII only: nothing to strip (the common case). */
+static bool printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
 int agg_sample_fail(struct agg_parse_ctx *c, const char *field, const char *reason)
 {
     snprintf(c->why, c->why_len, "%s%s: %s", c->prefix, field, reason);
@@ -32,7 +67,8 @@ int agg_sample_num(struct agg_parse_ctx *c, const cJSON *o, const char *name, do
 {
     char reason[128];
     double v = 0;
-    int r = mon_json_get_number(o, name, min, max, &v, reason, sizeof(reason));
+    cJSON one = only(agg_sample_member(c, o, name));
+    int r = mon_json_get_number(&one, name, min, max, &v, reason, sizeof(reason));
     if (r == MON_ENOENT) {
         *ret_has = false;
         return MON_OK;
@@ -76,7 +112,8 @@ int agg_sample_str(struct agg_parse_ctx *c, const cJSON *o, const char *name, ch
 {
     char reason[128];
     const char *s = NULL;
-    int r = mon_json_get_string(o, name, size - 1, &s, reason, sizeof(reason));
+    cJSON one = only(agg_sample_member(c, o, name));
+    int r = mon_json_get_string(&one, name, size - 1, &s, reason, sizeof(reason));
     dst[0] = '\0';
     if (r == MON_ENOENT)
         return MON_OK;
@@ -87,13 +124,14 @@ int agg_sample_str(struct agg_parse_ctx *c, const cJSON *o, const char *name, ch
     mon_strlcpy(dst, s, size);
     /* Agent text is shown to people and stored: no controls, no invisible or text-direction
      * characters that could make "srv-01" look like another name or reorder a line. */
-    mon_text_strip_hidden(dst);
+    if (!printable_ascii(dst))
+        mon_text_strip_hidden(dst);
     return MON_OK;
 }
 
 int agg_sample_bool(struct agg_parse_ctx *c, const cJSON *o, const char *name, bool *ret)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    const cJSON *it = agg_sample_member(c, o, name);
     *ret = false;
     if (!it || cJSON_IsNull(it))
         return MON_OK;
@@ -107,7 +145,7 @@ int agg_sample_bool(struct agg_parse_ctx *c, const cJSON *o, const char *name, b
 int agg_sample_array(struct agg_parse_ctx *c, const cJSON *o, const char *name, bool required,
                      int max, const cJSON **ret, size_t *ret_n)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    const cJSON *it = agg_sample_member(c, o, name);
     char reason[48];
     int n;
     *ret = NULL;
@@ -144,7 +182,7 @@ int agg_sample_count(struct agg_parse_ctx *c, const cJSON *o, const char *name, 
 /* Reads an optional ISO-8601 time; -1 when absent or null. */
 int agg_sample_time(struct agg_parse_ctx *c, const cJSON *o, const char *name, int64_t *ret)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    const cJSON *it = agg_sample_member(c, o, name);
     int64_t t = -1;
     *ret = -1;
     if (!it || cJSON_IsNull(it))
@@ -161,7 +199,7 @@ int agg_sample_time(struct agg_parse_ctx *c, const cJSON *o, const char *name, i
 /* Returns the object item name (NULL when absent or null) after checking its type. */
 int agg_sample_object(struct agg_parse_ctx *c, const cJSON *o, const char *name, const cJSON **ret)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    const cJSON *it = agg_sample_member(c, o, name);
     *ret = NULL;
     if (!it || cJSON_IsNull(it))
         return MON_OK;
@@ -213,7 +251,7 @@ static int parse_unit(struct agg_parse_ctx *c, const cJSON *o, struct agg_unit *
         return r;
     if (!u->name[0])
         return agg_sample_fail(c, "name", "missing");
-    since = cJSON_GetObjectItemCaseSensitive(o, "since");
+    since = agg_sample_member(c, o, "since");
     if (since && !cJSON_IsNull(since)) {
         if (!cJSON_IsString(since) || mon_parse_iso8601(since->valuestring, &u->since) < 0)
             return agg_sample_fail(c, "since", "not an ISO-8601 time");
@@ -223,7 +261,7 @@ static int parse_unit(struct agg_parse_ctx *c, const cJSON *o, struct agg_unit *
 
 static int parse_mem(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
-    const cJSON *mem = cJSON_GetObjectItemCaseSensitive(root, "mem");
+    const cJSON *mem = agg_sample_member(c, root, "mem");
     bool has_used, has_total;
     int r;
     if (!mem || cJSON_IsNull(mem))
@@ -243,7 +281,7 @@ static int parse_mem(struct agg_parse_ctx *c, const cJSON *root, struct agg_samp
 
 static int parse_load(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
-    const cJSON *load = cJSON_GetObjectItemCaseSensitive(root, "load"), *it;
+    const cJSON *load = agg_sample_member(c, root, "load"), *it;
     int i = 0;
     if (!load || cJSON_IsNull(load))
         return MON_OK;
@@ -262,7 +300,7 @@ static int parse_load(struct agg_parse_ctx *c, const cJSON *root, struct agg_sam
 
 static int parse_top(struct agg_parse_ctx *c, const cJSON *root, struct agg_sample *s)
 {
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
+    const cJSON *ts = agg_sample_member(c, root, "ts");
     bool has_count;
     char health[16];
     int r;
@@ -271,7 +309,7 @@ static int parse_top(struct agg_parse_ctx *c, const cJSON *root, struct agg_samp
         return agg_sample_fail(c, "ts", "missing");
     if (!cJSON_IsString(ts) || mon_parse_iso8601(ts->valuestring, &s->ts) < 0)
         return agg_sample_fail(c, "ts", "not an ISO-8601 time");
-    if (!cJSON_GetObjectItemCaseSensitive(root, "cpu_pct"))
+    if (!agg_sample_member(c, root, "cpu_pct"))
         return agg_sample_fail(c, "cpu_pct", "missing");
     if ((r = agg_sample_pct(c, root, "cpu_pct", &s->has_cpu, &s->cpu_pct)) < 0 ||
         (r = agg_sample_str(c, root, "node_id", s->node_id, sizeof(s->node_id))) < 0 ||

@@ -227,8 +227,7 @@ int agg_sample_count_procs(struct agg_parse_ctx *c, const cJSON *gpus, size_t *r
     size_t i = 0, total = 0;
     cJSON_ArrayForEach(it, gpus)
     {
-        const cJSON *arr =
-            cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "processes") : NULL;
+        const cJSON *arr = cJSON_IsObject(it) ? agg_sample_member(c, it, "processes") : NULL;
         if (cJSON_IsArray(arr)) {
             int n = cJSON_GetArraySize(arr);
             if (n > AGG_MAX_GPU_PROCS) {

@@ -5,6 +5,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+#include <cjson/cJSON.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,10 +64,9 @@ static void parse_bad(const char *name, const char *why_contains)
     free(text);
 }
 
-static void test_good_reply(void **state)
+/* What good.json holds. */
+static void check_good(const struct agg_sample *s)
 {
-    struct agg_sample *s = parse_ok("good.json");
-    (void)state;
     assert_int_equal(s->ts, 1768644000);
     assert_string_equal(s->node_id, "srv-01");
     assert_string_equal(s->agent_version, "0.1.0");
@@ -94,7 +94,64 @@ static void test_good_reply(void **state)
     assert_int_equal(s->units[0].since, 1768640400);
     assert_int_equal(s->services_failed_count, 1);
     assert_true(s->degraded); /* a watched unit failed */
+}
+
+static void test_good_reply(void **state)
+{
+    struct agg_sample *s = parse_ok("good.json");
+    (void)state;
+    check_good(s);
     agg_sample_free(s);
+}
+
+/* Reverses the order of the members of every object under o. */
+static void reverse_members(cJSON *o)
+{
+    cJSON *list = NULL, *it, *next;
+    for (it = o->child; it; it = it->next)
+        if (cJSON_IsObject(it) || cJSON_IsArray(it))
+            reverse_members(it);
+    if (!cJSON_IsObject(o))
+        return;
+    for (it = o->child; it; it = next) { /* rebuilt front to back: reversed */
+        next = it->next;
+        it->next = list;
+        it->prev = NULL;
+        if (list)
+            list->prev = it;
+        list = it;
+    }
+    o->child = list;
+    if (list) { /* cJSON keeps the last member in the first one's prev */
+        for (it = list; it->next; it = it->next)
+            ;
+        list->prev = it;
+    }
+}
+
+/* The parser looks fields up from where the last one was found: any member order gives the
+ * same sample. */
+static void test_member_order(void **state)
+{
+    struct agg_sample *s = NULL;
+    char why[256] = "", *text, *reversed;
+    size_t len;
+    cJSON *root;
+    (void)state;
+    text = read_fixture("good.json", &len);
+    root = cJSON_ParseWithLength(text, len);
+    assert_non_null(root);
+    reverse_members(root);
+    reversed = cJSON_PrintUnformatted(root);
+    assert_non_null(reversed);
+    assert_int_not_equal(strncmp(reversed, "{\"node_id\"", 10), 0); /* first, now last */
+    if (agg_sample_parse(reversed, strlen(reversed), &s, why, sizeof(why)) != MON_OK)
+        fail_msg("reversed good.json: %s", why);
+    check_good(s);
+    agg_sample_free(s);
+    cJSON_free(reversed);
+    cJSON_Delete(root);
+    free(text);
 }
 
 static void test_no_gpus_no_services(void **state)
@@ -485,6 +542,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_reply),
+        cmocka_unit_test(test_member_order),
         cmocka_unit_test(test_no_gpus_no_services),
         cmocka_unit_test(test_eight_gpus),
         cmocka_unit_test(test_gpu_processes_and_health),
