@@ -21,6 +21,11 @@
 #define DEFAULT_MAX_JOBS 100000
 #define WHY_LEN          256   /* the database's reason for a failed job */
 #define LOG_EVERY_MS     60000 /* a failure that lasts is logged again at most this often */
+/* A writer woken from an empty queue lets the jobs of the same moment gather this long first
+ * (up to GATHER_MAX of them): a poll round that queues hundreds of writes wakes it once, not
+ * once per write, and the poller is not preempted for each (a flush or stop cuts it short). */
+#define GATHER_MS  20
+#define GATHER_MAX 1024
 
 /* What the log has been told, so that a failure that lasts (a full disk retried every 5 s, a
  * flood of refused writes) gives one line a minute, not one per attempt. Under the lock. */
@@ -42,7 +47,9 @@ struct agg_writer {
     struct mon_cond idle; /* a job finished (flush waits on it) */
     struct agg_write_job *head, *tail;
     size_t n_queued;
-    bool busy; /* the thread holds a job outside the queue */
+    bool busy;      /* the thread holds a job outside the queue */
+    bool gathering; /* see GATHER_MS: new jobs do not wake the thread */
+    int flushers;   /* agg_writer_flush callers waiting */
     bool stopping;
     int64_t stop_deadline; /* monotonic ms */
     struct agg_writer_status st;
@@ -273,6 +280,17 @@ static void record_result(struct agg_writer *w, const struct agg_write_job *j, i
     }
 }
 
+/* Lock held, the queue not empty: waits GATHER_MS for more jobs (see there). */
+static void gather_locked(struct agg_writer *w)
+{
+    MON_ASSERT_LOCKED(&w->lock);
+    int64_t until = mon_mono_ms() + GATHER_MS;
+    w->gathering = true;
+    while (!w->stopping && !w->flushers && w->n_queued < GATHER_MAX && mon_mono_ms() < until)
+        mon_cond_wait_until(&w->wake, &w->lock, until);
+    w->gathering = false;
+}
+
 static void *writer_main(void *arg)
 {
     struct agg_writer *w = arg;
@@ -282,8 +300,11 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->head && !w->stopping)
-            mon_cond_wait(&w->wake, &w->lock);
+        if (!w->head && !w->stopping) {
+            while (!w->head && !w->stopping)
+                mon_cond_wait(&w->wake, &w->lock);
+            gather_locked(w);
+        }
         if (!w->head || drain_over_locked(w))
             break;
         j = w->head;
@@ -376,6 +397,8 @@ int agg_writer_flush(struct agg_writer *w, int64_t timeout_ms)
     int64_t deadline = mon_mono_ms() + timeout_ms, left;
     int r = MON_OK;
     pthread_mutex_lock(&w->lock);
+    w->flushers++;
+    mon_cond_broadcast(&w->wake); /* ends a gathering wait */
     while (w->head || w->busy) {
         left = deadline - mon_mono_ms();
         if (left <= 0) {
@@ -384,6 +407,7 @@ int agg_writer_flush(struct agg_writer *w, int64_t timeout_ms)
         }
         mon_cond_wait_until(&w->idle, &w->lock, deadline);
     }
+    w->flushers--;
     pthread_mutex_unlock(&w->lock);
     return r;
 }
@@ -445,7 +469,8 @@ static int push(struct agg_writer *w, struct agg_write_job *j)
         w->head = j;
     w->tail = j;
     w->n_queued++;
-    mon_cond_broadcast(&w->wake);
+    if (!w->gathering || w->n_queued >= GATHER_MAX)
+        mon_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     return MON_OK;
 }
