@@ -29,10 +29,14 @@
 #define TRANSIENT_SHARE  8            /* 1/8 of the socket budget for per-poll connections */
 #define TRANSIENT_MAX    1024
 #define HANDSHAKES_MAX   128 /* default cap of new TLS connections in flight */
-/* Polls due within this much of now start together: the loop wakes ~40 times a second
- * instead of once per poll (a wake-up costs more than a poll on a small fleet), and each
- * server keeps the same place in the round, so its interval is unchanged. */
-#define QUANTUM_MS 25
+/* Polls due within a quantum of now start together, and replies are collected once per
+ * quantum: the loop wakes 10-40 times a second instead of once per poll (a wake-up of the
+ * loop, and of an agent's idle socket, costs more than a poll on a small fleet), and each
+ * server keeps the same place in the round, so its interval is unchanged. The quantum is 2 %
+ * of the interval (100 ms at the default 5 s) but at least the earlier 25 ms (an eighth of a
+ * short interval), so a poll starts at most 100 ms early. */
+#define QUANTUM_MS     25
+#define QUANTUM_MAX_MS 100
 
 /* The schedule works in units of interval / n_targets ("steps"): next_due advances by one
  * step per poll. To stay exact without fractions it is kept in ms * n_targets. */
@@ -400,6 +404,9 @@ int agg_poller_start(const struct agg_poller_options *opt, struct agg_poller **r
     size_limits(p);
     p->max_handshakes = p->opt.max_handshakes ? p->opt.max_handshakes : HANDSHAKES_MAX;
     p->quantum = p->opt.interval_ms / 8 < QUANTUM_MS ? p->opt.interval_ms / 8 : QUANTUM_MS;
+    if (p->opt.interval_ms / 50 > p->quantum)
+        p->quantum =
+            p->opt.interval_ms / 50 < QUANTUM_MAX_MS ? p->opt.interval_ms / 50 : QUANTUM_MAX_MS;
     p->local.io_kind = agg_pollio_kind(p->io);
     p->stats = p->local;
     p->published_at = mon_mono_ms();
