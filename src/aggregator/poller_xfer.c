@@ -34,6 +34,7 @@ static struct agg_poll_xfer *xfer_get(struct agg_poller *p)
     agg_agent_easy_setup(x->easy, p->opt.timeout_ms + CURL_SAFETY_MS, p->opt.max_response_bytes,
                          &x->body);
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    agg_pollio_easy_init(p->io, x->easy);
     return x;
 }
 

@@ -7,14 +7,28 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/os/evloop.h"
+#include "common/os/os.h"
 
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SHARD_SIZE  128 /* servers per multi handle (bounds libcurl's per-removal walk) */
 #define EVENT_BATCH 256
 #define MAX_ROUNDS  64 /* event batches handled per run before the caller gets control back */
+
+/* What the loop knows of a socket (fd_state, indexed by descriptor). libcurl stops watching a
+ * kept-alive connection between polls (CURL_POLL_REMOVE) and watches it again at the next
+ * one: a socket we opened stays in the epoll set meanwhile, so a poll costs no epoll_ctl at
+ * all when its events are the same; should the idle socket report anything (the agent
+ * closed it), it leaves the set then, and libcurl finds it dead at its next use. Sockets that
+ * libcurl opened without us (none for HTTP) leave at once as before. */
+#define FD_OURS   0x01 /* opened by on_open: closed through on_close, which forgets it */
+#define FD_IN_SET 0x02 /* in the epoll set */
+#define FD_WANTED 0x04 /* libcurl watches it now */
+#define FD_EV_IN  0x08 /* the events it is in the set with */
+#define FD_EV_OUT 0x10
 
 struct shard {
     struct agg_pollio *io;
@@ -32,6 +46,8 @@ struct agg_pollio {
     bool timers_stale;                 /* next_timer must be recomputed */
     agg_pollio_done_fn done;
     void *ctx;
+    uint8_t *fd_state; /* FD_* per descriptor (epoll driver only) */
+    size_t fd_cap;
     struct mon_os_event events[EVENT_BATCH];
 };
 
@@ -41,27 +57,104 @@ static uint64_t tag_of(const struct shard *sh, curl_socket_t s)
     return (uint64_t)sh->index << 32 | (uint32_t)s;
 }
 
-/* The sockets libcurl wants watched. socketp is non-NULL once a socket is in the loop. */
+/* The state slot of descriptor s (grown as needed), or NULL without memory. */
+static uint8_t *fd_slot(struct agg_pollio *io, curl_socket_t s)
+{
+    size_t need = (size_t)s + 1, cap;
+    uint8_t *grown;
+    if (s == CURL_SOCKET_BAD)
+        return NULL;
+    if (need > io->fd_cap) {
+        cap = io->fd_cap ? io->fd_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        grown = realloc(io->fd_state, cap);
+        if (!grown)
+            return NULL;
+        memset(grown + io->fd_cap, 0, cap - io->fd_cap);
+        io->fd_state = grown;
+        io->fd_cap = cap;
+    }
+    return &io->fd_state[s];
+}
+
+/* The sockets libcurl wants watched (see FD_OURS). */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     struct shard *sh = userp;
+    struct agg_pollio *io = sh->io;
+    uint8_t *st = fd_slot(io, s), want = 0;
     unsigned events = 0;
     (void)easy;
+    (void)socketp;
+    if (!st)
+        return -1; /* out of memory: libcurl fails the transfer */
     if (what == CURL_POLL_REMOVE) {
-        if (socketp)
-            mon_os_evloop_del(sh->io->ev, (int64_t)s);
-        curl_multi_assign(sh->multi, s, NULL);
+        *st &= (uint8_t)~FD_WANTED;
+        if ((*st & FD_IN_SET) && !(*st & FD_OURS)) {
+            mon_os_evloop_del(io->ev, (int64_t)s);
+            *st &= (uint8_t) ~(FD_IN_SET | FD_EV_IN | FD_EV_OUT);
+        }
         return 0;
     }
-    if (what & CURL_POLL_IN)
+    if (what & CURL_POLL_IN) {
         events |= MON_OS_EV_IN;
-    if (what & CURL_POLL_OUT)
+        want |= FD_EV_IN;
+    }
+    if (what & CURL_POLL_OUT) {
         events |= MON_OS_EV_OUT;
-    if (socketp)
-        mon_os_evloop_mod(sh->io->ev, (int64_t)s, events, tag_of(sh, s));
-    else if (mon_os_evloop_add(sh->io->ev, (int64_t)s, events, tag_of(sh, s)) == MON_OK)
-        curl_multi_assign(sh->multi, s, sh); /* any non-NULL marker */
+        want |= FD_EV_OUT;
+    }
+    /* (A socket the set lost without us, closed behind our back, is added again.) */
+    if ((!(*st & FD_IN_SET) ||
+         ((*st & (FD_EV_IN | FD_EV_OUT)) != want &&
+          mon_os_evloop_mod(io->ev, (int64_t)s, events, tag_of(sh, s)) < 0)) &&
+        mon_os_evloop_add(io->ev, (int64_t)s, events, tag_of(sh, s)) < 0)
+        return -1;
+    *st = (uint8_t)((*st & FD_OURS) | FD_IN_SET | FD_WANTED | want);
     return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the socket libcurl would open, known to be ours. */
+static curl_socket_t on_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct agg_pollio *io = clientp;
+    curl_socket_t s = socket(addr->family, addr->socktype, addr->protocol);
+    uint8_t *st;
+    (void)purpose;
+    if (s == CURL_SOCKET_BAD)
+        return s;
+    st = fd_slot(io, s);
+    if (!st) {
+        mon_os_sock_close(s);
+        return CURL_SOCKET_BAD;
+    }
+    *st = FD_OURS;
+    return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: a socket of ours closed (by libcurl, at any time). */
+static int on_close(void *clientp, curl_socket_t s)
+{
+    struct agg_pollio *io = clientp;
+    uint8_t *st = fd_slot(io, s);
+    if (st) {
+        if (*st & FD_IN_SET)
+            mon_os_evloop_del(io->ev, (int64_t)s);
+        *st = 0;
+    }
+    mon_os_sock_close(s);
+    return 0;
+}
+
+void agg_pollio_easy_init(struct agg_pollio *io, void *easy)
+{
+    if (!io->ev)
+        return;
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, io);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, io);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -146,6 +239,7 @@ void agg_pollio_free(struct agg_pollio *io)
     }
     free(io->shards);
     mon_os_evloop_free(io->ev);
+    free(io->fd_state);
     free(io);
 }
 
@@ -235,10 +329,18 @@ static void run_events(struct agg_pollio *io, int timeout_ms)
         n = mon_os_evloop_wait(io->ev, io->events, EVENT_BATCH, round ? 0 : timeout_ms);
         for (int i = 0; i < n; i++) {
             uint64_t tag = io->events[i].tag;
+            curl_socket_t s = (curl_socket_t)(uint32_t)tag;
             struct shard *sh;
             int mask = 0;
             if ((tag >> 32) >= io->n_shards)
                 continue;
+            if ((size_t)s < io->fd_cap && (io->fd_state[s] & (FD_OURS | FD_WANTED)) == FD_OURS) {
+                /* An idle kept-alive socket spoke (closed, most likely): out of the set. */
+                if (io->fd_state[s] & FD_IN_SET)
+                    mon_os_evloop_del(io->ev, (int64_t)s);
+                io->fd_state[s] = FD_OURS;
+                continue;
+            }
             sh = io->shards[tag >> 32];
             if (io->events[i].events & MON_OS_EV_IN)
                 mask |= CURL_CSELECT_IN;
@@ -246,7 +348,7 @@ static void run_events(struct agg_pollio *io, int timeout_ms)
                 mask |= CURL_CSELECT_OUT;
             if (io->events[i].events & MON_OS_EV_ERR)
                 mask |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(sh->multi, (curl_socket_t)(uint32_t)tag, mask, &running);
+            curl_multi_socket_action(sh->multi, s, mask, &running);
             report_done(io, sh);
         }
         run_timers(io);

@@ -35,6 +35,11 @@ int agg_pollio_join(struct agg_pollio *io);
 /* A server left its shard. */
 void agg_pollio_leave(struct agg_pollio *io, int shard);
 
+/* Sets up a new easy handle for the driver (before its first agg_pollio_add): the sockets its
+ * connections open are known to the loop, which then keeps a kept-alive one watched between
+ * polls. The handle must be used with this driver only. */
+void agg_pollio_easy_init(struct agg_pollio *io, void *easy);
+
 /* Starts (adds) or ends (removes) a transfer in a shard. add: MON_OK or MON_ENOMEM. */
 int agg_pollio_add(struct agg_pollio *io, int shard, void *easy);
 void agg_pollio_remove(struct agg_pollio *io, int shard, void *easy);
