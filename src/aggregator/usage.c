@@ -59,6 +59,9 @@ struct agg_usage {
     struct server_acc **servers;
     size_t n_servers, cap_servers;
     struct agg_idmap by_id; /* server id -> its entry of servers: O(1) per poll */
+    /* Some server may have an hour waiting for agg_usage_resume: only then does it walk
+     * the servers (it runs every second). */
+    bool unresumed;
     struct agg_usage_stats stats;
     /* Set once the stored hours at and after the start have been read (agg_usage_resume):
      * resume_default is then the last of them, else INT64_MAX (every hour is resumed). */
@@ -365,6 +368,7 @@ int agg_usage_add(struct agg_usage *u, int64_t server_id, const struct agg_sampl
         /* No store read here: an hour that may have stored rows waits for agg_usage_resume
          * (the accumulated polls are kept; the stored rows are added to them). */
         a->seeded = hour > a->resume_upto;
+        u->unresumed |= !a->seeded;
         a->dirty = false;
     }
     add_poll(a, s, dt_s, u->opt.free_mem_mb, now_utc_ms / 1000);
@@ -415,6 +419,7 @@ static int preload(struct agg_usage *u, int64_t hour)
         if (a->hour < 0) { /* not polled yet: its first poll continues the stored hour */
             a->hour = hour;
             a->seeded = false;
+            u->unresumed = true;
         }
         for (size_t j = k; j < n && rows[j].server_id == a->server_id; j++) {
             if (rows[j].ts > upto)
@@ -453,8 +458,9 @@ int agg_usage_resume(struct agg_usage *u, int64_t now_utc_ms)
         return rc;
 
     pthread_mutex_lock(&u->lock);
-    for (size_t i = 0; i < u->n_servers; i++)
+    for (size_t i = 0; u->unresumed && i < u->n_servers; i++)
         n_todo += u->servers[i]->hour >= 0 && !u->servers[i]->seeded;
+    u->unresumed = n_todo > 0;
     todo = n_todo ? calloc(n_todo, sizeof(*todo)) : NULL;
     n_todo = 0;
     for (size_t i = 0; todo && i < u->n_servers; i++) {
