@@ -314,4 +314,25 @@ static inline struct agg_unit_state unit(const char *name, const char *active, c
     return u;
 }
 
+/* main() of a store test file whose cases are all shared by the backends: the file's
+ * COMMON_CASES(setup_fn) on SQLite, then on PostgreSQL where libpq is built in. */
+#ifdef MON_HAVE_LIBPQ
+#define STORE_COMMON_MAIN()                                                                        \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        const struct CMUnitTest sqlite_tests[] = {COMMON_CASES(setup)};                            \
+        const struct CMUnitTest pg_tests[] = {COMMON_CASES(setup_pg)};                             \
+        int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);              \
+        failed += cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);                 \
+        return failed;                                                                             \
+    }
+#else
+#define STORE_COMMON_MAIN()                                                                        \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        const struct CMUnitTest sqlite_tests[] = {COMMON_CASES(setup)};                            \
+        return cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);                    \
+    }
+#endif
+
 #endif

@@ -394,19 +394,4 @@ static void test_injection_strings_are_data(void **state)
         cmocka_unit_test_setup_teardown(test_retention_cutoff, setup_fn, teardown),                \
         cmocka_unit_test_setup_teardown(test_injection_strings_are_data, setup_fn, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest sqlite_tests[] = {
-        COMMON_CASES(setup),
-    };
-    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
-#ifdef MON_HAVE_LIBPQ
-    {
-        const struct CMUnitTest pg_tests[] = {
-            COMMON_CASES(setup_pg),
-        };
-        failed += cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
-    }
-#endif
-    return failed;
-}
+STORE_COMMON_MAIN()

@@ -262,19 +262,4 @@ static void test_stats_json(void **state)
         cmocka_unit_test_setup_teardown(test_seed_import_once_by_name, setup_fn, teardown),        \
         cmocka_unit_test_setup_teardown(test_stats_json, setup_fn, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest sqlite_tests[] = {
-        COMMON_CASES(setup),
-    };
-    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
-#ifdef MON_HAVE_LIBPQ
-    {
-        const struct CMUnitTest pg_tests[] = {
-            COMMON_CASES(setup_pg),
-        };
-        failed += cmocka_run_group_tests_name("postgresql", pg_tests, NULL, NULL);
-    }
-#endif
-    return failed;
-}
+STORE_COMMON_MAIN()
