@@ -29,6 +29,19 @@ install(FILES ${MON_DEPLOY_AGENT}/monitor-agent.service DESTINATION /lib/systemd
         COMPONENT agent)
 install(FILES ${MON_DEPLOY_AGENT}/config.yaml DESTINATION /etc/monitor-agent COMPONENT agent)
 
+# The copyright file: ours and libmicrohttpd's (linked in by every build); the portable builds
+# also link cJSON and LibYAML in (deploy/agent/copyright-embedded).
+if(MON_PORTABLE)
+  file(READ ${MON_DEPLOY_AGENT}/copyright mon_copyright_own)
+  file(READ ${MON_DEPLOY_AGENT}/copyright-embedded mon_copyright_embedded)
+  file(WRITE ${MON_PKG_GEN}/copyright "${mon_copyright_own}${mon_copyright_embedded}")
+  set(MON_AGENT_COPYRIGHT ${MON_PKG_GEN}/copyright)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${MON_DEPLOY_AGENT}/copyright
+                                                                 ${MON_DEPLOY_AGENT}/copyright-embedded)
+else()
+  set(MON_AGENT_COPYRIGHT ${MON_DEPLOY_AGENT}/copyright)
+endif()
+
 # /usr/share/doc/monitor-agent: copyright and a max-compressed, timestamp-free changelog.
 set(MON_DEB_DOC ${CMAKE_BINARY_DIR}/deb-doc)
 file(MAKE_DIRECTORY ${MON_DEB_DOC})
@@ -42,7 +55,7 @@ if(MON_GZIP)
             COMPONENT agent)
   endif()
 endif()
-install(FILES ${MON_DEPLOY_AGENT}/copyright DESTINATION share/doc/monitor-agent COMPONENT agent)
+install(FILES ${MON_AGENT_COPYRIGHT} DESTINATION share/doc/monitor-agent COMPONENT agent)
 install(FILES ${MON_DEPLOY_AGENT}/lintian-overrides DESTINATION share/lintian/overrides
         RENAME monitor-agent COMPONENT agent)
 
@@ -109,14 +122,14 @@ install(TARGETS monitor-agent RUNTIME DESTINATION bin COMPONENT agent-rpm)
 install(FILES ${MON_DEPLOY_AGENT}/monitor-agent.service DESTINATION lib/systemd/system
         COMPONENT agent-rpm)
 install(FILES ${MON_DEPLOY_AGENT}/config.yaml DESTINATION /etc/monitor-agent COMPONENT agent-rpm)
-install(FILES ${MON_DEPLOY_AGENT}/copyright DESTINATION share/doc/monitor-agent
+install(FILES ${MON_AGENT_COPYRIGHT} DESTINATION share/doc/monitor-agent
         COMPONENT agent-rpm)
 
 set(CPACK_RPM_PACKAGE_NAME monitor-agent)
 set(CPACK_RPM_PACKAGE_RELEASE ${MON_DEB_RELEASE})
 set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
 set(CPACK_RPM_PACKAGE_ARCHITECTURE ${MON_RPM_ARCH})
-set(CPACK_RPM_PACKAGE_LICENSE MIT)
+set(CPACK_RPM_PACKAGE_LICENSE "MIT and LGPL-2.1-or-later")
 set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
 set(CPACK_RPM_PACKAGE_DESCRIPTION "${MON_PKG_DESCRIPTION}")
@@ -146,7 +159,7 @@ set(CPACK_RPM_SPEC_MORE_DEFINE "%define __os_install_post %{nil}
 # --- .tar.gz (component agent-tgz): everything install.sh needs, in one directory ---
 install(TARGETS monitor-agent RUNTIME DESTINATION . COMPONENT agent-tgz)
 install(FILES ${MON_DEPLOY_AGENT}/monitor-agent.service ${MON_DEPLOY_AGENT}/config.yaml
-              ${MON_DEPLOY_AGENT}/copyright
+              ${MON_AGENT_COPYRIGHT}
         DESTINATION . COMPONENT agent-tgz)
 install(PROGRAMS ${MON_DEPLOY_AGENT}/install.sh DESTINATION . COMPONENT agent-tgz)
 

@@ -101,6 +101,15 @@ class DeployTest(unittest.TestCase):
         # Only the agent: no aggregator, no tests, no web assets.
         self.assertFalse([p for p in entries if "aggregator" in p or "test" in p], listing)
         self.assertNotIn("/etc/monitor-agent/token", entries)
+        # libmicrohttpd is linked in (LGPL-2.1+): the copyright file says so; cJSON and LibYAML
+        # are Debian's shared libraries here (only the portable packages link them in).
+        d = os.path.join(self.tmp, "contents")
+        run(["dpkg-deb", "-x", self.deb, d])
+        with open(os.path.join(d, "usr/share/doc/monitor-agent/copyright")) as fh:
+            text = fh.read()
+        self.assertIn("Files: libmicrohttpd-1.0.1/*", text)
+        self.assertIn("License: LGPL-2.1+", text)
+        self.assertNotIn("cJSON", text)
 
     def test_control(self):
         f = {k: run(["dpkg-deb", "-f", self.deb, k]).stdout.strip()

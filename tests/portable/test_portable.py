@@ -416,6 +416,14 @@ class PortableTest(unittest.TestCase):
     def test_deb_debian13(self):
         self.check_agent_in_root("trixie")
 
+    def assert_copyright_names_embedded(self, path):
+        """The three libraries linked into the portable binary, with their licenses."""
+        with open(path) as fh:
+            text = fh.read()
+        for files in ("libmicrohttpd-1.0.1/*", "cjson-1.7.15/*", "libyaml-0.2.5/*"):
+            self.assertIn(f"Files: {files}", text)
+        self.assertIn("License: LGPL-2.1+", text)
+
     def test_deb_contents_both_arches(self):
         for arch, (debarch, _) in ARCHES.items():
             deb = package(rf"monitor-agent_{re.escape(self.version)}-1_{debarch}\.deb")
@@ -427,6 +435,8 @@ class PortableTest(unittest.TestCase):
             d = self.mkdir(f"deb-{arch}")
             run(["dpkg-deb", "-x", deb, d])
             run([CHECK_ABI, os.path.join(d, "usr/bin/monitor-agent")])
+            self.assert_copyright_names_embedded(
+                os.path.join(d, "usr/share/doc/monitor-agent/copyright"))
             self.assertIn({"x86_64": "x86-64", "aarch64": "ARM aarch64"}[arch],
                           run(["file", os.path.join(d, "usr/bin/monitor-agent")]).stdout)
 
@@ -447,6 +457,8 @@ class PortableTest(unittest.TestCase):
                 .stdout.splitlines() if " " in line)
             self.assertEqual(flags["/etc/monitor-agent/config.yaml"], "cn")  # noreplace
             self.assertNotIn("c", flags.get("/usr/bin/monitor-agent", ""))
+            self.assertEqual(run(["rpm", "-qp", "--qf", "%{LICENSE}", rpm]).stdout,
+                             "MIT and LGPL-2.1-or-later")
             reqs = run(["rpm", "-qpR", rpm]).stdout.splitlines()
             lib64 = "(64bit)"
             for r in ("glibc >= 2.28", "gnutls >= 3.6.3", "shadow-utils",
@@ -521,6 +533,8 @@ class PortableTest(unittest.TestCase):
         run(["tar", "xzf", a64, "-C", d])
         self.assertIn("ARM aarch64", run(["file", os.path.join(
             d, f"monitor-agent-{self.version}-linux-aarch64", "monitor-agent")]).stdout)
+        self.assert_copyright_names_embedded(
+            os.path.join(d, f"monitor-agent-{self.version}-linux-aarch64", "copyright"))
         # Unpacked inside a Debian 11 root and installed from there with its own install.sh.
         root = self.root("bullseye")
         run(["tar", "xzf", tgz, "-C", root.file("/tmp")])
