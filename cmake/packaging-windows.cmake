@@ -1,7 +1,8 @@
 # Windows package of the aggregator (`make package-windows` / `cpack -G ZIP` in the mingw build
 # dir): lanmon-aggregator-<version>-win64.zip with monitor-aggregator.exe (static: no DLLs),
 # the dashboard in web/, the example config, install-service.ps1, nssm/service.json and
-# README-windows.txt in one top-level folder.
+# README-windows.txt in one top-level folder, and licenses/ with the copyright and license texts of
+# the libraries linked into the .exe (gathered by scripts/windows-build from their sources).
 if(NOT WIN32 OR NOT TARGET monitor-aggregator)
   return()
 endif()
@@ -13,6 +14,9 @@ install(FILES ${MON_DEPLOY_WINDOWS}/config.example.yaml ${MON_DEPLOY_WINDOWS}/in
               ${MON_DEPLOY_WINDOWS}/README-windows.txt
         DESTINATION . COMPONENT aggregator)
 install(FILES ${MON_DEPLOY_WINDOWS}/nssm/service.json DESTINATION nssm COMPONENT aggregator)
+if(EXISTS ${CMAKE_BINARY_DIR}/licenses)
+  install(DIRECTORY ${CMAKE_BINARY_DIR}/licenses/ DESTINATION licenses COMPONENT aggregator)
+endif()
 
 set(CPACK_GENERATOR ZIP)
 set(CPACK_PACKAGE_NAME lanmon-aggregator)

@@ -35,6 +35,12 @@ ADMIN = "admin-token-0123456789"
 PIN_MISMATCH = "certificate changed (pin mismatch)"
 ZIP_FILES = {"monitor-aggregator.exe", "config.example.yaml", "install-service.ps1",
              "README-windows.txt", "nssm/service.json", "web/index.html"}
+# The copyright and license texts of what the .exe links in (scripts/windows-build).
+ZIP_LICENSES = {f"licenses/{n}-copyright.txt" for n in (
+    "curl", "sqlite3", "gnutls", "nettle", "libmicrohttpd", "cjson", "libyaml", "mingw-w64",
+    "gcc-mingw-w64")} | {
+    "licenses/gnutls-COPYING.LESSER.txt", "licenses/nettle-COPYING.LESSERv3.txt",
+    "licenses/libmicrohttpd-COPYING.txt"}
 
 
 def win_path(path):
@@ -268,6 +274,9 @@ class WindowsAggregator(unittest.TestCase):
             root = top.pop()
             inside = {n.split("/", 1)[1] for n in names if "/" in n and not n.endswith("/")}
             self.assertTrue(ZIP_FILES <= inside, ZIP_FILES - inside)
+            self.assertTrue(ZIP_LICENSES <= inside, ZIP_LICENSES - inside)
+            self.assertIn(b"Lesser General Public License",
+                          z.read(f"{root}/licenses/gnutls-COPYING.LESSER.txt"))
             self.assertFalse([n for n in inside if n.lower().endswith(".dll")])  # static .exe
             self.assertFalse([n for n in inside if "node_modules" in n or "apexcharts" in n])
             d = self.folder("unzipped")
