@@ -9,6 +9,8 @@
  *     the per-poll cost in the aggregator's poller thread: agg_usage_add of an 8-GPU sample with
  *     two users per GPU, against agg_rollup_add (the history accounting every poll already pays)
  *     and agg_sample_parse of the same reply. Prints ns per poll of each. */
+#include "bench_replies.h"
+
 #include "aggregator/rollup.h"
 #include "aggregator/sample.h"
 #include "aggregator/store.h"
@@ -107,39 +109,6 @@ out:
     return r < 0 ? 1 : 0;
 }
 
-/* An 8-GPU reply with two users per GPU (and a third process of the first). */
-static int sample_body(char *buf, size_t size)
-{
-    size_t off = 0;
-    int n = snprintf(buf, size,
-                     "{\"ts\":\"2026-01-01T00:00:00Z\",\"cpu_pct\":12.5,\"load\":[1,1,1],"
-                     "\"mem\":{\"used_bytes\":1000,\"total_bytes\":4000,\"used_pct\":25},"
-                     "\"disks\":[{\"mount\":\"/\",\"used_bytes\":1,\"total_bytes\":4,"
-                     "\"used_pct\":25}],\"gpus\":[");
-    if (n < 0 || (size_t)n >= size)
-        return MON_ETOOBIG;
-    off = (size_t)n;
-    for (int g = 0; g < 8; g++) {
-        n = snprintf(buf + off, size - off,
-                     "%s{\"index\":%d,\"uuid\":\"GPU-%d\",\"name\":\"H100\",\"util_pct\":%d,"
-                     "\"mem_used_mb\":40000,\"mem_total_mb\":81559,\"temp_c\":60,\"power_w\":500,"
-                     "\"processes\":[{\"pid\":%d,\"user\":\"user%02d\",\"uid\":%d,\"command\":"
-                     "\"python3\",\"type\":\"compute\",\"used_mem_mb\":20000,\"started_at\":"
-                     "\"2025-12-31T00:00:00Z\"},{\"pid\":%d,\"user\":\"user%02d\",\"uid\":%d,"
-                     "\"command\":\"python3\",\"type\":\"compute\",\"used_mem_mb\":19000,"
-                     "\"started_at\":\"2025-12-31T00:00:00Z\"},{\"pid\":%d,\"user\":\"user%02d\","
-                     "\"uid\":%d,\"command\":\"python3\",\"type\":\"compute\",\"used_mem_mb\":"
-                     "1000,\"started_at\":\"2025-12-31T00:00:00Z\"}]}",
-                     g ? "," : "", g, g, 10 * g + 10, 1000 + g, g, 1000 + g, 2000 + g, g + 8,
-                     1008 + g, 3000 + g, g, 1000 + g);
-        if (n < 0 || (size_t)n >= size - off)
-            return MON_ETOOBIG;
-        off += (size_t)n;
-    }
-    n = snprintf(buf + off, size - off, "]}");
-    return n < 0 || (size_t)n >= size - off ? MON_ETOOBIG : MON_OK;
-}
-
 static int poll_cost(int iterations)
 {
     char body[16384], why[256];
@@ -151,7 +120,7 @@ static int poll_cost(int iterations)
     double t0, usage_ns, rollup_ns, parse_ns;
 
     if (agg_usage_new(&uo, &u) < 0 || agg_rollup_new(3600, NULL, NULL, &r) < 0 ||
-        sample_body(body, sizeof(body)) < 0 ||
+        bench_reply_gpu8(body, sizeof(body)) < 0 ||
         agg_sample_parse(body, strlen(body), &s, why, sizeof(why)) < 0 ||
         agg_usage_server_add(u, 1, "gpu-000") < 0 || agg_rollup_server_add(r, 1) < 0) {
         fprintf(stderr, "usage_bench: setup failed\n");
