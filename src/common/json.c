@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,9 @@ cJSON *mon_json_add_time(cJSON *obj, const char *name, int64_t utc_s)
     return cJSON_AddStringToObject(obj, name, buf);
 }
 
-int mon_json_get_number(const cJSON *obj, const char *name, double min, double max, double *ret,
-                        char *why, size_t why_len)
+int mon_json_item_number(const cJSON *it, const char *name, double min, double max, double *ret,
+                         char *why, size_t why_len)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!it || cJSON_IsNull(it))
         return MON_ENOENT;
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
@@ -81,17 +81,24 @@ int mon_json_get_number(const cJSON *obj, const char *name, double min, double m
     return MON_OK;
 }
 
-int mon_json_get_string(const cJSON *obj, const char *name, size_t max_len, const char **ret,
+int mon_json_get_number(const cJSON *obj, const char *name, double min, double max, double *ret,
                         char *why, size_t why_len)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return mon_json_item_number(cJSON_GetObjectItemCaseSensitive(obj, name), name, min, max, ret,
+                                why, why_len);
+}
+
+int mon_json_item_string(const cJSON *it, const char *name, size_t max_len, const char **ret,
+                         char *why, size_t why_len)
+{
     if (!it || cJSON_IsNull(it))
         return MON_ENOENT;
     if (!cJSON_IsString(it) || !it->valuestring) {
         snprintf(why, why_len, "%s: not a string", name);
         return MON_EINVAL;
     }
-    if (strlen(it->valuestring) > max_len) {
+    /* bounded: a hostile megabyte string is not walked to its end */
+    if (max_len < SIZE_MAX && strnlen(it->valuestring, max_len + 1) > max_len) {
         snprintf(why, why_len, "%s: longer than %zu bytes", name, max_len);
         return MON_EINVAL;
     }
@@ -99,11 +106,39 @@ int mon_json_get_string(const cJSON *obj, const char *name, size_t max_len, cons
     return MON_OK;
 }
 
+int mon_json_get_string(const cJSON *obj, const char *name, size_t max_len, const char **ret,
+                        char *why, size_t why_len)
+{
+    return mon_json_item_string(cJSON_GetObjectItemCaseSensitive(obj, name), name, max_len, ret,
+                                why, why_len);
+}
+
+/* True when some byte of s is below 0x20 (a word at a time: a byte b < 0x20 is the only one
+ * whose b - 0x20 borrows into its high bit while its own high bit is clear). */
+static bool has_control(const char *s, size_t len)
+{
+    uint64_t w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, s + i, 8);
+        if ((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL)
+            return true;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return true;
+    return false;
+}
+
 /* Rejects what cJSON would accept but lose: "\u0000" inside a string (the string would end
- * there) and raw control characters, which JSON forbids in strings. */
+ * there) and raw control characters, which JSON forbids in strings. Text with neither a
+ * backslash nor a byte below 0x20 (compact JSON without escapes: what agents send) has
+ * neither, which two fast passes show; other text is walked string by string. */
 static bool strings_clean(const char *text, size_t len, char *why, size_t why_len)
 {
     bool in_string = false;
+    if (!memchr(text, '\\', len) && !has_control(text, len))
+        return true;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
         if (!in_string) {
@@ -131,27 +166,13 @@ static int key_order(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The first key that obj names twice, or NULL. Small objects are compared pairwise; larger
- * ones sorted, so a hostile object of 100,000 keys costs n log n, not n². */
-static int duplicate_key(const cJSON *obj, const char **ret_key)
+/* The first key that obj names twice, or NULL, for objects of any size: sorted (n log n, so a
+ * hostile object of 100,000 keys is no n² walk). */
+static int duplicate_key_sorted(const cJSON *obj, size_t n, const char **ret_key)
 {
-    const cJSON *a, *b;
-    const char **keys;
-    size_t n = 0, i = 0;
-
-    *ret_key = NULL;
-    for (a = obj->child; a; a = a->next)
-        n++;
-    if (n <= 16) {
-        for (a = obj->child; a; a = a->next)
-            for (b = a->next; b; b = b->next)
-                if (a->string && b->string && strcmp(a->string, b->string) == 0) {
-                    *ret_key = a->string;
-                    return MON_OK;
-                }
-        return MON_OK;
-    }
-    keys = malloc(n * sizeof(*keys));
+    const cJSON *a;
+    const char **keys = malloc(n * sizeof(*keys));
+    size_t i = 0;
     if (!keys)
         return MON_ENOMEM;
     for (a = obj->child; a; a = a->next)
@@ -164,6 +185,39 @@ static int duplicate_key(const cJSON *obj, const char **ret_key)
     return MON_OK;
 }
 
+/* The first key that obj names twice, or NULL. Objects of up to KEYS_SMALL keys (every object
+ * an agent or the dashboard sends) are compared pairwise on their first two bytes, kept in an
+ * array on the stack, and with strcmp only where those are equal: no allocation, and about
+ * one byte compare per pair. Larger ones are sorted. */
+#define KEYS_SMALL 64
+static int duplicate_key(const cJSON *obj, const char **ret_key)
+{
+    const char *keys[KEYS_SMALL];
+    uint16_t tags[KEYS_SMALL];
+    const cJSON *a;
+    size_t n = 0;
+
+    *ret_key = NULL;
+    for (a = obj->child; a; a = a->next)
+        n++;
+    if (n > KEYS_SMALL)
+        return duplicate_key_sorted(obj, n, ret_key);
+    n = 0;
+    for (a = obj->child; a; a = a->next) {
+        const char *key = a->string ? a->string : "";
+        /* the second byte is read only when the first is not the end */
+        uint16_t tag = (uint8_t)key[0] | (uint16_t)(key[0] ? (uint8_t)key[1] << 8 : 0);
+        for (size_t i = 0; i < n; i++)
+            if (tags[i] == tag && strcmp(keys[i], key) == 0) {
+                *ret_key = key;
+                return MON_OK;
+            }
+        keys[n] = key;
+        tags[n++] = tag;
+    }
+    return MON_OK;
+}
+
 /* Walks the tree without recursion (cJSON allows 1000 levels): each container's children are
  * visited through the next/child links, returning to the parent via an explicit stack. */
 static int check_keys(const cJSON *root, char *why, size_t why_len)
@@ -173,7 +227,9 @@ static int check_keys(const cJSON *root, char *why, size_t why_len)
     const cJSON *it = root;
 
     while (it) {
-        if (cJSON_IsObject(it)) {
+        /* cJSON_IsObject and cJSON_IsArray, without a library call per node */
+        int type = it->type & 0xFF;
+        if (type == cJSON_Object) {
             const char *dup;
             int r = duplicate_key(it, &dup);
             if (r < 0)
@@ -185,7 +241,7 @@ static int check_keys(const cJSON *root, char *why, size_t why_len)
                 return MON_EPARSE;
             }
         }
-        if ((cJSON_IsObject(it) || cJSON_IsArray(it)) && it->child &&
+        if ((type == cJSON_Object || type == cJSON_Array) && it->child &&
             depth < sizeof(stack) / sizeof(stack[0])) {
             stack[depth++] = it;
             it = it->child;

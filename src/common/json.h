@@ -35,6 +35,13 @@ int mon_json_get_number(const struct cJSON *obj, const char *name, double min, d
 int mon_json_get_string(const struct cJSON *obj, const char *name, size_t max_len, const char **ret,
                         char *why, size_t why_len);
 
+/* The same two checks on an item already looked up (it NULL: absent), for callers that find
+ * their fields themselves; name is only used in the reason. */
+int mon_json_item_number(const struct cJSON *it, const char *name, double min, double max,
+                         double *ret, char *why, size_t why_len);
+int mon_json_item_string(const struct cJSON *it, const char *name, size_t max_len, const char **ret,
+                         char *why, size_t why_len);
+
 /* Parses len bytes of UTF-8 as exactly one JSON value, stricter than cJSON alone: strings may
  * not hold \u0000 (cJSON would cut them there) or raw control characters, only whitespace may
  * follow the value, and no object may name a key twice. On failure returns MON_EPARSE with a

@@ -249,6 +249,19 @@ static void test_parse_strict(void **state)
     big[n] = '\0';
     snprintf(big + n, sizeof(big) - n, "\"k100\": 0}");
     assert_string_equal(strict(big, why, 128), "");
+    /* Up to 64 keys are compared on their first two bytes, then whole: keys that share them
+     * are told apart, a repeat among them is found, and so is a repeated empty key. */
+    n = (size_t)snprintf(big, sizeof(big), "{");
+    for (int i = 0; i < 60; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "\"k1%d\": %d, ", i, i);
+    snprintf(big + n, sizeof(big) - n, "\"k133\": 0}");
+    assert_string_equal(strict(big, why, 128), "duplicate key \"k133\"");
+    snprintf(big + n, sizeof(big) - n, "\"k1\": 0}");
+    assert_string_equal(strict(big, why, 128), "");
+    assert_string_equal(strict("{\"abc\": 1, \"abd\": 2, \"ab\": 3, \"a\": 4}", why, 128), "");
+    assert_string_equal(strict("{\"\": 1, \"a\": 2, \"\": 3}", why, 128), "duplicate key \"\"");
+    /* Whitespace between the tokens (no string holds a control character). */
+    assert_string_equal(strict("{\n\t\"a\":\r\n [1,\t2]\n}", why, 128), "");
     /* A repeated key is named, shown safely. */
     assert_string_equal(strict("{\"\\u202e\": 1, \"\\u202e\": 2}", why, 128),
                         "duplicate key \"\xef\xbf\xbd\"");
