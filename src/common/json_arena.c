@@ -29,6 +29,8 @@ static void *arena_malloc(size_t n)
         a->used += need;
         return p;
     }
+    if (a)
+        a->spilled++;
     return malloc(n);
 }
 
@@ -64,7 +66,16 @@ void mon_json_arena_done(struct mon_json_arena *a)
 void mon_json_arena_begin(struct mon_json_arena *a)
 {
     a->used = 0;
+    a->spilled = 0;
     active = a;
+}
+
+void mon_json_arena_delete(cJSON *root)
+{
+    const struct mon_json_arena *a = active;
+    /* used == 0 after a parse: the hooks are not installed, the tree is malloc'd */
+    if (root && !(a && a->used > 0 && a->spilled == 0))
+        cJSON_Delete(root);
 }
 
 void mon_json_arena_end(void)

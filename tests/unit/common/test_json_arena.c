@@ -72,10 +72,61 @@ static void test_arena(void **state)
     mon_json_arena_done(&a); /* twice is fine */
 }
 
+/* Runs first, before any test installs the hooks: an arena is then never used, and
+ * mon_json_arena_delete must free the malloc'd tree (LeakSanitizer fails the test if not). */
+static void test_delete_without_hooks(void **state)
+{
+    struct mon_json_arena a;
+    cJSON *t;
+    (void)state;
+    assert_int_equal(mon_json_arena_init(&a, 64 * 1024), MON_OK);
+    mon_json_arena_begin(&a);
+    t = cJSON_Parse(doc);
+    assert_non_null(t);
+    assert_false(inside(&a, t));
+    mon_json_arena_delete(t);
+    mon_json_arena_end();
+    mon_json_arena_done(&a);
+}
+
+/* mon_json_arena_delete: nothing to free for a tree wholly in the arena; a tree that spilled
+ * into the heap, or one parsed with no arena active, is freed (LeakSanitizer checks). */
+static void test_delete(void **state)
+{
+    struct mon_json_arena a, tiny;
+    cJSON *t;
+    (void)state;
+    mon_json_arena_install();
+    assert_int_equal(mon_json_arena_init(&a, 64 * 1024), MON_OK);
+    mon_json_arena_begin(&a);
+    t = cJSON_Parse(doc);
+    assert_non_null(t);
+    assert_true(inside(&a, t) && a.spilled == 0);
+    mon_json_arena_delete(t);
+    mon_json_arena_end();
+
+    assert_int_equal(mon_json_arena_init(&tiny, 128), MON_OK);
+    mon_json_arena_begin(&tiny);
+    t = cJSON_Parse(doc);
+    assert_non_null(t);
+    assert_true(tiny.spilled > 0);
+    mon_json_arena_delete(t);
+    mon_json_arena_end();
+
+    t = cJSON_Parse(doc); /* no arena active */
+    assert_non_null(t);
+    mon_json_arena_delete(t);
+    mon_json_arena_delete(NULL);
+    mon_json_arena_done(&tiny);
+    mon_json_arena_done(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_delete_without_hooks),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
