@@ -28,10 +28,12 @@ const char *agg_throttle_name(unsigned i)
     return i < AGG_THROTTLE_COUNT ? throttle_names[i] : "other";
 }
 
-/* "<prefix without its dot>: not an object" for an array entry of the wrong type. */
+/* "<path without its dot>: not an object" for an array entry of the wrong type. */
 static int entry_not_object(struct agg_parse_ctx *c)
 {
-    snprintf(c->why, c->why_len, "%.*s: not an object", (int)strlen(c->prefix) - 1, c->prefix);
+    char prefix[AGG_PREFIX_LEN];
+    agg_sample_prefix(c, prefix, sizeof(prefix));
+    snprintf(c->why, c->why_len, "%.*s: not an object", (int)strlen(prefix) - 1, prefix);
     return MON_EPARSE;
 }
 
@@ -57,7 +59,7 @@ static int parse_throttle(struct agg_parse_ctx *c, const cJSON *o, struct agg_gp
     return MON_OK;
 }
 
-static int parse_ecc(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct agg_gpu *g)
+static int parse_ecc(struct agg_parse_ctx *c, const cJSON *o, struct agg_gpu *g)
 {
     const cJSON *ecc;
     char mode[16];
@@ -67,7 +69,7 @@ static int parse_ecc(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct
     g->ecc_aggregate_corrected = g->ecc_aggregate_uncorrected = -1;
     if ((r = agg_sample_object(c, o, "ecc", &ecc)) < 0 || !ecc)
         return r;
-    snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].ecc.", pos);
+    agg_sample_in(c, "ecc", AGG_NO_INDEX);
     if ((r = agg_sample_str(c, ecc, "mode", mode, sizeof(mode))) < 0 ||
         (r = agg_sample_count(c, ecc, "volatile_corrected", 1e15, &g->ecc_volatile_corrected)) <
             0 ||
@@ -84,29 +86,29 @@ static int parse_ecc(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct
         g->ecc_mode = 0;
     else if (mode[0])
         return agg_sample_fail(c, "mode", "not enabled or disabled");
-    snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].", pos);
+    agg_sample_in(c, NULL, AGG_NO_INDEX);
     return MON_OK;
 }
 
-static int parse_remap(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct agg_gpu *g)
+static int parse_remap(struct agg_parse_ctx *c, const cJSON *o, struct agg_gpu *g)
 {
     const cJSON *rr;
     int r;
     g->remap_corrected = g->remap_uncorrected = -1;
     if ((r = agg_sample_object(c, o, "remapped_rows", &rr)) < 0 || !rr)
         return r;
-    snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].remapped_rows.", pos);
+    agg_sample_in(c, "remapped_rows", AGG_NO_INDEX);
     if ((r = agg_sample_count(c, rr, "corrected", 1e9, &g->remap_corrected)) < 0 ||
         (r = agg_sample_count(c, rr, "uncorrected", 1e9, &g->remap_uncorrected)) < 0 ||
         (r = agg_sample_bool(c, rr, "pending", &g->remap_pending)) < 0 ||
         (r = agg_sample_bool(c, rr, "failed", &g->remap_failed)) < 0)
         return r;
     g->has_remap = true;
-    snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].", pos);
+    agg_sample_in(c, NULL, AGG_NO_INDEX);
     return MON_OK;
 }
 
-static int parse_xid(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct agg_gpu *g)
+static int parse_xid(struct agg_parse_ctx *c, const cJSON *o, struct agg_gpu *g)
 {
     const cJSON *arr, *it;
     size_t n, i = 0;
@@ -117,7 +119,7 @@ static int parse_xid(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct
     cJSON_ArrayForEach(it, arr)
     {
         bool has_code = false;
-        snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].xid[%zu].", pos, i);
+        agg_sample_in(c, "xid", i);
         if (!cJSON_IsObject(it))
             return entry_not_object(c);
         if ((r = agg_sample_int(c, it, "code", 0, 1 << 20, &has_code, &g->xid[i].code)) < 0 ||
@@ -128,7 +130,7 @@ static int parse_xid(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct
         i++;
     }
     g->n_xid = (uint8_t)i;
-    snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].", pos);
+    agg_sample_in(c, NULL, AGG_NO_INDEX);
     return MON_OK;
 }
 
@@ -165,7 +167,7 @@ static int parse_proc(struct agg_parse_ctx *c, const cJSON *o, struct agg_gpu_pr
 }
 
 /* "processes" into the sample's procs array from *cursor on (room was counted beforehand). */
-static int parse_procs(struct agg_parse_ctx *c, const cJSON *o, size_t pos, struct agg_sample *s,
+static int parse_procs(struct agg_parse_ctx *c, const cJSON *o, struct agg_sample *s,
                        struct agg_gpu *g, size_t *cursor)
 {
     const cJSON *arr, *it;
@@ -178,7 +180,7 @@ static int parse_procs(struct agg_parse_ctx *c, const cJSON *o, size_t pos, stru
     g->procs_first = (uint32_t)*cursor;
     cJSON_ArrayForEach(it, arr)
     {
-        snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].processes[%zu].", pos, i);
+        agg_sample_in(c, "processes", i);
         if (!cJSON_IsObject(it))
             return entry_not_object(c);
         if ((r = parse_proc(c, it, &s->procs[*cursor])) < 0)
@@ -187,7 +189,7 @@ static int parse_procs(struct agg_parse_ctx *c, const cJSON *o, size_t pos, stru
         i++;
     }
     g->n_procs = (uint32_t)i;
-    snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].", pos);
+    agg_sample_in(c, NULL, AGG_NO_INDEX);
     return MON_OK;
 }
 
@@ -213,9 +215,9 @@ int agg_sample_parse_gpu(struct agg_parse_ctx *c, const cJSON *o, size_t pos, st
         (r = agg_sample_num(c, o, "power_limit_w", 0, 10000, &g->has_power_limit,
                             &g->power_limit_w)) < 0 ||
         (r = agg_sample_int(c, o, "pstate", 0, 32, &g->has_pstate, &g->pstate)) < 0 ||
-        (r = parse_throttle(c, o, g)) < 0 || (r = parse_ecc(c, o, pos, g)) < 0 ||
-        (r = parse_remap(c, o, pos, g)) < 0 || (r = parse_xid(c, o, pos, g)) < 0 ||
-        (r = parse_procs(c, o, pos, s, g, proc_cursor)) < 0)
+        (r = parse_throttle(c, o, g)) < 0 || (r = parse_ecc(c, o, g)) < 0 ||
+        (r = parse_remap(c, o, g)) < 0 || (r = parse_xid(c, o, g)) < 0 ||
+        (r = parse_procs(c, o, s, g, proc_cursor)) < 0)
         return r;
     g->has_mem = g->has_mem && has_total;
     return MON_OK;
@@ -232,7 +234,7 @@ int agg_sample_count_procs(struct agg_parse_ctx *c, const cJSON *gpus, size_t *r
             int n = cJSON_GetArraySize(arr);
             if (n > AGG_MAX_GPU_PROCS) {
                 char reason[48];
-                snprintf(c->prefix, sizeof(c->prefix), "gpus[%zu].", i);
+                agg_sample_at(c, "gpus", i);
                 snprintf(reason, sizeof(reason), "more than %d entries", AGG_MAX_GPU_PROCS);
                 return agg_sample_fail(c, "processes", reason);
             }

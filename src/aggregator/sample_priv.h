@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The field readers of the agent-reply parser, shared by sample.c (the snapshot) and
- * sample_gpu.c (one GPU entry with its processes and health); nothing else includes this. */
+/* The agent-reply parser's shared parts: the field readers (sample_read.c), used by sample.c
+ * (the snapshot) and sample_gpu.c (one GPU entry with its processes and health), and the
+ * sample's storage (sample_mem.c); nothing else includes this. */
 #ifndef MON_AGGREGATOR_SAMPLE_PRIV_H
 #define MON_AGGREGATOR_SAMPLE_PRIV_H
 
@@ -15,15 +16,30 @@
 
 struct cJSON;
 
-/* Parsing context: the prefix ("gpus[2].") for error messages and the reason buffer. */
+#define AGG_NO_INDEX   ((size_t)-1)
+#define AGG_PREFIX_LEN 64 /* "gpus[63].processes[63]." with room for any size_t */
+
+/* Parsing context: where the readers are, for the reasons (formatted only when a field is
+ * rejected: "<outer>[<outer_i>].<inner>[<inner_i>]." with an index of AGG_NO_INDEX and a NULL
+ * name left out, e.g. "", "mem.", "gpus[2].ecc.", "gpus[2].processes[0]."), and the reason
+ * buffer. */
 struct agg_parse_ctx {
-    char prefix[64]; /* "gpus[63].processes[63]." with room for any size_t */
+    const char *outer, *inner;
+    size_t outer_i, inner_i;
     char *why;
     size_t why_len;
     /* The member agg_sample_member found last, and its object: the next look-up starts
      * after it. */
     const struct cJSON *obj, *last;
 };
+
+/* Sets the path to outer[outer_i] (no index: AGG_NO_INDEX; NULL: the top level), without an
+ * inner level. */
+void agg_sample_at(struct agg_parse_ctx *c, const char *outer, size_t outer_i);
+/* Sets the inner level below the outer one (NULL: none). */
+void agg_sample_in(struct agg_parse_ctx *c, const char *inner, size_t inner_i);
+/* Writes the path ("gpus[2].ecc.") into buf of size bytes (at least AGG_PREFIX_LEN). */
+void agg_sample_prefix(const struct agg_parse_ctx *c, char *buf, size_t size);
 
 /* The member name of object o, or NULL. The readers ask for the fields in about the order the
  * agent writes them, so the search starts after the member found last: one comparison per
@@ -65,6 +81,13 @@ int agg_sample_array(struct agg_parse_ctx *c, const struct cJSON *o, const char 
 /* An object; *ret NULL when not there. */
 int agg_sample_object(struct agg_parse_ctx *c, const struct cJSON *o, const char *name,
                       const struct cJSON **ret);
+
+/* sample_mem.c: empties s, keeping its arrays for reuse. */
+void agg_sample_clear(struct agg_sample *s);
+/* sample_mem.c: makes room in s for the given numbers of entries and zeroes them. MON_OK or
+ * MON_ENOMEM. */
+int agg_sample_reserve(struct agg_sample *s, size_t n_disks, size_t n_gpus, size_t n_units,
+                       size_t n_procs);
 
 /* sample_gpu.c: the number of process entries over all GPUs of the gpus array (each list
  * checked against AGG_MAX_GPU_PROCS), so that s->procs is allocated once. */
