@@ -4,7 +4,7 @@
  * polls it) and bench/usage's 8-GPU reply with 24 processes, each parsed into one reused sample
  * as the poller does, with the poller's JSON arena ("arena") and without it ("heap": the API
  * threads' way, and agg_sample_parse's).
- *   sample_bench [--iterations 20000] [--rounds 5]
+ *   sample_bench [--iterations 20000] [--rounds 5] [--reply fleet2|gpu8] [--mode heap|arena]
  * Per reply and mode: --rounds rounds of --iterations parses; the thread's CPU time per parse of
  * each round, their median, and the malloc/calloc/realloc calls per parse (counted by wrapping
  * glibc's allocator in this program; -1 in a sanitizer build, where that is not possible).
@@ -75,6 +75,14 @@ static double cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static const char *arg_str(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
 }
 
 static int arg_int(int argc, char **argv, const char *name, int dflt)
@@ -161,6 +169,7 @@ int main(int argc, char **argv)
 {
     int iterations = arg_int(argc, argv, "--iterations", 20000);
     int rounds = arg_int(argc, argv, "--rounds", 5);
+    const char *reply = arg_str(argc, argv, "--reply"), *only = arg_str(argc, argv, "--mode");
     static char fleet_buf[20480], gpu8[16384];
     struct mon_json_arena arena = {0};
     struct agg_sample *s = NULL;
@@ -169,7 +178,10 @@ int main(int argc, char **argv)
     int rc = 1;
 
     if (iterations < 1 || rounds < 1 || rounds > ROUNDS_MAX) {
-        fprintf(stderr, "usage: sample_bench [--iterations N] [--rounds 1..%d]\n", ROUNDS_MAX);
+        fprintf(stderr,
+                "usage: sample_bench [--iterations N] [--rounds 1..%d] [--reply fleet2|gpu8] "
+                "[--mode heap|arena]\n",
+                ROUNDS_MAX);
         return 2;
     }
     /* agent 7 of the fleet: two disks, a process on each GPU (as most of a busy fleet) */
@@ -180,11 +192,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "sample_bench: setup failed\n");
         goto out;
     }
-    if (measure("fleet2", fleet, fleet_len, false, &arena, s, iterations, rounds) == 0 &&
-        measure("fleet2", fleet, fleet_len, true, &arena, s, iterations, rounds) == 0 &&
-        measure("gpu8", gpu8, strlen(gpu8), false, &arena, s, iterations, rounds) == 0 &&
-        measure("gpu8", gpu8, strlen(gpu8), true, &arena, s, iterations, rounds) == 0)
-        rc = 0;
+    rc = 0;
+    for (int k = 0; k < 4 && rc == 0; k++) {
+        const char *name = k < 2 ? "fleet2" : "gpu8", *mode = k % 2 ? "arena" : "heap";
+        if ((reply && strcmp(reply, name) != 0) || (only && strcmp(only, mode) != 0))
+            continue;
+        rc = measure(name, k < 2 ? fleet : gpu8, k < 2 ? fleet_len : strlen(gpu8), k % 2, &arena, s,
+                     iterations, rounds);
+    }
 out:
     agg_sample_free(s);
     mon_json_arena_done(&arena);
