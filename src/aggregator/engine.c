@@ -94,6 +94,8 @@ static void housekeeping(struct agg_engine *e)
     if (now >= e->next_checkpoint) {
         agg_rollup_checkpoint(e->rollup);
         agg_usage_checkpoint(e->usage);
+        /* Idle countdowns that began since the last one (a crash loses at most this much). */
+        agg_state_persist_gpus(e->state);
         e->next_checkpoint = now + e->opt.checkpoint_ms;
     } else {
         agg_rollup_flush(e->rollup);
@@ -323,6 +325,7 @@ void agg_engine_stop(struct agg_engine *e)
     agg_rollup_checkpoint(e->rollup);
     agg_usage_checkpoint(e->usage);
     agg_state_persist_seen(e->state);
+    agg_state_persist_gpus(e->state);
     agg_writer_stop(e->writer, STOP_DRAIN_MS);
     engine_free(e);
 }
@@ -451,5 +454,6 @@ int agg_engine_checkpoint_now(struct agg_engine *e)
     agg_rollup_checkpoint(e->rollup);
     agg_usage_checkpoint(e->usage);
     agg_state_persist_seen(e->state);
+    agg_state_persist_gpus(e->state);
     return agg_writer_flush(e->writer, CHECKPOINT_FLUSH_MS);
 }

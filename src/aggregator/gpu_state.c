@@ -45,6 +45,7 @@ void agg_gpu_track_init(struct agg_gpu_track *t, const char *uuid, int index)
     t->state = AGG_GPU_UNKNOWN;
     t->since_ms = -1;
     t->low_since_ms = -1;
+    t->low_since_saved = -1;
     t->ecc_volatile = -1;
     t->ecc_aggregate = -1;
     t->xid_seen_at = -1;
@@ -210,12 +211,18 @@ void agg_gpu_state_step(const struct agg_gpu_state_config *cfg, struct agg_gpu_t
     }
     t->seen = true;
     ret->persist = !before.seen || t->state != before.state || t->since_ms != before.since_ms ||
-                   t->low_since_ms != before.low_since_ms ||
                    t->idle_reported != before.idle_reported || t->error_open != before.error_open ||
                    t->conditions != before.conditions || t->ecc_volatile != before.ecc_volatile ||
                    t->ecc_aggregate != before.ecc_aggregate ||
                    t->xid_seen_at != before.xid_seen_at || t->xid_seen_n != before.xid_seen_n ||
                    t->index != before.index || strcmp(t->uuid, before.uuid) != 0;
+    /* The countdown alone: see agg_gpu_step.persist_later. Back to what is stored: nothing. */
+    if (!ret->persist && t->low_since_ms != t->low_since_saved) {
+        if (t->low_since_saved < 0)
+            ret->persist_later = true;
+        else
+            ret->persist = true;
+    }
 }
 
 size_t agg_gpu_users(const struct agg_gpu_proc *procs, size_t n, struct agg_gpu_user *out,

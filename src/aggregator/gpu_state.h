@@ -60,6 +60,9 @@ struct agg_gpu_track {
     enum agg_gpu_state state; /* from the last sample */
     int64_t since_ms;         /* when that state began (idle: when utilisation dropped), -1 */
     int64_t low_since_ms;     /* held with utilisation below busy_util_pct since, -1 not */
+    int64_t low_since_saved;  /* low_since_ms of the last row handed to the writer (or read
+                                 back at a restart), -1 none: see agg_gpu_step.persist_later.
+                                 The caller sets it when it writes the row. */
     bool idle_reported;       /* gpu_idle sent for the current low stretch */
     bool error_open;          /* gpu_error sent and gpu_recovered not yet */
     uint8_t conditions;       /* AGG_GPU_COND_* already reported in the open error */
@@ -80,7 +83,15 @@ struct agg_gpu_step {
     bool gpu_error; /* send gpu_error with reason: entered error, or a new problem while in it */
     bool gpu_recovered; /* send gpu_recovered: the error is over */
     bool gpu_idle;      /* send gpu_idle: became idle (once per low stretch) */
-    bool persist;       /* the record changed in a way a restart must know */
+    bool persist;       /* the record changed in a way a restart must know: write it now */
+    /* Only the start of the idle countdown (low_since_ms) moved, and the last row written
+     * (low_since_saved) has no countdown running: the row may wait for the caller's next
+     * checkpoint. A crash before it loses at most that much countdown, so the GPU turns idle
+     * that much later after a restart, never earlier. A GPU whose utilisation keeps crossing
+     * busy_util_pct then writes nothing while its low stretches stay shorter than a checkpoint
+     * interval. A countdown the database holds that ends or restarts is written at once (in
+     * persist): left there, a restart would resume it and call the GPU idle too early. */
+    bool persist_later;
 };
 
 /* Applies one sample of the GPU: g is its entry (n_procs processes, g->has_procs false when

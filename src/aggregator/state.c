@@ -128,6 +128,7 @@ void agg_state_free(struct agg_state *st)
     free(st->by_name);
     free(st->unpack_buf);
     free(st->pack_buf);
+    free(st->gpus_later);
     agg_idmap_clear(&st->by_id);
     pthread_mutex_destroy(&st->lock);
     free(st);

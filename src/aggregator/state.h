@@ -90,6 +90,11 @@ void agg_state_tick(struct agg_state *st, int64_t now_utc_ms, int64_t now_mono_m
 /* Persists last_seen_at of every server seen since it was last persisted (at shutdown). */
 void agg_state_persist_seen(struct agg_state *st);
 
+/* Hands the writer the GPU rows whose only change is the start of an idle countdown (kept
+ * back by agg_gpu_step.persist_later): at every checkpoint and at shutdown. Only the servers
+ * with such a row are visited. */
+void agg_state_persist_gpus(struct agg_state *st);
+
 struct agg_state_counts {
     size_t total, enabled, online;      /* online: online or degraded */
     size_t by_status[AGG_STATUS_COUNT]; /* indexed by enum agg_status */

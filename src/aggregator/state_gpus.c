@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The GPU part of the live state: per server one gpu_state.h record per GPU, matched to the
  * GPUs of each sample (by uuid, else by index), stepped by the rules, with the resulting
- * gpu_error / gpu_recovered / gpu_idle events and persisted records sent to the writer. The JSON
- * views of these records are in state_gpus_json.c. */
+ * gpu_error / gpu_recovered / gpu_idle events and persisted records sent to the writer (a
+ * change of the idle countdown alone at the next checkpoint: agg_gpu_step.persist_later). The
+ * JSON views of these records are in state_gpus_json.c. */
 #include "aggregator/gpu_state.h"
 #include "aggregator/sample.h"
 #include "aggregator/state.h"
@@ -34,6 +35,7 @@ static void track_from_row(struct agg_gpu_track *t, const struct agg_gpu_state_r
     t->state = state;
     t->since_ms = row->since >= 0 ? row->since * 1000 : -1;
     t->low_since_ms = row->low_since >= 0 ? row->low_since * 1000 : -1;
+    t->low_since_saved = t->low_since_ms;
     t->idle_reported = row->idle_reported;
     t->error_open = row->error_open;
     t->conditions = (uint8_t)row->conditions;
@@ -222,6 +224,37 @@ static void step_events(struct agg_state *st, const struct agg_state_rec *r,
     }
 }
 
+/* Lock held. Hands the writer the row of track t of r and notes what it holds. */
+static void persist(struct agg_state *st, const struct agg_state_rec *r, struct agg_gpu_track *t,
+                    int64_t now_utc_ms)
+{
+    struct agg_gpu_state_row row;
+    if (!st->opt.writer)
+        return;
+    row_from_track(&row, t, now_utc_ms);
+    if (agg_writer_gpu_state(st->opt.writer, r->cfg.id, &row) == MON_OK)
+        t->low_since_saved = t->low_since_ms;
+}
+
+/* Lock held. Lists r for the next checkpoint (agg_state_persist_gpus). False when the list
+ * cannot grow: the caller writes the row now instead. */
+static bool defer(struct agg_state *st, struct agg_state_rec *r)
+{
+    if (r->gpus.later)
+        return true;
+    if (st->n_gpus_later == st->cap_gpus_later) {
+        size_t cap = st->cap_gpus_later ? st->cap_gpus_later * 2 : 64;
+        int64_t *ids = realloc(st->gpus_later, cap * sizeof(*ids));
+        if (!ids)
+            return false;
+        st->gpus_later = ids;
+        st->cap_gpus_later = cap;
+    }
+    st->gpus_later[st->n_gpus_later++] = r->cfg.id;
+    r->gpus.later = true;
+    return true;
+}
+
 void agg_state_gpus_update(struct agg_state *st, struct agg_state_rec *r,
                            const struct agg_sample *s, int64_t now_utc_ms)
 {
@@ -232,12 +265,26 @@ void agg_state_gpus_update(struct agg_state *st, struct agg_state_rec *r,
         struct agg_gpu_step step;
         agg_gpu_state_step(&st->opt.gpu, t, &s->gpus[i], s->ts, now_utc_ms, &step);
         step_events(st, r, s, &s->gpus[i], t, &step, now_utc_ms);
-        if (step.persist && st->opt.writer) {
-            struct agg_gpu_state_row row;
-            row_from_track(&row, t, now_utc_ms);
-            agg_writer_gpu_state(st->opt.writer, r->cfg.id, &row);
-        }
+        if (step.persist || (step.persist_later && st->opt.writer && !defer(st, r)))
+            persist(st, r, t, now_utc_ms);
     }
+}
+
+void agg_state_persist_gpus(struct agg_state *st)
+{
+    int64_t now_utc_ms = mon_utc_ms();
+    pthread_mutex_lock(&st->lock);
+    for (size_t k = 0; k < st->n_gpus_later; k++) {
+        struct agg_state_rec *r = agg_state_find(st, st->gpus_later[k]);
+        if (!r)
+            continue; /* removed since */
+        r->gpus.later = false;
+        for (size_t i = 0; i < r->gpus.n; i++)
+            if (r->gpus.t[i].low_since_ms != r->gpus.t[i].low_since_saved)
+                persist(st, r, &r->gpus.t[i], now_utc_ms);
+    }
+    st->n_gpus_later = 0;
+    pthread_mutex_unlock(&st->lock);
 }
 
 size_t agg_state_gpus_count(const struct agg_state_rec *r, enum agg_gpu_state state)

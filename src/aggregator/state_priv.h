@@ -33,6 +33,7 @@ struct agg_state_gpus {
     size_t n, cap;
     struct agg_gpu_track *seeds;
     size_t n_seeds;
+    bool later; /* listed in agg_state.gpus_later */
 };
 
 struct agg_state_rec {
@@ -92,6 +93,10 @@ struct agg_state {
     size_t unpack_cap;
     unsigned char *pack_buf; /* agg_state_keep_sample's squeeze buffer */
     size_t pack_cap;
+    /* Ids of the servers with a GPU row that waits for the next checkpoint (see
+     * agg_gpu_step.persist_later); a removed server's id is skipped then. */
+    int64_t *gpus_later;
+    size_t n_gpus_later, cap_gpus_later;
 };
 
 /* Lock held. The record of id, or NULL. */

@@ -2,7 +2,9 @@
 """The GPU fleet view end to end (issue 10): real agents whose fake NVML lists real processes
 running under other users, a real aggregator polling them with a real SQLite file, and
 GET /api/gpus naming the right users on the right GPUs within one poll; every GPU state and
-every GPU event reached, none repeated across an aggregator restart."""
+every GPU event reached, none repeated across an aggregator restart; an idle countdown resumed
+after a restart."""
+import datetime
 import os
 import pwd
 import signal
@@ -301,6 +303,50 @@ class GpuStatesAndEventsTest(GpuFleetCase):
         self.wait_gpu(g, "srv-gpu", 0, lambda e: e["state"] == "idle", "GPU 0 idle")
         time.sleep(2)
         self.assertEqual(self.gpu_events(g), [])
+
+
+class IdleCountdownRestartTest(GpuFleetCase):
+    """The start of an idle countdown alone is written at the next checkpoint or at stop (not
+    at every crossing of busy_util_pct); a restart in the middle of the countdown resumes it:
+    the GPU turns idle idle_after from the drop, not from the restart."""
+
+    def countdown_across_restart(self, checkpoint, sig):
+        daemon = self.sleepers.spawn(uid=1)
+        a, st = self.gpu_agent("srv-gpu", gpus=1, util=80, procs=f"{daemon.pid}:2048")
+        servers = [{"name": "srv-gpu", "host": "127.0.0.1", "agent_port": a.port,
+                    "token": a.token}]
+        g = Aggregator(servers=servers, checkpoint=checkpoint,
+                       extra=["gpu_state: { idle_after: 10s }"]).start()
+
+        def stop():
+            g.stop()
+            g.close()
+        self.cleanups.append(stop)
+        self.wait_gpu(g, "srv-gpu", 0, lambda e: e["state"] == "busy" and e["util_pct"] == 80,
+                      "GPU 0 busy")
+        st.set(util=2)
+        self.wait_gpu(g, "srv-gpu", 0, lambda e: e["util_pct"] == 2, "the drop seen")
+        dropped = time.time()
+        time.sleep(3)  # past a 2-s checkpoint
+        self.assertEqual(self.gpu(g, "srv-gpu", 0)["state"], "busy")  # counting down
+        g.stop(sig)
+        restarted = time.time()
+        g.start()
+        e = self.wait_gpu(g, "srv-gpu", 0, lambda e: e["state"] == "idle",
+                          "idle after the restart", timeout=20)
+        took = time.time() - restarted
+        since = datetime.datetime.strptime(e["state_since"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        self.assertLessEqual(since, dropped)  # idle since the drop before the restart
+        self.assertLess(took, 9)  # a countdown started afresh would take at least 10 s
+        ev = wait_until(lambda: self.gpu_events(g, ("gpu_idle",)), timeout=5, what="gpu_idle")
+        self.assertEqual(len(ev), 1)
+
+    def test_written_at_checkpoint_survives_kill(self):
+        self.countdown_across_restart("2s", signal.SIGKILL)
+
+    def test_written_at_stop(self):
+        self.countdown_across_restart("1h", signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,49 @@ static void test_idle_boundary_and_event_once(void **state)
     assert_false(t.idle_reported);
 }
 
+/* The idle countdown alone: its start may wait for a checkpoint while the stored row has none
+ * running (a restart then starts it late, never early); a stored countdown that ends or
+ * restarts is written at once; a stretch that ends before the checkpoint costs no write. */
+static void test_countdown_persist_later(void **state)
+{
+    struct agg_gpu_track t;
+    struct agg_gpu hi = gpu(50, 4096, 1), lo = gpu(2, 4096, 1);
+    struct agg_gpu_step s;
+    (void)state;
+    fresh(&t);
+    s = step(&t, &hi, T0);
+    assert_true(s.persist);             /* first sight */
+    t.low_since_saved = t.low_since_ms; /* what the caller does when it writes the row */
+    /* Crossing busy_util_pct back and forth: no write at all. */
+    for (int i = 1; i <= 6; i++) {
+        s = step(&t, i % 2 ? &lo : &hi, T0 + i * IV_MS);
+        assert_false(s.persist);
+        assert_int_equal(s.persist_later, i % 2 == 1);
+        assert_int_equal(t.state, AGG_GPU_BUSY);
+    }
+    /* A stretch begins and the row is written at the checkpoint. */
+    s = step(&t, &lo, T0 + 7 * IV_MS);
+    assert_true(s.persist_later);
+    assert_false(s.persist);
+    s = step(&t, &lo, T0 + 8 * IV_MS);
+    assert_true(s.persist_later); /* still differs from the stored row */
+    t.low_since_saved = t.low_since_ms;
+    s = step(&t, &lo, T0 + 9 * IV_MS);
+    assert_false(s.persist || s.persist_later);
+    /* The stored countdown ends: written at once. */
+    s = step(&t, &hi, T0 + 10 * IV_MS);
+    assert_true(s.persist);
+    assert_false(s.persist_later);
+    assert_int_equal(t.low_since_ms, -1);
+    /* A real change is never deferred. */
+    t.low_since_saved = -1;
+    s = step(&t, &lo, T0 + 11 * IV_MS);
+    assert_true(s.persist_later);
+    s = step(&t, &lo, T0 + 11 * IV_MS + IDLE);
+    assert_true(s.persist);
+    assert_int_equal(t.state, AGG_GPU_IDLE);
+}
+
 /* The agent reports the GPU in error (lost): error with its text; gpu_error on the change,
  * gpu_recovered when it is back; both once. */
 static void test_reported_error_and_recovery(void **state)
@@ -454,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_free_boundary),
         cmocka_unit_test(test_busy_boundary),
         cmocka_unit_test(test_idle_boundary_and_event_once),
+        cmocka_unit_test(test_countdown_persist_later),
         cmocka_unit_test(test_reported_error_and_recovery),
         cmocka_unit_test(test_error_at_first_sight),
         cmocka_unit_test(test_remap_conditions),

@@ -212,6 +212,23 @@ static void test_states_and_events(void **state)
     agg_state_free(st);
 }
 
+/* The latest persisted row of each GPU (index < max): what the store would hold. Returns
+ * one past the highest index written. */
+static size_t stored_rows(struct agg_gpu_state_row *rows, size_t max)
+{
+    size_t n = 0;
+    capture_flush(&cap);
+    for (size_t i = 0; i < cap.n; i++) {
+        const struct agg_write_job *j = &cap.jobs[i];
+        if (j->kind == AGG_JOB_GPU_STATE && (size_t)j->u.gpu.gpu_index < max) {
+            rows[j->u.gpu.gpu_index] = j->u.gpu;
+            if ((size_t)j->u.gpu.gpu_index >= n)
+                n = (size_t)j->u.gpu.gpu_index + 1;
+        }
+    }
+    return n;
+}
+
 /* The records persisted by one registry seed the next: the same situation after a restart
  * sends no event again; a change after it does. */
 static void test_no_duplicates_after_restart(void **state)
@@ -226,14 +243,8 @@ static void test_no_duplicates_after_restart(void **state)
     poll_ok(st, 1, LOST_GPU(0) "," HELD_GPU(1, 2), IDLE_MS);
     assert_int_equal(events("gpu_idle"), 1);
     assert_int_equal(events("gpu_error"), 1);
-    /* The latest persisted row of each GPU is what the store would hold. */
-    capture_flush(&cap);
-    for (size_t i = 0; i < cap.n; i++) {
-        const struct agg_write_job *j = &cap.jobs[i];
-        if (j->kind == AGG_JOB_GPU_STATE)
-            rows[j->u.gpu.gpu_index] = j->u.gpu;
-    }
-    n = 2;
+    n = stored_rows(rows, 2);
+    assert_int_equal(n, 2);
     agg_state_free(st);
 
     capture_clear(&cap);
@@ -256,6 +267,76 @@ static void test_no_duplicates_after_restart(void **state)
     poll_ok(st, 1, FREE_GPU(0) "," HELD_GPU(1, 80), IDLE_MS + 40000);
     assert_int_equal(events("gpu_recovered"), 1);
     assert_int_equal(events(NULL), 1);
+    agg_state_free(st);
+}
+
+/* A restarted registry seeded from the rows persisted by the first one. */
+static struct agg_state *restart(struct agg_state *st)
+{
+    struct agg_gpu_state_row rows[1];
+    size_t n = stored_rows(rows, 1);
+    agg_state_free(st);
+    capture_clear(&cap);
+    st = new_state(true);
+    add_server(st, 1, "srv-01");
+    assert_int_equal(agg_state_seed_gpus(st, 1, rows, n), MON_OK);
+    return st;
+}
+
+/* Utilisation crossing busy_util_pct writes no row; a countdown that lasts is written at the
+ * checkpoint (agg_state_persist_gpus), and a restart after it turns the GPU idle at the right
+ * time; a stored countdown that ends is written at once, so a restart cannot resume it. */
+static void test_countdown_across_restart(void **state)
+{
+    struct agg_state *st = new_state(true);
+    const struct agg_write_job *j;
+    int64_t low;
+    (void)state;
+    capture_clear(&cap);
+    add_server(st, 1, "srv-01");
+    poll_ok(st, 1, HELD_GPU(0, 50), 0);
+    for (int i = 1; i <= 6; i++)
+        poll_ok(st, 1, i % 2 ? HELD_GPU(0, 2) : HELD_GPU(0, 50), i * IV);
+    agg_state_persist_gpus(st); /* the last stretch ended: nothing waits */
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 1);
+
+    /* Low from 10:00:35; a crash before the checkpoint restarts the countdown (late idle). */
+    low = 7 * IV;
+    poll_ok(st, 1, HELD_GPU(0, 2), low);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + IV);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 1);
+    agg_state_persist_gpus(st);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 2);
+    j = capture_last(&cap, AGG_JOB_GPU_STATE);
+    assert_int_equal(j->u.gpu.low_since, (T0_UTC + low) / 1000);
+    assert_string_equal(j->u.gpu.state, "busy");
+    agg_state_persist_gpus(st);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 2);
+
+    /* Restart mid-countdown: idle exactly idle_after after the drop, not after the restart. */
+    st = restart(st);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + IDLE_MS / 2);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + IDLE_MS - 1);
+    assert_int_equal(events("gpu_idle"), 0);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + IDLE_MS);
+    assert_int_equal(events("gpu_idle"), 1);
+    assert_string_equal(last_message("gpu_idle"),
+                        "GPU 0 (A100) on srv-01 idle since 2026-01-17T10:00:35Z, held by alice "
+                        "(2 processes), <b>bob</b> (1 process)");
+
+    /* Busy again: written at once (not at the checkpoint), so a restart that finds the GPU
+     * low starts a new countdown instead of resuming the old one. */
+    capture_clear(&cap);
+    poll_ok(st, 1, HELD_GPU(0, 50), low + IDLE_MS + IV);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 1);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + IDLE_MS + 2 * IV);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 1);
+    st = restart(st); /* a crash: the new stretch's start was not written */
+    poll_ok(st, 1, HELD_GPU(0, 2), low + IDLE_MS + 3 * IV);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + 2 * IDLE_MS + 3 * IV - 1);
+    assert_int_equal(events("gpu_idle"), 0);
+    poll_ok(st, 1, HELD_GPU(0, 2), low + 2 * IDLE_MS + 3 * IV);
+    assert_int_equal(events("gpu_idle"), 1);
     agg_state_free(st);
 }
 
@@ -353,6 +434,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_states_and_events),
         cmocka_unit_test(test_no_duplicates_after_restart),
+        cmocka_unit_test(test_countdown_across_restart),
         cmocka_unit_test(test_idle_events_off),
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_records_follow_gpus),
