@@ -410,6 +410,8 @@ cJSON *agg_engine_health_json(struct agg_engine *e)
     mon_json_add_time(db, "last_error_at", ws.last_error_at);
     cJSON_AddNumberToObject(db, "pending_writes", (double)ws.pending);
     cJSON_AddNumberToObject(db, "dropped_writes", (double)ws.dropped);
+    cJSON_AddNumberToObject(db, "writes", (double)ws.written);
+    cJSON_AddNumberToObject(db, "transactions", (double)ws.transactions);
     mon_json_add_time(db, "last_write_at", ws.last_success_at);
     mon_json_add_rounded(poll, "interval_s", (double)e->opt.interval_ms / 1000.0, 3);
     cJSON_AddNumberToObject(poll, "lag_ms", (double)ps.lag_ms);

@@ -497,6 +497,33 @@ int agg_store_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_delet
     return r;
 }
 
+int agg_store_tx_begin(struct agg_store *st)
+{
+    int r;
+    if (!st->ops->tx_begin)
+        return MON_EUNSUPPORTED;
+    pthread_mutex_lock(&st->lock);
+    r = st->ops->tx_begin(st);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
+int agg_store_tx_commit(struct agg_store *st)
+{
+    int r;
+    pthread_mutex_lock(&st->lock);
+    r = st->ops->tx_commit(st);
+    pthread_mutex_unlock(&st->lock);
+    return r;
+}
+
+void agg_store_tx_rollback(struct agg_store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->ops->tx_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+}
+
 int agg_store_vacuum(struct agg_store *st)
 {
     int r;

@@ -142,6 +142,17 @@ int agg_store_unit_states_load(struct agg_store *st, int64_t server_id, struct a
 int agg_store_unit_state_save(struct agg_store *st, int64_t server_id,
                               const struct agg_unit_state *u);
 
+/* ---- several writes in one transaction (the writer's batches) ---- */
+/* Begins a transaction for the single-row writes that follow (event_add, service_status_add,
+ * unit_state_save, gpu_state_save, server_seen, server_set_pin: none opens its own), ended by
+ * agg_store_tx_commit or agg_store_tx_rollback. Only for a connection that one thread uses
+ * (the writer's). MON_EUNSUPPORTED when the backend has none; else as any write (MON_EBUSY
+ * while another connection writes, MON_EIO). */
+int agg_store_tx_begin(struct agg_store *st);
+int agg_store_tx_commit(struct agg_store *st);
+/* Undoes an open transaction; nothing when none is open. Keeps the last error. */
+void agg_store_tx_rollback(struct agg_store *st);
+
 /* ---- last known GPU states (so a restart emits no duplicate GPU events) ---- */
 /* All saved GPU states of a server ordered by gpu_index; *ret malloc'd (NULL when none). */
 int agg_store_gpu_states_load(struct agg_store *st, int64_t server_id,

@@ -143,6 +143,10 @@ struct agg_store_ops {
 
     int (*retention)(struct agg_store *st, int64_t cutoff, int64_t *ret_deleted);
     int (*vacuum)(struct agg_store *st);
+    /* Optional (NULL: MON_EUNSUPPORTED; then all three are NULL): agg_store_tx_*. */
+    int (*tx_begin)(struct agg_store *st);
+    int (*tx_commit)(struct agg_store *st);
+    void (*tx_rollback)(struct agg_store *st);
     int (*check)(struct agg_store *st);
     /* Called WITHOUT st->lock: takes it for each chunk it copies. The reason goes into why. */
     int (*backup_to)(struct agg_store *st, const char *dest_path, char *why, size_t why_len);

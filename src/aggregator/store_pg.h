@@ -143,6 +143,9 @@ struct agg_pg {
     bool in_copy;        /* COPY FROM STDIN in progress */
     struct mon_buf copy; /* COPY data not sent yet */
     struct agg_pg_months months[AGG_PG_PARTITIONED];
+    /* Partitions made inside the open transaction: known to it, remembered in months after
+     * its COMMIT (a rollback undoes them), so that a batch of the writer asks once. */
+    struct agg_pg_months tx_months[AGG_PG_PARTITIONED];
 };
 
 static inline struct agg_pg *agg_pg_of(struct agg_store *st)
@@ -249,6 +252,8 @@ int agg_pg_collect(struct agg_store *st, const PGresult *res, size_t elem, agg_p
 
 /* Makes sure partitioned table number t has the partition of the month holding ts. */
 int agg_pg_partition_for(struct agg_store *st, int t, int64_t ts);
+/* The end of a transaction: the partitions it made are remembered (committed) or not. */
+void agg_pg_partitions_tx_end(struct agg_store *st, bool committed);
 /* The same for every month from the one holding from to the one holding to. */
 int agg_pg_partitions_span(struct agg_store *st, int t, int64_t from, int64_t to);
 /* Every partitioned table gets the partitions from this month to `ahead` months later. */

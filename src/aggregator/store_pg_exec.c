@@ -231,6 +231,7 @@ int agg_pg_commit(struct agg_store *st)
 {
     int r = agg_pg_run(st, "COMMIT");
     agg_pg_of(st)->in_tx = false;
+    agg_pg_partitions_tx_end(st, r == MON_OK);
     return r;
 }
 
@@ -241,6 +242,7 @@ void agg_pg_rollback(struct agg_store *st)
     PGTransactionStatusType t = PQtransactionStatus(c->conn);
 
     c->in_tx = false;
+    agg_pg_partitions_tx_end(st, false);
     if (t != PQTRANS_INTRANS && t != PQTRANS_INERROR)
         return;
     memcpy(keep, st->err, sizeof(keep));

@@ -62,7 +62,7 @@ int agg_pg_partition_for(struct agg_store *st, int t, int64_t ts)
         return agg_store_fail(st, MON_EINVAL, "time %lld outside the years 1970..9999",
                               (long long)ts);
     start = mon_utc_month_start(ts, 0, &year, &month);
-    if (known(&c->months[t], start))
+    if (known(&c->months[t], start) || (c->in_tx && known(&c->tx_months[t], start)))
         return MON_OK;
     next = mon_utc_month_start(ts, 1, NULL, NULL);
     if (!agg_pg_partition_create_sql(agg_pg_partitioned[t], year, month, start, next, sql,
@@ -70,13 +70,24 @@ int agg_pg_partition_for(struct agg_store *st, int t, int64_t ts)
         return agg_store_fail(st, MON_EINVAL, "partition statement too long");
     /* IF NOT EXISTS: another connection (or an earlier run) may have made it. Inside a
      * transaction of the caller, the cache entry would outlive a rollback, so it is only
-     * remembered outside one. */
+     * remembered after the commit (agg_pg_partitions_tx_end). */
     r = agg_pg_run(st, sql);
     if (r == MON_EEXIST) /* created concurrently by another session */
         r = MON_OK;
-    if (r == MON_OK && !c->in_tx)
-        remember(&c->months[t], start);
+    if (r == MON_OK)
+        remember(c->in_tx ? &c->tx_months[t] : &c->months[t], start);
     return r;
+}
+
+void agg_pg_partitions_tx_end(struct agg_store *st, bool committed)
+{
+    struct agg_pg *c = agg_pg_of(st);
+    for (int t = 0; t < AGG_PG_PARTITIONED; t++) {
+        for (size_t i = 0; committed && i < c->tx_months[t].n; i++)
+            if (!known(&c->months[t], c->tx_months[t].start[i]))
+                remember(&c->months[t], c->tx_months[t].start[i]);
+        c->tx_months[t].n = 0;
+    }
 }
 
 int agg_pg_partitions_span(struct agg_store *st, int t, int64_t from, int64_t to)

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The aggregator's asynchronous database writer: one thread owning a store connection and an
- * ordered queue of write jobs, retried with backoff while the database is locked or full. */
+ * ordered queue of write jobs, retried with backoff while the database is locked or full; runs
+ * of small jobs share one transaction (a batch). */
 #ifndef MON_AGGREGATOR_WRITER_H
 #define MON_AGGREGATOR_WRITER_H
+
+/* Ownership and threads: the starter owns the writer (agg_writer_stop frees it); the writer
+ * owns its thread and every queued job, and is the only user of opt.store while it runs. The
+ * enqueue, flush and status functions may be called from any thread; exec and tx run on the
+ * writer's thread only. */
 
 #include "aggregator/model.h"
 #include "common/tls.h"
@@ -72,6 +78,26 @@ struct agg_write_job {
 typedef int (*agg_writer_exec_fn)(void *ctx, const struct agg_write_job *job, char *why,
                                   size_t why_len);
 
+/* Jobs of these kinds are single-row writes that open no transaction of their own: a run of
+ * them in the queue is executed as one batch, inside one transaction (see tx below). Events,
+ * service status rows, unit and GPU states, last seen and pins; the hourly, usage, retention
+ * and vacuum jobs always run alone. */
+bool agg_writer_job_batchable(enum agg_job_kind kind);
+
+enum agg_writer_tx {
+    AGG_WRITER_TX_BEGIN,
+    AGG_WRITER_TX_COMMIT,
+    AGG_WRITER_TX_ROLLBACK, /* its result is ignored; nothing to do when none is open */
+};
+
+/* Begins, commits or rolls back the transaction around a batch; returns and explains as exec.
+ * A batch is a transaction: BEGIN, its jobs in order, COMMIT. When BEGIN fails, the head job
+ * runs alone instead; when a job or the COMMIT fails, the batch is rolled back and its jobs
+ * run again one by one, each in its own transaction with the retries and the counting of a
+ * lone job, so a failure affects only the job it belongs to. MON_EUNSUPPORTED from BEGIN ends
+ * batching for good. */
+typedef int (*agg_writer_tx_fn)(void *ctx, enum agg_writer_tx op, char *why, size_t why_len);
+
 struct agg_writer_options {
     struct agg_store *store; /* used by the default exec; not owned (close after stop). The
                                 writer is its only user, so its agg_store_last_error is the
@@ -81,11 +107,16 @@ struct agg_writer_options {
     int64_t backoff_max_ms;  /* 0: 5000 */
     agg_writer_exec_fn exec; /* NULL: write to store (tests pass a fake) */
     void *exec_ctx;
+    agg_writer_tx_fn tx; /* NULL: the store's transactions when exec is NULL, else no
+                            batches (each job alone); called with exec_ctx */
+    size_t batch_max;    /* most jobs in one batch; 0: 256. A batch also takes no new job
+                            after 50 ms. */
 };
 
 struct agg_writer_status {
     size_t pending;          /* queued plus the one being written */
     uint64_t written;        /* jobs done */
+    uint64_t transactions;   /* committed: one per batch, one per job written alone */
     uint64_t dropped;        /* jobs dropped because the queue overflowed or at stop */
     uint64_t rejected;       /* jobs the store refused for good (e.g. a deleted server) */
     bool db_ok;              /* false while a write is being retried */

@@ -256,10 +256,64 @@ static void test_stats_json(void **state)
 }
 
 /* The cases every backend passes, each on a fresh database of the backend setup makes. */
+/* ---- the writer's batches: several writes in one transaction ---- */
+
+/* Nothing of a rolled back transaction stays, also after a write the database refused inside
+ * it (which aborts a PostgreSQL transaction) and a partition it made; a committed one keeps
+ * all its writes. */
+static void test_tx_commit_and_rollback(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_server(f->st, "a");
+    int64_t far = 1924992000; /* 2031-01-01: a month with no partition yet */
+    struct agg_gpu_state_row g = gpu_state_row(0, "busy");
+    struct agg_unit_state u = unit("x.service", "active", "running", 5);
+    struct agg_gpu_state_row *gpus = NULL;
+    struct agg_unit_state *units = NULL;
+    struct agg_server sv;
+    size_t n = 0;
+
+    assert_int_equal(agg_store_tx_begin(f->st), MON_OK);
+    assert_int_equal(agg_store_gpu_state_save(f->st, a, &g), MON_OK);
+    assert_int_equal(agg_store_unit_state_save(f->st, a, &u), MON_OK);
+    assert_int_equal(agg_store_service_status_add(f->st, a, far, "x.service", "active", "running"),
+                     MON_OK);
+    assert_int_equal(agg_store_gpu_state_save(f->st, 9999, &g), MON_ENOENT);
+    agg_store_tx_rollback(f->st);
+    agg_store_tx_rollback(f->st); /* none open: nothing */
+    assert_int_equal(agg_store_gpu_states_load(f->st, a, &gpus, &n), MON_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(agg_store_unit_states_load(f->st, a, &units, &n), MON_OK);
+    assert_int_equal(n, 0);
+    /* The partition made inside was rolled back too: made again for this row. */
+    assert_int_equal(agg_store_service_status_add(f->st, a, far, "x.service", "active", "running"),
+                     MON_OK);
+
+    assert_int_equal(agg_store_tx_begin(f->st), MON_OK);
+    assert_int_equal(agg_store_gpu_state_save(f->st, a, &g), MON_OK);
+    assert_int_equal(agg_store_unit_state_save(f->st, a, &u), MON_OK);
+    assert_int_equal(agg_store_server_seen(f->st, a, 1234, 1), MON_OK);
+    assert_int_equal(
+        agg_store_service_status_add(f->st, a, far + 86400 * 40, "x.service", "active", "running"),
+        MON_OK);
+    assert_int_equal(agg_store_tx_commit(f->st), MON_OK);
+    assert_int_equal(agg_store_gpu_states_load(f->st, a, &gpus, &n), MON_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(gpus[0].state, "busy");
+    free(gpus);
+    assert_int_equal(agg_store_unit_states_load(f->st, a, &units, &n), MON_OK);
+    assert_int_equal(n, 1);
+    free(units);
+    assert_int_equal(agg_store_server_get(f->st, a, &sv), MON_OK);
+    assert_int_equal(sv.last_seen_at, 1234);
+    agg_server_done(&sv);
+}
+
 #define COMMON_CASES(setup_fn)                                                                     \
     cmocka_unit_test_setup_teardown(test_unit_states_round_trip, setup_fn, teardown),              \
         cmocka_unit_test_setup_teardown(test_gpu_states_round_trip, setup_fn, teardown),           \
         cmocka_unit_test_setup_teardown(test_seed_import_once_by_name, setup_fn, teardown),        \
-        cmocka_unit_test_setup_teardown(test_stats_json, setup_fn, teardown)
+        cmocka_unit_test_setup_teardown(test_stats_json, setup_fn, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_tx_commit_and_rollback, setup_fn, teardown)
 
 STORE_COMMON_MAIN()

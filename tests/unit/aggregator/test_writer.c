@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The database writer with a fake executor: order kept through retries, the health status,
- * the overflow policy (non-event jobs dropped first), flush and bounded stop. */
+ * the overflow policy (non-event jobs dropped first), flush and bounded stop; batches with a
+ * fake transaction log: several jobs per transaction, and a failed job, BEGIN or COMMIT that
+ * affects only its own job. */
 #include "aggregator/writer.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/str.h"
 
 #include "writer_capture.h"
 
@@ -199,6 +202,168 @@ static void test_stop_is_bounded(void **state)
     assert_true(mon_mono_ms() - t0 < 1500);
 }
 
+/* A fake database with transactions: jobs executed inside one are kept aside until COMMIT
+ * (ROLLBACK drops them), the others are committed at once. Every job is an event whose
+ * message names it; "bad" is refused for good; the first fail_commit COMMITs fail ("disk
+ * full") and the first busy_begin BEGINs find the database locked. The first job waits for
+ * `open`, so that the rest queue up behind it. */
+#define LOG_MAX 64
+struct txlog {
+    pthread_mutex_t lock;
+    bool open, in_tx;
+    char done[LOG_MAX][16], pending[LOG_MAX][16];
+    size_t n_done, n_pending;
+    int fail_commit, busy_begin;
+    int begins, commits, rollbacks;
+    size_t batch_sizes[LOG_MAX];
+};
+
+static int tx_exec(void *ctx, const struct agg_write_job *j, char *why, size_t why_len)
+{
+    struct txlog *l = ctx;
+    while (!__atomic_load_n(&l->open, __ATOMIC_ACQUIRE))
+        mon_sleep_ms(1);
+    pthread_mutex_lock(&l->lock);
+    if (strcmp(j->u.event.message, "bad") == 0) {
+        pthread_mutex_unlock(&l->lock);
+        snprintf(why, why_len, "CHECK constraint failed");
+        return MON_EINVAL;
+    }
+    if (l->in_tx)
+        mon_strlcpy(l->pending[l->n_pending++], j->u.event.message, 16);
+    else
+        mon_strlcpy(l->done[l->n_done++], j->u.event.message, 16);
+    pthread_mutex_unlock(&l->lock);
+    return MON_OK;
+}
+
+static int tx_tx(void *ctx, enum agg_writer_tx op, char *why, size_t why_len)
+{
+    struct txlog *l = ctx;
+    int r = MON_OK;
+    pthread_mutex_lock(&l->lock);
+    if (op == AGG_WRITER_TX_BEGIN) {
+        assert_false(l->in_tx);
+        if (l->busy_begin > 0) {
+            l->busy_begin--;
+            r = MON_EBUSY;
+        } else {
+            l->begins++;
+            l->in_tx = true;
+        }
+    } else if (op == AGG_WRITER_TX_COMMIT) {
+        assert_true(l->in_tx);
+        if (l->fail_commit > 0) {
+            l->fail_commit--;
+            snprintf(why, why_len, "database or disk is full");
+            r = MON_EIO; /* the transaction stays open: ROLLBACK must end it */
+        } else {
+            l->batch_sizes[l->commits++] = l->n_pending;
+            for (size_t i = 0; i < l->n_pending; i++)
+                memcpy(l->done[l->n_done++], l->pending[i], 16);
+            l->n_pending = 0;
+            l->in_tx = false;
+        }
+    } else {
+        l->rollbacks++;
+        l->n_pending = 0;
+        l->in_tx = false;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return r;
+}
+
+/* Runs the events named by msgs through a writer on l (batches of at most 4), the first one
+ * alone while the others queue; returns the writer's status after a flush. */
+static struct agg_writer_status run_txlog(struct txlog *l, const char *const *msgs, size_t n)
+{
+    struct agg_writer_options o = {.exec = tx_exec,
+                                   .tx = tx_tx,
+                                   .exec_ctx = l,
+                                   .batch_max = 4,
+                                   .backoff_min_ms = 1,
+                                   .backoff_max_ms = 2};
+    struct agg_writer *w = NULL;
+    struct agg_writer_status st;
+    assert_int_equal(agg_writer_start(&o, &w), MON_OK);
+    assert_int_equal(agg_writer_event(w, 1, "srv", 1, "server_up", msgs[0]), MON_OK);
+    assert_int_equal(agg_writer_flush(w, 30), MON_ETIMEDOUT); /* it holds the first */
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(agg_writer_event(w, 1, "srv", 1, "server_up", msgs[i]), MON_OK);
+    __atomic_store_n(&l->open, true, __ATOMIC_RELEASE);
+    assert_int_equal(agg_writer_flush(w, 5000), MON_OK);
+    agg_writer_get_status(w, &st);
+    agg_writer_stop(w, 1000);
+    assert_false(l->in_tx);
+    return st;
+}
+
+static const char *const ten[] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"};
+
+/* The first job runs alone; the nine queued behind it go in batches of at most 4, each one
+ * transaction, in order. */
+static void test_batches_share_a_transaction(void **state)
+{
+    struct txlog l = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct agg_writer_status st;
+    size_t most = 0, batched = 0;
+    (void)state;
+    st = run_txlog(&l, ten, 10);
+    assert_int_equal(l.n_done, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_string_equal(l.done[i], ten[i]);
+    assert_int_equal(l.rollbacks, 0);
+    assert_int_equal(l.begins, l.commits);
+    assert_true(l.commits >= 2); /* 9 jobs, 4 a batch (a last lone one needs none) */
+    for (int i = 0; i < l.commits; i++) {
+        most = l.batch_sizes[i] > most ? l.batch_sizes[i] : most;
+        batched += l.batch_sizes[i];
+    }
+    assert_true(most >= 2 && most <= 4);
+    assert_int_equal(st.written, 10);
+    /* One per batch, one per job run alone. */
+    assert_int_equal(st.transactions, (uint64_t)l.commits + 10 - batched);
+    assert_true(st.db_ok);
+}
+
+/* A job the database refuses inside a batch: the batch is rolled back and its jobs run alone,
+ * so only that one is lost (counted as rejected) and none is written twice. */
+static void test_refused_job_in_batch_alone(void **state)
+{
+    static const char *const msgs[] = {"m0", "m1", "m2", "bad", "m4", "m5"};
+    struct txlog l = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct agg_writer_status st;
+    (void)state;
+    st = run_txlog(&l, msgs, 6);
+    assert_int_equal(l.n_done, 5);
+    for (size_t i = 0, k = 0; i < 6; i++)
+        if (strcmp(msgs[i], "bad") != 0)
+            assert_string_equal(l.done[k++], msgs[i]);
+    assert_true(l.rollbacks >= 1);
+    assert_int_equal(st.written, 5);
+    assert_int_equal(st.rejected, 1);
+    assert_string_equal(st.last_error, "write rejected: CHECK constraint failed");
+}
+
+/* A COMMIT that fails (disk full) rolls the batch back and its jobs are retried alone; a
+ * BEGIN on a locked database lets the head job run alone (with its retries). Nothing lost,
+ * nothing twice, in order. */
+static void test_failed_commit_and_begin_retried(void **state)
+{
+    struct txlog l = {.lock = PTHREAD_MUTEX_INITIALIZER, .fail_commit = 1, .busy_begin = 1};
+    struct agg_writer_status st;
+    (void)state;
+    st = run_txlog(&l, ten, 10);
+    assert_int_equal(l.n_done, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_string_equal(l.done[i], ten[i]);
+    assert_int_equal(l.rollbacks, 1);
+    assert_int_equal(st.written, 10);
+    assert_int_equal(st.dropped + st.rejected, 0);
+    assert_true(st.db_ok);
+    assert_non_null(strstr(st.last_error, "database or disk is full"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +371,9 @@ int main(void)
         cmocka_unit_test(test_overflow_drops_non_events_first),
         cmocka_unit_test(test_status_carries_the_reason),
         cmocka_unit_test(test_stop_is_bounded),
+        cmocka_unit_test(test_batches_share_a_transaction),
+        cmocka_unit_test(test_refused_job_in_batch_alone),
+        cmocka_unit_test(test_failed_commit_and_begin_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
