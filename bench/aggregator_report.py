@@ -56,7 +56,8 @@ def report(rows, rss0, seconds):
                 "servers_p99_ms", "servers_page_p99_ms", "servers_bytes", "page_bytes",
                 "overview_bytes",
                 "fleet_cpu_pct", "kept_alive", "lag_max_ms", "overloaded_seen", "load_avg",
-                "fleet_connections", "fleet_handshakes", "all_online_s", "settled_s")
+                "fleet_connections", "fleet_handshakes", "all_online_s", "settled_s",
+                "db_commits_per_s", "db_writes_per_s")
         print(json.dumps({k: (round(r[k], 2) if isinstance(r[k], float) else r[k]) for k in keys}))
 
 

@@ -497,24 +497,24 @@ int agg_store_retention(struct agg_store *st, int64_t cutoff, int64_t *ret_delet
     return r;
 }
 
-int agg_store_tx_begin(struct agg_store *st)
+/* An op that takes nothing but the connection, with the lock held. */
+static int run_locked(struct agg_store *st, int (*op)(struct agg_store *st))
 {
     int r;
-    if (!st->ops->tx_begin)
-        return MON_EUNSUPPORTED;
     pthread_mutex_lock(&st->lock);
-    r = st->ops->tx_begin(st);
+    r = op(st);
     pthread_mutex_unlock(&st->lock);
     return r;
 }
 
+int agg_store_tx_begin(struct agg_store *st)
+{
+    return st->ops->tx_begin ? run_locked(st, st->ops->tx_begin) : MON_EUNSUPPORTED;
+}
+
 int agg_store_tx_commit(struct agg_store *st)
 {
-    int r;
-    pthread_mutex_lock(&st->lock);
-    r = st->ops->tx_commit(st);
-    pthread_mutex_unlock(&st->lock);
-    return r;
+    return run_locked(st, st->ops->tx_commit);
 }
 
 void agg_store_tx_rollback(struct agg_store *st)
@@ -526,11 +526,7 @@ void agg_store_tx_rollback(struct agg_store *st)
 
 int agg_store_vacuum(struct agg_store *st)
 {
-    int r;
-    pthread_mutex_lock(&st->lock);
-    r = st->ops->vacuum(st);
-    pthread_mutex_unlock(&st->lock);
-    return r;
+    return run_locked(st, st->ops->vacuum);
 }
 
 int agg_store_check(struct agg_store *st, char *why, size_t why_len)
