@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USERS_IN_MESSAGE 8 /* users named in a gpu_idle message; more are counted */
+#define USERS_IN_MESSAGE 8    /* users named in a gpu_idle message; more are counted */
+#define PERSIST_CHUNK    1024 /* servers agg_state_persist_gpus visits per hold of the lock */
 
 void agg_state_gpus_done(struct agg_state_rec *r)
 {
@@ -272,19 +273,32 @@ void agg_state_gpus_update(struct agg_state *st, struct agg_state_rec *r,
 
 void agg_state_persist_gpus(struct agg_state *st)
 {
-    int64_t now_utc_ms = mon_utc_ms();
+    int64_t now_utc_ms = mon_utc_ms(), *ids;
+    size_t n;
+
+    /* The list is taken whole, then walked a chunk per hold of the lock, so that a fleet of
+     * 100,000 servers never holds up polling for long (servers listed meanwhile wait for the
+     * next call). */
     pthread_mutex_lock(&st->lock);
-    for (size_t k = 0; k < st->n_gpus_later; k++) {
-        struct agg_state_rec *r = agg_state_find(st, st->gpus_later[k]);
-        if (!r)
-            continue; /* removed since */
-        r->gpus.later = false;
-        for (size_t i = 0; i < r->gpus.n; i++)
-            if (r->gpus.t[i].low_since_ms != r->gpus.t[i].low_since_saved)
-                persist(st, r, &r->gpus.t[i], now_utc_ms);
-    }
-    st->n_gpus_later = 0;
+    ids = st->gpus_later;
+    n = st->n_gpus_later;
+    st->gpus_later = NULL;
+    st->n_gpus_later = st->cap_gpus_later = 0;
     pthread_mutex_unlock(&st->lock);
+    for (size_t k = 0; k < n;) {
+        pthread_mutex_lock(&st->lock);
+        for (size_t end = k + PERSIST_CHUNK < n ? k + PERSIST_CHUNK : n; k < end; k++) {
+            struct agg_state_rec *r = agg_state_find(st, ids[k]);
+            if (!r)
+                continue; /* removed since */
+            r->gpus.later = false;
+            for (size_t i = 0; i < r->gpus.n; i++)
+                if (r->gpus.t[i].low_since_ms != r->gpus.t[i].low_since_saved)
+                    persist(st, r, &r->gpus.t[i], now_utc_ms);
+        }
+        pthread_mutex_unlock(&st->lock);
+    }
+    free(ids);
 }
 
 size_t agg_state_gpus_count(const struct agg_state_rec *r, enum agg_gpu_state state)

@@ -340,6 +340,29 @@ static void test_countdown_across_restart(void **state)
     agg_state_free(st);
 }
 
+/* The rows that wait for the checkpoint of more servers than one hold of the lock visits: all
+ * written, once. */
+static void test_checkpoint_many_servers(void **state)
+{
+    struct agg_state *st = new_state(true);
+    char name[32];
+    (void)state;
+    capture_clear(&cap);
+    for (int64_t id = 1; id <= 2100; id++) {
+        snprintf(name, sizeof(name), "srv-%lld", (long long)id);
+        add_server(st, id, name);
+        poll_ok(st, id, HELD_GPU(0, 50), 0);
+        poll_ok(st, id, HELD_GPU(0, 2), IV);
+    }
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 2100);
+    agg_state_persist_gpus(st);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 4200);
+    assert_int_equal(capture_last(&cap, AGG_JOB_GPU_STATE)->u.gpu.low_since, (T0_UTC + IV) / 1000);
+    agg_state_persist_gpus(st);
+    assert_int_equal(capture_count(&cap, AGG_JOB_GPU_STATE, NULL), 4200);
+    agg_state_free(st);
+}
+
 /* events.gpu_idle: false sends no gpu_idle; the state is idle all the same. */
 static void test_idle_events_off(void **state)
 {
@@ -435,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_states_and_events),
         cmocka_unit_test(test_no_duplicates_after_restart),
         cmocka_unit_test(test_countdown_across_restart),
+        cmocka_unit_test(test_checkpoint_many_servers),
         cmocka_unit_test(test_idle_events_off),
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_records_follow_gpus),
