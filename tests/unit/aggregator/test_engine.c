@@ -145,6 +145,14 @@ static void test_engine_end_to_end(void **state)
     assert_float_equal(row.cpu_pct_avg, 42, 1e-9);
     assert_int_equal(agg_engine_current_bucket(e, id2, &row), MON_ENOENT);
     assert_int_equal(agg_engine_checkpoint_now(e), MON_OK);
+    /* The writes of a first contact (last seen, unit state, service status) queued together
+     * share a transaction. */
+    o = agg_engine_health_json(e);
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "db"), "transactions")->valuedouble >=
+                1);
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "db"), "transactions")->valuedouble <
+                cJSON_GetObjectItem(cJSON_GetObjectItem(o, "db"), "writes")->valuedouble);
+    cJSON_Delete(o);
     now_bucket = mon_utc_ms() / 1000 / 3600 * 3600;
     if (agg_store_hourly_get(st, id1, now_bucket, &row) == MON_ENOENT) /* hour just rolled */
         assert_int_equal(agg_store_hourly_get(st, id1, now_bucket - 3600, &row), MON_OK);
