@@ -20,18 +20,25 @@
 #include <string.h>
 
 #define RESUME_FLUSH_MS 2000 /* the writer's queue drains before an hour is read back */
+/* Processes remembered per user and hour beyond those of the last poll (a job that starts a
+ * new process every few seconds must not grow the hour's memory without bound). */
+#define PROCS_KEEP 32
 
-/* A process, told apart from a later one with the same pid by its start time. */
+/* A process, told apart from a later one with the same pid by its start time: 16 bytes. */
 struct proc_key {
-    int64_t pid, started_at;
-    bool counted; /* added to row.processes (false: the resumed row already had it) */
+    uint64_t id;      /* proc_id(pid, started_at) */
+    uint32_t seen;    /* the server's poll (server_acc.polls) that last listed it */
+    uint16_t started; /* started_at as started_rel: what a resumed row is compared with */
+    bool counted;     /* added to row.processes (false: the resumed row already had it) */
 };
 
 struct user_acc {
     struct agg_usage_row row; /* sums of the hour; ts, server and user filled */
-    /* Processes already counted in row.processes this hour (in this run). */
+    /* Processes already counted in row.processes this hour (in this run): at most PROCS_KEEP,
+     * or twice as many as the user had in one poll; beyond that the one gone longest is
+     * forgotten (it would be counted again if it came back after PROCS_KEEP others). */
     struct proc_key *procs;
-    size_t n_procs, cap_procs;
+    uint32_t n_procs, cap_procs;
     /* Set when the hour was resumed from a stored row: processes that started at or before
      * its last_seen were counted by the run that wrote it. -1: nothing resumed. */
     int64_t resumed_last_seen;
@@ -49,6 +56,7 @@ struct server_acc {
     int64_t resume_upto;
     bool dirty;             /* news since the last write */
     int64_t last_poll_mono; /* previous successful poll, -1 none in this run */
+    uint32_t polls;         /* polls with processes accounted: proc_key.seen */
     struct user_acc *users;
     size_t n_users, cap_users;
 };
@@ -98,7 +106,7 @@ static struct user_acc *user_slot(struct server_acc *a, const char *user)
         if (strcmp(a->users[i].row.user, user) == 0)
             return &a->users[i];
     if (a->n_users == a->cap_users) {
-        size_t cap = a->cap_users ? a->cap_users * 2 : 4;
+        size_t cap = a->cap_users ? a->cap_users * 2 : 2;
         x = realloc(a->users, cap * sizeof(*x));
         if (!x)
             return NULL;
@@ -116,25 +124,61 @@ static struct user_acc *user_slot(struct server_acc *a, const char *user)
     return x;
 }
 
-/* Counts a process once per hour. */
-static void count_proc(struct user_acc *x, const struct agg_gpu_proc *p)
+/* A process's key: pid and start time mixed (splitmix64's finaliser). */
+static uint64_t proc_id(int64_t pid, int64_t started_at)
 {
-    struct proc_key *grown;
-    for (size_t i = 0; i < x->n_procs; i++)
-        if (x->procs[i].pid == p->pid && x->procs[i].started_at == p->started_at)
+    uint64_t z = (uint64_t)pid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)started_at;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A start time (UTC s, -1 unknown) relative to the hour, as a resumed row's last_seen is
+ * compared with it: 0 for unknown or before the hour, 65535 for anything later. */
+static uint16_t started_rel(int64_t t, int64_t hour)
+{
+    if (t < hour)
+        return 0;
+    return t - hour + 1 < UINT16_MAX ? (uint16_t)(t - hour + 1) : UINT16_MAX;
+}
+
+/* The entry to reuse for a new process when x is full: the one gone longest, or NULL when
+ * every entry was in this poll (then x grows). */
+static struct proc_key *proc_victim(struct user_acc *x, uint32_t poll)
+{
+    struct proc_key *v = NULL;
+    for (uint32_t i = 0; i < x->n_procs; i++)
+        if (x->procs[i].seen != poll && (!v || poll - x->procs[i].seen > poll - v->seen))
+            v = &x->procs[i];
+    return v;
+}
+
+/* Counts a process once per hour; poll numbers the server's polls. */
+static void count_proc(struct user_acc *x, const struct agg_gpu_proc *p, uint32_t poll)
+{
+    uint64_t id = proc_id(p->pid, p->started_at);
+    struct proc_key *k = NULL;
+    for (uint32_t i = 0; i < x->n_procs; i++)
+        if (x->procs[i].id == id) {
+            x->procs[i].seen = poll;
             return;
-    if (x->n_procs == x->cap_procs) {
-        size_t cap = x->cap_procs ? x->cap_procs * 2 : 4;
-        grown = realloc(x->procs, cap * sizeof(*grown));
+        }
+    if (x->n_procs >= PROCS_KEEP)
+        k = proc_victim(x, poll);
+    if (!k && x->n_procs == x->cap_procs) {
+        uint32_t cap = x->cap_procs ? x->cap_procs * 2 : 2;
+        struct proc_key *grown = realloc(x->procs, cap * sizeof(*grown));
         if (!grown)
             return;
         x->procs = grown;
         x->cap_procs = cap;
     }
+    if (!k)
+        k = &x->procs[x->n_procs++];
     /* Already counted before a restart: it was running when the resumed row was written. */
     bool counted = !(x->resumed_last_seen >= 0 &&
                      (p->started_at < 0 || p->started_at <= x->resumed_last_seen));
-    x->procs[x->n_procs++] = (struct proc_key){p->pid, p->started_at, counted};
+    *k = (struct proc_key){id, poll, started_rel(p->started_at, x->row.ts), counted};
     if (counted)
         x->row.processes++;
 }
@@ -146,9 +190,9 @@ static void merge_stored(struct server_acc *a, const struct agg_usage_row *r)
         return;
     /* Polls accounted before the resume counted processes that the stored row has already:
      * those that were running when it was written. */
-    for (size_t i = 0; i < x->n_procs; i++) {
+    for (uint32_t i = 0; i < x->n_procs; i++) {
         struct proc_key *k = &x->procs[i];
-        if (k->counted && (k->started_at < 0 || k->started_at <= r->last_seen)) {
+        if (k->counted && k->started <= started_rel(r->last_seen, x->row.ts)) {
             k->counted = false;
             x->row.processes--;
         }
@@ -327,11 +371,12 @@ static void add_poll(struct server_acc *a, const struct agg_sample *s, double dt
     }
     if (n == 0)
         return;
+    a->polls++;
     for (size_t i = 0; i < s->n_procs; i++) {
         const struct agg_gpu_proc *p = &s->procs[i];
         struct user_acc *x = user_slot(a, p->user[0] ? p->user : AGG_USAGE_UNKNOWN_USER);
         if (x)
-            count_proc(x, p);
+            count_proc(x, p, a->polls);
     }
 }
 

@@ -525,6 +525,35 @@ static void test_shared_and_multi_gpu(void **state)
     assert_int_equal(bob.processes, 2);
 }
 
+/* A job that starts a new process every poll beside a long one: every process is counted once
+ * in the hour, also one that is missing from a few polls and comes back, while the memory kept
+ * for them stays bounded (usage.c forgets the process gone longest beyond PROCS_KEEP). */
+static void test_process_churn_counted_once(void **state)
+{
+    struct fx *f = *state;
+    char gpus[1024], extra[256];
+    struct agg_usage_row r;
+    const int polls = 300;
+
+    for (int i = 0; i < polls; i++) {
+        extra[0] = '\0';
+        if (i < 10 || i >= 15) /* pid 20 is missing from polls 10-14 */
+            snprintf(extra, sizeof(extra), "," PROC(20, "alice", 100, T_EARLY));
+        snprintf(gpus, sizeof(gpus),
+                 GPU(0, 100, 4000,
+                     PROC(10, "alice", 3000,
+                          T_EARLY) "%s,{\"pid\":%d,"
+                                   "\"user\":\"alice\",\"started_at\":\"2026-01-01T00:%02d:%02dZ\","
+                                   "\"used_mem_mb\":10}"),
+                 extra, 1000 + i, i / 60, i % 60);
+        poll_at(f, gpus, 1000 + 1000LL * i);
+    }
+    checkpoint(f);
+    r = stored(f, HOUR0_MS, "alice");
+    /* pids 10 and 20, and one per poll but the first (not billed: no Δt yet) */
+    assert_int_equal(r.processes, 2 + polls - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_removed_server_keeps_last_hour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_and_multi_gpu, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_servers_found_by_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_process_churn_counted_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
