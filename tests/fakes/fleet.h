@@ -47,7 +47,8 @@ struct fleet {
     uint64_t handshakes, handshake_failures;
     size_t handshaking, handshaking_max;
     int64_t ts_second; /* the second ts_text was made for */
-    char ts_text[MON_ISO8601_LEN], since_text[MON_ISO8601_LEN];
+    /* since_text: an hour ago (units); job_text: the start of the jobs on busy GPUs. */
+    char ts_text[MON_ISO8601_LEN], since_text[MON_ISO8601_LEN], job_text[MON_ISO8601_LEN];
 };
 
 /* Writes the reply to one request (block: its request line and headers, NUL-terminated) into

@@ -13,6 +13,9 @@
 #include <strings.h>
 
 #define FLEET_MAX_BODY 16384
+/* Every job (process) on a busy GPU is replaced by a new one at each multiple of this many
+ * seconds, as a real agent reports it: one start time for the life of a process. */
+#define FLEET_JOB_S 600
 
 /* ---- a tiny writer (bounded; writes nothing past end) ---- */
 
@@ -121,12 +124,14 @@ static void refresh_time(struct fleet *f)
         return;
     f->ts_second = now;
     if (mon_format_iso8601(now, f->ts_text, sizeof(f->ts_text)) < 0 ||
-        mon_format_iso8601(now - 3600, f->since_text, sizeof(f->since_text)) < 0)
-        f->ts_text[0] = f->since_text[0] = '\0';
+        mon_format_iso8601(now - 3600, f->since_text, sizeof(f->since_text)) < 0 ||
+        mon_format_iso8601(now - now % FLEET_JOB_S, f->job_text, sizeof(f->job_text)) < 0)
+        f->ts_text[0] = f->since_text[0] = f->job_text[0] = '\0';
 }
 
 /* The agent's per-GPU health and process fields (as the real agent sends them with NVML): a
- * GPU above 5 % utilisation runs one job of one of four users, using its memory. */
+ * GPU above 5 % utilisation runs one job of one of four users, using its memory, started at
+ * since (FLEET_JOB_S). */
 static void put_gpu_health(struct out *o, const struct agent *a, int g, uint64_t util,
                            const char *since)
 {
@@ -212,7 +217,7 @@ static void put_snapshot(struct fleet *f, struct out *o, struct agent *a, const 
         w_tenths(o, 350 + util * 4 / 10);
         w_str(o, ",\"power_w\":");
         w_tenths(o, 600 + util * 34 / 10);
-        put_gpu_health(o, a, g, util, f->since_text);
+        put_gpu_health(o, a, g, util, f->job_text);
         w_str(o, "}");
     }
     w_str(o, "]");
