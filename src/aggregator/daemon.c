@@ -18,6 +18,9 @@
 #include "common/os/service.h"
 
 #include <curl/curl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <limits.h>
 
 /* Takes the database's locks, logging why not. */
@@ -122,6 +125,13 @@ int agg_daemon_run(const struct agg_config *cfg)
     int rc = 1;
     size_t max_sockets;
 
+#ifdef __GLIBC__
+    /* Buffers of 128 KiB and more (a minute's checkpoint rows of every server, a list reply)
+     * are mapped and unmapped, not left in the heap: glibc's default raises that threshold to
+     * the largest such buffer freed, and the free space they leave stayed resident (malloc_stats
+     * at 1,000 servers after 200 s: 3.2 of 24.6 MB free). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     if (!agg_daemon_load_tls(cfg, &tls))
         return 1;
     agg_db_display(cfg->database, name, sizeof(name));
