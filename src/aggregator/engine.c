@@ -254,10 +254,12 @@ int agg_engine_start(const struct agg_engine_options *o, struct agg_engine **ret
     }
     e->opt = *o;
     apply_defaults(&e->opt);
-    if ((r = agg_store_open_ex(o->db_path, o->db_password, WRITER_BUSY_MS, 0, &e->wstore, reason,
-                               sizeof(reason))) < 0 ||
-        (r = agg_store_open_ex(o->db_path, o->db_password, READER_BUSY_MS, 0, &e->rstore, reason,
-                               sizeof(reason))) < 0) {
+    r = agg_store_open_ex(o->db_path, o->db_password, WRITER_BUSY_MS, AGG_STORE_OPEN_SMALL_CACHE,
+                          &e->wstore, reason, sizeof(reason));
+    if (r >= 0)
+        r = agg_store_open_ex(o->db_path, o->db_password, READER_BUSY_MS, 0, &e->rstore, reason,
+                              sizeof(reason));
+    if (r < 0) {
         char name[256];
         agg_db_display(o->db_path, name, sizeof(name));
         snprintf(why, why_len, "database %s: %s", name, reason);

@@ -156,6 +156,7 @@ int agg_store_open_ex(const char *database, const char *password, int busy_ms, u
     st->ops = ops;
     st->password = password;
     st->require_empty = (flags & AGG_STORE_OPEN_REQUIRE_EMPTY) != 0;
+    st->small_cache = (flags & AGG_STORE_OPEN_SMALL_CACHE) != 0;
     r = ops->open(st, database, busy_ms);
     st->password = NULL; /* the backend keeps what it needs to reconnect */
     if (r < 0) {

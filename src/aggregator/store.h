@@ -58,6 +58,9 @@ enum {
     /* Refuse (MON_EEXIST) a database that holds any other table or any row, before creating
      * the schema: the target of a copy (agg_store_copy_all). Server databases only. */
     AGG_STORE_OPEN_REQUIRE_EMPTY = 1,
+    /* A connection that mostly writes (the engine's writer): SQLite keeps at most 512 KiB of
+     * database pages in memory instead of its default 2,000 KiB; others: no effect. */
+    AGG_STORE_OPEN_SMALL_CACHE = 2,
 };
 
 /* agg_store_open with a password for a server database (database_password_file's secret;

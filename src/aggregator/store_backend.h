@@ -36,6 +36,7 @@ struct agg_store {
     const char *password;            /* for open only (NULL after it): database_password_file */
     bool require_empty;              /* for open only: refuse a database holding any table or
                                         row before creating the schema (--migrate-to) */
+    bool small_cache;                /* for open only: AGG_STORE_OPEN_SMALL_CACHE */
     pthread_mutex_t lock;            /* held around every op (backup_to takes it itself) */
     char err[AGG_STORE_ERR_LEN];     /* reason for the latest failure, written under lock */
     char err_out[AGG_STORE_ERR_LEN]; /* the copy agg_store_last_error hands out */

@@ -303,6 +303,8 @@ static int sqlite_open(struct agg_store *st, const char *path, int busy_ms)
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, busy_ms);
     rc = sqlite3_exec(c->db, agg_sqlite_open_pragmas, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && st->small_cache)
+        rc = sqlite3_exec(c->db, agg_sqlite_small_cache_pragma, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return open_failed(st, path, agg_sqlite_fail(st, rc));
     r = agg_sqlite_query_int(st, S_USER_VERSION, &version);

@@ -101,6 +101,7 @@ extern const struct agg_store_migration agg_sqlite_migrations[AGG_STORE_SCHEMA_V
 
 /* Connection settings applied at open, outside any transaction, before the migrations. */
 extern const char agg_sqlite_open_pragmas[];
+extern const char agg_sqlite_small_cache_pragma[];
 /* Turns a finished backup copy into one self-contained file. */
 extern const char agg_sqlite_backup_finish_sql[];
 /* The restore check's integrity question to a candidate file. */

@@ -165,6 +165,9 @@ const struct agg_store_migration agg_sqlite_migrations[AGG_STORE_SCHEMA_VERSION]
  * first; on an older file it applies at the next full VACUUM. */
 const char agg_sqlite_open_pragmas[] = "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA foreign_keys = ON;"
                                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+/* AGG_STORE_OPEN_SMALL_CACHE: the writer's page cache (a minute's checkpoint of every server
+ * touches each leaf page once; misses are read back from the OS's cache). */
+const char agg_sqlite_small_cache_pragma[] = "PRAGMA cache_size = -512";
 
 /* The copy comes in WAL mode like its source: make it one self-contained file that readers
  * open without creating -wal/-shm files beside it (agg_store_open turns WAL on again). */

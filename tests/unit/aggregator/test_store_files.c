@@ -2,8 +2,10 @@
 /* The SQLite backend's files and schema check on temporary databases (issue 11): the database,
  * its -wal/-shm and backup copies 0600 whatever the umask and wider modes narrowed; an empty
  * database file refused; a schema with a table, column or unique key missing refused by the
- * restore check and by open; the lock on the database file under every name of it. */
+ * restore check and by open; the lock on the database file under every name of it; the
+ * writer's smaller page cache. */
 #include "aggregator/store.h"
+#include "aggregator/store_sqlite.h"
 #include "common/err.h"
 #include "common/os/os.h"
 
@@ -210,6 +212,33 @@ static void test_file_lock_covers_every_name(void **state)
     assert_int_equal(mon_os_lock_existing(hard, &b), MON_ENOENT);
 }
 
+/* AGG_STORE_OPEN_SMALL_CACHE (the engine's writer) caps the connection's page cache at
+ * 512 KiB; other connections keep SQLite's default. */
+static int64_t cache_size_of(struct agg_store *st)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t v;
+    assert_int_equal(sqlite3_prepare_v2(agg_sqlite_of(st)->db, "PRAGMA cache_size", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+static void test_small_cache_for_the_writer(void **state)
+{
+    struct fx *f = *state;
+    char why[512];
+    struct agg_store *w = NULL;
+    assert_int_equal(
+        agg_store_open_ex(f->db, NULL, 1000, AGG_STORE_OPEN_SMALL_CACHE, &w, why, sizeof(why)),
+        MON_OK);
+    assert_int_equal(cache_size_of(w), -512);
+    assert_int_equal(cache_size_of(f->st), -2000);
+    agg_store_close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_with_a_part_missing_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_file_lock_covers_every_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_cache_for_the_writer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
