@@ -33,7 +33,8 @@ def report(rows, rss0, seconds):
         print(f"N={r['n']} {mode_name(r)}: {r['kept_alive']} kept-alive connections (the rest reconnect each poll:"
               f" open-file limit); seeded in {r['seed_s']} s, API up in {r['startup_s']} s, all "
               f"online after {r['all_online_s']} s, on schedule after {r['settled_s']} s; RSS {r['rss'] / 1048576:.1f} MiB, growth "
-              f"{r['rss_growth_kib_per_server_per_min']} KiB/server/min; overloaded seen: "
+              f"{r['rss_growth_kib_per_server_per_min']} KiB/server/min (second half "
+              f"{r['rss_growth_late_kib_per_server_per_min']}); overloaded seen: "
               f"{r['overloaded_seen']}; db pending {r['pending_writes']} dropped "
               f"{r['dropped_writes']}; GET /api/servers {r['servers_bytes']} B in "
               f"{r['servers_get_ms']} ms, page {r['page_bytes']} B, overview refresh "
@@ -53,6 +54,7 @@ def report(rows, rss0, seconds):
     for r in rows:
         keys = ("n", "tls", "reconnect", "cpu_pct", "cpu_us_per_poll", "completed", "expected", "failed", "late",
                 "in_window_pct", "online_end", "rss_kib_per_server", "rss_kib_per_server_full_ring",
+                "rss_growth_kib_per_server_per_min", "rss_growth_late_kib_per_server_per_min",
                 "servers_p99_ms", "servers_page_p99_ms", "servers_bytes", "page_bytes",
                 "overview_bytes",
                 "fleet_cpu_pct", "kept_alive", "lag_max_ms", "overloaded_seen", "load_avg",
