@@ -10,6 +10,7 @@
 #include "aggregator/idmap.h"
 #include "aggregator/sample.h"
 #include "aggregator/store.h"
+#include "aggregator/usage_procs.h"
 #include "aggregator/writer.h"
 #include "common/err.h"
 #include "common/str.h"
@@ -20,25 +21,10 @@
 #include <string.h>
 
 #define RESUME_FLUSH_MS 2000 /* the writer's queue drains before an hour is read back */
-/* Processes remembered per user and hour beyond those of the last poll (a job that starts a
- * new process every few seconds must not grow the hour's memory without bound). */
-#define PROCS_KEEP 32
-
-/* A process, told apart from a later one with the same pid by its start time: 16 bytes. */
-struct proc_key {
-    uint64_t id;      /* proc_id(pid, started_at) */
-    uint32_t seen;    /* the server's poll (server_acc.polls) that last listed it */
-    uint16_t started; /* started_at as started_rel: what a resumed row is compared with */
-    bool counted;     /* added to row.processes (false: the resumed row already had it) */
-};
 
 struct user_acc {
-    struct agg_usage_row row; /* sums of the hour; ts, server and user filled */
-    /* Processes already counted in row.processes this hour (in this run): at most PROCS_KEEP,
-     * or twice as many as the user had in one poll; beyond that the one gone longest is
-     * forgotten (it would be counted again if it came back after PROCS_KEEP others). */
-    struct proc_key *procs;
-    uint32_t n_procs, cap_procs;
+    struct agg_usage_row row;     /* sums of the hour; ts, server and user filled */
+    struct agg_usage_procs procs; /* processes counted in row.processes this hour (this run) */
     /* Set when the hour was resumed from a stored row: processes that started at or before
      * its last_seen were counted by the run that wrote it. -1: nothing resumed. */
     int64_t resumed_last_seen;
@@ -56,7 +42,7 @@ struct server_acc {
     int64_t resume_upto;
     bool dirty;             /* news since the last write */
     int64_t last_poll_mono; /* previous successful poll, -1 none in this run */
-    uint32_t polls;         /* polls with processes accounted: proc_key.seen */
+    uint32_t polls;         /* polls with processes accounted: agg_usage_proc.seen */
     struct user_acc *users;
     size_t n_users, cap_users;
 };
@@ -80,7 +66,7 @@ struct agg_usage {
 static void users_clear(struct server_acc *a)
 {
     for (size_t i = 0; i < a->n_users; i++)
-        free(a->users[i].procs);
+        agg_usage_procs_clear(&a->users[i].procs);
     free(a->users);
     a->users = NULL;
     a->n_users = a->cap_users = 0;
@@ -124,62 +110,13 @@ static struct user_acc *user_slot(struct server_acc *a, const char *user)
     return x;
 }
 
-/* A process's key: pid and start time mixed (splitmix64's finaliser). */
-static uint64_t proc_id(int64_t pid, int64_t started_at)
-{
-    uint64_t z = (uint64_t)pid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)started_at;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* A start time (UTC s, -1 unknown) relative to the hour, as a resumed row's last_seen is
- * compared with it: 0 for unknown or before the hour, 65535 for anything later. */
-static uint16_t started_rel(int64_t t, int64_t hour)
-{
-    if (t < hour)
-        return 0;
-    return t - hour + 1 < UINT16_MAX ? (uint16_t)(t - hour + 1) : UINT16_MAX;
-}
-
-/* The entry to reuse for a new process when x is full: the one gone longest, or NULL when
- * every entry was in this poll (then x grows). */
-static struct proc_key *proc_victim(struct user_acc *x, uint32_t poll)
-{
-    struct proc_key *v = NULL;
-    for (uint32_t i = 0; i < x->n_procs; i++)
-        if (x->procs[i].seen != poll && (!v || poll - x->procs[i].seen > poll - v->seen))
-            v = &x->procs[i];
-    return v;
-}
-
 /* Counts a process once per hour; poll numbers the server's polls. */
 static void count_proc(struct user_acc *x, const struct agg_gpu_proc *p, uint32_t poll)
 {
-    uint64_t id = proc_id(p->pid, p->started_at);
-    struct proc_key *k = NULL;
-    for (uint32_t i = 0; i < x->n_procs; i++)
-        if (x->procs[i].id == id) {
-            x->procs[i].seen = poll;
-            return;
-        }
-    if (x->n_procs >= PROCS_KEEP)
-        k = proc_victim(x, poll);
-    if (!k && x->n_procs == x->cap_procs) {
-        uint32_t cap = x->cap_procs ? x->cap_procs * 2 : 2;
-        struct proc_key *grown = realloc(x->procs, cap * sizeof(*grown));
-        if (!grown)
-            return;
-        x->procs = grown;
-        x->cap_procs = cap;
-    }
-    if (!k)
-        k = &x->procs[x->n_procs++];
     /* Already counted before a restart: it was running when the resumed row was written. */
     bool counted = !(x->resumed_last_seen >= 0 &&
                      (p->started_at < 0 || p->started_at <= x->resumed_last_seen));
-    *k = (struct proc_key){id, poll, started_rel(p->started_at, x->row.ts), counted};
-    if (counted)
+    if (agg_usage_procs_add(&x->procs, p, poll, x->row.ts, counted) && counted)
         x->row.processes++;
 }
 
@@ -190,13 +127,7 @@ static void merge_stored(struct server_acc *a, const struct agg_usage_row *r)
         return;
     /* Polls accounted before the resume counted processes that the stored row has already:
      * those that were running when it was written. */
-    for (uint32_t i = 0; i < x->n_procs; i++) {
-        struct proc_key *k = &x->procs[i];
-        if (k->counted && k->started <= started_rel(r->last_seen, x->row.ts)) {
-            k->counted = false;
-            x->row.processes--;
-        }
-    }
+    x->row.processes -= agg_usage_procs_uncount(&x->procs, r->last_seen, x->row.ts);
     x->row.gpu_seconds += r->gpu_seconds;
     x->row.busy_gpu_seconds += r->busy_gpu_seconds;
     x->row.mem_mb_seconds += r->mem_mb_seconds;

@@ -527,7 +527,8 @@ static void test_shared_and_multi_gpu(void **state)
 
 /* A job that starts a new process every poll beside a long one: every process is counted once
  * in the hour, also one that is missing from a few polls and comes back, while the memory kept
- * for them stays bounded (usage.c forgets the process gone longest beyond PROCS_KEEP). */
+ * for them stays bounded (usage_procs.c forgets the one gone longest beyond
+ * AGG_USAGE_PROCS_KEEP). */
 static void test_process_churn_counted_once(void **state)
 {
     struct fx *f = *state;
