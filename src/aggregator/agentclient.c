@@ -128,7 +128,16 @@ void agg_agent_easy_setup(void *easy, int64_t timeout_ms, int64_t max_bytes,
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* agents are on the LAN: ignore *_proxy */
+    /* Agents are on the LAN: no proxy, and no look-up of the *_proxy variables in the
+     * environment at each transfer ("*" matches every host; libcurl 7.88 reads no_proxy and
+     * NO_PROXY at each transfer unless this is set). */
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
+    /* No CA directory, and nothing for a proxy: libcurl copies these strings into every new
+     * transfer's connection (7.88: Curl_clone_primary_ssl_config) even for plain HTTP. A CA
+     * is only ever the tls_ca_file given (CURLOPT_CAINFO, agg_agent_easy_tls). */
+    curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(easy, CURLOPT_PROXY_CAINFO, NULL);
+    curl_easy_setopt(easy, CURLOPT_PROXY_CAPATH, NULL);
     /* No libcurl DNS cache: its shared hash of host:port entries made every transfer walk
      * long chains with thousands of agents (10,000 agents needed more than a core and missed
      * 40 % of their polls). Agents are mostly IP literals; names go to the system resolver. */

@@ -30,6 +30,7 @@ struct agg_poll_xfer {
     bool extended;    /* the deadline was moved to the request's sending time */
     bool handshake;   /* counted against max_handshakes: expected to open a TLS connection */
     bool reusable;    /* its connection may be kept (TLS: pinned or CA, not a first use) */
+    uint8_t conf;     /* AGG_XFER_CONF_*: the per-poll options its handle has now */
     /* The URL and headers this request uses (the target's at its start). When the server is
      * reconfigured meanwhile, the request takes them over and frees them at its end. */
     char *url;
@@ -37,6 +38,14 @@ struct agg_poll_xfer {
     bool owns_request;
     struct agg_poll_xfer *prev, *next; /* in flight, oldest first; or the free list (next only) */
 };
+
+/* The per-poll options of a pooled handle (FORBID_REUSE and the TLS ones), set only when the
+ * poll needs others than its handle's last poll had: a plain poll to a kept-alive or a
+ * per-poll connection leaves them as they are. TLS polls set them every time (they depend on
+ * the target's pin and CA). */
+#define AGG_XFER_CONF_UNSET       0
+#define AGG_XFER_CONF_PLAIN_KEPT  1
+#define AGG_XFER_CONF_PLAIN_CLOSE 2
 
 struct agg_poll_target {
     int64_t id;

@@ -248,6 +248,7 @@ void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int6
                            int64_t now)
 {
     struct agg_poll_xfer *x;
+    uint8_t conf;
     p->local.polls_started++;
     if (!t->url) {
         p->local.polls_failed++;
@@ -264,11 +265,15 @@ void agg_poller_start_poll(struct agg_poller *p, struct agg_poll_target *t, int6
     agg_agent_easy_target(x->easy, t->url, t->headers);
     x->url = t->url;
     x->headers = t->headers;
-    curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, t->persistent ? 0L : 1L);
-    {
+    conf = t->tls          ? AGG_XFER_CONF_UNSET
+           : t->persistent ? AGG_XFER_CONF_PLAIN_KEPT
+                           : AGG_XFER_CONF_PLAIN_CLOSE;
+    if (conf == AGG_XFER_CONF_UNSET || conf != x->conf) {
         struct agg_agent_tls tls = {
             .on = t->tls, .pin = t->pin, .ca_file = t->ca_file ? t->ca_file : p->ca_file};
+        curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, t->persistent ? 0L : 1L);
         agg_agent_easy_tls(x->easy, &tls); /* libcurl copies the strings */
+        x->conf = conf;
     }
     x->t = t;
     x->due = due;
