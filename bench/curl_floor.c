@@ -104,12 +104,12 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         r->fd_wanted[s] = 0; /* stays in the set: a kept-alive socket is watched again soon */
         return 0;
     }
-    want = (uint8_t)((what & CURL_POLL_IN ? 1 : 0) | (what & CURL_POLL_OUT ? 2 : 0));
+    want = (uint8_t)(((what & CURL_POLL_IN) ? 1 : 0) | ((what & CURL_POLL_OUT) ? 2 : 0));
     r->fd_wanted[s] = 1;
     r->fd_shard[s] = sh->index;
     if (r->fd_events[s] == want)
         return 0;
-    ev.events = (want & 1 ? EPOLLIN : 0) | (want & 2 ? EPOLLOUT : 0);
+    ev.events = ((want & 1) ? EPOLLIN : 0) | ((want & 2) ? EPOLLOUT : 0);
     ev.data.fd = s;
     if (epoll_ctl(r->ep, r->fd_events[s] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0)
         return -1;
@@ -120,7 +120,9 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 static int on_close(void *clientp, curl_socket_t s)
 {
     struct run *r = clientp;
-    if (s >= 0 && s < MAX_FDS) {
+    if (s < 0)
+        return 0;
+    if (s < MAX_FDS) {
         r->fd_events[s] = 0; /* close() takes it out of the set */
         r->fd_wanted[s] = 0;
     }
@@ -200,9 +202,9 @@ static int step(struct run *r, int timeout_ms)
             r->fd_events[s] = 0;
             continue;
         }
-        mask |= evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0;
-        mask |= evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0;
-        mask |= evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0;
+        mask |= (evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0;
+        mask |= (evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0;
+        mask |= (evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0;
         action(r, r->fd_shard[s], s, mask);
     }
     if (n <= 0) { /* nothing ready: the timers libcurl set (slow agents) */
