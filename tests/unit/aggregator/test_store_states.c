@@ -265,7 +265,7 @@ static void test_tx_commit_and_rollback(void **state)
 {
     struct fx *f = *state;
     int64_t a = add_server(f->st, "a");
-    int64_t far = 1924992000; /* 2031-01-01: a month with no partition yet */
+    int64_t later = 1924992000; /* 2031-01-01: a month with no partition yet */
     struct agg_gpu_state_row g = gpu_state_row(0, "busy");
     struct agg_unit_state u = unit("x.service", "active", "running", 5);
     struct agg_gpu_state_row *gpus = NULL;
@@ -276,8 +276,8 @@ static void test_tx_commit_and_rollback(void **state)
     assert_int_equal(agg_store_tx_begin(f->st), MON_OK);
     assert_int_equal(agg_store_gpu_state_save(f->st, a, &g), MON_OK);
     assert_int_equal(agg_store_unit_state_save(f->st, a, &u), MON_OK);
-    assert_int_equal(agg_store_service_status_add(f->st, a, far, "x.service", "active", "running"),
-                     MON_OK);
+    assert_int_equal(
+        agg_store_service_status_add(f->st, a, later, "x.service", "active", "running"), MON_OK);
     assert_int_equal(agg_store_gpu_state_save(f->st, 9999, &g), MON_ENOENT);
     agg_store_tx_rollback(f->st);
     agg_store_tx_rollback(f->st); /* none open: nothing */
@@ -286,16 +286,16 @@ static void test_tx_commit_and_rollback(void **state)
     assert_int_equal(agg_store_unit_states_load(f->st, a, &units, &n), MON_OK);
     assert_int_equal(n, 0);
     /* The partition made inside was rolled back too: made again for this row. */
-    assert_int_equal(agg_store_service_status_add(f->st, a, far, "x.service", "active", "running"),
-                     MON_OK);
+    assert_int_equal(
+        agg_store_service_status_add(f->st, a, later, "x.service", "active", "running"), MON_OK);
 
     assert_int_equal(agg_store_tx_begin(f->st), MON_OK);
     assert_int_equal(agg_store_gpu_state_save(f->st, a, &g), MON_OK);
     assert_int_equal(agg_store_unit_state_save(f->st, a, &u), MON_OK);
     assert_int_equal(agg_store_server_seen(f->st, a, 1234, 1), MON_OK);
-    assert_int_equal(
-        agg_store_service_status_add(f->st, a, far + 86400 * 40, "x.service", "active", "running"),
-        MON_OK);
+    assert_int_equal(agg_store_service_status_add(f->st, a, later + 86400 * 40, "x.service",
+                                                  "active", "running"),
+                     MON_OK);
     assert_int_equal(agg_store_tx_commit(f->st), MON_OK);
     assert_int_equal(agg_store_gpu_states_load(f->st, a, &gpus, &n), MON_OK);
     assert_int_equal(n, 1);
